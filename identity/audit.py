@@ -1,0 +1,188 @@
+"""The audit log: append-only, each entry hash-chained to the one before.
+
+``hash = SHA-256(prev_hash || canonical JSON of the entry)``. Changing, removing or reordering any
+entry breaks every later link, and ``gmid audit verify`` names the first broken one.
+
+Appends are serialised through the single ``audit_head`` row: the first statement of the append
+transaction updates it, which takes a row lock on PostgreSQL and the write lock on SQLite, so
+concurrent writers (several app instances) form one chain without gaps or forks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+GENESIS = "0" * 64
+
+
+class AuditEntry(Model):
+    seq = fields.BigIntField(primary_key=True, generated=False)
+    at = fields.DatetimeField()
+    actor = fields.CharField(max_length=64)
+    role = fields.CharField(max_length=16)
+    action = fields.CharField(max_length=64, db_index=True)
+    target = fields.CharField(max_length=128, default="")
+    reason = fields.CharField(max_length=500, default="")
+    client_addr = fields.CharField(max_length=64, default="")
+    request_id = fields.CharField(max_length=128, default="")
+    details: dict[str, Any] = fields.JSONField(default=dict)
+    prev_hash = fields.CharField(max_length=64)
+    hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "audit_entry"
+        indexes = (("actor", "at"),)
+
+
+class AuditHead(Model):
+    """One row (id 1): the last sequence number and hash of the chain."""
+
+    id = fields.IntField(primary_key=True, generated=False)
+    seq = fields.BigIntField(default=0)
+    hash = fields.CharField(max_length=64, default=GENESIS)
+
+    class Meta:
+        table = "audit_head"
+
+
+def _canonical(entry: dict[str, Any]) -> bytes:
+    return json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def chain_hash(prev_hash: str, entry: dict[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + _canonical(entry)).hexdigest()
+
+
+def _hashed_fields(e: AuditEntry) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "at": _iso(e.at),
+        "actor": e.actor,
+        "role": e.role,
+        "action": e.action,
+        "target": e.target,
+        "reason": e.reason,
+        "client_addr": e.client_addr,
+        "request_id": e.request_id,
+        "details": e.details,
+    }
+
+
+async def record(
+    *,
+    actor: str,
+    role: str,
+    action: str,
+    target: str = "",
+    reason: str = "",
+    client_addr: str = "",
+    request_id: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry. Callers never put personal data in ``target``, ``reason`` or ``details``
+    (mask it or use a public id)."""
+    async with in_transaction() as conn:
+        updated = await AuditHead.filter(id=1).using_db(conn).update(seq=fields_seq_plus_one())
+        if not updated:
+            await AuditHead.create(id=1, seq=1, hash=GENESIS, using_db=conn)
+        head = await AuditHead.get(id=1, using_db=conn)
+        entry = AuditEntry(
+            seq=head.seq,
+            at=datetime.now(UTC),
+            actor=actor[:64],
+            role=role[:16],
+            action=action[:64],
+            target=target[:128],
+            reason=reason[:500],
+            client_addr=client_addr[:64],
+            request_id=request_id[:128],
+            details=details or {},
+            prev_hash=head.hash,
+        )
+        entry.hash = chain_hash(entry.prev_hash, _hashed_fields(entry))
+        await entry.save(using_db=conn, force_create=True)
+        await AuditHead.filter(id=1).using_db(conn).update(hash=entry.hash)
+        return entry
+
+
+def fields_seq_plus_one() -> Any:
+    from tortoise.expressions import F
+
+    return F("seq") + 1
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    broken_seq: int | None = None
+    problem: str = ""
+
+
+async def _iter_entries(batch: int = 1000) -> AsyncIterator[AuditEntry]:
+    last = 0
+    while True:
+        rows = await AuditEntry.filter(seq__gt=last).order_by("seq").limit(batch)
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        last = rows[-1].seq
+
+
+async def verify() -> VerifyResult:
+    """Walk the chain from the start; report the first entry whose link does not hold."""
+    prev_hash = GENESIS
+    expected_seq = 1
+    checked = 0
+    async for entry in _iter_entries():
+        if entry.seq != expected_seq:
+            return VerifyResult(False, checked, expected_seq, f"entry {expected_seq} is missing")
+        if entry.prev_hash != prev_hash:
+            return VerifyResult(False, checked, entry.seq, "prev_hash does not match the previous entry")
+        if chain_hash(prev_hash, _hashed_fields(entry)) != entry.hash:
+            return VerifyResult(False, checked, entry.seq, "contents do not match the stored hash")
+        prev_hash = entry.hash
+        expected_seq += 1
+        checked += 1
+    head = await AuditHead.get_or_none(id=1)
+    if head is not None and (head.seq != checked or head.hash != prev_hash):
+        # Entries after the last stored one were removed (truncation at the end).
+        return VerifyResult(False, checked, checked + 1, "the chain ends before its recorded head")
+    return VerifyResult(True, checked)
+
+
+async def search(
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: int | None = None,
+    limit: int = 100,
+) -> list[AuditEntry]:
+    query = AuditEntry.all()
+    if actor:
+        query = query.filter(actor=actor)
+    if action:
+        query = query.filter(action=action)
+    if since:
+        query = query.filter(at__gte=since)
+    if until:
+        query = query.filter(at__lt=until)
+    if after is not None:
+        query = query.filter(seq__gt=after)
+    return await query.order_by("seq").limit(limit)

@@ -1,0 +1,153 @@
+"""Request and response schemas of identity routes (separate from the ORM models)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from identity.roles import NodeLevel, Role
+from identity.validators import InvalidIdNumber, InvalidMobile, normalize_id_number, normalize_mobile
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class WeChatLoginIn(StrictModel):
+    code: str = Field(min_length=1, max_length=128, description="The code from wx.login() in the mini-program.")
+
+
+class StaffLoginIn(StrictModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class RefreshIn(StrictModel):
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class AccountOut(BaseModel):
+    id: str = Field(description="The account's public id.")
+    role: Role
+    node: str | None = Field(description="Code of the hierarchy node a staff account works in.")
+    username: str | None = None
+    is_active: bool
+    created_at: datetime
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret
+    expires_at: datetime
+    refresh_token: str
+    account: AccountOut
+
+
+class ProfileOut(BaseModel):
+    """Personal data, masked (``138****5678``)."""
+
+    name: str | None
+    phone: str | None
+    id_number: str | None
+
+
+class MeOut(BaseModel):
+    account: AccountOut
+    profile: ProfileOut
+
+
+class ProfileIn(StrictModel):
+    name: str | None = Field(default=None, min_length=1, max_length=50)
+    phone: str | None = Field(default=None, max_length=20, description="Mainland China mobile number.")
+    id_number: str | None = Field(default=None, max_length=20, description="18-character resident ID number.")
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            return normalize_mobile(value)
+        except InvalidMobile as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            return normalize_id_number(value)
+        except InvalidIdNumber as exc:
+            raise ValueError(str(exc)) from None
+
+
+class NodeOut(BaseModel):
+    code: str
+    name: str
+    level: NodeLevel
+    parent: str | None
+    path: str
+
+
+class NodeListQuery(StrictModel):
+    under: str | None = Field(default=None, max_length=32, description="Only nodes under this node code.")
+    level: NodeLevel | None = None
+    limit: int = Field(default=500, ge=1, le=1000)
+
+
+class NodeList(BaseModel):
+    items: list[NodeOut]
+
+
+class StaffCreateIn(StrictModel):
+    username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    role: Role
+    node: str = Field(min_length=1, max_length=32)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class AccountListQuery(StrictModel):
+    role: Role | None = None
+    node: str | None = Field(default=None, max_length=32)
+    limit: int = Field(default=100, ge=1, le=500)
+    after: str | None = Field(default=None, max_length=40, description="Cursor: the last id of the previous page.")
+
+
+class AccountList(BaseModel):
+    items: list[AccountOut]
+    next_after: str | None
+
+
+class AccountPatchIn(StrictModel):
+    is_active: bool
+
+
+class AuditQuery(StrictModel):
+    actor: str | None = Field(default=None, max_length=64)
+    action: str | None = Field(default=None, max_length=64)
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+    after: int | None = Field(default=None, ge=0, description="Cursor: the last seq of the previous page.")
+
+
+class AuditEntryOut(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    target: str
+    reason: str
+    client_addr: str
+    request_id: str
+    details: dict[str, Any]
+    hash: str
+
+
+class AuditList(BaseModel):
+    items: list[AuditEntryOut]
+    next_after: int | None

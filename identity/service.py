@@ -1,0 +1,308 @@
+"""Accounts: staff and resident sign-in, tokens, profiles and who may see whom.
+
+Service functions take keyword-only typed arguments and never touch the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+
+from identity import audit, tokens
+from identity.models import Account, Node
+from identity.passwords import check_strength, hash_password_async, verify_password_async
+from identity.pii import current_vault, mask_id_number, mask_name, mask_phone
+from identity.roles import STAFF_ROLES, Role
+from identity.validators import normalize_id_number, normalize_mobile
+from identity.wechat import WeChatGateway
+from server.auth import Principal
+from server.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
+from server.settings import Settings
+
+PUBLIC_ID_PREFIX = "acc_"
+
+
+def new_public_id() -> str:
+    return PUBLIC_ID_PREFIX + secrets.token_urlsafe(12)
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    expires_at: int
+    refresh_token: str
+    account: Account
+
+
+# Sign-in --------------------------------------------------------------------------------------
+
+
+async def issue_tokens(*, account: Account, settings: Settings, secret: bytes, family: str | None = None) -> TokenPair:
+    node_path = await _node_path(account)
+    access, expires_at = tokens.issue_access_token(
+        secret=secret,
+        account_id=account.public_id,
+        role=account.role,
+        node_path=node_path,
+        ttl=settings.access_token_ttl,
+    )
+    refresh = await tokens.issue_refresh_token(account=account, ttl=settings.refresh_token_ttl, family_id=family)
+    return TokenPair(access, expires_at, refresh, account)
+
+
+async def _node_path(account: Account) -> str | None:
+    if account.node_id is None:  # type: ignore[attr-defined]
+        return None
+    node = await Node.get(id=account.node_id)  # type: ignore[attr-defined]
+    return node.path
+
+
+def _throttle_keys(username: str, client_addr: str) -> list[str]:
+    user_digest = hashlib.sha256(username.lower().encode()).hexdigest()[:32]
+    return [f"login-fail:user:{user_digest}", f"login-fail:addr:{client_addr}"]
+
+
+async def staff_login(
+    *, username: str, password: str, client_addr: str, redis: aioredis.Redis, settings: Settings
+) -> Account:
+    """Check a staff password; after too many failures the username and the address are refused
+    for a while, whether or not the next password would be right."""
+    keys = _throttle_keys(username, client_addr)
+    counts = await redis.mget(keys)
+    for key, count in zip(keys, counts, strict=True):
+        if count is not None and int(count) >= settings.login_max_failures:
+            ttl = await redis.ttl(key)
+            raise RateLimited(
+                "Too many failed sign-ins; wait before trying again.",
+                code="login_locked",
+                retry_after=max(1, ttl),
+            )
+    account = await Account.get_or_none(username=username.lower())
+    ok = await verify_password_async(password, account.password_hash if account else None)
+    if not ok or account is None or not account.is_active or account.role not in STAFF_ROLES:
+        async with redis.pipeline(transaction=True) as pipe:
+            for key in keys:
+                pipe.incr(key)
+                pipe.expire(key, settings.login_lockout_seconds)
+            await pipe.execute()
+        raise Unauthorized("The username or password is wrong.", code="invalid_credentials")
+    await redis.delete(keys[0])
+    account.last_login_at = datetime.now(UTC)
+    await account.save(update_fields=["last_login_at"])
+    return account
+
+
+async def wechat_login(*, code: str, gateway: WeChatGateway) -> Account:
+    session = await gateway.code_to_session(code)
+    account = await Account.get_or_none(wechat_openid=session.openid)
+    if account is None:
+        try:
+            account = await Account.create(
+                public_id=new_public_id(),
+                role=Role.RESIDENT,
+                wechat_openid=session.openid,
+                wechat_unionid=session.unionid,
+            )
+        except IntegrityError:  # two first logins at once: the other one created it
+            account = await Account.get(wechat_openid=session.openid)
+    if not account.is_active:
+        raise Unauthorized("This account is disabled.", code="account_disabled")
+    account.last_login_at = datetime.now(UTC)
+    await account.save(update_fields=["last_login_at"])
+    return account
+
+
+async def refresh(*, refresh_token: str, settings: Settings, secret: bytes) -> TokenPair:
+    try:
+        account, new_refresh = await tokens.rotate_refresh_token(refresh_token, ttl=settings.refresh_token_ttl)
+    except tokens.TokenError as exc:
+        raise Unauthorized(exc.message, code=exc.code) from None
+    node_path = await _node_path(account)
+    access, expires_at = tokens.issue_access_token(
+        secret=secret,
+        account_id=account.public_id,
+        role=account.role,
+        node_path=node_path,
+        ttl=settings.access_token_ttl,
+    )
+    return TokenPair(access, expires_at, new_refresh, account)
+
+
+async def logout(*, refresh_token: str) -> None:
+    await tokens.revoke_family(refresh_token)
+
+
+# Staff accounts -------------------------------------------------------------------------------
+
+
+async def create_staff(*, username: str, role: Role, node_code: str, password: str) -> Account:
+    if role is Role.RESIDENT:
+        raise ValidationFailed("Residents sign in with WeChat; staff roles only.", code="not_a_staff_role")
+    username = username.strip().lower()
+    node = await Node.get_or_none(code=node_code)
+    if node is None:
+        raise NotFound(f"There is no hierarchy node {node_code}.", code="node_not_found")
+    try:
+        check_strength(password)
+    except ValueError as exc:
+        raise ValidationFailed(
+            "The password is too weak.",
+            code="weak_password",
+            details={"fields": [{"field": "password", "message": str(exc), "type": "weak_password"}]},
+        ) from None
+    if await Account.exists(username=username):
+        raise Conflict("That username is taken.", code="username_taken")
+    try:
+        return await Account.create(
+            public_id=new_public_id(),
+            role=role,
+            node=node,
+            username=username,
+            password_hash=await hash_password_async(password),
+        )
+    except IntegrityError:
+        raise Conflict("That username is taken.", code="username_taken") from None
+
+
+async def get_account(*, public_id: str) -> Account | None:
+    return await Account.get_or_none(public_id=public_id).prefetch_related("node")
+
+
+async def visible_account(*, viewer: Principal, public_id: str) -> Account:
+    """The account, if ``viewer`` may see it; otherwise 404 (never 403, so ids cannot be probed)."""
+    account = await get_account(public_id=public_id)
+    if account is None or not may_see(viewer, account):
+        raise NotFound("There is no such account.", code="account_not_found")
+    return account
+
+
+def may_see(viewer: Principal, account: Account) -> bool:
+    if viewer.account_id == account.public_id:
+        return True
+    if viewer.role is not Role.ADMIN:
+        return False
+    node: Node | None = account.node
+    if node is None:
+        # Residents belong to no node: only the district-level administration sees them.
+        return viewer.node_path is not None and viewer.node_path.count("/") == 2
+    return viewer.covers(node.path)
+
+
+async def list_accounts(
+    *, viewer: Principal, role: Role | None, node_code: str | None, limit: int, after: str | None
+) -> list[Account]:
+    if viewer.node_path is None:
+        return []
+    query = Account.filter(node__path__startswith=viewer.node_path)
+    if viewer.node_path.count("/") == 2:
+        query = Account.filter(Q(node__path__startswith=viewer.node_path) | Q(node_id__isnull=True))
+    if role is not None:
+        query = query.filter(role=role)
+    if node_code is not None:
+        node = await Node.get_or_none(code=node_code)
+        if node is None or not viewer.covers(node.path):
+            return []
+        query = query.filter(node__path__startswith=node.path)
+    if after is not None:
+        cursor = await Account.get_or_none(public_id=after)
+        if cursor is not None:
+            query = query.filter(id__gt=cursor.id)
+    return await query.order_by("id").limit(limit).prefetch_related("node")
+
+
+async def set_active(*, viewer: Principal, public_id: str, active: bool, client_addr: str, request_id: str) -> Account:
+    account = await visible_account(viewer=viewer, public_id=public_id)
+    if account.public_id == viewer.account_id:
+        raise Conflict("You cannot disable your own account.", code="cannot_disable_self")
+    account.is_active = active
+    await account.save(update_fields=["is_active", "updated_at"])
+    if not active:
+        await account.refresh_tokens.filter(revoked_at__isnull=True).update(revoked_at=datetime.now(UTC))
+    await audit.record(
+        actor=viewer.account_id,
+        role=viewer.role.value,
+        action="account.enable" if active else "account.disable",
+        target=account.public_id,
+        client_addr=client_addr,
+        request_id=request_id,
+    )
+    return account
+
+
+def ensure_may_create(viewer: Principal, node: Node, role: Role) -> None:
+    if not viewer.covers(node.path):
+        raise Forbidden("You can only create staff inside your part of the hierarchy.", code="outside_scope")
+    if role is Role.ADMIN and node.path == viewer.node_path and viewer.node_path.count("/") != 2:
+        raise Forbidden("Only the district administration creates administrators at its own level.")
+
+
+# Personal data ---------------------------------------------------------------------------------
+
+NAME_FIELD = "account.name"
+PHONE_FIELD = "account.phone"
+ID_NUMBER_FIELD = "account.id_number"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str | None
+    phone: str | None
+    id_number: str | None
+
+
+async def update_profile(*, account: Account, name: str | None, phone: str | None, id_number: str | None) -> Account:
+    vault = current_vault()
+    changes: list[str] = []
+    if name is not None:
+        account.name_enc = vault.encrypt(name, field=NAME_FIELD)
+        changes.append("name_enc")
+    if phone is not None:
+        normalized = normalize_mobile(phone)
+        account.phone_enc = vault.encrypt(normalized, field=PHONE_FIELD)
+        account.phone_bidx = vault.blind_index(normalized, field=PHONE_FIELD)
+        changes += ["phone_enc", "phone_bidx"]
+    if id_number is not None:
+        normalized = normalize_id_number(id_number)
+        bidx = vault.blind_index(normalized, field=ID_NUMBER_FIELD)
+        if await Account.filter(id_number_bidx=bidx).exclude(id=account.id).exists():
+            raise Conflict("This ID number belongs to another account.", code="id_number_taken")
+        account.id_number_enc = vault.encrypt(normalized, field=ID_NUMBER_FIELD)
+        account.id_number_bidx = bidx
+        changes += ["id_number_enc", "id_number_bidx"]
+    if changes:
+        await account.save(update_fields=[*changes, "updated_at"])
+    return account
+
+
+def read_profile(account: Account) -> Profile:
+    vault = current_vault()
+    return Profile(
+        vault.decrypt(account.name_enc, field=NAME_FIELD) if account.name_enc else None,
+        vault.decrypt(account.phone_enc, field=PHONE_FIELD) if account.phone_enc else None,
+        vault.decrypt(account.id_number_enc, field=ID_NUMBER_FIELD) if account.id_number_enc else None,
+    )
+
+
+def masked_profile(account: Account) -> Profile:
+    full = read_profile(account)
+    return Profile(
+        mask_name(full.name) if full.name else None,
+        mask_phone(full.phone) if full.phone else None,
+        mask_id_number(full.id_number) if full.id_number else None,
+    )
+
+
+async def find_by_phone(*, phone: str) -> Account | None:
+    normalized = normalize_mobile(phone)
+    return await Account.get_or_none(phone_bidx=current_vault().blind_index(normalized, field=PHONE_FIELD))
+
+
+async def find_by_id_number(*, id_number: str) -> Account | None:
+    normalized = normalize_id_number(id_number)
+    return await Account.get_or_none(id_number_bidx=current_vault().blind_index(normalized, field=ID_NUMBER_FIELD))

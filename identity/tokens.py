@@ -1,0 +1,163 @@
+"""Access JWTs (short-lived, HS256) and rotating refresh tokens (opaque, stored hashed).
+
+A refresh token is spent when used: the answer carries a new one of the same family. A spent token
+presented again means two parties hold it, so the whole family is revoked and both must sign in
+again (OAuth 2.0 Security BCP, refresh token rotation with reuse detection).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from tortoise.transactions import in_transaction
+
+from identity.models import Account, RefreshToken
+from identity.roles import Role
+
+ISSUER = "gmid"
+ALGORITHM = "HS256"
+
+
+class TokenError(Exception):
+    """An access or refresh token is not acceptable; ``code`` says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    account_id: str
+    role: Role
+    node_path: str | None
+    token_id: str
+    expires_at: int
+
+
+def issue_access_token(
+    *, secret: bytes, account_id: str, role: Role, node_path: str | None, ttl: int, now: float | None = None
+) -> tuple[str, int]:
+    issued = int(now if now is not None else time.time())
+    payload: dict[str, Any] = {
+        "iss": ISSUER,
+        "sub": account_id,
+        "role": role.value,
+        "node": node_path,
+        "typ": "access",
+        "iat": issued,
+        "exp": issued + ttl,
+        "jti": secrets.token_hex(8),
+    }
+    return jwt.encode(payload, secret, algorithm=ALGORITHM), issued + ttl
+
+
+def decode_access_token(token: str, *, secret: bytes) -> AccessClaims:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.DecodeError:
+        raise TokenError("token_invalid", "The access token is malformed.") from None
+    if header.get("alg") != ALGORITHM:
+        # Refuse before verifying: "none" and public-key algorithms never sign our access tokens.
+        raise TokenError("token_invalid", "The access token uses an algorithm that is not accepted.")
+    try:
+        payload = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "iss", "jti"]},
+            leeway=5,
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenError("token_expired", "The access token has expired; refresh it.") from None
+    except jwt.InvalidTokenError:
+        raise TokenError("token_invalid", "The access token is not valid.") from None
+    try:
+        if payload.get("typ") != "access":
+            raise ValueError("typ")
+        role = Role(payload["role"])
+        node = payload.get("node")
+        if node is not None and not isinstance(node, str):
+            raise ValueError("node")
+        return AccessClaims(str(payload["sub"]), role, node, str(payload["jti"]), int(payload["exp"]))
+    except (KeyError, ValueError):
+        raise TokenError("token_invalid", "The access token is not valid.") from None
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _new_refresh_value() -> str:
+    return "rt_" + secrets.token_urlsafe(32)
+
+
+async def issue_refresh_token(*, account: Account, ttl: int, family_id: str | None = None) -> str:
+    value = _new_refresh_value()
+    await RefreshToken.create(
+        token_hash=_hash(value),
+        family_id=family_id or secrets.token_hex(16),
+        account=account,
+        expires_at=datetime.now(UTC) + timedelta(seconds=ttl),
+    )
+    return value
+
+
+async def rotate_refresh_token(value: str, *, ttl: int) -> tuple[Account, str]:
+    """Spend ``value`` and return its account with the next token of the family."""
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        # Mark it spent first, conditionally: of two concurrent uses only one can win.
+        spent = (
+            await RefreshToken.filter(
+                token_hash=_hash(value), used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+            )
+            .using_db(conn)
+            .update(used_at=now)
+        )
+        row = await RefreshToken.get_or_none(token_hash=_hash(value), using_db=conn).prefetch_related("account")
+        if row is None:
+            raise TokenError("refresh_invalid", "The refresh token is not known.")
+        if spent:
+            if not row.account.is_active:
+                raise TokenError("account_disabled", "This account is disabled.")
+            new_value = _new_refresh_value()
+            await RefreshToken.create(
+                token_hash=_hash(new_value),
+                family_id=row.family_id,
+                account=row.account,
+                expires_at=now + timedelta(seconds=ttl),
+                using_db=conn,
+            )
+            return row.account, new_value
+        if row.revoked_at is None and row.used_at is not None:
+            # Reuse of a spent token: revoke the family, commit that, then refuse.
+            await (
+                RefreshToken.filter(family_id=row.family_id, revoked_at__isnull=True)
+                .using_db(conn)
+                .update(revoked_at=now)
+            )
+            error = TokenError(
+                "refresh_reused", "This refresh token was already used; every session of it is now closed."
+            )
+        elif row.revoked_at is not None:
+            error = TokenError("refresh_revoked", "The refresh token was revoked; sign in again.")
+        else:
+            error = TokenError("refresh_expired", "The refresh token has expired; sign in again.")
+    raise error
+
+
+async def revoke_family(value: str) -> bool:
+    row = await RefreshToken.get_or_none(token_hash=_hash(value))
+    if row is None:
+        return False
+    await RefreshToken.filter(family_id=row.family_id, revoked_at__isnull=True).update(revoked_at=datetime.now(UTC))
+    return True

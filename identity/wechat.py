@@ -1,0 +1,124 @@
+"""WeChat's server API through wechatpy, off the event loop.
+
+wechatpy is blocking (requests), so every call runs in a worker thread. Its base URLs live on the
+client and on some API groups (``wxa`` uses the bare host); ``rebase`` points all of them at
+``GMID_WECHAT_API_BASE_URL`` so tests can use a loopback fake. The access token comes from
+``cgi-bin/stable_token`` (the same token for every caller until it nears expiry, where ``cgi-bin/token``
+would knock out the other servers' tokens) and is shared through Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import requests
+from wechatpy import WeChatClient
+from wechatpy.client.api.base import BaseWeChatAPI
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.session.redisstorage import RedisStorage
+
+from server.errors import AppError, RateLimited, ServiceUnavailable, Unauthorized
+from server.settings import Settings
+
+log = logging.getLogger("gmid.wechat")
+
+
+class StableTokenClient(WeChatClient):
+    """A wechatpy client whose token comes from ``cgi-bin/stable_token`` on a configurable host."""
+
+    def __init__(self, appid: str, secret: str, *, base_url: str, timeout: int, session: Any = None) -> None:
+        super().__init__(appid, secret, session=session, timeout=timeout)
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        rebase(self, self.base_url)
+
+    def fetch_access_token(self) -> dict[str, Any]:
+        res = self._http.post(
+            url=f"{self.base_url}cgi-bin/stable_token",
+            json={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+            timeout=self.timeout,
+        )
+        res.raise_for_status()
+        result: dict[str, Any] = res.json()
+        if result.get("errcode"):
+            raise WeChatClientException(result["errcode"], result.get("errmsg", ""), client=self)
+        expires_in = int(result.get("expires_in", 7200))
+        self.session.set(self.access_token_key, result["access_token"], expires_in)
+        self.expires_at = None  # a shared token: trust the store's expiry, not this process's clock
+        return result
+
+
+def rebase(client: WeChatClient, base_url: str) -> None:
+    """Point a wechatpy client and each of its API groups at ``base_url`` (ending in ``/``)."""
+    client.API_BASE_URL = f"{base_url}cgi-bin/"
+    # vars(), not dir(): dir() would read the access_token property and fetch a token.
+    for api in list(vars(client).values()):
+        if isinstance(api, BaseWeChatAPI) and getattr(type(api), "API_BASE_URL", None):
+            # Groups with their own base use the bare host (wxa) or another prefix.
+            original: str = type(api).API_BASE_URL
+            suffix = original.split("api.weixin.qq.com/", 1)[1] if "api.weixin.qq.com/" in original else ""
+            api.API_BASE_URL = f"{base_url}{suffix}"
+
+
+@dataclass(frozen=True)
+class WeChatSession:
+    openid: str
+    unionid: str | None
+
+
+# WeChat error codes of jscode2session and what they mean for the caller.
+_LOGIN_ERRORS: dict[int, tuple[type[AppError], str, str]] = {
+    40029: (Unauthorized, "wechat_code_invalid", "The WeChat login code is invalid or was already used."),
+    40163: (Unauthorized, "wechat_code_invalid", "The WeChat login code was already used."),
+    40226: (Unauthorized, "wechat_user_blocked", "WeChat reports this user as high-risk; login refused."),
+}
+
+
+class WeChatGateway:
+    """One per worker: the blocking client plus the thread hop."""
+
+    def __init__(self, settings: Settings, redis_url: str) -> None:
+        self.configured = bool(settings.wechat_appid and settings.wechat_secret)
+        self._client: StableTokenClient | None = None
+        if self.configured:
+            storage = RedisStorage(redis.Redis.from_url(redis_url), prefix="wechatpy")
+            self._client = StableTokenClient(
+                settings.wechat_appid,
+                settings.wechat_secret,
+                base_url=settings.wechat_api_base_url,
+                timeout=settings.wechat_timeout,
+                session=storage,
+            )
+
+    @property
+    def client(self) -> StableTokenClient:
+        if self._client is None:
+            raise ServiceUnavailable(
+                "WeChat login is not configured on this server (GMID_WECHAT_APPID / GMID_WECHAT_SECRET).",
+                code="wechat_not_configured",
+            )
+        return self._client
+
+    async def code_to_session(self, code: str) -> WeChatSession:
+        client = self.client
+        try:
+            data = await asyncio.to_thread(client.wxa.code_to_session, code)
+        except WeChatClientException as exc:
+            errcode = int(exc.errcode) if exc.errcode is not None else None
+            log.warning("wechat code2session failed errcode=%s", errcode)
+            if errcode in _LOGIN_ERRORS:
+                cls, code_name, message = _LOGIN_ERRORS[errcode]
+                raise cls(message, code=code_name) from None
+            if errcode == 45011:
+                raise RateLimited("WeChat is limiting logins; try again in a minute.", retry_after=60) from None
+            raise ServiceUnavailable("WeChat did not accept the login; try again.", code="wechat_unavailable") from None
+        except requests.RequestException as exc:
+            log.warning("wechat code2session unreachable error=%s", exc.__class__.__name__)
+            raise ServiceUnavailable("WeChat cannot be reached; try again.", code="wechat_unavailable") from None
+        openid = data.get("openid")
+        if not openid:
+            raise ServiceUnavailable("WeChat answered without an openid.", code="wechat_unavailable")
+        return WeChatSession(str(openid), data.get("unionid"))

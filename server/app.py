@@ -1,0 +1,147 @@
+"""The application factory.
+
+``create_app(settings)`` builds a Sanic app with every blueprint, the middleware chain and the
+listeners that open and close the database and Redis. Nothing connects at import time: Sanic spawns
+worker processes that re-import this module.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import uuid
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse
+
+from identity import pii
+from identity.pii import PiiKeyRing, Vault
+from server import auth, db, errors, idempotency, metrics, ratelimit
+from server import redis as gmid_redis
+from server.keyfiles import read_b64_secret
+from server.logs import configure_logging, request_id_var
+from server.settings import Settings
+
+log = logging.getLogger("gmid.app")
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_counter = itertools.count(1)
+
+
+def blueprints() -> list[Any]:
+    from identity.routes import bp as identity_bp
+    from server.docs import bp as docs_bp
+    from server.health import bp as health_bp
+
+    return [health_bp, docs_bp, identity_bp]
+
+
+def create_app(settings: Settings | None = None, *, name: str | None = None) -> Sanic:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    app_name = name or "gmid"
+    if Sanic.test_mode and name is None:
+        app_name = f"gmid_{next(_counter)}"
+    app = Sanic(app_name)
+    app.ctx.settings = settings
+    _configure(app, settings)
+    errors.install(app)
+    for bp in blueprints():
+        app.blueprint(bp)
+    _install_middleware(app)
+    _install_listeners(app, settings)
+    return app
+
+
+def _configure(app: Sanic, settings: Settings) -> None:
+    cfg = app.config
+    cfg.REQUEST_MAX_SIZE = settings.max_body_bytes
+    cfg.PROXIES_COUNT = settings.proxies_count or None
+    cfg.REAL_IP_HEADER = None
+    cfg.ACCESS_LOG = settings.access_log
+    cfg.FALLBACK_ERROR_FORMAT = "json"
+    cfg.KEEP_ALIVE_TIMEOUT = 15
+    cfg.MOTD = False
+    # The OpenAPI document is built by server/openapi.py from the routes' own schemas.
+    cfg.OAS = False
+    cfg.CORS = False
+    cfg.HEALTH = False
+    cfg.HTTP_AUTO_TRACE = False
+
+
+def _install_middleware(app: Sanic) -> None:
+    @app.on_request
+    async def before(request: Request) -> HTTPResponse | None:
+        supplied = request.headers.get("x-request-id", "")
+        request.ctx.request_id = supplied if _REQUEST_ID_RE.match(supplied) else uuid.uuid4().hex
+        request_id_var.set(request.ctx.request_id)
+        metrics.start(request)
+        await auth.authenticate(request)
+        await ratelimit.enforce(request)
+        return await idempotency.begin(request, request.app.ctx.redis)
+
+    @app.on_response
+    async def after(request: Request, response: HTTPResponse) -> None:
+        request_id = getattr(request.ctx, "request_id", None)
+        if request_id:
+            response.headers["X-Request-ID"] = request_id
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        await idempotency.finish(request, response, request.app.ctx.redis)
+        metrics.observe(request, response)
+
+
+def _install_listeners(app: Sanic, settings: Settings) -> None:
+    @app.main_process_start
+    async def start_embedded_redis(app: Sanic) -> None:
+        # Before the workers: they all share this one embedded Redis.
+        if settings.uses_embedded_redis:
+            embedded = gmid_redis.embedded_for(settings)
+            if embedded.start():
+                app.ctx.embedded_redis = embedded
+
+    @app.main_process_stop
+    async def stop_embedded_redis(app: Sanic) -> None:
+        embedded = getattr(app.ctx, "embedded_redis", None)
+        if embedded is not None:
+            embedded.stop()
+
+    @app.before_server_start
+    async def open_resources(app: Sanic) -> None:
+        app.ctx.access_token_secret = load_access_token_secret(settings)
+        pii.set_vault(Vault(PiiKeyRing.from_settings(settings)))
+        app.ctx.own_redis = None
+        if settings.uses_embedded_redis:
+            embedded = gmid_redis.embedded_for(settings)
+            if embedded.start():
+                app.ctx.own_redis = embedded
+        app.ctx.redis = gmid_redis.make_client(gmid_redis.redis_url_for(settings))
+        app.ctx.rate_limiter = ratelimit.RateLimiter(app.ctx.redis)
+        app.ctx.limits = ratelimit.Limits(
+            default_ip=ratelimit.Rate.parse(settings.rate_limit_ip),
+            default_account=ratelimit.Rate.parse(settings.rate_limit_account),
+            overrides=ratelimit.parse_overrides(settings.rate_limits),
+            enabled=settings.rate_limit_enabled,
+        )
+        await db.open_db(settings)
+
+    @app.after_server_stop
+    async def close_resources(app: Sanic) -> None:
+        await db.close_db()
+        client = getattr(app.ctx, "redis", None)
+        if client is not None:
+            await client.aclose()
+        own = getattr(app.ctx, "own_redis", None)
+        if own is not None:
+            own.stop()
+        pii.set_vault(None)
+
+
+def load_access_token_secret(settings: Settings) -> bytes:
+    if settings.access_token_secret:
+        secret = settings.access_token_secret.encode("utf-8")
+        if len(secret) < 32:
+            raise errors.ServiceUnavailable("GMID_ACCESS_TOKEN_SECRET must be at least 32 bytes")
+        return secret
+    return read_b64_secret(settings.keys_path / "access-token.key")

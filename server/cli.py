@@ -1,0 +1,366 @@
+"""The ``gmid`` command line.
+
+Every command reads the same ``GMID_*`` settings as the server. Commands that scripts use are
+non-interactive (passwords come on standard input) and exit non-zero with one clear line on error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date
+from functools import partial
+from typing import Any
+
+from server.settings import Settings, SettingsError
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+class CLIError(Exception):
+    pass
+
+
+def _run(coro_factory: Callable[[], Awaitable[int]], settings: Settings, *, needs_db: bool = True) -> int:
+    """Run a coroutine with the database (and the PII vault) open."""
+
+    async def wrapper() -> int:
+        from identity import pii
+        from server import db
+
+        if not needs_db:
+            return await coro_factory()
+        await db.open_db(settings)
+        try:
+            pii.set_vault(pii.Vault(pii.PiiKeyRing.from_settings(settings)))
+            return await coro_factory()
+        finally:
+            pii.set_vault(None)
+            await db.close_db()
+
+    return asyncio.run(wrapper())
+
+
+# serve / migrate / keys -------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    changes: dict[str, Any] = {}
+    if args.workers:
+        changes["workers"] = args.workers
+    if args.host:
+        changes["host"] = args.host
+    if args.port:
+        changes["port"] = args.port
+    settings = settings.replace(**changes)
+    _check_keys(settings)
+    # Metrics from every worker are merged through files in this folder (set before any import).
+    metrics_dir = settings.var_path / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+    from server.app import create_app
+
+    loader = AppLoader(factory=partial(create_app, settings))
+    app = loader.load()
+    app.prepare(
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=settings.access_log,
+        motd=False,
+        dev=args.dev,
+    )
+    print(f"gmid: serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
+    Sanic.serve(primary=app, app_loader=loader)
+    return 0
+
+
+def _check_keys(settings: Settings) -> None:
+    from identity.pii import PiiKeyRing
+    from server.app import load_access_token_secret
+
+    load_access_token_secret(settings)
+    PiiKeyRing.from_settings(settings)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from server import db
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            print(f"applied {app_label}.{name}", flush=True)
+
+    asyncio.run(db.migrate(settings, progress=progress))
+    print("database is at the current schema")
+    return 0
+
+
+def cmd_keys_init(args: argparse.Namespace, settings: Settings) -> int:
+    created = init_keys(settings)
+    for path in created:
+        print(f"created {path}")
+    if not created:
+        print("all keys present")
+    return 0
+
+
+def init_keys(settings: Settings) -> list[str]:
+    """Create every missing key under VAR_DIR/keys (never replaces one)."""
+    from identity.pii import ensure_pii_keys
+    from server.keyfiles import ensure_b64_secret
+
+    keys = settings.keys_path
+    created: list[str] = []
+    if not settings.access_token_secret and ensure_b64_secret(keys / "access-token.key"):
+        created.append(str(keys / "access-token.key"))
+    if not settings.pii_keys or not settings.pii_index_key:
+        created += ensure_pii_keys(keys)
+    return created
+
+
+def cmd_keys_rotate_pii(args: argparse.Namespace, settings: Settings) -> int:
+    from identity.pii import rotate_pii_key
+
+    if settings.pii_keys:
+        raise CLIError("PII keys come from GMID_PII_KEYS: add the new key there instead")
+    kid = rotate_pii_key(settings.keys_path)
+    print(f"new PII key {kid} is active; restart the workers to use it")
+    return 0
+
+
+# accounts ---------------------------------------------------------------------------------------
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+    else:
+        raise CLIError("give the password on standard input with --password-stdin")
+    if not password:
+        raise CLIError("the password is empty")
+    return password
+
+
+def cmd_create_staff(args: argparse.Namespace, settings: Settings) -> int:
+    from identity import service
+    from identity.roles import Role
+
+    try:
+        role = Role(args.role)
+    except ValueError:
+        raise CLIError(f"unknown role {args.role!r}; one of: {', '.join(r.value for r in Role)}") from None
+    password = _read_password(args)
+
+    async def go() -> int:
+        account = await service.create_staff(username=args.username, role=role, node_code=args.node, password=password)
+        print(f"created {role.value} {account.username} ({account.public_id}) at node {args.node}")
+        return 0
+
+    return _run(go, settings)
+
+
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    from identity import tokens
+    from identity.models import Account
+    from server.app import load_access_token_secret
+
+    async def go() -> int:
+        account = await Account.get_or_none(public_id=args.account)
+        if account is None:
+            account = await Account.get_or_none(username=args.account.lower())
+        if account is None:
+            raise CLIError(f"no account {args.account!r} (give a username or an account id)")
+        if not account.is_active:
+            raise CLIError("that account is disabled")
+        await account.fetch_related("node")
+        token, _ = tokens.issue_access_token(
+            secret=load_access_token_secret(settings),
+            account_id=account.public_id,
+            role=account.role,
+            node_path=account.node.path if account.node else None,
+            ttl=args.ttl or settings.access_token_ttl,
+        )
+        print(token)
+        return 0
+
+    return _run(go, settings)
+
+
+def cmd_load_hierarchy(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from identity import hierarchy
+
+    async def go() -> int:
+        path = Path(args.file) if args.file else hierarchy.demo_file()
+        result = await hierarchy.load_file(path)
+        print(f"hierarchy: {result.created} created, {result.updated} updated, {result.unchanged} unchanged")
+        return 0
+
+    return _run(go, settings)
+
+
+DEMO_STAFF = [
+    ("admin", "admin", "GM"),
+    ("street.admin", "admin", "GM01"),
+    ("police", "police", "GM01"),
+    ("officer", "officer", "GM0101"),
+    ("grid.worker", "grid_staff", "GM010101"),
+    ("party.member", "party_member", "GM010101"),
+]
+
+
+def cmd_seed_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from identity import hierarchy, service
+    from identity.models import Account
+    from identity.roles import Role
+    from identity.validators import make_id_number
+
+    password = _read_password(args) if args.password_stdin else None
+
+    async def go() -> int:
+        result = await hierarchy.load_file(hierarchy.demo_file())
+        print(f"hierarchy: {result.created} created, {result.updated} updated, {result.unchanged} unchanged")
+        for username, role, node in DEMO_STAFF:
+            if await Account.exists(username=username):
+                print(f"staff {username}: exists")
+                continue
+            chosen = password or secrets.token_urlsafe(12)
+            await service.create_staff(username=username, role=Role(role), node_code=node, password=chosen)
+            shown = "(from stdin)" if password else chosen
+            print(f"staff {username}: {role} at {node}, password {shown}")
+        demo_residents = [
+            ("演示居民甲", "13800000001"),
+            ("演示居民乙", "13800000002"),
+            ("演示居民丙", "13800000003"),
+        ]
+        for number, (name, phone) in enumerate(demo_residents, start=1):
+            openid = f"demo-openid-{number}"
+            if await Account.exists(wechat_openid=openid):
+                print(f"resident {openid}: exists")
+                continue
+            account = await Account.create(public_id=service.new_public_id(), role=Role.RESIDENT, wechat_openid=openid)
+            id_number = make_id_number("440311", date(1990, 1, number), f"{number:03d}")
+            await service.update_profile(account=account, name=name, phone=phone, id_number=id_number)
+            print(f"resident {account.public_id}: demo profile (try: gmid token {account.public_id})")
+        return 0
+
+    return _run(go, settings)
+
+
+def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from identity import audit
+
+    async def go() -> int:
+        result = await audit.verify()
+        if result.ok:
+            print(f"audit log intact: {result.checked} entries")
+            return 0
+        print(f"audit log BROKEN at entry {result.broken_seq}: {result.problem} ({result.checked} entries before it)")
+        return 1
+
+    return _run(go, settings)
+
+
+def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    from server.settings import SPECS
+
+    for spec in SPECS:
+        value = getattr(settings, spec.attr)
+        secret = spec.attr in {"wechat_secret", "access_token_secret", "pii_keys", "pii_index_key"}
+        shown = "(set)" if secret and value else value
+        print(f"{spec.env}={shown if shown is not None else ''}")
+    return 0
+
+
+# The parser -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gmid", description="Guangming e-ID service")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the HTTP server")
+    p.add_argument("--workers", type=int)
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--dev", action="store_true", help="auto-reload and debug (never in production)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("migrate", help="bring the database to the current schema")
+    p.set_defaults(func=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="secret keys under VAR_DIR/keys").add_subparsers(dest="keys_cmd", required=True)
+    p = keys.add_parser("init", help="create every missing key")
+    p.set_defaults(func=cmd_keys_init)
+    p = keys.add_parser("rotate-pii", help="add a PII encryption key and make it the active one")
+    p.set_defaults(func=cmd_keys_rotate_pii)
+
+    p = sub.add_parser("create-staff", help="create a staff account")
+    p.add_argument("username")
+    p.add_argument("--role", required=True)
+    p.add_argument("--node", required=True, help="hierarchy node code, e.g. GM01")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=cmd_create_staff)
+
+    p = sub.add_parser("seed-demo", help="demo hierarchy, one staff account of each role, a few residents")
+    p.add_argument("--password-stdin", action="store_true", help="one password for every demo staff account")
+    p.set_defaults(func=cmd_seed_demo)
+
+    p = sub.add_parser("load-hierarchy", help="load or update the hierarchy from a JSON or CSV file")
+    p.add_argument("file", nargs="?", help="default: the shipped demo hierarchy")
+    p.set_defaults(func=cmd_load_hierarchy)
+
+    p = sub.add_parser("token", help="print an access token for an existing account")
+    p.add_argument("account", help="username or account id")
+    p.add_argument("--ttl", type=int, help="lifetime in seconds")
+    p.set_defaults(func=cmd_token)
+
+    audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit_cmd", required=True)
+    p = audit.add_parser("verify", help="check the hash chain; report the first broken link")
+    p.set_defaults(func=cmd_audit_verify)
+
+    p = sub.add_parser("settings", help="print the effective settings (secrets hidden)")
+    p.set_defaults(func=cmd_settings)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        code: int = args.func(args, settings)
+        return code
+    except (SettingsError, CLIError) as exc:
+        print(f"gmid: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # an operator gets one line; the class name says what kind of failure
+        from identity.validators import InvalidIdNumber
+        from server.errors import AppError
+        from server.keyfiles import KeyFileError
+
+        if isinstance(exc, AppError):
+            print(f"gmid: {exc.message}", file=sys.stderr)
+            return 1
+        if isinstance(exc, KeyFileError | InvalidIdNumber):
+            print(f"gmid: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

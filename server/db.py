@@ -1,0 +1,93 @@
+"""Tortoise ORM: the one configuration, the lifecycle, and the migration entry point.
+
+The schema comes only from ``migrations/`` (Tortoise 1.x's own migration system); the app never
+creates tables. All models live in one Tortoise app, ``models``, whose modules are listed here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise, connections
+
+from server.settings import Settings
+
+log = logging.getLogger("gmid.db")
+
+# Each package that owns tables adds its models module here (and a migration for it).
+MODEL_MODULES: list[str] = [
+    "identity.models",
+    "identity.audit",
+]
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    url = database_url
+    if url.startswith("postgresql://"):
+        url = "postgres://" + url[len("postgresql://") :]
+    if url.startswith("sqlite://"):
+        path = url[len("sqlite://") :].split("?", 1)[0]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "connections": {"default": url},
+        "apps": {
+            "models": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": "migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def settings_tortoise_config(settings: Settings) -> dict[str, Any]:
+    return tortoise_config(settings.effective_database_url)
+
+
+def _tortoise_orm_from_env() -> dict[str, Any]:
+    # For the stock `tortoise -c server.db.TORTOISE_ORM makemigrations` command line.
+    return settings_tortoise_config(Settings.from_env())
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TORTOISE_ORM":
+        return _tortoise_orm_from_env()
+    raise AttributeError(name)
+
+
+async def open_db(settings: Settings) -> None:
+    # Global fallback: Sanic runs handlers in tasks that do not inherit the listener's context.
+    await Tortoise.init(config=settings_tortoise_config(settings), _enable_global_fallback=True)
+    if is_sqlite(settings):
+        conn = connections.get("default")
+        # WAL lets readers go on while one writer commits; busy_timeout waits instead of failing.
+        await conn.execute_script("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;")
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+
+
+def is_sqlite(settings: Settings) -> bool:
+    return settings.effective_database_url.startswith("sqlite://")
+
+
+async def ping_db() -> None:
+    conn = connections.get("default")
+    await conn.execute_query("SELECT 1")
+
+
+async def migrate(settings: Settings, *, progress: Callable[[str, str, str], object] | None = None) -> None:
+    """Bring the database to the current schema (what `gmid migrate` runs)."""
+    from tortoise.migrations.api.migrate import migrate as run_migrations
+
+    try:
+        await run_migrations(config=settings_tortoise_config(settings), progress=progress)
+    finally:
+        await Tortoise.close_connections()

@@ -1,0 +1,52 @@
+"""The API documentation: Swagger UI at ``/docs`` and the OpenAPI document at ``/docs/openapi.json``."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, html, json
+
+from server.auth import public
+from server.openapi import build_document
+from server.ratelimit import rate_limit
+
+API_DESCRIPTION = """Guangming e-ID: the backend of the district's WeChat mini-program.
+
+Every error answers `{"error": {"code", "message", "details"}}`. Send
+`Authorization: Bearer <access token>` for signed-in routes, `Idempotency-Key` on POST to make
+retries safe, and read `X-Request-ID` from every answer.
+"""
+
+_UI = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Guangming e-ID API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="ui"><p style="font-family:sans-serif;margin:2em">The API document is at
+<a href="/docs/openapi.json">/docs/openapi.json</a>; this page shows it with Swagger UI when the browser
+can load it.</p></div>
+<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>if (window.SwaggerUIBundle) { SwaggerUIBundle({url: "/docs/openapi.json", dom_id: "#ui"}); }</script>
+</body></html>
+"""
+
+bp = Blueprint("docs", url_prefix="/docs")
+
+
+@bp.get("/", name="ui", strict_slashes=False)
+@public
+@rate_limit(exempt=True)
+async def ui(request: Request) -> HTTPResponse:
+    """The API documentation page."""
+    return html(_UI)
+
+
+@bp.get("/openapi.json", name="document")
+@public
+@rate_limit(exempt=True)
+async def document(request: Request) -> HTTPResponse:
+    """The OpenAPI document of every route."""
+    app = request.app
+    cached = getattr(app.ctx, "openapi_document", None)
+    if cached is None:
+        cached = build_document(app, title="Guangming e-ID API", version="1.0.0", description=API_DESCRIPTION)
+        app.ctx.openapi_document = cached
+    return json(cached)

@@ -1,0 +1,191 @@
+"""One error hierarchy, one error shape.
+
+Every error leaves the service as ``{"error": {"code", "message", "details"}}`` with the status the
+class declares. Unknown exceptions become ``internal_error`` (500) carrying only the request id: the
+traceback goes to the log, never to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic import exceptions as sanic_exc
+from sanic.handlers import ErrorHandler
+from sanic.response import HTTPResponse, json
+
+log = logging.getLogger("gmid.errors")
+
+
+class AppError(sanic_exc.SanicException):
+    """Base of every error the service raises on purpose."""
+
+    status_code = 400
+    code = "bad_request"
+    default_message = "The request could not be processed."
+    quiet = True
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        text = message or self.default_message
+        super().__init__(text, status_code=self.status_code, quiet=True, headers=headers)
+        self.message = text
+        if code:
+            self.code = code
+        self.details: dict[str, Any] = details or {}
+
+
+class BadRequest(AppError):
+    status_code = 400
+    code = "bad_request"
+    default_message = "The request is malformed."
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "unauthorized"
+    default_message = "Sign in first: a valid access token is required."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        headers = kwargs.pop("headers", None) or {}
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="gmid"')
+        super().__init__(message, headers=headers, **kwargs)
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+    default_message = "Your role may not do this."
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+    default_message = "Nothing was found at this address."
+
+
+class MethodNotAllowed(AppError):
+    status_code = 405
+    code = "method_not_allowed"
+    default_message = "This method is not allowed here."
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+    default_message = "The request conflicts with the current state."
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "payload_too_large"
+    default_message = "The request body is too large."
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    code = "unsupported_media_type"
+    default_message = "Send the body as application/json."
+
+
+class ValidationFailed(AppError):
+    status_code = 422
+    code = "validation_failed"
+    default_message = "Some fields are invalid."
+
+
+class RateLimited(AppError):
+    status_code = 429
+    code = "rate_limited"
+    default_message = "Too many requests; try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after: int, **kwargs: Any) -> None:
+        retry_after = max(1, int(retry_after))
+        headers = kwargs.pop("headers", None) or {}
+        headers["Retry-After"] = str(retry_after)
+        details = kwargs.pop("details", None) or {}
+        details.setdefault("retry_after", retry_after)
+        super().__init__(message, headers=headers, details=details, **kwargs)
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    code = "service_unavailable"
+    default_message = "This service is not available right now."
+
+
+# Sanic's own exceptions (routing, body size, bad framing) mapped onto our codes.
+_SANIC_CODES: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "The request is malformed."),
+    401: ("unauthorized", "Sign in first: a valid access token is required."),
+    403: ("forbidden", "Your role may not do this."),
+    404: ("not_found", "Nothing was found at this address."),
+    405: ("method_not_allowed", "This method is not allowed here."),
+    408: ("request_timeout", "The request took too long to arrive."),
+    413: ("payload_too_large", "The request body is too large."),
+    415: ("unsupported_media_type", "Send the body as application/json."),
+    416: ("range_not_satisfiable", "The requested range cannot be served."),
+    429: ("rate_limited", "Too many requests; try again later."),
+    503: ("service_unavailable", "This service is not available right now."),
+}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def request_id_of(request: Request | None) -> str | None:
+    if request is None:
+        return None
+    return getattr(request.ctx, "request_id", None)
+
+
+class JSONErrorHandler(ErrorHandler):
+    """Turns every exception into the one JSON error shape."""
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        request_id = request_id_of(request)
+        headers: dict[str, str] = {}
+        if isinstance(exception, AppError):
+            status = exception.status_code
+            body = error_body(exception.code, exception.message, exception.details)
+            headers.update(exception.headers or {})
+        elif isinstance(exception, sanic_exc.SanicException) and exception.status_code in _SANIC_CODES:
+            status = exception.status_code
+            code, message = _SANIC_CODES[status]
+            details: dict[str, Any] = {}
+            if isinstance(exception, sanic_exc.MethodNotAllowed):
+                allowed = sorted(getattr(exception, "allowed_methods", None) or [])
+                if allowed:
+                    details["allowed"] = allowed
+                    headers["Allow"] = ", ".join(allowed)
+            body = error_body(code, message, details)
+            headers.update(getattr(exception, "headers", None) or {})
+        else:
+            status = 500
+            # The traceback is logged with the request id; the client gets the id only.
+            log.error(
+                "unhandled error request_id=%s route=%s",
+                request_id,
+                getattr(request, "path", "?"),
+                exc_info=exception,
+            )
+            body = error_body(
+                "internal_error",
+                "Something went wrong on our side; quote the request id when you report it.",
+                {"request_id": request_id},
+            )
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        return json(body, status=status, headers=headers)
+
+
+def install(app: Sanic) -> None:
+    app.error_handler = JSONErrorHandler()

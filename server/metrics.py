@@ -1,0 +1,59 @@
+"""Prometheus metrics: requests by route and status, and a latency histogram.
+
+With several workers, ``gmid serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` before any worker starts, and
+``/metrics`` merges every worker's figures; a single process uses the default registry.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from sanic import Request
+from sanic.response import HTTPResponse
+
+REQUESTS = Counter(
+    "gmid_http_requests_total", "HTTP requests answered, by route and status.", ["route", "method", "status"]
+)
+LATENCY = Histogram(
+    "gmid_http_request_duration_seconds",
+    "Time from the request's arrival to its answer.",
+    ["route", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+
+def route_label(request: Request) -> str:
+    # The route's name, never the raw path: ids in paths would explode the label set.
+    route = request.route
+    return route.name if route is not None else "unmatched"
+
+
+def start(request: Request) -> None:
+    request.ctx.started_at = time.perf_counter()
+
+
+def observe(request: Request, response: HTTPResponse) -> None:
+    started = getattr(request.ctx, "started_at", None)
+    label = route_label(request)
+    REQUESTS.labels(label, request.method, str(response.status)).inc()
+    if started is not None:
+        LATENCY.labels(label, request.method).observe(time.perf_counter() - started)
+
+
+def render() -> HTTPResponse:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        payload = generate_latest(registry)
+    else:
+        payload = generate_latest()
+    return HTTPResponse(payload, headers={"Content-Type": CONTENT_TYPE_LATEST})

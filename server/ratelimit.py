@@ -1,0 +1,179 @@
+"""Rate limits on Redis, per client address and per account, configurable per route.
+
+The algorithm is GCRA (the generic cell rate algorithm): one Redis key per subject holding a
+"theoretical arrival time", updated atomically in a Lua script using the Redis server's clock, so
+every app instance shares one budget and one clock. ``N/minute`` allows a burst of N, then one
+request each 60/N seconds; the refusal says exactly when to come back (``Retry-After``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from sanic import Request
+
+from server.errors import RateLimited
+
+log = logging.getLogger("gmid.ratelimit")
+
+T = TypeVar("T", bound=Callable[..., Any])
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: int
+    period: int  # seconds
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        match = _RATE_RE.match(text)
+        if not match or int(match.group(1)) < 1:
+            raise ValueError(f"invalid rate {text!r}: expected COUNT/PERIOD, e.g. 60/minute")
+        return cls(int(match.group(1)), _PERIODS[match.group(2)])
+
+    def __str__(self) -> str:
+        name = {v: k for k, v in _PERIODS.items()}[self.period]
+        return f"{self.count}/{name}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    retry_after: float
+    remaining: int
+
+
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+if tat - now > tolerance then
+  return {0, tat - now - tolerance, 0}
+end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now + 1000)
+local remaining = math.floor((tolerance - (new_tat - now - interval)) / interval)
+return {1, 0, remaining}
+"""
+
+
+class RateLimiter:
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "rl:") -> None:
+        self._client = client
+        self._prefix = prefix
+        self._script = client.register_script(_GCRA)
+
+    async def hit(self, subject: str, rate: Rate) -> Decision:
+        interval_ms = rate.period * 1000 / rate.count
+        tolerance_ms = rate.period * 1000 - interval_ms
+        key = f"{self._prefix}{subject}:{rate.count}/{rate.period}"
+        allowed, retry_ms, remaining = await self._script(keys=[key], args=[interval_ms, tolerance_ms])
+        return Decision(bool(allowed), float(retry_ms) / 1000, int(remaining))
+
+    async def reset(self, subject: str, rate: Rate) -> None:
+        await self._client.delete(f"{self._prefix}{subject}:{rate.count}/{rate.period}")
+
+
+# Per-route policy ------------------------------------------------------------------------------
+
+POLICY_ATTR = "__gmid_rate_limit__"
+
+
+@dataclass(frozen=True)
+class RoutePolicy:
+    ip: Rate | None = None
+    account: Rate | None = None
+    exempt: bool = False
+
+
+def rate_limit(*, ip: str | None = None, account: str | None = None, exempt: bool = False) -> Callable[[T], T]:
+    """Give a route its own rates (defaults come from settings; GMID_RATE_LIMITS overrides both)."""
+    policy = RoutePolicy(Rate.parse(ip) if ip else None, Rate.parse(account) if account else None, exempt)
+
+    def decorate(handler: T) -> T:
+        setattr(handler, POLICY_ATTR, policy)
+        return handler
+
+    return decorate
+
+
+def policy_of(handler: Any) -> RoutePolicy | None:
+    current = handler
+    while current is not None:
+        policy = getattr(current, POLICY_ATTR, None)
+        if policy is not None:
+            return policy if isinstance(policy, RoutePolicy) else None
+        current = getattr(current, "__wrapped__", None)
+    return None
+
+
+def parse_overrides(text: str) -> dict[str, RoutePolicy]:
+    result: dict[str, RoutePolicy] = {}
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        name, _, spec = item.partition("=")
+        rates: dict[str, Rate] = {}
+        for part in spec.split("|"):
+            scope, _, rate = part.partition(":")
+            rates[scope.strip()] = Rate.parse(rate)
+        result[name.strip()] = RoutePolicy(rates.get("ip"), rates.get("account"))
+    return result
+
+
+@dataclass(frozen=True)
+class Limits:
+    default_ip: Rate
+    default_account: Rate
+    overrides: dict[str, RoutePolicy]
+    enabled: bool = True
+
+    def for_route(self, route_name: str, handler: Any) -> tuple[Rate | None, Rate | None]:
+        declared = policy_of(handler) or RoutePolicy()
+        if declared.exempt:
+            return None, None
+        short = route_name.split(".", 1)[1] if "." in route_name else route_name
+        override = self.overrides.get(short) or self.overrides.get(route_name)
+        ip = (override.ip if override else None) or declared.ip or self.default_ip
+        account = (override.account if override else None) or declared.account or self.default_account
+        return ip, account
+
+
+async def enforce(request: Request) -> None:
+    """Request middleware: count this request against the address and the account."""
+    limits: Limits | None = getattr(request.app.ctx, "limits", None)
+    route = request.route
+    if limits is None or not limits.enabled or route is None:
+        return
+    ip_rate, account_rate = limits.for_route(route.name, route.handler)
+    limiter: RateLimiter = request.app.ctx.rate_limiter
+    checks: list[tuple[str, Rate]] = []
+    if ip_rate is not None:
+        checks.append((f"ip:{request.remote_addr or request.ip}:{route.name}", ip_rate))
+    principal = getattr(request.ctx, "principal", None)
+    if account_rate is not None and principal is not None:
+        checks.append((f"acct:{principal.account_id}:{route.name}", account_rate))
+    for subject, rate in checks:
+        try:
+            decision = await limiter.hit(subject, rate)
+        except RedisError:
+            # Fail open: losing Redis must not take the whole API down with it.
+            log.warning("rate limit check skipped: redis unavailable route=%s", route.name)
+            return
+        if not decision.allowed:
+            scope = "account" if subject.startswith("acct:") else "address"
+            raise RateLimited(
+                f"Too many requests from this {scope}; try again in {max(1, round(decision.retry_after))} s.",
+                retry_after=int(decision.retry_after + 0.999),
+                details={"limit": str(rate), "scope": scope},
+            )

