@@ -67,12 +67,7 @@ async def token_answer(pair: service.TokenPair) -> HTTPResponse:
 
 
 def gateway(request: Request) -> WeChatGateway:
-    gw: WeChatGateway | None = getattr(request.app.ctx, "wechat", None)
-    if gw is None:
-        from server.redis import redis_url_for
-
-        gw = WeChatGateway(request.app.ctx.settings, redis_url_for(request.app.ctx.settings))
-        request.app.ctx.wechat = gw
+    gw: WeChatGateway = request.app.ctx.wechat
     return gw
 
 
@@ -280,6 +275,8 @@ async def update_account(request: Request, public_id: str, body: AccountPatchIn)
         active=body.is_active,
         client_addr=client_addr(request),
         request_id=request.ctx.request_id,
+        redis=request.app.ctx.redis,
+        access_token_ttl=request.app.ctx.settings.access_token_ttl,
     )
     await account.fetch_related("node")
     return json(account_out(account))

@@ -216,7 +216,20 @@ async def list_accounts(
     return await query.order_by("id").limit(limit).prefetch_related("node")
 
 
-async def set_active(*, viewer: Principal, public_id: str, active: bool, client_addr: str, request_id: str) -> Account:
+def disabled_key(public_id: str) -> str:
+    return f"acct-off:{public_id}"
+
+
+async def set_active(
+    *,
+    viewer: Principal,
+    public_id: str,
+    active: bool,
+    client_addr: str,
+    request_id: str,
+    redis: aioredis.Redis,
+    access_token_ttl: int,
+) -> Account:
     account = await visible_account(viewer=viewer, public_id=public_id)
     if account.public_id == viewer.account_id:
         raise Conflict("You cannot disable your own account.", code="cannot_disable_self")
@@ -224,6 +237,10 @@ async def set_active(*, viewer: Principal, public_id: str, active: bool, client_
     await account.save(update_fields=["is_active", "updated_at"])
     if not active:
         await account.refresh_tokens.filter(revoked_at__isnull=True).update(revoked_at=datetime.now(UTC))
+        # Access tokens already handed out are refused too, until the last of them has expired.
+        await redis.set(disabled_key(account.public_id), b"1", ex=access_token_ttl + 60)
+    else:
+        await redis.delete(disabled_key(account.public_id))
     await audit.record(
         actor=viewer.account_id,
         role=viewer.role.value,

@@ -21,6 +21,9 @@ from identity.models import Account, RefreshToken
 from identity.roles import Role
 
 ISSUER = "gmid"
+# A spent token presented again within this many seconds is a client racing itself (two tabs, a
+# retried request), not a thief: refused, but the family is left alone.
+REUSE_GRACE_SECONDS = 10
 ALGORITHM = "HS256"
 
 
@@ -138,7 +141,15 @@ async def rotate_refresh_token(value: str, *, ttl: int) -> tuple[Account, str]:
                 using_db=conn,
             )
             return row.account, new_value
-        if row.revoked_at is None and row.used_at is not None:
+        if (
+            row.revoked_at is None
+            and row.used_at is not None
+            and (now - row.used_at).total_seconds() < REUSE_GRACE_SECONDS
+        ):
+            error = TokenError(
+                "refresh_superseded", "This refresh token was just spent by another request; use the newest one."
+            )
+        elif row.revoked_at is None and row.used_at is not None:
             # Reuse of a spent token: revoke the family, commit that, then refuse.
             await (
                 RefreshToken.filter(family_id=row.family_id, revoked_at__isnull=True)

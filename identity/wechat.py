@@ -83,8 +83,10 @@ class WeChatGateway:
     def __init__(self, settings: Settings, redis_url: str) -> None:
         self.configured = bool(settings.wechat_appid and settings.wechat_secret)
         self._client: StableTokenClient | None = None
+        self._redis: redis.Redis | None = None
         if self.configured:
-            storage = RedisStorage(redis.Redis.from_url(redis_url), prefix="wechatpy")
+            self._redis = redis.Redis.from_url(redis_url)
+            storage = RedisStorage(self._redis, prefix="wechatpy")
             self._client = StableTokenClient(
                 settings.wechat_appid,
                 settings.wechat_secret,
@@ -92,6 +94,12 @@ class WeChatGateway:
                 timeout=settings.wechat_timeout,
                 session=storage,
             )
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client._http.close()
+        if self._redis is not None:
+            self._redis.close()
 
     @property
     def client(self) -> StableTokenClient:

@@ -18,6 +18,7 @@ from sanic.response import HTTPResponse
 
 from identity import pii
 from identity.pii import PiiKeyRing, Vault
+from identity.wechat import WeChatGateway
 from server import auth, db, errors, idempotency, metrics, ratelimit
 from server import redis as gmid_redis
 from server.keyfiles import read_b64_secret
@@ -117,6 +118,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
             if embedded.start():
                 app.ctx.own_redis = embedded
         app.ctx.redis = gmid_redis.make_client(gmid_redis.redis_url_for(settings))
+        app.ctx.wechat = WeChatGateway(settings, gmid_redis.redis_url_for(settings))
         app.ctx.rate_limiter = ratelimit.RateLimiter(app.ctx.redis)
         app.ctx.limits = ratelimit.Limits(
             default_ip=ratelimit.Rate.parse(settings.rate_limit_ip),
@@ -129,6 +131,9 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
     @app.after_server_stop
     async def close_resources(app: Sanic) -> None:
         await db.close_db()
+        wechat = getattr(app.ctx, "wechat", None)
+        if wechat is not None:
+            wechat.close()
         client = getattr(app.ctx, "redis", None)
         if client is not None:
             await client.aclose()
@@ -140,8 +145,5 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
 
 def load_access_token_secret(settings: Settings) -> bytes:
     if settings.access_token_secret:
-        secret = settings.access_token_secret.encode("utf-8")
-        if len(secret) < 32:
-            raise errors.ServiceUnavailable("GMID_ACCESS_TOKEN_SECRET must be at least 32 bytes")
-        return secret
+        return settings.access_token_secret.encode("utf-8")
     return read_b64_secret(settings.keys_path / "access-token.key")

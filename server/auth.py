@@ -64,6 +64,8 @@ async def authenticate(request: Request) -> None:
         claims = decode_access_token(token.strip(), secret=request.app.ctx.access_token_secret)
     except TokenError as exc:
         raise Unauthorized(exc.message, code=exc.code) from None
+    if await request.app.ctx.redis.exists(f"acct-off:{claims.account_id}"):
+        raise Unauthorized("This account is disabled.", code="account_disabled")
     request.ctx.principal = Principal(claims.account_id, claims.role, claims.node_path)
 
 

@@ -8,6 +8,7 @@ from sanic.response import HTTPResponse, html, json
 from server.auth import public
 from server.openapi import build_document
 from server.ratelimit import rate_limit
+from server.validation import responds
 
 API_DESCRIPTION = """Guangming e-ID: the backend of the district's WeChat mini-program.
 
@@ -34,6 +35,7 @@ bp = Blueprint("docs", url_prefix="/docs")
 @bp.get("/", name="ui", strict_slashes=False)
 @public
 @rate_limit(exempt=True)
+@responds(200, None, "The documentation page (Swagger UI)", media="text/html")
 async def ui(request: Request) -> HTTPResponse:
     """The API documentation page."""
     return html(_UI)
@@ -42,6 +44,7 @@ async def ui(request: Request) -> HTTPResponse:
 @bp.get("/openapi.json", name="document")
 @public
 @rate_limit(exempt=True)
+@responds(200, None, "This OpenAPI 3.1 document")
 async def document(request: Request) -> HTTPResponse:
     """The OpenAPI document of every route."""
     app = request.app

@@ -74,12 +74,14 @@ async def begin(request: Request, client: aioredis.Redis) -> HTTPResponse | None
             headers={"Retry-After": "1"},
         )
     headers = dict(record.get("headers", {}))
+    content_type = headers.pop("content-type", None) or record.get("content_type")
     headers["Idempotent-Replayed"] = "true"
     return HTTPResponse(
         base64.b64decode(record["body"]),
         status=int(record["status"]),
         headers=headers,
-        content_type=headers.pop("content-type", None),
+        # Sanic writes the text "None" as the media type of a body-carrying answer without one.
+        content_type=content_type or "application/octet-stream",
     )
 
 
@@ -96,7 +98,9 @@ async def finish(request: Request, response: HTTPResponse, client: aioredis.Redi
         "state": "done",
         "fingerprint": claim.fingerprint,
         "status": response.status,
-        "headers": {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS},
+        "headers": {k.lower(): v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS},
+        # Sanic keeps the media type of json()/text() answers on the response, not in its headers.
+        "content_type": response.content_type,
         "body": base64.b64encode(response.body or b"").decode("ascii"),
     }
     await client.set(claim.redis_key, json.dumps(record), ex=TTL_SECONDS)

@@ -156,7 +156,10 @@ def build_document(app: Sanic, *, title: str, version: str, description: str) ->
                 }
             responses: dict[str, Any] = {}
             for status, resp in sorted(doc.responses.items()):
-                content_schema = ref(resp.model) if resp.model else {"type": "string"}
+                if resp.model:
+                    content_schema = ref(resp.model)
+                else:
+                    content_schema = {"type": "object"} if resp.media.endswith("json") else {"type": "string"}
                 entry: dict[str, Any] = {"description": resp.description}
                 if status != 204:
                     entry["content"] = {resp.media: {"schema": content_schema}}

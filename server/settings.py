@@ -69,8 +69,11 @@ _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
 
 
 def _parse_rate(raw: str) -> str:
-    if not _RATE_RE.match(raw):
+    match = _RATE_RE.match(raw)
+    if not match:
         raise ValueError("expected COUNT/PERIOD, e.g. 120/minute (period: second, minute, hour, day)")
+    if int(match.group(1)) < 1:
+        raise ValueError("the count must be at least 1 (to switch limits off use GMID_RATE_LIMIT_ENABLED=false)")
     return raw.strip()
 
 
@@ -97,6 +100,13 @@ def _parse_log_level(raw: str) -> str:
 
 def _parse_str(raw: str) -> str:
     return raw.strip()
+
+
+def _parse_secret(raw: str) -> str:
+    value = raw.strip()
+    if len(value.encode("utf-8")) < 32:
+        raise ValueError("expected at least 32 bytes of random text")
+    return value
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,7 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec(
         "access_token_secret",
-        _parse_str,
+        _parse_secret,
         "",
         "HMAC secret for access JWTs (at least 32 bytes). Unset: read from `VAR_DIR/keys/access-token.key`.",
     ),

@@ -1,0 +1,243 @@
+"""Who may call what: every route × every role (and anonymous), from a table written out by hand.
+
+The table below is the specification. It is not derived from the code's ``@requires`` declarations,
+so a guard that is loosened or tightened by mistake shows up here. A new route fails
+``test_every_route_is_in_the_matrix`` until someone adds its row (and thereby decides who may call it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sanic import Sanic
+
+from identity import tokens
+from identity.models import Account
+from identity.roles import Role
+from server.auth import declared_access
+from tests.factories import auth, make_account, make_staff_with_password, token_for
+
+COLUMNS = ("anonymous", "resident", "party_member", "grid_staff", "officer", "police", "admin")
+
+# "+" allowed (the guard lets the request through: any status but 401/403), "-" denied
+# (401 for anonymous, 403 for a signed-in account whose role may not).
+#
+#                                                          anon res  party grid off  pol  admin
+MATRIX: dict[tuple[str, str], str] = {
+    ("GET", "/healthz"):                                   "+    +    +    +    +    +    +",
+    ("GET", "/readyz"):                                    "+    +    +    +    +    +    +",
+    ("GET", "/metrics"):                                   "+    +    +    +    +    +    +",
+    ("GET", "/docs"):                                      "+    +    +    +    +    +    +",
+    ("GET", "/docs/openapi.json"):                         "+    +    +    +    +    +    +",
+    ("POST", "/api/v1/auth/wechat"):                       "+    +    +    +    +    +    +",
+    ("POST", "/api/v1/auth/login"):                        "+    +    +    +    +    +    +",
+    ("POST", "/api/v1/auth/refresh"):                      "+    +    +    +    +    +    +",
+    ("POST", "/api/v1/auth/logout"):                       "+    +    +    +    +    +    +",
+    ("GET", "/api/v1/me"):                                 "-    +    +    +    +    +    +",
+    ("PUT", "/api/v1/me/profile"):                         "-    +    +    -    -    -    -",
+    ("GET", "/api/v1/hierarchy/nodes"):                    "+    +    +    +    +    +    +",
+    ("GET", "/api/v1/hierarchy/nodes/<code:str>"):         "+    +    +    +    +    +    +",
+    ("GET", "/api/v1/accounts"):                           "-    -    -    -    -    -    +",
+    ("POST", "/api/v1/accounts"):                          "-    -    -    -    -    -    +",
+    ("GET", "/api/v1/accounts/<public_id:str>"):           "-    +    +    +    +    +    +",
+    ("PATCH", "/api/v1/accounts/<public_id:str>"):         "-    -    -    -    -    -    +",
+    ("GET", "/api/v1/admin/audit"):                        "-    -    -    -    -    -    +",
+}  # fmt: skip
+
+STAFF_PASSWORD = "Matrix-pass-2024!"
+
+
+def expected(route: tuple[str, str]) -> dict[str, bool]:
+    marks = MATRIX[route].split()
+    assert len(marks) == len(COLUMNS), f"row {route} needs {len(COLUMNS)} marks"
+    assert set(marks) <= {"+", "-"}, f"row {route}: use + or -"
+    return {column: mark == "+" for column, mark in zip(COLUMNS, marks, strict=True)}
+
+
+def app_routes(app: Sanic) -> dict[tuple[str, str], Any]:
+    found: dict[tuple[str, str], Any] = {}
+    for route in app.router.routes:
+        for method in route.methods:
+            found[(method.upper(), "/" + route.path.lstrip("/"))] = route.handler
+    return found
+
+
+def test_every_route_is_in_the_matrix_and_declares_access(app: Sanic) -> None:
+    routes = app_routes(app)
+    missing = sorted(set(routes) - set(MATRIX))
+    assert not missing, f"routes missing from the role matrix (add a row for each): {missing}"
+    stale = sorted(set(MATRIX) - set(routes))
+    assert not stale, f"rows in the role matrix for routes that no longer exist: {stale}"
+    undeclared = sorted(key for key, handler in routes.items() if declared_access(handler) == "undeclared")
+    assert not undeclared, f"routes without @public or @requires(...): {undeclared}"
+    for key in MATRIX:
+        expected(key)
+
+
+@dataclass
+class World:
+    app: Sanic
+    accounts: dict[str, Account]
+    tokens: dict[str, str]
+    login_username: str
+    patch_target: Account
+
+
+@pytest.fixture
+async def world(app: Sanic, client: httpx.AsyncClient) -> World:
+    accounts = {role.value: await make_account(role) for role in Role}
+    toks = {name: await token_for(app, account) for name, account in accounts.items()}
+    staff = await make_staff_with_password("matrix.login", Role.GRID_STAFF, STAFF_PASSWORD)
+    target = await make_account(Role.GRID_STAFF, node="GM010102")
+    return World(app, accounts, toks, staff.username or "", target)
+
+
+async def request_for(world: World, route: tuple[str, str], caller: str) -> tuple[str, str, Any]:
+    """Method, concrete path and a minimal valid body for one cell of the matrix."""
+    method, pattern = route
+    own = world.accounts.get(caller, world.accounts["resident"])
+    path = pattern.replace("<code:str>", "GM01").replace("<public_id:str>", own.public_id)
+    body: Any = None
+    if route == ("POST", "/api/v1/auth/wechat"):
+        body = {"code": "matrix-code"}
+    elif route == ("POST", "/api/v1/auth/login"):
+        body = {"username": world.login_username, "password": STAFF_PASSWORD}
+    elif route in {("POST", "/api/v1/auth/refresh"), ("POST", "/api/v1/auth/logout")}:
+        body = {"refresh_token": await tokens.issue_refresh_token(account=world.accounts["resident"], ttl=600)}
+    elif route == ("PUT", "/api/v1/me/profile"):
+        body = {"name": "张三"}
+    elif route == ("POST", "/api/v1/accounts"):
+        body = {"username": f"made.by.{caller}", "role": "grid_staff", "node": "GM010101", "password": STAFF_PASSWORD}
+    elif route == ("PATCH", "/api/v1/accounts/<public_id:str>"):
+        path = pattern.replace("<public_id:str>", world.patch_target.public_id)
+        body = {"is_active": True}
+    return method, path, body
+
+
+async def test_role_matrix(world: World, client: httpx.AsyncClient) -> None:
+    failures: list[str] = []
+    for route in MATRIX:
+        allowed = expected(route)
+        for caller in COLUMNS:
+            method, path, body = await request_for(world, route, caller)
+            headers = {} if caller == "anonymous" else auth(world.tokens[caller])
+            r = await client.request(method, path, json=body, headers=headers)
+            cell = f"{method} {path} as {caller}: {r.status_code} {r.text[:160]}"
+            if allowed[caller]:
+                if r.status_code in (401, 403):
+                    failures.append("should be allowed: " + cell)
+            elif caller == "anonymous":
+                if r.status_code != 401 or r.json()["error"]["code"] != "unauthorized":
+                    failures.append("should be 401 unauthorized: " + cell)
+                elif "bearer" not in r.headers.get("www-authenticate", "").lower():
+                    failures.append("401 without WWW-Authenticate: Bearer: " + cell)
+            elif r.status_code != 403 or r.json()["error"]["code"] != "forbidden":
+                failures.append("should be 403 forbidden: " + cell)
+    assert not failures, "\n".join(failures)
+    # The one allowed create really acted, the refused ones did not.
+    assert await Account.filter(username__startswith="made.by.").values_list("username", flat=True) == ["made.by.admin"]
+
+
+# Scope: who sees which account ------------------------------------------------------------------
+
+
+async def test_resident_cannot_tell_another_residents_account_from_a_missing_one(
+    world: World, app: Sanic, client: httpx.AsyncClient
+) -> None:
+    other = await make_account(Role.RESIDENT)
+    me = auth(world.tokens["resident"])
+    theirs = await client.get(f"/api/v1/accounts/{other.public_id}", headers=me)
+    missing = await client.get("/api/v1/accounts/acc_doesnotexist0000", headers=me)
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json() == missing.json()
+    assert theirs.json()["error"]["code"] == "account_not_found"
+    assert other.public_id not in theirs.text
+    # Staff other than administrators do not read residents either, and get the same answer.
+    for role in ("party_member", "grid_staff", "officer", "police"):
+        r = await client.get(f"/api/v1/accounts/{other.public_id}", headers=auth(world.tokens[role]))
+        assert (r.status_code, r.json()) == (404, missing.json()), role
+    # The resident reads their own account.
+    own = await client.get(f"/api/v1/accounts/{world.accounts['resident'].public_id}", headers=me)
+    assert own.status_code == 200
+    assert own.json()["account"]["id"] == world.accounts["resident"].public_id
+
+
+async def test_street_admin_is_confined_to_its_subtree(world: World, app: Sanic, client: httpx.AsyncClient) -> None:
+    street_admin = await make_account(Role.ADMIN, node="GM01")
+    headers = auth(await token_for(app, street_admin))
+    resident = world.accounts["resident"]
+
+    r = await client.get(f"/api/v1/accounts/{resident.public_id}", headers=headers)
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "account_not_found"
+    # The district administration does see the resident.
+    r = await client.get(f"/api/v1/accounts/{resident.public_id}", headers=auth(world.tokens["admin"]))
+    assert r.status_code == 200
+
+    outside = {"username": "street.outsider", "role": "grid_staff", "node": "GM020101", "password": STAFF_PASSWORD}
+    r = await client.post("/api/v1/accounts", json=outside, headers=headers)
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "outside_scope"
+    assert not await Account.exists(username="street.outsider")
+
+    inside = {"username": "street.insider", "role": "grid_staff", "node": "GM010101", "password": STAFF_PASSWORD}
+    r = await client.post("/api/v1/accounts", json=inside, headers=headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["node"] == "GM010101"
+
+    # A staff member of another street is invisible too, and cannot be disabled.
+    elsewhere = await make_account(Role.GRID_STAFF, node="GM020101")
+    r = await client.get(f"/api/v1/accounts/{elsewhere.public_id}", headers=headers)
+    assert r.status_code == 404
+    r = await client.patch(f"/api/v1/accounts/{elsewhere.public_id}", json={"is_active": False}, headers=headers)
+    assert r.status_code == 404
+    await elsewhere.refresh_from_db()
+    assert elsewhere.is_active
+
+
+async def listed_ids(client: httpx.AsyncClient, headers: dict[str, str]) -> set[str]:
+    ids: set[str] = set()
+    after: str | None = None
+    while True:
+        params: dict[str, str | int] = {"limit": 3}
+        if after:
+            params["after"] = after
+        r = await client.get("/api/v1/accounts", params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        ids |= {item["id"] for item in page["items"]}
+        after = page["next_after"]
+        if after is None:
+            return ids
+
+
+async def test_account_lists_show_only_the_admins_part_of_the_hierarchy(
+    world: World, app: Sanic, client: httpx.AsyncClient
+) -> None:
+    street_admin = await make_account(Role.ADMIN, node="GM01")
+    other_street_staff = await make_account(Role.GRID_STAFF, node="GM020101")
+    other_street_admin = await make_account(Role.ADMIN, node="GM02")
+    everyone = {a.public_id for a in await Account.all()}
+
+    district = await listed_ids(client, auth(world.tokens["admin"]))
+    assert district == everyone  # the district sees every account, residents included
+
+    street = await listed_ids(client, auth(await token_for(app, street_admin)))
+    under_gm01 = {
+        a.public_id for a in await Account.filter(node__path__startswith="/GM/GM01/").prefetch_related("node")
+    }
+    assert street == under_gm01
+    assert street_admin.public_id in street
+    assert world.accounts["grid_staff"].public_id in street
+    assert world.accounts["resident"].public_id not in street
+    assert other_street_staff.public_id not in street
+    assert other_street_admin.public_id not in street
+    assert world.accounts["admin"].public_id not in street
+
+    # Asking for a node outside the subtree shows nothing rather than leaking it.
+    r = await client.get("/api/v1/accounts", params={"node": "GM02"}, headers=auth(await token_for(app, street_admin)))
+    assert r.status_code == 200
+    assert r.json()["items"] == []
