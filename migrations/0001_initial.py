@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='AuditEntry',
             fields=[
-                ('seq', fields.BigIntField(primary_key=True, unique=True, db_index=True)),
+                ('seq', fields.BigIntField(generated=False, primary_key=True, unique=True, db_index=True)),
                 ('at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('actor', fields.CharField(max_length=64)),
                 ('role', fields.CharField(max_length=16)),
@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='AuditHead',
             fields=[
-                ('id', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('id', fields.IntField(generated=False, primary_key=True, unique=True, db_index=True)),
                 ('seq', fields.BigIntField(default=0)),
                 ('hash', fields.CharField(default='0000000000000000000000000000000000000000000000000000000000000000', max_length=64)),
             ],

@@ -19,6 +19,8 @@ from sanic.response import HTTPResponse
 from identity import pii
 from identity.pii import PiiKeyRing, Vault
 from identity.wechat import WeChatGateway
+from qr import service as qr_service
+from qr.keys import KeyringCache
 from server import auth, db, errors, idempotency, metrics, ratelimit
 from server import redis as gmid_redis
 from server.keyfiles import read_b64_secret
@@ -33,10 +35,11 @@ _counter = itertools.count(1)
 
 def blueprints() -> list[Any]:
     from identity.routes import bp as identity_bp
+    from qr.routes import bp as qr_bp
     from server.docs import bp as docs_bp
     from server.health import bp as health_bp
 
-    return [health_bp, docs_bp, identity_bp]
+    return [health_bp, docs_bp, identity_bp, qr_bp]
 
 
 def create_app(settings: Settings | None = None, *, name: str | None = None) -> Sanic:
@@ -112,6 +115,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
     async def open_resources(app: Sanic) -> None:
         app.ctx.access_token_secret = load_access_token_secret(settings)
         pii.set_vault(Vault(PiiKeyRing.from_settings(settings)))
+        qr_service.set_keyring(KeyringCache(settings.keys_path))
         app.ctx.own_redis = None
         if settings.uses_embedded_redis:
             embedded = gmid_redis.embedded_for(settings)
@@ -141,6 +145,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
         if own is not None:
             own.stop()
         pii.set_vault(None)
+        qr_service.set_keyring(None)
 
 
 def load_access_token_secret(settings: Settings) -> bytes:

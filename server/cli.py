@@ -88,10 +88,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _check_keys(settings: Settings) -> None:
     from identity.pii import PiiKeyRing
+    from qr import keys as qr_keys
     from server.app import load_access_token_secret
 
     load_access_token_secret(settings)
     PiiKeyRing.from_settings(settings)
+    qr_keys.load(settings.keys_path)
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -118,6 +120,7 @@ def cmd_keys_init(args: argparse.Namespace, settings: Settings) -> int:
 def init_keys(settings: Settings) -> list[str]:
     """Create every missing key under VAR_DIR/keys (never replaces one)."""
     from identity.pii import ensure_pii_keys
+    from qr.keys import ensure_keyring
     from server.keyfiles import ensure_b64_secret
 
     keys = settings.keys_path
@@ -126,7 +129,39 @@ def init_keys(settings: Settings) -> list[str]:
         created.append(str(keys / "access-token.key"))
     if not settings.pii_keys or not settings.pii_index_key:
         created += ensure_pii_keys(keys)
+    created += ensure_keyring(keys)
     return created
+
+
+def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from qr import keys as qr_keys
+
+    kid = qr_keys.rotate(settings.keys_path)
+    print(f"new QR signing key {kid} signs from now on; earlier keys keep verifying until retired")
+    return 0
+
+
+def cmd_keys_retire(args: argparse.Namespace, settings: Settings) -> int:
+    from qr import keys as qr_keys
+
+    try:
+        qr_keys.retire(settings.keys_path, args.kid)
+    except qr_keys.KeyringError as exc:
+        raise CLIError(str(exc)) from None
+    print(f"QR signing key {args.kid} is retired: codes it signed are refused (reissue them)")
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    from qr import keys as qr_keys
+
+    ring = qr_keys.load(settings.keys_path)
+    for info in sorted(ring.keys.values(), key=lambda k: k.created_at):
+        print(
+            f"{info.kid}  {info.status:9}  created {info.created_at}"
+            + (f"  retired {info.retired_at}" if info.retired_at else "")
+        )
+    return 0
 
 
 def cmd_keys_rotate_pii(args: argparse.Namespace, settings: Settings) -> int:
@@ -306,6 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="secret keys under VAR_DIR/keys").add_subparsers(dest="keys_cmd", required=True)
     p = keys.add_parser("init", help="create every missing key")
     p.set_defaults(func=cmd_keys_init)
+    p = keys.add_parser("rotate", help="a new QR signing key signs from now on (older keys keep verifying)")
+    p.set_defaults(func=cmd_keys_rotate)
+    p = keys.add_parser("retire", help="stop accepting codes signed by a QR key")
+    p.add_argument("kid")
+    p.set_defaults(func=cmd_keys_retire)
+    p = keys.add_parser("list", help="the QR signing keys and their status")
+    p.set_defaults(func=cmd_keys_list)
     p = keys.add_parser("rotate-pii", help="add a PII encryption key and make it the active one")
     p.set_defaults(func=cmd_keys_rotate_pii)
 

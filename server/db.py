@@ -21,6 +21,7 @@ log = logging.getLogger("gmid.db")
 MODEL_MODULES: list[str] = [
     "identity.models",
     "identity.audit",
+    "qr.models",
 ]
 
 

@@ -201,6 +201,12 @@ SPECS: tuple[Spec, ...] = (
         0,
         "Reverse proxies in front of the app; their X-Forwarded-For entries give the client address.",
     ),
+    Spec(
+        "qr_font",
+        _parse_str,
+        "",
+        "Font file (.ttf/.ttc/.otf) for sticker titles in Chinese. Unset: a CJK font found on the system.",
+    ),
     Spec("log_level", _parse_log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Spec("access_log", _parse_bool, False, "Write Sanic's access log (request lines, no bodies)."),
 )
@@ -232,6 +238,7 @@ class Settings:
     login_max_failures: int = 5
     login_lockout_seconds: int = 900
     proxies_count: int = 0
+    qr_font: str = ""
     log_level: str = "INFO"
     access_log: bool = False
 

@@ -45,6 +45,17 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/accounts/<public_id:str>"):           "-    +    +    +    +    +    +",
     ("PATCH", "/api/v1/accounts/<public_id:str>"):         "-    -    -    -    -    -    +",
     ("GET", "/api/v1/admin/audit"):                        "-    -    -    -    -    -    +",
+    ("GET", "/.well-known/jwks.json"):                     "+    +    +    +    +    +    +",
+    ("GET", "/api/v1/qr/revocations"):                     "+    +    +    +    +    +    +",
+    ("GET", "/api/v1/qr/verifier-bundle"):                 "+    +    +    +    +    +    +",
+    ("POST", "/api/v1/scan"):                              "+    +    +    +    +    +    +",
+    ("GET", "/q/<token:str>"):                             "+    +    +    +    +    +    +",
+    ("GET", "/api/v1/credentials/<public_id:str>"):        "-    +    +    +    +    +    +",
+    ("GET", "/api/v1/credentials/<public_id:str>/qr.png"): "-    +    +    +    +    +    +",
+    ("GET", "/api/v1/credentials/<public_id:str>/qr.svg"): "-    +    +    +    +    +    +",
+    ("GET", "/api/v1/credentials/<public_id:str>/sticker.png"): "-  +    +    +    +    +    +",
+    ("POST", "/api/v1/credentials/<public_id:str>/revoke"): "-   -    -    -    -    -    +",
+    ("POST", "/api/v1/credentials/<public_id:str>/reissue"): "-  -    -    -    -    -    +",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"
@@ -99,7 +110,9 @@ async def request_for(world: World, route: tuple[str, str], caller: str) -> tupl
     """Method, concrete path and a minimal valid body for one cell of the matrix."""
     method, pattern = route
     own = world.accounts.get(caller, world.accounts["resident"])
-    path = pattern.replace("<code:str>", "GM01").replace("<public_id:str>", own.public_id)
+    path = (
+        pattern.replace("<code:str>", "GM01").replace("<public_id:str>", own.public_id).replace("<token:str>", "junk")
+    )
     body: Any = None
     if route == ("POST", "/api/v1/auth/wechat"):
         body = {"code": "matrix-code"}
@@ -111,6 +124,10 @@ async def request_for(world: World, route: tuple[str, str], caller: str) -> tupl
         body = {"name": "张三"}
     elif route == ("POST", "/api/v1/accounts"):
         body = {"username": f"made.by.{caller}", "role": "grid_staff", "node": "GM010101", "password": STAFF_PASSWORD}
+    elif route == ("POST", "/api/v1/scan"):
+        body = {"payload": "not-a-code"}
+    elif route == ("POST", "/api/v1/credentials/<public_id:str>/revoke"):
+        body = {"reason": "lost"}
     elif route == ("PATCH", "/api/v1/accounts/<public_id:str>"):
         path = pattern.replace("<public_id:str>", world.patch_target.public_id)
         body = {"is_active": True}

@@ -1,0 +1,325 @@
+"""HTTP routes of the QR service: JWKS, revocation feed, verifier bundle, scanning, images."""
+
+from __future__ import annotations
+
+import hashlib
+import html as html_lib
+from typing import Any
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, html, json, raw
+
+from identity.roles import Role
+from qr import codec, render, service
+from qr.kinds import Audience, ScanContext
+from qr.models import Credential, CredentialStatus
+from qr.schemas import CredentialOut, ImageQuery, Jwks, RevocationsQuery, RevokeIn, ScanIn, ScanOut
+from server.auth import Principal, principal_of, public, require_principal, requires
+from server.errors import AppError, NotFound
+from server.ratelimit import rate_limit
+from server.validation import errors, json_body, query_args, responds
+
+bp = Blueprint("qr")
+
+_VERIFY_STATUS = {"malformed": 400, "not_found": 404, "revoked": 410, "superseded": 410}
+IMAGE_CACHE_SECONDS = 7 * 24 * 3600
+
+
+class CodeRefused(AppError):
+    """A scanned code that must not be trusted; ``code`` says why."""
+
+    status_code = 422
+    code = "bad_signature"
+
+
+def refused(exc: codec.VerifyError, credential: Credential | None = None) -> CodeRefused:
+    error = CodeRefused(exc.message, code=exc.code)
+    error.status_code = _VERIFY_STATUS.get(exc.code, 422)
+    error.details = {"valid": False}
+    if credential is not None:
+        error.details.update({"kind": credential.kind, "public_id": credential.public_id})
+    return error
+
+
+def audience_of(principal: Principal | None) -> str:
+    if principal is None:
+        return Audience.ANONYMOUS
+    return {
+        Role.RESIDENT: Audience.RESIDENT,
+        Role.PARTY_MEMBER: Audience.RESIDENT,
+        Role.GRID_STAFF: Audience.OFFICER,
+        Role.OFFICER: Audience.OFFICER,
+        Role.POLICE: Audience.POLICE,
+        Role.ADMIN: Audience.ADMIN,
+    }[principal.role]
+
+
+def issuer(request: Request) -> str:
+    base: str = request.app.ctx.settings.public_base_url
+    return base
+
+
+def code_url(request: Request, token: str) -> str:
+    return f"{issuer(request)}/q/{token}"
+
+
+# Keys and revocation -------------------------------------------------------------------------------
+
+
+@bp.get("/.well-known/jwks.json", name="jwks")
+@public
+@rate_limit(exempt=True)
+@responds(200, Jwks, "Every key whose codes still verify (OKP/Ed25519)")
+async def jwks(request: Request) -> HTTPResponse:
+    """The public keys, for any JOSE library to verify codes offline."""
+    ring = service.keyring()
+    etag = f'"{ring.version}"'
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=300"}
+    if request.headers.get("if-none-match") == etag:
+        return HTTPResponse(status=304, headers=headers)
+    return json(ring.jwks(), headers=headers)
+
+
+@bp.get("/api/v1/qr/revocations", name="revocations")
+@public
+@query_args(RevocationsQuery)
+@responds(200, None, "A compact JWS (EdDSA) whose payload lists the entries above `since`", media="application/jose")
+async def revocations(request: Request, query: RevocationsQuery) -> HTTPResponse:
+    """The revocation feed: entries with a counter that only goes up, the whole answer signed.
+
+    Sync with `since` = the `until` of the last answer; `more: true` means ask again."""
+    document = await service.revocations(since=query.since, limit=query.limit, issuer=issuer(request))
+    return raw(
+        service.sign_document(document).encode("ascii"),
+        content_type="application/jose",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@bp.get("/api/v1/qr/verifier-bundle", name="verifier_bundle")
+@public
+@rate_limit(ip="30/minute")
+@responds(200, None, "A compact JWS: the JWKS, the kinds and every revocation, compacted", media="application/jose")
+async def verifier_bundle(request: Request) -> HTTPResponse:
+    """Everything an offline verifier app needs in one signed document."""
+    document = await service.verifier_bundle(issuer=issuer(request))
+    return raw(
+        service.sign_document(document).encode("ascii"),
+        content_type="application/jose",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+# Scanning ------------------------------------------------------------------------------------------
+
+
+def scan_context(request: Request, lat: float | None, lng: float | None) -> ScanContext:
+    principal = principal_of(request)
+    return ScanContext(
+        viewer=principal,
+        audience=audience_of(principal),
+        lat=lat,
+        lng=lng,
+        client_addr=str(request.remote_addr or request.ip),
+        request_id=request.ctx.request_id,
+    )
+
+
+@bp.post("/api/v1/scan", name="scan")
+@public
+@rate_limit(ip="120/minute", account="600/minute")
+@json_body(ScanIn)
+@responds(200, ScanOut, "A valid code, and what your role may see of its subject")
+@errors(400, 404, 410, 422)
+async def scan(request: Request, body: ScanIn) -> HTTPResponse:
+    """Verify a scanned code. Refusals use the error shape; `error.code` says why (malformed,
+    bad_signature, unknown_key, retired_key, algorithm_not_allowed, issued_in_future, superseded,
+    revoked, not_found)."""
+    context = scan_context(request, body.lat, body.lng)
+    try:
+        resolved = await service.resolve(payload=body.payload)
+    except codec.VerifyError as exc:
+        await service.log_scan(context=context, result=exc.code, credential=exc.credential)
+        raise refused(exc, exc.credential) from None
+    view = await service.view_for(resolved, context)
+    await service.log_scan(context=context, result="ok", credential=resolved.credential)
+    answer = ScanOut(
+        valid=True,
+        code="ok",
+        message=f"有效的{resolved.kind.title}",
+        kind=resolved.kind.name,
+        public_id=resolved.credential.public_id,
+        status=resolved.credential.status.value,
+        view=view,
+    )
+    return json(answer.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
+
+
+_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
+<style>body{{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;background:#f4f5f7}}
+main{{max-width:28rem;margin:2rem auto;background:#fff;border-radius:12px;padding:1.5rem;box-shadow:0 1px 4px #0002}}
+h1{{font-size:1.2rem;margin:0 0 .5rem}} .ok{{color:#137333}} .bad{{color:#b3261e}} p{{line-height:1.6}}
+small{{color:#666}}</style></head><body><main><h1>{title}</h1><p class="{cls}">{status}</p>{body}
+<p><small>光明区电子身份证 · Guangming e-ID。请在微信中打开"光明e-ID"小程序扫码查看更多。</small></p>
+</main></body></html>"""
+
+_REFUSAL_TEXT = {
+    "revoked": "此码已注销，不再有效。",
+    "superseded": "此码已被新码替换，不再有效。",
+    "not_found": "未在登记册中找到此码。",
+    "malformed": "这不是有效的光明区电子身份证二维码。",
+}
+
+
+@bp.get("/q/<token:str>", name="landing")
+@public
+@rate_limit(ip="120/minute")
+@responds(200, None, "A small mobile page: what the code is and whether it is valid", media="text/html")
+@errors(400, 404, 410, 422)
+async def landing(request: Request, token: str) -> HTTPResponse:
+    """The page a phone camera opens: the code's kind and status, nothing personal."""
+    context = scan_context(request, None, None)
+    try:
+        resolved = await service.resolve(payload=token)
+    except codec.VerifyError as exc:
+        await service.log_scan(context=context, result=exc.code, credential=exc.credential)
+        text = _REFUSAL_TEXT.get(exc.code, "此码无法验证，可能是伪造的。请勿信任。")
+        page = _PAGE.format(title="光明区电子身份证", cls="bad", status=html_lib.escape(text), body="")
+        return html(page, status=_VERIFY_STATUS.get(exc.code, 422), headers={"Cache-Control": "no-store"})
+    await service.log_scan(context=context, result="ok", credential=resolved.credential)
+    number = html_lib.escape(render.group_id(resolved.credential.public_id))
+    body = f"<p>{html_lib.escape(resolved.kind.description)}</p><p>编号 {number}</p>"
+    page = _PAGE.format(title=html_lib.escape(resolved.kind.title), cls="ok", status="✓ 有效，已登记", body=body)
+    return html(page, headers={"Cache-Control": "no-store"})
+
+
+# Credentials and images ---------------------------------------------------------------------------
+
+_STAFF_IMAGE_ROLES = (Role.ADMIN, Role.OFFICER, Role.GRID_STAFF, Role.POLICE)
+
+
+async def credential_for(request: Request, public_id: str) -> Credential:
+    """The credential if the caller may print it: staff in scope, or the subject's owner; else 404."""
+    principal = require_principal(request)
+    credential = await service.get(public_id=public_id.upper())
+    if credential is None:
+        raise NotFound("There is no such credential.", code="credential_not_found")
+    district_wide = principal.node_path is not None and principal.node_path.count("/") == 2
+    in_scope = district_wide or (credential.node_path is not None and principal.covers(credential.node_path))
+    if principal.role in _STAFF_IMAGE_ROLES and in_scope:
+        return credential
+    spec = service.kind_spec(credential.kind)
+    if spec is not None and spec.is_owner is not None and await spec.is_owner(credential, principal):
+        return credential
+    raise NotFound("There is no such credential.", code="credential_not_found")
+
+
+def credential_out(request: Request, credential: Credential) -> dict[str, Any]:
+    base = f"/api/v1/credentials/{credential.public_id}"
+    return CredentialOut(
+        id=credential.public_id,
+        kind=credential.kind,
+        serial=credential.serial,
+        status=credential.status.value,
+        label=credential.label,
+        url=code_url(request, credential.token),
+        issued_at=credential.issued_at,
+        revoked_at=credential.revoked_at,
+        images={"png": f"{base}/qr.png", "svg": f"{base}/qr.svg", "sticker": f"{base}/sticker.png"},
+    ).model_dump(mode="json")
+
+
+@bp.get("/api/v1/credentials/<public_id:str>", name="credential.get")
+@requires()
+@responds(200, CredentialOut, "The credential and its code's URL")
+@errors(404)
+async def get_credential(request: Request, public_id: str) -> HTTPResponse:
+    credential = await credential_for(request, public_id)
+    return json(credential_out(request, credential), headers={"Cache-Control": "no-store"})
+
+
+async def _image(request: Request, credential: Credential, fmt: str, size: int) -> HTTPResponse:
+    if credential.status is CredentialStatus.REVOKED:
+        raise refused(codec.VerifyError("revoked", "A revoked credential has no code to print."), credential)
+    url = code_url(request, credential.token)
+    settings = request.app.ctx.settings
+    key = hashlib.sha256(f"{fmt}\0{size}\0{settings.qr_font}\0{url}".encode()).hexdigest()
+    etag = f'"{key[:32]}"'
+    headers = {"ETag": etag, "Cache-Control": "private, max-age=86400"}
+    if request.headers.get("if-none-match") == etag:
+        return HTTPResponse(status=304, headers=headers)
+    media = "image/svg+xml" if fmt == "svg" else "image/png"
+    body = await service.cached_image(
+        redis=request.app.ctx.redis,
+        key=key,
+        ttl=IMAGE_CACHE_SECONDS,
+        draw=lambda: service.draw_image(fmt=fmt, url=url, size=size, credential=credential, font=settings.qr_font),
+    )
+    return raw(body, content_type=media, headers=headers)
+
+
+@bp.get("/api/v1/credentials/<public_id:str>/qr.png", name="credential.png")
+@requires()
+@query_args(ImageQuery)
+@responds(200, None, "The code as PNG", media="image/png")
+@errors(404, 410)
+async def credential_png(request: Request, public_id: str, query: ImageQuery) -> HTTPResponse:
+    return await _image(request, await credential_for(request, public_id), "png", query.size)
+
+
+@bp.get("/api/v1/credentials/<public_id:str>/qr.svg", name="credential.svg")
+@requires()
+@query_args(ImageQuery)
+@responds(200, None, "The code as SVG", media="image/svg+xml")
+@errors(404, 410)
+async def credential_svg(request: Request, public_id: str, query: ImageQuery) -> HTTPResponse:
+    return await _image(request, await credential_for(request, public_id), "svg", query.size)
+
+
+@bp.get("/api/v1/credentials/<public_id:str>/sticker.png", name="credential.sticker")
+@requires()
+@responds(200, None, "The printable sticker: title, code and id", media="image/png")
+@errors(404, 410)
+async def credential_sticker(request: Request, public_id: str) -> HTTPResponse:
+    return await _image(request, await credential_for(request, public_id), "sticker", 600)
+
+
+@bp.post("/api/v1/credentials/<public_id:str>/revoke", name="credential.revoke")
+@requires(Role.ADMIN)
+@json_body(RevokeIn)
+@responds(200, CredentialOut, "Revoked: its code is refused everywhere, and listed in the revocation feed")
+@errors(404)
+async def revoke_credential(request: Request, public_id: str, body: RevokeIn) -> HTTPResponse:
+    credential = await credential_for(request, public_id)
+    credential = await service.revoke(public_id=credential.public_id, reason=body.reason)
+    await service.audit_admin_action(
+        request_principal=require_principal(request),
+        action="credential.revoke",
+        credential=credential,
+        request_id=request.ctx.request_id,
+        client_addr=str(request.remote_addr or request.ip),
+        reason=body.reason,
+    )
+    return json(credential_out(request, credential))
+
+
+@bp.post("/api/v1/credentials/<public_id:str>/reissue", name="credential.reissue")
+@requires(Role.ADMIN)
+@responds(200, CredentialOut, "A new code (serial + 1); the old one answers `superseded`")
+@errors(404, 410)
+async def reissue_credential(request: Request, public_id: str) -> HTTPResponse:
+    credential = await credential_for(request, public_id)
+    try:
+        credential = await service.reissue(public_id=credential.public_id)
+    except codec.VerifyError as exc:
+        raise refused(exc, credential) from None
+    await service.audit_admin_action(
+        request_principal=require_principal(request),
+        action="credential.reissue",
+        credential=credential,
+        request_id=request.ctx.request_id,
+        client_addr=str(request.remote_addr or request.ip),
+        reason="",
+    )
+    return json(credential_out(request, credential))

@@ -1,0 +1,68 @@
+"""Request and response schemas of the QR service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ScanIn(StrictModel):
+    payload: str = Field(
+        min_length=1, max_length=2048, description="The scanned text: the code's URL or the bare token."
+    )
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lng: float | None = Field(default=None, ge=-180, le=180)
+
+
+class ScanOut(BaseModel):
+    valid: bool
+    code: str = Field(description="ok, or why the code is refused (malformed, bad_signature, revoked, ...).")
+    message: str
+    kind: str | None = None
+    public_id: str | None = None
+    status: str | None = None
+    view: dict[str, Any] = Field(default_factory=dict, description="What your role may see of the subject.")
+
+
+class Jwk(BaseModel):
+    kty: str
+    crv: str
+    x: str
+    kid: str
+    use: str
+    alg: str
+
+
+class Jwks(BaseModel):
+    keys: list[Jwk]
+
+
+class RevocationsQuery(StrictModel):
+    since: int = Field(default=0, ge=0, description="Return entries with a counter above this one.")
+    limit: int = Field(default=1000, ge=1, le=10000)
+
+
+class ImageQuery(StrictModel):
+    size: int = Field(default=512, ge=64, le=2048, description="Width and height in pixels (about).")
+
+
+class CredentialOut(BaseModel):
+    id: str
+    kind: str
+    serial: int
+    status: str
+    label: str
+    url: str = Field(description="The URL the code carries.")
+    issued_at: datetime
+    revoked_at: datetime | None
+    images: dict[str, str]
+
+
+class RevokeIn(StrictModel):
+    reason: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")

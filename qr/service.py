@@ -1,0 +1,338 @@
+"""The credential registry: issue, reissue, revoke, resolve; the revocation feed; scanning.
+
+Feature packages call these with keyword arguments, inside their own transaction when they pass
+``using_db``: a bike registered and its code issued commit together, or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import jwt
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from identity import audit
+from qr import codec, kinds, render
+from qr.keys import Keyring, KeyringCache
+from qr.models import Credential, CredentialStatus, RevocationEntry, RevocationHead, ScanEvent
+from server.auth import Principal
+
+_cache: KeyringCache | None = None
+
+
+def set_keyring(cache: KeyringCache | None) -> None:
+    global _cache
+    _cache = cache
+
+
+def keyring() -> Keyring:
+    if _cache is None:
+        raise RuntimeError("the QR keyring is not loaded (the app's start-up listener loads it)")
+    return _cache.get()
+
+
+class UnknownKind(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Resolved:
+    credential: Credential
+    claims: codec.Claims
+    kind: kinds.KindSpec
+
+
+def kind_spec(name: str) -> kinds.KindSpec | None:
+    return kinds.by_name(name)
+
+
+def _kind(name: str) -> kinds.KindSpec:
+    spec = kinds.by_name(name)
+    if spec is None:
+        raise UnknownKind(f"unknown credential kind {name!r}")
+    return spec
+
+
+def _sign(spec: kinds.KindSpec, public_id: bytes, serial: int) -> tuple[str, datetime]:
+    now = int(time.time())
+    token = codec.sign(codec.Claims(spec.code, public_id, serial, now), keyring())
+    return token, datetime.fromtimestamp(now, UTC)
+
+
+async def issue(
+    *,
+    kind: str,
+    subject_id: str,
+    node_path: str | None = None,
+    label: str = "",
+    using_db: BaseDBAsyncClient | None = None,
+) -> Credential:
+    spec = _kind(kind)
+    raw_id = codec.new_public_id()
+    token, issued_at = _sign(spec, raw_id, 1)
+    return await Credential.create(
+        kind=spec.name,
+        public_id=codec.encode_public_id(raw_id),
+        serial=1,
+        subject_id=subject_id,
+        node_path=node_path,
+        label=label[:64],
+        token=token,
+        issued_at=issued_at,
+        using_db=using_db,
+    )
+
+
+async def _next_counter(conn: BaseDBAsyncClient) -> int:
+    # The head row's update takes the lock (row lock on PostgreSQL, the write lock on SQLite).
+    await RevocationHead.filter(id=1).using_db(conn).update(counter=F("counter") + 1)
+    head = await RevocationHead.get(id=1, using_db=conn)
+    return head.counter
+
+
+async def reissue(*, public_id: str, reason: str = "reissued", using_db: BaseDBAsyncClient | None = None) -> Credential:
+    """A new code with serial + 1; the old one answers ``superseded`` from now on."""
+    async with in_transaction() if using_db is None else _nullcontext(using_db) as conn:
+        credential = await Credential.select_for_update().using_db(conn).get_or_none(public_id=public_id)
+        if credential is None:
+            raise codec.VerifyError("not_found", "There is no such credential.")
+        if credential.status is CredentialStatus.REVOKED:
+            raise codec.VerifyError("revoked", "A revoked credential cannot be reissued.")
+        spec = _kind(credential.kind)
+        raw_id = codec.decode_public_id(credential.public_id)
+        assert raw_id is not None
+        credential.serial += 1
+        credential.token, credential.issued_at = _sign(spec, raw_id, credential.serial)
+        await credential.save(using_db=conn, update_fields=["serial", "token", "issued_at"])
+        await RevocationEntry.create(
+            counter=await _next_counter(conn),
+            public_id=credential.public_id,
+            kind=credential.kind,
+            min_serial=credential.serial,
+            revoked=False,
+            reason=reason[:32],
+            at=datetime.now(UTC),
+            using_db=conn,
+        )
+        return credential
+
+
+async def revoke(*, public_id: str, reason: str, using_db: BaseDBAsyncClient | None = None) -> Credential:
+    async with in_transaction() if using_db is None else _nullcontext(using_db) as conn:
+        credential = await Credential.select_for_update().using_db(conn).get_or_none(public_id=public_id)
+        if credential is None:
+            raise codec.VerifyError("not_found", "There is no such credential.")
+        if credential.status is CredentialStatus.REVOKED:
+            return credential
+        now = datetime.now(UTC)
+        credential.status = CredentialStatus.REVOKED
+        credential.revoked_at = now
+        credential.revoke_reason = reason[:32]
+        await credential.save(using_db=conn, update_fields=["status", "revoked_at", "revoke_reason"])
+        await RevocationEntry.create(
+            counter=await _next_counter(conn),
+            public_id=credential.public_id,
+            kind=credential.kind,
+            min_serial=credential.serial + 1,
+            revoked=True,
+            reason=reason[:32],
+            at=now,
+            using_db=conn,
+        )
+        return credential
+
+
+class _nullcontext:
+    def __init__(self, conn: BaseDBAsyncClient) -> None:
+        self.conn = conn
+
+    async def __aenter__(self) -> BaseDBAsyncClient:
+        return self.conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+async def get(*, public_id: str) -> Credential | None:
+    return await Credential.get_or_none(public_id=public_id)
+
+
+async def by_subject(*, kind: str, subject_id: str) -> Credential | None:
+    return await Credential.get_or_none(kind=kind, subject_id=subject_id)
+
+
+def token_from_payload(payload: str) -> str:
+    """A scanned payload is the code's URL (``.../q/<token>``) or the bare token."""
+    text = payload.strip()
+    if len(text) > 2048:
+        raise codec.VerifyError("malformed", "This is not an e-ID code.")
+    if "://" in text:
+        parsed = urlparse(text)
+        path = unquote(parsed.path)
+        marker = "/q/"
+        if marker not in path:
+            raise codec.VerifyError("malformed", "This is not an e-ID code.")
+        text = path.rsplit(marker, 1)[1].strip("/")
+    return text
+
+
+async def resolve(*, payload: str, now: float | None = None) -> Resolved:
+    """Verify a scanned code and find its credential; raises VerifyError with the reason."""
+    token = token_from_payload(payload)
+    verified = codec.verify(token, keyring(), now=now)
+    claims = verified.claims
+    spec = kinds.by_code(claims.kind)
+    credential = await Credential.get_or_none(public_id=claims.public_id_text)
+    if spec is None or credential is None or credential.kind != spec.name:
+        raise codec.VerifyError("not_found", "This code is not in the register.")
+    if credential.status is CredentialStatus.REVOKED:
+        raise codec.VerifyError("revoked", "This code has been revoked.", credential)
+    if claims.serial < credential.serial:
+        raise codec.VerifyError("superseded", "This code was replaced by a newer one.", credential)
+    if claims.serial > credential.serial:
+        raise codec.VerifyError("not_found", "This code is not in the register.")
+    return Resolved(credential, claims, spec)
+
+
+# The revocation feed ------------------------------------------------------------------------------
+
+
+def _entry_json(e: RevocationEntry) -> dict[str, Any]:
+    return {
+        "n": e.counter,
+        "id": e.public_id,
+        "kind": e.kind,
+        "min_serial": e.min_serial,
+        "revoked": e.revoked,
+        "at": int(e.at.timestamp()),
+    }
+
+
+def sign_document(document: dict[str, Any]) -> str:
+    ring = keyring()
+    token: str = jwt.encode(
+        document, ring.signer, algorithm=codec.ALGORITHM, headers={"kid": ring.active_kid, "typ": "JWT"}
+    )
+    return token
+
+
+async def revocations(*, since: int, limit: int, issuer: str) -> dict[str, Any]:
+    rows = await RevocationEntry.filter(counter__gt=since).order_by("counter").limit(limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    head = await RevocationHead.get_or_none(id=1)
+    return {
+        "iss": issuer,
+        "iat": int(time.time()),
+        "since": since,
+        "until": rows[-1].counter if rows else since,
+        "head": head.counter if head else 0,
+        "more": more,
+        "entries": [_entry_json(e) for e in rows],
+    }
+
+
+async def verifier_bundle(*, issuer: str) -> dict[str, Any]:
+    """The JWKS and the whole revocation state, compacted to the latest entry per credential."""
+    latest: dict[str, RevocationEntry] = {}
+    last = 0
+    while True:
+        rows = await RevocationEntry.filter(counter__gt=last).order_by("counter").limit(5000)
+        if not rows:
+            break
+        for row in rows:
+            current = latest.get(row.public_id)
+            if current is None or row.revoked or not current.revoked:
+                latest[row.public_id] = row
+        last = rows[-1].counter
+    kinds_doc = {str(k.code): k.name for k in kinds.all_kinds()}
+    return {
+        "iss": issuer,
+        "iat": int(time.time()),
+        "jwks": keyring().jwks(),
+        "kinds": kinds_doc,
+        "revocations": {
+            "until": last,
+            "entries": [_entry_json(e) for e in sorted(latest.values(), key=lambda e: e.counter)],
+        },
+        "format": "JWS compact, EdDSA; payload: version(1) kind(1) id(8) serial(4, BE) iat(4, BE)",
+    }
+
+
+async def log_scan(
+    *,
+    context: kinds.ScanContext,
+    result: str,
+    credential: Credential | None,
+) -> None:
+    await ScanEvent.create(
+        actor=context.viewer.account_id if context.viewer else "",
+        audience=context.audience,
+        public_id=credential.public_id if credential else "",
+        kind=credential.kind if credential else "",
+        result=result,
+        lat=context.lat,
+        lng=context.lng,
+        client_addr=context.client_addr[:64],
+        request_id=context.request_id[:128],
+    )
+
+
+async def view_for(resolved: Resolved, context: kinds.ScanContext) -> dict[str, Any]:
+    """What the caller's role may see; a kind without a resolver shows only its kind and status."""
+    if resolved.kind.resolver is None:
+        return {"kind": resolved.kind.name, "title": resolved.kind.title, "status": resolved.credential.status.value}
+    return await resolved.kind.resolver(resolved.credential, context)
+
+
+# Images --------------------------------------------------------------------------------------------
+
+
+def draw_image(*, fmt: str, url: str, size: int, credential: Credential, font: str) -> bytes:
+    if fmt == "svg":
+        return render.svg(url, size)
+    if fmt == "sticker":
+        spec = kinds.by_name(credential.kind)
+        title = spec.title if spec else "光明区电子身份证"
+        return render.sticker_png(url, title=title, public_id=credential.public_id, caption=credential.label, font=font)
+    return render.png(url, size)
+
+
+async def cached_image(*, redis: aioredis.Redis, key: str, ttl: int, draw: Callable[[], bytes]) -> bytes:
+    """A rendered image from Redis, or drawn (in a thread: tens of milliseconds of CPU) and kept."""
+    cache_key = f"qrimg:{key}"
+    try:
+        cached = await redis.get(cache_key)
+    except RedisError:
+        cached = None
+    if isinstance(cached, bytes):
+        return cached
+    body = await asyncio.to_thread(draw)
+    with contextlib.suppress(RedisError):  # a cache that is down only costs speed
+        await redis.set(cache_key, body, ex=ttl)
+    return body
+
+
+async def audit_admin_action(
+    *, request_principal: Principal, action: str, credential: Credential, request_id: str, client_addr: str, reason: str
+) -> None:
+    await audit.record(
+        actor=request_principal.account_id,
+        role=request_principal.role.value,
+        action=action,
+        target=f"{credential.kind}:{credential.public_id}",
+        reason=reason,
+        client_addr=client_addr,
+        request_id=request_id,
+    )
