@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tortoise import fields
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F, Subquery
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -91,37 +93,48 @@ async def record(
     client_addr: str = "",
     request_id: str = "",
     details: dict[str, Any] | None = None,
+    using_db: BaseDBAsyncClient | None = None,
 ) -> AuditEntry:
     """Append one entry. Callers never put personal data in ``target``, ``reason`` or ``details``
-    (mask it or use a public id)."""
+    (mask it or use a public id). Pass ``using_db`` to append inside the caller's transaction, so
+    the action and its record commit together or not at all."""
+    if using_db is not None:
+        return await _append(using_db, actor, role, action, target, reason, client_addr, request_id, details)
     async with in_transaction() as conn:
-        updated = await AuditHead.filter(id=1).using_db(conn).update(seq=fields_seq_plus_one())
-        if not updated:
-            await AuditHead.create(id=1, seq=1, hash=GENESIS, using_db=conn)
-        head = await AuditHead.get(id=1, using_db=conn)
-        entry = AuditEntry(
-            seq=head.seq,
-            at=datetime.now(UTC),
-            actor=actor[:64],
-            role=role[:16],
-            action=action[:64],
-            target=target[:128],
-            reason=reason[:500],
-            client_addr=client_addr[:64],
-            request_id=request_id[:128],
-            details=details or {},
-            prev_hash=head.hash,
-        )
-        entry.hash = chain_hash(entry.prev_hash, _hashed_fields(entry))
-        await entry.save(using_db=conn, force_create=True)
-        await AuditHead.filter(id=1).using_db(conn).update(hash=entry.hash)
-        return entry
+        return await _append(conn, actor, role, action, target, reason, client_addr, request_id, details)
 
 
-def fields_seq_plus_one() -> Any:
-    from tortoise.expressions import F
-
-    return F("seq") + 1
+async def _append(
+    conn: BaseDBAsyncClient,
+    actor: str,
+    role: str,
+    action: str,
+    target: str,
+    reason: str,
+    client_addr: str,
+    request_id: str,
+    details: dict[str, Any] | None,
+) -> AuditEntry:
+    # The head row exists from migration 0002; updating it first takes the chain's lock.
+    await AuditHead.filter(id=1).using_db(conn).update(seq=F("seq") + 1)
+    head = await AuditHead.get(id=1, using_db=conn)
+    entry = AuditEntry(
+        seq=head.seq,
+        at=datetime.now(UTC),
+        actor=actor[:64],
+        role=role[:16],
+        action=action[:64],
+        target=target[:128],
+        reason=reason[:500],
+        client_addr=client_addr[:64],
+        request_id=request_id[:128],
+        details=details or {},
+        prev_hash=head.hash,
+    )
+    entry.hash = chain_hash(entry.prev_hash, _hashed_fields(entry))
+    await entry.save(using_db=conn, force_create=True)
+    await AuditHead.filter(id=1).using_db(conn).update(hash=entry.hash)
+    return entry
 
 
 @dataclass(frozen=True)
@@ -173,8 +186,16 @@ async def search(
     until: datetime | None = None,
     after: int | None = None,
     limit: int = 100,
+    actors_under: str | None = None,
 ) -> list[AuditEntry]:
+    """Entries oldest first. ``actors_under``: only what accounts under this node path did."""
     query = AuditEntry.all()
+    if actors_under is not None:
+        from identity.models import Account
+
+        query = query.filter(
+            actor__in=Subquery(Account.filter(node__path__startswith=actors_under).values("public_id"))
+        )
     if actor:
         query = query.filter(actor=actor)
     if action:

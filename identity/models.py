@@ -44,7 +44,9 @@ class Account(Model):
     phone_enc = fields.TextField(null=True)
     phone_bidx = fields.CharField(max_length=32, null=True, db_index=True)
     id_number_enc = fields.TextField(null=True)
-    id_number_bidx = fields.CharField(max_length=32, null=True, db_index=True)
+    # Unique: one resident ID number binds to one account, even when two requests race.
+    id_number_bidx = fields.CharField(max_length=32, null=True, unique=True)
+    address_enc = fields.TextField(null=True)
     is_active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -68,6 +70,8 @@ class RefreshToken(Model):
     )
     issued_at = fields.DatetimeField(auto_now_add=True)
     expires_at = fields.DatetimeField()
+    # The login's hard end: rotation never carries a family past it, however often it is used.
+    family_expires_at = fields.DatetimeField(null=True)
     used_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
 

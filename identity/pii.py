@@ -121,6 +121,11 @@ class PiiKeyRing:
         """Environment values win; each missing one is read from its file under ``keys_path``."""
         if settings.pii_keys.strip():
             keys, active = parse_pii_keys(settings.pii_keys)
+            if settings.pii_active_key:
+                # Rolling out a new key: list it everywhere first (decrypt only), then make it active.
+                if settings.pii_active_key not in keys:
+                    raise KeyFileError(f"GMID_PII_ACTIVE_KEY names {settings.pii_active_key!r}, not in GMID_PII_KEYS")
+                active = settings.pii_active_key
         else:
             keys, active = load_pii_key_files(settings.keys_path)
         if settings.pii_index_key.strip():

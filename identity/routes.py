@@ -154,13 +154,16 @@ async def me(request: Request) -> HTTPResponse:
 
 @bp.put("/me/profile", name="me.profile")
 @requires(Role.RESIDENT, Role.PARTY_MEMBER)
+@rate_limit(account="20/hour")
 @json_body(ProfileIn)
 @responds(200, MeOut, "Saved (encrypted at rest); the answer is masked")
 @errors(401, 403, 409, 422)
 async def update_profile(request: Request, body: ProfileIn) -> HTTPResponse:
     principal = require_principal(request)
     account = await service.visible_account(viewer=principal, public_id=principal.account_id)
-    await service.update_profile(account=account, name=body.name, phone=body.phone, id_number=body.id_number)
+    await service.update_profile(
+        account=account, name=body.name, phone=body.phone, id_number=body.id_number, address=body.address
+    )
     return await me_answer(account)
 
 
@@ -228,16 +231,11 @@ async def create_staff(request: Request, body: StaffCreateIn) -> HTTPResponse:
         raise NotFound("There is no such node.", code="node_not_found")
     service.ensure_may_create(principal, node, body.role)
     account = await service.create_staff(
-        username=body.username, role=body.role, node_code=body.node, password=body.password
-    )
-    await audit.record(
-        actor=principal.account_id,
-        role=principal.role.value,
-        action="account.create",
-        target=account.public_id,
-        client_addr=client_addr(request),
-        request_id=request.ctx.request_id,
-        details={"role": body.role.value, "node": body.node},
+        username=body.username,
+        role=body.role,
+        node_code=body.node,
+        password=body.password,
+        by=service.AuditContext(principal, client_addr(request), request.ctx.request_id),
     )
     await account.fetch_related("node")
     return json(account_out(account), status=201)
@@ -276,7 +274,6 @@ async def update_account(request: Request, public_id: str, body: AccountPatchIn)
         client_addr=client_addr(request),
         request_id=request.ctx.request_id,
         redis=request.app.ctx.redis,
-        access_token_ttl=request.app.ctx.settings.access_token_ttl,
     )
     await account.fetch_related("node")
     return json(account_out(account))
@@ -291,7 +288,11 @@ async def update_account(request: Request, public_id: str, body: AccountPatchIn)
 @responds(200, AuditList, "Audit entries, oldest first")
 @errors(401, 403, 422)
 async def list_audit(request: Request, query: AuditQuery) -> HTTPResponse:
+    """Audit entries. The district administration sees all; an administrator lower down sees what
+    the accounts in their part of the hierarchy did."""
+    principal = require_principal(request)
     rows = await audit.search(
+        actors_under=None if service.is_district_level(principal) else principal.node_path,
         actor=query.actor,
         action=query.action,
         since=query.since,

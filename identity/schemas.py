@@ -51,6 +51,7 @@ class ProfileOut(BaseModel):
     name: str | None
     phone: str | None
     id_number: str | None
+    address: str | None = None
 
 
 class MeOut(BaseModel):
@@ -62,6 +63,7 @@ class ProfileIn(StrictModel):
     name: str | None = Field(default=None, min_length=1, max_length=50)
     phone: str | None = Field(default=None, max_length=20, description="Mainland China mobile number.")
     id_number: str | None = Field(default=None, max_length=20, description="18-character resident ID number.")
+    address: str | None = Field(default=None, min_length=2, max_length=200, description="Home address.")
 
     @field_validator("phone")
     @classmethod

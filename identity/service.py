@@ -6,6 +6,7 @@ Service functions take keyword-only typed arguments and never touch the request.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,19 +14,21 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
 from identity import audit, tokens
-from identity.models import Account, Node
+from identity.models import Account, Node, RefreshToken
 from identity.passwords import check_strength, hash_password_async, verify_password_async
-from identity.pii import current_vault, mask_id_number, mask_name, mask_phone
+from identity.pii import current_vault, mask_address, mask_id_number, mask_name, mask_phone
 from identity.roles import STAFF_ROLES, Role
 from identity.validators import normalize_id_number, normalize_mobile
 from identity.wechat import WeChatGateway
-from server.auth import Principal
+from server.auth import ACTIVE_CACHE_SECONDS, Principal, active_state_key
 from server.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
 from server.settings import Settings
 
 PUBLIC_ID_PREFIX = "acc_"
+log = logging.getLogger("gmid.identity")
 
 
 def new_public_id() -> str:
@@ -43,7 +46,7 @@ class TokenPair:
 # Sign-in --------------------------------------------------------------------------------------
 
 
-async def issue_tokens(*, account: Account, settings: Settings, secret: bytes, family: str | None = None) -> TokenPair:
+async def issue_tokens(*, account: Account, settings: Settings, secret: bytes) -> TokenPair:
     node_path = await _node_path(account)
     access, expires_at = tokens.issue_access_token(
         secret=secret,
@@ -52,7 +55,9 @@ async def issue_tokens(*, account: Account, settings: Settings, secret: bytes, f
         node_path=node_path,
         ttl=settings.access_token_ttl,
     )
-    refresh = await tokens.issue_refresh_token(account=account, ttl=settings.refresh_token_ttl, family_id=family)
+    refresh = await tokens.issue_refresh_token(
+        account=account, ttl=settings.refresh_token_ttl, max_age=settings.session_max_age
+    )
     return TokenPair(access, expires_at, refresh, account)
 
 
@@ -65,34 +70,51 @@ async def _node_path(account: Account) -> str | None:
 
 def _throttle_keys(username: str, client_addr: str) -> list[str]:
     user_digest = hashlib.sha256(username.lower().encode()).hexdigest()[:32]
-    return [f"login-fail:user:{user_digest}", f"login-fail:addr:{client_addr}"]
+    return [f"login-attempt:user:{user_digest}", f"login-attempt:addr:{client_addr}"]
+
+
+# Count the attempt before checking the password, atomically: guesses sent all at once are
+# counted one by one, so no more than the limit ever reach the password check.
+_COUNT_ATTEMPT = """
+local u = redis.call('INCR', KEYS[1])
+if u == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local a = redis.call('INCR', KEYS[2])
+if a == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+if u > tonumber(ARGV[2]) then return {1, redis.call('TTL', KEYS[1])} end
+if a > tonumber(ARGV[3]) then return {2, redis.call('TTL', KEYS[2])} end
+return {0, 0}
+"""
 
 
 async def staff_login(
     *, username: str, password: str, client_addr: str, redis: aioredis.Redis, settings: Settings
 ) -> Account:
-    """Check a staff password; after too many failures the username and the address are refused
-    for a while, whether or not the next password would be right."""
+    """Check a staff password. After too many failed attempts for a username (or from an address)
+    further attempts are refused for a while, whether or not the password would be right."""
     keys = _throttle_keys(username, client_addr)
-    counts = await redis.mget(keys)
-    for key, count in zip(keys, counts, strict=True):
-        if count is not None and int(count) >= settings.login_max_failures:
-            ttl = await redis.ttl(key)
-            raise RateLimited(
-                "Too many failed sign-ins; wait before trying again.",
-                code="login_locked",
-                retry_after=max(1, ttl),
-            )
+    locked, ttl = await redis.eval(
+        _COUNT_ATTEMPT,
+        2,
+        *keys,
+        settings.login_lockout_seconds,
+        settings.login_max_failures,
+        settings.login_max_failures_per_address,
+    )
+    if locked:
+        log.warning("staff login refused: locked scope=%s user=%s", "user" if locked == 1 else "address", keys[0][-12:])
+        raise RateLimited(
+            "Too many failed sign-ins; wait before trying again.", code="login_locked", retry_after=max(1, int(ttl))
+        )
     account = await Account.get_or_none(username=username.lower())
     ok = await verify_password_async(password, account.password_hash if account else None)
     if not ok or account is None or not account.is_active or account.role not in STAFF_ROLES:
-        async with redis.pipeline(transaction=True) as pipe:
-            for key in keys:
-                pipe.incr(key)
-                pipe.expire(key, settings.login_lockout_seconds)
-            await pipe.execute()
+        # The attempt stays counted. The log names a digest of the username, never the name.
+        log.warning("staff login failed user=%s", keys[0][-12:])
         raise Unauthorized("The username or password is wrong.", code="invalid_credentials")
-    await redis.delete(keys[0])
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(keys[0])
+        pipe.decr(keys[1])  # a success does not count against the address (offices share one)
+        await pipe.execute()
     account.last_login_at = datetime.now(UTC)
     await account.save(update_fields=["last_login_at"])
     return account
@@ -141,7 +163,18 @@ async def logout(*, refresh_token: str) -> None:
 # Staff accounts -------------------------------------------------------------------------------
 
 
-async def create_staff(*, username: str, role: Role, node_code: str, password: str) -> Account:
+@dataclass(frozen=True)
+class AuditContext:
+    """Who did it, from where: recorded in the same transaction as the action."""
+
+    actor: Principal
+    client_addr: str
+    request_id: str
+
+
+async def create_staff(
+    *, username: str, role: Role, node_code: str, password: str, by: AuditContext | None = None
+) -> Account:
     if role is Role.RESIDENT:
         raise ValidationFailed("Residents sign in with WeChat; staff roles only.", code="not_a_staff_role")
     username = username.strip().lower()
@@ -158,14 +191,29 @@ async def create_staff(*, username: str, role: Role, node_code: str, password: s
         ) from None
     if await Account.exists(username=username):
         raise Conflict("That username is taken.", code="username_taken")
+    password_hash = await hash_password_async(password)  # before the transaction: it takes ~0.1 s
     try:
-        return await Account.create(
-            public_id=new_public_id(),
-            role=role,
-            node=node,
-            username=username,
-            password_hash=await hash_password_async(password),
-        )
+        async with in_transaction() as conn:
+            account = await Account.create(
+                public_id=new_public_id(),
+                role=role,
+                node=node,
+                username=username,
+                password_hash=password_hash,
+                using_db=conn,
+            )
+            if by is not None:
+                await audit.record(
+                    actor=by.actor.account_id,
+                    role=by.actor.role.value,
+                    action="account.create",
+                    target=account.public_id,
+                    client_addr=by.client_addr,
+                    request_id=by.request_id,
+                    details={"role": role.value, "node": node_code},
+                    using_db=conn,
+                )
+            return account
     except IntegrityError:
         raise Conflict("That username is taken.", code="username_taken") from None
 
@@ -190,7 +238,7 @@ def may_see(viewer: Principal, account: Account) -> bool:
     node: Node | None = account.node
     if node is None:
         # Residents belong to no node: only the district-level administration sees them.
-        return viewer.node_path is not None and viewer.node_path.count("/") == 2
+        return is_district_level(viewer)
     return viewer.covers(node.path)
 
 
@@ -200,7 +248,7 @@ async def list_accounts(
     if viewer.node_path is None:
         return []
     query = Account.filter(node__path__startswith=viewer.node_path)
-    if viewer.node_path.count("/") == 2:
+    if is_district_level(viewer):
         query = Account.filter(Q(node__path__startswith=viewer.node_path) | Q(node_id__isnull=True))
     if role is not None:
         query = query.filter(role=role)
@@ -216,10 +264,6 @@ async def list_accounts(
     return await query.order_by("id").limit(limit).prefetch_related("node")
 
 
-def disabled_key(public_id: str) -> str:
-    return f"acct-off:{public_id}"
-
-
 async def set_active(
     *,
     viewer: Principal,
@@ -228,40 +272,53 @@ async def set_active(
     client_addr: str,
     request_id: str,
     redis: aioredis.Redis,
-    access_token_ttl: int,
 ) -> Account:
     account = await visible_account(viewer=viewer, public_id=public_id)
     if account.public_id == viewer.account_id:
         raise Conflict("You cannot disable your own account.", code="cannot_disable_self")
-    account.is_active = active
-    await account.save(update_fields=["is_active", "updated_at"])
-    if not active:
-        await account.refresh_tokens.filter(revoked_at__isnull=True).update(revoked_at=datetime.now(UTC))
-        # Access tokens already handed out are refused too, until the last of them has expired.
-        await redis.set(disabled_key(account.public_id), b"1", ex=access_token_ttl + 60)
-    else:
-        await redis.delete(disabled_key(account.public_id))
-    await audit.record(
-        actor=viewer.account_id,
-        role=viewer.role.value,
-        action="account.enable" if active else "account.disable",
-        target=account.public_id,
-        client_addr=client_addr,
-        request_id=request_id,
-    )
+    if account.role is Role.ADMIN and not is_district_level(viewer):
+        node: Node | None = account.node
+        if node is None or viewer.node_path is None or len(node.path) <= len(viewer.node_path):
+            # An administrator manages administrators below their node, never peers.
+            raise Forbidden("Only a higher level may enable or disable this administrator.", code="outside_scope")
+    async with in_transaction() as conn:
+        account.is_active = active
+        await account.save(update_fields=["is_active", "updated_at"], using_db=conn)
+        if not active:
+            await (
+                RefreshToken.filter(account_id=account.id, revoked_at__isnull=True)
+                .using_db(conn)
+                .update(revoked_at=datetime.now(UTC))
+            )
+        await audit.record(
+            actor=viewer.account_id,
+            role=viewer.role.value,
+            action="account.enable" if active else "account.disable",
+            target=account.public_id,
+            client_addr=client_addr,
+            request_id=request_id,
+            using_db=conn,
+        )
+    # Access tokens already handed out follow at once (the middleware reads this state).
+    await redis.set(active_state_key(account.public_id), b"1" if active else b"0", ex=ACTIVE_CACHE_SECONDS)
     return account
+
+
+def is_district_level(viewer: Principal) -> bool:
+    return viewer.node_path is not None and viewer.node_path.count("/") == 2
 
 
 def ensure_may_create(viewer: Principal, node: Node, role: Role) -> None:
     if not viewer.covers(node.path):
         raise Forbidden("You can only create staff inside your part of the hierarchy.", code="outside_scope")
-    if role is Role.ADMIN and node.path == viewer.node_path and viewer.node_path.count("/") != 2:
+    if role is Role.ADMIN and node.path == viewer.node_path and not is_district_level(viewer):
         raise Forbidden("Only the district administration creates administrators at its own level.")
 
 
 # Personal data ---------------------------------------------------------------------------------
 
 NAME_FIELD = "account.name"
+ADDRESS_FIELD = "account.address"
 PHONE_FIELD = "account.phone"
 ID_NUMBER_FIELD = "account.id_number"
 
@@ -271,9 +328,17 @@ class Profile:
     name: str | None
     phone: str | None
     id_number: str | None
+    address: str | None = None
 
 
-async def update_profile(*, account: Account, name: str | None, phone: str | None, id_number: str | None) -> Account:
+async def update_profile(
+    *,
+    account: Account,
+    name: str | None,
+    phone: str | None,
+    id_number: str | None,
+    address: str | None = None,
+) -> Account:
     vault = current_vault()
     changes: list[str] = []
     if name is not None:
@@ -292,8 +357,14 @@ async def update_profile(*, account: Account, name: str | None, phone: str | Non
         account.id_number_enc = vault.encrypt(normalized, field=ID_NUMBER_FIELD)
         account.id_number_bidx = bidx
         changes += ["id_number_enc", "id_number_bidx"]
+    if address is not None:
+        account.address_enc = vault.encrypt(address, field=ADDRESS_FIELD)
+        changes.append("address_enc")
     if changes:
-        await account.save(update_fields=[*changes, "updated_at"])
+        try:
+            await account.save(update_fields=[*changes, "updated_at"])
+        except IntegrityError:  # the unique blind index: another account bound it meanwhile
+            raise Conflict("This ID number belongs to another account.", code="id_number_taken") from None
     return account
 
 
@@ -303,6 +374,7 @@ def read_profile(account: Account) -> Profile:
         vault.decrypt(account.name_enc, field=NAME_FIELD) if account.name_enc else None,
         vault.decrypt(account.phone_enc, field=PHONE_FIELD) if account.phone_enc else None,
         vault.decrypt(account.id_number_enc, field=ID_NUMBER_FIELD) if account.id_number_enc else None,
+        vault.decrypt(account.address_enc, field=ADDRESS_FIELD) if account.address_enc else None,
     )
 
 
@@ -312,6 +384,7 @@ def masked_profile(account: Account) -> Profile:
         mask_name(full.name) if full.name else None,
         mask_phone(full.phone) if full.phone else None,
         mask_id_number(full.id_number) if full.id_number else None,
+        mask_address(full.address) if full.address else None,
     )
 
 

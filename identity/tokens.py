@@ -103,13 +103,20 @@ def _new_refresh_value() -> str:
     return "rt_" + secrets.token_urlsafe(32)
 
 
-async def issue_refresh_token(*, account: Account, ttl: int, family_id: str | None = None) -> str:
+DEFAULT_SESSION_MAX_AGE = 90 * 86400
+
+
+async def issue_refresh_token(*, account: Account, ttl: int, max_age: int = DEFAULT_SESSION_MAX_AGE) -> str:
+    """The first refresh token of a new login (a new family that ends ``max_age`` seconds from now)."""
     value = _new_refresh_value()
+    now = datetime.now(UTC)
+    family_end = now + timedelta(seconds=max_age)
     await RefreshToken.create(
         token_hash=_hash(value),
-        family_id=family_id or secrets.token_hex(16),
+        family_id=secrets.token_hex(16),
         account=account,
-        expires_at=datetime.now(UTC) + timedelta(seconds=ttl),
+        expires_at=min(now + timedelta(seconds=ttl), family_end),
+        family_expires_at=family_end,
     )
     return value
 
@@ -133,11 +140,15 @@ async def rotate_refresh_token(value: str, *, ttl: int) -> tuple[Account, str]:
             if not row.account.is_active:
                 raise TokenError("account_disabled", "This account is disabled.")
             new_value = _new_refresh_value()
+            expires_at = now + timedelta(seconds=ttl)
+            if row.family_expires_at is not None:
+                expires_at = min(expires_at, row.family_expires_at)
             await RefreshToken.create(
                 token_hash=_hash(new_value),
                 family_id=row.family_id,
                 account=row.account,
-                expires_at=now + timedelta(seconds=ttl),
+                expires_at=expires_at,
+                family_expires_at=row.family_expires_at,
                 using_db=conn,
             )
             return row.account, new_value

@@ -7,11 +7,13 @@ worker processes that re-import this module.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import logging
 import re
 import uuid
 from typing import Any
+from urllib.parse import unquote
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
@@ -82,6 +84,8 @@ def _install_middleware(app: Sanic) -> None:
         request.ctx.request_id = supplied if _REQUEST_ID_RE.match(supplied) else uuid.uuid4().hex
         request_id_var.set(request.ctx.request_id)
         metrics.start(request)
+        if "\x00" in unquote(request.path):
+            raise errors.BadRequest("The address contains a NUL character.", code="nul_character")
         await auth.authenticate(request)
         await ratelimit.enforce(request)
         return await idempotency.begin(request, request.app.ctx.redis)
@@ -124,6 +128,11 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
         app.ctx.redis = gmid_redis.make_client(gmid_redis.redis_url_for(settings))
         app.ctx.wechat = WeChatGateway(settings, gmid_redis.redis_url_for(settings))
         app.ctx.rate_limiter = ratelimit.RateLimiter(app.ctx.redis)
+        app.ctx.metrics_allow = [
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in settings.metrics_allow.split(",")
+            if part.strip()
+        ]
         app.ctx.limits = ratelimit.Limits(
             default_ip=ratelimit.Rate.parse(settings.rate_limit_ip),
             default_account=ratelimit.Rate.parse(settings.rate_limit_account),

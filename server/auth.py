@@ -8,13 +8,17 @@ role-matrix test walks the router and fails on a route that declares neither.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from sanic import Request
 
+from identity.models import Account
 from identity.roles import ALL_ROLES, STAFF_ROLES, Role
 from identity.tokens import TokenError, decode_access_token
 from server.errors import Forbidden, Unauthorized
@@ -64,9 +68,33 @@ async def authenticate(request: Request) -> None:
         claims = decode_access_token(token.strip(), secret=request.app.ctx.access_token_secret)
     except TokenError as exc:
         raise Unauthorized(exc.message, code=exc.code) from None
-    if await request.app.ctx.redis.exists(f"acct-off:{claims.account_id}"):
+    if not await account_is_active(request.app.ctx.redis, claims.account_id):
         raise Unauthorized("This account is disabled.", code="account_disabled")
     request.ctx.principal = Principal(claims.account_id, claims.role, claims.node_path)
+
+
+ACTIVE_CACHE_SECONDS = 30
+
+
+def active_state_key(account_id: str) -> str:
+    return f"acct-active:{account_id}"
+
+
+async def account_is_active(redis: aioredis.Redis, account_id: str) -> bool:
+    """Whether the token's account may still act. The database decides; Redis keeps the answer for
+    a few seconds, and disabling an account overwrites it at once."""
+    key = active_state_key(account_id)
+    try:
+        cached = await redis.get(key)
+    except RedisError:
+        cached = None
+    if cached is not None:
+        return bool(cached == b"1")
+    rows = await Account.filter(public_id=account_id).values_list("is_active", flat=True)
+    active = bool(rows and rows[0])
+    with contextlib.suppress(RedisError):
+        await redis.set(key, b"1" if active else b"0", ex=ACTIVE_CACHE_SECONDS)
+    return active
 
 
 # Route access declarations ----------------------------------------------------------------------

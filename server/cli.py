@@ -317,8 +317,20 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
         value = getattr(settings, spec.attr)
         secret = spec.attr in {"wechat_secret", "access_token_secret", "pii_keys", "pii_index_key"}
         shown = "(set)" if secret and value else value
+        if spec.attr in {"database_url", "redis_url"} and isinstance(value, str):
+            shown = hide_password(value)
         print(f"{spec.env}={shown if shown is not None else ''}")
     return 0
+
+
+def hide_password(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 # The parser -----------------------------------------------------------------------------------
@@ -381,6 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Everything gmid creates (the SQLite file, keys, sockets) is for its owner alone.
+    os.umask(0o077)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

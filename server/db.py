@@ -32,7 +32,7 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     if url.startswith("sqlite://"):
         path = url[len("sqlite://") :].split("?", 1)[0]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     return {
         "connections": {"default": url},
         "apps": {

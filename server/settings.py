@@ -91,6 +91,17 @@ def _parse_rate_overrides(raw: str) -> str:
     return raw.strip()
 
 
+def _parse_networks(raw: str) -> str:
+    import ipaddress
+
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ValueError(f"{part!r} is not an address or network (e.g. 10.0.0.0/8)") from None
+    return raw.strip()
+
+
 def _parse_log_level(raw: str) -> str:
     value = raw.strip().upper()
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -107,6 +118,9 @@ def _parse_secret(raw: str) -> str:
     if len(value.encode("utf-8")) < 32:
         raise ValueError("expected at least 32 bytes of random text")
     return value
+
+
+DEFAULT_METRICS_ALLOW = "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
 
 
 @dataclass(frozen=True)
@@ -161,6 +175,12 @@ SPECS: tuple[Spec, ...] = (
         "Lifetime of a refresh token, in seconds.",
     ),
     Spec(
+        "session_max_age",
+        _parse_int(3600, 366 * 86400),
+        90 * 86400,
+        "Longest a login lasts, in seconds, however often its refresh token is renewed.",
+    ),
+    Spec(
         "access_token_secret",
         _parse_secret,
         "",
@@ -171,6 +191,12 @@ SPECS: tuple[Spec, ...] = (
         _parse_str,
         "",
         "PII encryption keys as `KID:BASE64,...` (32-byte keys; the last is active). Unset: `VAR_DIR/keys/pii/`.",
+    ),
+    Spec(
+        "pii_active_key",
+        _parse_str,
+        "",
+        "Which key of GMID_PII_KEYS encrypts new data. Unset: the last one listed.",
     ),
     Spec(
         "pii_index_key",
@@ -192,7 +218,13 @@ SPECS: tuple[Spec, ...] = (
         "login_max_failures",
         _parse_int(1, 100),
         5,
-        "Failed staff logins (per username, and per address) before further tries are refused.",
+        "Failed staff logins for one username before further tries are refused.",
+    ),
+    Spec(
+        "login_max_failures_per_address",
+        _parse_int(1, 10000),
+        20,
+        "Failed staff logins from one client address (any usernames) before that address is refused.",
     ),
     Spec("login_lockout_seconds", _parse_int(1, 86400), 900, "How long those refusals last."),
     Spec(
@@ -200,6 +232,12 @@ SPECS: tuple[Spec, ...] = (
         _parse_int(0, 10),
         0,
         "Reverse proxies in front of the app; their X-Forwarded-For entries give the client address.",
+    ),
+    Spec(
+        "metrics_allow",
+        _parse_networks,
+        DEFAULT_METRICS_ALLOW,
+        "Networks allowed to read /metrics (comma-separated); others get 404.",
     ),
     Spec(
         "qr_font",
@@ -218,8 +256,8 @@ class Settings:
     port: int = 8000
     workers: int = 1
     var_dir: str = "var"
-    database_url: str | None = None
-    redis_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # may carry a password
+    redis_url: str | None = field(default=None, repr=False)
     public_base_url: str = "http://127.0.0.1:8000"
     wechat_appid: str = ""
     wechat_secret: str = field(default="", repr=False)
@@ -227,8 +265,10 @@ class Settings:
     wechat_timeout: int = 5
     access_token_ttl: int = 900
     refresh_token_ttl: int = 30 * 86400
+    session_max_age: int = 90 * 86400
     access_token_secret: str = field(default="", repr=False)
     pii_keys: str = field(default="", repr=False)
+    pii_active_key: str = ""
     pii_index_key: str = field(default="", repr=False)
     max_body_bytes: int = 1024 * 1024
     rate_limit_ip: str = "600/minute"
@@ -236,8 +276,10 @@ class Settings:
     rate_limits: str = ""
     rate_limit_enabled: bool = True
     login_max_failures: int = 5
+    login_max_failures_per_address: int = 20
     login_lockout_seconds: int = 900
     proxies_count: int = 0
+    metrics_allow: str = DEFAULT_METRICS_ALLOW
     qr_font: str = ""
     log_level: str = "INFO"
     access_log: bool = False

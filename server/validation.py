@@ -49,6 +49,8 @@ def parse_json_body(request: Request, model: type[M]) -> M:
         raise BadRequest(
             "The request body is not valid JSON.", code="malformed_json", details={"position": pos}
         ) from None
+    if _has_control_nul(data):
+        raise BadRequest("The request contains a NUL character, which no field accepts.", code="nul_character")
     if not isinstance(data, dict):
         raise ValidationFailed(
             "The request body must be a JSON object.",
@@ -66,7 +68,20 @@ def _is_list_field(annotation: Any) -> bool:
     return any(_is_list_field(arg) for arg in get_args(annotation))
 
 
+def _has_control_nul(value: Any) -> bool:
+    # PostgreSQL text cannot hold NUL; no field of ours means it. Refuse it up front, everywhere.
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_control_nul(k) or _has_control_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_control_nul(v) for v in value)
+    return False
+
+
 def parse_query(request: Request, model: type[M]) -> M:
+    if any(_has_control_nul(k) or _has_control_nul(request.args.getlist(k)) for k in request.args):
+        raise BadRequest("The query contains a NUL character, which no parameter accepts.", code="nul_character")
     data: dict[str, Any] = {}
     for name, field in model.model_fields.items():
         key = field.alias or name

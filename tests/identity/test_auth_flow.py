@@ -52,7 +52,7 @@ async def wx_client(settings: Settings, wx: WeChatFake) -> AsyncIterator[httpx.A
 @pytest.fixture
 async def strict_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app with a low lockout threshold: three failed sign-ins."""
-    async with serve(settings.replace(login_max_failures=3)) as (_, http):
+    async with serve(settings.replace(login_max_failures=3, login_max_failures_per_address=3)) as (_, http):
         yield http
 
 
@@ -339,3 +339,14 @@ async def test_disabling_an_account_revokes_its_refresh_tokens(client: httpx.Asy
     assert r.status_code == 200
     again = await signed_in(client, "officer.gone")
     assert (await client.get("/api/v1/me", headers=auth(again["access_token"]))).status_code == 200
+
+
+async def test_guesses_sent_all_at_once_are_counted_one_by_one(strict_client: httpx.AsyncClient) -> None:
+    """An attacker firing many guesses in parallel gets no more password checks than the limit."""
+    await make_staff_with_password("grid.burst", Role.GRID_STAFF, PASSWORD)
+    answers = await asyncio.gather(*(login(strict_client, "grid.burst", f"guess-{n}") for n in range(12)))
+    checked = [r for r in answers if r.status_code == 401]
+    refused = [r for r in answers if r.status_code == 429]
+    assert len(checked) == 3
+    assert len(refused) == 9
+    assert all(error_code(r) == "login_locked" for r in refused)

@@ -23,6 +23,7 @@ from server.settings import Settings
 from tests.factories import auth, id_number, make_account, make_staff_with_password, token_for
 
 NAME = "王小明"
+ADDRESS = "深圳市光明区光明街道碧眼社区华夏路12号"
 PHONE_INPUT = "+86 139 1234 5678"
 PHONE = "13912345678"
 CIPHERTEXT_RE = re.compile(r"^v1\.[a-z0-9]{1,16}\.[A-Za-z0-9_-]+$")
@@ -59,9 +60,9 @@ async def stored(account: Account) -> Account:
 async def test_profile_is_saved_and_answered_masked(client: httpx.AsyncClient, app: Sanic) -> None:
     account, token = await resident_token(app)
     idn = id_number(1)
-    r = await put_profile(client, token, name=NAME, phone=PHONE_INPUT, id_number=idn)
+    r = await put_profile(client, token, name=NAME, phone=PHONE_INPUT, id_number=idn, address=ADDRESS)
     assert r.status_code == 200, r.text
-    expected = {"name": "王**", "phone": "139****5678", "id_number": masked_id(idn)}
+    expected = {"name": "王**", "phone": "139****5678", "id_number": masked_id(idn), "address": "深圳市光明区****"}
     assert r.json()["profile"] == expected
     assert r.json()["account"]["id"] == account.public_id
     for secret in (NAME, PHONE, idn):
@@ -79,7 +80,7 @@ async def test_profile_fields_can_be_saved_one_at_a_time(client: httpx.AsyncClie
     assert (await put_profile(client, token, phone="139-1234-5678")).status_code == 200
     r = await put_profile(client, token, name=NAME)
     assert r.status_code == 200
-    assert r.json()["profile"] == {"name": "王**", "phone": "139****5678", "id_number": None}
+    assert r.json()["profile"] == {"name": "王**", "phone": "139****5678", "id_number": None, "address": None}
 
 
 BAD_INPUT = [
@@ -162,16 +163,16 @@ def sqlite_file_bytes(path: Path) -> bytes:
 async def test_database_holds_only_ciphertext(client: httpx.AsyncClient, app: Sanic, settings: Settings) -> None:
     account, token = await resident_token(app)
     idn = id_number(6)
-    r = await put_profile(client, token, name=NAME, phone=PHONE_INPUT, id_number=idn)
+    r = await put_profile(client, token, name=NAME, phone=PHONE_INPUT, id_number=idn, address=ADDRESS)
     assert r.status_code == 200, r.text
 
     dump = await raw_database_dump(settings)
     assert account.public_id.encode() in dump  # the dump does see the row
-    for secret in (idn, PHONE, NAME):
+    for secret in (idn, PHONE, NAME, ADDRESS, "华夏路"):
         assert secret.encode("utf-8") not in dump, f"plaintext {secret[:2]}… found in the database"
 
     row = await stored(account)
-    for ciphertext in (row.name_enc, row.phone_enc, row.id_number_enc):
+    for ciphertext in (row.name_enc, row.phone_enc, row.id_number_enc, row.address_enc):
         assert ciphertext is not None and CIPHERTEXT_RE.match(ciphertext)
         assert ciphertext.encode("ascii") in dump
 
@@ -197,7 +198,12 @@ async def test_admin_reading_an_account_is_audited(client: httpx.AsyncClient, ap
 
     r = await client.get(f"/api/v1/accounts/{resident.public_id}", headers=auth(admin_tok))
     assert r.status_code == 200, r.text
-    assert r.json()["profile"] == {"name": "王**", "phone": "139****5678", "id_number": masked_id(idn)}
+    assert r.json()["profile"] == {
+        "name": "王**",
+        "phone": "139****5678",
+        "id_number": masked_id(idn),
+        "address": None,
+    }
 
     entries = await AuditEntry.filter(action="account.read").order_by("seq")
     assert len(entries) == before + 1

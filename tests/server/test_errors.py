@@ -257,7 +257,7 @@ async def test_bad_id_number_in_profile_is_422_not_echoed_and_not_stored(app: Sa
     assert (stored.name_enc, stored.phone_enc, stored.id_number_enc) == (None, None, None)
     me = await client.get("/api/v1/me", headers=headers)
     assert me.status_code == 200
-    assert me.json()["profile"] == {"name": None, "phone": None, "id_number": None}
+    assert me.json()["profile"] == {"name": None, "phone": None, "id_number": None, "address": None}
 
 
 async def test_id_number_in_a_field_with_a_pattern_is_not_echoed(app: Sanic, client: httpx.AsyncClient) -> None:
