@@ -15,9 +15,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import qrcode
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from qrcode.constants import ERROR_CORRECT_M
+
+from qr.matrix import Bits, symbol, with_quiet_zone
 
 log = logging.getLogger("gmid.qr.render")
 
@@ -29,31 +30,20 @@ MIN_SIZE, MAX_SIZE = 64, 2048
 @dataclass(frozen=True)
 class Matrix:
     version: int
-    modules: list[list[bool]]  # including the quiet zone
+    modules: Bits  # dark = True, including the quiet zone
 
     @property
     def width(self) -> int:
-        return len(self.modules)
+        return int(self.modules.shape[0])
 
 
 def encode(text: str) -> Matrix:
-    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=QUIET_ZONE)
-    code.add_data(text)
-    code.make(fit=True)
-    assert code.version is not None
-    return Matrix(code.version, code.get_matrix())
+    version, modules = symbol(text)
+    return Matrix(version, with_quiet_zone(modules, QUIET_ZONE))
 
 
 def _module_image(matrix: Matrix) -> Image.Image:
-    width = matrix.width
-    image = Image.new("1", (width, width), 1)
-    pixels = image.load()
-    assert pixels is not None
-    for y, row in enumerate(matrix.modules):
-        for x, dark in enumerate(row):
-            if dark:
-                pixels[x, y] = 0
-    return image
+    return Image.fromarray(np.where(matrix.modules, 0, 255).astype(np.uint8), mode="L")
 
 
 def code_image(matrix: Matrix, size: int) -> Image.Image:
@@ -63,7 +53,7 @@ def code_image(matrix: Matrix, size: int) -> Image.Image:
 
 
 def png(text: str, size: int = 512) -> bytes:
-    image = code_image(encode(text), size)
+    image = code_image(encode(text), size).convert("1")
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
@@ -74,7 +64,7 @@ def svg(text: str, size: int = 512) -> bytes:
     matrix = encode(text)
     width = matrix.width
     parts: list[str] = []
-    for y, row in enumerate(matrix.modules):
+    for y, row in enumerate(matrix.modules.tolist()):
         x = 0
         while x < width:
             if row[x]:
@@ -126,12 +116,16 @@ def find_cjk_font(configured: str = "") -> str | None:
 
 
 def _draws_chinese(path: str) -> bool:
-    # fc-match always answers something; a font without 光 draws it as an empty box (zero ink).
+    # fc-match always answers something; a font without Chinese draws every character as the same
+    # "missing glyph" box, so two different characters come out identical.
     try:
         font = ImageFont.truetype(path, 32)
     except OSError:
         return False
-    return font.getmask("光").getbbox() is not None
+    first, second = font.getmask("光"), font.getmask("龘")
+    if first.getbbox() is None:
+        return False
+    return bool(first.size != second.size or bytes(first) != bytes(second))
 
 
 @dataclass(frozen=True)
@@ -182,13 +176,13 @@ def sticker(
     _centered(draw, shown_title, fonts.title, width, margin)
     code = code_image(encode(text), int(520 * scale))
     top = margin + int(64 * scale)
-    card.paste(code.convert("L"), ((width - code.width) // 2, top))
+    card.paste(code, ((width - code.width) // 2, top))
     y = top + code.height + int(8 * scale)
     _centered(draw, group_id(public_id), fonts.label, width, y)
     if caption:
         shown_caption = caption if fonts.cjk else "Scan to verify"
         _centered(draw, shown_caption, fonts.small, width, y + int(46 * scale))
-    draw.rectangle((0, 0, width - 1, height - 1), outline=160, width=max(1, int(2 * scale)))
+    draw.rectangle((0, 0, width - 1, height - 1), outline=96, width=max(1, int(2 * scale)))  # cutting line
     return card
 
 

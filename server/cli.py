@@ -310,6 +310,85 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     return _run(go, settings)
 
 
+def cmd_qr_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from qr import codec
+    from qr import service as qr_service
+    from qr.keys import KeyringCache
+
+    text = args.code
+    path = Path(text)
+    if len(text) < 400 and path.is_file():
+        import zxingcpp
+        from PIL import Image
+
+        found = zxingcpp.read_barcodes(Image.open(path))
+        if not found:
+            raise CLIError(f"no QR code found in {path}")
+        text = found[0].text
+
+    async def go() -> int:
+        qr_service.set_keyring(KeyringCache(settings.keys_path))
+        try:
+            resolved = await qr_service.resolve(payload=text)
+        except codec.VerifyError as exc:
+            where = f" ({exc.credential.kind} {exc.credential.public_id})" if exc.credential is not None else ""
+            print(f"INVALID {exc.code}: {exc.message}{where}")
+            return 1
+        finally:
+            qr_service.set_keyring(None)
+        c = resolved.credential
+        print(f"VALID {c.kind} {c.public_id} serial {c.serial} status {c.status.value}")
+        return 0
+
+    return _run(go, settings)
+
+
+def cmd_qr_sheet(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from identity.models import Node
+    from qr import kinds, sheets
+    from qr.models import Credential, CredentialStatus
+
+    if kinds.by_name(args.kind) is None:
+        raise CLIError(f"unknown kind {args.kind!r}; one of: {', '.join(k.name for k in kinds.all_kinds())}")
+
+    async def go() -> int:
+        node_path = None
+        if args.node:
+            node = await Node.get_or_none(code=args.node)
+            if node is None:
+                raise CLIError(f"no hierarchy node {args.node}")
+            node_path = node.path
+        query = Credential.filter(kind=args.kind, status=CredentialStatus.ACTIVE)
+        if node_path:
+            query = query.filter(node_path__startswith=node_path)
+        total = await query.count()
+        if total == 0:
+            raise CLIError("no active credentials match; nothing to print")
+        result = await sheets.write_sheets(
+            kind=args.kind,
+            node_path=node_path,
+            base_url=settings.public_base_url,
+            out=Path(args.out),
+            font=settings.qr_font,
+            workers=args.workers,
+            total=total,
+            on_progress=None if args.quiet else sheets.progress_bar,
+        )
+        if not args.quiet:
+            print(file=sys.stderr)
+        print(
+            f"{result.stickers:,} stickers on {result.pages:,} A4 pages in {result.seconds:.1f} s "
+            f"({result.stickers / max(result.seconds, 1e-9):,.0f}/s) -> {result.path}"
+        )
+        return 0
+
+    return _run(go, settings)
+
+
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     from server.settings import SPECS
 
@@ -386,6 +465,18 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit_cmd", required=True)
     p = audit.add_parser("verify", help="check the hash chain; report the first broken link")
     p.set_defaults(func=cmd_audit_verify)
+
+    qr = sub.add_parser("qr", help="QR e-ID codes").add_subparsers(dest="qr_cmd", required=True)
+    p = qr.add_parser("verify", help="verify a code: a PNG/JPEG image, a scanned URL or a bare token")
+    p.add_argument("code")
+    p.set_defaults(func=cmd_qr_verify)
+    p = qr.add_parser("sheet", help="print A4 sticker sheets (PDF) for every active credential of a kind")
+    p.add_argument("--kind", required=True)
+    p.add_argument("--node", help="only credentials under this hierarchy node")
+    p.add_argument("--out", required=True, help="the PDF file to write")
+    p.add_argument("--workers", type=int, help="processes (default: every core)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_qr_sheet)
 
     p = sub.add_parser("settings", help="print the effective settings (secrets hidden)")
     p.set_defaults(func=cmd_settings)
