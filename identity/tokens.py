@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from identity.models import Account, RefreshToken
@@ -128,7 +129,11 @@ async def rotate_refresh_token(value: str, *, ttl: int) -> tuple[Account, str]:
         # Mark it spent first, conditionally: of two concurrent uses only one can win.
         spent = (
             await RefreshToken.filter(
-                token_hash=_hash(value), used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+                Q(family_expires_at__isnull=True) | Q(family_expires_at__gt=now),  # the login's hard end
+                token_hash=_hash(value),
+                used_at__isnull=True,
+                revoked_at__isnull=True,
+                expires_at__gt=now,
             )
             .using_db(conn)
             .update(used_at=now)
