@@ -127,7 +127,7 @@ def scan_context(request: Request, lat: float | None, lng: float | None) -> Scan
 
 @bp.post("/api/v1/scan", name="scan")
 @public
-@rate_limit(ip="120/minute", account="600/minute")
+@rate_limit(ip="600/minute", account="600/minute")  # checkpoints scan in bursts, often behind one NAT
 @json_body(ScanIn)
 @responds(200, ScanOut, "A valid code, and what your role may see of its subject")
 @errors(400, 404, 410, 422)
@@ -202,7 +202,8 @@ _STAFF_IMAGE_ROLES = (Role.ADMIN, Role.OFFICER, Role.GRID_STAFF, Role.POLICE)
 async def credential_for(request: Request, public_id: str) -> Credential:
     """The credential if the caller may print it: staff in scope, or the subject's owner; else 404."""
     principal = require_principal(request)
-    credential = await service.get(public_id=public_id.upper())
+    raw = codec.decode_public_id(public_id)  # accepts lower case, dashes and the I/L/O look-alikes
+    credential = await service.get(public_id=codec.encode_public_id(raw)) if raw is not None else None
     if credential is None:
         raise NotFound("There is no such credential.", code="credential_not_found")
     district_wide = principal.node_path is not None and principal.node_path.count("/") == 2
