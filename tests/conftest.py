@@ -17,7 +17,7 @@ import shutil
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -26,35 +26,13 @@ from sanic import Sanic
 
 from server.redis import EmbeddedRedis
 from server.settings import Settings
+from tests.support.postgres import pg_admin, pg_url
 
 Sanic.test_mode = True
 
 TEST_DATABASE_URL = os.environ.get("GMID_TEST_DATABASE_URL", "").strip()
 TEST_REDIS_URL = os.environ.get("GMID_TEST_REDIS_URL", "").strip()
 _counter = itertools.count(1)
-
-
-def _pg_url(url: str, database: str) -> str:
-    parts = urlparse(url)
-    return urlunparse(parts._replace(path="/" + database))
-
-
-async def _pg_admin(url: str, *statements: str) -> None:
-    import asyncpg
-
-    parts = urlparse(url)
-    conn = await asyncpg.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username,
-        password=parts.password,
-        database=parts.path.lstrip("/") or "postgres",
-    )
-    try:
-        for sql in statements:
-            await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def _migrate(database_url: str, var_dir: Path) -> None:
@@ -72,13 +50,13 @@ class DatabaseTemplate:
         self.template_name = f"gmid_tpl_{os.getpid()}"
         if self.pg:
             asyncio.run(
-                _pg_admin(
+                pg_admin(
                     TEST_DATABASE_URL,
                     f"DROP DATABASE IF EXISTS {self.template_name} WITH (FORCE)",
                     f"CREATE DATABASE {self.template_name}",
                 )
             )
-            _migrate(_pg_url(TEST_DATABASE_URL, self.template_name), tmp)
+            _migrate(pg_url(TEST_DATABASE_URL, self.template_name), tmp)
         else:
             self.template_file = tmp / "template.sqlite3"
             _migrate(f"sqlite://{self.template_file}", tmp)
@@ -86,8 +64,8 @@ class DatabaseTemplate:
     def new(self, tmp_path: Path) -> str:
         if self.pg:
             name = f"gmid_t_{os.getpid()}_{next(_counter)}"
-            asyncio.run(_pg_admin(TEST_DATABASE_URL, f"CREATE DATABASE {name} TEMPLATE {self.template_name}"))
-            return _pg_url(TEST_DATABASE_URL, name)
+            asyncio.run(pg_admin(TEST_DATABASE_URL, f"CREATE DATABASE {name} TEMPLATE {self.template_name}"))
+            return pg_url(TEST_DATABASE_URL, name)
         target = tmp_path / "gmid.sqlite3"
         shutil.copyfile(self.template_file, target)
         return f"sqlite://{target}"
@@ -95,11 +73,11 @@ class DatabaseTemplate:
     def drop(self, url: str) -> None:
         if self.pg:
             name = urlparse(url).path.lstrip("/")
-            asyncio.run(_pg_admin(TEST_DATABASE_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            asyncio.run(pg_admin(TEST_DATABASE_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
     def close(self) -> None:
         if self.pg:
-            asyncio.run(_pg_admin(TEST_DATABASE_URL, f"DROP DATABASE IF EXISTS {self.template_name} WITH (FORCE)"))
+            asyncio.run(pg_admin(TEST_DATABASE_URL, f"DROP DATABASE IF EXISTS {self.template_name} WITH (FORCE)"))
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import pytest
 from tortoise import connections
@@ -16,6 +15,7 @@ from tortoise.migrations.autodetector import MigrationAutodetector
 
 from server.db import tortoise_config
 from server.settings import Settings
+from tests.support.postgres import pg_admin, pg_url
 
 GMID = Path(sys.executable).parent / "gmid"
 TEST_DATABASE_URL = os.environ.get("GMID_TEST_DATABASE_URL", "").strip()
@@ -79,28 +79,6 @@ async def test_account_table_keeps_its_indexes(running: object, settings: Settin
     assert by_column["id_number_bidx"] == {True}
 
 
-def pg_url(database: str) -> str:
-    return urlunparse(urlparse(TEST_DATABASE_URL)._replace(path="/" + database))
-
-
-async def pg_admin(*statements: str) -> None:
-    import asyncpg
-
-    parts = urlparse(TEST_DATABASE_URL)
-    conn = await asyncpg.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username,
-        password=parts.password,
-        database=parts.path.lstrip("/") or "postgres",
-    )
-    try:
-        for sql in statements:
-            await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 async def gmid_migrate(var_dir: Path, database_url: str | None) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GMID_")}
     env["GMID_VAR_DIR"] = str(var_dir)
@@ -129,8 +107,8 @@ async def test_gmid_migrate_twice_is_a_no_op_the_second_time(tmp_path: Path, bac
     database_url: str | None = None
     name = f"gmid_mig_{os.getpid()}"
     if backend == "postgres":
-        await pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")
-        database_url = pg_url(name)
+        await pg_admin(TEST_DATABASE_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")
+        database_url = pg_url(TEST_DATABASE_URL, name)
     try:
         _, first = await gmid_migrate(tmp_path / "var", database_url)
         applied = [line for line in first.splitlines() if line.startswith("applied ")]
@@ -142,4 +120,4 @@ async def test_gmid_migrate_twice_is_a_no_op_the_second_time(tmp_path: Path, bac
         assert "database is at the current schema" in second
     finally:
         if backend == "postgres":
-            await pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            await pg_admin(TEST_DATABASE_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
