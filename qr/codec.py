@@ -132,7 +132,7 @@ def verify(token: str, keyring: Keyring, *, now: float | None = None) -> Verifie
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise VerifyError("malformed", "This is not an e-ID code.")
     parts = token.split(".")
-    if len(parts) != 3 or not all(parts) or not all(_B64URL_RE.match(p) for p in parts):
+    if len(parts) != 3 or not all(parts[:2]) or not all(_B64URL_RE.match(p) for p in parts):
         raise VerifyError("malformed", "This is not an e-ID code.")
     header_b64, payload_b64, signature_b64 = parts
     try:

@@ -68,6 +68,13 @@ def register(spec: KindSpec, *, replace: bool = False) -> KindSpec:
     return spec
 
 
+def unregister(name: str) -> None:
+    """Forget a kind (tests register throwaway kinds)."""
+    spec = _BY_NAME.pop(name, None)
+    if spec is not None:
+        _BY_CODE.pop(spec.code, None)
+
+
 def by_name(name: str) -> KindSpec | None:
     return _BY_NAME.get(name)
 

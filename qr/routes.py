@@ -15,6 +15,7 @@ from qr.kinds import Audience, ScanContext
 from qr.models import Credential, CredentialStatus
 from qr.schemas import CredentialOut, ImageQuery, Jwks, RevocationsQuery, RevokeIn, ScanIn, ScanOut
 from server.auth import Principal, principal_of, public, require_principal, requires
+from server.conditional import etag_matches
 from server.errors import AppError, NotFound
 from server.ratelimit import rate_limit
 from server.validation import errors, json_body, query_args, responds
@@ -75,7 +76,7 @@ async def jwks(request: Request) -> HTTPResponse:
     ring = service.keyring()
     etag = f'"{ring.version}"'
     headers = {"ETag": etag, "Cache-Control": "public, max-age=300"}
-    if request.headers.get("if-none-match") == etag:
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return HTTPResponse(status=304, headers=headers)
     return json(ring.jwks(), headers=headers)
 
@@ -248,7 +249,7 @@ async def _image(request: Request, credential: Credential, fmt: str, size: int) 
     key = hashlib.sha256(f"{fmt}\0{size}\0{settings.qr_font}\0{url}".encode()).hexdigest()
     etag = f'"{key[:32]}"'
     headers = {"ETag": etag, "Cache-Control": "private, max-age=86400"}
-    if request.headers.get("if-none-match") == etag:
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return HTTPResponse(status=304, headers=headers)
     media = "image/svg+xml" if fmt == "svg" else "image/png"
     body = await service.cached_image(
