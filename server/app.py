@@ -72,6 +72,7 @@ def _configure(app: Sanic, settings: Settings) -> None:
     cfg.MOTD = False
     # The OpenAPI document is built by server/openapi.py from the routes' own schemas.
     cfg.OAS = False
+    cfg.AUTO_EXTEND = False
     cfg.CORS = False
     cfg.HEALTH = False
     cfg.HTTP_AUTO_TRACE = False

@@ -63,11 +63,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         changes["port"] = args.port
     settings = settings.replace(**changes)
     _check_keys(settings)
-    # Metrics from every worker are merged through files in this folder (set before any import).
+    # With several workers, metrics are merged through files in this folder (set before any import);
+    # one worker keeps them in memory, which is cheaper per request.
     metrics_dir = settings.var_path / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    if settings.workers > 1:
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    else:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
     from server.app import create_app
 

@@ -1,13 +1,15 @@
 """Prometheus metrics: requests by route and status, and a latency histogram.
 
 With several workers, ``gmid serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` before any worker starts, and
-``/metrics`` merges every worker's figures; a single process uses the default registry.
+``/metrics`` merges every worker's figures from files (each update then costs a file-backed write);
+with one worker the figures stay in that worker's memory.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -49,13 +51,26 @@ def start(request: Request) -> None:
     request.ctx.started_at = time.perf_counter()
 
 
+# labels() takes a lock and builds a key on every call: keep the children (bounded by routes x
+# methods x statuses).
+_request_children: dict[tuple[str, str, int], Any] = {}
+_latency_children: dict[tuple[str, str], Any] = {}
+
+
 def observe(request: Request, response: HTTPResponse) -> None:
     started = getattr(request.ctx, "started_at", None)
     label = route_label(request)
     method = method_label(request)
-    REQUESTS.labels(label, method, str(response.status)).inc()
+    key = (label, method, response.status)
+    counter = _request_children.get(key)
+    if counter is None:
+        counter = _request_children[key] = REQUESTS.labels(label, method, str(response.status))
+    counter.inc()
     if started is not None:
-        LATENCY.labels(label, method).observe(time.perf_counter() - started)
+        histogram = _latency_children.get(key[:2])
+        if histogram is None:
+            histogram = _latency_children[key[:2]] = LATENCY.labels(label, method)
+        histogram.observe(time.perf_counter() - started)
 
 
 def render() -> HTTPResponse:
