@@ -33,6 +33,7 @@ from qr.keys import RETIRED, Keyring, b64url, b64url_decode
 FORMAT_VERSION = 1
 _RECORD = struct.Struct(">BB8sII")
 CLAIMS_SIZE = _RECORD.size  # 18
+MAX_SERIAL = 2**32 - 1
 FUTURE_LEEWAY_SECONDS = 300
 MAX_TOKEN_LENGTH = 512
 ALGORITHM = "EdDSA"

@@ -24,7 +24,7 @@ class Credential(Model):
     id = fields.BigIntField(primary_key=True)
     kind = fields.CharField(max_length=16, db_index=True)
     public_id = fields.CharField(max_length=13, unique=True)
-    serial = fields.IntField(default=1)
+    serial = fields.BigIntField(default=1)  # the token holds 32 unsigned bits: more than an int4
     status = fields.CharEnumField(CredentialStatus, max_length=8, default=CredentialStatus.ACTIVE)
     subject_id = fields.CharField(
         max_length=64, db_index=True, description="The id the feature package gives the subject."
@@ -50,7 +50,7 @@ class RevocationEntry(Model):
     public_id = fields.CharField(max_length=13, db_index=True)
     kind = fields.CharField(max_length=16)
     # Codes of this credential with a serial below min_serial are invalid; revoked: all of them.
-    min_serial = fields.IntField()
+    min_serial = fields.BigIntField()
     revoked = fields.BooleanField(default=False)
     reason = fields.CharField(max_length=32, default="")
     at = fields.DatetimeField()

@@ -112,6 +112,8 @@ async def reissue(*, public_id: str, reason: str = "reissued", using_db: BaseDBA
         spec = _kind(credential.kind)
         raw_id = codec.decode_public_id(credential.public_id)
         assert raw_id is not None
+        if credential.serial >= codec.MAX_SERIAL:
+            raise codec.VerifyError("serial_exhausted", "This credential cannot be reissued again; issue a new one.")
         credential.serial += 1
         credential.token, credential.issued_at = _sign(spec, raw_id, credential.serial)
         await credential.save(using_db=conn, update_fields=["serial", "token", "issued_at"])

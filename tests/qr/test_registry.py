@@ -176,3 +176,22 @@ async def test_concurrent_reissues_of_one_credential_never_share_a_serial() -> N
             assert (await service.resolve(payload=c.token)).claims.serial == 7
         else:
             assert (await refusal(c.token)).code == "superseded"
+
+
+async def test_serials_use_the_whole_32_bit_range_and_stop_there() -> None:
+    """The token holds an unsigned 32-bit serial: the database must store all of it (PostgreSQL's
+    int4 would not), and reissue refuses to wrap around."""
+    credential = await service.issue(kind="ebike", subject_id="bike-max")
+    await Credential.filter(id=credential.id).update(serial=codec.MAX_SERIAL - 1)
+    last = await service.reissue(public_id=credential.public_id)
+    assert last.serial == codec.MAX_SERIAL
+    assert (await service.resolve(payload=last.token)).claims.serial == codec.MAX_SERIAL
+    feed = await RevocationEntry.filter(public_id=credential.public_id).order_by("-counter").first()
+    assert feed is not None and feed.min_serial == codec.MAX_SERIAL
+    with pytest.raises(codec.VerifyError) as refused:
+        await service.reissue(public_id=credential.public_id)
+    assert refused.value.code == "serial_exhausted"
+    revoked = await service.revoke(public_id=credential.public_id, reason="lost")
+    assert revoked.status is CredentialStatus.REVOKED
+    feed = await RevocationEntry.filter(public_id=credential.public_id).order_by("-counter").first()
+    assert feed is not None and feed.min_serial == codec.MAX_SERIAL + 1
