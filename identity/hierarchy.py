@@ -128,13 +128,15 @@ async def load_file(path: Path) -> LoadResult:
 
 
 async def get_by_code(code: str) -> Node | None:
+    if not 0 < len(code) <= 32:  # longer than any code: Tortoise would refuse the query itself
+        return None
     return await Node.get_or_none(code=code)
 
 
 async def list_nodes(*, under: str | None = None, level: NodeLevel | None = None, limit: int = 1000) -> list[Node]:
     query = Node.all()
     if under is not None:
-        root = await Node.get_or_none(code=under)
+        root = await get_by_code(under)
         if root is None:
             return []
         query = query.filter(path__startswith=root.path)

@@ -30,7 +30,7 @@ from identity.schemas import (
     WeChatLoginIn,
 )
 from identity.wechat import WeChatGateway
-from server.auth import public, require_principal, requires
+from server.auth import public, require_principal, requires, token_ignored
 from server.errors import NotFound
 from server.ratelimit import rate_limit
 from server.validation import errors, json_body, query_args, responds
@@ -76,6 +76,7 @@ def gateway(request: Request) -> WeChatGateway:
 
 @bp.post("/auth/wechat", name="auth.wechat")
 @public
+@token_ignored
 @rate_limit(ip="30/minute")
 @json_body(WeChatLoginIn)
 @responds(200, TokenOut, "Signed in; the account is created on first login")
@@ -90,6 +91,7 @@ async def wechat_login(request: Request, body: WeChatLoginIn) -> HTTPResponse:
 
 @bp.post("/auth/login", name="auth.login")
 @public
+@token_ignored
 @rate_limit(ip="20/minute")
 @json_body(StaffLoginIn)
 @responds(200, TokenOut, "Signed in")
@@ -110,6 +112,7 @@ async def staff_login(request: Request, body: StaffLoginIn) -> HTTPResponse:
 
 @bp.post("/auth/refresh", name="auth.refresh")
 @public
+@token_ignored
 @rate_limit(ip="60/minute")
 @json_body(RefreshIn)
 @responds(200, TokenOut, "A new access token and the next refresh token")
@@ -126,6 +129,7 @@ async def refresh(request: Request, body: RefreshIn) -> HTTPResponse:
 
 @bp.post("/auth/logout", name="auth.logout")
 @public
+@token_ignored
 @json_body(RefreshIn)
 @responds(204, None, "Signed out: the refresh token's family is revoked")
 async def logout(request: Request, body: RefreshIn) -> HTTPResponse:
@@ -183,6 +187,7 @@ def parent_code(node: Node) -> str | None:
 
 @bp.get("/hierarchy/nodes", name="hierarchy.list")
 @public
+@token_ignored
 @query_args(NodeListQuery)
 @responds(200, NodeList, "The district's streets, communities and grids")
 @errors(422)
@@ -193,6 +198,7 @@ async def list_nodes(request: Request, query: NodeListQuery) -> HTTPResponse:
 
 @bp.get("/hierarchy/nodes/<code:str>", name="hierarchy.get")
 @public
+@token_ignored
 @responds(200, NodeOut, "One node")
 @errors(404)
 async def get_node(request: Request, code: str) -> HTTPResponse:

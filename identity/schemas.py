@@ -5,22 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from identity.roles import NodeLevel, Role
 from identity.validators import InvalidIdNumber, InvalidMobile, normalize_id_number, normalize_mobile
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+from server.validation import StrictModel, Stripped
 
 
 class WeChatLoginIn(StrictModel):
-    code: str = Field(min_length=1, max_length=128, description="The code from wx.login() in the mini-program.")
+    code: Stripped = Field(min_length=1, max_length=128, description="The code from wx.login() in the mini-program.")
 
 
 class StaffLoginIn(StrictModel):
-    username: str = Field(min_length=1, max_length=64)
+    username: Stripped = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
 
 
@@ -60,10 +57,10 @@ class MeOut(BaseModel):
 
 
 class ProfileIn(StrictModel):
-    name: str | None = Field(default=None, min_length=1, max_length=50)
+    name: Stripped | None = Field(default=None, min_length=1, max_length=50)
     phone: str | None = Field(default=None, max_length=20, description="Mainland China mobile number.")
     id_number: str | None = Field(default=None, max_length=20, description="18-character resident ID number.")
-    address: str | None = Field(default=None, min_length=2, max_length=200, description="Home address.")
+    address: Stripped | None = Field(default=None, min_length=2, max_length=200, description="Home address.")
 
     @field_validator("phone")
     @classmethod
@@ -95,7 +92,7 @@ class NodeOut(BaseModel):
 
 
 class NodeListQuery(StrictModel):
-    under: str | None = Field(default=None, max_length=32, description="Only nodes under this node code.")
+    under: Stripped | None = Field(default=None, max_length=32, description="Only nodes under this node code.")
     level: NodeLevel | None = None
     limit: int = Field(default=500, ge=1, le=1000)
 
@@ -105,9 +102,9 @@ class NodeList(BaseModel):
 
 
 class StaffCreateIn(StrictModel):
-    username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    username: Stripped = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     role: Role
-    node: str = Field(min_length=1, max_length=32)
+    node: Stripped = Field(min_length=1, max_length=32)
     password: str = Field(min_length=1, max_length=256)
 
 
@@ -115,7 +112,7 @@ class AccountListQuery(StrictModel):
     role: Role | None = None
     node: str | None = Field(default=None, max_length=32)
     limit: int = Field(default=100, ge=1, le=500)
-    after: str | None = Field(default=None, max_length=40, description="Cursor: the last id of the previous page.")
+    after: str | None = Field(default=None, max_length=32, description="Cursor: the last id of the previous page.")
 
 
 class AccountList(BaseModel):
@@ -124,7 +121,7 @@ class AccountList(BaseModel):
 
 
 class AccountPatchIn(StrictModel):
-    is_active: bool
+    is_active: StrictBool
 
 
 class AuditQuery(StrictModel):
@@ -133,7 +130,9 @@ class AuditQuery(StrictModel):
     since: datetime | None = None
     until: datetime | None = None
     limit: int = Field(default=100, ge=1, le=1000)
-    after: int | None = Field(default=None, ge=0, description="Cursor: the last seq of the previous page.")
+    after: int | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="Cursor: the last seq of the previous page."
+    )
 
 
 class AuditEntryOut(BaseModel):

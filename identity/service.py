@@ -16,7 +16,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from identity import audit, tokens
+from identity import audit, hierarchy, tokens
 from identity.models import Account, Node, RefreshToken
 from identity.passwords import check_strength, hash_password_async, verify_password_async
 from identity.pii import current_vault, mask_address, mask_id_number, mask_name, mask_phone
@@ -178,7 +178,7 @@ async def create_staff(
     if role is Role.RESIDENT:
         raise ValidationFailed("Residents sign in with WeChat; staff roles only.", code="not_a_staff_role")
     username = username.strip().lower()
-    node = await Node.get_or_none(code=node_code)
+    node = await hierarchy.get_by_code(node_code)
     if node is None:
         raise NotFound(f"There is no hierarchy node {node_code}.", code="node_not_found")
     try:
@@ -219,6 +219,8 @@ async def create_staff(
 
 
 async def get_account(*, public_id: str) -> Account | None:
+    if not 0 < len(public_id) <= 32:  # no such id can exist; Tortoise would refuse the query itself
+        return None
     return await Account.get_or_none(public_id=public_id).prefetch_related("node")
 
 
@@ -253,7 +255,7 @@ async def list_accounts(
     if role is not None:
         query = query.filter(role=role)
     if node_code is not None:
-        node = await Node.get_or_none(code=node_code)
+        node = await hierarchy.get_by_code(node_code)
         if node is None or not viewer.covers(node.path):
             return []
         query = query.filter(node__path__startswith=node.path)

@@ -14,7 +14,7 @@ from qr import codec, render, service
 from qr.kinds import Audience, ScanContext
 from qr.models import Credential, CredentialStatus
 from qr.schemas import CredentialOut, ImageQuery, Jwks, RevocationsQuery, RevokeIn, ScanIn, ScanOut
-from server.auth import Principal, principal_of, public, require_principal, requires
+from server.auth import Principal, principal_of, public, require_principal, requires, token_ignored
 from server.conditional import etag_matches
 from server.errors import AppError, NotFound
 from server.ratelimit import rate_limit
@@ -69,6 +69,7 @@ def code_url(request: Request, token: str) -> str:
 
 @bp.get("/.well-known/jwks.json", name="jwks")
 @public
+@token_ignored
 @rate_limit(exempt=True)
 @responds(200, Jwks, "Every key whose codes still verify (OKP/Ed25519)")
 async def jwks(request: Request) -> HTTPResponse:
@@ -83,6 +84,7 @@ async def jwks(request: Request) -> HTTPResponse:
 
 @bp.get("/api/v1/qr/revocations", name="revocations")
 @public
+@token_ignored
 @query_args(RevocationsQuery)
 @responds(200, None, "A compact JWS (EdDSA) whose payload lists the entries above `since`", media="application/jose")
 async def revocations(request: Request, query: RevocationsQuery) -> HTTPResponse:
@@ -99,6 +101,7 @@ async def revocations(request: Request, query: RevocationsQuery) -> HTTPResponse
 
 @bp.get("/api/v1/qr/verifier-bundle", name="verifier_bundle")
 @public
+@token_ignored
 @rate_limit(ip="30/minute")
 @responds(200, None, "A compact JWS: the JWKS, the kinds and every revocation, compacted", media="application/jose")
 async def verifier_bundle(request: Request) -> HTTPResponse:
@@ -175,9 +178,13 @@ _REFUSAL_TEXT = {
 
 @bp.get("/q/<token:str>", name="landing")
 @public
+@token_ignored
 @rate_limit(ip="120/minute")
 @responds(200, None, "A small mobile page: what the code is and whether it is valid", media="text/html")
-@errors(400, 404, 410, 422)
+@responds(400, None, "The page says this is not an e-ID code", media="text/html")
+@responds(404, None, "The page says the code is not in the register", media="text/html")
+@responds(410, None, "The page says the code was revoked or replaced", media="text/html")
+@responds(422, None, "The page says the code cannot be verified (forged, unknown key...)", media="text/html")
 async def landing(request: Request, token: str) -> HTTPResponse:
     """The page a phone camera opens: the code's kind and status, nothing personal."""
     context = scan_context(request, None, None)

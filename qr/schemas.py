@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+from server.validation import StrictModel, Stripped
 
 
 class ScanIn(StrictModel):
@@ -44,7 +42,7 @@ class Jwks(BaseModel):
 
 
 class RevocationsQuery(StrictModel):
-    since: int = Field(default=0, ge=0, description="Return entries with a counter above this one.")
+    since: int = Field(default=0, ge=0, le=2**63 - 1, description="Return entries with a counter above this one.")
     limit: int = Field(default=1000, ge=1, le=10000)
 
 
@@ -65,4 +63,4 @@ class CredentialOut(BaseModel):
 
 
 class RevokeIn(StrictModel):
-    reason: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")
+    reason: Stripped = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")

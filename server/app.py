@@ -72,10 +72,12 @@ def _configure(app: Sanic, settings: Settings) -> None:
     cfg.MOTD = False
     # The OpenAPI document is built by server/openapi.py from the routes' own schemas.
     cfg.OAS = False
-    cfg.AUTO_EXTEND = False
     cfg.CORS = False
     cfg.HEALTH = False
     cfg.HTTP_AUTO_TRACE = False
+    # sanic-ext answers HEAD for every GET route and OPTIONS (with Allow) for every path.
+    cfg.HTTP_AUTO_HEAD = True
+    cfg.HTTP_AUTO_OPTIONS = True
 
 
 def _install_middleware(app: Sanic) -> None:

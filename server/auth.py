@@ -61,6 +61,8 @@ async def authenticate(request: Request) -> None:
     header = request.headers.get("authorization")
     if not header:
         return
+    if request.route is not None and ignores_token(request.route.handler):
+        return
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Use the Authorization header as: Bearer <access token>.", code="token_invalid")
@@ -108,6 +110,26 @@ def public(handler: Handler) -> Handler:
     doc = doc_of(handler)
     doc.roles, doc.access_declared = None, True
     return handler
+
+
+IGNORE_TOKEN_ATTR = "__gmid_ignores_token__"  # noqa: S105 - an attribute name
+
+
+def token_ignored(handler: Handler) -> Handler:
+    """A public route that never looks at the caller: a stale or broken token sent along (as clients
+    do by habit) is ignored rather than refused. Sign-in and refresh must work with an expired one."""
+    setattr(handler, IGNORE_TOKEN_ATTR, True)
+    doc_of(handler).ignores_token = True
+    return handler
+
+
+def ignores_token(handler: Callable[..., Any]) -> bool:
+    current: Any = handler
+    while current is not None:
+        if getattr(current, IGNORE_TOKEN_ATTR, False):
+            return True
+        current = getattr(current, "__wrapped__", None)
+    return False
 
 
 def requires(*roles: Role) -> Callable[[Handler], Handler]:

@@ -370,7 +370,7 @@ def cmd_qr_verify(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_qr_sheet(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from identity.models import Node
+    from identity import hierarchy
     from qr import kinds, sheets
     from qr.models import Credential, CredentialStatus
 
@@ -380,7 +380,7 @@ def cmd_qr_sheet(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> int:
         node_path = None
         if args.node:
-            node = await Node.get_or_none(code=args.node)
+            node = await hierarchy.get_by_code(args.node)
             if node is None:
                 raise CLIError(f"no hierarchy node {args.node}")
             node_path = node.path

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json
 
-from server.auth import public
+from server.auth import public, token_ignored
 from server.openapi import build_document
 from server.ratelimit import rate_limit
 from server.validation import responds
@@ -34,6 +34,7 @@ bp = Blueprint("docs", url_prefix="/docs")
 
 @bp.get("/", name="ui", strict_slashes=False)
 @public
+@token_ignored
 @rate_limit(exempt=True)
 @responds(200, None, "The documentation page (Swagger UI)", media="text/html")
 async def ui(request: Request) -> HTTPResponse:
@@ -43,6 +44,7 @@ async def ui(request: Request) -> HTTPResponse:
 
 @bp.get("/openapi.json", name="document")
 @public
+@token_ignored
 @rate_limit(exempt=True)
 @responds(200, None, "This OpenAPI 3.1 document")
 async def document(request: Request) -> HTTPResponse:

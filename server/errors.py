@@ -147,6 +147,21 @@ def request_id_of(request: Request | None) -> str | None:
     return getattr(request.ctx, "request_id", None)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the path answers to (Sanic leaves them out when it refuses TRACE itself)."""
+    methods: set[str] = set()
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        try:
+            request.app.router.get(request.path, method, request.headers.get("host"))
+        except sanic_exc.MethodNotAllowed as exc:
+            methods.update(getattr(exc, "allowed_methods", None) or [])
+        except sanic_exc.SanicException:
+            continue
+        else:
+            methods.add(method)
+    return sorted(methods)
+
+
 class JSONErrorHandler(ErrorHandler):
     """Turns every exception into the one JSON error shape."""
 
@@ -162,7 +177,7 @@ class JSONErrorHandler(ErrorHandler):
             code, message = _SANIC_CODES[status]
             details: dict[str, Any] = {}
             if isinstance(exception, sanic_exc.MethodNotAllowed):
-                allowed = sorted(getattr(exception, "allowed_methods", None) or [])
+                allowed = sorted(getattr(exception, "allowed_methods", None) or allowed_methods(request))
                 if allowed:
                     details["allowed"] = allowed
                     headers["Allow"] = ", ".join(allowed)

@@ -10,7 +10,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from server import db, metrics
-from server.auth import public
+from server.auth import public, token_ignored
 from server.errors import NotFound
 from server.ratelimit import rate_limit
 from server.validation import errors, responds
@@ -29,6 +29,7 @@ class Readiness(BaseModel):
 
 @bp.get("/healthz", name="healthz")
 @public
+@token_ignored
 @rate_limit(exempt=True)
 @responds(200, Health, "The process is up")
 async def healthz(request: Request) -> HTTPResponse:
@@ -37,6 +38,7 @@ async def healthz(request: Request) -> HTTPResponse:
 
 @bp.get("/readyz", name="readyz")
 @public
+@token_ignored
 @rate_limit(exempt=True)
 @responds(200, Readiness, "Database and Redis answer")
 @responds(503, Readiness, "Something the service needs does not answer")
@@ -58,6 +60,7 @@ async def readyz(request: Request) -> HTTPResponse:
 
 @bp.get("/metrics", name="metrics")
 @public
+@token_ignored
 @rate_limit(exempt=True)
 @responds(200, None, "Prometheus text format", media="text/plain")
 @errors(404)

@@ -37,6 +37,7 @@ class RouteDoc:
     errors: set[int] = field(default_factory=set)
     roles: list[str] | None = None  # None: public
     access_declared: bool = False
+    ignores_token: bool = False
     extra_headers: list[str] = field(default_factory=list)
 
 
@@ -168,9 +169,11 @@ def build_document(app: Sanic, *, title: str, version: str, description: str) ->
             if doc.body:
                 error_statuses |= {400, 413, 415, 422}
             if doc.query:
-                error_statuses.add(422)
+                error_statuses |= {400, 422}
             if doc.roles is not None:
                 error_statuses |= {401, 403}
+            elif not doc.ignores_token:
+                error_statuses.add(401)  # public, but a bad token sent along is refused
             error_statuses.add(429)
             for status in sorted(error_statuses):
                 responses.setdefault(

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from sanic import Request
 
 from server.errors import BadRequest, UnsupportedMediaType, ValidationFailed
@@ -22,6 +22,16 @@ from server.openapi import ResponseDoc, doc_of
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """A request schema: unknown fields are refused. Text is taken as sent (a password may end in a
+    space); fields that should ignore surrounding blanks use ``Stripped``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+Stripped = Annotated[str, StringConstraints(strip_whitespace=True)]
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:

@@ -457,9 +457,13 @@ async def test_malformed_authorization_header_is_401(client: httpx.AsyncClient) 
     for header in headers:
         r = await client.get("/api/v1/me", headers={"Authorization": header})
         _assert_401(r, "token_invalid")
-        # A broken token is refused even where no sign-in is needed, so the client learns it is broken.
-        r = await client.get("/api/v1/hierarchy/nodes", headers={"Authorization": header})
+        # A public route whose answer depends on who asks (scan) refuses a broken token, so the
+        # client learns it is broken instead of silently getting the anonymous view...
+        r = await client.post("/api/v1/scan", json={"payload": "x"}, headers={"Authorization": header})
         _assert_401(r, "token_invalid")
+        # ...while one that never looks at the caller ignores it (clients send the header by habit).
+        r = await client.get("/api/v1/hierarchy/nodes", headers={"Authorization": header})
+        assert r.status_code == 200
 
 
 async def test_no_token_on_a_signed_in_route_is_401(client: httpx.AsyncClient) -> None:
