@@ -505,11 +505,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _kid_not_an_option(argv: list[str]) -> list[str]:
+    """A kid is base64url and may start with "-": `gmid keys retire -Ab3xYz9` must not read it as an
+    option, so the kid is put after "--"."""
+    if (
+        len(argv) == 3
+        and argv[:2] == ["keys", "retire"]
+        and argv[2].startswith("-")
+        and argv[2] not in ("-h", "--help")
+    ):
+        return [*argv[:2], "--", argv[2]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     # Everything gmid creates (the SQLite file, keys, sockets) is for its owner alone.
     os.umask(0o077)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_kid_not_an_option(list(sys.argv[1:] if argv is None else argv)))
     try:
         settings = Settings.from_env()
         code: int = args.func(args, settings)

@@ -168,3 +168,20 @@ async def test_keys_rotate_list_and_retire(client: httpx.AsyncClient, settings: 
     code, out, _ = await gmid(settings, "qr", "verify", old_code.token)
     assert code == 1
     assert one_line(out).startswith("INVALID retired_key")
+
+
+async def test_retire_takes_a_kid_that_starts_with_a_dash(settings: Settings, running: object) -> None:
+    """Kids are base64url: about one in 32 starts with "-", which argparse would read as an option."""
+    from qr import keys as qr_keys
+
+    for _ in range(3000):  # rotate until the previous active key's kid starts with "-" (~1 in 64)
+        old = qr_keys.load(settings.keys_path).active_kid
+        qr_keys.rotate(settings.keys_path)
+        if old.startswith("-"):
+            break
+    else:
+        pytest.fail("no kid starting with '-' in 3000 keys")
+    code, out, err = await gmid(settings, "keys", "retire", old)
+    assert code == 0, err
+    assert old in out
+    assert qr_keys.load(settings.keys_path).keys[old].status == "retired"
