@@ -16,12 +16,15 @@ changes, so ``gmid keys rotate`` and ``gmid keys retire`` take effect everywhere
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,17 +145,39 @@ def _state_entry(info: KeyInfo) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def _locked(keys_path: Path) -> Iterator[None]:
+    """One keyring change at a time, across processes: two `gmid keys rotate` (or a rotate and a
+    retire) at once would otherwise each write back what they read, and one change would be lost."""
+    folder = _folder(keys_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 def ensure_keyring(keys_path: Path) -> list[str]:
     """Create the first signing key unless a keyring exists; returns the files created."""
-    if _state_path(keys_path).exists():
-        return []
-    info = _new_key(keys_path)
-    _write_state(keys_path, {"active": info.kid, "keys": [_state_entry(info)]})
-    return [str(_folder(keys_path) / f"{info.kid}.pem"), str(_state_path(keys_path))]
+    with _locked(keys_path):
+        if _state_path(keys_path).exists():
+            return []
+        info = _new_key(keys_path)
+        _write_state(keys_path, {"active": info.kid, "keys": [_state_entry(info)]})
+        return [str(_folder(keys_path) / f"{info.kid}.pem"), str(_state_path(keys_path))]
 
 
 def rotate(keys_path: Path) -> str:
     """A new key signs from now on; the previous active key keeps verifying."""
+    with _locked(keys_path):
+        return _rotate(keys_path)
+
+
+def _rotate(keys_path: Path) -> str:
     state = _read_state(keys_path)
     info = _new_key(keys_path)
     for entry in state["keys"]:
@@ -170,6 +195,11 @@ class KeyringError(ValueError):
 
 def retire(keys_path: Path, kid: str) -> None:
     """Codes signed by ``kid`` stop verifying; its private key is destroyed."""
+    with _locked(keys_path):
+        _retire(keys_path, kid)
+
+
+def _retire(keys_path: Path, kid: str) -> None:
     state = _read_state(keys_path)
     entry = next((e for e in state["keys"] if e["kid"] == kid), None)
     if entry is None:

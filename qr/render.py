@@ -22,6 +22,7 @@ from qr.matrix import Bits, symbol, with_quiet_zone
 
 log = logging.getLogger("gmid.qr.render")
 
+RENDER_VERSION = "1"  # part of the image cache key: bump when drawing changes
 QUIET_ZONE = 4
 MAX_VERSION = 10
 MIN_SIZE, MAX_SIZE = 64, 2048

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import html as html_lib
+import time
 from typing import Any
 
 from sanic import Blueprint, Request
@@ -93,7 +94,7 @@ async def revocations(request: Request, query: RevocationsQuery) -> HTTPResponse
     Sync with `since` = the `until` of the last answer; `more: true` means ask again."""
     document = await service.revocations(since=query.since, limit=query.limit, issuer=issuer(request))
     return raw(
-        service.sign_document(document).encode("ascii"),
+        service.sign_document(document, typ="gmid-revocations+jwt").encode("ascii"),
         content_type="application/jose",
         headers={"Cache-Control": "no-cache"},
     )
@@ -105,10 +106,16 @@ async def revocations(request: Request, query: RevocationsQuery) -> HTTPResponse
 @rate_limit(ip="30/minute")
 @responds(200, None, "A compact JWS: the JWKS, the kinds and every revocation, compacted", media="application/jose")
 async def verifier_bundle(request: Request) -> HTTPResponse:
-    """Everything an offline verifier app needs in one signed document."""
-    document = await service.verifier_bundle(issuer=issuer(request))
+    """Everything an offline verifier app needs in one signed document (rebuilt when the feed or the
+    keys change, or after an hour)."""
+    key = (await service.revocation_head(), service.keyring().version)
+    cached = getattr(request.app.ctx, "verifier_bundle", None)
+    if cached is None or cached[0] != key or time.monotonic() - cached[2] > 3600:
+        document = await service.verifier_bundle(issuer=issuer(request))
+        cached = (key, service.sign_document(document, typ="gmid-verifier-bundle+jwt"), time.monotonic())
+        request.app.ctx.verifier_bundle = cached
     return raw(
-        service.sign_document(document).encode("ascii"),
+        cached[1].encode("ascii"),
         content_type="application/jose",
         headers={"Cache-Control": "no-cache"},
     )
@@ -138,10 +145,10 @@ def scan_context(request: Request, lat: float | None, lng: float | None) -> Scan
 async def scan(request: Request, body: ScanIn) -> HTTPResponse:
     """Verify a scanned code. Refusals use the error shape; `error.code` says why (malformed,
     bad_signature, unknown_key, retired_key, algorithm_not_allowed, issued_in_future, superseded,
-    revoked, not_found)."""
+    revoked, not_found, and foreign_url for a genuine token inside another site's address)."""
     context = scan_context(request, body.lat, body.lng)
     try:
-        resolved = await service.resolve(payload=body.payload)
+        resolved = await service.resolve(payload=body.payload, base_url=issuer(request))
     except codec.VerifyError as exc:
         await service.log_scan(context=context, result=exc.code, credential=exc.credential)
         raise refused(exc, exc.credential) from None
@@ -253,7 +260,12 @@ async def _image(request: Request, credential: Credential, fmt: str, size: int) 
         raise refused(codec.VerifyError("revoked", "A revoked credential has no code to print."), credential)
     url = code_url(request, credential.token)
     settings = request.app.ctx.settings
-    key = hashlib.sha256(f"{fmt}\0{size}\0{settings.qr_font}\0{url}".encode()).hexdigest()
+    # Everything that changes the picture is in the key: what is drawn (URL, title, label) and with
+    # which font (the one found on this host, not only the setting) and which renderer version.
+    spec = service.kind_spec(credential.kind)
+    font = render.find_cjk_font(settings.qr_font) or "latin-fallback"
+    parts = [render.RENDER_VERSION, fmt, str(size), font, spec.title if spec else "", credential.label, url]
+    key = hashlib.sha256("\0".join(parts).encode()).hexdigest()
     etag = f'"{key[:32]}"'
     headers = {"ETag": etag, "Cache-Control": "private, max-age=86400"}
     if etag_matches(request.headers.get("if-none-match"), etag):

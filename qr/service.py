@@ -174,8 +174,11 @@ async def by_subject(*, kind: str, subject_id: str) -> Credential | None:
     return await Credential.get_or_none(kind=kind, subject_id=subject_id)
 
 
-def token_from_payload(payload: str) -> str:
-    """A scanned payload is the code's URL (``.../q/<token>``) or the bare token."""
+def token_from_payload(payload: str, *, base_url: str | None = None) -> str:
+    """A scanned payload is the code's URL (``{base_url}/q/<token>``) or the bare token.
+
+    With ``base_url``, a URL elsewhere is refused even when its token is genuine: a real token
+    copied onto a look-alike site must not be vouched for."""
     text = payload.strip()
     if len(text) > 2048:
         raise codec.VerifyError("malformed", "This is not an e-ID code.")
@@ -185,13 +188,25 @@ def token_from_payload(payload: str) -> str:
         marker = "/q/"
         if marker not in path:
             raise codec.VerifyError("malformed", "This is not an e-ID code.")
-        text = path.rsplit(marker, 1)[1].strip("/")
+        prefix, _, token = path.rpartition(marker)
+        if base_url is not None:
+            expected = urlparse(base_url)
+            same_site = (parsed.scheme.lower(), parsed.netloc.lower(), prefix.rstrip("/")) == (
+                expected.scheme.lower(),
+                expected.netloc.lower(),
+                expected.path.rstrip("/"),
+            )
+            if not same_site:
+                raise codec.VerifyError(
+                    "foreign_url", "This code's address is not this service's: do not trust the sticker."
+                )
+        text = token.strip("/")
     return text
 
 
-async def resolve(*, payload: str, now: float | None = None) -> Resolved:
+async def resolve(*, payload: str, now: float | None = None, base_url: str | None = None) -> Resolved:
     """Verify a scanned code and find its credential; raises VerifyError with the reason."""
-    token = token_from_payload(payload)
+    token = token_from_payload(payload, base_url=base_url)
     verified = codec.verify(token, keyring(), now=now)
     claims = verified.claims
     spec = kinds.by_code(claims.kind)
@@ -221,12 +236,23 @@ def _entry_json(e: RevocationEntry) -> dict[str, Any]:
     }
 
 
-def sign_document(document: dict[str, Any]) -> str:
+# Offline verifiers must refresh at least this often: a feed or bundle older than this is stale.
+DOCUMENT_LIFETIME_SECONDS = 24 * 3600
+
+
+def sign_document(document: dict[str, Any], *, typ: str) -> str:
+    """Sign a feed document. Its own ``typ`` keeps it from being taken for another kind of document
+    signed by the same key, and ``exp`` bounds how long a replayed copy is believed."""
     ring = keyring()
-    token: str = jwt.encode(
-        document, ring.signer, algorithm=codec.ALGORITHM, headers={"kid": ring.active_kid, "typ": "JWT"}
-    )
+    body = dict(document)
+    body.setdefault("exp", int(body.get("iat", time.time())) + DOCUMENT_LIFETIME_SECONDS)
+    token: str = jwt.encode(body, ring.signer, algorithm=codec.ALGORITHM, headers={"kid": ring.active_kid, "typ": typ})
     return token
+
+
+async def revocation_head() -> int:
+    head = await RevocationHead.get_or_none(id=1)
+    return head.counter if head else 0
 
 
 async def revocations(*, since: int, limit: int, issuer: str) -> dict[str, Any]:

@@ -8,9 +8,11 @@ back. At most a few pages per worker are in flight, so memory does not grow with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import sys
+import tempfile
 import time
 import zlib
 from collections import deque
@@ -119,27 +121,37 @@ async def write_sheets(
     in_flight: deque[tuple[Future[bytes], int]] = deque()
     pages = stickers = 0
     total = total if total is not None else 0
-    tmp = out.with_name(out.name + ".part")
-    # spawn, not fork: the parent has an event loop and database threads a fork would copy mid-flight.
-    context = multiprocessing.get_context("spawn")
-    with tmp.open("wb") as handle, ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        writer = PdfWriter(handle)
+    # A private temporary file beside the output: a run that fails or is interrupted leaves no
+    # half-written PDF behind, and two runs for the same output never write into one file.
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        # spawn, not fork: the parent has an event loop and database threads a fork would copy mid-flight.
+        context = multiprocessing.get_context("spawn")
+        with os.fdopen(fd, "wb") as handle, ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            writer = PdfWriter(handle)
 
-        async def drain(limit: int) -> None:
-            nonlocal pages, stickers
-            while len(in_flight) > limit:
-                future, count = in_flight.popleft()
-                data = await asyncio.wrap_future(future, loop=loop)
-                writer.add_bitmap_page(width=PAGE_PX[0], height=PAGE_PX[1], flate_1bit=data)
-                pages += 1
-                stickers += count
-                if on_progress is not None:
-                    on_progress(stickers, max(total, stickers), pages, started)
+            async def drain(limit: int) -> None:
+                nonlocal pages, stickers
+                while len(in_flight) > limit:
+                    future, count = in_flight.popleft()
+                    data = await asyncio.wrap_future(future, loop=loop)
+                    writer.add_bitmap_page(width=PAGE_PX[0], height=PAGE_PX[1], flate_1bit=data)
+                    pages += 1
+                    stickers += count
+                    if on_progress is not None:
+                        on_progress(stickers, max(total, stickers), pages, started)
 
-        async for batch in pages_from_db(kind=kind, node_path=node_path, base_url=base_url):
-            in_flight.append((pool.submit(draw_page, batch, font), len(batch)))
-            await drain(window)
-        await drain(0)
-        writer.close()
-    tmp.replace(out)
+            async for batch in pages_from_db(kind=kind, node_path=node_path, base_url=base_url):
+                in_flight.append((pool.submit(draw_page, batch, font), len(batch)))
+                await drain(window)
+            await drain(0)
+            writer.close()
+        os.replace(tmp, out)
+    except BaseException:
+        for future, _ in in_flight:
+            future.cancel()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
     return SheetResult(pages, stickers, time.monotonic() - started, out)

@@ -353,7 +353,7 @@ def cmd_qr_verify(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> int:
         qr_service.set_keyring(KeyringCache(settings.keys_path))
         try:
-            resolved = await qr_service.resolve(payload=text)
+            resolved = await qr_service.resolve(payload=text, base_url=settings.public_base_url)
         except codec.VerifyError as exc:
             where = f" ({exc.credential.kind} {exc.credential.public_id})" if exc.credential is not None else ""
             print(f"INVALID {exc.code}: {exc.message}{where}")
@@ -530,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, CLIError) as exc:
         print(f"gmid: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("gmid: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:  # an operator gets one line; the class name says what kind of failure
         from identity.validators import InvalidIdNumber
         from server.errors import AppError

@@ -33,7 +33,7 @@ from sanic import Sanic
 
 from identity.roles import Role
 from qr import codec, render, service
-from qr.keys import Keyring, load
+from qr.keys import Keyring, b64url, load
 from tests.factories import auth, make_account, token_for
 from tests.qr import make_vectors
 
@@ -376,3 +376,25 @@ async def test_served_png_decodes_to_the_credential_url_and_that_token_verifies_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SecurityWarning)
         assert len(jws.deserialize_compact(token, key_set, algorithms=["EdDSA"]).payload) == 18
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        '{"alg":"EdDSA","kid":"%s","kid":"%s"}',  # duplicate key
+        '{ "alg": "EdDSA", "kid": "%s" }',  # other spacing
+        '{"kid":"%s","alg":"EdDSA"}',  # other order
+        '{"alg":"EdDSA","kid":"%s","typ":"JWT"}',  # an extra field
+        '\ufeff{"alg":"EdDSA","kid":"%s"}',  # byte-order mark
+    ],
+)
+def test_a_validly_signed_code_with_a_non_canonical_header_is_refused(header: str) -> None:
+    """Even the key holder cannot mint a second spelling of a code: one code, one header."""
+    kid = RING.active_kid
+    text = header % ((kid, kid) if header.count("%s") == 2 else (kid,))
+    header_b64 = b64url(text.encode("utf-8"))
+    payload_b64 = b64url(codec.pack_claims(CLAIMS))
+    signature = RING.signer.sign(f"{header_b64}.{payload_b64}".encode("ascii"))
+    with pytest.raises(codec.VerifyError) as refused:
+        codec.verify(f"{header_b64}.{payload_b64}.{b64url(signature)}", RING, now=NOW)
+    assert refused.value.code == "malformed"

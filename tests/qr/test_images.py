@@ -259,3 +259,15 @@ async def test_sticker_without_a_cjk_font_falls_back_to_latin(settings: Settings
     assert same_url == url
     assert decode_png(with_font) == [url]
     assert with_font != no_font  # the Chinese title is drawn instead of the Latin fallback
+
+
+async def test_a_changed_label_is_drawn_anew_not_served_from_the_cache(client: httpx.AsyncClient, app: Sanic) -> None:
+    headers = await admin_headers(app)
+    credential = await building()
+    url = f"/api/v1/credentials/{credential.public_id}/sticker.png"
+    first = await client.get(url, headers=headers)
+    await Credential.filter(id=credential.id).update(label="9栋")
+    second = await client.get(url, headers=headers)
+    assert first.status_code == second.status_code == 200
+    assert first.headers["etag"] != second.headers["etag"]
+    assert first.content != second.content

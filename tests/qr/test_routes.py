@@ -237,13 +237,13 @@ async def test_verifier_bundle_is_signed_and_compacted(client: httpx.AsyncClient
 # Scanning -------------------------------------------------------------------------------------------
 
 
-async def test_a_valid_code_scans_as_url_bare_token_or_foreign_host(client: httpx.AsyncClient) -> None:
+async def test_a_valid_code_scans_as_url_or_bare_token(client: httpx.AsyncClient) -> None:
     credential = await service.issue(kind="building", subject_id="bld-scan", label="1栋")
     payloads = [
         f"{BASE}/q/{credential.token}",
+        f"{BASE.upper()}/q/{credential.token}",  # scheme and host are case-insensitive
         credential.token,
         f"  {credential.token}\n",
-        f"https://other.example.org/prefix/q/{credential.token}",
     ]
     for payload in payloads:
         response = await client.post("/api/v1/scan", json={"payload": payload, "lat": 22.75, "lng": 113.93})
@@ -485,3 +485,40 @@ async def test_jwks_if_none_match_takes_weak_tags_and_lists(client: httpx.AsyncC
     for header in (f"W/{etag}", f'"other", {etag}', "*"):
         again = await client.get("/.well-known/jwks.json", headers={"If-None-Match": header})
         assert again.status_code == 304, header
+
+
+async def test_a_genuine_token_on_another_site_is_not_vouched_for(client: httpx.AsyncClient) -> None:
+    """A real token copied into a look-alike sticker must not scan as valid."""
+    credential = await service.issue(kind="building", subject_id="bld-phish")
+    for payload in (
+        f"https://evil.example.org/q/{credential.token}",
+        f"https://other.example.org/prefix/q/{credential.token}",
+        f"http://{BASE.split('://', 1)[1]}/q/{credential.token}",
+        f"{BASE}/extra/q/{credential.token}",
+    ):
+        response = await client.post("/api/v1/scan", json={"payload": payload})
+        assert response.status_code == 422, payload
+        assert response.json()["error"]["code"] == "foreign_url"
+    assert await ScanEvent.filter(result="foreign_url").count() == 4
+
+
+async def test_feed_documents_expire_and_say_what_they_are(client: httpx.AsyncClient) -> None:
+    jwks = (await client.get("/.well-known/jwks.json")).json()
+    feed = (await client.get("/api/v1/qr/revocations")).text
+    bundle = (await client.get("/api/v1/qr/verifier-bundle")).text
+    assert jwt.get_unverified_header(feed)["typ"] == "gmid-revocations+jwt"
+    assert jwt.get_unverified_header(bundle)["typ"] == "gmid-verifier-bundle+jwt"
+    for document in (feed, bundle):
+        claims = verify_jws(document, jwks)  # PyJWT checks exp as well
+        assert 0 < claims["exp"] - claims["iat"] <= 24 * 3600
+
+
+async def test_verifier_bundle_follows_new_revocations(client: httpx.AsyncClient) -> None:
+    jwks = (await client.get("/.well-known/jwks.json")).json()
+    first = verify_jws((await client.get("/api/v1/qr/verifier-bundle")).text, jwks)
+    again = (await client.get("/api/v1/qr/verifier-bundle")).text
+    assert verify_jws(again, jwks)["iat"] == first["iat"]  # served from the cache
+    credential = await service.issue(kind="building", subject_id="bld-bundle")
+    await service.revoke(public_id=credential.public_id, reason="lost")
+    fresh = verify_jws((await client.get("/api/v1/qr/verifier-bundle")).text, jwks)
+    assert credential.public_id in {e["id"] for e in fresh["revocations"]["entries"]}

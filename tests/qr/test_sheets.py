@@ -183,3 +183,33 @@ async def test_gmid_qr_sheet_refusals(tmp_path: Path, settings: Settings) -> Non
         [line] = stderr.strip().splitlines()
         assert line.startswith("gmid: ") and needle in line, line
         assert not out.exists()
+
+
+async def test_an_interrupted_sheet_leaves_no_file_behind(settings: Settings, running: object, tmp_path: Path) -> None:
+    import signal
+
+    for n in range(600):
+        await service.issue(kind="building", subject_id=f"int-{n}", label=f"{n}号")
+    out = tmp_path / "out" / "stickers.pdf"
+    out.parent.mkdir()
+    proc = await asyncio.create_subprocess_exec(
+        str(GMID),
+        "qr",
+        "sheet",
+        "--kind",
+        "building",
+        "--out",
+        str(out),
+        "--quiet",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=gmid_env(settings),
+    )
+    deadline = asyncio.get_running_loop().time() + 60
+    while not any(out.parent.iterdir()):  # wait until the sheet is being written
+        assert asyncio.get_running_loop().time() < deadline, "the sheet never started"
+        await asyncio.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode != 0
+    assert list(out.parent.iterdir()) == []  # neither the PDF nor a .part file

@@ -237,7 +237,10 @@ async def test_scan_endpoint_gives_each_vector_its_answer(fixed_keys: Path, clie
         if "://" in vector["token"] or "/" in vector["token"]:
             payload = vector["token"]
         status, code, body = await _scan(client, payload)
-        assert (status, code) == (HTTP_STATUS.get(vector["expected"], 422), vector["expected"]), vector["name"]
+        expected = vector["expected"]
+        if "://" in payload and not payload.startswith(f"{BASE_URL}/q/"):
+            expected = "foreign_url"  # the scan endpoint checks the address before the token
+        assert (status, code) == (HTTP_STATUS.get(expected, 422), expected), vector["name"]
         if code == "ok":
             assert body["valid"] is True
             assert body["public_id"] == vector["claims"]["public_id"]
