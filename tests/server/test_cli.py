@@ -89,8 +89,12 @@ async def test_keys_init_creates_owner_only_keys_once(settings: Settings, tmp_pa
     created = [Path(line.removeprefix("created ")) for line in first.stdout.splitlines() if line.startswith("created ")]
     assert created, first.stdout
     keys_dir = var_dir / "keys"
-    on_disk = sorted(p for p in keys_dir.rglob("*") if p.is_file())
+    every_file = sorted(p for p in keys_dir.rglob("*") if p.is_file())
+    # Every key created is reported; the QR keyring's lock file holds no secret and is not a key.
+    on_disk = [p for p in every_file if p.name != ".lock"]
     assert sorted(created) == on_disk
+    for path in every_file:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert any(p.name == "access-token.key" for p in on_disk)
     assert any(p.parent.name == "pii" for p in on_disk)
     for path in on_disk:
@@ -102,7 +106,7 @@ async def test_keys_init_creates_owner_only_keys_once(settings: Settings, tmp_pa
     second = await gmid(settings, "keys", "init", var_dir=var_dir)
     assert second.code == 0, second.stderr
     assert "created" not in second.stdout
-    assert sorted(p for p in keys_dir.rglob("*") if p.is_file()) == on_disk
+    assert sorted(p for p in keys_dir.rglob("*") if p.is_file()) == every_file
     assert {p: p.read_bytes() for p in on_disk} == contents
 
 
