@@ -4,9 +4,7 @@ decoded with zxing-cpp and scanned over HTTP. Also ``gmid qr sheet`` as an opera
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +18,10 @@ from qr import service, sheets
 from qr.models import Credential
 from server.settings import Settings
 from tests.factories import load_demo_hierarchy
+from tests.support.cli import GMID, gmid, gmid_env
 
 pytestmark = pytest.mark.usefixtures("running")
 
-GMID = Path(sys.executable).parent / "gmid"
 GRID_1 = "/GM/GM01/GM0101/GM010101/"
 GRID_2 = "/GM/GM01/GM0101/GM010102/"
 IMAGE = re.compile(rb"/Subtype /Image /Width (\d+) /Height (\d+) [^>]*/Length (\d+) >>\nstream\n")
@@ -118,32 +116,6 @@ async def test_sheets_print_every_active_code_twenty_per_page(
     found = [url for image in page_images(pdf) for url in decoded(image)]
     assert len(found) == 25
     assert set(found) == urls(issued.grid_1, base)
-
-
-def gmid_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GMID_")}
-    env.update(
-        GMID_DATABASE_URL=settings.database_url or "",
-        GMID_VAR_DIR=settings.var_dir,
-        GMID_REDIS_URL=settings.redis_url or "",
-        GMID_PUBLIC_BASE_URL=settings.public_base_url,
-        GMID_LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-async def gmid(settings: Settings, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        str(GMID),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=gmid_env(settings),
-        cwd=str(Path(settings.var_dir).parent),
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_gmid_qr_sheet(tmp_path: Path, settings: Settings) -> None:
