@@ -152,10 +152,6 @@ def requires(*roles: Role) -> Callable[[Handler], Handler]:
     return decorate
 
 
-def staff_only(handler: Handler) -> Handler:
-    return requires(*STAFF_ROLES)(handler)
-
-
 def declared_access(handler: Callable[..., Any]) -> frozenset[Role] | str | None:
     """What a route handler declared: a set of roles, None for public, "undeclared" when missing."""
     current: Any = handler
