@@ -15,6 +15,7 @@ import itertools
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -103,6 +104,16 @@ def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield embedded.url
     finally:
         embedded.stop()
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    # Unix socket paths must stay under 108 bytes; pytest's tmp_path can be longer than that.
+    folder = Path(tempfile.mkdtemp(prefix="gr", dir="/tmp"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

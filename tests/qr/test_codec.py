@@ -7,9 +7,7 @@ import dataclasses
 import io
 import json
 import re
-import shutil
 import struct
-import tempfile
 import time
 import warnings
 import xml.etree.ElementTree as ET
@@ -33,9 +31,10 @@ from sanic import Sanic
 
 from identity.roles import Role
 from qr import codec, render, service
-from qr.keys import Keyring, b64url, load
+from qr.keys import b64url, load
 from tests.factories import auth, make_account, token_for
 from tests.qr import make_vectors
+from tests.qr.fixed_keyring import fixed_keyring
 
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -49,16 +48,7 @@ BASE_URLS_32 = [
 KINDS = {"ebike": 1, "building": 2, "board": 3}
 
 
-def _fixed_ring() -> Keyring:
-    folder = Path(tempfile.mkdtemp(prefix="gmid-codec-"))
-    try:
-        make_vectors.install_keyring(folder)
-        return load(folder)
-    finally:
-        shutil.rmtree(folder)
-
-
-RING = _fixed_ring()
+RING = fixed_keyring()
 NOW = make_vectors.NOW
 CLAIMS = codec.Claims(1, bytes.fromhex("0123456789abcdef"), 5, NOW - 60)
 TOKEN = codec.sign(CLAIMS, RING)

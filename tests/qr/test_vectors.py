@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import tempfile
 import time
 import warnings
 from datetime import UTC, datetime
@@ -25,10 +24,10 @@ from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import KeySet
 
 from qr import codec, service
-from qr.keys import Keyring, load
 from qr.models import Credential, ScanEvent
 from server.settings import Settings
 from tests.qr import make_vectors
+from tests.qr.fixed_keyring import fixed_keyring
 
 CODEC_CODES = {
     "ok",
@@ -58,16 +57,7 @@ def _all_vectors() -> list[dict[str, Any]]:
 VECTORS = _all_vectors()
 
 
-def _keyring_from_files() -> Keyring:
-    folder = Path(tempfile.mkdtemp(prefix="gmid-vectors-"))
-    try:
-        make_vectors.install_keyring(folder)
-        return load(folder)
-    finally:
-        shutil.rmtree(folder)
-
-
-FIXED_RING = _keyring_from_files()
+FIXED_RING = fixed_keyring()
 TEST_KEYS = make_vectors.load_keys()
 
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import stat
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,29 +12,7 @@ import redis
 from server.redis import EmbeddedRedis, embedded_for
 from server.settings import Settings
 from tests.support.app_server import RunningApp
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    # Unix socket paths must stay under 108 bytes; pytest's tmp_path can be longer than that.
-    folder = Path(tempfile.mkdtemp(prefix="gr", dir="/tmp"))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); its state in /proc says it is gone.
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in status
+from tests.support.processes import process_alive
 
 
 def ping(socket_path: Path) -> bool:

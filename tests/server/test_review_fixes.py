@@ -15,13 +15,11 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +38,7 @@ from server.keyfiles import KeyFileError
 from server.settings import Settings
 from tests.factories import auth, id_number, make_account, make_staff_with_password, token_for
 from tests.support.app_server import RunningApp
+from tests.support.processes import process_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 GMID = Path(sys.executable).parent / "gmid"
@@ -389,28 +388,6 @@ def test_keys_init_and_migrate_create_owner_only_files(tmp_path: Path) -> None:
 
 
 # 10. The embedded Redis dies with its parent ------------------------------------------------------------
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    # Unix socket paths are limited to about 100 bytes; pytest's tmp_path can be longer.
-    folder = Path(tempfile.mkdtemp(prefix="gx", dir="/tmp"))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in status  # a zombie is dead, only not yet reaped
 
 
 def test_embedded_redis_dies_when_its_parent_is_killed(short_dir: Path) -> None:
