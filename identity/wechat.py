@@ -10,6 +10,7 @@ would knock out the other servers' tokens) and is shared through Redis.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -30,23 +31,64 @@ log = logging.getLogger("gmid.wechat")
 class StableTokenClient(WeChatClient):
     """A wechatpy client whose token comes from ``cgi-bin/stable_token`` on a configurable host."""
 
-    def __init__(self, appid: str, secret: str, *, base_url: str, timeout: int, session: Any = None) -> None:
-        super().__init__(appid, secret, session=session, timeout=timeout)
+    def __init__(
+        self,
+        appid: str,
+        secret: str,
+        *,
+        base_url: str,
+        timeout: int,
+        session: Any = None,
+        auto_retry: bool = True,
+    ) -> None:
+        super().__init__(appid, secret, session=session, timeout=timeout, auto_retry=auto_retry)
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         rebase(self, self.base_url)
 
-    def fetch_access_token(self) -> dict[str, Any]:
-        res = self._http.post(
-            url=f"{self.base_url}cgi-bin/stable_token",
-            json={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
-            timeout=self.timeout,
+    def _single_flight(self) -> Any:
+        """A Redis lock when the token store is Redis: one caller in the whole cluster refreshes, the
+        others wait and then read its token. Without Redis (a test's memory store) no lock."""
+        store = getattr(self.session, "redis", None)
+        if store is None or not hasattr(store, "lock"):
+            return contextlib.nullcontext()
+        return store.lock(
+            f"wechatpy:refresh:{self.appid}", timeout=self.timeout * 3 + 5, blocking_timeout=self.timeout * 2 + 5
         )
+
+    def fetch_access_token(self) -> dict[str, Any]:
+        with self._single_flight():
+            current = self.session.get(self.access_token_key)
+            if current:  # another caller refreshed while this one waited for the lock
+                return {"access_token": current}
+            return self._fetch_stable(force=False)
+
+    def refresh_after_failure(self, failed_token: str | None) -> str:
+        """WeChat refused ``failed_token`` (40001/42001): get a working one, once for the cluster.
+
+        If another caller already stored a different token, use it. Otherwise ask ``stable_token``; if
+        it hands back the very token WeChat refused, force a new one (WeChat allows that 20 times a day).
+        """
+        with self._single_flight():
+            current = self.session.get(self.access_token_key)
+            if current and current != failed_token:
+                return str(current)
+            result = self._fetch_stable(force=False)
+            if result["access_token"] == failed_token:
+                result = self._fetch_stable(force=True)
+            return str(result["access_token"])
+
+    def _fetch_stable(self, *, force: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}
+        if force:
+            body["force_refresh"] = True
+        res = self._http.post(url=f"{self.base_url}cgi-bin/stable_token", json=body, timeout=self.timeout)
         res.raise_for_status()
         result: dict[str, Any] = res.json()
         if result.get("errcode"):
             raise WeChatClientException(result["errcode"], result.get("errmsg", ""), client=self)
         expires_in = int(result.get("expires_in", 7200))
-        self.session.set(self.access_token_key, result["access_token"], expires_in)
+        # Stored a minute short of WeChat's expiry so nobody uses a token in its last seconds.
+        self.session.set(self.access_token_key, result["access_token"], max(60, expires_in - 60))
         self.expires_at = None  # a shared token: trust the store's expiry, not this process's clock
         return result
 

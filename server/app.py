@@ -21,6 +21,7 @@ from sanic.response import HTTPResponse
 from identity import pii
 from identity.pii import PiiKeyRing, Vault
 from identity.wechat import WeChatGateway
+from notify import outbox
 from qr import service as qr_service
 from qr.keys import KeyringCache
 from server import auth, db, errors, idempotency, metrics, ratelimit
@@ -37,11 +38,12 @@ _counter = itertools.count(1)
 
 def blueprints() -> list[Any]:
     from identity.routes import bp as identity_bp
+    from notify.routes import bp as notify_bp
     from qr.routes import bp as qr_bp
     from server.docs import bp as docs_bp
     from server.health import bp as health_bp
 
-    return [health_bp, docs_bp, identity_bp, qr_bp]
+    return [health_bp, docs_bp, identity_bp, qr_bp, notify_bp]
 
 
 def create_app(settings: Settings | None = None, *, name: str | None = None) -> Sanic:
@@ -112,6 +114,15 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
             if embedded.start():
                 app.ctx.embedded_redis = embedded
 
+    @app.main_process_ready
+    async def start_notify_dispatcher(app: Sanic) -> None:
+        # Beside the web workers, restarted by Sanic's manager if it dies (GMID_NOTIFY_WORKER=false
+        # when dispatchers run apart, as `gmid notify-worker`).
+        if settings.notify_worker:
+            from notify.worker import serve_process
+
+            app.manager.manage("NotifyDispatcher", serve_process, {"settings": settings}, restartable=True)
+
     @app.main_process_stop
     async def stop_embedded_redis(app: Sanic) -> None:
         embedded = getattr(app.ctx, "embedded_redis", None)
@@ -129,6 +140,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
             if embedded.start():
                 app.ctx.own_redis = embedded
         app.ctx.redis = gmid_redis.make_client(gmid_redis.redis_url_for(settings))
+        outbox.set_wake_client(app.ctx.redis)
         app.ctx.wechat = WeChatGateway(settings, gmid_redis.redis_url_for(settings))
         app.ctx.rate_limiter = ratelimit.RateLimiter(app.ctx.redis)
         app.ctx.metrics_allow = [
@@ -151,6 +163,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
         if wechat is not None:
             wechat.close()
         client = getattr(app.ctx, "redis", None)
+        outbox.set_wake_client(None)
         if client is not None:
             await client.aclose()
         own = getattr(app.ctx, "own_redis", None)

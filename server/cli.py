@@ -411,12 +411,50 @@ def cmd_qr_sheet(args: argparse.Namespace, settings: Settings) -> int:
     return _run(go, settings)
 
 
+def cmd_notify_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """The notification dispatcher on its own (run several, on several machines, with
+    GMID_NOTIFY_WORKER=false on the web servers)."""
+    from notify.dispatcher import Policy
+    from notify.worker import run_worker
+    from server.logs import configure_logging
+
+    changes: dict[str, Any] = {}
+    if args.concurrency:
+        changes["notify_concurrency"] = args.concurrency
+    if args.batch_size:
+        changes["notify_batch_size"] = args.batch_size
+    settings = settings.replace(**changes)
+    Policy.from_settings(settings)  # a bad combination stops here with one line
+    configure_logging(settings.log_level)
+    if not args.once:
+        print("gmid: notification dispatcher running (Ctrl-C to stop)", flush=True)
+    sent = asyncio.run(run_worker(settings, once=args.once))
+    if args.once:
+        print(f"gmid: sent {sent} notification(s)")
+    return 0
+
+
+SECRET_SETTINGS = frozenset(
+    {
+        "wechat_secret",
+        "wechat_oa_secret",
+        "wechat_oa_token",
+        "access_token_secret",
+        "pii_keys",
+        "pii_index_key",
+        "sms_secret_key",
+        "sms_callback_token",
+        "smtp_password",
+    }
+)
+
+
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     from server.settings import SPECS
 
     for spec in SPECS:
         value = getattr(settings, spec.attr)
-        secret = spec.attr in {"wechat_secret", "access_token_secret", "pii_keys", "pii_index_key"}
+        secret = spec.attr in SECRET_SETTINGS
         shown = "(set)" if secret and value else value
         if spec.attr in {"database_url", "redis_url"} and isinstance(value, str):
             shown = hide_password(value)
@@ -499,6 +537,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="processes (default: every core)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_qr_sheet)
+
+    p = sub.add_parser("notify-worker", help="run the notification dispatcher (outbox -> WeChat, SMS, email)")
+    p.add_argument("--once", action="store_true", help="send what is due now, then exit")
+    p.add_argument("--concurrency", type=int, help="sends in flight at once (GMID_NOTIFY_CONCURRENCY)")
+    p.add_argument("--batch-size", type=int, help="rows claimed at a time (GMID_NOTIFY_BATCH_SIZE)")
+    p.set_defaults(func=cmd_notify_worker)
 
     p = sub.add_parser("settings", help="print the effective settings (secrets hidden)")
     p.set_defaults(func=cmd_settings)

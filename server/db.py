@@ -22,6 +22,7 @@ MODEL_MODULES: list[str] = [
     "identity.models",
     "identity.audit",
     "qr.models",
+    "notify.models",
 ]
 
 

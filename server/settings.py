@@ -120,6 +120,44 @@ def _parse_secret(raw: str) -> str:
     return value
 
 
+def _parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError("expected one of " + ", ".join(choices))
+        return value
+
+    return parse
+
+
+_ID_MAP_RE = re.compile(r"^[a-z][a-z0-9_.]*=[A-Za-z0-9_\-]{1,128}$")
+
+
+def _parse_id_map(raw: str) -> str:
+    """``key=ID,key=ID``: template ids per message template key."""
+    for part in raw.split(","):
+        if part.strip() and not _ID_MAP_RE.match(part.strip()):
+            raise ValueError(f"{part.strip()!r} is not KEY=ID (e.g. ebike.stolen=AbC123)")
+    return raw.strip()
+
+
+_LIMIT_RE = re.compile(r"^(wechat|sms|email)=\d+/(second|minute|hour|day)$")
+
+
+def _parse_channel_limits(raw: str) -> str:
+    for part in raw.split(","):
+        if part.strip() and not _LIMIT_RE.match(part.strip().replace(" ", "")):
+            raise ValueError(f"{part.strip()!r} is not CHANNEL=COUNT/PERIOD (e.g. sms=5/hour)")
+    return raw.strip()
+
+
+def _parse_email(raw: str) -> str:
+    value = raw.strip()
+    if value and not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", value):
+        raise ValueError("expected an address like noreply@example.cn")
+    return value
+
+
 DEFAULT_METRICS_ALLOW = "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
 
 
@@ -245,6 +283,83 @@ SPECS: tuple[Spec, ...] = (
         "",
         "Font file (.ttf/.ttc/.otf) for sticker titles in Chinese. Unset: a CJK font found on the system.",
     ),
+    Spec(
+        "wechat_oa_appid",
+        _parse_str,
+        "",
+        "Official-account AppID for template messages (alarms to staff who follow it). Unset: none sent.",
+    ),
+    Spec("wechat_oa_secret", _parse_str, "", "Official-account AppSecret."),
+    Spec(
+        "wechat_oa_token",
+        _parse_str,
+        "",
+        "Token of the official account's server callback; checks the signature of delivery receipts.",
+    ),
+    Spec(
+        "wechat_miniprogram_state",
+        _parse_choice("formal", "trial", "developer"),
+        "formal",
+        "Which mini-program version subscribe messages open: formal, trial or developer.",
+    ),
+    Spec("sms_secret_id", _parse_str, "", "Tencent Cloud SecretId for SMS. Unset: no SMS channel."),
+    Spec("sms_secret_key", _parse_str, "", "Tencent Cloud SecretKey for SMS."),
+    Spec("sms_sdk_app_id", _parse_str, "", "Tencent Cloud SMS SdkAppId."),
+    Spec("sms_sign_name", _parse_str, "", "Approved SMS signature (签名), e.g. 光明e证."),
+    Spec("sms_region", _parse_str, "ap-guangzhou", "Tencent Cloud region of the SMS API."),
+    Spec("sms_endpoint", _parse_http_url, "https://sms.tencentcloudapi.com", "Tencent Cloud SMS API endpoint."),
+    Spec("sms_timeout", _parse_int(1, 60), 10, "Seconds to wait for the SMS gateway."),
+    Spec(
+        "sms_callback_token",
+        _parse_str,
+        "",
+        "Secret in the SMS status callback URL (`/api/v1/notify/sms/status?token=...`). Unset: callbacks refused.",
+    ),
+    Spec("smtp_host", _parse_str, "", "SMTP server for email. Unset: no email channel."),
+    Spec("smtp_port", _parse_int(1, 65535), 587, "SMTP port (587 STARTTLS, 465 TLS)."),
+    Spec("smtp_security", _parse_choice("starttls", "tls", "none"), "starttls", "starttls, tls or none."),
+    Spec("smtp_username", _parse_str, "", "SMTP user name (empty: no login)."),
+    Spec("smtp_password", _parse_str, "", "SMTP password."),
+    Spec("smtp_from", _parse_email, "", "Sender address of notification emails."),
+    Spec("smtp_timeout", _parse_int(1, 60), 10, "Seconds to wait for the SMTP server."),
+    Spec(
+        "notify_worker",
+        _parse_bool,
+        True,
+        "Run the notification dispatcher beside the web workers (`gmid serve`); false when run apart.",
+    ),
+    Spec("notify_batch_size", _parse_int(1, 1000), 50, "Notifications a dispatcher claims at a time."),
+    Spec("notify_concurrency", _parse_int(1, 256), 16, "Sends a dispatcher has in flight at once."),
+    Spec(
+        "notify_lease_seconds",
+        _parse_int(10, 3600),
+        60,
+        "How long a claim lasts; a dead dispatcher's rows are taken again after it. At least 3x any timeout.",
+    ),
+    Spec("notify_poll_seconds", _parse_int(1, 300), 5, "Poll interval when no wake-up arrives."),
+    Spec("notify_max_attempts", _parse_int(1, 50), 5, "Attempts per channel before falling back or dead."),
+    Spec("notify_backoff_base", _parse_int(1, 3600), 2, "First retry delay in seconds (doubles each time)."),
+    Spec("notify_backoff_cap", _parse_int(1, 86400), 900, "Longest retry delay in seconds."),
+    Spec(
+        "notify_dedup_seconds",
+        _parse_int(0, 30 * 86400),
+        86400,
+        "The same event to the same recipient on the same channel goes once in this window.",
+    ),
+    Spec(
+        "notify_recipient_limits",
+        _parse_channel_limits,
+        "sms=5/hour,email=30/hour,wechat=60/hour",
+        "Most messages one recipient gets per channel (CHANNEL=COUNT/PERIOD, comma-separated).",
+    ),
+    Spec(
+        "notify_sms_indoubt_seconds",
+        _parse_int(0, 86400),
+        120,
+        "After a dispatcher died mid-send, wait this long for the SMS receipt before sending again.",
+    ),
+    Spec("notify_wechat_templates", _parse_id_map, "", "WeChat template ids: `ebike.stolen=ID,...`."),
+    Spec("notify_sms_templates", _parse_id_map, "", "Tencent SMS template ids: `ebike.stolen=1234567,...`."),
     Spec("log_level", _parse_log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Spec("access_log", _parse_bool, False, "Write Sanic's access log (request lines, no bodies)."),
 )
@@ -281,6 +396,38 @@ class Settings:
     proxies_count: int = 0
     metrics_allow: str = DEFAULT_METRICS_ALLOW
     qr_font: str = ""
+    wechat_oa_appid: str = ""
+    wechat_oa_secret: str = field(default="", repr=False)
+    wechat_oa_token: str = field(default="", repr=False)
+    wechat_miniprogram_state: str = "formal"
+    sms_secret_id: str = ""
+    sms_secret_key: str = field(default="", repr=False)
+    sms_sdk_app_id: str = ""
+    sms_sign_name: str = ""
+    sms_region: str = "ap-guangzhou"
+    sms_endpoint: str = "https://sms.tencentcloudapi.com"
+    sms_timeout: int = 10
+    sms_callback_token: str = field(default="", repr=False)
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_from: str = ""
+    smtp_timeout: int = 10
+    notify_worker: bool = True
+    notify_batch_size: int = 50
+    notify_concurrency: int = 16
+    notify_lease_seconds: int = 60
+    notify_poll_seconds: int = 5
+    notify_max_attempts: int = 5
+    notify_backoff_base: int = 2
+    notify_backoff_cap: int = 900
+    notify_dedup_seconds: int = 86400
+    notify_recipient_limits: str = "sms=5/hour,email=30/hour,wechat=60/hour"
+    notify_sms_indoubt_seconds: int = 120
+    notify_wechat_templates: str = ""
+    notify_sms_templates: str = ""
     log_level: str = "INFO"
     access_log: bool = False
 

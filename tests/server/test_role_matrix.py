@@ -56,6 +56,12 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/credentials/<public_id:str>/sticker.png"): "-  +    +    +    +    +    +",
     ("POST", "/api/v1/credentials/<public_id:str>/revoke"): "-   -    -    -    -    -    +",
     ("POST", "/api/v1/credentials/<public_id:str>/reissue"): "-  -    -    -    -    -    +",
+    ("GET", "/api/v1/admin/notifications"):                "-    -    -    -    -    -    +",
+    ("GET", "/api/v1/admin/notifications/<public_id:str>"): "-   -    -    -    -    -    +",
+    ("POST", "/api/v1/admin/notifications/<public_id:str>/retry"): "- - -  -    -    -    +",
+    ("GET", "/api/v1/notify/wechat/events"):               "+    +    +    +    +    +    +",
+    ("POST", "/api/v1/notify/wechat/events"):              "+    +    +    +    +    +    +",
+    ("POST", "/api/v1/notify/sms/status"):                 "+    +    +    +    +    +    +",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"

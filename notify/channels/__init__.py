@@ -1,0 +1,1 @@
+"""Delivery channels: WeChat (subscribe and template messages), SMS, email, and the console."""

@@ -1,0 +1,476 @@
+"""The dispatcher: claims due notifications with a lease, sends them, records what happened.
+
+Several dispatchers may run at once, on several machines. A claim is one UPDATE that moves due rows
+to ``sending`` with this worker's name and a lease: on PostgreSQL the rows are picked with
+``FOR UPDATE SKIP LOCKED``, on SQLite the single UPDATE runs under the database's one write lock, so
+two claims never share a row either way. A row whose dispatcher died stays ``sending`` until its lease
+runs out; then another dispatcher takes it, marked ``in_doubt`` (the earlier send may have gone out).
+
+Per row: pick the current channel (skipping those that cannot reach the recipient), check the dedup
+window and the recipient's rate on that channel in Redis, send, then write the attempt and the new
+state in one transaction, guarded by the lease. Retryable failures come back after a capped,
+jittered exponential backoff; permanent ones, or too many retries, move to the next channel
+(WeChat -> SMS -> email); when none is left the row is dead, for an administrator to see and retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from tortoise import connections
+from tortoise.transactions import in_transaction
+
+from identity.pii import current_vault
+from notify.channels.base import Channel, Message, Outcome, Recipient, Result
+from notify.models import Attempt, Notification, Status
+from notify.outbox import WAKE_CHANNEL
+from server.ratelimit import Rate, RateLimiter
+from server.settings import Settings, SettingsError
+
+log = logging.getLogger("gmid.notify.dispatcher")
+
+# Rows taken again shortly after a wake-up that found nothing: the enqueuing transaction may not
+# have committed yet when its wake-up arrived.
+_RECHECK_DELAYS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+@dataclass(frozen=True)
+class Policy:
+    batch_size: int = 50
+    concurrency: int = 16
+    lease_seconds: int = 60
+    poll_seconds: float = 5
+    max_attempts: int = 5
+    backoff_base: float = 2
+    backoff_cap: float = 900
+    dedup_seconds: int = 86400
+    sms_indoubt_seconds: int = 120
+    limits: Mapping[str, Rate] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        longest = max(settings.wechat_timeout * 2, settings.sms_timeout, settings.smtp_timeout)
+        if settings.notify_lease_seconds < 3 * longest:
+            raise SettingsError(
+                "invalid setting GMID_NOTIFY_LEASE_SECONDS: must be at least 3x the longest send timeout "
+                f"({3 * longest})"
+            )
+        return cls(
+            batch_size=settings.notify_batch_size,
+            concurrency=settings.notify_concurrency,
+            lease_seconds=settings.notify_lease_seconds,
+            poll_seconds=settings.notify_poll_seconds,
+            max_attempts=settings.notify_max_attempts,
+            backoff_base=settings.notify_backoff_base,
+            backoff_cap=settings.notify_backoff_cap,
+            dedup_seconds=settings.notify_dedup_seconds,
+            sms_indoubt_seconds=settings.notify_sms_indoubt_seconds,
+            limits=parse_limits(settings.notify_recipient_limits),
+        )
+
+
+# (postgres, expired lease) -> the claim. PostgreSQL skips rows another claim has locked; SQLite runs
+# the one statement under its single write lock. Written out in full: nothing is formatted into SQL.
+_CLAIM_SQL = {
+    (True, False): (
+        "UPDATE notify_notification SET status = 'sending', lease_owner = $1, lease_until = $2, updated_at = $3 "
+        "WHERE id IN (SELECT id FROM notify_notification WHERE status IN ('pending', 'failed') "
+        "AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id"
+    ),
+    (True, True): (
+        "UPDATE notify_notification SET status = 'sending', lease_owner = $1, lease_until = $2, updated_at = $3, "
+        "in_doubt = TRUE WHERE id IN (SELECT id FROM notify_notification WHERE status = 'sending' "
+        "AND lease_until < $3 ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id"
+    ),
+    (False, False): (
+        "UPDATE notify_notification SET status = 'sending', lease_owner = ?, lease_until = ?, updated_at = ? "
+        "WHERE id IN (SELECT id FROM notify_notification WHERE status IN ('pending', 'failed') "
+        "AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) RETURNING id"
+    ),
+    (False, True): (
+        "UPDATE notify_notification SET status = 'sending', lease_owner = ?, lease_until = ?, updated_at = ?, "
+        "in_doubt = 1 WHERE id IN (SELECT id FROM notify_notification WHERE status = 'sending' "
+        "AND lease_until < ? ORDER BY lease_until LIMIT ?) RETURNING id"
+    ),
+}
+
+
+def parse_limits(raw: str) -> dict[str, Rate]:
+    result: dict[str, Rate] = {}
+    for part in raw.split(","):
+        if part.strip():
+            channel, _, rate = part.replace(" ", "").partition("=")
+            result[channel] = Rate.parse(rate)
+    return result
+
+
+def backoff(attempts: int, policy: Policy, *, rand: Callable[[], float] = random.random) -> float:
+    """Seconds before retry number ``attempts`` (1-based): capped doubling, "equal jitter" (half fixed,
+    half random) so retries of many rows spread out but never come sooner than half the step."""
+    step = min(policy.backoff_cap, policy.backoff_base * (2 ** max(0, attempts - 1)))
+    return step / 2 + rand() * step / 2
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        channels: Mapping[str, Channel],
+        redis: aioredis.Redis,
+        policy: Policy,
+        worker: str | None = None,
+        console: Channel | None = None,
+    ) -> None:
+        """``channels`` by name (``wechat``, ``sms``, ``email``): those configured. With none configured,
+        ``console`` stands in for every channel (development)."""
+        self.channels = dict(channels)
+        self.console = console if not self.channels else None
+        self.redis = redis
+        self.policy = policy
+        self.worker = worker or worker_name()
+        self.limiter = RateLimiter(redis, prefix="notify:rl:")
+        self._semaphore = asyncio.Semaphore(policy.concurrency)
+        self.sent_count = 0
+
+    # ------------------------------------------------------------------ claiming
+
+    async def claim(self, limit: int | None = None) -> tuple[list[Notification], set[int]]:
+        """Take up to ``limit`` rows: expired leases first (returned ids in the set), then due rows."""
+        limit = limit or self.policy.batch_size
+        now = _utcnow()
+        lease_until = now + dt.timedelta(seconds=self.policy.lease_seconds)
+        expired = await self._claim_sql(expired=True, now=now, lease_until=lease_until, limit=limit)
+        due = await self._claim_sql(expired=False, now=now, lease_until=lease_until, limit=limit - len(expired))
+        ids = expired + due
+        if not ids:
+            return [], set()
+        rows = await Notification.filter(id__in=ids).order_by("next_attempt_at", "id")
+        return list(rows), set(expired)
+
+    async def _claim_sql(self, *, expired: bool, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[int]:
+        if limit <= 0:
+            return []
+        conn = connections.get("default")
+        postgres = conn.capabilities.dialect == "postgres"
+        sql = _CLAIM_SQL[(postgres, expired)]
+        params: list[object] = (
+            [self.worker, lease_until, now, limit] if postgres else [self.worker, lease_until, now, now, limit]
+        )
+        _, rows = await conn.execute_query(sql, params)
+        return [int(row["id"]) for row in rows]
+
+    # ------------------------------------------------------------------ running
+
+    async def run_once(self) -> int:
+        """Claim one batch and process it; the number of rows claimed."""
+        rows, expired = await self.claim()
+        if rows:
+            await asyncio.gather(*(self._guarded(row, row.id in expired) for row in rows))
+        return len(rows)
+
+    async def _guarded(self, row: Notification, lease_expired: bool) -> None:
+        async with self._semaphore:
+            try:
+                await self.process(row, lease_expired=lease_expired)
+            except Exception:
+                # The row stays claimed; its lease runs out and it is taken again.
+                log.exception("notification processing failed id=%s", row.public_id)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Loop until ``stop`` is set: drain due rows, then wait for a wake-up or the poll interval."""
+        wake = asyncio.Event()
+        listener = asyncio.create_task(self._listen(wake, stop))
+        log.info("notify dispatcher started worker=%s channels=%s", self.worker, ",".join(self.channels) or "console")
+        try:
+            recheck = 0
+            while not stop.is_set():
+                try:
+                    claimed = await self.run_once()
+                except Exception:
+                    log.exception("notify dispatcher batch failed")
+                    claimed = 0
+                if claimed:
+                    recheck = 0
+                    continue
+                if wake.is_set():
+                    wake.clear()
+                    recheck = 1
+                if 0 < recheck <= len(_RECHECK_DELAYS):
+                    delay = _RECHECK_DELAYS[recheck - 1]
+                    recheck += 1
+                else:
+                    recheck = 0
+                    delay = await self._idle_delay()
+                await _wait_any(stop, wake, delay)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            log.info("notify dispatcher stopped worker=%s sent=%s", self.worker, self.sent_count)
+
+    async def _idle_delay(self) -> float:
+        """Until the next row is due or a lease runs out, at most the poll interval."""
+        soonest = (
+            await Notification.filter(status__in=[Status.PENDING, Status.FAILED])
+            .order_by("next_attempt_at")
+            .limit(1)
+            .values_list("next_attempt_at", flat=True)
+        )
+        delay = float(self.policy.poll_seconds)
+        if soonest:
+            when: dt.datetime = soonest[0]  # type: ignore[assignment]
+            delay = min(delay, max(0.01, (when - _utcnow()).total_seconds()))
+        return delay
+
+    async def _listen(self, wake: asyncio.Event, stop: asyncio.Event) -> None:
+        """Redis pub/sub wake-ups; on a Redis failure, try again later (the poll covers the gap)."""
+        while not stop.is_set():
+            try:
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                await pubsub.subscribe(WAKE_CHANNEL)
+                try:
+                    while not stop.is_set():
+                        message = await pubsub.get_message(timeout=1.0)
+                        if message is not None:
+                            wake.set()
+                finally:
+                    await pubsub.aclose()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("notify wake-up subscription lost error=%s", exc.__class__.__name__)
+                await asyncio.sleep(1)
+
+    # ------------------------------------------------------------------ one row
+
+    def _channel(self, name: str) -> Channel | None:
+        if self.console is not None:
+            return self.console
+        return self.channels.get(name)
+
+    async def process(self, row: Notification, *, lease_expired: bool = False) -> None:
+        vault = current_vault()
+        data = json.loads(vault.decrypt(row.data_enc, field="notify.data"))
+        recipient = Recipient(
+            openid=row.openid,
+            oa_openid=row.oa_openid,
+            phone=vault.decrypt(row.phone_enc, field="notify.phone") if row.phone_enc else None,
+            email=vault.decrypt(row.email_enc, field="notify.email") if row.email_enc else None,
+        )
+        if lease_expired:
+            await self._note(row, "in_doubt", "lease_expired", "a dispatcher died while sending; taken again")
+            current = row.channel_list[row.channel_index] if row.channel_index < len(row.channel_list) else ""
+            if current == "sms" and self.console is None and self.policy.sms_indoubt_seconds > 0:
+                # SendSms has no idempotency key: wait for the delivery receipt before sending again.
+                wait = dt.timedelta(seconds=self.policy.sms_indoubt_seconds)
+                await self._save(row, status=Status.FAILED, next_attempt_at=_utcnow() + wait, channel=current)
+                return
+        names = row.channel_list
+        while row.channel_index < len(names):
+            name = names[row.channel_index]
+            channel = self._channel(name)
+            message = Message(
+                notification_id=row.public_id,
+                template=row.template,
+                data=data,
+                recipient=recipient,
+                attempt=row.total_attempts + 1,
+                in_doubt=row.in_doubt,
+            )
+            if channel is None or not channel.reaches(message):
+                row.channel_index += 1
+                row.attempts = 0
+                continue
+            outcome = await self._attempt(row, channel.name if self.console is not None else name, channel, message)
+            if outcome is not None:
+                return
+        await self._dead(row, row.last_error or "no channel can reach the recipient")
+
+    async def _attempt(self, row: Notification, name: str, channel: Channel, message: Message) -> Outcome | None:
+        """One send on one channel; None when the row moves on to the next channel."""
+        address = _address(name, message.recipient)
+        dedup_key = self._dedup_key(name, address, row.event_key)
+        if self.policy.dedup_seconds and dedup_key is not None:
+            owner = await self._dedup_claim(dedup_key, row.public_id)
+            if owner != row.public_id:
+                await self._finish(row, name, Result.sent(None, f"duplicate of {owner}: the event already went"))
+                return Outcome.SENT
+        rate = (self.policy.limits or {}).get(name)
+        if rate is not None and address is not None and self.console is None:
+            decision = await self.limiter.hit(f"{name}:{_digest(address)}", rate)
+            if not decision.allowed:
+                await self._dedup_release(dedup_key, row.public_id)
+                if row.channel_index + 1 < len(row.channel_list):
+                    await self._note(row, "limited", "recipient_limit", f"{name} limit {rate.count}/{rate.period}s")
+                    row.channel_index += 1
+                    row.attempts = 0
+                    return None
+                when = _utcnow() + dt.timedelta(seconds=max(1.0, decision.retry_after))
+                await self._note(row, "limited", "recipient_limit", f"{name} limit {rate.count}/{rate.period}s")
+                await self._save(row, status=Status.FAILED, next_attempt_at=when, channel=name)
+                return Outcome.RETRY
+        started = time.perf_counter()
+        try:
+            result = await channel.send(message)
+        except Exception as exc:  # a channel bug must not lose the row
+            log.exception("channel %s raised id=%s", name, row.public_id)
+            result = Result.retry("channel_error", exc.__class__.__name__)
+        elapsed_ms = int((time.perf_counter() - started) * 1000)
+        if result.alert:
+            log.error("notify channel needs an operator channel=%s code=%s id=%s", name, result.code, row.public_id)
+        if result.outcome is Outcome.SENT:
+            await self._finish(row, name, result, elapsed_ms)
+            return Outcome.SENT
+        row.attempts += 1
+        row.total_attempts += 1
+        if result.outcome is Outcome.RETRY and row.attempts < self.policy.max_attempts:
+            delay = max(backoff(row.attempts, self.policy), result.retry_after or 0)
+            async with in_transaction():
+                await self._record(row, name, result, elapsed_ms)
+                await self._save(
+                    row,
+                    status=Status.FAILED,
+                    next_attempt_at=_utcnow() + dt.timedelta(seconds=delay),
+                    channel=name,
+                    last_error=f"{name} {result.code}: {result.detail}"[:255],
+                )
+            return Outcome.RETRY
+        # Permanent, or out of retries: this channel is done with the row.
+        await self._dedup_release(dedup_key, row.public_id)
+        await self._record(row, name, result, elapsed_ms)
+        row.last_error = f"{name} {result.code}: {result.detail}"[:255]
+        row.channel = name
+        row.channel_index += 1
+        row.attempts = 0
+        row.in_doubt = False
+        return None
+
+    # ------------------------------------------------------------------ dedup window
+
+    def _dedup_key(self, channel: str, address: str | None, event_key: str) -> str | None:
+        if address is None or self.console is not None:
+            return None
+        event = hashlib.sha256(event_key.encode("utf-8")).hexdigest()[:32]
+        return f"notify:dedup:{channel}:{_digest(address)}:{event}"
+
+    async def _dedup_claim(self, key: str, public_id: str) -> str:
+        """The id of the notification that owns this (channel, recipient, event): ours if first."""
+        if await self.redis.set(key, public_id, nx=True, ex=self.policy.dedup_seconds):
+            return public_id
+        owner = await self.redis.get(key)
+        return owner.decode() if isinstance(owner, bytes) else str(owner or public_id)
+
+    async def _dedup_release(self, key: str | None, public_id: str) -> None:
+        if key is None:
+            return
+        owner = await self.redis.get(key)
+        if owner is not None and (owner.decode() if isinstance(owner, bytes) else owner) == public_id:
+            await self.redis.delete(key)
+
+    # ------------------------------------------------------------------ recording
+
+    async def _note(self, row: Notification, outcome: str, code: str, detail: str) -> None:
+        await Attempt.create(
+            notification_id=row.id,
+            at=_utcnow(),
+            channel=row.channel,
+            outcome=outcome,
+            code=code,
+            detail=detail[:255],
+            worker=self.worker,
+        )
+
+    async def _record(self, row: Notification, channel: str, result: Result, elapsed_ms: int | None) -> None:
+        await Attempt.create(
+            notification_id=row.id,
+            at=_utcnow(),
+            channel=channel,
+            outcome=str(result.outcome),
+            code=result.code[:64],
+            detail=result.detail[:255],
+            provider_message_id=result.provider_message_id,
+            worker=self.worker,
+            elapsed_ms=elapsed_ms,
+        )
+
+    async def _finish(self, row: Notification, channel: str, result: Result, elapsed_ms: int | None = None) -> None:
+        now = _utcnow()
+        async with in_transaction():
+            await self._record(row, channel, result, elapsed_ms)
+            row.total_attempts += 1
+            await self._save(
+                row,
+                status=Status.SENT,
+                channel=channel,
+                sent_at=now,
+                provider_message_id=result.provider_message_id,
+                last_error="",
+                in_doubt=False,
+            )
+        self.sent_count += 1
+
+    async def _dead(self, row: Notification, error: str) -> None:
+        log.error("notification dead id=%s template=%s error=%s", row.public_id, row.template, error)
+        await self._save(row, status=Status.DEAD, last_error=error[:255], in_doubt=False)
+
+    async def _save(self, row: Notification, **changes: object) -> None:
+        """Write the row's new state, released from this worker's lease; a no-op when the lease was lost."""
+        now = _utcnow()
+        values: dict[str, object] = {
+            "channel_index": row.channel_index,
+            "attempts": row.attempts,
+            "total_attempts": row.total_attempts,
+            "lease_owner": None,
+            "lease_until": None,
+            "updated_at": now,
+            **changes,
+        }
+        updated = await Notification.filter(id=row.id, status=Status.SENDING, lease_owner=self.worker).update(**values)
+        if not updated:
+            log.warning("lease lost before the result was saved id=%s", row.public_id)
+        for name, value in values.items():
+            setattr(row, name, value)
+
+
+def _address(channel: str, recipient: Recipient) -> str | None:
+    if channel == "wechat":
+        return recipient.openid or recipient.oa_openid
+    if channel == "sms":
+        return recipient.phone
+    if channel == "email":
+        return recipient.email.lower() if recipient.email else None
+    return None
+
+
+def _digest(address: str) -> str:
+    # Redis keys name recipients by a keyed hash, never by phone or email.
+    return current_vault().blind_index(address, field="notify.address")
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waiters:
+            task.cancel()

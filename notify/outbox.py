@@ -1,0 +1,141 @@
+"""``enqueue``: put a message into the outbox, inside the caller's database transaction.
+
+The row is the promise: once the business transaction commits, a dispatcher sends it (at least once,
+deduplicated per recipient, channel and event); if the transaction rolls back, the row is gone and
+nothing is sent. Enqueueing the same ``idempotency_key`` again returns the first row unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from identity.models import Account
+from identity.pii import current_vault
+from identity.service import PHONE_FIELD
+from identity.validators import normalize_mobile
+from notify import templates
+from notify.models import Notification, Status
+
+log = logging.getLogger("gmid.notify")
+
+CHANNELS = ("wechat", "sms", "email")
+WAKE_CHANNEL = "gmid:notify:wake"
+
+_redis: aioredis.Redis | None = None
+
+
+def set_wake_client(client: aioredis.Redis | None) -> None:
+    """The Redis client ``enqueue`` publishes wake-ups on (set by the app's listeners)."""
+    global _redis
+    _redis = client
+
+
+def new_public_id() -> str:
+    return "n" + secrets.token_urlsafe(15)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _check_email(value: str) -> str:
+    value = value.strip()
+    local, at, domain = value.partition("@")
+    if not at or not local or "." not in domain or any(c.isspace() or c in "<>," for c in value):
+        raise ValueError("not an email address")
+    return value
+
+
+async def enqueue(
+    *,
+    template: str,
+    data: Mapping[str, Any],
+    idempotency_key: str,
+    event_key: str | None = None,
+    account: Account | None = None,
+    openid: str | None = None,
+    oa_openid: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+    channels: Sequence[str] | None = None,
+    not_before: dt.datetime | None = None,
+    using_db: BaseDBAsyncClient | None = None,
+) -> Notification:
+    """Write one notification for one recipient; returns the row (the existing one for a repeated key).
+
+    The recipient is an ``account`` (its mini-program openid and phone are used unless given) and/or
+    explicit addresses. ``channels`` is the order to try (default WeChat, SMS, email, skipping those
+    without an address). ``event_key`` names the event for the dedup window (default: the
+    idempotency key). Pass ``using_db`` to join the caller's transaction.
+    """
+    values = templates.check_data(template, data)
+    if not idempotency_key or len(idempotency_key) > 200:
+        raise ValueError("idempotency_key must be 1-200 characters")
+    event = event_key or idempotency_key
+    if len(event) > 160:
+        raise ValueError("event_key must be at most 160 characters")
+    vault = current_vault()
+    if account is not None:
+        openid = openid or account.wechat_openid
+        if phone is None and account.phone_enc:
+            phone = vault.decrypt(account.phone_enc, field=PHONE_FIELD)
+    if phone is not None:
+        phone = normalize_mobile(phone)
+    if email is not None:
+        email = _check_email(email)
+    available = {"wechat": bool(openid or oa_openid), "sms": bool(phone), "email": bool(email)}
+    order = list(channels) if channels is not None else list(CHANNELS)
+    unknown = [c for c in order if c not in CHANNELS]
+    if unknown or len(set(order)) != len(order):
+        raise ValueError(f"channels must be distinct names from {', '.join(CHANNELS)}")
+    chosen = [c for c in order if available[c]]
+    if not chosen:
+        raise ValueError("the recipient has no address on any of the channels asked for")
+    recipient = f"a:{account.id}" if account is not None else f"o:{openid or oa_openid or phone or email}"
+    now = utcnow()
+    row = Notification(
+        public_id=new_public_id(),
+        idempotency_key=idempotency_key,
+        event_key=event,
+        template=template,
+        data_enc=vault.encrypt(json.dumps(values, ensure_ascii=False, sort_keys=True), field="notify.data"),
+        account_id=account.id if account is not None else None,
+        openid=openid,
+        oa_openid=oa_openid,
+        phone_enc=vault.encrypt(phone, field="notify.phone") if phone else None,
+        email_enc=vault.encrypt(email, field="notify.email") if email else None,
+        recipient_key=vault.blind_index(recipient, field="notify.recipient"),
+        channels=",".join(chosen),
+        status=Status.PENDING,
+        next_attempt_at=max(now, not_before) if not_before else now,
+        created_at=now,
+        updated_at=now,
+    )
+    # ON CONFLICT DO NOTHING: a repeated key must not abort the caller's transaction (PostgreSQL
+    # would, after a unique violation).
+    await Notification.bulk_create([row], ignore_conflicts=True, using_db=using_db)
+    stored = await Notification.get(idempotency_key=idempotency_key, using_db=using_db)
+    if stored.public_id == row.public_id:
+        log.info("notification queued id=%s template=%s channels=%s", stored.public_id, template, stored.channels)
+        await wake()
+    return stored
+
+
+async def wake() -> None:
+    """Tell dispatchers to look now. Best effort: they poll anyway. Called before the caller's
+    commit, so a dispatcher that finds nothing looks again a few times shortly after."""
+    client = _redis
+    if client is None:
+        return
+    try:
+        await client.publish(WAKE_CHANNEL, b"1")
+    except Exception as exc:  # a wake-up is an optimisation; the row is safe in the database
+        log.warning("notify wake-up not published error=%s", exc.__class__.__name__)

@@ -1,0 +1,215 @@
+"""HTTP routes of notifications: the admin's outbox view and retry, and the providers' receipts."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json, text
+from wechatpy import parse_message
+from wechatpy.events import TemplateSendJobFinishEvent
+
+from identity.roles import Role
+from notify import service, templates
+from notify.models import Notification
+from notify.schemas import (
+    AttemptOut,
+    NotificationDetail,
+    NotificationOut,
+    NotificationPage,
+    NotificationQuery,
+    RecipientOut,
+    SmsCallbackAck,
+    SmsCallbackQuery,
+    WeChatEventQuery,
+)
+from notify.sms_tencent import CALLBACK_ACK, SmsCallbackError, parse_status_callback
+from server.auth import public, require_principal, requires, token_ignored
+from server.errors import BadRequest, Forbidden, PayloadTooLarge, ServiceUnavailable
+from server.ratelimit import rate_limit
+from server.validation import errors, query_args, responds
+
+log = logging.getLogger("gmid.notify")
+
+bp = Blueprint("notify", url_prefix="/api/v1")
+
+# WeChat pushes events with a signature over (token, timestamp, nonce); an old timestamp is a replay.
+_EVENT_MAX_AGE = 300
+_MAX_CALLBACK_BYTES = 256 * 1024
+
+
+def _out(row: Notification, accounts: dict[int, str]) -> NotificationOut:
+    recipient = service.masked_recipient(row)
+    return NotificationOut(
+        id=row.public_id,
+        template=row.template,
+        title=templates.TEMPLATES[row.template].title if row.template in templates.TEMPLATES else row.template,
+        status=row.status,
+        channels=row.channel_list,
+        channel=row.channel,
+        attempts=row.attempts,
+        total_attempts=row.total_attempts,
+        next_attempt_at=row.next_attempt_at,
+        in_doubt=row.in_doubt,
+        last_error=row.last_error,
+        provider_message_id=row.provider_message_id,
+        receipt_status=row.receipt_status,
+        receipt_at=row.receipt_at,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+        recipient=RecipientOut(
+            account=accounts.get(row.account_id) if row.account_id is not None else None,
+            wechat=bool(recipient["wechat"]),
+            phone=recipient["phone"],  # type: ignore[arg-type]
+            email=recipient["email"],  # type: ignore[arg-type]
+        ),
+    )
+
+
+# Admin ----------------------------------------------------------------------------------------------
+
+
+@bp.get("/admin/notifications", name="admin.notifications")
+@requires(Role.ADMIN)
+@query_args(NotificationQuery)
+@responds(200, NotificationPage, "Notifications, newest first, with the count in each status")
+@errors(404)
+async def list_notifications(request: Request, query: NotificationQuery) -> HTTPResponse:
+    """The outbox: filter by status (e.g. `dead`) or template; page with `cursor`."""
+    page = await service.list_notifications(
+        status=query.status, template=query.template, limit=query.limit, cursor=query.cursor
+    )
+    accounts = await service.account_public_ids(page.rows)
+    body = NotificationPage(
+        items=[_out(row, accounts) for row in page.rows], next_cursor=page.next_cursor, counts=await service.counts()
+    )
+    return json(body.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/admin/notifications/<public_id:str>", name="admin.notification")
+@requires(Role.ADMIN)
+@responds(200, NotificationDetail, "One notification and its history: every attempt, receipt and retry")
+@errors(404)
+async def get_notification(request: Request, public_id: str) -> HTTPResponse:
+    row = await service.get(public_id=public_id)
+    accounts = await service.account_public_ids([row])
+    history = [
+        AttemptOut(
+            at=a.at,
+            channel=a.channel,
+            outcome=a.outcome,
+            code=a.code,
+            detail=a.detail,
+            provider_message_id=a.provider_message_id,
+            worker=a.worker,
+            elapsed_ms=a.elapsed_ms,
+        )
+        for a in await service.history(row)
+    ]
+    body = NotificationDetail(**_out(row, accounts).model_dump(), history=history)
+    return json(body.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
+
+
+@bp.post("/admin/notifications/<public_id:str>/retry", name="admin.notification.retry")
+@requires(Role.ADMIN)
+@responds(200, NotificationOut, "Queued again from its first channel, with fresh attempts")
+@errors(404, 409)
+async def retry_notification(request: Request, public_id: str) -> HTTPResponse:
+    principal = require_principal(request)
+    row = await service.retry(
+        public_id=public_id,
+        actor=principal.account_id,
+        role=principal.role.value,
+        client_addr=str(request.remote_addr or request.ip),
+        request_id=request.ctx.request_id,
+    )
+    accounts = await service.account_public_ids([row])
+    return json(_out(row, accounts).model_dump(mode="json"))
+
+
+# Receipts -------------------------------------------------------------------------------------------
+
+
+def _check_wechat_signature(request: Request, query: WeChatEventQuery) -> None:
+    token: str = request.app.ctx.settings.wechat_oa_token
+    if not token:
+        raise ServiceUnavailable("WeChat server callbacks are not configured.", code="wechat_callback_not_configured")
+    expected = hashlib.sha1("".join(sorted([token, query.timestamp, query.nonce])).encode()).hexdigest()  # noqa: S324
+    if not hmac.compare_digest(expected, query.signature.lower()):
+        raise Forbidden("The WeChat signature does not match.", code="bad_signature")
+    try:
+        age = abs(time.time() - int(query.timestamp))
+    except ValueError:
+        raise BadRequest("The timestamp is not a number.", code="bad_timestamp") from None
+    if age > _EVENT_MAX_AGE:
+        raise Forbidden("The WeChat callback is too old (replayed?).", code="stale_timestamp")
+
+
+@bp.get("/notify/wechat/events", name="notify.wechat.verify")
+@public
+@token_ignored
+@query_args(WeChatEventQuery)
+@responds(200, None, "The `echostr` back: WeChat's check of the server URL", media="text/plain")
+@errors(403, 503)
+async def wechat_verify(request: Request, query: WeChatEventQuery) -> HTTPResponse:
+    """WeChat's server-URL check (服务器配置): answer `echostr` when the signature is right."""
+    _check_wechat_signature(request, query)
+    if not query.echostr:
+        raise BadRequest("echostr is missing.", code="missing_echostr")
+    return text(query.echostr)
+
+
+@bp.post("/notify/wechat/events", name="notify.wechat.events")
+@public
+@token_ignored
+@rate_limit(ip="6000/minute")
+@query_args(WeChatEventQuery)
+@responds(200, None, "`success`: WeChat stops resending the event", media="text/plain")
+@errors(400, 403, 413, 503)
+async def wechat_events(request: Request, query: WeChatEventQuery) -> HTTPResponse:
+    """Events of the official account (plaintext mode). `TEMPLATESENDJOBFINISH` updates the
+    notification's receipt; a failed delivery moves it to its next channel. Others are acknowledged."""
+    _check_wechat_signature(request, query)
+    body = request.body or b""
+    if len(body) > _MAX_CALLBACK_BYTES:
+        raise PayloadTooLarge("The event is too large.")
+    try:
+        event = parse_message(body.decode("utf-8"))
+    except Exception:
+        raise BadRequest("The body is not a WeChat event (XML).", code="bad_event") from None
+    if isinstance(event, TemplateSendJobFinishEvent):
+        found = await service.apply_wechat_receipt(msg_id=str(event.id), status=str(event.status or ""))
+        log.info("wechat receipt msgid=%s status=%s matched=%s", event.id, event.status, found)
+    return text("success")
+
+
+@bp.post("/notify/sms/status", name="notify.sms.status")
+@public
+@token_ignored
+@rate_limit(ip="6000/minute")
+@query_args(SmsCallbackQuery)
+@responds(200, SmsCallbackAck, "`{result: 0, errmsg: OK}`: Tencent stops resending")
+@errors(400, 403, 413, 503)
+async def sms_status(request: Request, query: SmsCallbackQuery) -> HTTPResponse:
+    """Tencent Cloud SMS status callback (短信下发状态回调). The URL carries the secret token,
+    since Tencent does not sign callbacks; each report must also match the stored number."""
+    expected: str = request.app.ctx.settings.sms_callback_token
+    if not expected:
+        raise ServiceUnavailable("SMS callbacks are not configured.", code="sms_callback_not_configured")
+    if not hmac.compare_digest(expected.encode(), query.token.encode()):
+        raise Forbidden("The callback token is wrong.", code="bad_token")
+    body = request.body or b""
+    if len(body) > _MAX_CALLBACK_BYTES:
+        raise PayloadTooLarge("The callback is too large.")
+    try:
+        receipts = parse_status_callback(body)
+    except SmsCallbackError as exc:
+        raise BadRequest(str(exc), code="bad_callback") from None
+    matched = 0
+    for receipt in receipts:
+        matched += await service.apply_sms_receipt(receipt)
+    log.info("sms receipts received=%s matched=%s", len(receipts), matched)
+    return json(CALLBACK_ACK)

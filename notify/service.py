@@ -1,0 +1,223 @@
+"""Reading and steering the outbox: the admin's list, detail and retry, and delivery receipts.
+
+A receipt that says a message did not reach the person (WeChat ``failed:user block``, an SMS report
+``FAIL``) sends the row on to its next channel, or makes it dead when none is left: a message the
+provider accepted but could not deliver is not counted as delivered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+from dataclasses import dataclass
+
+from tortoise.transactions import in_transaction
+
+from identity import audit
+from identity.models import Account
+from identity.pii import current_vault, mask_phone
+from notify import outbox
+from notify.models import Attempt, Notification, Status
+from notify.sms_tencent import SmsReceipt, to_e164
+from server.errors import Conflict, NotFound
+
+log = logging.getLogger("gmid.notify")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# Admin --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Notification]
+    next_cursor: str | None
+
+
+async def list_notifications(
+    *, status: Status | None = None, template: str | None = None, limit: int = 50, cursor: str | None = None
+) -> Page:
+    """Newest first; ``cursor`` is the last row's public id of the previous page."""
+    query = Notification.all()
+    if status is not None:
+        query = query.filter(status=status)
+    if template:
+        query = query.filter(template=template)
+    if cursor:
+        last = await Notification.get_or_none(public_id=cursor)
+        if last is None:
+            raise NotFound("The cursor does not name a notification.", code="bad_cursor")
+        query = query.filter(id__lt=last.id)
+    rows = list(await query.order_by("-id").limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, rows[-1].public_id if more and rows else None)
+
+
+async def counts() -> dict[str, int]:
+    result = {status.value: 0 for status in Status}
+    for status in Status:
+        result[status.value] = await Notification.filter(status=status).count()
+    return result
+
+
+async def get(*, public_id: str) -> Notification:
+    row = await Notification.get_or_none(public_id=public_id)
+    if row is None:
+        raise NotFound("No notification with this id.", code="notification_not_found")
+    return row
+
+
+async def history(row: Notification) -> list[Attempt]:
+    return list(await Attempt.filter(notification_id=row.id).order_by("id"))
+
+
+async def account_public_ids(rows: list[Notification]) -> dict[int, str]:
+    ids = {row.account_id for row in rows if row.account_id is not None}
+    if not ids:
+        return {}
+    pairs = await Account.filter(id__in=ids).values_list("id", "public_id")
+    return {int(pk): str(public) for pk, public in pairs}
+
+
+def masked_recipient(row: Notification) -> dict[str, str | bool | None]:
+    vault = current_vault()
+    phone = vault.decrypt(row.phone_enc, field="notify.phone") if row.phone_enc else None
+    email = vault.decrypt(row.email_enc, field="notify.email") if row.email_enc else None
+    return {
+        "wechat": bool(row.openid or row.oa_openid),
+        "phone": mask_phone(phone) if phone else None,
+        "email": ("***@" + email.split("@", 1)[1]) if email else None,
+    }
+
+
+async def retry(*, public_id: str, actor: str, role: str, client_addr: str = "", request_id: str = "") -> Notification:
+    """Send a dead (or waiting) notification again, from its first channel, with fresh attempts."""
+    async with in_transaction() as conn:
+        row = await Notification.filter(public_id=public_id).using_db(conn).select_for_update().first()
+        if row is None:
+            raise NotFound("No notification with this id.", code="notification_not_found")
+        if row.status not in (Status.DEAD, Status.FAILED):
+            raise Conflict(
+                f"A {row.status.value} notification cannot be retried; only dead or failed ones can.",
+                code="notification_not_retryable",
+                details={"status": row.status.value, "allowed": [Status.DEAD.value, Status.FAILED.value]},
+            )
+        now = _utcnow()
+        row.status = Status.PENDING
+        row.channel_index = 0
+        row.attempts = 0
+        row.in_doubt = False
+        row.next_attempt_at = now
+        row.updated_at = now
+        await row.save(
+            using_db=conn,
+            update_fields=["status", "channel_index", "attempts", "in_doubt", "next_attempt_at", "updated_at"],
+        )
+        await Attempt.create(
+            notification_id=row.id, at=now, outcome="admin", code="retry", worker=f"admin:{actor}", using_db=conn
+        )
+        await audit.record(
+            actor=actor,
+            role=role,
+            action="notification.retry",
+            target=row.public_id,
+            client_addr=client_addr,
+            request_id=request_id,
+            details={"template": row.template},
+            using_db=conn,
+        )
+    await outbox.wake()
+    return row
+
+
+# Receipts -----------------------------------------------------------------------------------------
+
+
+async def _undelivered(row: Notification, *, channel: str, code: str, detail: str) -> None:
+    """The provider could not deliver: on to the next channel, or dead."""
+    now = _utcnow()
+    next_index = row.channel_list.index(channel) + 1 if channel in row.channel_list else len(row.channel_list)
+    async with in_transaction() as conn:
+        await Attempt.create(
+            notification_id=row.id,
+            at=now,
+            channel=channel,
+            outcome="receipt",
+            code=code[:64],
+            detail=detail[:255],
+            provider_message_id=row.provider_message_id,
+            using_db=conn,
+        )
+        changes: dict[str, object] = {
+            "receipt_status": code[:64],
+            "receipt_at": now,
+            "updated_at": now,
+            "last_error": f"{channel} {code}: {detail}"[:255],
+            "in_doubt": False,
+        }
+        if next_index < len(row.channel_list):
+            changes.update(status=Status.PENDING, channel_index=next_index, attempts=0, next_attempt_at=now)
+        else:
+            changes.update(status=Status.DEAD)
+            log.error("notification dead after receipt id=%s channel=%s code=%s", row.public_id, channel, code)
+        await Notification.filter(id=row.id, status=row.status, channel=channel).using_db(conn).update(**changes)
+    await outbox.wake()
+
+
+async def apply_wechat_receipt(*, msg_id: str, status: str) -> bool:
+    """``TEMPLATESENDJOBFINISH``: ``success``, ``failed:user block``, ``failed: system failed``..."""
+    row = await Notification.get_or_none(provider_message_id=msg_id, channel="wechat")
+    if row is None:
+        return False
+    now = _utcnow()
+    if status.strip() == "success":
+        await Notification.filter(id=row.id).update(receipt_status="delivered", receipt_at=now, updated_at=now)
+        await Attempt.create(notification_id=row.id, at=now, channel="wechat", outcome="receipt", code="delivered")
+        return True
+    if row.status is not Status.SENT:
+        return True
+    code = "wechat_" + status.strip().replace(" ", "").replace(":", "_")[:40]
+    await _undelivered(row, channel="wechat", code=code, detail=f"WeChat receipt: {status.strip()[:64]}")
+    return True
+
+
+async def apply_sms_receipt(receipt: SmsReceipt) -> bool:
+    """One report of Tencent's status callback. Matched by serial number, or, for a send whose
+    dispatcher died before it recorded the serial, by the session context (the notification id)."""
+    row = await Notification.get_or_none(provider_message_id=receipt.serial_no, channel="sms")
+    if row is None and receipt.session_context:
+        row = await Notification.get_or_none(public_id=receipt.session_context, in_doubt=True, channel="sms")
+    if row is None or not row.phone_enc:
+        return False
+    # The report must be about this row's number: a leaked callback token alone cannot steer rows.
+    phone = current_vault().decrypt(row.phone_enc, field="notify.phone")
+    if not hmac.compare_digest(to_e164(phone), receipt.phone):
+        log.warning("sms receipt for another number ignored id=%s", row.public_id)
+        return False
+    now = receipt.received_at or _utcnow()
+    if receipt.delivered:
+        changes: dict[str, object] = {"receipt_status": "delivered", "receipt_at": now, "updated_at": _utcnow()}
+        if row.status in (Status.FAILED, Status.PENDING) and row.in_doubt:
+            # The send the crashed dispatcher never recorded did arrive: do not send it again.
+            changes.update(status=Status.SENT, sent_at=now, provider_message_id=receipt.serial_no, in_doubt=False)
+        await Notification.filter(id=row.id, status=row.status).update(**changes)
+        await Attempt.create(
+            notification_id=row.id,
+            at=_utcnow(),
+            channel="sms",
+            outcome="receipt",
+            code="delivered",
+            provider_message_id=receipt.serial_no,
+        )
+        return True
+    if row.status not in (Status.SENT, Status.FAILED):
+        return True
+    await _undelivered(
+        row, channel="sms", code=f"sms_{receipt.errmsg or 'FAIL'}"[:64], detail=f"SMS report: {receipt.errmsg}"[:64]
+    )
+    return True

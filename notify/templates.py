@@ -1,0 +1,326 @@
+"""The message template registry: what each event says on each channel, in Chinese.
+
+A template key (``ebike.stolen``) maps to a WeChat message (subscribe message of the mini-program, or
+template message of the official account) with its field names and page, an SMS template's
+parameters, and an email subject and body. WeChat and SMS template *ids* belong to each deployment's
+accounts: they come from ``GMID_NOTIFY_WECHAT_TEMPLATES`` / ``GMID_NOTIFY_SMS_TEMPLATES``; a channel
+without an id for a key does not carry that key (the next channel does).
+
+Values are formatted with ``str.format`` over the notification's data (all strings); ``{x:time}``
+turns an ISO 8601 instant into Beijing time (``2026-11-25 21:30``). WeChat's per-field limits (thing
+20 characters, phrase 5 ...) are applied by cutting the value, never by failing the message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class TemplateError(ValueError):
+    """Unknown template key or data that does not fit it (a programming error in the caller)."""
+
+
+@dataclass(frozen=True)
+class WeChatSpec:
+    kind: Literal["subscribe", "template"]
+    fields: tuple[tuple[str, str], ...]  # (WeChat data key, value format)
+    page: str = ""  # mini-program page (subscribe) or pagepath (template), a format
+
+
+@dataclass(frozen=True)
+class Template:
+    key: str
+    title: str  # short, for the console and logs: no data
+    required: tuple[str, ...]
+    wechat: WeChatSpec
+    sms_params: tuple[str, ...]
+    sms_text: str  # what the approved SMS template says, {1}.. = sms_params (documentation and email)
+    email_subject: str
+    email_body: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+# WeChat value limits by field kind (key "thing1" -> kind "thing").
+_LIMITS = {
+    "thing": 20,
+    "number": 32,
+    "letter": 32,
+    "symbol": 5,
+    "character_string": 32,
+    "phone_number": 17,
+    "car_number": 8,
+    "name": 10,
+    "phrase": 5,
+    "amount": 11,
+}
+_KEY_KIND = re.compile(r"^([a-z_]+?)\d+$")
+# Official-account template fields are at most 20 characters since 2023-05.
+_TEMPLATE_FIELD_LIMIT = 20
+
+
+class _Formatter(string.Formatter):
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if format_spec == "time":
+            return display_time(str(value))
+        return super().format_field(value, format_spec)
+
+
+_FORMATTER = _Formatter()
+
+
+def display_time(value: str) -> str:
+    """ISO 8601 -> ``YYYY-MM-DD HH:MM`` in Beijing time; anything else unchanged."""
+    try:
+        instant = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=dt.UTC)
+    return instant.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+def _cut(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+_MAIL_FOOTER = (
+    "\n\n——\n光明e证 · 深圳市光明区\n请在微信中打开“光明e证”小程序查看详情。本邮件由系统自动发送，请勿回复。\n"
+)
+
+TEMPLATES: dict[str, Template] = {}
+
+
+def register(template: Template) -> Template:
+    TEMPLATES[template.key] = template
+    return template
+
+
+register(
+    Template(
+        key="ebike.stolen",
+        title="电动车被盗报警",
+        required=("bike", "lost_at", "location", "alarm_id"),
+        wechat=WeChatSpec(
+            "subscribe",
+            (("thing1", "{bike}"), ("time2", "{lost_at:time}"), ("thing3", "{location}"), ("phrase4", "已报警")),
+            "pages/ebike/alarm?id={alarm_id}",
+        ),
+        sms_params=("{bike}", "{lost_at:time}", "{location}"),
+        sms_text="电动车{1}于{2}在{3}附近报失被盗，请留意。",
+        email_subject="电动车被盗报警：{bike}",
+        email_body="电动车 {bike} 于 {lost_at:time} 在 {location} 附近报失被盗。\n报警编号：{alarm_id}",
+    )
+)
+register(
+    Template(
+        key="ebike.sighted",
+        title="被盗电动车被发现",
+        required=("bike", "seen_at", "place", "alarm_id"),
+        wechat=WeChatSpec(
+            "subscribe",
+            (("thing1", "{bike}"), ("time2", "{seen_at:time}"), ("thing3", "{place}"), ("phrase4", "已发现")),
+            "pages/ebike/alarm?id={alarm_id}",
+        ),
+        sms_params=("{bike}", "{seen_at:time}", "{place}"),
+        sms_text="您报失的电动车{1}于{2}在{3}被执法人员扫码发现，请留意后续通知。",
+        email_subject="被盗电动车被发现：{bike}",
+        email_body="报失的电动车 {bike} 于 {seen_at:time} 在 {place} 被执法人员扫码发现。\n报警编号：{alarm_id}",
+    )
+)
+register(
+    Template(
+        key="ebike.transferred",
+        title="电动车过户",
+        required=("bike", "direction", "at", "bike_id"),
+        wechat=WeChatSpec(
+            "subscribe",
+            (("thing1", "{bike}"), ("phrase2", "{direction}"), ("time3", "{at:time}")),
+            "pages/ebike/detail?id={bike_id}",
+        ),
+        sms_params=("{bike}", "{direction}", "{at:time}"),
+        sms_text="电动车{1}已办理过户（{2}），时间{3}。旧电子身份码已作废。",
+        email_subject="电动车过户：{bike}",
+        email_body="电动车 {bike} 已办理过户（{direction}），时间 {at:time}。旧电子身份码已作废。",
+    )
+)
+register(
+    Template(
+        key="report.updated",
+        title="诉求办理进展",
+        required=("report_no", "state", "at", "report_id"),
+        wechat=WeChatSpec(
+            "subscribe",
+            (
+                ("character_string1", "{report_no}"),
+                ("phrase2", "{state}"),
+                ("time3", "{at:time}"),
+                ("thing4", "{note}"),
+            ),
+            "pages/report/detail?id={report_id}",
+        ),
+        sms_params=("{report_no}", "{state}"),
+        sms_text="您的诉求{1}有新进展：{2}。请在小程序查看。",
+        email_subject="诉求 {report_no} 办理进展：{state}",
+        email_body="您的诉求 {report_no} 于 {at:time} 更新为：{state}。\n{note}",
+        extra={"defaults": {"note": "请在小程序查看详情"}},
+    )
+)
+register(
+    Template(
+        key="report.overdue",
+        title="诉求超时督办",
+        required=("report_no", "state", "deadline", "node", "report_id"),
+        wechat=WeChatSpec(
+            "template",
+            (
+                ("character_string1", "{report_no}"),
+                ("thing2", "{state}"),
+                ("time3", "{deadline:time}"),
+                ("thing4", "{node}"),
+            ),
+            "pages/grid/report?id={report_id}",
+        ),
+        sms_params=("{report_no}", "{state}", "{deadline:time}"),
+        sms_text="诉求{1}（{2}）已超过办理时限{3}，请尽快督办。",
+        email_subject="超时督办：诉求 {report_no}",
+        email_body="诉求 {report_no} 处于“{state}”，已超过办理时限 {deadline:time}，已升级至 {node}。",
+    )
+)
+register(
+    Template(
+        key="sensor.alarm",
+        title="燃气烟感报警",
+        required=("device", "place", "level", "at"),
+        wechat=WeChatSpec(
+            "template",
+            (("thing1", "{device}"), ("thing2", "{place}"), ("thing3", "{level}"), ("time4", "{at:time}")),
+            "pages/device/alarm",
+        ),
+        sms_params=("{device}", "{place}", "{level}"),
+        sms_text="{1}在{2}发出{3}报警，请立即处置。",
+        email_subject="设备报警：{device}（{level}）",
+        email_body="{device} 于 {at:time} 在 {place} 发出报警，级别：{level}。请立即处置。",
+    )
+)
+register(
+    Template(
+        key="checkpoint.fever",
+        title="体温异常提醒",
+        required=("place", "at"),
+        wechat=WeChatSpec("template", (("thing1", "{place}"), ("time2", "{at:time}")), "pages/grid/checkpoint"),
+        sms_params=("{place}", "{at:time}"),
+        sms_text="{1}卡口于{2}出现体温异常，请及时处置。",
+        email_subject="体温异常提醒：{place}",
+        email_body="{place} 卡口于 {at:time} 出现体温异常，请及时处置。",
+    )
+)
+register(
+    Template(
+        key="police.lookup_limit",
+        title="查询超限提醒",
+        required=("officer", "count", "at"),
+        wechat=WeChatSpec(
+            "template", (("thing1", "{officer}"), ("number2", "{count}"), ("time3", "{at:time}")), "pages/admin/audit"
+        ),
+        sms_params=("{officer}", "{count}"),
+        sms_text="警员{1}一小时内车主查询达{2}次，已被拒绝，请核查。",
+        email_subject="车主查询超限：{officer}",
+        email_body=(
+            "警员 {officer} 于 {at:time} 前一小时内的车主查询达 {count} 次，超出的查询已被拒绝，请在审计日志中核查。"
+        ),
+    )
+)
+register(
+    Template(
+        key="notify.test",
+        title="测试消息",
+        required=("at",),
+        wechat=WeChatSpec("subscribe", (("thing1", "光明e证测试消息"), ("time2", "{at:time}")), "pages/index/index"),
+        sms_params=("{at:time}",),
+        sms_text="光明e证测试消息，发送时间{1}。",
+        email_subject="光明e证测试消息",
+        email_body="这是一条测试消息，发送时间 {at:time}。",
+    )
+)
+
+
+def get(key: str) -> Template:
+    try:
+        return TEMPLATES[key]
+    except KeyError:
+        raise TemplateError(f"unknown notification template {key!r}") from None
+
+
+def check_data(key: str, data: Mapping[str, Any]) -> dict[str, str]:
+    """The data as strings, with the template's defaults; raises TemplateError when a value is missing."""
+    template = get(key)
+    values = {k: str(v) for k, v in template.extra.get("defaults", {}).items()}
+    for name, value in data.items():
+        if not isinstance(name, str) or not isinstance(value, str | int | float):
+            raise TemplateError(f"template data of {key!r} must map names to strings or numbers")
+        values[name] = str(value)
+    missing = [name for name in template.required if not values.get(name)]
+    if missing:
+        raise TemplateError(f"template {key!r} needs {', '.join(missing)}")
+    render_all(template, values)  # a bad format fails here, at enqueue, not in the dispatcher
+    return values
+
+
+def _fmt(pattern: str, data: Mapping[str, str]) -> str:
+    try:
+        return _FORMATTER.vformat(pattern, (), dict(data))
+    except (KeyError, IndexError, ValueError) as exc:
+        raise TemplateError(f"template field {pattern!r} cannot be filled: {exc}") from None
+
+
+def wechat_data(template: Template, data: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for key, pattern in template.wechat.fields:
+        value = _fmt(pattern, data).strip() or "-"
+        if template.wechat.kind == "template":
+            value = _cut(value, _TEMPLATE_FIELD_LIMIT)
+        else:
+            match = _KEY_KIND.match(key)
+            limit = _LIMITS.get(match.group(1)) if match else None
+            if limit is not None:
+                value = _cut(value, limit)
+        out[key] = {"value": value}
+    return out
+
+
+def wechat_page(template: Template, data: Mapping[str, str]) -> str:
+    return _fmt(template.wechat.page, data) if template.wechat.page else ""
+
+
+def sms_params(template: Template, data: Mapping[str, str]) -> list[str]:
+    # Tencent limits each variable to 6..35 characters depending on the template type; cut at 35.
+    return [_cut(_fmt(p, data), 35) for p in template.sms_params]
+
+
+def email(template: Template, data: Mapping[str, str]) -> tuple[str, str]:
+    return _fmt(template.email_subject, data), _fmt(template.email_body, data) + _MAIL_FOOTER
+
+
+def render_all(template: Template, data: Mapping[str, str]) -> None:
+    wechat_data(template, data)
+    wechat_page(template, data)
+    sms_params(template, data)
+    email(template, data)
+
+
+def parse_id_map(raw: str) -> dict[str, str]:
+    """``key=ID,key=ID`` (settings) -> {key: ID}."""
+    result: dict[str, str] = {}
+    for part in raw.split(","):
+        if part.strip():
+            key, _, value = part.strip().partition("=")
+            result[key.strip()] = value.strip()
+    return result
