@@ -176,7 +176,8 @@ class Dispatcher:
         params: list[object] = (
             [self.worker, lease_until, now, limit] if postgres else [self.worker, lease_until, now, now, limit]
         )
-        _, rows = await conn.execute_query(sql, params)
+        # execute_query_dict always fetches; Tortoise's execute_query drops the rows of an UPDATE on asyncpg.
+        rows = await conn.execute_query_dict(sql, params)
         return [int(row["id"]) for row in rows]
 
     # ------------------------------------------------------------------ running

@@ -188,10 +188,16 @@ async def apply_wechat_receipt(*, msg_id: str, status: str) -> bool:
 
 async def apply_sms_receipt(receipt: SmsReceipt) -> bool:
     """One report of Tencent's status callback. Matched by serial number, or, for a send whose
-    dispatcher died before it recorded the serial, by the session context (the notification id)."""
+    dispatcher has not recorded it (it died, or has not got there yet), by the session context (the
+    notification id) while SMS is the row's current channel."""
     row = await Notification.get_or_none(provider_message_id=receipt.serial_no, channel="sms")
+    by_context = False
     if row is None and receipt.session_context:
-        row = await Notification.get_or_none(public_id=receipt.session_context, in_doubt=True, channel="sms")
+        candidate = await Notification.get_or_none(public_id=receipt.session_context)
+        if candidate is not None and candidate.channel_list[candidate.channel_index : candidate.channel_index + 1] == [
+            "sms"
+        ]:
+            row, by_context = candidate, True
     if row is None or not row.phone_enc:
         return False
     # The report must be about this row's number: a leaked callback token alone cannot steer rows.
@@ -199,23 +205,42 @@ async def apply_sms_receipt(receipt: SmsReceipt) -> bool:
     if not hmac.compare_digest(to_e164(phone), receipt.phone):
         log.warning("sms receipt for another number ignored id=%s", row.public_id)
         return False
-    now = receipt.received_at or _utcnow()
+    now = _utcnow()
+    received = receipt.received_at or now
     if receipt.delivered:
-        changes: dict[str, object] = {"receipt_status": "delivered", "receipt_at": now, "updated_at": _utcnow()}
-        if row.status in (Status.FAILED, Status.PENDING) and row.in_doubt:
-            # The send the crashed dispatcher never recorded did arrive: do not send it again.
-            changes.update(status=Status.SENT, sent_at=now, provider_message_id=receipt.serial_no, in_doubt=False)
+        changes: dict[str, object] = {"receipt_status": "delivered", "receipt_at": received, "updated_at": now}
+        if row.status is not Status.SENT:
+            # A send nobody recorded did arrive: record it, so it is not sent again.
+            changes.update(
+                status=Status.SENT,
+                channel="sms",
+                sent_at=received,
+                provider_message_id=receipt.serial_no,
+                in_doubt=False,
+                lease_owner=None,
+                lease_until=None,
+                last_error="",
+            )
         await Notification.filter(id=row.id, status=row.status).update(**changes)
         await Attempt.create(
             notification_id=row.id,
-            at=_utcnow(),
+            at=now,
             channel="sms",
             outcome="receipt",
             code="delivered",
             provider_message_id=receipt.serial_no,
         )
         return True
-    if row.status not in (Status.SENT, Status.FAILED):
+    if by_context or row.status is not Status.SENT:
+        # An unrecorded send that did not arrive: the row's own retry goes on.
+        await Attempt.create(
+            notification_id=row.id,
+            at=now,
+            channel="sms",
+            outcome="receipt",
+            code=f"sms_{receipt.errmsg}"[:64],
+            provider_message_id=receipt.serial_no,
+        )
         return True
     await _undelivered(
         row, channel="sms", code=f"sms_{receipt.errmsg or 'FAIL'}"[:64], detail=f"SMS report: {receipt.errmsg}"[:64]

@@ -332,7 +332,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("notify_concurrency", _parse_int(1, 256), 16, "Sends a dispatcher has in flight at once."),
     Spec(
         "notify_lease_seconds",
-        _parse_int(10, 3600),
+        _parse_int(5, 3600),
         60,
         "How long a claim lasts; a dead dispatcher's rows are taken again after it. At least 3x any timeout.",
     ),

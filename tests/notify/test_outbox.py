@@ -1,0 +1,155 @@
+"""``enqueue``: the row joins the caller's transaction, keeps personal data encrypted, refuses bad input."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from tortoise import connections
+from tortoise.transactions import in_transaction
+
+from identity import service as identity_service
+from identity.models import Account
+from identity.roles import Role
+from notify import outbox, templates
+from notify.channels.console import ConsoleChannel
+from notify.dispatcher import Dispatcher, Policy
+from notify.models import Notification, Status
+from tests.factories import make_account
+from tests.support.wechat_fake import WeChatFake
+
+STOLEN = {"bike": "雅迪 白色", "lost_at": "2026-11-25T02:30:00Z", "location": "光明大街", "alarm_id": "al1"}
+
+
+class Boom(Exception):
+    pass
+
+
+async def test_an_enqueue_in_a_rolled_back_transaction_sends_nothing(
+    dispatcher: Dispatcher, wechat: WeChatFake
+) -> None:
+    with pytest.raises(Boom):
+        async with in_transaction() as conn:
+            await outbox.enqueue(
+                template="ebike.stolen", data=STOLEN, idempotency_key="k1", openid="o_owner", using_db=conn
+            )
+            raise Boom()
+    assert await Notification.all().count() == 0
+    assert await dispatcher.run_once() == 0
+    assert wechat.sent_messages() == []
+    # The same key after the rollback is a new, real notification.
+    async with in_transaction() as conn:
+        await outbox.enqueue(
+            template="ebike.stolen", data=STOLEN, idempotency_key="k1", openid="o_owner", using_db=conn
+        )
+    await dispatcher.run_once()
+    assert len(wechat.sent_messages()) == 1
+
+
+async def test_a_repeated_key_inside_a_transaction_does_not_break_it(running: object) -> None:
+    async with in_transaction() as conn:
+        first = await outbox.enqueue(
+            template="ebike.stolen", data=STOLEN, idempotency_key="k1", openid="o_a", using_db=conn
+        )
+        again = await outbox.enqueue(
+            template="ebike.stolen", data=STOLEN, idempotency_key="k1", openid="o_a", using_db=conn
+        )
+        await Account.filter(id=-1).using_db(conn).count()  # the transaction is still usable
+    assert first.public_id == again.public_id
+    assert await Notification.all().count() == 1
+
+
+async def test_personal_data_is_stored_encrypted(running: object) -> None:
+    account = await make_account(Role.RESIDENT)
+    await identity_service.update_profile(account=account, name="张三", phone="13912345678", id_number=None)
+    await outbox.enqueue(
+        template="ebike.stolen",
+        data={**STOLEN, "location": "凤凰路88号"},
+        idempotency_key="k1",
+        account=account,
+        email="zhangsan@example.cn",
+    )
+    row = await Notification.get(idempotency_key="k1")
+    assert row.openid == account.wechat_openid
+    assert row.channels == "wechat,sms,email"
+    conn = connections.get("default")
+    _, rows = await conn.execute_query("SELECT * FROM notify_notification")
+    dump = repr([dict(r) for r in rows])
+    for secret in ("13912345678", "zhangsan@example.cn", "凤凰路88号", "雅迪"):
+        assert secret not in dump
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"template": "no.such"}, "unknown notification template"),
+        ({"data": {"bike": "x"}}, "needs"),
+        ({"channels": ["fax"]}, "channels"),
+        ({"channels": ["sms", "sms"]}, "channels"),
+        ({"openid": None, "channels": ["wechat"]}, "no address"),
+        ({"phone": "12345"}, "mobile"),
+        ({"email": "not-an-address"}, "email"),
+        ({"idempotency_key": ""}, "idempotency_key"),
+        ({"idempotency_key": "k" * 201}, "idempotency_key"),
+    ],
+)
+async def test_bad_input_is_refused_and_nothing_is_written(
+    running: object, kwargs: dict[str, object], message: str
+) -> None:
+    args: dict[str, object] = {"template": "ebike.stolen", "data": STOLEN, "idempotency_key": "k1", "openid": "o_a"}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        await outbox.enqueue(**args)  # type: ignore[arg-type]
+    assert await Notification.all().count() == 0
+
+
+async def test_without_any_channel_configured_the_console_sends_without_personal_data(
+    running: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    app_redis = running.app.ctx.redis  # type: ignore[attr-defined]
+    console_only = Dispatcher(channels={}, redis=app_redis, policy=Policy(), console=ConsoleChannel())
+    row = await outbox.enqueue(
+        template="ebike.stolen", data=STOLEN, idempotency_key="k1", phone="13912345678", email="a@example.cn"
+    )
+    with caplog.at_level(logging.INFO, logger="gmid"):
+        await console_only.run_once()
+    row = await Notification.get(id=row.id)
+    assert (row.status, row.channel) == (Status.SENT, "console")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "电动车被盗报警" in logged and row.public_id in logged
+    for secret in ("13912345678", "a@example.cn", "光明大街", "雅迪"):
+        assert secret not in logged
+
+
+def test_every_template_renders_within_wechat_limits() -> None:
+    samples = {
+        "bike": "爱玛 深空灰 超长的型号名称超过二十个字符的情况测试一下",
+        "lost_at": "2026-11-25T02:30:00Z",
+        "seen_at": "2026-11-25T03:00:00+00:00",
+        "location": "光明区凤凰街道东坑社区某某路某某号大院门口",
+        "place": "新湖街道",
+        "alarm_id": "al1",
+        "direction": "转入",
+        "at": "2026-11-25T03:00:00Z",
+        "bike_id": "b1",
+        "report_no": "MXQ2026112500001",
+        "state": "已受理",
+        "report_id": "r1",
+        "deadline": "2026-11-25T04:00:00Z",
+        "node": "光明街道",
+        "device": "燃气报警器",
+        "level": "高",
+        "officer": "警员A",
+        "count": "61",
+    }
+    for key, template in templates.TEMPLATES.items():
+        data = templates.check_data(key, {k: v for k, v in samples.items()})
+        fields = templates.wechat_data(template, data)
+        for name, item in fields.items():
+            kind = name.rstrip("0123456789")
+            limit = 20 if template.wechat.kind == "template" else {"thing": 20, "phrase": 5}.get(kind, 32)
+            assert 0 < len(item["value"]) <= limit, (key, name, item)
+        subject, body = templates.email(template, data)
+        assert subject and "光明e证" in body
+        assert all(len(p) <= 35 for p in templates.sms_params(template, data))
+    assert templates.display_time("2026-11-25T16:30:00Z") == "2026-11-26 00:30"
