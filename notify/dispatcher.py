@@ -427,6 +427,8 @@ class Dispatcher:
                 provider_message_id=result.provider_message_id,
                 last_error="",
                 in_doubt=False,
+                receipt_status="",  # a receipt of an earlier send is not about this one
+                receipt_at=None,
             )
         self.sent_count += 1
 

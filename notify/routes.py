@@ -138,7 +138,7 @@ def _check_wechat_signature(request: Request, query: WeChatEventQuery) -> None:
     if not token:
         raise ServiceUnavailable("WeChat server callbacks are not configured.", code="wechat_callback_not_configured")
     expected = hashlib.sha1("".join(sorted([token, query.timestamp, query.nonce])).encode()).hexdigest()  # noqa: S324
-    if not hmac.compare_digest(expected, query.signature.lower()):
+    if not hmac.compare_digest(expected.encode(), query.signature.lower().encode("utf-8")):
         raise Forbidden("The WeChat signature does not match.", code="bad_signature")
     try:
         age = abs(time.time() - int(query.timestamp))
@@ -178,11 +178,13 @@ async def wechat_events(request: Request, query: WeChatEventQuery) -> HTTPRespon
         raise PayloadTooLarge("The event is too large.")
     try:
         event = parse_message(body.decode("utf-8"))
+        # wechatpy converts fields when they are read: read them here, where bad values are a 400.
+        receipt = (str(event.id), str(event.status or "")) if isinstance(event, TemplateSendJobFinishEvent) else None
     except Exception:
         raise BadRequest("The body is not a WeChat event (XML).", code="bad_event") from None
-    if isinstance(event, TemplateSendJobFinishEvent):
-        found = await service.apply_wechat_receipt(msg_id=str(event.id), status=str(event.status or ""))
-        log.info("wechat receipt msgid=%s status=%s matched=%s", event.id, event.status, found)
+    if receipt is not None:
+        found = await service.apply_wechat_receipt(msg_id=receipt[0], status=receipt[1])
+        log.info("wechat receipt msgid=%s status=%s matched=%s", receipt[0], receipt[1][:32], found)
     return text("success")
 
 

@@ -111,12 +111,10 @@ async def retry(*, public_id: str, actor: str, role: str, client_addr: str = "",
         row.status = Status.PENDING
         row.channel_index = 0
         row.attempts = 0
-        row.in_doubt = False
         row.next_attempt_at = now
         row.updated_at = now
         await row.save(
-            using_db=conn,
-            update_fields=["status", "channel_index", "attempts", "in_doubt", "next_attempt_at", "updated_at"],
+            using_db=conn, update_fields=["status", "channel_index", "attempts", "next_attempt_at", "updated_at"]
         )
         await Attempt.create(
             notification_id=row.id, at=now, outcome="admin", code="retry", worker=f"admin:{actor}", using_db=conn
@@ -202,7 +200,7 @@ async def apply_sms_receipt(receipt: SmsReceipt) -> bool:
         return False
     # The report must be about this row's number: a leaked callback token alone cannot steer rows.
     phone = current_vault().decrypt(row.phone_enc, field="notify.phone")
-    if not hmac.compare_digest(to_e164(phone), receipt.phone):
+    if not hmac.compare_digest(to_e164(phone).encode(), receipt.phone.encode("utf-8")):
         log.warning("sms receipt for another number ignored id=%s", row.public_id)
         return False
     now = _utcnow()

@@ -4,7 +4,7 @@ real SMTP server (aiosmtpd)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -88,10 +88,10 @@ def app(notify_settings: Settings) -> Sanic:
 
 
 @pytest.fixture
-async def dispatcher(running: object, notify_settings: Settings, redis_url: str) -> Iterator[Dispatcher]:
+async def dispatcher(running: object, notify_settings: Settings, redis_url: str) -> AsyncIterator[Dispatcher]:
     client = aioredis.Redis.from_url(redis_url)
     made = make_dispatcher(notify_settings, client, redis_url)
-    yield made  # type: ignore[misc]
+    yield made
     for channel in made.channels.values():
         await channel.aclose()
     await client.aclose()
