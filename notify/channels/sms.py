@@ -1,8 +1,10 @@
-"""The SMS channel: Tencent Cloud ``SendSms`` (see :mod:`notify.sms_tencent`)."""
+"""The SMS channel over a provider interface; Tencent Cloud ``SendSms`` is the provider we ship
+(:mod:`notify.sms_tencent`). Another gateway plugs in as an :class:`SmsProvider`."""
 
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 from notify import templates
 from notify.channels.base import Message, Result
@@ -17,11 +19,41 @@ def scrub(text: str) -> str:
     return _DIGITS.sub("***", text)[:200]
 
 
+class SmsProvider(Protocol):
+    """Sends one template SMS to one number. Never raises for gateway or network failures."""
+
+    async def send_one(self, phone: str, *, template_id: str, params: list[str], reference: str) -> Result:
+        """``reference`` (the notification id) is echoed in delivery receipts where the gateway can."""
+
+    async def aclose(self) -> None: ...
+
+
+class TencentSmsProvider:
+    def __init__(self, client: TencentSmsClient) -> None:
+        self.client = client
+
+    async def send_one(self, phone: str, *, template_id: str, params: list[str], reference: str) -> Result:
+        try:
+            report = await self.client.send([phone], template_id=template_id, params=params, session_context=reference)
+        except SmsRequestError as exc:
+            return Result.permanent("sms_bad_request", scrub(str(exc)))
+        result = report.results[0]
+        if result.ok:
+            return Result.sent(result.serial_no)
+        detail = scrub(result.message or result.code)
+        if result.retryable:
+            return Result.retry(result.code, detail, retry_after=result.retry_after, alert=result.alert)
+        return Result.permanent(result.code, detail, alert=result.alert)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
 class SmsChannel:
     name = "sms"
 
-    def __init__(self, client: TencentSmsClient, template_ids: dict[str, str]) -> None:
-        self.client = client
+    def __init__(self, provider: SmsProvider, template_ids: dict[str, str]) -> None:
+        self.provider = provider
         self.template_ids = template_ids
 
     @classmethod
@@ -37,32 +69,22 @@ class SmsChannel:
             endpoint=settings.sms_endpoint,
             timeout=float(settings.sms_timeout),
         )
-        return cls(TencentSmsClient(config), templates.parse_id_map(settings.notify_sms_templates))
+        provider = TencentSmsProvider(TencentSmsClient(config))
+        return cls(provider, templates.parse_id_map(settings.notify_sms_templates))
 
     def reaches(self, message: Message) -> bool:
         return bool(message.recipient.phone) and message.template in self.template_ids
 
     async def send(self, message: Message) -> Result:
-        template = templates.get(message.template)
         phone = message.recipient.phone
         if not phone:
             return Result.permanent("no_phone", "the recipient has no phone number")
-        try:
-            report = await self.client.send(
-                [phone],
-                template_id=self.template_ids[message.template],
-                params=templates.sms_params(template, message.data),
-                session_context=message.notification_id,
-            )
-        except SmsRequestError as exc:
-            return Result.permanent("sms_bad_request", scrub(str(exc)))
-        result = report.results[0]
-        if result.ok:
-            return Result.sent(result.serial_no)
-        detail = scrub(result.message or result.code)
-        if result.retryable:
-            return Result.retry(result.code, detail, retry_after=result.retry_after, alert=result.alert)
-        return Result.permanent(result.code, detail, alert=result.alert)
+        return await self.provider.send_one(
+            phone,
+            template_id=self.template_ids[message.template],
+            params=templates.sms_params(templates.get(message.template), message.data),
+            reference=message.notification_id,
+        )
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.provider.aclose()

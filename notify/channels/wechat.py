@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis
 import requests
+from requests.adapters import HTTPAdapter
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 
@@ -75,6 +77,7 @@ class WeChatChannel:
         miniprogram_appid: str,
         miniprogram_state: str = "formal",
         store: redis.Redis | None = None,
+        concurrency: int = 16,
     ) -> None:
         self.miniprogram = miniprogram
         self.official_account = official_account
@@ -82,6 +85,13 @@ class WeChatChannel:
         self.miniprogram_appid = miniprogram_appid
         self.miniprogram_state = miniprogram_state
         self._store = store
+        # Our own pool, as large as the sends in flight: the loop's default executor has cpu + 4 threads.
+        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="wechat-send")
+        for client in (miniprogram, official_account):
+            if client is not None:
+                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=concurrency)
+                client._http.mount("https://", adapter)
+                client._http.mount("http://", adapter)
 
     @classmethod
     def from_settings(cls, settings: Settings, redis_url: str) -> WeChatChannel | None:
@@ -109,6 +119,7 @@ class WeChatChannel:
             miniprogram_appid=settings.wechat_appid,
             miniprogram_state=settings.wechat_miniprogram_state,
             store=store,
+            concurrency=settings.notify_concurrency,
         )
 
     def _route(self, message: Message) -> tuple[StableTokenClient, str, str] | None:
@@ -151,7 +162,8 @@ class WeChatChannel:
             return Result.permanent("wechat_unreachable", "no WeChat account, template id or openid for this message")
         client, path, openid = route
         body = self.payload(message, openid)
-        return await asyncio.to_thread(self._send_blocking, client, path, body, message.in_doubt)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._send_blocking, client, path, body, message.in_doubt)
 
     def _send_blocking(self, client: StableTokenClient, path: str, body: dict[str, Any], in_doubt: bool) -> Result:
         token: str | None = None
@@ -178,6 +190,7 @@ class WeChatChannel:
         return Result.retry("wechat_token", "access token refused after a refresh")
 
     async def aclose(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
         for client in (self.miniprogram, self.official_account):
             if client is not None:
                 client._http.close()
