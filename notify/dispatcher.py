@@ -25,11 +25,12 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from tortoise import connections
+from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError, TransactionManagementError
 from tortoise.transactions import in_transaction
 
 from identity.pii import current_vault
@@ -279,12 +280,20 @@ class Dispatcher:
             email=vault.decrypt(row.email_enc, field="notify.email") if row.email_enc else None,
         )
         if lease_expired:
-            await self._note(row, "in_doubt", "lease_expired", "a dispatcher died while sending; taken again")
+            await self._durable(
+                row,
+                lambda: self._note(
+                    row, "in_doubt", "lease_expired", "its lease ran out while sending (dispatcher died or stalled)"
+                ),
+            )
             current = row.channel_list[row.channel_index] if row.channel_index < len(row.channel_list) else ""
             if current == "sms" and self.console is None and self.policy.sms_indoubt_seconds > 0:
                 # SendSms has no idempotency key: wait for the delivery receipt before sending again.
                 wait = dt.timedelta(seconds=self.policy.sms_indoubt_seconds)
-                await self._save(row, status=Status.FAILED, next_attempt_at=_utcnow() + wait, channel=current)
+                when = _utcnow() + wait
+                await self._durable(
+                    row, lambda: self._save(row, status=Status.FAILED, next_attempt_at=when, channel=current)
+                )
                 return
         names = row.channel_list
         while row.channel_index < len(names):
@@ -305,7 +314,7 @@ class Dispatcher:
             outcome = await self._attempt(row, channel.name if self.console is not None else name, channel, message)
             if outcome is not None:
                 return
-        await self._dead(row, row.last_error or "no channel can reach the recipient")
+        await self._durable(row, lambda: self._dead(row, row.last_error or "no channel can reach the recipient"))
 
     async def _attempt(self, row: Notification, name: str, channel: Channel, message: Message) -> Outcome | None:
         """One send on one channel; None when the row moves on to the next channel."""
@@ -322,13 +331,17 @@ class Dispatcher:
             if not decision.allowed:
                 await self._dedup_release(dedup_key, row.public_id)
                 if row.channel_index + 1 < len(row.channel_list):
-                    await self._note(row, "limited", "recipient_limit", f"{name} limit {rate.count}/{rate.period}s")
+                    limit_note = f"{name} limit {rate.count}/{rate.period}s"
+                    await self._durable(row, lambda: self._note(row, "limited", "recipient_limit", limit_note))
                     row.channel_index += 1
                     row.attempts = 0
                     return None
                 when = _utcnow() + dt.timedelta(seconds=max(1.0, decision.retry_after))
-                await self._note(row, "limited", "recipient_limit", f"{name} limit {rate.count}/{rate.period}s")
-                await self._save(row, status=Status.FAILED, next_attempt_at=when, channel=name)
+                limit_note = f"{name} limit {rate.count}/{rate.period}s"
+                await self._durable(row, lambda: self._note(row, "limited", "recipient_limit", limit_note))
+                await self._durable(
+                    row, lambda: self._save(row, status=Status.FAILED, next_attempt_at=when, channel=name)
+                )
                 return Outcome.RETRY
         started = time.perf_counter()
         try:
@@ -346,19 +359,24 @@ class Dispatcher:
         row.total_attempts += 1
         if result.outcome is Outcome.RETRY and row.attempts < self.policy.max_attempts:
             delay = max(backoff(row.attempts, self.policy), result.retry_after or 0)
-            async with in_transaction():
-                await self._record(row, name, result, elapsed_ms)
-                await self._save(
-                    row,
-                    status=Status.FAILED,
-                    next_attempt_at=_utcnow() + dt.timedelta(seconds=delay),
-                    channel=name,
-                    last_error=f"{name} {result.code}: {result.detail}"[:255],
-                )
+            when = _utcnow() + dt.timedelta(seconds=delay)
+
+            async def write_retry() -> None:
+                async with in_transaction():
+                    await self._record(row, name, result, elapsed_ms)
+                    await self._save(
+                        row,
+                        status=Status.FAILED,
+                        next_attempt_at=when,
+                        channel=name,
+                        last_error=f"{name} {result.code}: {result.detail}"[:255],
+                    )
+
+            await self._durable(row, write_retry)
             return Outcome.RETRY
         # Permanent, or out of retries: this channel is done with the row.
         await self._dedup_release(dedup_key, row.public_id)
-        await self._record(row, name, result, elapsed_ms)
+        await self._durable(row, lambda: self._record(row, name, result, elapsed_ms))
         row.last_error = f"{name} {result.code}: {result.detail}"[:255]
         row.channel = name
         row.channel_index += 1
@@ -416,9 +434,15 @@ class Dispatcher:
 
     async def _finish(self, row: Notification, channel: str, result: Result, elapsed_ms: int | None = None) -> None:
         now = _utcnow()
+        row.total_attempts += 1
+        await self._durable(row, lambda: self._write_sent(row, channel, result, elapsed_ms, now))
+        self.sent_count += 1
+
+    async def _write_sent(
+        self, row: Notification, channel: str, result: Result, elapsed_ms: int | None, now: dt.datetime
+    ) -> None:
         async with in_transaction():
             await self._record(row, channel, result, elapsed_ms)
-            row.total_attempts += 1
             await self._save(
                 row,
                 status=Status.SENT,
@@ -430,7 +454,26 @@ class Dispatcher:
                 receipt_status="",  # a receipt of an earlier send is not about this one
                 receipt_at=None,
             )
-        self.sent_count += 1
+
+    async def _durable(self, row: Notification, write: Callable[[], Awaitable[None]]) -> None:
+        """Run a write that records what already happened (a send the provider accepted must not be
+        sent again): a busy database (SQLite's write lock, a dropped PostgreSQL connection) is waited
+        out, with doubling pauses, until shortly before the lease runs out."""
+        deadline = time.monotonic() + max(1.0, self.policy.lease_seconds - 5.0)
+        if row.lease_until is not None:
+            left = (row.lease_until - _utcnow()).total_seconds() - 2.0
+            deadline = time.monotonic() + max(1.0, left)
+        pause = 0.05
+        while True:
+            try:
+                await write()
+                return
+            except (OperationalError, DBConnectionError, TransactionManagementError) as exc:
+                if isinstance(exc, IntegrityError) or time.monotonic() + pause > deadline:
+                    raise
+                log.warning("database busy, write retried id=%s error=%s", row.public_id, str(exc)[:80])
+                await asyncio.sleep(pause)
+                pause = min(1.0, pause * 2)
 
     async def _dead(self, row: Notification, error: str) -> None:
         log.error("notification dead id=%s template=%s error=%s", row.public_id, row.template, error)

@@ -4,8 +4,13 @@ fallback, dead letters, token refresh, limits, dedup, leases and wake-ups."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+import os
+import sqlite3
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -418,3 +423,32 @@ async def test_the_dispatcher_wakes_on_enqueue_without_waiting_for_the_poll(
         for channel in slow_poll.channels.values():
             await channel.aclose()
         await client.aclose()
+
+
+@pytest.mark.skipif(bool(os.environ.get("GMID_TEST_DATABASE_URL")), reason="SQLite's single write lock")
+async def test_a_busy_database_after_the_send_is_waited_out_not_sent_twice(
+    dispatcher: Dispatcher, wechat: WeChatFake, notify_settings: Settings
+) -> None:
+    row = await stolen("k1", openid="o_owner")
+    wechat.delay_next("/cgi-bin/message/subscribe/send", 0.3)
+    path = notify_settings.effective_database_url.removeprefix("sqlite://")
+    locked = threading.Event()
+
+    def hold_the_write_lock() -> None:
+        # Another writer holds the database longer than busy_timeout (5 s) while the result is saved.
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as other:
+            other.execute("BEGIN IMMEDIATE")
+            locked.set()
+            time.sleep(6.5)
+            other.rollback()
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    claimed = asyncio.create_task(dispatcher.run_once())
+    await asyncio.sleep(0.1)  # claimed, now waiting for WeChat's answer
+    holder.start()
+    await asyncio.to_thread(locked.wait, 5)
+    assert await claimed == 1
+    holder.join()
+    row = await reload(row)
+    assert row.status is Status.SENT
+    assert len(wechat.sent_messages()) == 1
