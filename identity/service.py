@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -340,7 +341,9 @@ async def update_profile(
     phone: str | None,
     id_number: str | None,
     address: str | None = None,
+    using_db: BaseDBAsyncClient | None = None,
 ) -> Account:
+    """Set the given fields (through the vault). Pass ``using_db`` to join the caller's transaction."""
     vault = current_vault()
     changes: list[str] = []
     if name is not None:
@@ -354,7 +357,7 @@ async def update_profile(
     if id_number is not None:
         normalized = normalize_id_number(id_number)
         bidx = vault.blind_index(normalized, field=ID_NUMBER_FIELD)
-        if await Account.filter(id_number_bidx=bidx).exclude(id=account.id).exists():
+        if await Account.filter(id_number_bidx=bidx).exclude(id=account.id).using_db(using_db).exists():
             raise Conflict("This ID number belongs to another account.", code="id_number_taken")
         account.id_number_enc = vault.encrypt(normalized, field=ID_NUMBER_FIELD)
         account.id_number_bidx = bidx
@@ -364,7 +367,7 @@ async def update_profile(
         changes.append("address_enc")
     if changes:
         try:
-            await account.save(update_fields=[*changes, "updated_at"])
+            await account.save(update_fields=[*changes, "updated_at"], using_db=using_db)
         except IntegrityError:  # the unique blind index: another account bound it meanwhile
             raise Conflict("This ID number belongs to another account.", code="id_number_taken") from None
     return account

@@ -137,6 +137,22 @@ register(
 )
 register(
     Template(
+        key="ebike.found",
+        title="电动车报警已撤销",
+        required=("bike", "at", "alarm_id"),
+        wechat=WeChatSpec(
+            "subscribe",
+            (("thing1", "{bike}"), ("time2", "{at:time}"), ("phrase3", "已找回")),
+            "pages/ebike/alarm?id={alarm_id}",
+        ),
+        sms_params=("{bike}", "{at:time}"),
+        sms_text="电动车{1}的被盗报警已于{2}由车主撤销（已找回）。",
+        email_subject="电动车报警已撤销：{bike}",
+        email_body="电动车 {bike} 的被盗报警已于 {at:time} 由车主撤销（已找回）。\n报警编号：{alarm_id}",
+    )
+)
+register(
+    Template(
         key="ebike.transferred",
         title="电动车过户",
         required=("bike", "direction", "at", "bike_id"),

@@ -38,12 +38,13 @@ _counter = itertools.count(1)
 
 def blueprints() -> list[Any]:
     from identity.routes import bp as identity_bp
+    from miniapp_api.ebikes.routes import bp as ebikes_bp
     from notify.routes import bp as notify_bp
     from qr.routes import bp as qr_bp
     from server.docs import bp as docs_bp
     from server.health import bp as health_bp
 
-    return [health_bp, docs_bp, identity_bp, qr_bp, notify_bp]
+    return [health_bp, docs_bp, identity_bp, qr_bp, notify_bp, ebikes_bp]
 
 
 def create_app(settings: Settings | None = None, *, name: str | None = None) -> Sanic:

@@ -23,6 +23,7 @@ MODEL_MODULES: list[str] = [
     "identity.audit",
     "qr.models",
     "notify.models",
+    "miniapp_api.ebikes.models",
 ]
 
 

@@ -360,6 +360,13 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("notify_wechat_templates", _parse_id_map, "", "WeChat template ids: `ebike.stolen=ID,...`."),
     Spec("notify_sms_templates", _parse_id_map, "", "Tencent SMS template ids: `ebike.stolen=1234567,...`."),
+    Spec("ebike_max_per_owner", _parse_int(1, 100), 5, "Most e-bikes one resident may have registered."),
+    Spec(
+        "police_lookup_rate",
+        _parse_rate,
+        "60/hour",
+        "Owner lookups one police account may make (COUNT/PERIOD); beyond it they are refused and an admin is told.",
+    ),
     Spec("log_level", _parse_log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Spec("access_log", _parse_bool, False, "Write Sanic's access log (request lines, no bodies)."),
 )
@@ -428,6 +435,8 @@ class Settings:
     notify_sms_indoubt_seconds: int = 120
     notify_wechat_templates: str = ""
     notify_sms_templates: str = ""
+    ebike_max_per_owner: int = 5
+    police_lookup_rate: str = "60/hour"
     log_level: str = "INFO"
     access_log: bool = False
 

@@ -22,7 +22,7 @@ from notify.dispatcher import Dispatcher, Policy, backoff
 from notify.models import Attempt, Notification, Status
 from notify.worker import make_dispatcher
 from server.settings import Settings
-from tests.notify.conftest import drain, make_due
+from tests.support.notify_fixtures import drain, make_due
 from tests.support.sms_fake import SmsFake
 from tests.support.smtp_server import SmtpServer
 from tests.support.wechat_fake import WeChatFake

@@ -18,7 +18,7 @@ from notify.channels.base import Message, Outcome, Recipient
 from notify.dispatcher import Dispatcher
 from notify.models import Attempt, Notification, Status
 from tests.factories import auth, make_account, token_for
-from tests.notify.conftest import drain, make_due
+from tests.support.notify_fixtures import drain, make_due
 from tests.support.sms_fake import SmsFake, post_status_callback_async
 from tests.support.smtp_server import SmtpServer
 from tests.support.wechat_fake import WeChatFake, build_template_finish_event, wechat_signature

@@ -62,6 +62,16 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/notify/wechat/events"):               "+    +    +    +    +    +    +",
     ("POST", "/api/v1/notify/wechat/events"):              "+    +    +    +    +    +    +",
     ("POST", "/api/v1/notify/sms/status"):                 "+    +    +    +    +    +    +",
+    ("POST", "/api/v1/ebikes"):                            "-    +    +    -    -    -    -",
+    ("GET", "/api/v1/ebikes"):                             "-    +    +    -    -    -    -",
+    ("GET", "/api/v1/ebikes/<public_id:str>"):             "-    +    +    -    -    -    +",
+    ("PATCH", "/api/v1/ebikes/<public_id:str>"):           "-    +    +    -    -    -    -",
+    ("DELETE", "/api/v1/ebikes/<public_id:str>"):          "-    +    +    -    -    -    -",
+    ("POST", "/api/v1/ebikes/<public_id:str>/transfer"):   "-    +    +    -    -    -    -",
+    ("POST", "/api/v1/ebikes/transfers/accept"):           "-    +    +    -    -    -    -",
+    ("POST", "/api/v1/ebikes/<public_id:str>/alarm"):      "-    +    +    -    -    -    -",
+    ("DELETE", "/api/v1/ebikes/<public_id:str>/alarm"):    "-    +    +    -    -    -    -",
+    ("GET", "/api/v1/police/ebikes"):                      "-    -    -    -    -    +    -",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"

@@ -1,0 +1,313 @@
+"""HTTP routes of e-bikes: residents register and alarm, police look owners up (audited)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+
+from identity import service as identity_service
+from identity.models import Account
+from identity.roles import Role
+from miniapp_api.ebikes import scan, service
+from miniapp_api.ebikes.models import Alarm, BikeStatus, EBike
+from miniapp_api.ebikes.schemas import (
+    AlarmAnswer,
+    AlarmIn,
+    AlarmOut,
+    BikeList,
+    BikeOut,
+    CredentialRef,
+    LookupAnswer,
+    LookupBike,
+    LookupQuery,
+    LookupResult,
+    OwnerFull,
+    RegisterIn,
+    TransferAcceptIn,
+    TransferOut,
+    UpdateIn,
+)
+from qr.routes import code_url
+from server.auth import Principal, require_principal, requires
+from server.errors import NotFound, RateLimited, ValidationFailed
+from server.openapi import doc_of
+from server.ratelimit import Rate, RateLimiter
+from server.validation import Handler, errors, json_body, parse_query, responds
+
+bp = Blueprint("ebikes", url_prefix="/api/v1")
+scan.register_kind()
+
+RESIDENTS = (Role.RESIDENT, Role.PARTY_MEMBER)
+
+
+async def current_account(principal: Principal) -> Account:
+    account = await identity_service.get_account(public_id=principal.account_id)
+    if account is None:
+        raise NotFound("Your account no longer exists.", code="account_not_found")
+    return account
+
+
+async def alarm_out(alarm: Alarm) -> AlarmOut:
+    return AlarmOut(
+        id=alarm.public_id,
+        status=alarm.status,
+        lost_at=alarm.lost_at,
+        location=alarm.location,
+        lat=alarm.lat,
+        lng=alarm.lng,
+        description=alarm.description,
+        created_at=alarm.created_at,
+        closed_at=alarm.closed_at,
+        sightings=await service.sighting_count(alarm),
+    )
+
+
+async def bike_out(request: Request, bike: EBike) -> BikeOut:
+    credential = await service.credential_of(bike) if bike.status is not BikeStatus.DEREGISTERED else None
+    alarm = await service.open_alarm(bike) if bike.status is BikeStatus.STOLEN else None
+    base = f"/api/v1/credentials/{bike.credential_id}"
+    return BikeOut(
+        id=bike.public_id,
+        status=bike.status,
+        brand=bike.brand,
+        model=bike.model,
+        colour=bike.colour,
+        frame_no=bike.frame_no,
+        motor_no=bike.motor_no,
+        plate=bike.plate,
+        purchase_date=bike.purchase_date,
+        node=bike.node_path,
+        registered_at=bike.registered_at,
+        credential=CredentialRef(
+            id=credential.public_id,
+            serial=credential.serial,
+            url=code_url(request, credential.token),
+            images={"png": f"{base}/qr.png", "svg": f"{base}/qr.svg", "sticker": f"{base}/sticker.png"},
+        )
+        if credential is not None
+        else None,
+        alarm=await alarm_out(alarm) if alarm is not None else None,
+    )
+
+
+async def _bike_out_json(request: Request, bike: EBike, status: int = 200) -> HTTPResponse:
+    return json((await bike_out(request, bike)).model_dump(mode="json"), status=status)
+
+
+async def own_bike(request: Request, public_id: str) -> tuple[Account, EBike]:
+    principal = require_principal(request)
+    account = await current_account(principal)
+    return account, await service.get_for(viewer=principal, account=account, public_id=public_id)
+
+
+# Residents ----------------------------------------------------------------------------------------
+
+
+@bp.post("/ebikes", name="ebikes.register")
+@requires(*RESIDENTS)
+@json_body(RegisterIn)
+@responds(201, BikeOut, "Registered; `credential` holds the e-ID code and its image URLs")
+@errors(409, 422)
+async def register(request: Request, body: RegisterIn) -> HTTPResponse:
+    """Register an e-bike to yourself. The owner's name, ID number and phone are checked and kept
+    encrypted; the frame number (车架号) must be new to the district."""
+    account = await current_account(require_principal(request))
+    bike = await service.register(owner=account, data=body, max_per_owner=request.app.ctx.settings.ebike_max_per_owner)
+    return await _bike_out_json(request, bike, 201)
+
+
+@bp.get("/ebikes", name="ebikes.list")
+@requires(*RESIDENTS)
+@responds(200, BikeList, "Your registered e-bikes")
+async def list_bikes(request: Request) -> HTTPResponse:
+    account = await current_account(require_principal(request))
+    items = [await bike_out(request, bike) for bike in await service.own_bikes(owner=account)]
+    return json(BikeList(items=items).model_dump(mode="json"))
+
+
+@bp.get("/ebikes/<public_id:str>", name="ebikes.get")
+@requires(*RESIDENTS, Role.ADMIN)
+@responds(200, BikeOut, "One of your e-bikes")
+@errors(404)
+async def get_bike(request: Request, public_id: str) -> HTTPResponse:
+    _, bike = await own_bike(request, public_id)
+    return await _bike_out_json(request, bike)
+
+
+@bp.patch("/ebikes/<public_id:str>", name="ebikes.update")
+@requires(*RESIDENTS)
+@json_body(UpdateIn)
+@responds(200, BikeOut, "Updated (the frame and motor numbers and the owner do not change here)")
+@errors(404, 409, 422)
+async def update_bike(request: Request, public_id: str, body: UpdateIn) -> HTTPResponse:
+    _, bike = await own_bike(request, public_id)
+    return await _bike_out_json(request, await service.update(bike=bike, data=body))
+
+
+@bp.delete("/ebikes/<public_id:str>", name="ebikes.deregister")
+@requires(*RESIDENTS)
+@responds(200, BikeOut, "Deregistered; the e-ID code is revoked")
+@errors(404, 409)
+async def deregister_bike(request: Request, public_id: str) -> HTTPResponse:
+    _, bike = await own_bike(request, public_id)
+    return await _bike_out_json(request, await service.deregister(bike=bike))
+
+
+@bp.post("/ebikes/<public_id:str>/transfer", name="ebikes.transfer")
+@requires(*RESIDENTS)
+@responds(201, TransferOut, "A one-time code for the new owner, valid 24 hours")
+@errors(404, 409)
+async def start_transfer(request: Request, public_id: str) -> HTTPResponse:
+    """Step one of a change of owner: the owner gets a code to give the buyer."""
+    _, bike = await own_bike(request, public_id)
+    code, expires = await service.start_transfer(bike=bike)
+    body = TransferOut(code=code, expires_at=expires).model_dump(mode="json")
+    return json(body, status=201, headers={"Cache-Control": "no-store"})
+
+
+@bp.post("/ebikes/transfers/accept", name="ebikes.transfer.accept")
+@requires(*RESIDENTS)
+@json_body(TransferAcceptIn)
+@responds(200, BikeOut, "The bike is yours, with a new e-ID code (the old one answers `superseded`)")
+@errors(404, 409, 422)
+async def accept_transfer(request: Request, body: TransferAcceptIn) -> HTTPResponse:
+    """Step two: the new owner, signed in, accepts with the code and their own identity. Both owners
+    are notified."""
+    account = await current_account(require_principal(request))
+    bike = await service.accept_transfer(
+        new_owner=account,
+        code=body.code,
+        owner=body.owner,
+        max_per_owner=request.app.ctx.settings.ebike_max_per_owner,
+    )
+    return await _bike_out_json(request, bike)
+
+
+@bp.post("/ebikes/<public_id:str>/alarm", name="ebikes.alarm")
+@requires(*RESIDENTS)
+@json_body(AlarmIn)
+@responds(201, AlarmAnswer, "Alarm raised: the bike is stolen; the area's police and you are notified")
+@responds(200, AlarmAnswer, "The same alarm: this press repeats one from the last 10 minutes")
+@errors(404, 409, 422)
+async def raise_alarm(request: Request, public_id: str, body: AlarmIn) -> HTTPResponse:
+    """One-key alarm (一键报警) for a stolen bike."""
+    account, bike = await own_bike(request, public_id)
+    alarm, created = await service.raise_alarm(bike=bike, owner=account, data=body)
+    answer = AlarmAnswer(alarm=await alarm_out(alarm), created=created)
+    return json(answer.model_dump(mode="json"), status=201 if created else 200)
+
+
+@bp.delete("/ebikes/<public_id:str>/alarm", name="ebikes.alarm.cancel")
+@requires(*RESIDENTS)
+@responds(200, AlarmOut, "Cancelled: the bike was found; the police who were told hear so")
+@errors(404, 409)
+async def cancel_alarm(request: Request, public_id: str) -> HTTPResponse:
+    _, bike = await own_bike(request, public_id)
+    alarm = await service.cancel_alarm(bike=bike)
+    return json((await alarm_out(alarm)).model_dump(mode="json"))
+
+
+# Police -------------------------------------------------------------------------------------------
+
+
+def documents_query(model: type[LookupQuery]) -> Callable[[Handler], Handler]:
+    """Document the query for /docs; the handler parses it itself, so that refusals are audited too."""
+
+    def decorate(handler: Handler) -> Handler:
+        doc_of(handler).query = model
+        return handler
+
+    return decorate
+
+
+@bp.get("/police/ebikes", name="police.ebikes")
+@requires(Role.POLICE)
+@documents_query(LookupQuery)
+@responds(200, LookupAnswer, "The owners' full identity and contact, their bikes and alarm history")
+@errors(422, 429)
+async def police_lookup(request: Request) -> HTTPResponse:
+    """Owner lookup by exactly one of `frame_no`, `plate`, `qr` (a scanned code) or `owner_id_number`,
+    with the `reason` and the `case_no`. Every lookup is in the audit log (found or not, refused or
+    not), and each officer has an hourly limit (GMID_POLICE_LOOKUP_RATE); going past it is refused and
+    the district administrators are told. Never cached."""
+    principal = require_principal(request)
+    addr = str(request.remote_addr or request.ip)
+    rid = request.ctx.request_id
+
+    async def audited(
+        by: str, value: str, reason: str, case_no: str, outcome: str, count: int = 0, bikes: list[str] | None = None
+    ) -> int:
+        return await service.audit_lookup(
+            viewer=principal,
+            by=by,
+            value=value,
+            reason=reason,
+            case_no=case_no,
+            outcome=outcome,
+            result_count=count,
+            bikes=bikes or [],
+            client_addr=addr,
+            request_id=rid,
+        )
+
+    try:
+        query = parse_query(request, LookupQuery)
+    except ValidationFailed:
+        await audited("", "", "", "", "invalid_query")
+        raise
+    given = [(k, str(getattr(query, k)).strip()) for k in service.LOOKUP_KEYS if getattr(query, k)]
+    by, value = given[0] if len(given) == 1 else ("", "")
+    reason, case_no = (query.reason or "").strip(), (query.case_no or "").strip()
+    if len(given) != 1:
+        await audited(by, value, reason, case_no, "refused_search_key")
+        raise ValidationFailed(
+            "Give exactly one of frame_no, plate, qr, owner_id_number.", code="one_search_key_required"
+        )
+    if len(reason) < 2 or not case_no:
+        await audited(by, value, reason, case_no, "refused_no_reason")
+        raise ValidationFailed("A lookup needs the reason and the case number (case_no).", code="reason_required")
+    settings = request.app.ctx.settings
+    rate = Rate.parse(settings.police_lookup_rate)
+    decision = await RateLimiter(request.app.ctx.redis, prefix="rl:police-lookup:").hit(principal.account_id, rate)
+    if not decision.allowed:
+        await audited(by, value, reason, case_no, "refused_rate_limit")
+        await service.tell_admins_about_limit(viewer=principal, count=rate.count)
+        raise RateLimited(
+            "You have reached the hourly limit of owner lookups; an administrator has been told.",
+            retry_after=max(1, int(decision.retry_after)),
+        )
+    try:
+        found = await service.police_lookup(by=by, value=value, base_url=settings.public_base_url)
+    except ValidationFailed:
+        await audited(by, value, reason, case_no, "invalid_value")
+        raise
+    results = []
+    bike_ids: list[str] = []
+    for owner, bikes in found:
+        profile = identity_service.read_profile(owner)
+        items = []
+        for bike in bikes:
+            bike_ids.append(bike.public_id)
+            items.append(
+                LookupBike(
+                    bike=await bike_out(request, bike),
+                    alarms=[await alarm_out(a) for a in await service.alarms_of(bike)],
+                )
+            )
+        results.append(
+            LookupResult(
+                owner=OwnerFull(
+                    account=owner.public_id,
+                    name=profile.name,
+                    id_number=profile.id_number,
+                    phone=profile.phone,
+                    address=profile.address,
+                ),
+                bikes=items,
+            )
+        )
+    seq = await audited(by, value, reason, case_no, "ok", len(bike_ids), bike_ids)
+    answer = LookupAnswer(results=results, count=len(bike_ids), audit_seq=seq)
+    return json(answer.model_dump(mode="json"), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})

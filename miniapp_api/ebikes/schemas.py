@@ -1,0 +1,140 @@
+"""Request and response schemas of e-bikes (separate from the ORM models)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field
+
+from miniapp_api.ebikes.models import AlarmStatus, BikeStatus
+from server.validation import StrictModel, Stripped
+
+NODE_CODE = r"^[A-Za-z0-9]{1,32}$"
+
+
+class OwnerIdentityIn(StrictModel):
+    name: Stripped = Field(min_length=1, max_length=32, description="The owner's name as on the ID card.")
+    id_number: Stripped = Field(min_length=15, max_length=20, description="Resident ID number (18 digits, checked).")
+    phone: Stripped = Field(min_length=11, max_length=16, description="Mainland mobile number.")
+
+
+class BikeFieldsIn(StrictModel):
+    brand: Stripped = Field(min_length=1, max_length=32, examples=["雅迪"])
+    model: Stripped = Field(default="", max_length=32, examples=["DE2"])
+    colour: Stripped = Field(min_length=1, max_length=16, examples=["白色"])
+    plate: Stripped | None = Field(default=None, max_length=16, description="Plate, when the bike has one.")
+    purchase_date: date | None = None
+    node: Stripped = Field(
+        pattern=NODE_CODE, description="Code of the community or grid where the bike is kept (e.g. GM010101)."
+    )
+
+
+class RegisterIn(BikeFieldsIn):
+    owner: OwnerIdentityIn
+    frame_no: Stripped = Field(min_length=6, max_length=40, description="车架号; spaces and dashes are ignored.")
+    motor_no: Stripped = Field(min_length=1, max_length=32, description="电机号.")
+
+
+class UpdateIn(StrictModel):
+    brand: Stripped | None = Field(default=None, min_length=1, max_length=32)
+    model: Stripped | None = Field(default=None, max_length=32)
+    colour: Stripped | None = Field(default=None, min_length=1, max_length=16)
+    plate: Stripped | None = Field(default=None, max_length=16, description="An empty string removes the plate.")
+    purchase_date: date | None = None
+    node: Stripped | None = Field(default=None, pattern=NODE_CODE)
+
+
+class CredentialRef(BaseModel):
+    id: str
+    serial: int
+    url: str = Field(description="The URL the QR code carries.")
+    images: dict[str, str] = Field(description="PNG, SVG and sticker URLs (sign in to fetch them).")
+
+
+class AlarmOut(BaseModel):
+    id: str
+    status: AlarmStatus
+    lost_at: datetime
+    location: str
+    lat: float | None
+    lng: float | None
+    description: str
+    created_at: datetime
+    closed_at: datetime | None
+    sightings: int = 0
+
+
+class BikeOut(BaseModel):
+    id: str
+    status: BikeStatus
+    brand: str
+    model: str
+    colour: str
+    frame_no: str
+    motor_no: str
+    plate: str | None
+    purchase_date: date | None
+    node: str | None = Field(description="Path of the hierarchy node where it is kept.")
+    registered_at: datetime
+    credential: CredentialRef | None
+    alarm: AlarmOut | None = Field(default=None, description="The open alarm, when the bike is reported stolen.")
+
+
+class BikeList(BaseModel):
+    items: list[BikeOut]
+
+
+class TransferOut(BaseModel):
+    code: str = Field(description="Give this to the new owner; it works once, until expires_at.")
+    expires_at: datetime
+
+
+class TransferAcceptIn(StrictModel):
+    code: Stripped = Field(min_length=6, max_length=32)
+    owner: OwnerIdentityIn
+
+
+class AlarmIn(StrictModel):
+    lost_at: datetime = Field(description="When the bike was lost (ISO 8601 with offset).")
+    location: Stripped = Field(min_length=1, max_length=200, description="Where it was lost, in words.")
+    description: Stripped = Field(default="", max_length=500)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lng: float | None = Field(default=None, ge=-180, le=180)
+
+
+class AlarmAnswer(BaseModel):
+    alarm: AlarmOut
+    created: bool = Field(description="False when this press repeated an alarm raised in the last 10 minutes.")
+
+
+class LookupQuery(StrictModel):
+    frame_no: str | None = Field(default=None, max_length=40)
+    plate: str | None = Field(default=None, max_length=16)
+    qr: str | None = Field(default=None, max_length=2048, description="A scanned code (URL or token).")
+    owner_id_number: str | None = Field(default=None, max_length=20)
+    reason: str | None = Field(default=None, max_length=200, description="Why you look (required).")
+    case_no: str | None = Field(default=None, max_length=64, description="The case number (required).")
+
+
+class OwnerFull(BaseModel):
+    account: str
+    name: str | None
+    id_number: str | None
+    phone: str | None
+    address: str | None
+
+
+class LookupBike(BaseModel):
+    bike: BikeOut
+    alarms: list[AlarmOut]
+
+
+class LookupResult(BaseModel):
+    owner: OwnerFull
+    bikes: list[LookupBike]
+
+
+class LookupAnswer(BaseModel):
+    results: list[LookupResult]
+    count: int = Field(description="Number of bikes found.")
+    audit_seq: int = Field(description="The audit entry that records this lookup.")
