@@ -239,7 +239,9 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
         if account is None:
             account = await Account.get_or_none(username=args.account.lower())
         if account is None:
-            raise CLIError(f"no account {args.account!r} (give a username or an account id)")
+            account = await Account.get_or_none(wechat_openid=args.account)
+        if account is None:
+            raise CLIError(f"no account {args.account!r} (give a username, an account id or a WeChat openid)")
         if not account.is_active:
             raise CLIError("that account is disabled")
         await account.fetch_related("node")
@@ -280,6 +282,9 @@ DEMO_STAFF = [
 ]
 
 
+DEMO_STAFF_PHONES = {"admin": "13700000000", "police": "13700000001"}
+
+
 def cmd_seed_demo(args: argparse.Namespace, settings: Settings) -> int:
     from identity import hierarchy, service
     from identity.models import Account
@@ -296,7 +301,11 @@ def cmd_seed_demo(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"staff {username}: exists")
                 continue
             chosen = password or secrets.token_urlsafe(12)
-            await service.create_staff(username=username, role=Role(role), node_code=node, password=chosen)
+            staff = await service.create_staff(username=username, role=Role(role), node_code=node, password=chosen)
+            if username in DEMO_STAFF_PHONES:  # so alarms and limits reach someone (console: logged)
+                await service.update_profile(
+                    account=staff, name=None, phone=DEMO_STAFF_PHONES[username], id_number=None
+                )
             shown = "(from stdin)" if password else chosen
             print(f"staff {username}: {role} at {node}, password {shown}")
         demo_residents = [
@@ -312,7 +321,7 @@ def cmd_seed_demo(args: argparse.Namespace, settings: Settings) -> int:
             account = await Account.create(public_id=service.new_public_id(), role=Role.RESIDENT, wechat_openid=openid)
             id_number = make_id_number("440311", date(1990, 1, number), f"{number:03d}")
             await service.update_profile(account=account, name=name, phone=phone, id_number=id_number)
-            print(f"resident {account.public_id}: demo profile (try: gmid token {account.public_id})")
+            print(f"resident {account.public_id}: demo profile (try: gmid token {openid})")
         return 0
 
     return _run(go, settings)
@@ -518,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_load_hierarchy)
 
     p = sub.add_parser("token", help="print an access token for an existing account")
-    p.add_argument("account", help="username or account id")
+    p.add_argument("account", help="username, account id or WeChat openid (demo residents: demo-openid-1..3)")
     p.add_argument("--ttl", type=int, help="lifetime in seconds")
     p.set_defaults(func=cmd_token)
 

@@ -31,11 +31,25 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class StripQueryStrings(logging.Filter):
+    """Sanic's access log writes the full URL; query strings can carry personal data (a police lookup
+    by ID number), so only the path is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        line = getattr(record, "request", None)
+        if isinstance(line, str) and "?" in line:
+            record.request = line.split("?", 1)[0] + "?…"
+        return True
+
+
 _configured = False
 
 
 def configure_logging(level: str = "INFO") -> None:
     global _configured
+    access = logging.getLogger("sanic.access")
+    if not any(isinstance(f, StripQueryStrings) for f in access.filters):
+        access.addFilter(StripQueryStrings())
     root = logging.getLogger("gmid")
     root.setLevel(level)
     if _configured:
