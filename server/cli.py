@@ -428,10 +428,14 @@ def cmd_notify_worker(args: argparse.Namespace, settings: Settings) -> int:
     from server.logs import configure_logging
 
     changes: dict[str, Any] = {}
-    if args.concurrency:
-        changes["notify_concurrency"] = args.concurrency
-    if args.batch_size:
-        changes["notify_batch_size"] = args.batch_size
+    for flag, attr, value in (
+        ("--concurrency", "notify_concurrency", args.concurrency),
+        ("--batch-size", "notify_batch_size", args.batch_size),
+    ):
+        if value is not None:
+            if not 1 <= value <= 1000:
+                raise CLIError(f"{flag} must be from 1 to 1000")
+            changes[attr] = value
     settings = settings.replace(**changes)
     Policy.from_settings(settings)  # a bad combination stops here with one line
     configure_logging(settings.log_level)

@@ -52,3 +52,17 @@ async def test_gmid_serve_runs_the_dispatcher_and_stops_it(settings: Settings, r
         _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     assert proc.returncode == 0, err.decode()[-2000:]
     assert b"Traceback" not in err, err.decode()[-4000:]
+
+
+async def test_notify_worker_once_sends_what_is_due_and_exits(settings: Settings, running: object) -> None:
+    from tests.support.cli import gmid
+
+    await outbox.enqueue(
+        template="notify.test", data={"at": "2026-11-25T00:00:00Z"}, idempotency_key="t1", phone="13800000001"
+    )
+    code, out, err = await gmid(settings, "notify-worker", "--once")
+    assert code == 0, err
+    assert out.strip() == "gmid: sent 1 notification(s)"
+    assert (await Notification.get(idempotency_key="t1")).status is Status.SENT
+    code, _, err = await gmid(settings, "notify-worker", "--concurrency", "0")
+    assert code == 2 and err.strip() == "gmid: --concurrency must be from 1 to 1000"
