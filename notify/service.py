@@ -66,7 +66,7 @@ async def counts() -> dict[str, int]:
 
 
 async def get(*, public_id: str) -> Notification:
-    row = await Notification.get_or_none(public_id=public_id)
+    row = await Notification.get_or_none(public_id=public_id) if 0 < len(public_id) <= 24 else None
     if row is None:
         raise NotFound("No notification with this id.", code="notification_not_found")
     return row
@@ -98,7 +98,11 @@ def masked_recipient(row: Notification) -> dict[str, str | bool | None]:
 async def retry(*, public_id: str, actor: str, role: str, client_addr: str = "", request_id: str = "") -> Notification:
     """Send a dead (or waiting) notification again, from its first channel, with fresh attempts."""
     async with in_transaction() as conn:
-        row = await Notification.filter(public_id=public_id).using_db(conn).select_for_update().first()
+        row = (
+            await Notification.filter(public_id=public_id).using_db(conn).select_for_update().first()
+            if 0 < len(public_id) <= 24
+            else None
+        )
         if row is None:
             raise NotFound("No notification with this id.", code="notification_not_found")
         if row.status not in (Status.DEAD, Status.FAILED):

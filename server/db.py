@@ -31,6 +31,10 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     url = database_url
     if url.startswith("postgresql://"):
         url = "postgres://" + url[len("postgresql://") :]
+    if url.startswith("postgres://") and "maxsize=" not in url:
+        # Tortoise's asyncpg pool defaults to 5 connections: fewer than the requests one worker serves
+        # at once (and the notification dispatcher's sends). The URL's own maxsize wins.
+        url += ("&" if "?" in url else "?") + "maxsize=20"
     if url.startswith("sqlite://"):
         path = url[len("sqlite://") :].split("?", 1)[0]
         if path and path != ":memory:":

@@ -63,7 +63,8 @@ if tat - now > tolerance then
   return {0, tat - now - tolerance, 0}
 end
 local new_tat = tat + interval
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now + 1000)
+-- PX takes whole milliseconds; the interval may not be one (e.g. 7/minute).
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
 local remaining = math.floor((tolerance - (new_tat - now - interval)) / interval)
 return {1, 0, remaining}
 """

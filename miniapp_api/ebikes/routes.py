@@ -270,7 +270,8 @@ async def police_lookup(request: Request) -> HTTPResponse:
         raise ValidationFailed("A lookup needs the reason and the case number (case_no).", code="reason_required")
     settings = request.app.ctx.settings
     rate = Rate.parse(settings.police_lookup_rate)
-    decision = await RateLimiter(request.app.ctx.redis, prefix="rl:police-lookup:").hit(principal.account_id, rate)
+    limiter: RateLimiter = request.app.ctx.rate_limiter
+    decision = await limiter.hit(f"police-lookup:{principal.account_id}", rate)
     if not decision.allowed:
         await audited(by, value, reason, case_no, "refused_rate_limit")
         await service.tell_admins_about_limit(viewer=principal, count=rate.count)

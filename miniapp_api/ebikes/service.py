@@ -128,7 +128,10 @@ async def _bind_identity(account: Account, identity: CheckedIdentity, conn: Base
 # Registration and ownership -------------------------------------------------------------------------
 
 
-async def _check_capacity(owner: Account, max_per_owner: int, conn: BaseDBAsyncClient | None = None) -> None:
+async def _check_capacity(owner: Account, max_per_owner: int, conn: BaseDBAsyncClient) -> None:
+    # The owner's row is locked first, so that two registrations at once cannot both see room for one
+    # more (PostgreSQL; SQLite's single writer serialises them anyway).
+    await Account.filter(id=owner.id).using_db(conn).select_for_update().first()
     count = await EBike.filter(owner_id=owner.id).exclude(status=BikeStatus.DEREGISTERED).using_db(conn).count()
     if count >= max_per_owner:
         raise Conflict(
@@ -186,7 +189,8 @@ async def own_bikes(*, owner: Account) -> list[EBike]:
 
 async def get_for(*, viewer: Principal, account: Account, public_id: str) -> EBike:
     """The owner's bike (or any, for an admin); others get 404, as if it did not exist."""
-    bike = await EBike.get_or_none(public_id=public_id)
+    # An id that cannot exist is not looked up (Tortoise refuses values longer than the column).
+    bike = await EBike.get_or_none(public_id=public_id) if 0 < len(public_id) <= 16 else None
     if bike is None or (bike.owner_id != account.id and viewer.role is not Role.ADMIN):
         raise NotFound("No e-bike with this id is registered to you.", code="ebike_not_found")
     return bike
@@ -462,6 +466,8 @@ async def record_sighting(
     place = f"{lat:.5f},{lng:.5f}" if lat is not None and lng is not None else "位置未提供"
     data = {"bike": bike_label(bike), "seen_at": now.isoformat(), "place": place, "alarm_id": alarm.public_id}
     async with in_transaction() as conn:
+        # The alarm's row is locked first: scans at the same moment by one officer make one sighting.
+        await Alarm.filter(id=alarm.id).using_db(conn).select_for_update().first()
         recent = Sighting.filter(alarm_id=alarm.id, actor=viewer.account_id, at__gte=now - window).using_db(conn)
         if await recent.exists():
             return False

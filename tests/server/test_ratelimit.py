@@ -177,6 +177,16 @@ async def test_gcra_concurrent_hits_never_exceed_the_burst(limiter: RateLimiter)
     assert sum(d.allowed for d in decisions) == 10
 
 
+@pytest.mark.parametrize("text", ["7/minute", "3/second", "1000000/hour", "86399/day"])
+async def test_gcra_works_when_the_interval_is_not_whole_milliseconds(limiter: RateLimiter, text: str) -> None:
+    rate = Rate.parse(text)
+    burst = min(rate.count, 20)
+    decisions = [await limiter.hit(f"odd-{text}", rate) for _ in range(burst)]
+    assert all(d.allowed for d in decisions)
+    if rate.count <= 20:
+        assert not (await limiter.hit(f"odd-{text}", rate)).allowed
+
+
 def test_rate_parsing() -> None:
     assert Rate.parse("60/minute") == Rate(60, 60)
     assert Rate.parse(" 3 / second ") == Rate(3, 1)
