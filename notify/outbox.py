@@ -54,6 +54,11 @@ def _check_email(value: str) -> str:
     return value
 
 
+def reachable(account: Account) -> bool:
+    """Whether ``enqueue(account=...)`` finds an address (a mini-program openid or a phone)."""
+    return bool(account.wechat_openid or account.phone_enc)
+
+
 async def enqueue(
     *,
     template: str,

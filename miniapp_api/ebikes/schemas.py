@@ -15,7 +15,7 @@ NODE_CODE = r"^[A-Za-z0-9]{1,32}$"
 class OwnerIdentityIn(StrictModel):
     name: Stripped = Field(min_length=1, max_length=32, description="The owner's name as on the ID card.")
     id_number: Stripped = Field(min_length=15, max_length=20, description="Resident ID number (18 digits, checked).")
-    phone: Stripped = Field(min_length=11, max_length=16, description="Mainland mobile number.")
+    phone: Stripped = Field(min_length=11, max_length=20, description="Mainland mobile number.")
 
 
 class BikeFieldsIn(StrictModel):

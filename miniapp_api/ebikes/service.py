@@ -109,7 +109,8 @@ def check_identity(owner: OwnerIdentityIn) -> CheckedIdentity:
 
 
 async def _bind_identity(account: Account, identity: CheckedIdentity, conn: BaseDBAsyncClient) -> None:
-    """The first registration sets the account's verified identity; later ones must match it."""
+    """The first registration sets the account's ID number; later ones must give the same one (the
+    name and phone given then update the account's contact)."""
     current = identity_service.read_profile(account)
     if current.id_number is not None and current.id_number != identity.id_number:
         raise Conflict(
@@ -191,7 +192,11 @@ async def get_for(*, viewer: Principal, account: Account, public_id: str) -> EBi
     """The owner's bike (or any, for an admin); others get 404, as if it did not exist."""
     # An id that cannot exist is not looked up (Tortoise refuses values longer than the column).
     bike = await EBike.get_or_none(public_id=public_id) if 0 < len(public_id) <= 16 else None
-    if bike is None or (bike.owner_id != account.id and viewer.role is not Role.ADMIN):
+    admin_in_scope = viewer.role is Role.ADMIN and (
+        (viewer.node_path is not None and viewer.node_path.count("/") == 2)
+        or viewer.covers(bike.node_path if bike is not None else None)
+    )
+    if bike is None or (bike.owner_id != account.id and not admin_in_scope):
         raise NotFound("No e-bike with this id is registered to you.", code="ebike_not_found")
     return bike
 
@@ -230,6 +235,8 @@ async def update(*, bike: EBike, data: UpdateIn) -> EBike:
 async def deregister(*, bike: EBike) -> EBike:
     """The bike leaves the register; its code is revoked everywhere (feed included)."""
     _ensure_registered(bike)
+    if bike.status is BikeStatus.STOLEN:
+        raise Conflict("A bike reported stolen cannot be deregistered; cancel the alarm first.", code="ebike_stolen")
     now = utcnow()
     async with in_transaction() as conn:
         await qr_service.revoke(public_id=bike.credential_id, reason="deregistered", using_db=conn)
@@ -311,6 +318,8 @@ async def accept_transfer(*, new_owner: Account, code: str, owner: OwnerIdentity
         transfer.accepted_at = now
         await transfer.save(using_db=conn, update_fields=["status", "to_owner_id", "accepted_at"])
         for account, direction in ((old_owner, "转出"), (new_owner, "转入")):
+            if not outbox.reachable(account):
+                continue
             await outbox.enqueue(
                 template="ebike.transferred",
                 data={
@@ -415,13 +424,14 @@ async def raise_alarm(*, bike: EBike, owner: Account, data: AlarmIn) -> tuple[Al
         )
         await EBike.filter(id=bike.id).using_db(conn).update(status=BikeStatus.STOLEN, updated_at=now)
         payload = alarm_data(bike, alarm)
-        await outbox.enqueue(
-            template="ebike.stolen",
-            data=payload,
-            idempotency_key=f"alarm:{alarm.public_id}:owner",
-            account=owner,
-            using_db=conn,
-        )
+        if outbox.reachable(owner):
+            await outbox.enqueue(
+                template="ebike.stolen",
+                data=payload,
+                idempotency_key=f"alarm:{alarm.public_id}:owner",
+                account=owner,
+                using_db=conn,
+            )
         police = await _notify_police(
             template="ebike.stolen",
             data=payload,
@@ -476,9 +486,10 @@ async def record_sighting(
         )
         key = f"sighting:{sighting.id}"
         owner = await Account.get(id=bike.owner_id, using_db=conn)
-        await outbox.enqueue(
-            template="ebike.sighted", data=data, idempotency_key=f"{key}:owner", account=owner, using_db=conn
-        )
+        if outbox.reachable(owner):
+            await outbox.enqueue(
+                template="ebike.sighted", data=data, idempotency_key=f"{key}:owner", account=owner, using_db=conn
+            )
         await _notify_police(template="ebike.sighted", data=data, key=key, node_path=alarm.node_path, conn=conn)
     log.info("ebike sighting recorded alarm=%s", alarm.public_id)
     return True
