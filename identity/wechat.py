@@ -152,6 +152,22 @@ class WeChatGateway:
             )
         return self._client
 
+    async def content_check(self, *, openid: str, content: str, scene: int = 2) -> str:
+        """WeChat's content security check (``wxa/msg_sec_check`` v2): ``pass``, ``review`` or ``risky``.
+
+        Raises ServiceUnavailable when WeChat cannot answer; callers decide whether to go on without it.
+        """
+        client = self.client
+        body = {"version": 2, "openid": openid, "scene": scene, "content": content[:2500]}
+        try:
+            data = await asyncio.to_thread(client.post, f"{client.base_url}wxa/msg_sec_check", data=body)
+        except (WeChatClientException, requests.RequestException) as exc:
+            log.warning("wechat msg_sec_check failed error=%s", exc.__class__.__name__)
+            raise ServiceUnavailable("WeChat cannot check the text now.", code="wechat_unavailable") from None
+        result = data.get("result") if isinstance(data, dict) else None
+        suggest = result.get("suggest") if isinstance(result, dict) else None
+        return str(suggest) if suggest in ("pass", "review", "risky") else "review"
+
     async def code_to_session(self, code: str) -> WeChatSession:
         client = self.client
         try:

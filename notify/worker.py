@@ -72,7 +72,13 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None, o
             while not stop.is_set() and await dispatcher.run_once():
                 pass
         else:
-            await dispatcher.run(stop)
+            # The same background process keeps the reports' SLA timers (imported here: notify does
+            # not depend on feature packages at import time).
+            from miniapp_api.reports import events
+            from miniapp_api.reports.sla import SlaScheduler
+
+            events.set_client(client)
+            await asyncio.gather(dispatcher.run(stop), SlaScheduler().run(stop))
         return dispatcher.sent_count
     finally:
         for channel in dispatcher.channels.values():

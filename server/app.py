@@ -21,6 +21,7 @@ from sanic.response import HTTPResponse
 from identity import pii
 from identity.pii import PiiKeyRing, Vault
 from identity.wechat import WeChatGateway
+from miniapp_api.reports import events as report_events
 from notify import outbox
 from qr import service as qr_service
 from qr.keys import KeyringCache
@@ -38,13 +39,28 @@ _counter = itertools.count(1)
 
 def blueprints() -> list[Any]:
     from identity.routes import bp as identity_bp
+    from miniapp_api.boards.routes import bp as boards_bp
+    from miniapp_api.buildings.routes import bp as buildings_bp
     from miniapp_api.ebikes.routes import bp as ebikes_bp
+    from miniapp_api.reports.photo_routes import bp as report_photos_bp
+    from miniapp_api.reports.routes import bp as reports_bp
     from notify.routes import bp as notify_bp
     from qr.routes import bp as qr_bp
     from server.docs import bp as docs_bp
     from server.health import bp as health_bp
 
-    return [health_bp, docs_bp, identity_bp, qr_bp, notify_bp, ebikes_bp]
+    return [
+        health_bp,
+        docs_bp,
+        identity_bp,
+        qr_bp,
+        notify_bp,
+        ebikes_bp,
+        reports_bp,
+        buildings_bp,
+        report_photos_bp,
+        boards_bp,
+    ]
 
 
 def create_app(settings: Settings | None = None, *, name: str | None = None) -> Sanic:
@@ -142,6 +158,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
                 app.ctx.own_redis = embedded
         app.ctx.redis = gmid_redis.make_client(gmid_redis.redis_url_for(settings))
         outbox.set_wake_client(app.ctx.redis)
+        report_events.set_client(app.ctx.redis)
         app.ctx.wechat = WeChatGateway(settings, gmid_redis.redis_url_for(settings))
         app.ctx.rate_limiter = ratelimit.RateLimiter(app.ctx.redis)
         app.ctx.metrics_allow = [
@@ -165,6 +182,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
             wechat.close()
         client = getattr(app.ctx, "redis", None)
         outbox.set_wake_client(None)
+        report_events.set_client(None)
         if client is not None:
             await client.aclose()
         own = getattr(app.ctx, "own_redis", None)

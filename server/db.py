@@ -24,6 +24,10 @@ MODEL_MODULES: list[str] = [
     "qr.models",
     "notify.models",
     "miniapp_api.ebikes.models",
+    "miniapp_api.buildings.models",
+    "miniapp_api.reports.models",
+    "miniapp_api.reports.photo_models",
+    "miniapp_api.boards.models",
 ]
 
 

@@ -115,6 +115,7 @@ PATH_CODE2SESSION = "/sns/jscode2session"
 PATH_TEMPLATE_SEND = "/cgi-bin/message/template/send"
 PATH_SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/send"
 PATH_PHONE_NUMBER = "/wxa/business/getuserphonenumber"
+PATH_MSG_SEC_CHECK = "/wxa/msg_sec_check"
 
 ROUTES: dict[str, str] = {
     PATH_TOKEN: "GET",
@@ -123,6 +124,7 @@ ROUTES: dict[str, str] = {
     PATH_TEMPLATE_SEND: "POST",
     PATH_SUBSCRIBE_SEND: "POST",
     PATH_PHONE_NUMBER: "POST",
+    PATH_MSG_SEC_CHECK: "POST",
 }
 """Path -> HTTP method of every endpoint the fake implements."""
 
@@ -294,6 +296,7 @@ class WeChatFake:
         self._refused: set[str] = set()
         self._quota: dict[tuple[str, str], int] = {}
         self._invalid_openids: set[str] = set()
+        self._risky_words: dict[str, tuple[str, int]] = {}
         self._unfollowed: set[str] = set()
         self._templates: set[str] | None = None
         self._server: _Server | None = None
@@ -444,6 +447,11 @@ class WeChatFake:
         with self.lock:
             self._unfollowed.add(openid)
 
+    def flag_content(self, word: str, suggest: str = "risky", label: int = 20001) -> None:
+        """``msg_sec_check`` answers ``suggest`` (risky or review) for content containing ``word``."""
+        with self.lock:
+            self._risky_words[word] = (suggest, label)
+
     def allow_templates(self, *template_ids: str) -> None:
         """Only these template ids are accepted (others 40037); by default any non-empty id is."""
         with self.lock:
@@ -560,6 +568,7 @@ class WeChatFake:
             PATH_TEMPLATE_SEND: self._ep_template_send,
             PATH_SUBSCRIBE_SEND: self._ep_subscribe_send,
             PATH_PHONE_NUMBER: self._ep_phone_number,
+            PATH_MSG_SEC_CHECK: self._ep_msg_sec_check,
         }[path]
         try:
             return handler(query, body, parsed)
@@ -729,6 +738,25 @@ class WeChatFake:
             self._quota[quota_key] -= 1
         msgid = self._accept("subscribe", msg)
         return _Response(200, {"errcode": 0, "errmsg": "ok", "msgid": msgid})
+
+    def _ep_msg_sec_check(self, query: dict[str, str], body: bytes, parsed: Any) -> _Response:
+        # Content security v2: {version: 2, openid, scene 1-4, content <= 2500} -> result.suggest.
+        self._check_token(query)
+        if not isinstance(parsed, dict) or parsed.get("version") != 2:
+            raise _WeChatError(47001, "data format error: version must be 2")
+        content, openid, scene = parsed.get("content"), parsed.get("openid"), parsed.get("scene")
+        if not isinstance(content, str) or len(content) > 2500 or scene not in (1, 2, 3, 4):
+            raise _WeChatError(47001)
+        if not isinstance(openid, str) or not openid or openid in self._invalid_openids:
+            raise _WeChatError(40003)
+        suggest, label = "pass", 100
+        for word, (verdict, word_label) in self._risky_words.items():
+            if word in content:
+                suggest, label = verdict, word_label
+                break
+        result = {"suggest": suggest, "label": label}
+        detail = [{"strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label, "prob": 90}]
+        return _Response(200, {"errcode": 0, "errmsg": "ok", "result": result, "detail": detail, "trace_id": _rid()})
 
     def _ep_phone_number(self, query: dict[str, str], body: bytes, parsed: Any) -> _Response:
         self._check_token(query)

@@ -1,0 +1,34 @@
+"""What a scan of a party-member board shows: the board and how to leave a message (anyone)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from miniapp_api.boards.models import Board
+from qr import kinds
+from qr.kinds import ScanContext
+from qr.models import Credential
+
+
+async def view(credential: Credential, context: ScanContext) -> dict[str, Any]:
+    board = await Board.get_or_none(code=credential.subject_id)
+    if board is None:
+        return {"kind": "board", "registered": False}
+    return {
+        "kind": "board",
+        "title": board.title,
+        "members": [{"name": m["name"], "duty": m["duty"], "photo_url": m.get("photo_url")} for m in board.members],
+        "actions": [
+            {
+                "key": "message_party_branch",
+                "title": "给网格党支部留言",
+                "href": f"/api/v1/boards/{board.code}/messages",
+                "method": "POST",
+            }
+        ],
+    }
+
+
+def register_kind() -> None:
+    kinds.register(dataclasses.replace(kinds.BOARD, resolver=view), replace=True)

@@ -1,0 +1,128 @@
+"""HTTP routes of rental buildings: staff list and read the buildings of their area, and correct them.
+
+Scanning a building's code goes through ``POST /api/v1/scan`` (the view per role lives in ``scan``).
+"""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+
+from identity.roles import Role
+from miniapp_api.buildings import scan, service
+from miniapp_api.buildings.models import Building
+from miniapp_api.buildings.schemas import (
+    BuildingList,
+    BuildingListQuery,
+    BuildingOut,
+    BuildingPatch,
+    BuildingSummary,
+    CredentialRef,
+    DetailQuery,
+)
+from qr.models import Credential
+from qr.routes import code_url
+from server.auth import Principal, require_principal, requires
+from server.validation import errors, json_body, query_args, responds
+
+bp = Blueprint("buildings", url_prefix="/api/v1")
+scan.register_kind()
+
+READERS = (Role.GRID_STAFF, Role.OFFICER, Role.POLICE, Role.ADMIN)
+EDITORS = (Role.GRID_STAFF, Role.OFFICER, Role.ADMIN)
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+async def building_out(
+    request: Request, building: Building, viewer: Principal, *, audit_seq: int | None = None
+) -> BuildingOut:
+    credential = await Credential.get_or_none(public_id=building.credential_id)
+    names = await service.grid_names({building.grid_code})
+    full = service.full_landlord_allowed(viewer, building)
+    fields = service.staff_fields(building, full_landlord=full)
+    base = f"/api/v1/credentials/{building.credential_id}"
+    return BuildingOut.model_validate(
+        {
+            **service.public_view(building),
+            **fields,
+            "grid_name": names.get(building.grid_code),
+            "credential": CredentialRef(
+                id=credential.public_id,
+                serial=credential.serial,
+                url=code_url(request, credential.token),
+                images={"png": f"{base}/qr.png", "svg": f"{base}/qr.svg", "sticker": f"{base}/sticker.png"},
+            )
+            if credential is not None
+            else None,
+            "created_at": building.created_at,
+            "updated_at": building.updated_at,
+            "audit_seq": audit_seq,
+        }
+    )
+
+
+@bp.get("/buildings", name="buildings.list")
+@requires(*READERS)
+@query_args(BuildingListQuery)
+@responds(200, BuildingList, "Buildings under your node, by code; follow `next_cursor` for more")
+@errors(404, 422)
+async def list_buildings(request: Request, query: BuildingListQuery) -> HTTPResponse:
+    """Rental buildings in your area (a grid worker: their grid; a street officer: the street).
+    `grid` outside your area is 404."""
+    principal = require_principal(request)
+    rows, next_cursor = await service.list_in_scope(
+        viewer=principal, grid=query.grid, q=query.q, cursor=query.cursor, limit=query.limit
+    )
+    names = await service.grid_names({b.grid_code for b in rows})
+    items = [
+        BuildingSummary(
+            code=b.code,
+            address=b.address,
+            grid=b.grid_code,
+            grid_name=names.get(b.grid_code),
+            floors=b.floors,
+            households=b.households,
+            residents=b.residents,
+            credential_id=b.credential_id,
+            updated_at=b.updated_at,
+        )
+        for b in rows
+    ]
+    return json(BuildingList(items=items, next_cursor=next_cursor).model_dump(mode="json"), headers=NO_STORE)
+
+
+@bp.get("/buildings/<code:str>", name="buildings.get")
+@requires(*READERS)
+@query_args(DetailQuery)
+@responds(200, BuildingOut, "The building; the landlord masked, except for police (whose read is audited)")
+@errors(404, 422)
+async def get_building(request: Request, code: str, query: DetailQuery) -> HTTPResponse:
+    """One building of your area by its code; others are 404."""
+    principal = require_principal(request)
+    building = await service.get_in_scope(viewer=principal, code=code)
+    seq = None
+    if service.full_landlord_allowed(principal, building):
+        seq = await service.audit_landlord_read(
+            viewer=principal,
+            building=building,
+            via="api",
+            client_addr=str(request.remote_addr or request.ip),
+            request_id=request.ctx.request_id,
+            reason=(query.reason or "").strip(),
+        )
+    out = await building_out(request, building, principal, audit_seq=seq)
+    return json(out.model_dump(mode="json"), headers=NO_STORE)
+
+
+@bp.patch("/buildings/<code:str>", name="buildings.update")
+@requires(*EDITORS)
+@json_body(BuildingPatch)
+@responds(200, BuildingOut, "Updated (the code and the grid come only from the district's file)")
+@errors(404, 422)
+async def update_building(request: Request, code: str, body: BuildingPatch) -> HTTPResponse:
+    """Correct a building of your area: occupancy, fire facilities, incidents, services, landlord."""
+    principal = require_principal(request)
+    building = await service.get_in_scope(viewer=principal, code=code)
+    building = await service.update(building=building, changes=body.model_dump(exclude_unset=True))
+    out = await building_out(request, building, principal)
+    return json(out.model_dump(mode="json"), headers=NO_STORE)

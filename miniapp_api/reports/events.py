@@ -1,0 +1,43 @@
+"""Report changes as a Redis stream, for the grid feed's Server-Sent Events across app instances.
+
+Every committed submit or transition appends ``{id, node, state, action}`` to one capped stream.
+A feed connection reads it from the client's ``Last-Event-ID`` (the stream id), keeps the entries
+under the caller's node, and sends each as an SSE event; stream ids only grow, so a reconnect
+resumes exactly where it stopped (within the stream's length).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from miniapp_api.reports.models import Report
+
+log = logging.getLogger("gmid.reports.events")
+
+STREAM = "gmid:reports:events"
+MAXLEN = 100_000
+
+_client: aioredis.Redis | None = None
+
+
+def set_client(client: aioredis.Redis | None) -> None:
+    global _client
+    _client = client
+
+
+async def publish(report: Report, action: str) -> None:
+    """After the commit. Best effort: the feed itself (GET /grid/feed) is the source of truth."""
+    if _client is None:
+        return
+    try:
+        await _client.xadd(
+            STREAM,
+            {"id": report.public_id, "node": report.node_path, "state": report.state.value, "action": action},
+            maxlen=MAXLEN,
+            approximate=True,
+        )
+    except RedisError as exc:
+        log.warning("report event not published id=%s error=%s", report.public_id, exc.__class__.__name__)

@@ -1,0 +1,263 @@
+"""HTTP routes of report photos: upload (cleaned of metadata), list, and fetch the JPEG.
+
+Who may see a report's photos is who may see the report (``service.get_visible``): its reporter and
+the staff whose part of the hierarchy it lies in; anyone else gets 404, as for the report itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from typing import Any, Protocol, cast
+
+from pydantic import BaseModel, Field
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from identity.models import Account
+from miniapp_api.reports import photos, service
+from miniapp_api.reports.models import Report
+from miniapp_api.reports.photo_models import ReportPhoto
+from miniapp_api.reports.storage import LocalStorage, PhotoNotStored, PhotoStorage, digest_of
+from server.auth import require_principal, requires
+from server.conditional import etag_matches
+from server.errors import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from server.validation import errors, responds
+
+log = logging.getLogger("gmid.reports.photos")
+
+bp = Blueprint("report_photos", url_prefix="/api/v1")
+
+MAX_PHOTOS_PER_REPORT = 9
+# An upload a little over the limit is read to its end so that the client gets a clean 413; one
+# announcing more than this is refused before its body is read (and the connection is closed).
+_DRAIN_LIMIT = 2 * photos.MAX_UPLOAD_BYTES
+_MB = photos.MAX_UPLOAD_BYTES // (1024 * 1024)
+
+
+class PhotoOut(BaseModel):
+    id: str
+    url: str = Field(description="Where to fetch the JPEG (signed in, as someone who may see the report).")
+    width: int
+    height: int
+    bytes: int = Field(description="Size of the JPEG.")
+    sha256: str = Field(description="Digest of the JPEG; also its ETag.")
+    created_at: dt.datetime
+
+
+class PhotoList(BaseModel):
+    items: list[PhotoOut]
+    limit: int = Field(description="The most photos a report may have.")
+
+
+def storage_of(request: Request) -> PhotoStorage:
+    """The app's photo store, made on first use (tests may put their own on ``app.ctx``)."""
+    store: PhotoStorage | None = getattr(request.app.ctx, "photo_storage", None)
+    if store is None:
+        store = LocalStorage(request.app.ctx.settings.var_path / "photos")
+        request.app.ctx.photo_storage = store
+    return store
+
+
+def photo_url(report: Report, photo: ReportPhoto) -> str:
+    return f"/api/v1/reports/{report.public_id}/photos/{photo.public_id}.jpg"
+
+
+def photo_out(report: Report, photo: ReportPhoto) -> PhotoOut:
+    return PhotoOut(
+        id=photo.public_id,
+        url=photo_url(report, photo),
+        width=photo.width,
+        height=photo.height,
+        bytes=photo.bytes,
+        sha256=photo.sha256,
+        created_at=photo.created_at,
+    )
+
+
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"A photo may have at most {_MB} MB.",
+        code="photo_too_large",
+        details={"max_bytes": photos.MAX_UPLOAD_BYTES},
+    )
+
+
+class _BodyReader(Protocol):
+    # What Sanic's HTTP/1.1 and HTTP/3 streams offer a streaming handler (not on their base class).
+    async def read(self) -> bytes | None: ...
+
+
+async def read_upload(request: Request) -> bytes:
+    """The raw body, at most MAX_UPLOAD_BYTES; 413 beyond. The route streams its body because the
+    app-wide body limit is smaller than a photo."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > _DRAIN_LIMIT:
+        raise _too_large()
+    if request.stream is None:  # not streamed (never the case for this route over HTTP/1.1)
+        body = request.body or b""
+        if len(body) > photos.MAX_UPLOAD_BYTES:
+            raise _too_large()
+        return body
+    reader = cast(_BodyReader, request.stream)
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = await reader.read()
+        if chunk is None:
+            break
+        total += len(chunk)
+        if total <= photos.MAX_UPLOAD_BYTES:
+            chunks.append(chunk)
+        elif total > _DRAIN_LIMIT:
+            raise _too_large()
+    if total > photos.MAX_UPLOAD_BYTES:
+        raise _too_large()
+    return b"".join(chunks)
+
+
+def _media_type(request: Request) -> str:
+    return (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+
+
+async def _uploader(principal_account_id: str) -> Account:
+    account = await Account.get_or_none(public_id=principal_account_id)
+    if account is None:
+        raise NotFound("Your account no longer exists.", code="account_not_found")
+    return account
+
+
+def _limit_reached() -> Conflict:
+    return Conflict(
+        f"A report may have at most {MAX_PHOTOS_PER_REPORT} photos.",
+        code="too_many_photos",
+        details={"limit": MAX_PHOTOS_PER_REPORT},
+    )
+
+
+@bp.post("/reports/<public_id:str>/photos", name="report_photos.upload", stream=True)
+@requires()
+@responds(201, PhotoOut, "Stored: the photo as re-encoded (JPEG, at most 2048 px, no metadata)")
+@responds(200, PhotoOut, "This report already has this very photo: the stored one")
+@errors(404, 409, 413, 415, 422)
+async def upload(request: Request, public_id: str) -> HTTPResponse:
+    """Attach a photo to a report: the body is the picture itself, not JSON.
+
+    Send the file's bytes as the body with `Content-Type: image/jpeg`, `image/png` or `image/webp`
+    (at most 8 MB; 415 for other types, 413 beyond the size). The picture is decoded and written out
+    again as a JPEG of at most 2048 px on its long side, turned upright, with no EXIF (so no GPS
+    position), XMP or ICC data; bytes that are not such a picture, or that declare more than
+    40 million pixels, are 422. The reporter and the staff in whose part of the hierarchy the report
+    lies may add photos, at most 9 per report (409 beyond). The same picture sent again is answered
+    with the stored one (200) rather than added twice.
+    """
+    principal = require_principal(request)
+    data = await read_upload(request)
+    media = _media_type(request)
+    if media not in photos.ALLOWED_TYPES:
+        raise UnsupportedMediaType(
+            "Send the photo as image/jpeg, image/png or image/webp.",
+            details={"expected": list(photos.ALLOWED_TYPES), "received": media or None},
+        )
+    report, _ = await service.get_visible(principal=principal, public_id=public_id)
+    uploader = await _uploader(principal.account_id)
+    if not data:
+        raise ValidationFailed("The request body is empty; send the picture itself.", code="not_an_image")
+    try:
+        cleaned = await photos.clean_in_thread(data)
+    except photos.NotAnImage as exc:
+        raise ValidationFailed(exc.message, code=exc.code) from None
+    photo, created = await _attach(report, uploader, cleaned, storage_of(request))
+    out = photo_out(report, photo)
+    if created:
+        log.info(
+            "report photo stored report=%s photo=%s format=%s size=%dx%d bytes=%d",
+            report.public_id,
+            photo.public_id,
+            cleaned.source_format,
+            photo.width,
+            photo.height,
+            photo.bytes,
+        )
+    # no-store also keeps the idempotency layer from replaying it: the streamed body is not part of
+    # its fingerprint, so a replay could answer for another picture. A retry is safe anyway.
+    headers = {"Cache-Control": "no-store", "Location": out.url}
+    return json(out.model_dump(mode="json"), status=201 if created else 200, headers=headers)
+
+
+async def _attach(
+    report: Report, uploader: Account, cleaned: photos.CleanPhoto, store: PhotoStorage
+) -> tuple[ReportPhoto, bool]:
+    """The row for this photo (existing or new) under a lock on the report, so that two uploads at
+    once cannot pass the limit together. The file is written once the row is sure to be added, and
+    before it commits, so a row never points at nothing."""
+    digest = digest_of(cleaned.data)
+    try:
+        async with in_transaction() as conn:
+            await Report.filter(id=report.id).using_db(conn).select_for_update().first()
+            existing = await ReportPhoto.get_or_none(report_id=report.id, sha256=digest, using_db=conn)
+            if existing is not None:
+                return existing, False
+            if await ReportPhoto.filter(report_id=report.id).using_db(conn).count() >= MAX_PHOTOS_PER_REPORT:
+                raise _limit_reached()
+            await store.put(cleaned.data)
+            photo = await ReportPhoto.create(
+                public_id="ph_" + secrets.token_urlsafe(10)[:13],
+                report_id=report.id,
+                sha256=digest,
+                width=cleaned.width,
+                height=cleaned.height,
+                bytes=len(cleaned.data),
+                uploader_id=uploader.id,
+                created_at=service.utcnow(),
+                using_db=conn,
+            )
+            return photo, True
+    except IntegrityError:
+        # The same picture arrived twice at once: the other upload stored it.
+        existing = await ReportPhoto.get_or_none(report_id=report.id, sha256=digest)
+        if existing is None:
+            raise
+        return existing, False
+
+
+@bp.get("/reports/<public_id:str>/photos", name="report_photos.list")
+@requires()
+@responds(200, PhotoList, "The report's photos, oldest first")
+@errors(404)
+async def list_photos(request: Request, public_id: str) -> HTTPResponse:
+    principal = require_principal(request)
+    report, _ = await service.get_visible(principal=principal, public_id=public_id)
+    rows = await ReportPhoto.filter(report_id=report.id).order_by("id")
+    body = PhotoList(items=[photo_out(report, p) for p in rows], limit=MAX_PHOTOS_PER_REPORT)
+    return json(body.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/reports/<public_id:str>/photos/<filename:str>", name="report_photos.get")
+@requires()
+@responds(200, None, "The photo as JPEG; `filename` is the photo id followed by .jpg", media="image/jpeg")
+@errors(404)
+async def get_photo(request: Request, public_id: str, filename: str) -> HTTPResponse:
+    """One photo of a report, as JPEG (`{photo id}.jpg`); its ETag is its SHA-256, so it revalidates."""
+    principal = require_principal(request)
+    report, _ = await service.get_visible(principal=principal, public_id=public_id)
+    photo_id = filename.removesuffix(".jpg")
+    photo = None
+    if filename.endswith(".jpg") and 0 < len(photo_id) <= 16:
+        photo = await ReportPhoto.get_or_none(public_id=photo_id, report_id=report.id)
+    if photo is None:
+        raise NotFound("This report has no photo with this id.", code="photo_not_found")
+    etag = f'"{photo.sha256}"'
+    # private: a shared cache must not keep what only the report's people may see.
+    headers: dict[str, Any] = {"ETag": etag, "Cache-Control": "private, max-age=86400"}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return HTTPResponse(status=304, headers=headers)
+    try:
+        data = await storage_of(request).get(photo.sha256)
+    except PhotoNotStored:
+        log.error("report photo file missing report=%s photo=%s", report.public_id, photo.public_id)
+        raise NotFound("This photo's file is missing.", code="photo_file_missing") from None
+    return HTTPResponse(data, status=200, headers=headers, content_type="image/jpeg")

@@ -1,0 +1,106 @@
+"""Cleaning an uploaded photo: decode it, refuse what is not a picture, re-encode it bare.
+
+Only JPEG, PNG and WebP are decoded. A picture whose header declares more than ``MAX_PIXELS`` is
+refused before its pixels are decoded (a small file can declare an enormous image). The EXIF
+orientation is applied, the picture is shrunk to ``MAX_SIDE`` on its long side and written out as a
+new JPEG from the raw pixels, so nothing of the original file survives: no EXIF (GPS position, camera
+serial, time), no XMP, no ICC profile, no comments, no trailing data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import threading
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps
+
+ALLOWED_TYPES = ("image/jpeg", "image/png", "image/webp")
+MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+MAX_SIDE = 2048
+JPEG_QUALITY = 85
+# Pillow plugins allowed to open an upload (JPEG's also opens MPO, the variant many phones write).
+_FORMATS = ("JPEG", "PNG", "WEBP")
+# Decoding a 40 MP picture takes up to 160 MB; bound how many run at once in this process.
+_DECODE_SLOTS = threading.BoundedSemaphore(2)
+
+
+class NotAnImage(ValueError):
+    """The bytes are not a picture we accept; ``code`` says why, for the API error."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class CleanPhoto:
+    data: bytes  # a JPEG without any metadata
+    width: int
+    height: int
+    source_format: str
+
+
+def clean(data: bytes) -> CleanPhoto:
+    """Decode and re-encode ``data``; NotAnImage when it is not an acceptable picture. Blocking:
+    call it through ``clean_in_thread`` from async code."""
+    with _DECODE_SLOTS:
+        return _clean(data)
+
+
+async def clean_in_thread(data: bytes) -> CleanPhoto:
+    return await asyncio.to_thread(clean, data)
+
+
+def _clean(data: bytes) -> CleanPhoto:
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise NotAnImage("photo_too_large", f"A photo may have at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+    try:
+        with Image.open(io.BytesIO(data), formats=_FORMATS) as opened:
+            source_format = opened.format or "?"
+            width, height = opened.size
+            if width < 1 or height < 1 or width * height > MAX_PIXELS:
+                raise NotAnImage(
+                    "image_too_large", f"The picture may have at most {MAX_PIXELS // 1_000_000} million pixels."
+                )
+            if source_format in ("JPEG", "MPO"):
+                # Let libjpeg decode at a reduced scale when the result is shrunk anyway.
+                ratio = min(1.0, MAX_SIDE / max(width, height))
+                opened.draft(None, (math.ceil(width * ratio), math.ceil(height * ratio)))
+            opened.load()
+            picture = ImageOps.exif_transpose(opened)
+            picture = _to_rgb(picture)
+            picture.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+            # A new image from the raw pixels: it carries no info dict, so no metadata can follow.
+            bare = Image.frombytes("RGB", picture.size, picture.tobytes())
+    except NotAnImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow's own guard (a warning becomes an error where warnings are errors, as in tests).
+        raise NotAnImage(
+            "image_too_large", f"The picture may have at most {MAX_PIXELS // 1_000_000} million pixels."
+        ) from None
+    except (OSError, ValueError, SyntaxError, EOFError, TypeError, KeyError, IndexError, MemoryError):
+        # Pillow reports unreadable, truncated and unsupported files with any of these.
+        raise NotAnImage("not_an_image", "The file is not a JPEG, PNG or WebP picture that can be read.") from None
+    out = io.BytesIO()
+    bare.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, exif=b"")
+    return CleanPhoto(data=out.getvalue(), width=bare.width, height=bare.height, source_format=source_format)
+
+
+def _to_rgb(picture: Image.Image) -> Image.Image:
+    """RGB for JPEG: transparency flattened onto white, 16-bit and float greys scaled to 8 bits."""
+    if picture.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        picture = picture.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    if picture.mode == "P":
+        picture = picture.convert("RGBA" if "transparency" in picture.info else "RGB")
+    if picture.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = picture.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return picture.convert("RGB") if picture.mode != "RGB" else picture

@@ -1,0 +1,143 @@
+"""Request and response schemas of reports and the grid feed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from miniapp_api.reports.states import State
+from server.validation import StrictModel, Stripped
+
+
+class SubmitIn(StrictModel):
+    category: Stripped = Field(min_length=1, max_length=32, description="A key from GET /api/v1/report-categories.")
+    text: Stripped = Field(min_length=2, max_length=2000, description="What is wrong, in your words.")
+    node: Stripped = Field(pattern=r"^[A-Za-z0-9]{1,32}$", description="The grid (or community) code of the place.")
+    building: Stripped | None = Field(default=None, max_length=32, description="The building code, when scanned.")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lng: float | None = Field(default=None, ge=-180, le=180)
+    anonymous: bool = Field(default=False, description="Hide who you are from everyone but the system.")
+
+
+class MoveIn(StrictModel):
+    action: Stripped = Field(
+        min_length=1,
+        max_length=16,
+        description="accept, dispatch, start, reject, resolve, confirm, reopen, close, return, resubmit, merge.",
+    )
+    note: Stripped = Field(default="", max_length=500, description="Required to reject, return and reopen.")
+    department: Stripped | None = Field(default=None, max_length=32, description="dispatch: the department code.")
+    merge_into: Stripped | None = Field(default=None, max_length=16, description="merge: the main report's id.")
+    satisfaction: int | None = Field(default=None, ge=1, le=5, description="confirm: 1 to 5.")
+    comment: Stripped = Field(default="", max_length=500)
+
+
+class EventOut(BaseModel):
+    at: datetime
+    actor: str = Field(description="An account id, `system`, or hidden for an anonymous reporter.")
+    role: str
+    action: str
+    from_state: str
+    to_state: str
+    note: str
+
+
+class ReportOut(BaseModel):
+    id: str
+    report_no: str
+    category: str
+    category_name: str
+    text: str
+    channel: str
+    anonymous: bool
+    building: str | None
+    lat: float | None
+    lng: float | None
+    node: str
+    state: State
+    state_name: str
+    department: str | None
+    due_at: datetime | None = Field(description="The deadline of the current state.")
+    overdue: bool
+    escalation_level: int
+    merged_into: str | None
+    satisfaction: int | None
+    created_at: datetime
+    updated_at: datetime
+    allowed_actions: list[str]
+    reporter: str | None = Field(description="The reporter's account id; hidden when anonymous.")
+
+
+class ReportDetail(ReportOut):
+    timeline: list[EventOut]
+    suggested_department: str | None = Field(default=None, description="For staff: where routing would send it.")
+
+
+class ReportList(BaseModel):
+    items: list[ReportOut]
+    next_cursor: str | None
+
+
+class FeedQuery(StrictModel):
+    state: list[State] | None = Field(default=None, description="Repeat for several states.")
+    category: str | None = Field(default=None, max_length=32)
+    building: str | None = Field(default=None, max_length=32)
+    overdue: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=64)
+
+
+class CategoryOut(BaseModel):
+    key: str
+    name: str
+    department: str | None
+    dispatch_minutes: int
+    feedback_minutes: int
+
+
+class CategoryList(BaseModel):
+    items: list[CategoryOut]
+
+
+class SimilarQuery(StrictModel):
+    category: str = Field(min_length=1, max_length=32)
+    node: str | None = Field(default=None, max_length=32)
+    building: str | None = Field(default=None, max_length=32)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lng: float | None = Field(default=None, ge=-180, le=180)
+
+
+class SimilarOut(BaseModel):
+    id: str
+    report_no: str
+    excerpt: str = Field(description="The start of the text.")
+    state: State
+    state_name: str
+    created_at: datetime
+    distance_m: float | None = Field(description="Metres from the given point, when one was given.")
+
+
+class SimilarList(BaseModel):
+    items: list[SimilarOut]
+
+
+class BulkIn(StrictModel):
+    action: str = Field(min_length=1, max_length=16, description="accept, dispatch or merge (or any other action).")
+    ids: list[str] = Field(min_length=1, max_length=100)
+    department: str | None = Field(default=None, max_length=32)
+    merge_into: str | None = Field(default=None, max_length=16)
+    note: str = Field(default="", max_length=500)
+
+
+class BulkItem(BaseModel):
+    id: str
+    ok: bool
+    state: State | None
+    error: str | None
+
+
+class BulkOut(BaseModel):
+    results: list[BulkItem]

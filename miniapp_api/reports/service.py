@@ -1,0 +1,440 @@
+"""明心桥 report services: submit, move through the state machine, read, and the grid feed.
+
+Every change is one transaction: the report, its history entry, its SLA timers and the notifications
+to the reporter (and to the reporters of reports merged into it) commit together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from dataclasses import dataclass
+from math import asin, cos, radians, sin, sqrt
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from identity import hierarchy
+from identity.models import Account
+from identity.roles import STAFF_ROLES
+from identity.wechat import WeChatGateway
+from miniapp_api.reports import catalogue, events, states
+from miniapp_api.reports.models import Category, Department, Report, ReportEvent, SlaTimer
+from miniapp_api.reports.states import State
+from notify import outbox
+from server.auth import Principal
+from server.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
+
+log = logging.getLogger("gmid.reports")
+
+STATE_NAMES = {
+    State.SUBMITTED: "已提交",
+    State.ACCEPTED: "已受理",
+    State.DISPATCHED: "已派单",
+    State.IN_PROGRESS: "处理中",
+    State.RESOLVED: "已办结",
+    State.CONFIRMED: "已评价",
+    State.CLOSED: "已关闭",
+    State.REJECTED: "已退单",
+    State.RETURNED: "已退回",
+    State.REOPENED: "已重启",
+    State.MERGED: "已合并",
+}
+
+# Which deadline each state has (kind, category attribute).
+_DEADLINES: dict[State, tuple[str, str]] = {
+    State.SUBMITTED: ("dispatch", "dispatch_minutes"),
+    State.ACCEPTED: ("dispatch", "dispatch_minutes"),
+    State.REJECTED: ("dispatch", "dispatch_minutes"),
+    State.REOPENED: ("dispatch", "dispatch_minutes"),
+    State.DISPATCHED: ("start", "start_minutes"),
+    State.IN_PROGRESS: ("resolve", "resolve_minutes"),
+    State.RESOLVED: ("feedback", "feedback_minutes"),
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _field_error(field: str, message: str, code: str = "invalid_field") -> ValidationFailed:
+    return ValidationFailed(
+        f"{field}: {message}", code=code, details={"fields": [{"field": field, "message": message, "type": code}]}
+    )
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: an account (with its role and scope) or the system (SLA timers)."""
+
+    principal: Principal | None
+
+    @property
+    def name(self) -> str:
+        return self.principal.account_id if self.principal else "system"
+
+    @property
+    def role(self) -> str:
+        return self.principal.role.value if self.principal else "system"
+
+
+# Reading and scope ------------------------------------------------------------------------------------
+
+
+def in_scope(principal: Principal, report: Report) -> bool:
+    """Staff see the reports under their node; the district level sees all."""
+    if principal.role not in STAFF_ROLES:
+        return False
+    if principal.node_path is not None and principal.node_path.count("/") == 2:
+        return True
+    return principal.covers(report.node_path)
+
+
+async def get_visible(*, principal: Principal, public_id: str) -> tuple[Report, bool]:
+    """The report and whether the caller filed it; 404 for anyone else (no hint that it exists)."""
+    report = await Report.get_or_none(public_id=public_id) if 0 < len(public_id) <= 16 else None
+    if report is None:
+        raise NotFound("No report with this id.", code="report_not_found")
+    account = await Account.get_or_none(public_id=principal.account_id)
+    is_reporter = account is not None and report.reporter_id == account.id
+    if not is_reporter and not in_scope(principal, report):
+        raise NotFound("No report with this id.", code="report_not_found")
+    return report, is_reporter
+
+
+async def history(report: Report) -> list[ReportEvent]:
+    return list(await ReportEvent.filter(report_id=report.id).order_by("id"))
+
+
+# Submitting -------------------------------------------------------------------------------------------
+
+
+async def check_text(*, gateway: WeChatGateway, account: Account, text: str) -> None:
+    """WeChat's content security check, when WeChat is configured and the author has an openid.
+    Risky text is refused; if WeChat cannot answer, the report goes on (it must not be lost)."""
+    if not gateway.configured or not account.wechat_openid:
+        return
+    try:
+        verdict = await gateway.content_check(openid=account.wechat_openid, content=text)
+    except ServiceUnavailable:
+        log.warning("content check skipped: WeChat unavailable")
+        return
+    if verdict == "risky":
+        raise ValidationFailed(
+            "内容未通过微信内容安全检测，请修改后再提交。(The text did not pass WeChat's content check.)",
+            code="content_refused",
+        )
+
+
+def report_no(now: dt.datetime, report_id: int) -> str:
+    """MXQ + the Beijing date + the report's own sequence number: unique without a counter row."""
+    return "MXQ" + now.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y%m%d") + f"{report_id:07d}"
+
+
+async def submit(
+    *,
+    reporter: Account,
+    principal: Principal,
+    category_key: str,
+    text: str,
+    node_code: str,
+    channel: str,
+    anonymous: bool = False,
+    building_code: str | None = None,
+    lat: float | None = None,
+    lng: float | None = None,
+) -> Report:
+    await catalogue.ensure_defaults()
+    category = await Category.get_or_none(key=category_key, active=True)
+    if category is None:
+        raise _field_error("category", "no such category (see GET /api/v1/report-categories)", "unknown_category")
+    node = await hierarchy.get_by_code(node_code)
+    if node is None:
+        raise _field_error("node", "no hierarchy node has this code", "unknown_node")
+    now = utcnow()
+    async with in_transaction() as conn:
+        report = await Report.create(
+            public_id="rp_" + secrets.token_urlsafe(10)[:13],
+            report_no="pending-" + secrets.token_hex(8),
+            category_id=category.id,
+            text=text,
+            channel=channel,
+            anonymous=anonymous,
+            reporter_id=reporter.id,
+            building_code=building_code,
+            lat=lat,
+            lng=lng,
+            node_path=node.path,
+            state=State.SUBMITTED,
+            state_since=now,
+            created_at=now,
+            updated_at=now,
+            using_db=conn,
+        )
+        report.report_no = report_no(now, report.id)
+        await report.save(using_db=conn, update_fields=["report_no"])
+        await ReportEvent.create(
+            report_id=report.id,
+            at=now,
+            actor=principal.account_id,
+            role=principal.role.value,
+            action="submit",
+            to_state=State.SUBMITTED,
+            using_db=conn,
+        )
+        await _set_deadline(report, category, now, conn)
+        await _tell_reporters(report, now, conn, note="我们已收到您的诉求")
+    await events.publish(report, "submit")
+    log.info("report submitted id=%s category=%s", report.public_id, category.key)
+    return report
+
+
+# Moving -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Move:
+    action: str
+    note: str = ""
+    department: str | None = None
+    merge_into: str | None = None
+    satisfaction: int | None = None
+    comment: str = ""
+
+
+async def transition(*, principal: Principal, public_id: str, move: Move) -> Report:
+    report, is_reporter = await get_visible(principal=principal, public_id=public_id)
+    return await apply(report_id=report.id, actor=Actor(principal), is_reporter=is_reporter, move=move)
+
+
+async def apply(*, report_id: int, actor: Actor, is_reporter: bool, move: Move) -> Report:
+    """Apply one action under a lock on the report; 409 (with the allowed actions) when the state
+    does not allow it, 403 when the role does not."""
+    now = utcnow()
+    async with in_transaction() as conn:
+        report = await Report.filter(id=report_id).using_db(conn).select_for_update().first()
+        if report is None:
+            raise NotFound("No report with this id.", code="report_not_found")
+        if states.BY_ACTION.get(move.action) is None:
+            raise _field_error("action", f"unknown action; one of {', '.join(states.BY_ACTION)}", "unknown_action")
+        step = states.find(move.action, report.state)
+        if step is None:
+            raise Conflict(
+                f"A report that is {report.state.value} cannot be {move.action}ed.",
+                code="transition_not_allowed",
+                details={"state": report.state.value, "allowed": states.allowed_actions(report.state)},
+            )
+        if actor.principal is not None and not states.may(step, actor.principal.role, is_reporter=is_reporter):
+            raise Forbidden(f"Your role may not {move.action} a report.", code="action_not_allowed")
+        if step.needs_note and not move.note.strip():
+            raise _field_error("note", f"{move.action} needs a reason", "note_required")
+        category = await Category.get(id=report.category_id, using_db=conn)
+        changes: list[str] = ["state", "state_since", "updated_at", "due_at", "overdue", "escalation_level"]
+        if move.action == "dispatch":
+            department = await _department_for(report, category, move.department, conn)
+            report.department_id = department.id
+            changes.append("department_id")
+        if move.action == "merge":
+            main = await _merge_target(report, move.merge_into, conn)
+            report.merged_into_id = main.id
+            changes.append("merged_into_id")
+        if move.action == "confirm":
+            if move.satisfaction is None or not 1 <= move.satisfaction <= 5:
+                raise _field_error("satisfaction", "rate the handling from 1 to 5", "satisfaction_required")
+            report.satisfaction = move.satisfaction
+            report.comment = move.comment[:500]
+            changes += ["satisfaction", "comment"]
+        previous = report.state
+        report.state = step.target
+        report.state_since = now
+        report.updated_at = now
+        report.overdue = False
+        report.escalation_level = 0
+        await SlaTimer.filter(report_id=report.id, fired_at=None, cancelled=False).using_db(conn).update(cancelled=True)
+        report.due_at = None
+        await report.save(using_db=conn, update_fields=changes)
+        await _set_deadline(report, category, now, conn)
+        await ReportEvent.create(
+            report_id=report.id,
+            at=now,
+            actor=actor.name,
+            role=actor.role,
+            action=move.action,
+            from_state=previous,
+            to_state=step.target,
+            note=move.note[:500],
+            using_db=conn,
+        )
+        if not is_reporter:
+            await _tell_reporters(report, now, conn, note=move.note)
+    await events.publish(report, move.action)
+    log.info("report moved id=%s action=%s to=%s", report.public_id, move.action, report.state.value)
+    return report
+
+
+async def _department_for(report: Report, category: Category, code: str | None, conn: BaseDBAsyncClient) -> Department:
+    if code:
+        department = await Department.get_or_none(code=code, using_db=conn)
+        if department is None:
+            raise _field_error("department", "no department has this code", "unknown_department")
+        return department
+    suggested = await catalogue.suggest_department(category, report.node_path)
+    if suggested is None:
+        raise _field_error(
+            "department", "no routing rule for this category: name the department", "department_required"
+        )
+    return suggested
+
+
+async def _merge_target(report: Report, public_id: str | None, conn: BaseDBAsyncClient) -> Report:
+    if not public_id:
+        raise _field_error("merge_into", "name the report this one duplicates", "merge_target_required")
+    main = await Report.get_or_none(public_id=public_id, using_db=conn) if len(public_id) <= 16 else None
+    if main is None or main.id == report.id:
+        raise _field_error("merge_into", "no other report with this id", "unknown_report")
+    if main.state not in states.OPEN_STATES or main.merged_into_id is not None:
+        raise Conflict("A report can only be merged into an open report.", code="merge_target_closed")
+    return main
+
+
+async def _set_deadline(report: Report, category: Category, now: dt.datetime, conn: BaseDBAsyncClient) -> None:
+    deadline = _DEADLINES.get(report.state)
+    if deadline is None:
+        return
+    kind, attribute = deadline
+    due = now + dt.timedelta(minutes=int(getattr(category, attribute)))
+    await SlaTimer.create(report_id=report.id, state=report.state, kind=kind, due_at=due, using_db=conn)
+    report.due_at = due
+    await Report.filter(id=report.id).using_db(conn).update(due_at=due)
+
+
+async def _tell_reporters(report: Report, now: dt.datetime, conn: BaseDBAsyncClient, *, note: str = "") -> None:
+    """The reporter, and the reporters of every report merged into this one, hear of each step."""
+    targets = [report, *await Report.filter(merged_into_id=report.id).using_db(conn)]
+    for target in targets:
+        if target.reporter_id is None:
+            continue
+        account = await Account.get_or_none(id=target.reporter_id, using_db=conn)
+        if account is None or not (account.wechat_openid or account.phone_enc):
+            continue
+        await outbox.enqueue(
+            template="report.updated",
+            data={
+                "report_no": report.report_no,
+                "state": STATE_NAMES[report.state],
+                "at": now.isoformat(),
+                "note": (note or "请在小程序查看详情")[:20],
+                "report_id": report.public_id,
+            },
+            idempotency_key=f"report:{report.public_id}:{report.state.value}:{now.timestamp()}:{account.public_id}",
+            event_key=f"report:{report.public_id}:{report.state.value}:{now.timestamp()}",
+            account=account,
+            using_db=conn,
+        )
+
+
+# The grid feed ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedFilter:
+    states: list[State] | None = None
+    category: str | None = None
+    building: str | None = None
+    overdue: bool | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+async def feed(*, principal: Principal, filters: FeedFilter, limit: int, offset: int) -> tuple[list[Report], bool]:
+    """Reports under the caller's node, most urgent first: overdue ones, then by nearest deadline,
+    then the newest without a deadline."""
+    if principal.role not in STAFF_ROLES or principal.node_path is None:
+        raise Forbidden("Only staff with a place in the hierarchy have a feed.", code="no_feed")
+    query = Report.filter(node_path__startswith=principal.node_path)
+    if filters.states:
+        query = query.filter(state__in=filters.states)
+    else:
+        query = query.filter(state__in=list(states.OPEN_STATES | {State.RESOLVED}))
+    if filters.category:
+        query = query.filter(category__key=filters.category)
+    if filters.building:
+        query = query.filter(building_code=filters.building)
+    if filters.overdue is not None:
+        query = query.filter(overdue=filters.overdue)
+    if filters.since:
+        query = query.filter(created_at__gte=filters.since)
+    if filters.until:
+        query = query.filter(created_at__lt=filters.until)
+    rows = list(await query.order_by("-overdue", "due_at", "-created_at", "id").offset(offset).limit(limit + 1))
+    return rows[:limit], len(rows) > limit
+
+
+# Similar open reports -------------------------------------------------------------------------------
+
+SIMILAR_DAYS = 7
+SIMILAR_METRES = 100.0
+
+
+def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Great-circle distance (haversine), in metres."""
+    dlat, dlng = radians(lat2 - lat1), radians(lng2 - lng1)
+    a = sin(dlat / 2) ** 2 + cos(radians(lat1)) * cos(radians(lat2)) * sin(dlng / 2) ** 2
+    return 2 * 6_371_000 * asin(sqrt(a))
+
+
+async def similar(
+    *,
+    category_key: str,
+    node_code: str | None,
+    building_code: str | None,
+    lat: float | None,
+    lng: float | None,
+    limit: int = 10,
+) -> list[tuple[Report, float | None]]:
+    """Open reports of the same category from the last 7 days at the same building or within 100 m
+    (nearest first), so a resident can follow one instead of filing the same thing again."""
+    category = await Category.get_or_none(key=category_key)
+    if category is None:
+        raise _field_error("category", "no such category", "unknown_category")
+    since = utcnow() - dt.timedelta(days=SIMILAR_DAYS)
+    query = Report.filter(category_id=category.id, state__in=list(states.OPEN_STATES), created_at__gte=since)
+    found: list[tuple[Report, float | None]] = []
+    if building_code:
+        found += [
+            (r, None) for r in await query.filter(building_code=building_code).order_by("-created_at").limit(limit)
+        ]
+    if lat is not None and lng is not None:
+        # A bounding box first (about 100 m), then the exact distance.
+        box = SIMILAR_METRES / 111_000
+        near = await query.filter(
+            lat__gte=lat - box, lat__lte=lat + box, lng__gte=lng - box * 1.2, lng__lte=lng + box * 1.2
+        ).limit(200)
+        seen = {r.id for r, _ in found}
+        for report in near:
+            if report.id in seen or report.lat is None or report.lng is None:
+                continue
+            metres = distance_m(lat, lng, report.lat, report.lng)
+            if metres <= SIMILAR_METRES:
+                found.append((report, round(metres, 1)))
+    if not found and node_code and not building_code and lat is None:
+        node = await hierarchy.get_by_code(node_code)
+        if node is not None:
+            found = [(r, None) for r in await query.filter(node_path=node.path).order_by("-created_at").limit(limit)]
+    found.sort(key=lambda pair: (pair[1] is None, pair[1] or 0.0))
+    return found[:limit]
+
+
+# Bulk ---------------------------------------------------------------------------------------------------
+
+
+async def bulk(*, principal: Principal, ids: list[str], move: Move) -> list[tuple[str, Report | None, str]]:
+    """The same action on many reports, each in its own transaction: (id, report or None, error code)."""
+    results: list[tuple[str, Report | None, str]] = []
+    for public_id in ids:
+        try:
+            results.append((public_id, await transition(principal=principal, public_id=public_id, move=move), ""))
+        except (Conflict, Forbidden, NotFound, ValidationFailed) as exc:
+            results.append((public_id, None, exc.code))
+    return results
