@@ -12,7 +12,8 @@ from qr.models import Credential
 
 
 async def view(credential: Credential, context: ScanContext) -> dict[str, Any]:
-    board = await Board.get_or_none(code=credential.subject_id)
+    subject = credential.subject_id
+    board = await Board.get_or_none(code=subject) if 0 < len(subject) <= 32 else None
     if board is None:
         return {"kind": "board", "registered": False}
     return {

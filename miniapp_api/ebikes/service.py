@@ -499,7 +499,8 @@ async def record_sighting(
 
 
 async def bike_for_credential(credential: Credential) -> EBike | None:
-    return await EBike.get_or_none(public_id=credential.subject_id)
+    subject = credential.subject_id
+    return await EBike.get_or_none(public_id=subject) if 0 < len(subject) <= 16 else None
 
 
 async def credential_of(bike: EBike) -> Credential | None:
