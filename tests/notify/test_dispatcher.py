@@ -313,13 +313,17 @@ async def test_concurrent_dispatchers_never_send_a_row_twice(
     for n in range(120):
         await stolen(f"k{n}", openid=f"o_{n}", event_key=f"e{n}")
     client = aioredis.Redis.from_url(redis_url)
-    workers = [make_dispatcher(notify_settings.replace(notify_batch_size=7), client, redis_url) for _ in range(4)]
+    # A generous WeChat timeout: on a loaded machine a 1 s timeout would make a retry that WeChat's
+    # subscribe messages (no idempotency key) could deliver twice; this test is about the claims.
+    roomy = notify_settings.replace(notify_batch_size=7, wechat_timeout=10, notify_lease_seconds=60)
+    workers = [make_dispatcher(roomy, client, redis_url) for _ in range(4)]
     for n, worker in enumerate(workers):
         worker.worker = f"test-{n}"
     try:
-        for _ in range(30):
+        for _ in range(60):
+            await make_due()  # a retried row comes back at once
             claimed = await asyncio.gather(*(w.run_once() for w in workers))
-            if not any(claimed):
+            if not any(claimed) and await Notification.filter(status=Status.SENT).count() == 120:
                 break
     finally:
         for worker in workers:
