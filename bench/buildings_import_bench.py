@@ -31,9 +31,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.postgres import pg_admin, pg_url  # noqa: E402  (one way to run CREATE/DROP DATABASE)
+
 GMID = Path(sys.executable).parent / "gmid"
 TARGET_SECONDS = 60.0
 
@@ -59,24 +63,6 @@ def changed_copy(source: Path, target: Path) -> None:
             writer.writerow(row)
 
 
-async def pg_execute(url: str, *statements: str) -> None:
-    import asyncpg
-
-    parts = urlparse(url)
-    conn = await asyncpg.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username,
-        password=parts.password,
-        database=parts.path.lstrip("/") or "postgres",
-    )
-    try:
-        for sql in statements:
-            await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", help="a PostgreSQL server (postgres://user@host:port/db); default SQLite")
@@ -92,8 +78,8 @@ def main() -> int:
         if not args.database_url.startswith(("postgres://", "postgresql://")):
             sys.exit("--database-url must be a PostgreSQL URL")
         pg_database = f"gmid_buildings_bench_{os.getpid()}"
-        asyncio.run(pg_execute(args.database_url, f"CREATE DATABASE {pg_database}"))
-        env["GMID_DATABASE_URL"] = urlunparse(urlparse(args.database_url)._replace(path="/" + pg_database))
+        asyncio.run(pg_admin(args.database_url, f"CREATE DATABASE {pg_database}"))
+        env["GMID_DATABASE_URL"] = pg_url(args.database_url, pg_database)
         backend = f"PostgreSQL ({urlparse(args.database_url).hostname}:{urlparse(args.database_url).port})"
     else:
         backend = "SQLite (WAL)"
@@ -124,7 +110,7 @@ def main() -> int:
         return 0 if worst < TARGET_SECONDS else 1
     finally:
         if pg_database and args.database_url:
-            asyncio.run(pg_execute(args.database_url, f"DROP DATABASE IF EXISTS {pg_database} WITH (FORCE)"))
+            asyncio.run(pg_admin(args.database_url, f"DROP DATABASE IF EXISTS {pg_database} WITH (FORCE)"))
         if args.keep:
             print(f"kept {var}")
         else:

@@ -100,6 +100,13 @@ class ValidationFailed(AppError):
     code = "validation_failed"
     default_message = "Some fields are invalid."
 
+    @classmethod
+    def field(cls, name: str, message: str, code: str = "invalid_field") -> ValidationFailed:
+        """One field refused by a service check, in the same ``details.fields`` shape as schema errors."""
+        return cls(
+            f"{name}: {message}", code=code, details={"fields": [{"field": name, "message": message, "type": code}]}
+        )
+
 
 class RateLimited(AppError):
     status_code = 429

@@ -10,6 +10,7 @@ from tortoise.transactions import in_transaction
 
 from identity import hierarchy
 from identity.models import Account
+from identity.service import is_district_level
 from miniapp_api.boards.models import Board
 from miniapp_api.boards.schemas import BoardIn
 from miniapp_api.reports import service as reports
@@ -52,7 +53,7 @@ async def upsert(*, data: BoardIn, principal: Principal) -> Board:
     node = await hierarchy.get_by_code(data.node)
     if node is None:
         raise _node_error()
-    district = principal.node_path is not None and principal.node_path.count("/") == 2
+    district = is_district_level(principal)
     if not district and not principal.covers(node.path):
         raise NotFound("This grid is not in your part of the hierarchy.", code="node_not_found")
     members: list[dict[str, Any]] = [

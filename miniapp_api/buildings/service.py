@@ -174,12 +174,6 @@ async def grid_names(codes: set[str]) -> dict[str, str]:
 # Changing a building ------------------------------------------------------------------------------
 
 
-def _field_error(name: str, message: str, code: str = "invalid_field") -> ValidationFailed:
-    return ValidationFailed(
-        f"{name}: {message}", code=code, details={"fields": [{"field": name, "message": message, "type": code}]}
-    )
-
-
 async def update(*, building: Building, changes: dict[str, Any]) -> Building:
     """Staff correct a building's facts (not its code or grid: those come with the district's file).
     ``changes`` holds only the fields sent; a landlord name or phone of "" clears it."""
@@ -201,7 +195,9 @@ async def update(*, building: Building, changes: dict[str, Any]) -> Building:
             try:
                 phone = normalize_mobile(raw)
             except InvalidMobile:
-                raise _field_error("landlord_phone", "not a valid mainland mobile number", "invalid_phone") from None
+                raise ValidationFailed.field(
+                    "landlord_phone", "not a valid mainland mobile number", "invalid_phone"
+                ) from None
             fields["landlord_phone_enc"] = vault.encrypt(phone, field=LANDLORD_PHONE_FIELD)
             fields["landlord_phone_bidx"] = phone_index(phone)
         else:

@@ -51,17 +51,11 @@ def new_public_id(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(10)[:13]  # 78 random bits; 16 characters with the prefix
 
 
-def _field_error(field: str, message: str, code: str = "invalid_field") -> ValidationFailed:
-    return ValidationFailed(
-        f"{field}: {message}", code=code, details={"fields": [{"field": field, "message": message, "type": code}]}
-    )
-
-
 def normalize_frame_no(raw: str) -> str:
     """车架号: spaces, dashes and dots are ignored, letters upper-cased; 6-30 letters and digits."""
     value = re.sub(r"[\s\-_.]+", "", raw).upper()
     if not _FRAME_RE.fullmatch(value):
-        raise _field_error("frame_no", "a frame number is 6 to 30 letters and digits")
+        raise ValidationFailed.field("frame_no", "a frame number is 6 to 30 letters and digits")
     return value
 
 
@@ -70,14 +64,14 @@ def normalize_plate(raw: str | None) -> str | None:
         return None
     value = re.sub(r"[\s\-·.]+", "", raw).upper()
     if not _PLATE_RE.fullmatch(value):
-        raise _field_error("plate", "a plate is 2 to 12 Chinese characters, letters and digits")
+        raise ValidationFailed.field("plate", "a plate is 2 to 12 Chinese characters, letters and digits")
     return value
 
 
 async def _node(code: str) -> Node:
     node = await hierarchy.get_by_code(code)
     if node is None:
-        raise _field_error("node", "no hierarchy node has this code", "unknown_node")
+        raise ValidationFailed.field("node", "no hierarchy node has this code", "unknown_node")
     return node
 
 
@@ -100,11 +94,11 @@ def check_identity(owner: OwnerIdentityIn) -> CheckedIdentity:
     try:
         id_number = normalize_id_number(owner.id_number)
     except InvalidIdNumber as exc:
-        raise _field_error("owner.id_number", str(exc), "invalid_id_number") from None
+        raise ValidationFailed.field("owner.id_number", str(exc), "invalid_id_number") from None
     try:
         phone = normalize_mobile(owner.phone)
     except InvalidMobile as exc:
-        raise _field_error("owner.phone", str(exc), "invalid_phone") from None
+        raise ValidationFailed.field("owner.phone", str(exc), "invalid_phone") from None
     return CheckedIdentity(owner.name, id_number, phone)
 
 
@@ -193,8 +187,7 @@ async def get_for(*, viewer: Principal, account: Account, public_id: str) -> EBi
     # An id that cannot exist is not looked up (Tortoise refuses values longer than the column).
     bike = await EBike.get_or_none(public_id=public_id) if 0 < len(public_id) <= 16 else None
     admin_in_scope = viewer.role is Role.ADMIN and (
-        (viewer.node_path is not None and viewer.node_path.count("/") == 2)
-        or viewer.covers(bike.node_path if bike is not None else None)
+        identity_service.is_district_level(viewer) or viewer.covers(bike.node_path if bike is not None else None)
     )
     if bike is None or (bike.owner_id != account.id and not admin_in_scope):
         raise NotFound("No e-bike with this id is registered to you.", code="ebike_not_found")
@@ -394,9 +387,9 @@ async def raise_alarm(*, bike: EBike, owner: Account, data: AlarmIn) -> tuple[Al
     _ensure_registered(bike)
     now = utcnow()
     if data.lost_at.tzinfo is None:
-        raise _field_error("lost_at", "give the time with its offset, e.g. 2026-11-25T09:30:00+08:00")
+        raise ValidationFailed.field("lost_at", "give the time with its offset, e.g. 2026-11-25T09:30:00+08:00")
     if data.lost_at > now + dt.timedelta(minutes=5):
-        raise _field_error("lost_at", "the time is in the future")
+        raise ValidationFailed.field("lost_at", "the time is in the future")
     async with in_transaction() as conn:
         locked = await EBike.filter(id=bike.id).using_db(conn).select_for_update().first()
         assert locked is not None
@@ -533,7 +526,7 @@ async def police_lookup(*, by: str, value: str, base_url: str) -> list[tuple[Acc
         try:
             account = await identity_service.find_by_id_number(id_number=value)
         except InvalidIdNumber as exc:
-            raise _field_error("owner_id_number", str(exc), "invalid_id_number") from None
+            raise ValidationFailed.field("owner_id_number", str(exc), "invalid_id_number") from None
         bikes = list(await EBike.filter(owner_id=account.id).order_by("registered_at")) if account else []
     owners: dict[int, list[EBike]] = {}
     for bike in bikes:

@@ -18,6 +18,7 @@ from tortoise.transactions import in_transaction
 from identity import hierarchy
 from identity.models import Account
 from identity.roles import STAFF_ROLES
+from identity.service import is_district_level
 from identity.wechat import WeChatGateway
 from miniapp_api.reports import catalogue, events, states
 from miniapp_api.reports.models import Category, Department, Report, ReportEvent, SlaTimer
@@ -58,12 +59,6 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _field_error(field: str, message: str, code: str = "invalid_field") -> ValidationFailed:
-    return ValidationFailed(
-        f"{field}: {message}", code=code, details={"fields": [{"field": field, "message": message, "type": code}]}
-    )
-
-
 @dataclass(frozen=True)
 class Actor:
     """Who acts: an account (with its role and scope) or the system (SLA timers)."""
@@ -86,7 +81,7 @@ def in_scope(principal: Principal, report: Report) -> bool:
     """Staff see the reports under their node; the district level sees all."""
     if principal.role not in STAFF_ROLES:
         return False
-    if principal.node_path is not None and principal.node_path.count("/") == 2:
+    if is_district_level(principal):
         return True
     return principal.covers(report.node_path)
 
@@ -148,10 +143,12 @@ async def submit(
     await catalogue.ensure_defaults()
     category = await Category.get_or_none(key=category_key, active=True)
     if category is None:
-        raise _field_error("category", "no such category (see GET /api/v1/report-categories)", "unknown_category")
+        raise ValidationFailed.field(
+            "category", "no such category (see GET /api/v1/report-categories)", "unknown_category"
+        )
     node = await hierarchy.get_by_code(node_code)
     if node is None:
-        raise _field_error("node", "no hierarchy node has this code", "unknown_node")
+        raise ValidationFailed.field("node", "no hierarchy node has this code", "unknown_node")
     now = utcnow()
     async with in_transaction() as conn:
         report = await Report.create(
@@ -217,7 +214,9 @@ async def apply(*, report_id: int, actor: Actor, is_reporter: bool, move: Move) 
         if report is None:
             raise NotFound("No report with this id.", code="report_not_found")
         if states.BY_ACTION.get(move.action) is None:
-            raise _field_error("action", f"unknown action; one of {', '.join(states.BY_ACTION)}", "unknown_action")
+            raise ValidationFailed.field(
+                "action", f"unknown action; one of {', '.join(states.BY_ACTION)}", "unknown_action"
+            )
         step = states.find(move.action, report.state)
         if step is None:
             raise Conflict(
@@ -228,7 +227,7 @@ async def apply(*, report_id: int, actor: Actor, is_reporter: bool, move: Move) 
         if actor.principal is not None and not states.may(step, actor.principal.role, is_reporter=is_reporter):
             raise Forbidden(f"Your role may not {move.action} a report.", code="action_not_allowed")
         if step.needs_note and not move.note.strip():
-            raise _field_error("note", f"{move.action} needs a reason", "note_required")
+            raise ValidationFailed.field("note", f"{move.action} needs a reason", "note_required")
         category = await Category.get(id=report.category_id, using_db=conn)
         changes: list[str] = ["state", "state_since", "updated_at", "due_at", "overdue", "escalation_level"]
         if move.action == "dispatch":
@@ -241,7 +240,7 @@ async def apply(*, report_id: int, actor: Actor, is_reporter: bool, move: Move) 
             changes.append("merged_into_id")
         if move.action == "confirm":
             if move.satisfaction is None or not 1 <= move.satisfaction <= 5:
-                raise _field_error("satisfaction", "rate the handling from 1 to 5", "satisfaction_required")
+                raise ValidationFailed.field("satisfaction", "rate the handling from 1 to 5", "satisfaction_required")
             report.satisfaction = move.satisfaction
             report.comment = move.comment[:500]
             changes += ["satisfaction", "comment"]
@@ -277,11 +276,11 @@ async def _department_for(report: Report, category: Category, code: str | None, 
     if code:
         department = await Department.get_or_none(code=code, using_db=conn)
         if department is None:
-            raise _field_error("department", "no department has this code", "unknown_department")
+            raise ValidationFailed.field("department", "no department has this code", "unknown_department")
         return department
     suggested = await catalogue.suggest_department(category, report.node_path)
     if suggested is None:
-        raise _field_error(
+        raise ValidationFailed.field(
             "department", "no routing rule for this category: name the department", "department_required"
         )
     return suggested
@@ -289,10 +288,10 @@ async def _department_for(report: Report, category: Category, code: str | None, 
 
 async def _merge_target(report: Report, public_id: str | None, conn: BaseDBAsyncClient) -> Report:
     if not public_id:
-        raise _field_error("merge_into", "name the report this one duplicates", "merge_target_required")
+        raise ValidationFailed.field("merge_into", "name the report this one duplicates", "merge_target_required")
     main = await Report.get_or_none(public_id=public_id, using_db=conn) if len(public_id) <= 16 else None
     if main is None or main.id == report.id:
-        raise _field_error("merge_into", "no other report with this id", "unknown_report")
+        raise ValidationFailed.field("merge_into", "no other report with this id", "unknown_report")
     if main.state not in states.OPEN_STATES or main.merged_into_id is not None:
         raise Conflict("A report can only be merged into an open report.", code="merge_target_closed")
     return main
@@ -397,7 +396,7 @@ async def similar(
     (nearest first), so a resident can follow one instead of filing the same thing again."""
     category = await Category.get_or_none(key=category_key)
     if category is None:
-        raise _field_error("category", "no such category", "unknown_category")
+        raise ValidationFailed.field("category", "no such category", "unknown_category")
     since = utcnow() - dt.timedelta(days=SIMILAR_DAYS)
     query = Report.filter(category_id=category.id, state__in=list(states.OPEN_STATES), created_at__gte=since)
     found: list[tuple[Report, float | None]] = []
