@@ -70,7 +70,16 @@ def page_images(pdf: bytes) -> list[Image.Image]:
 
 
 def decoded(image: Image.Image) -> list[str]:
-    return [found.text for found in zxingcpp.read_barcodes(image)]
+    """One text per printed sticker. zxing-cpp now and then reports one symbol twice (two detections of
+    the same finder patterns); those share a place on the page. The same text at two places would be a
+    sticker printed twice, and is kept so the count catches it."""
+    seen: list[tuple[str, float, float]] = []
+    for found in zxingcpp.read_barcodes(image):
+        corners = (found.position.top_left, found.position.bottom_right)
+        x, y = sum(c.x for c in corners) / 2, sum(c.y for c in corners) / 2
+        if not any(text == found.text and abs(x - sx) < 100 and abs(y - sy) < 100 for text, sx, sy in seen):
+            seen.append((found.text, x, y))
+    return [text for text, _, _ in seen]
 
 
 def urls(credentials: list[Credential], base: str) -> set[str]:
