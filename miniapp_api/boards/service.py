@@ -97,7 +97,6 @@ async def leave_message(*, board: Board, author: Account, principal: Principal, 
         channel="board",
         anonymous=True,
         building_code=board.building_code,
+        board_code=board.code,
     )
-    await Report.filter(id=report.id).update(board_code=board.code)
-    report.board_code = board.code
     return report

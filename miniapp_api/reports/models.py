@@ -135,3 +135,19 @@ class SlaTimer(Model):
     class Meta:
         table = "report_sla_timer"
         indexes = (("fired_at", "cancelled", "due_at"),)
+
+
+class ReportFollower(Model):
+    # An account that follows someone else's report (found among the similar ones instead of filing the
+    # same thing again): it may read the report and hears of each step, like the reporter.
+    id = fields.BigIntField(primary_key=True)
+    report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
+        "models.Report", related_name="followers", on_delete=fields.CASCADE
+    )
+    report_id: int
+    account_id = fields.BigIntField(db_index=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "report_follower"
+        unique_together = (("report", "account_id"),)

@@ -7,7 +7,7 @@ import json as jsonlib
 import re
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse, empty, json
 
 from identity import service as identity_service
 from identity.models import Account
@@ -22,6 +22,7 @@ from miniapp_api.reports.schemas import (
     CategoryOut,
     EventOut,
     FeedQuery,
+    FollowOut,
     MoveIn,
     ReportDetail,
     ReportList,
@@ -83,18 +84,17 @@ async def report_out(report: Report, *, viewer_is_reporter: bool, show_reporter:
     )
 
 
-def _cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+def _cursor(cursor: service.FeedCursor | None) -> str | None:
+    if cursor is None:
+        return None
+    return base64.urlsafe_b64encode(cursor.encode().encode()).decode().rstrip("=")
 
 
-def _offset(cursor: str | None) -> int:
-    if not cursor:
-        return 0
+def _feed_cursor(text: str | None) -> service.FeedCursor | None:
+    if not text:
+        return None
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not text.startswith("o:"):
-            raise ValueError
-        return max(0, int(text[2:]))
+        return service.FeedCursor.decode(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode())
     except (ValueError, UnicodeDecodeError):
         raise ValidationFailed("The cursor is not one this API gave out.", code="bad_cursor") from None
 
@@ -160,14 +160,46 @@ async def mine(request: Request) -> HTTPResponse:
     return json(ReportList(items=items, next_cursor=None).model_dump(mode="json"))
 
 
+@bp.get("/reports/following", name="reports.following")
+@requires()
+@responds(200, ReportList, "The reports you follow, the latest changed first")
+async def following(request: Request) -> HTTPResponse:
+    rows = await service.followed(principal=require_principal(request))
+    items = [await report_out(r, viewer_is_reporter=False, show_reporter=False) for r in rows]
+    for item in items:
+        item.allowed_actions = []
+    body = ReportList(items=items, next_cursor=None)
+    return json(body.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
+
+
+@bp.put("/reports/<public_id:str>/follow", name="reports.follow")
+@requires()
+@responds(200, FollowOut, "You follow the report (or its main report, if it was merged)")
+@errors(404, 409)
+async def follow(request: Request, public_id: str) -> HTTPResponse:
+    """Follow an open report instead of filing the same thing again: you can read it and are told of
+    each step, like its reporter. Following twice is the same as once."""
+    report, count = await service.follow(principal=require_principal(request), public_id=public_id)
+    out = FollowOut(id=report.public_id, report_no=report.report_no, following=True, followers=count)
+    return json(out.model_dump())
+
+
+@bp.delete("/reports/<public_id:str>/follow", name="reports.unfollow")
+@requires()
+@responds(204, None, "You no longer follow the report")
+async def unfollow(request: Request, public_id: str) -> HTTPResponse:
+    await service.unfollow(principal=require_principal(request), public_id=public_id)
+    return empty()
+
+
 @bp.get("/reports/<public_id:str>", name="reports.get")
 @requires()
 @responds(200, ReportDetail, "The report, its timeline, department and deadline")
 @errors(404)
 async def get_report(request: Request, public_id: str) -> HTTPResponse:
     principal = require_principal(request)
-    report, is_reporter = await service.get_visible(principal=principal, public_id=public_id)
-    staff = principal.role in STAFF_ROLES and not is_reporter
+    report, is_reporter, is_follower = await service.get_readable(principal=principal, public_id=public_id)
+    staff = principal.role in STAFF_ROLES and not is_reporter and not is_follower
     out = await report_out(report, viewer_is_reporter=is_reporter, show_reporter=staff)
     timeline = [
         EventOut(
@@ -190,7 +222,15 @@ async def get_report(request: Request, public_id: str) -> HTTPResponse:
         category = await Category.get(id=report.category_id)
         department = await catalogue.suggest_department(category, report.node_path)
         suggested = department.code if department else None
-    detail = ReportDetail(**out.model_dump(), timeline=timeline, suggested_department=suggested)
+    if is_follower:
+        out.allowed_actions = []
+    detail = ReportDetail(
+        **out.model_dump(),
+        timeline=timeline,
+        suggested_department=suggested,
+        followers=await service.followers(report),
+        following=is_follower,
+    )
     return json(detail.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
 
@@ -226,8 +266,7 @@ async def move(request: Request, public_id: str, body: MoveIn) -> HTTPResponse:
 @errors(422)
 async def feed(request: Request, query: FeedQuery) -> HTTPResponse:
     principal = require_principal(request)
-    offset = _offset(query.cursor)
-    rows, more = await service.feed(
+    rows, after = await service.feed(
         principal=principal,
         filters=service.FeedFilter(
             states=query.state,
@@ -238,10 +277,10 @@ async def feed(request: Request, query: FeedQuery) -> HTTPResponse:
             until=query.until,
         ),
         limit=query.limit,
-        offset=offset,
+        cursor=_feed_cursor(query.cursor),
     )
     items = [await report_out(r, viewer_is_reporter=False, show_reporter=True) for r in rows]
-    body = ReportList(items=items, next_cursor=_cursor(offset + len(rows)) if more else None)
+    body = ReportList(items=items, next_cursor=_cursor(after))
     return json(body.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
 

@@ -72,6 +72,15 @@ class ReportOut(BaseModel):
 class ReportDetail(ReportOut):
     timeline: list[EventOut]
     suggested_department: str | None = Field(default=None, description="For staff: where routing would send it.")
+    followers: int = Field(description="How many people follow the report besides its reporter.")
+    following: bool = Field(description="Whether you follow it.")
+
+
+class FollowOut(BaseModel):
+    id: str = Field(description="The report followed (a merged report's main report).")
+    report_no: str
+    following: bool
+    followers: int
 
 
 class ReportList(BaseModel):
@@ -87,7 +96,7 @@ class FeedQuery(StrictModel):
     since: datetime | None = None
     until: datetime | None = None
     limit: int = Field(default=50, ge=1, le=200)
-    cursor: str | None = Field(default=None, max_length=64)
+    cursor: str | None = Field(default=None, max_length=96, description="next_cursor of the previous page.")
 
 
 class CategoryOut(BaseModel):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from math import asin, cos, radians, sin, sqrt
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
 from identity import hierarchy
@@ -21,7 +22,7 @@ from identity.roles import STAFF_ROLES
 from identity.service import is_district_level
 from identity.wechat import WeChatGateway
 from miniapp_api.reports import catalogue, events, states
-from miniapp_api.reports.models import Category, Department, Report, ReportEvent, SlaTimer
+from miniapp_api.reports.models import Category, Department, Report, ReportEvent, ReportFollower, SlaTimer
 from miniapp_api.reports.states import State
 from notify import outbox
 from server.auth import Principal
@@ -98,6 +99,21 @@ async def get_visible(*, principal: Principal, public_id: str) -> tuple[Report, 
     return report, is_reporter
 
 
+async def get_readable(*, principal: Principal, public_id: str) -> tuple[Report, bool, bool]:
+    """For reading: the report, whether the caller filed it and whether they follow it. Followers read
+    what the reporter reads, less the reporter's own details; they cannot move the report."""
+    try:
+        return (*await get_visible(principal=principal, public_id=public_id), False)
+    except NotFound:
+        report = await Report.get_or_none(public_id=public_id) if 0 < len(public_id) <= 16 else None
+        account = await Account.get_or_none(public_id=principal.account_id)
+        if report is None or account is None:
+            raise
+        if not await ReportFollower.exists(report_id=report.id, account_id=account.id):
+            raise
+        return report, False, True
+
+
 async def history(report: Report) -> list[ReportEvent]:
     return list(await ReportEvent.filter(report_id=report.id).order_by("id"))
 
@@ -129,8 +145,8 @@ def report_no(now: dt.datetime, report_id: int) -> str:
 
 async def submit(
     *,
-    reporter: Account,
-    principal: Principal,
+    reporter: Account | None,
+    principal: Principal | None,
     category_key: str,
     text: str,
     node_code: str,
@@ -139,7 +155,11 @@ async def submit(
     building_code: str | None = None,
     lat: float | None = None,
     lng: float | None = None,
+    board_code: str | None = None,
+    source: str = "system",
 ) -> Report:
+    """File a report. ``reporter`` is None for reports from outside systems (Open311), which then
+    name themselves in the history as ``source``."""
     await catalogue.ensure_defaults()
     category = await Category.get_or_none(key=category_key, active=True)
     if category is None:
@@ -158,8 +178,9 @@ async def submit(
             text=text,
             channel=channel,
             anonymous=anonymous,
-            reporter_id=reporter.id,
+            reporter_id=reporter.id if reporter else None,
             building_code=building_code,
+            board_code=board_code,
             lat=lat,
             lng=lng,
             node_path=node.path,
@@ -174,8 +195,8 @@ async def submit(
         await ReportEvent.create(
             report_id=report.id,
             at=now,
-            actor=principal.account_id,
-            role=principal.role.value,
+            actor=principal.account_id if principal else source[:64],
+            role=principal.role.value if principal else "system",
             action="submit",
             to_state=State.SUBMITTED,
             using_db=conn,
@@ -201,7 +222,9 @@ class Move:
 
 
 async def transition(*, principal: Principal, public_id: str, move: Move) -> Report:
-    report, is_reporter = await get_visible(principal=principal, public_id=public_id)
+    report, is_reporter, is_follower = await get_readable(principal=principal, public_id=public_id)
+    if is_follower:
+        raise Forbidden("Following a report lets you read it, not move it.", code="follower_cannot_act")
     return await apply(report_id=report.id, actor=Actor(principal), is_reporter=is_reporter, move=move)
 
 
@@ -309,12 +332,14 @@ async def _set_deadline(report: Report, category: Category, now: dt.datetime, co
 
 
 async def _tell_reporters(report: Report, now: dt.datetime, conn: BaseDBAsyncClient, *, note: str = "") -> None:
-    """The reporter, and the reporters of every report merged into this one, hear of each step."""
+    """The reporter and the followers, and those of every report merged into this one, hear of each
+    step (each account once)."""
     targets = [report, *await Report.filter(merged_into_id=report.id).using_db(conn)]
-    for target in targets:
-        if target.reporter_id is None:
-            continue
-        account = await Account.get_or_none(id=target.reporter_id, using_db=conn)
+    ids = [t.id for t in targets]
+    followers = await ReportFollower.filter(report_id__in=ids).using_db(conn).values_list("account_id", flat=True)
+    recipients = list(dict.fromkeys([*(t.reporter_id for t in targets if t.reporter_id is not None), *followers]))
+    for account_id in recipients:
+        account = await Account.get_or_none(id=account_id, using_db=conn)
         if account is None or not (account.wechat_openid or account.phone_enc):
             continue
         await outbox.enqueue(
@@ -333,6 +358,55 @@ async def _tell_reporters(report: Report, now: dt.datetime, conn: BaseDBAsyncCli
         )
 
 
+# Following ---------------------------------------------------------------------------------------------
+
+MAX_FOLLOWED = 200
+
+
+async def follow(*, principal: Principal, public_id: str) -> tuple[Report, int]:
+    """Follow an open report (one of the similar ones, instead of filing it again); a merged report's
+    main report is followed instead. Following twice is the same as once. Answers the followed report
+    and its number of followers."""
+    report = await Report.get_or_none(public_id=public_id) if 0 < len(public_id) <= 16 else None
+    account = await Account.get_or_none(public_id=principal.account_id)
+    if report is None or account is None:
+        raise NotFound("No report with this id.", code="report_not_found")
+    if report.state == State.MERGED and report.merged_into_id is not None:
+        report = await Report.get(id=report.merged_into_id)
+    if report.state in states.FINAL_STATES:
+        raise Conflict("This report is closed; file a new one if the problem is back.", code="report_closed")
+    if report.reporter_id != account.id:
+        async with in_transaction() as conn:
+            followed = await ReportFollower.filter(account_id=account.id).using_db(conn).count()
+            if followed >= MAX_FOLLOWED and not await ReportFollower.exists(report_id=report.id, account_id=account.id):
+                raise Conflict(f"You follow {MAX_FOLLOWED} reports already.", code="too_many_followed")
+            await ReportFollower.bulk_create(
+                [ReportFollower(report_id=report.id, account_id=account.id, created_at=utcnow())],
+                ignore_conflicts=True,
+                using_db=conn,
+            )
+    return report, await followers(report)
+
+
+async def unfollow(*, principal: Principal, public_id: str) -> None:
+    report = await Report.get_or_none(public_id=public_id) if 0 < len(public_id) <= 16 else None
+    account = await Account.get_or_none(public_id=principal.account_id)
+    if report is not None and account is not None:
+        await ReportFollower.filter(report_id=report.id, account_id=account.id).delete()
+
+
+async def followers(report: Report) -> int:
+    return await ReportFollower.filter(report_id=report.id).count()
+
+
+async def followed(*, principal: Principal, limit: int = MAX_FOLLOWED) -> list[Report]:
+    account = await Account.get_or_none(public_id=principal.account_id)
+    if account is None:
+        return []
+    ids = ReportFollower.filter(account_id=account.id).values_list("report_id", flat=True)
+    return list(await Report.filter(id__in=Subquery(ids)).order_by("-updated_at", "-id").limit(limit))
+
+
 # The grid feed ----------------------------------------------------------------------------------------
 
 
@@ -346,9 +420,52 @@ class FeedFilter:
     until: dt.datetime | None = None
 
 
-async def feed(*, principal: Principal, filters: FeedFilter, limit: int, offset: int) -> tuple[list[Report], bool]:
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _micros(moment: dt.datetime) -> int:
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _moment(micros: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=micros)
+
+
+@dataclass(frozen=True)
+class FeedCursor:
+    """Where a feed page ended (keyset, not an offset: a report that moves between two pages is not
+    skipped or shown twice because of the others). The feed is two runs: reports with a deadline
+    (overdue first, then the nearest deadline), then those without one (waiting on the reporter),
+    newest first."""
+
+    with_deadline: bool
+    overdue: bool
+    moment: dt.datetime  # due_at in the first run, created_at in the second
+    id: int
+
+    def encode(self) -> str:
+        return f"{int(self.with_deadline)}{int(self.overdue)}.{_micros(self.moment)}.{self.id}"
+
+    @classmethod
+    def decode(cls, text: str) -> FeedCursor:
+        """Raises ValueError for anything this API did not give out."""
+        flags, micros, ident = text.split(".")
+        if flags not in ("00", "10", "11") or not micros.lstrip("-").isdigit() or not ident.isdigit():
+            raise ValueError(text)
+        return cls(flags[0] == "1", flags[1] == "1", _moment(int(micros)), int(ident))
+
+    @classmethod
+    def after(cls, report: Report) -> FeedCursor:
+        if report.due_at is not None:
+            return cls(True, report.overdue, report.due_at, report.id)
+        return cls(False, False, report.created_at, report.id)
+
+
+async def feed(
+    *, principal: Principal, filters: FeedFilter, limit: int, cursor: FeedCursor | None = None
+) -> tuple[list[Report], FeedCursor | None]:
     """Reports under the caller's node, most urgent first: overdue ones, then by nearest deadline,
-    then the newest without a deadline."""
+    then the newest of those without a deadline. Answers a page and the cursor of the next one."""
     if principal.role not in STAFF_ROLES or principal.node_path is None:
         raise Forbidden("Only staff with a place in the hierarchy have a feed.", code="no_feed")
     query = Report.filter(node_path__startswith=principal.node_path)
@@ -366,8 +483,21 @@ async def feed(*, principal: Principal, filters: FeedFilter, limit: int, offset:
         query = query.filter(created_at__gte=filters.since)
     if filters.until:
         query = query.filter(created_at__lt=filters.until)
-    rows = list(await query.order_by("-overdue", "due_at", "-created_at", "id").offset(offset).limit(limit + 1))
-    return rows[:limit], len(rows) > limit
+    rows: list[Report] = []
+    if cursor is None or cursor.with_deadline:
+        first = query.filter(due_at__isnull=False)
+        if cursor is not None:
+            later = Q(due_at__gt=cursor.moment) | Q(due_at=cursor.moment, id__gt=cursor.id)
+            first = first.filter(Q(overdue=False) | later) if cursor.overdue else first.filter(later, overdue=False)
+        rows = list(await first.order_by("-overdue", "due_at", "id").limit(limit + 1))
+        cursor = None
+    if len(rows) <= limit:
+        second = query.filter(due_at__isnull=True)
+        if cursor is not None:
+            second = second.filter(Q(created_at__lt=cursor.moment) | Q(created_at=cursor.moment, id__lt=cursor.id))
+        rows += list(await second.order_by("-created_at", "-id").limit(limit + 1 - len(rows)))
+    page = rows[:limit]
+    return page, FeedCursor.after(page[-1]) if len(rows) > limit else None
 
 
 # Similar open reports -------------------------------------------------------------------------------
