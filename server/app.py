@@ -41,6 +41,8 @@ def blueprints() -> list[Any]:
     from identity.routes import bp as identity_bp
     from miniapp_api.boards.routes import bp as boards_bp
     from miniapp_api.buildings.routes import bp as buildings_bp
+    from miniapp_api.clinic.open311_routes import group as open311_group
+    from miniapp_api.clinic.routes import bp as clinic_bp
     from miniapp_api.ebikes.routes import bp as ebikes_bp
     from miniapp_api.reports.photo_routes import bp as report_photos_bp
     from miniapp_api.reports.routes import bp as reports_bp
@@ -60,6 +62,8 @@ def blueprints() -> list[Any]:
         buildings_bp,
         report_photos_bp,
         boards_bp,
+        open311_group,
+        clinic_bp,
     ]
 
 
@@ -176,6 +180,8 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
 
     @app.after_server_stop
     async def close_resources(app: Sanic) -> None:
+        report_events.set_submit_listener(None)
+        await report_events.drain()
         await db.close_db()
         wechat = getattr(app.ctx, "wechat", None)
         if wechat is not None:

@@ -8,6 +8,7 @@ traceback goes to the log, never to the client.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sanic import Request, Sanic
@@ -169,10 +170,28 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+Reshape = Callable[[Request, HTTPResponse], HTTPResponse]
+_RESHAPERS: dict[str, Reshape] = {}
+
+
+def reshape_errors_under(prefix: str, reshape: Reshape) -> None:
+    """An API whose clients expect another error shape (Open311) turns ours into theirs, for every
+    error under its path prefix, including 404 and 405 from the router and 429 from the middleware."""
+    _RESHAPERS[prefix] = reshape
+
+
 class JSONErrorHandler(ErrorHandler):
     """Turns every exception into the one JSON error shape."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        response = self.standard(request, exception)
+        path = getattr(request, "path", "")
+        for prefix, reshape in _RESHAPERS.items():
+            if path.startswith(prefix):
+                return reshape(request, response)
+        return response
+
+    def standard(self, request: Request, exception: Exception) -> HTTPResponse:
         request_id = request_id_of(request)
         headers: dict[str, str] = {}
         if isinstance(exception, AppError):

@@ -39,6 +39,10 @@ class RouteDoc:
     access_declared: bool = False
     ignores_token: bool = False
     extra_headers: list[str] = field(default_factory=list)
+    # An API with its own error shape (Open311) names it, and the statuses it folds into others
+    # (Open311 answers 415 and 422 as 400).
+    error_model: type[BaseModel] | None = None
+    folded: set[int] = field(default_factory=set)
 
 
 def doc_of(handler: Callable[..., Any]) -> RouteDoc:
@@ -120,6 +124,14 @@ def build_document(app: Sanic, *, title: str, version: str, description: str) ->
         if doc.body:
             models.add(doc.body)
         models.update(r.model for r in doc.responses.values() if r.model)
+        if doc.error_model:
+            models.add(doc.error_model)
+    by_name: dict[str, type[BaseModel]] = {}
+    for model in models:  # components are named after the class: two classes may not share a name
+        if by_name.setdefault(model.__name__, model) is not model:
+            raise RuntimeError(
+                f"two schemas named {model.__name__}: {model.__module__}, {by_name[model.__name__].__module__}"
+            )
     _, top = models_json_schema(
         [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
         ref_template="#/components/schemas/{model}",
@@ -175,12 +187,12 @@ def build_document(app: Sanic, *, title: str, version: str, description: str) ->
             elif not doc.ignores_token:
                 error_statuses.add(401)  # public, but a bad token sent along is refused
             error_statuses.add(429)
-            for status in sorted(error_statuses):
+            for status in sorted(error_statuses - doc.folded):
                 responses.setdefault(
                     str(status),
                     {
                         "description": ERROR_NAMES.get(status, "error"),
-                        "content": {"application/json": {"schema": ref(ErrorResponse)}},
+                        "content": {"application/json": {"schema": ref(doc.error_model or ErrorResponse)}},
                     },
                 )
             op["responses"] = responses or {"200": {"description": "OK"}}

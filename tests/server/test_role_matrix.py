@@ -79,6 +79,12 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/reports"):                           "-    +    +    +    -    -    -",
     ("GET", "/api/v1/reports/mine"):                       "-    +    +    +    +    +    +",
     ("GET", "/api/v1/reports/<public_id:str>"):            "-    +    +    +    +    +    +",
+    ("GET", "/api/v1/clinic/reports/<public_id:str>/insight"): "- - + + + - +",
+    ("PUT", "/api/v1/reports/<public_id:str>/category"):   "-    -    -    +    -    -    +",
+    ("GET", "/api/v1/clinic/groups"):                      "-    -    +    +    +    -    +",
+    ("GET", "/api/v1/clinic/groups/<public_id:str>"):      "-    -    +    +    +    -    +",
+    ("POST", "/api/v1/clinic/groups/<public_id:str>/merge"): "- -    -    +    -    -    +",
+    ("GET", "/api/v1/clinic/ledger"):                      "-    -    +    +    +    -    +",
     ("GET", "/api/v1/reports/following"):                  "-    +    +    +    +    +    +",
     ("PUT", "/api/v1/reports/<public_id:str>/follow"):     "-    +    +    +    +    +    +",
     ("DELETE", "/api/v1/reports/<public_id:str>/follow"):  "-    +    +    +    +    +    +",
@@ -94,6 +100,15 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/boards/<code:str>"):                  "+    +    +    +    +    +    +",
     ("GET", "/api/v1/boards"):                             "+    +    +    +    +    +    +",
     ("POST", "/api/v1/boards/<code:str>/messages"):        "-    +    +    -    -    -    -",
+    ("GET", "/open311/v2/services.json"):                  "+    +    +    +    +    +    +",
+    ("GET", "/open311/v2/services/<service_code:str>"):    "+    +    +    +    +    +    +",
+    ("GET", "/open311/v2/requests.json"):                  "+    +    +    +    +    +    +",
+    ("POST", "/open311/v2/requests.json"):                 "+    +    +    +    +    +    +",
+    ("GET", "/open311/v2/requests/<service_request_id:str>"): "+ +    +    +    +    +    +",
+    ("GET", "/open311/v2/tokens/<token:str>"):             "+    +    +    +    +    +    +",
+    ("POST", "/api/v1/admin/open311/clients"):             "-    -    -    -    -    -    +",
+    ("GET", "/api/v1/admin/open311/clients"):              "-    -    -    -    -    -    +",
+    ("POST", "/api/v1/admin/open311/clients/<public_id:str>/revoke"): "- - - - -  -    +",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"

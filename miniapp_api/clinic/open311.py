@@ -1,0 +1,432 @@
+"""Open311 GeoReport v2 over 明心桥 reports: services are the active report categories, service requests
+are the reports, and outside systems file reports with an API key.
+
+What leaves through it: the category, the report's text with mobile numbers, ID numbers and e-mail
+addresses redacted, the place (a building's code and address, a point), the state as ``open`` or
+``closed``, the department and the deadline. Never the reporter, nor whether a report was anonymous or
+which channel it came by. The reporter fields of a POST (email, phone, names, device and account ids)
+are dropped on arrival: nothing of them is stored or echoed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from identity import audit, hierarchy
+from identity.models import Node
+from identity.service import is_district_level
+from miniapp_api.buildings.models import Building
+from miniapp_api.clinic.open311_models import Open311Client, Open311Request
+from miniapp_api.clinic.open311_schemas import CreatedOut, RequestOut, ServiceDefinition, ServiceOut
+from miniapp_api.reports import catalogue
+from miniapp_api.reports import service as reports
+from miniapp_api.reports.models import Category, Department, Report
+from miniapp_api.reports.states import State
+from server.auth import Principal
+from server.errors import BadRequest, Conflict, Forbidden, NotFound
+
+log = logging.getLogger("gmid.open311")
+
+JURISDICTION_ID = "guangming.shenzhen.gov.cn"
+CHANNEL = "open311"
+WINDOW = dt.timedelta(days=90)  # the spec's default span of GET requests, and the longest one asked for
+MAX_RESULTS = 1000  # the spec's cap on one GET requests answer
+KEY_PREFIX = "o311_"
+MAX_KEY_LENGTH = 128
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+# Resolved and confirmed reports wait only for the reporter's word or the grid's close: for a
+# civic tool the work is done. Rejected (a department sent it back) and returned (the reporter is
+# asked for more) reports are still open.
+CLOSED_STATES = frozenset({State.RESOLVED, State.CONFIRMED, State.CLOSED, State.MERGED})
+OPEN_STATES = frozenset(State) - CLOSED_STATES
+STATUSES = ("open", "closed")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def status_of(state: State) -> Literal["open", "closed"]:
+    return "closed" if state in CLOSED_STATES else "open"
+
+
+def check_jurisdiction(jurisdiction_id: str | None) -> None:
+    """Ours, or none given (we serve one jurisdiction); any other is 404, as the spec says."""
+    if jurisdiction_id and jurisdiction_id.strip() != JURISDICTION_ID:
+        raise NotFound(f"jurisdiction_id not found: this server serves {JURISDICTION_ID}.", code="unknown_jurisdiction")
+
+
+# Redaction ------------------------------------------------------------------------------------------
+
+_DIGIT = r"[0-9０-９]"
+_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# ID numbers (15 digits, or 17 and a check digit or X), and any other run of 15 digits or more (bank
+# cards): digits may be grouped by single spaces, as people type them.
+_LONG_NUMBER_RE = re.compile(
+    rf"(?<![0-9０-９A-Za-z]){_DIGIT}(?:[ \u3000]?{_DIGIT}){{13,}}(?:[ \u3000]?[XxＸｘ])?(?![0-9０-９A-Za-z])"
+)
+# Mainland mobile numbers, grouped by spaces or hyphens; those with +86 / 0086 / 86 go first, before
+# the country code and the number together look like one long number.
+_MOBILE = rf"[1１][3-9３-９]{_DIGIT}(?:[ \-]?{_DIGIT}){{8}}(?![0-9０-９A-Za-z])"
+_PREFIXED_MOBILE_RE = re.compile(r"(?<![0-9０-９A-Za-z+＋])(?:[+＋]|00)?86[ \-]?" + _MOBILE)
+_MOBILE_RE = re.compile(r"(?<![0-9０-９A-Za-z+＋])" + _MOBILE)
+REDACTED_EMAIL = "[邮箱已隐去]"
+REDACTED_NUMBER = "[证件号已隐去]"
+REDACTED_MOBILE = "[手机号已隐去]"
+
+
+def redact(text: str) -> str:
+    """The text with e-mail addresses, ID numbers (and other long numbers) and mobile numbers
+    replaced, so a citizen's contact details typed into a report do not leave through Open311."""
+    text = _EMAIL_RE.sub(REDACTED_EMAIL, text)
+    text = _PREFIXED_MOBILE_RE.sub(REDACTED_MOBILE, text)
+    text = _LONG_NUMBER_RE.sub(REDACTED_NUMBER, text)
+    return _MOBILE_RE.sub(REDACTED_MOBILE, text)
+
+
+# Services -------------------------------------------------------------------------------------------
+
+
+def _service_out(category: Category, departments: dict[int, Department]) -> ServiceOut:
+    department = departments.get(category.department_id) if category.department_id is not None else None
+    return ServiceOut(
+        service_code=category.key,
+        service_name=category.name,
+        description=f"{category.name}类诉求（明心桥），受理后{category.dispatch_minutes}分钟内派单。",
+        metadata=False,
+        type="realtime",
+        keywords="",
+        group=department.name if department else None,
+    )
+
+
+async def list_services() -> list[ServiceOut]:
+    await catalogue.ensure_defaults()
+    departments = {d.id: d for d in await Department.all()}
+    return [_service_out(c, departments) for c in await Category.filter(active=True).order_by("id")]
+
+
+async def _active_category(service_code: str) -> Category:
+    category = await Category.get_or_none(key=service_code, active=True) if 0 < len(service_code) <= 32 else None
+    if category is None:
+        raise NotFound("service_code not found.", code="unknown_service")
+    return category
+
+
+async def service_definition(service_code: str) -> ServiceDefinition:
+    """Our services ask nothing beyond the description and the place: no attributes."""
+    await catalogue.ensure_defaults()
+    category = await _active_category(service_code)
+    return ServiceDefinition(service_code=category.key, attributes=[])
+
+
+# Reading requests -----------------------------------------------------------------------------------
+
+
+def split_list(value: str | None) -> list[str]:
+    """A comma-separated parameter, blanks dropped."""
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # The spec asks for an offset; a date or time without one is taken as Beijing time.
+    return value if value.tzinfo is not None else value.replace(tzinfo=BEIJING)
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    ids: list[str]
+    service_codes: list[str]
+    statuses: list[str]
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+
+def window(start: dt.datetime | None, end: dt.datetime | None, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The span to search: the last 90 days by default, 90 days from a start or up to an end; a
+    longer span, or one that ends before it starts, is refused."""
+    start = _aware(start) if start else None
+    end = _aware(end) if end else None
+    if end is None:
+        return (now - WINDOW, now) if start is None else (start, start + WINDOW)
+    if start is None:
+        return end - WINDOW, end
+    if end < start:
+        raise BadRequest("end_date is before start_date.", code="bad_date_range")
+    if end - start > WINDOW:
+        raise BadRequest("start_date and end_date may not span more than 90 days.", code="bad_date_range")
+    return start, end
+
+
+async def find_requests(filters: RequestFilter, *, now: dt.datetime | None = None) -> list[Report]:
+    """Reports by id (the other filters are then ignored, as the spec says), or those requested in the
+    window with the given services and statuses; newest first, at most 1000."""
+    if filters.ids:
+        ids = [i for i in filters.ids if len(i) <= 16][:MAX_RESULTS]
+        return list(await Report.filter(public_id__in=ids).order_by("-created_at", "-id"))
+    unknown = sorted(set(filters.statuses) - set(STATUSES))
+    if unknown:
+        raise BadRequest("status must be open or closed (comma-separated for both).", code="bad_status")
+    start, end = window(filters.start, filters.end, now or utcnow())
+    query = Report.filter(created_at__gte=start, created_at__lte=end)
+    if filters.service_codes:
+        query = query.filter(category__key__in=[c for c in filters.service_codes if len(c) <= 32])
+    statuses = set(filters.statuses)
+    if statuses == {"open"}:
+        query = query.filter(state__in=list(OPEN_STATES))
+    elif statuses == {"closed"}:
+        query = query.filter(state__in=list(CLOSED_STATES))
+    return list(await query.order_by("-created_at", "-id").limit(MAX_RESULTS))
+
+
+async def get_request(service_request_id: str) -> Report:
+    report = await Report.get_or_none(public_id=service_request_id) if 0 < len(service_request_id) <= 16 else None
+    if report is None:
+        raise NotFound("service_request_id not found.", code="unknown_request")
+    return report
+
+
+def _notice(report: Report) -> str:
+    return f"明心桥诉求编号 {report.report_no}"
+
+
+async def describe(rows: list[Report]) -> list[RequestOut]:
+    """The Open311 view of reports: nothing of who filed them, the text redacted."""
+    if not rows:
+        return []
+    categories = {c.id: c for c in await Category.filter(id__in={r.category_id for r in rows})}
+    department_ids = {r.department_id for r in rows if r.department_id is not None}
+    departments = {d.id: d for d in await Department.filter(id__in=department_ids)} if department_ids else {}
+    codes = {r.building_code for r in rows if r.building_code}
+    addresses: dict[str, str] = {}
+    if codes:
+        addresses = dict(await Building.filter(code__in=codes).values_list("code", "address"))
+    merged_ids = {r.merged_into_id for r in rows if r.merged_into_id is not None}
+    merged: dict[int, str] = {}
+    if merged_ids:
+        merged = dict(await Report.filter(id__in=merged_ids).values_list("id", "public_id"))
+    out = []
+    for report in rows:
+        category = categories[report.category_id]
+        department = departments.get(report.department_id) if report.department_id is not None else None
+        notes = reports.STATE_NAMES[report.state]
+        # The deadline of the current step; a resolved report's (the reporter's feedback) is no promise.
+        expected = report.due_at if report.state in OPEN_STATES else None
+        if report.state is State.MERGED and report.merged_into_id in merged:
+            notes += f"（merged into {merged[report.merged_into_id]}）"
+        out.append(
+            RequestOut(
+                service_request_id=report.public_id,
+                status=status_of(report.state),
+                status_notes=notes,
+                service_name=category.name,
+                service_code=category.key,
+                description=redact(report.text),
+                agency_responsible=department.name if department else None,
+                service_notice=_notice(report),
+                requested_datetime=report.created_at.astimezone(BEIJING),
+                updated_datetime=report.updated_at.astimezone(BEIJING),
+                expected_datetime=expected.astimezone(BEIJING) if expected else None,
+                address=addresses.get(report.building_code) if report.building_code else None,
+                address_id=report.building_code,
+                zipcode=None,
+                lat=report.lat,
+                long=report.lng,
+            )
+        )
+    return out
+
+
+async def token_request(token: str) -> str:
+    """The service request a token stands for (each is made with its report, so always known)."""
+    row = await Open311Request.get_or_none(token=token).prefetch_related("report") if 0 < len(token) <= 32 else None
+    if row is None:
+        raise NotFound("token not found.", code="unknown_token")
+    public_id: str = row.report.public_id
+    return public_id
+
+
+# Filing requests ------------------------------------------------------------------------------------
+
+
+def key_digest(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+
+
+async def authenticate(api_key: str | None) -> Open311Client:
+    """The active client whose key this is. The key is looked up by its SHA-256 (so the comparison
+    does not depend on how much of a guess is right); unknown, revoked and missing keys get one answer."""
+    refused = Forbidden("api_key is missing or not valid.", code="invalid_api_key")
+    if not api_key or len(api_key) > MAX_KEY_LENGTH:
+        raise refused
+    digest = key_digest(api_key)
+    client = await Open311Client.get_or_none(key_hash=digest)
+    if client is None or not hmac.compare_digest(client.key_hash, digest) or not client.active:
+        raise refused
+    return client
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    service_code: str
+    description: str = ""
+    lat: float | None = None
+    lng: float | None = None
+    address_string: str | None = None
+    address_id: str | None = None
+    media_url: str | None = None
+
+
+async def _place(client: Open311Client, new: NewRequest) -> tuple[str, Building | None]:
+    """The grid to file under: the building's (address_id), else the client's own node."""
+    if new.address_id:
+        building = await Building.get_or_none(code=new.address_id) if len(new.address_id) <= 32 else None
+        if building is None:
+            raise BadRequest("address_id: no building has this code.", code="unknown_address_id")
+        if client.node_path and not building.node_path.startswith(client.node_path):
+            raise Forbidden("This api_key may not file requests at that address.", code="outside_scope")
+        return building.grid_code, building
+    if client.node_path:
+        node = await Node.get_or_none(path=client.node_path)
+        if node is not None:
+            return node.code, None
+    raise BadRequest(
+        "This request cannot be placed: give address_id (a building code), or use a key bound to an area.",
+        code="location_unplaceable",
+    )
+
+
+def _text(new: NewRequest, category: Category) -> str:
+    lines = [new.description.strip() or f"（{category.name}，未填写描述）"]
+    if new.address_string:
+        lines.append(f"地址：{new.address_string.strip()}")
+    if new.media_url:
+        lines.append(f"图片：{new.media_url.strip()}")
+    return "\n".join(lines)
+
+
+async def file_request(*, client: Open311Client, new: NewRequest) -> tuple[Report, CreatedOut]:
+    """File a report for an outside system, with no reporter: the history names the client."""
+    await catalogue.ensure_defaults()
+    category = await _active_category(new.service_code)
+    node_code, building = await _place(client, new)
+    report = await reports.submit(
+        reporter=None,
+        principal=None,
+        category_key=category.key,
+        text=_text(new, category),
+        node_code=node_code,
+        channel=CHANNEL,
+        building_code=building.code if building else None,
+        lat=new.lat,
+        lng=new.lng,
+        source=f"open311:{client.name}",
+    )
+    now = utcnow()
+    token = secrets.token_urlsafe(16)
+    await Open311Request.create(client_id=client.id, report_id=report.id, token=token, created_at=now)
+    await Open311Client.filter(id=client.id).update(last_used_at=now)
+    log.info("open311 request filed id=%s client=%s", report.public_id, client.public_id)
+    notice = f"已收到，{_notice(report)}；将在{category.dispatch_minutes}分钟内派单。"
+    return report, CreatedOut(service_request_id=report.public_id, token=token, service_notice=notice, account_id=None)
+
+
+# Clients (administration) ---------------------------------------------------------------------------
+
+
+def node_code_of(path: str | None) -> str | None:
+    return path.strip("/").rsplit("/", 1)[-1] if path else None
+
+
+def _visible(principal: Principal, client: Open311Client) -> bool:
+    # The district sees every client; an administrator lower down, those bound inside their area.
+    if is_district_level(principal):
+        return True
+    return client.node_path is not None and principal.covers(client.node_path)
+
+
+@dataclass(frozen=True)
+class By:
+    """Who acts, for the audit log."""
+
+    principal: Principal
+    client_addr: str = ""
+    request_id: str = ""
+
+
+async def create_client(*, by: By, name: str, node_code: str | None) -> tuple[Open311Client, str]:
+    """A client and its API key: the key is returned here once and only its SHA-256 is kept."""
+    node_path = None
+    if node_code:
+        node = await hierarchy.get_by_code(node_code)
+        if node is None:
+            raise NotFound("No hierarchy node has this code.", code="unknown_node")
+        node_path = node.path
+    if not is_district_level(by.principal) and (node_path is None or not by.principal.covers(node_path)):
+        raise Forbidden("You can only make keys bound to your part of the hierarchy.", code="outside_scope")
+    if await Open311Client.exists(name=name):
+        raise Conflict("A client with this name exists.", code="name_taken")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    try:
+        async with in_transaction() as conn:
+            client = await Open311Client.create(
+                public_id="oc_" + secrets.token_urlsafe(9)[:12],
+                name=name,
+                key_hash=key_digest(key),
+                node_path=node_path,
+                active=True,
+                created_at=utcnow(),
+                using_db=conn,
+            )
+            await audit.record(
+                actor=by.principal.account_id,
+                role=by.principal.role.value,
+                action="open311.client.create",
+                target=client.public_id,
+                client_addr=by.client_addr,
+                request_id=by.request_id,
+                details={"node": node_code_of(node_path)},
+                using_db=conn,
+            )
+    except IntegrityError:
+        raise Conflict("A client with this name exists.", code="name_taken") from None
+    log.info("open311 client created id=%s", client.public_id)
+    return client, key
+
+
+async def list_clients(*, principal: Principal) -> list[Open311Client]:
+    return [c for c in await Open311Client.all().order_by("id") if _visible(principal, c)]
+
+
+async def revoke_client(*, by: By, public_id: str) -> Open311Client:
+    """Its key stops working at once; revoking twice is the same as once."""
+    client = await Open311Client.get_or_none(public_id=public_id) if 0 < len(public_id) <= 16 else None
+    if client is None or not _visible(by.principal, client):
+        raise NotFound("No Open311 client with this id.", code="client_not_found")
+    if not client.active:
+        return client
+    async with in_transaction() as conn:
+        client.active = False
+        await client.save(using_db=conn, update_fields=["active"])
+        await audit.record(
+            actor=by.principal.account_id,
+            role=by.principal.role.value,
+            action="open311.client.revoke",
+            target=client.public_id,
+            client_addr=by.client_addr,
+            request_id=by.request_id,
+            using_db=conn,
+        )
+    log.info("open311 client revoked id=%s", client.public_id)
+    return client

@@ -1,0 +1,177 @@
+"""Request and response schemas of the Open311 GeoReport v2 API (the spec's field names) and of the
+administration of its API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+
+from server.validation import StrictModel, Stripped
+
+# Open311 clients send parameters we do not use (extensions, attribute[...]): they are ignored, not refused.
+
+
+class Open311Query(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    jurisdiction_id: str | None = Field(
+        default=None, max_length=64, description="Optional: this server serves guangming.shenzhen.gov.cn only."
+    )
+
+
+class RequestsQuery(Open311Query):
+    service_request_id: str | None = Field(
+        default=None,
+        max_length=20_000,
+        description="Comma-separated ids; when given, the other filters are ignored.",
+    )
+    service_code: str | None = Field(default=None, max_length=2_000, description="Comma-separated service codes.")
+    start_date: datetime | None = Field(
+        default=None, description="Requested at or after (ISO 8601; without an offset, Beijing time)."
+    )
+    end_date: datetime | None = Field(default=None, description="Requested at or before; at most 90 days after start.")
+    status: str | None = Field(default=None, max_length=16, description="open, closed, or both comma-separated.")
+
+
+class RequestIn(BaseModel):
+    """POST requests.json, form-encoded (as the spec says) or JSON. Location: lat and long, or
+    address_string, or address_id (a building code). The reporter fields are accepted for
+    compatibility and dropped on arrival: nothing of them is stored or answered."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_key: str | None = Field(default=None, description="The key an administrator gave you.")
+    jurisdiction_id: str | None = Field(default=None, max_length=64)
+    service_code: str = Field(min_length=1, max_length=32, description="From services.json.")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    long: float | None = Field(default=None, ge=-180, le=180)
+    address_string: str | None = Field(default=None, max_length=200, description="Kept in the report's text.")
+    address_id: str | None = Field(default=None, max_length=32, description="A building code.")
+    description: str = Field(default="", max_length=4000)
+    media_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://\S+$")
+    email: str | None = Field(default=None, max_length=254, description="Dropped: never stored.")
+    device_id: str | None = Field(default=None, max_length=200, description="Dropped: never stored.")
+    account_id: str | None = Field(default=None, max_length=200, description="Dropped: never stored.")
+    first_name: str | None = Field(default=None, max_length=200, description="Dropped: never stored.")
+    last_name: str | None = Field(default=None, max_length=200, description="Dropped: never stored.")
+    phone: str | None = Field(default=None, max_length=64, description="Dropped: never stored.")
+
+    @model_validator(mode="after")
+    def _has_a_location(self) -> RequestIn:
+        if (self.lat is None) != (self.long is None):
+            raise ValueError("lat and long go together")
+        if self.lat is None and not (self.address_string or "").strip() and not (self.address_id or "").strip():
+            raise ValueError("a location is required: lat and long, address_string or address_id")
+        return self
+
+
+class ServiceOut(BaseModel):
+    service_code: str
+    service_name: str
+    description: str
+    metadata: bool = Field(description="Always false: no service asks for more than the description.")
+    type: Literal["realtime", "batch", "blackbox"]
+    keywords: str
+    group: str | None = Field(description="The department that handles the service.")
+
+
+class ServiceList(RootModel[list[ServiceOut]]):
+    pass
+
+
+class ServiceAttribute(BaseModel):
+    variable: bool
+    code: str
+    datatype: str
+    required: bool
+    datatype_description: str
+    order: int
+    description: str
+
+
+class ServiceDefinition(BaseModel):
+    service_code: str
+    attributes: list[ServiceAttribute]
+
+
+class RequestOut(BaseModel):
+    service_request_id: str
+    status: Literal["open", "closed"]
+    status_notes: str | None = Field(description="The state in Chinese; for a merged report, which one it joined.")
+    service_name: str
+    service_code: str
+    description: str = Field(description="The report's text, with phone, ID and e-mail numbers redacted.")
+    agency_responsible: str | None = Field(description="The department it was dispatched to.")
+    service_notice: str | None
+    requested_datetime: datetime
+    updated_datetime: datetime
+    expected_datetime: datetime | None = Field(description="The deadline of the current step.")
+    address: str | None = Field(description="The building's address, when the report is about one.")
+    address_id: str | None = Field(description="The building code.")
+    zipcode: str | None
+    lat: float | None
+    long: float | None
+
+
+class RequestList(RootModel[list[RequestOut]]):
+    pass
+
+
+class CreatedOut(BaseModel):
+    service_request_id: str
+    token: str = Field(description="Also resolves through tokens/{token}.json.")
+    service_notice: str
+    account_id: str | None = Field(default=None, description="Always null: no account is made for the reporter.")
+
+
+class CreatedList(RootModel[list[CreatedOut]]):
+    pass
+
+
+class Open311Token(BaseModel):
+    service_request_id: str
+    token: str
+
+
+class TokenList(RootModel[list[Open311Token]]):
+    pass
+
+
+class Open311Error(BaseModel):
+    code: int = Field(description="The HTTP status.")
+    description: str
+
+
+class Open311Errors(RootModel[list[Open311Error]]):
+    """Open311's error shape: one entry per problem."""
+
+
+# Administration of API keys ---------------------------------------------------------------------------
+
+
+class ClientIn(StrictModel):
+    name: Stripped = Field(min_length=1, max_length=64, description="The outside system, e.g. 光明区12345热线.")
+    node: Stripped | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9]{1,32}$",
+        description="The hierarchy node it may file under; none: the whole district (district administrators).",
+    )
+
+
+class ClientOut(BaseModel):
+    id: str
+    name: str
+    node: str | None
+    active: bool
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class ClientCreated(ClientOut):
+    api_key: str = Field(description="Shown this once: only its SHA-256 is kept.")
+
+
+class ClientList(BaseModel):
+    items: list[ClientOut]

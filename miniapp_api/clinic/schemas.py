@@ -1,0 +1,107 @@
+"""Request and answer schemas of the clinic's routes (separate from the ORM models)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from miniapp_api.reports.states import State
+from server.validation import StrictModel
+
+
+class InsightOut(BaseModel):
+    id: str = Field(description="The report.")
+    analysed: bool = Field(description="False until the background analysis has run (seconds after filing).")
+    suggested_category: str | None = Field(description="The classifier's category; null below its threshold.")
+    suggested_category_name: str | None
+    suggested_department: str | None = Field(description="Where routing would send that category here.")
+    confidence: float | None
+    model_version: str | None
+    group: str | None = Field(description="The first report of its duplicate group, if any.")
+    group_size: int
+
+
+class GroupMember(BaseModel):
+    id: str
+    report_no: str
+    excerpt: str
+    state: State
+    category: str
+    building: str | None
+    created_at: dt.datetime
+    similarity: float | None = Field(description="How alike its text is to the report that grouped it (0-1).")
+
+
+class GroupOut(BaseModel):
+    id: str = Field(description="The group's first report.")
+    size: int
+    main: str | None = Field(description="The report the others would be merged into.")
+    members: list[GroupMember]
+
+
+class GroupList(BaseModel):
+    items: list[GroupOut]
+
+
+class GroupQuery(StrictModel):
+    include_closed: bool = False
+
+
+class MergeIn(StrictModel):
+    into: str | None = Field(default=None, max_length=16, description="A member; by default the oldest open one.")
+
+
+class MergeItem(BaseModel):
+    id: str
+    ok: bool
+    error: str | None
+
+
+class MergeOut(BaseModel):
+    main: str
+    results: list[MergeItem]
+
+
+class CategoryIn(StrictModel):
+    category: str = Field(min_length=1, max_length=32)
+    note: str = Field(default="", max_length=200)
+
+
+class CategorySetOut(BaseModel):
+    id: str
+    category: str
+    category_name: str
+
+
+class LedgerQuery(StrictModel):
+    period: Literal["week", "month"] = "week"
+    since: dt.date
+    until: dt.date
+    level: Literal["district", "street", "community", "grid"] | None = None
+    category: str | None = Field(default=None, max_length=32)
+    format: Literal["json", "csv", "xlsx"] = "json"
+
+
+class LedgerRowOut(BaseModel):
+    period: str
+    node: str
+    node_name: str
+    category: str
+    category_name: str
+    count: int
+    open: int
+    overdue: int = Field(description="Breached a time limit at least once.")
+    completed: int
+    completion_rate: float | None
+    rejected: int = Field(description="退单 at least once.")
+    rejection_rate: float | None
+    avg_handling_hours: float | None = Field(description="From filing to the first resolution.")
+    p90_handling_hours: float | None
+    avg_satisfaction: float | None
+    rated: int
+
+
+class LedgerOut(BaseModel):
+    items: list[LedgerRowOut]
