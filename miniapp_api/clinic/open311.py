@@ -51,6 +51,10 @@ BEIJING = dt.timezone(dt.timedelta(hours=8))
 CLOSED_STATES = frozenset({State.RESOLVED, State.CONFIRMED, State.CLOSED, State.MERGED})
 OPEN_STATES = frozenset(State) - CLOSED_STATES
 STATUSES = ("open", "closed")
+# Reports about crime and public order go to the police, not to the public: not offered, not listed.
+NOT_PUBLIC = frozenset({"public_order"})
+# Published points are rounded to about 100 m: a resident's report is often about their own home.
+PLACE_DECIMALS = 3
 
 
 def utcnow() -> dt.datetime:
@@ -114,12 +118,13 @@ def _service_out(category: Category, departments: dict[int, Department]) -> Serv
 async def list_services() -> list[ServiceOut]:
     await catalogue.ensure_defaults()
     departments = {d.id: d for d in await Department.all()}
-    return [_service_out(c, departments) for c in await Category.filter(active=True).order_by("id")]
+    categories = await Category.filter(active=True).exclude(key__in=NOT_PUBLIC).order_by("id")
+    return [_service_out(c, departments) for c in categories]
 
 
 async def _active_category(service_code: str) -> Category:
     category = await Category.get_or_none(key=service_code, active=True) if 0 < len(service_code) <= 32 else None
-    if category is None:
+    if category is None or category.key in NOT_PUBLIC:
         raise NotFound("service_code not found.", code="unknown_service")
     return category
 
@@ -174,12 +179,13 @@ async def find_requests(filters: RequestFilter, *, now: dt.datetime | None = Non
     window with the given services and statuses; newest first, at most 1000."""
     if filters.ids:
         ids = [i for i in filters.ids if len(i) <= 16][:MAX_RESULTS]
-        return list(await Report.filter(public_id__in=ids).order_by("-created_at", "-id"))
+        found = Report.filter(public_id__in=ids).exclude(category__key__in=NOT_PUBLIC)
+        return list(await found.order_by("-created_at", "-id"))
     unknown = sorted(set(filters.statuses) - set(STATUSES))
     if unknown:
         raise BadRequest("status must be open or closed (comma-separated for both).", code="bad_status")
     start, end = window(filters.start, filters.end, now or utcnow())
-    query = Report.filter(created_at__gte=start, created_at__lte=end)
+    query = Report.filter(created_at__gte=start, created_at__lte=end).exclude(category__key__in=NOT_PUBLIC)
     if filters.service_codes:
         query = query.filter(category__key__in=[c for c in filters.service_codes if len(c) <= 32])
     statuses = set(filters.statuses)
@@ -192,6 +198,8 @@ async def find_requests(filters: RequestFilter, *, now: dt.datetime | None = Non
 
 async def get_request(service_request_id: str) -> Report:
     report = await Report.get_or_none(public_id=service_request_id) if 0 < len(service_request_id) <= 16 else None
+    if report is not None and (await Category.get(id=report.category_id)).key in NOT_PUBLIC:
+        report = None
     if report is None:
         raise NotFound("service_request_id not found.", code="unknown_request")
     return report
@@ -241,8 +249,8 @@ async def describe(rows: list[Report]) -> list[RequestOut]:
                 address=addresses.get(report.building_code) if report.building_code else None,
                 address_id=report.building_code,
                 zipcode=None,
-                lat=report.lat,
-                long=report.lng,
+                lat=round(report.lat, PLACE_DECIMALS) if report.lat is not None else None,
+                long=round(report.lng, PLACE_DECIMALS) if report.lng is not None else None,
             )
         )
     return out

@@ -86,7 +86,7 @@ async def test_services_and_a_service_definition(app: Sanic, client: httpx.Async
     response = await client.get(f"{BASE}/services.json")
     assert response.status_code == 200, response.text
     services = response.json()
-    assert len(services) == 11
+    assert len(services) == 10  # the eleven categories but public order (a police matter)
     first = services[0]
     assert first == {
         "service_code": "urban_construction",
@@ -528,3 +528,24 @@ async def test_the_routes_are_in_the_openapi_document(app: Sanic, client: httpx.
     assert create["responses"]["403"]["content"]["application/json"]["schema"]["$ref"].endswith("/Open311Errors")
     listing = paths["/open311/v2/requests.json"]["get"]
     assert {p["name"] for p in listing["parameters"]} >= {"service_request_id", "service_code", "start_date", "status"}
+
+
+async def test_police_matters_are_not_public_and_points_are_rounded(app: Sanic, client: httpx.AsyncClient) -> None:
+    resident = await user(app, Role.RESIDENT)
+    admin = await user(app, Role.ADMIN, node="GM")
+    police_matter = await file_report(client, resident, category="public_order", text="楼下有人聚众赌博")
+    at_home = await file_report(client, resident, lat=22.748912, lng=113.935437)
+    services = (await client.get(f"{BASE}/services.json")).json()
+    assert "public_order" not in {s["service_code"] for s in services}
+    assert_open311_error(await client.get(f"{BASE}/services/public_order.json"), 404)
+    assert police_matter["id"] not in await listed(client)
+    assert await listed(client, service_request_id=police_matter["id"]) == []
+    assert_open311_error(await client.get(f"{BASE}/requests/{police_matter['id']}.json"), 404)
+    key = await make_key(client, admin, "civic-app", node="GM010101")
+    filed = await client.post(
+        f"{BASE}/requests.json", data={"api_key": key, "service_code": "public_order", "description": "x", **WHERE}
+    )
+    assert_open311_error(filed, 404)
+
+    [shown] = (await client.get(f"{BASE}/requests/{at_home['id']}.json")).json()
+    assert (shown["lat"], shown["long"]) == (22.749, 113.935)  # about 100 m, not the doorstep
