@@ -7,7 +7,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 
 from identity.roles import Role
-from miniapp_api.clinic import groups, ledgers
+from miniapp_api.clinic import groups, ledgers, topics
 from miniapp_api.clinic.models import NOT_YET, ReportInsight
 from miniapp_api.clinic.schemas import (
     CategoryIn,
@@ -16,6 +16,9 @@ from miniapp_api.clinic.schemas import (
     GroupMember,
     GroupOut,
     GroupQuery,
+    HotGroupOut,
+    HotOut,
+    HotQuery,
     InsightOut,
     LedgerOut,
     LedgerQuery,
@@ -23,6 +26,7 @@ from miniapp_api.clinic.schemas import (
     MergeIn,
     MergeItem,
     MergeOut,
+    TermOut,
 )
 from miniapp_api.reports import catalogue
 from miniapp_api.reports import service as reports
@@ -162,3 +166,43 @@ async def ledger(request: Request, query: LedgerQuery) -> HTTPResponse:
 
 def _download(filename: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"}
+
+
+@bp.get("/clinic/hot", name="clinic.hot")
+@requires(*READERS)
+@query_args(HotQuery)
+@responds(200, HotOut, "Terms and groups of reports rising this week over the last, under your node")
+@errors(422)
+async def hot_topics(request: Request, query: HotQuery) -> HTTPResponse:
+    found = await topics.topics(principal=require_principal(request), week=query.week, top=query.top)
+    body = HotOut(
+        week=found.week,
+        reports=found.reports,
+        terms=[
+            TermOut(
+                term=t.term,
+                count=t.count,
+                previous=t.previous,
+                score=round(t.score, 3),
+                reports=[str(i) for i in t.sample_ids],
+                related=list(t.related),
+            )
+            for t in found.terms
+        ],
+        groups=[
+            HotGroupOut(
+                label=g.label[:60],
+                size=g.size,
+                previous=g.previous,
+                change=g.change,
+                voices=g.authors,
+                followers=g.likes,
+                first_at=g.first_at.replace(tzinfo=topics.BEIJING),
+                last_at=g.last_at.replace(tzinfo=topics.BEIJING),
+                heat=round(g.heat, 2),
+                reports=[str(i) for i in g.ids],
+            )
+            for g in found.groups
+        ],
+    )
+    return json(body.model_dump(mode="json"), headers={"Cache-Control": "no-store"})

@@ -105,3 +105,37 @@ class LedgerRowOut(BaseModel):
 
 class LedgerOut(BaseModel):
     items: list[LedgerRowOut]
+
+
+class HotQuery(StrictModel):
+    week: dt.date | None = Field(default=None, description="Any day of the week; by default this week.")
+    top: int = Field(default=10, ge=1, le=50)
+
+
+class TermOut(BaseModel):
+    term: str
+    count: int = Field(description="Voices (distinct reporters) using it this week.")
+    previous: int = Field(description="The week before.")
+    score: float
+    reports: list[str] = Field(description="Some reports that use it.")
+    related: list[str] = Field(description="Terms rising in mostly the same reports.")
+
+
+class HotGroupOut(BaseModel):
+    label: str = Field(description="The start of the group's most central report.")
+    size: int
+    previous: int = Field(description="Reports of the group the week before.")
+    change: int
+    voices: int = Field(description="Distinct reporters.")
+    followers: int = Field(description="Residents who followed these reports instead of filing again.")
+    first_at: dt.datetime
+    last_at: dt.datetime
+    heat: float
+    reports: list[str]
+
+
+class HotOut(BaseModel):
+    week: dt.date = Field(description="The Monday of the week (Beijing time).")
+    reports: int = Field(description="Reports filed under your node that week.")
+    terms: list[TermOut]
+    groups: list[HotGroupOut]

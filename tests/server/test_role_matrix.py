@@ -85,6 +85,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/clinic/groups/<public_id:str>"):      "-    -    +    +    +    -    +",
     ("POST", "/api/v1/clinic/groups/<public_id:str>/merge"): "- -    -    +    -    -    +",
     ("GET", "/api/v1/clinic/ledger"):                      "-    -    +    +    +    -    +",
+    ("GET", "/api/v1/clinic/hot"):                         "-    -    +    +    +    -    +",
     ("GET", "/api/v1/reports/following"):                  "-    +    +    +    +    +    +",
     ("PUT", "/api/v1/reports/<public_id:str>/follow"):     "-    +    +    +    +    +    +",
     ("DELETE", "/api/v1/reports/<public_id:str>/follow"):  "-    +    +    +    +    +    +",
