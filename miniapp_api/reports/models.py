@@ -83,7 +83,7 @@ class Report(Model):
         "models.Department", related_name="reports", null=True, on_delete=fields.SET_NULL
     )
     department_id: int | None
-    merged_into_id = fields.BigIntField(null=True)
+    merged_into_id = fields.BigIntField(null=True, db_index=True)
     due_at = fields.DatetimeField(null=True, description="Deadline of the current state, when it has one.")
     overdue = fields.BooleanField(default=False)
     escalation_level = fields.SmallIntField(default=0)

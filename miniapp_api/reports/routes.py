@@ -49,39 +49,50 @@ async def _names() -> tuple[dict[int, Category], dict[int, Department]]:
     return categories, departments
 
 
-async def report_out(report: Report, *, viewer_is_reporter: bool, show_reporter: bool) -> ReportOut:
+async def report_outs(reports: list[Report], *, viewer_is_reporter: bool, show_reporter: bool) -> list[ReportOut]:
+    """A page of reports in a fixed number of queries, however long the page."""
     categories, departments = await _names()
-    category = categories[report.category_id]
-    merged = await Report.get_or_none(id=report.merged_into_id) if report.merged_into_id else None
-    reporter = None
-    if report.reporter_id is not None and (viewer_is_reporter or (show_reporter and not report.anonymous)):
-        account = await Account.get_or_none(id=report.reporter_id)
-        reporter = account.public_id if account else None
-    return ReportOut(
-        id=report.public_id,
-        report_no=report.report_no,
-        category=category.key,
-        category_name=category.name,
-        text=report.text,
-        channel=report.channel,
-        anonymous=report.anonymous,
-        building=report.building_code,
-        lat=report.lat,
-        lng=report.lng,
-        node=report.node_path,
-        state=report.state,
-        state_name=service.STATE_NAMES[report.state],
-        department=departments[report.department_id].name if report.department_id in departments else None,
-        due_at=report.due_at,
-        overdue=report.overdue,
-        escalation_level=report.escalation_level,
-        merged_into=merged.public_id if merged else None,
-        satisfaction=report.satisfaction,
-        created_at=report.created_at,
-        updated_at=report.updated_at,
-        allowed_actions=states.allowed_actions(report.state),
-        reporter=reporter,
-    )
+    merged_ids = {r.merged_into_id for r in reports if r.merged_into_id}
+    merged = dict(await Report.filter(id__in=merged_ids).values_list("id", "public_id")) if merged_ids else {}
+    shown = {
+        r.reporter_id
+        for r in reports
+        if r.reporter_id is not None and (viewer_is_reporter or (show_reporter and not r.anonymous))
+    }
+    accounts = dict(await Account.filter(id__in=shown).values_list("id", "public_id")) if shown else {}
+    return [
+        ReportOut(
+            id=report.public_id,
+            report_no=report.report_no,
+            category=categories[report.category_id].key,
+            category_name=categories[report.category_id].name,
+            text=report.text,
+            channel=report.channel,
+            anonymous=report.anonymous,
+            building=report.building_code,
+            lat=report.lat,
+            lng=report.lng,
+            node=report.node_path,
+            state=report.state,
+            state_name=service.STATE_NAMES[report.state],
+            department=departments[report.department_id].name if report.department_id in departments else None,
+            due_at=report.due_at,
+            overdue=report.overdue,
+            escalation_level=report.escalation_level,
+            merged_into=merged.get(report.merged_into_id) if report.merged_into_id else None,
+            satisfaction=report.satisfaction,
+            created_at=report.created_at,
+            updated_at=report.updated_at,
+            allowed_actions=states.allowed_actions(report.state),
+            reporter=accounts.get(report.reporter_id) if report.reporter_id in shown else None,
+        )
+        for report in reports
+    ]
+
+
+async def report_out(report: Report, *, viewer_is_reporter: bool, show_reporter: bool) -> ReportOut:
+    [out] = await report_outs([report], viewer_is_reporter=viewer_is_reporter, show_reporter=show_reporter)
+    return out
 
 
 def _cursor(cursor: service.FeedCursor | None) -> str | None:
@@ -156,7 +167,7 @@ async def mine(request: Request) -> HTTPResponse:
     principal = require_principal(request)
     account = await identity_service.get_account(public_id=principal.account_id)
     rows = list(await Report.filter(reporter_id=account.id).order_by("-id").limit(200)) if account else []
-    items = [await report_out(r, viewer_is_reporter=True, show_reporter=False) for r in rows]
+    items = await report_outs(rows, viewer_is_reporter=True, show_reporter=False)
     return json(ReportList(items=items, next_cursor=None).model_dump(mode="json"))
 
 
@@ -165,7 +176,7 @@ async def mine(request: Request) -> HTTPResponse:
 @responds(200, ReportList, "The reports you follow, the latest changed first")
 async def following(request: Request) -> HTTPResponse:
     rows = await service.followed(principal=require_principal(request))
-    items = [await report_out(r, viewer_is_reporter=False, show_reporter=False) for r in rows]
+    items = await report_outs(rows, viewer_is_reporter=False, show_reporter=False)
     for item in items:
         item.allowed_actions = []
     body = ReportList(items=items, next_cursor=None)
@@ -279,7 +290,7 @@ async def feed(request: Request, query: FeedQuery) -> HTTPResponse:
         limit=query.limit,
         cursor=_feed_cursor(query.cursor),
     )
-    items = [await report_out(r, viewer_is_reporter=False, show_reporter=True) for r in rows]
+    items = await report_outs(rows, viewer_is_reporter=False, show_reporter=True)
     body = ReportList(items=items, next_cursor=_cursor(after))
     return json(body.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 

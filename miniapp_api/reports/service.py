@@ -410,6 +410,10 @@ async def followed(*, principal: Principal, limit: int = MAX_FOLLOWED) -> list[R
 # The grid feed ----------------------------------------------------------------------------------------
 
 
+# What grid staff work on: open reports, resolved ones awaiting feedback, confirmed ones to close.
+FEED_STATES = states.OPEN_STATES | {State.RESOLVED, State.CONFIRMED}
+
+
 @dataclass(frozen=True)
 class FeedFilter:
     states: list[State] | None = None
@@ -469,10 +473,6 @@ async def feed(
     if principal.role not in STAFF_ROLES or principal.node_path is None:
         raise Forbidden("Only staff with a place in the hierarchy have a feed.", code="no_feed")
     query = Report.filter(node_path__startswith=principal.node_path)
-    if filters.states:
-        query = query.filter(state__in=filters.states)
-    else:
-        query = query.filter(state__in=list(states.OPEN_STATES | {State.RESOLVED}))
     if filters.category:
         query = query.filter(category__key=filters.category)
     if filters.building:
@@ -483,16 +483,20 @@ async def feed(
         query = query.filter(created_at__gte=filters.since)
     if filters.until:
         query = query.filter(created_at__lt=filters.until)
+    # Only the states of FEED_STATES have a deadline (moves clear it, _set_deadline sets it), so the
+    # first run needs no state filter by default: then it reads the partial feed index in order
+    # instead of sorting every open report (0.1 ms instead of 20 ms at a million reports).
+    by_state = query.filter(state__in=filters.states or list(FEED_STATES))
     rows: list[Report] = []
     if cursor is None or cursor.with_deadline:
-        first = query.filter(due_at__isnull=False)
+        first = (by_state if filters.states else query).filter(due_at__isnull=False)
         if cursor is not None:
             later = Q(due_at__gt=cursor.moment) | Q(due_at=cursor.moment, id__gt=cursor.id)
             first = first.filter(Q(overdue=False) | later) if cursor.overdue else first.filter(later, overdue=False)
         rows = list(await first.order_by("-overdue", "due_at", "id").limit(limit + 1))
         cursor = None
     if len(rows) <= limit:
-        second = query.filter(due_at__isnull=True)
+        second = by_state.filter(due_at__isnull=True)
         if cursor is not None:
             second = second.filter(Q(created_at__lt=cursor.moment) | Q(created_at=cursor.moment, id__lt=cursor.id))
         rows += list(await second.order_by("-created_at", "-id").limit(limit + 1 - len(rows)))

@@ -11,7 +11,9 @@ import httpx
 from sanic import Sanic
 
 from identity.roles import Role
+from miniapp_api.reports import service
 from miniapp_api.reports.models import Report, ReportFollower
+from miniapp_api.reports.states import State
 from notify.dispatcher import Dispatcher
 from tests.miniapp_api.ebikes.conftest import user
 from tests.miniapp_api.reports.test_closed_loop import move, submit
@@ -147,7 +149,7 @@ async def test_the_feed_is_most_urgent_first_and_its_cursor_pages_through_each_r
 
     # A report resolved between two pages does not make the next page skip or repeat another.
     first = await client.get("/api/v1/grid/feed", params={"limit": 3}, headers=grid.headers)
-    await Report.filter(public_id=ids[1]).update(state="closed")
+    await Report.filter(public_id=ids[1]).update(state="closed", due_at=None, overdue=False)  # as a move leaves it
     rest = await feed_pages(client, grid.headers, limit=3, cursor=first.json()["next_cursor"])
     assert [r["id"] for r in first.json()["items"]] + flat(rest) == expected
 
@@ -161,3 +163,9 @@ async def test_a_cursor_the_api_did_not_give_out_is_422(app: Sanic, client: http
         response = await client.get("/api/v1/grid/feed", params={"cursor": cursor}, headers=grid.headers)
         assert response.status_code == 422, (cursor, response.text)
         assert response.json()["error"]["code"] in ("bad_cursor", "validation_failed")
+
+
+def test_every_state_with_a_deadline_is_in_the_feed() -> None:
+    # The feed reads reports with a deadline without a state filter (its partial index, in order).
+    assert set(service._DEADLINES) <= service.FEED_STATES
+    assert State.CONFIRMED in service.FEED_STATES  # grid staff close what reporters confirmed
