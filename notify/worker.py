@@ -74,11 +74,14 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None, o
         else:
             # The same background process keeps the reports' SLA timers (imported here: notify does
             # not depend on feature packages at import time).
+            from miniapp_api.clinic import analysis
             from miniapp_api.reports import events
             from miniapp_api.reports.sla import SlaScheduler
 
             events.set_client(client)
-            await asyncio.gather(dispatcher.run(stop), SlaScheduler().run(stop))
+            # ... and analyses the reports the web processes missed (classifier, duplicate groups).
+            sweeper = analysis.ClinicSweeper(analysis.ModelCache(analysis.model_dir(settings.var_dir)))
+            await asyncio.gather(dispatcher.run(stop), SlaScheduler().run(stop), sweeper.run(stop))
         return dispatcher.sent_count
     finally:
         for channel in dispatcher.channels.values():

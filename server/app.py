@@ -177,6 +177,11 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
             enabled=settings.rate_limit_enabled,
         )
         await db.open_db(settings)
+        # The clinic analyses each new report in the background (imported here: it loads the model).
+        from miniapp_api.clinic import analysis
+
+        analysis.set_cache(analysis.ModelCache(analysis.model_dir(settings.var_dir)))
+        report_events.set_submit_listener(analysis.analyse_now)
 
     @app.after_server_stop
     async def close_resources(app: Sanic) -> None:

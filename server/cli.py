@@ -492,6 +492,25 @@ def cmd_buildings_demo_file(args: argparse.Namespace, settings: Settings) -> int
     return 0
 
 
+def cmd_reports_train(args: argparse.Namespace, settings: Settings) -> int:
+    """Retrain the report classifier and save the next version; running apps load it by themselves."""
+    from pathlib import Path
+
+    from miniapp_api.clinic import training
+
+    async def go() -> int:
+        messages = Path(args.messages) if args.messages else None
+        model, path, found = await training.retrain(settings.var_dir, messages)
+        print(
+            f"trained {model.version} on {len(found.samples):,} texts ({found.public:,} public messages, "
+            f"{found.corrected:,} categories confirmed or corrected here, {found.confirmed:,} reports dispatched "
+            f"as filed) -> {path}"
+        )
+        return 0
+
+    return _run(go, settings)
+
+
 def cmd_notify_worker(args: argparse.Namespace, settings: Settings) -> int:
     """The notification dispatcher on its own (run several, on several machines, with
     GMID_NOTIFY_WORKER=false on the web servers)."""
@@ -637,6 +656,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out")
     p.add_argument("--count", type=int, help="how many buildings (default 15,016)")
     p.set_defaults(func=cmd_buildings_demo_file)
+
+    reports = sub.add_parser("reports", help="明心桥 reports").add_subparsers(dest="reports_cmd", required=True)
+    p = reports.add_parser("train", help="retrain the report classifier (a new version under VAR_DIR/models)")
+    p.add_argument("--messages", help="the labelled messages CSV (id,title,text,label); default: the bundled one")
+    p.set_defaults(func=cmd_reports_train)
 
     p = sub.add_parser("notify-worker", help="run the notification dispatcher (outbox -> WeChat, SMS, email)")
     p.add_argument("--once", action="store_true", help="send what is due now, then exit")
