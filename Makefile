@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck check migrate keys seed-demo bench clean
+.PHONY: install run test lint typecheck check migrate keys model seed-demo bench clean
 
 install: $(STAMP)
 
@@ -20,7 +20,10 @@ migrate: install
 keys: install
 	$(BIN)/gmid keys init
 
-run: install keys migrate
+model: install migrate
+	$(BIN)/gmid reports train --if-missing
+
+run: install keys migrate model
 	$(BIN)/gmid serve
 
 test: install

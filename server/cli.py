@@ -498,6 +498,14 @@ def cmd_reports_train(args: argparse.Namespace, settings: Settings) -> int:
 
     from miniapp_api.clinic import training
 
+    if args.if_missing:
+        from miniapp_api.clinic import analysis, classifier
+
+        present = classifier.load_latest(analysis.model_dir(settings.var_dir))
+        if present is not None:
+            print(f"classifier {present.version} present; not retrained")
+            return 0
+
     async def go() -> int:
         messages = Path(args.messages) if args.messages else None
         model, path, found = await training.retrain(settings.var_dir, messages)
@@ -660,6 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
     reports = sub.add_parser("reports", help="明心桥 reports").add_subparsers(dest="reports_cmd", required=True)
     p = reports.add_parser("train", help="retrain the report classifier (a new version under VAR_DIR/models)")
     p.add_argument("--messages", help="the labelled messages CSV (id,title,text,label); default: the bundled one")
+    p.add_argument("--if-missing", action="store_true", help="only when no model has been trained yet (make run)")
     p.set_defaults(func=cmd_reports_train)
 
     p = sub.add_parser("notify-worker", help="run the notification dispatcher (outbox -> WeChat, SMS, email)")

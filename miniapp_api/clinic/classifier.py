@@ -14,7 +14,6 @@ import datetime as dt
 import gzip
 import io
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -45,8 +44,8 @@ class Suggestion:
 
 
 def messages_path() -> Path:
-    """The labelled messages: GMID_CIVIC_MESSAGES, else the copy bundled with the package."""
-    return Path(os.environ.get("GMID_CIVIC_MESSAGES") or BUNDLED)
+    """The labelled messages bundled with the package (`gmid reports train --messages FILE` for others)."""
+    return BUNDLED
 
 
 def read_messages(path: Path) -> list[tuple[str, str]]:

@@ -108,3 +108,7 @@ async def test_gmid_reports_train_saves_a_new_version_the_app_loads(settings: Se
     assert model is not None
     suggestion = model.predict(POLLUTION)
     assert suggestion is not None and suggestion.label == "环境保护"
+    # `make run` trains only the first time.
+    code, stdout, stderr = await gmid(settings, "reports", "train", "--if-missing")
+    assert code == 0 and stdout.strip() == f"classifier {model.version} present; not retrained", stderr
+    assert sorted(p.name for p in analysis.model_dir(settings.var_dir).iterdir()) == [model.version]
