@@ -22,7 +22,7 @@ from miniapp_api.clinic import classifier, textsim
 from miniapp_api.clinic.models import NOT_YET, ReportInsight
 from miniapp_api.reports import states
 from miniapp_api.reports.models import Category, Report
-from miniapp_api.reports.service import SIMILAR_DAYS, SIMILAR_METRES, distance_m, utcnow
+from miniapp_api.reports.service import SIMILAR_DAYS, SIMILAR_METRES, distance_m, near_box, utcnow
 
 log = logging.getLogger("gmid.clinic")
 
@@ -112,13 +112,7 @@ async def group_of(report: Report) -> tuple[int | None, float | None]:
     if report.building_code:
         near |= Q(building_code=report.building_code)
     if report.lat is not None and report.lng is not None:
-        box = SIMILAR_METRES / 111_000
-        near |= Q(
-            lat__gte=report.lat - box,
-            lat__lte=report.lat + box,
-            lng__gte=report.lng - box * 1.2,
-            lng__lte=report.lng + box * 1.2,
-        )
+        near |= near_box(report.lat, report.lng)
     if not report.building_code and report.lat is None:
         return None, None
     candidates = [c for c in await query.filter(near).order_by("-id").limit(200) if _same_place(report, c)]

@@ -517,6 +517,12 @@ def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     return 2 * 6_371_000 * asin(sqrt(a))
 
 
+def near_box(lat: float, lng: float) -> Q:
+    """Points within a box of about 100 m around (lat, lng): an indexable first cut before distance_m."""
+    box = SIMILAR_METRES / 111_000
+    return Q(lat__gte=lat - box, lat__lte=lat + box, lng__gte=lng - box * 1.2, lng__lte=lng + box * 1.2)
+
+
 async def similar(
     *,
     category_key: str,
@@ -539,11 +545,7 @@ async def similar(
             (r, None) for r in await query.filter(building_code=building_code).order_by("-created_at").limit(limit)
         ]
     if lat is not None and lng is not None:
-        # A bounding box first (about 100 m), then the exact distance.
-        box = SIMILAR_METRES / 111_000
-        near = await query.filter(
-            lat__gte=lat - box, lat__lte=lat + box, lng__gte=lng - box * 1.2, lng__lte=lng + box * 1.2
-        ).limit(200)
+        near = await query.filter(near_box(lat, lng)).limit(200)  # the box first, then the exact distance
         seen = {r.id for r, _ in found}
         for report in near:
             if report.id in seen or report.lat is None or report.lng is None:
