@@ -19,11 +19,12 @@ from typing import Any
 
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import F, Subquery
+from tortoise.expressions import Subquery
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 GENESIS = "0" * 64
+_BUMP_HEAD = "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"  # SQLite >= 3.35 and PostgreSQL
 
 
 class AuditEntry(Model):
@@ -115,11 +116,12 @@ async def _append(
     request_id: str,
     details: dict[str, Any] | None,
 ) -> AuditEntry:
-    # The head row exists from migration 0002; updating it first takes the chain's lock.
-    await AuditHead.filter(id=1).using_db(conn).update(seq=F("seq") + 1)
-    head = await AuditHead.get(id=1, using_db=conn)
+    # The head row exists from migration 0002; updating it first takes the chain's lock, and
+    # RETURNING reads it in the same round trip (the lock is held until commit: keep it short).
+    rows = await conn.execute_query_dict(_BUMP_HEAD)  # execute_query drops what an UPDATE returns on asyncpg
+    seq, prev_hash = int(rows[0]["seq"]), str(rows[0]["hash"])
     entry = AuditEntry(
-        seq=head.seq,
+        seq=seq,
         at=datetime.now(UTC),
         actor=actor[:64],
         role=role[:16],
@@ -129,7 +131,7 @@ async def _append(
         client_addr=client_addr[:64],
         request_id=request_id[:128],
         details=details or {},
-        prev_hash=head.hash,
+        prev_hash=prev_hash,
     )
     entry.hash = chain_hash(entry.prev_hash, _hashed_fields(entry))
     await entry.save(using_db=conn, force_create=True)

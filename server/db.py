@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 
 from server.settings import Settings
 
@@ -45,8 +46,12 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         path = url[len("sqlite://") :].split("?", 1)[0]
         if path and path != ":memory:":
             Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    connection: str | dict[str, Any] = url
+    if url.startswith("postgres://"):
+        connection = expand_db_url(url)
+        connection["engine"] = "server.pgpool"  # asyncpg without the reset round trip on every release
     return {
-        "connections": {"default": url},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": MODEL_MODULES,

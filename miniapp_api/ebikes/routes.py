@@ -11,7 +11,7 @@ from identity import service as identity_service
 from identity.models import Account
 from identity.roles import Role
 from miniapp_api.ebikes import scan, service
-from miniapp_api.ebikes.models import Alarm, BikeStatus, EBike
+from miniapp_api.ebikes.models import Alarm, EBike
 from miniapp_api.ebikes.schemas import (
     AlarmAnswer,
     AlarmIn,
@@ -49,7 +49,7 @@ async def current_account(principal: Principal) -> Account:
     return account
 
 
-async def alarm_out(alarm: Alarm) -> AlarmOut:
+async def alarm_out(alarm: Alarm, sightings: int | None = None) -> AlarmOut:
     return AlarmOut(
         id=alarm.public_id,
         status=alarm.status,
@@ -60,13 +60,15 @@ async def alarm_out(alarm: Alarm) -> AlarmOut:
         description=alarm.description,
         created_at=alarm.created_at,
         closed_at=alarm.closed_at,
-        sightings=await service.sighting_count(alarm),
+        sightings=await service.sighting_count(alarm) if sightings is None else sightings,
     )
 
 
-async def bike_out(request: Request, bike: EBike) -> BikeOut:
-    credential = await service.credential_of(bike) if bike.status is not BikeStatus.DEREGISTERED else None
-    alarm = await service.open_alarm(bike) if bike.status is BikeStatus.STOLEN else None
+async def bike_out(request: Request, bike: EBike, details: service.Details | None = None) -> BikeOut:
+    if details is None:
+        details = await service.details_of([bike])
+    credential = details.credential(bike)
+    alarm = details.open_alarm(bike)
     base = f"/api/v1/credentials/{bike.credential_id}"
     return BikeOut(
         id=bike.public_id,
@@ -88,7 +90,7 @@ async def bike_out(request: Request, bike: EBike) -> BikeOut:
         )
         if credential is not None
         else None,
-        alarm=await alarm_out(alarm) if alarm is not None else None,
+        alarm=await alarm_out(alarm, details.sightings.get(alarm.id, 0)) if alarm is not None else None,
     )
 
 
@@ -123,7 +125,9 @@ async def register(request: Request, body: RegisterIn) -> HTTPResponse:
 @responds(200, BikeList, "Your registered e-bikes")
 async def list_bikes(request: Request) -> HTTPResponse:
     account = await current_account(require_principal(request))
-    items = [await bike_out(request, bike) for bike in await service.own_bikes(owner=account)]
+    bikes = await service.own_bikes(owner=account)
+    details = await service.details_of(bikes)
+    items = [await bike_out(request, bike, details) for bike in bikes]
     return json(BikeList(items=items).model_dump(mode="json"))
 
 
@@ -286,6 +290,7 @@ async def police_lookup(request: Request) -> HTTPResponse:
         raise
     results = []
     bike_ids: list[str] = []
+    details = await service.details_of([bike for _, bikes in found for bike in bikes], all_alarms=True)
     for owner, bikes in found:
         profile = identity_service.read_profile(owner)
         items = []
@@ -293,8 +298,11 @@ async def police_lookup(request: Request) -> HTTPResponse:
             bike_ids.append(bike.public_id)
             items.append(
                 LookupBike(
-                    bike=await bike_out(request, bike),
-                    alarms=[await alarm_out(a) for a in await service.alarms_of(bike)],
+                    bike=await bike_out(request, bike, details),
+                    alarms=[
+                        await alarm_out(alarm, details.sightings.get(alarm.id, 0))
+                        for alarm in details.alarms.get(bike.id, [])
+                    ],
                 )
             )
         results.append(
