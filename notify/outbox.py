@@ -54,9 +54,16 @@ def _check_email(value: str) -> str:
     return value
 
 
-def reachable(account: Account) -> bool:
-    """Whether ``enqueue(account=...)`` finds an address (a mini-program openid or a phone)."""
-    return bool(account.wechat_openid or account.phone_enc)
+def wechat_address(template: str, *, openid: str | None, oa_openid: str | None) -> str | None:
+    """The openid WeChat can carry this template to: a subscribe message goes to the mini-program's
+    openid, a template message to the official account's (the two are different ids for one person)."""
+    return openid if templates.get(template).wechat.kind == "subscribe" else oa_openid
+
+
+def reachable(account: Account, template: str) -> bool:
+    """Whether ``enqueue(account=..., template=...)`` finds an address: accounts carry the
+    mini-program openid (subscribe messages) and a phone."""
+    return bool(wechat_address(template, openid=account.wechat_openid, oa_openid=None) or account.phone_enc)
 
 
 async def enqueue(
@@ -77,9 +84,10 @@ async def enqueue(
     """Write one notification for one recipient; returns the row (the existing one for a repeated key).
 
     The recipient is an ``account`` (its mini-program openid and phone are used unless given) and/or
-    explicit addresses. ``channels`` is the order to try (default WeChat, SMS, email, skipping those
-    without an address). ``event_key`` names the event for the dedup window (default: the
-    idempotency key). Pass ``using_db`` to join the caller's transaction.
+    explicit addresses; WeChat is a channel only if the template's kind has its openid (subscribe:
+    ``openid``, official-account template: ``oa_openid``). ``channels`` is the order to try (default
+    WeChat, SMS, email, skipping those without an address). ``event_key`` names the event for the dedup
+    window (default: the idempotency key). Pass ``using_db`` to join the caller's transaction.
     """
     values = templates.check_data(template, data)
     if not idempotency_key or len(idempotency_key) > 200:
@@ -96,7 +104,10 @@ async def enqueue(
         phone = normalize_mobile(phone)
     if email is not None:
         email = _check_email(email)
-    available = {"wechat": bool(openid or oa_openid), "sms": bool(phone), "email": bool(email)}
+    # WeChat only when the template's kind has its openid: a row that no channel can carry is refused
+    # here, in the caller's transaction, not found dead later.
+    wechat = wechat_address(template, openid=openid, oa_openid=oa_openid)
+    available = {"wechat": bool(wechat), "sms": bool(phone), "email": bool(email)}
     order = list(channels) if channels is not None else list(CHANNELS)
     unknown = [c for c in order if c not in CHANNELS]
     if unknown or len(set(order)) != len(order):

@@ -76,7 +76,7 @@ def _out(row: Notification, accounts: dict[int, str]) -> NotificationOut:
 @requires(Role.ADMIN)
 @query_args(NotificationQuery)
 @responds(200, NotificationPage, "Notifications, newest first, with the count in each status")
-@errors(404)
+@errors(422)
 async def list_notifications(request: Request, query: NotificationQuery) -> HTTPResponse:
     """The outbox: filter by status (e.g. `dead`) or template; page with `cursor`."""
     page = await service.list_notifications(
@@ -179,13 +179,36 @@ async def wechat_events(request: Request, query: WeChatEventQuery) -> HTTPRespon
     try:
         event = parse_message(body.decode("utf-8"))
         # wechatpy converts fields when they are read: read them here, where bad values are a 400.
-        receipt = (str(event.id), str(event.status or "")) if isinstance(event, TemplateSendJobFinishEvent) else None
+        receipt = (
+            (str(event.id), str(event.status or ""), str(event.source or ""))
+            if isinstance(event, TemplateSendJobFinishEvent)
+            else None
+        )
     except Exception:
         raise BadRequest("The body is not a WeChat event (XML).", code="bad_event") from None
+    if not await _first_delivery(request, query, body):
+        return text("success")  # WeChat's own resend of an event already applied
     if receipt is not None:
-        found = await service.apply_wechat_receipt(msg_id=receipt[0], status=receipt[1])
+        found = await service.apply_wechat_receipt(msg_id=receipt[0], status=receipt[1], openid=receipt[2])
         log.info("wechat receipt msgid=%s status=%s matched=%s", receipt[0], receipt[1][:32], found)
     return text("success")
+
+
+async def _first_delivery(request: Request, query: WeChatEventQuery, body: bytes) -> bool:
+    """In plaintext mode the signature covers the token, timestamp and nonce, not the body: a captured
+    callback URL could carry another body until its timestamp is stale. Each (timestamp, nonce) is
+    kept with its body's digest for that time: the same body again is WeChat resending (answered,
+    not applied twice); another body is refused."""
+    key = "gmid:notify:wechat-nonce:" + hashlib.sha256(f"{query.timestamp}:{query.nonce}".encode()).hexdigest()
+    digest = hashlib.sha256(body).hexdigest()
+    redis = request.app.ctx.redis
+    if await redis.set(key, digest, nx=True, ex=2 * _EVENT_MAX_AGE):
+        return True
+    seen = await redis.get(key)
+    seen = seen.decode() if isinstance(seen, bytes) else seen
+    if seen is not None and hmac.compare_digest(str(seen).encode(), digest.encode()):
+        return False
+    raise Forbidden("This callback's signature was already used for another event.", code="replayed_signature")
 
 
 @bp.post("/notify/sms/status", name="notify.sms.status")

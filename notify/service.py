@@ -20,7 +20,7 @@ from identity.pii import current_vault, mask_phone
 from notify import outbox
 from notify.models import Attempt, Notification, Status
 from notify.sms_tencent import SmsReceipt, to_e164
-from server.errors import Conflict, NotFound
+from server.errors import Conflict, NotFound, ValidationFailed
 
 log = logging.getLogger("gmid.notify")
 
@@ -50,7 +50,7 @@ async def list_notifications(
     if cursor:
         last = await Notification.get_or_none(public_id=cursor)
         if last is None:
-            raise NotFound("The cursor does not name a notification.", code="bad_cursor")
+            raise ValidationFailed.field("cursor", "The cursor does not name a notification.", "bad_cursor")
         query = query.filter(id__lt=last.id)
     rows = list(await query.order_by("-id").limit(limit + 1))
     more = len(rows) > limit
@@ -171,10 +171,14 @@ async def _undelivered(row: Notification, *, channel: str, code: str, detail: st
     await outbox.wake()
 
 
-async def apply_wechat_receipt(*, msg_id: str, status: str) -> bool:
-    """``TEMPLATESENDJOBFINISH``: ``success``, ``failed:user block``, ``failed: system failed``..."""
+async def apply_wechat_receipt(*, msg_id: str, status: str, openid: str) -> bool:
+    """``TEMPLATESENDJOBFINISH``: ``success``, ``failed:user block``, ``failed: system failed``...
+    ``openid`` is the event's FromUserName: the report must be about this row's recipient."""
     row = await Notification.get_or_none(provider_message_id=msg_id, channel="wechat")
     if row is None:
+        return False
+    if not row.oa_openid or not hmac.compare_digest(row.oa_openid.encode(), openid.encode("utf-8")):
+        log.warning("wechat receipt for another recipient ignored id=%s", row.public_id)
         return False
     now = _utcnow()
     if status.strip() == "success":

@@ -194,8 +194,9 @@ register(
         key="report.overdue",
         title="诉求超时督办",
         required=("report_no", "state", "deadline", "node", "report_id"),
+        # Staff work in the mini-program: their accounts carry its openid, not an official account's.
         wechat=WeChatSpec(
-            "template",
+            "subscribe",
             (
                 ("character_string1", "{report_no}"),
                 ("thing2", "{state}"),
@@ -243,8 +244,8 @@ register(
         key="police.lookup_limit",
         title="查询超限提醒",
         required=("officer", "count", "at"),
-        wechat=WeChatSpec(
-            "template", (("thing1", "{officer}"), ("number2", "{count}"), ("time3", "{at:time}")), "pages/admin/audit"
+        wechat=WeChatSpec(  # administrators, in the mini-program like the other staff
+            "subscribe", (("thing1", "{officer}"), ("number2", "{count}"), ("time3", "{at:time}")), "pages/admin/audit"
         ),
         sms_params=("{officer}", "{count}"),
         sms_text="警员{1}一小时内车主查询达{2}次，已被拒绝，请核查。",

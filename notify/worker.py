@@ -42,6 +42,10 @@ def build_channels(settings: Settings, redis_url: str) -> dict[str, Channel]:
 
 
 def make_dispatcher(settings: Settings, client: aioredis.Redis, redis_url: str) -> Dispatcher:
+    if settings.sms_secret_id and not settings.sms_callback_token:
+        # Without Tencent's status receipts an SMS whose send may have gone out is resent after its
+        # wait, and undelivered texts never move on to email.
+        log.warning("SMS is on without GMID_SMS_CALLBACK_TOKEN: delivery receipts cannot be received")
     return Dispatcher(
         channels=build_channels(settings, redis_url),
         redis=client,

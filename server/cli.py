@@ -527,13 +527,13 @@ def cmd_notify_worker(args: argparse.Namespace, settings: Settings) -> int:
     from server.logs import configure_logging
 
     changes: dict[str, Any] = {}
-    for flag, attr, value in (
-        ("--concurrency", "notify_concurrency", args.concurrency),
-        ("--batch-size", "notify_batch_size", args.batch_size),
+    for flag, attr, value, most in (
+        ("--concurrency", "notify_concurrency", args.concurrency, 256),  # GMID_NOTIFY_CONCURRENCY's range
+        ("--batch-size", "notify_batch_size", args.batch_size, 1000),
     ):
         if value is not None:
-            if not 1 <= value <= 1000:
-                raise CLIError(f"{flag} must be from 1 to 1000")
+            if not 1 <= value <= most:
+                raise CLIError(f"{flag} must be from 1 to {most}")
             changes[attr] = value
     settings = settings.replace(**changes)
     Policy.from_settings(settings)  # a bad combination stops here with one line

@@ -313,7 +313,7 @@ async def accept_transfer(*, new_owner: Account, code: str, owner: OwnerIdentity
         transfer.accepted_at = now
         await transfer.save(using_db=conn, update_fields=["status", "to_owner_id", "accepted_at"])
         for account, direction in ((old_owner, "转出"), (new_owner, "转入")):
-            if not outbox.reachable(account):
+            if not outbox.reachable(account, "ebike.transferred"):
                 continue
             await outbox.enqueue(
                 template="ebike.transferred",
@@ -419,7 +419,7 @@ async def raise_alarm(*, bike: EBike, owner: Account, data: AlarmIn) -> tuple[Al
         )
         await EBike.filter(id=bike.id).using_db(conn).update(status=BikeStatus.STOLEN, updated_at=now)
         payload = alarm_data(bike, alarm)
-        if outbox.reachable(owner):
+        if outbox.reachable(owner, "ebike.stolen"):
             await outbox.enqueue(
                 template="ebike.stolen",
                 data=payload,
@@ -481,7 +481,7 @@ async def record_sighting(
         )
         key = f"sighting:{sighting.id}"
         owner = await Account.get(id=bike.owner_id, using_db=conn)
-        if outbox.reachable(owner):
+        if outbox.reachable(owner, "ebike.sighted"):
             await outbox.enqueue(
                 template="ebike.sighted", data=data, idempotency_key=f"{key}:owner", account=owner, using_db=conn
             )

@@ -340,7 +340,7 @@ async def _tell_reporters(report: Report, now: dt.datetime, conn: BaseDBAsyncCli
     recipients = list(dict.fromkeys([*(t.reporter_id for t in targets if t.reporter_id is not None), *followers]))
     for account_id in recipients:
         account = await Account.get_or_none(id=account_id, using_db=conn)
-        if account is None or not (account.wechat_openid or account.phone_enc):
+        if account is None or not outbox.reachable(account, "report.updated"):
             continue
         await outbox.enqueue(
             template="report.updated",

@@ -136,7 +136,7 @@ class SlaScheduler:
     ) -> None:
         staff = await Account.filter(node_id=node.id, role__in=list(ESCALATION_ROLES), is_active=True).using_db(conn)
         for account in staff:
-            if not outbox.reachable(account):
+            if not outbox.reachable(account, "report.overdue"):
                 continue
             await outbox.enqueue(
                 template="report.overdue",

@@ -234,13 +234,26 @@ async def test_sms_transient_failure_is_retried_and_a_permanent_one_falls_back_t
     assert [list(m.rcpt_tos) for m in smtp.wait_for(1)] == [["b@example.cn"]]
 
 
+async def test_a_template_message_is_refused_without_an_official_account_openid(dispatcher: Dispatcher) -> None:
+    # checkpoint.fever is an official-account template message: a mini-program openid cannot receive it,
+    # so enqueue refuses in the caller's transaction instead of storing a row that would go dead.
+    with pytest.raises(ValueError, match="no address"):
+        await outbox.enqueue(
+            template="checkpoint.fever",
+            data={"place": "A卡口", "at": "2026-11-25T00:00:00Z"},
+            idempotency_key="f1",
+            openid="o_x",
+        )
+    assert not await Notification.filter(idempotency_key="f1").exists()
+
+
 async def test_a_row_with_no_reachable_channel_is_dead(dispatcher: Dispatcher) -> None:
-    # checkpoint.fever is a template message: a mini-program openid cannot receive it, and no SMS id is set.
+    # No SMS template id is configured for checkpoint.fever: the phone is an address, but no channel can carry it.
     row = await outbox.enqueue(
         template="checkpoint.fever",
         data={"place": "A卡口", "at": "2026-11-25T00:00:00Z"},
         idempotency_key="f1",
-        openid="o_x",
+        phone="13800000009",
     )
     await dispatcher.run_once()
     assert (await reload(row)).status is Status.DEAD

@@ -153,3 +153,32 @@ def test_every_template_renders_within_wechat_limits() -> None:
         assert subject and "光明e证" in body
         assert all(len(p) <= 35 for p in templates.sms_params(template, data))
     assert templates.display_time("2026-11-25T16:30:00Z") == "2026-11-26 00:30"
+
+
+async def test_staff_with_only_the_mini_program_openid_get_staff_alerts_on_wechat(
+    dispatcher: Dispatcher, wechat: WeChatFake
+) -> None:
+    # Accounts carry the mini-program's openid; a staff alert sent as an official-account template
+    # message could never reach them and went dead. Staff alerts are subscribe messages.
+    admin = await make_account(Role.ADMIN)
+    admin.wechat_openid = "o_admin"
+    await admin.save(update_fields=["wechat_openid"])
+    assert outbox.reachable(admin, "police.lookup_limit") and outbox.reachable(admin, "report.overdue")
+    assert not outbox.reachable(admin, "sensor.alarm")  # an official-account message: no openid for it
+    row = await outbox.enqueue(
+        template="report.overdue",
+        data={
+            "report_no": "R1",
+            "state": "待派单",
+            "deadline": "2026-11-25T02:30:00Z",
+            "node": "凤凰社区",
+            "report_id": "r1",
+        },
+        idempotency_key="sla:1",
+        account=admin,
+    )
+    assert row.channels == "wechat"
+    await dispatcher.run_once()
+    [message] = wechat.sent_messages("subscribe")
+    assert message["touser"] == "o_admin"
+    assert (await Notification.get(id=row.id)).status is Status.SENT

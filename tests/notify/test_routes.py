@@ -183,6 +183,53 @@ async def test_template_finish_user_block_moves_the_row_on_to_sms(
     assert len(wechat.sent_messages("template")) == 1
 
 
+async def test_a_receipt_signature_replayed_with_another_body_is_refused(
+    client: httpx.AsyncClient, dispatcher: Dispatcher, sms: SmsFake
+) -> None:
+    # Plaintext mode signs (token, timestamp, nonce), not the body: a captured callback URL must not
+    # carry a forged "failed" that would push a delivered alarm on to SMS.
+    row = await sent_template(dispatcher, phone=PHONE)
+    assert row.provider_message_id is not None
+    msg_id = int(row.provider_message_id)
+    params, body = build_template_finish_event(
+        OA_TOKEN, to_user=OA_ID, from_user=OA_OPENID, msg_id=msg_id, status="success"
+    )
+    _, forged = build_template_finish_event(
+        OA_TOKEN, to_user=OA_ID, from_user=OA_OPENID, msg_id=msg_id, status="failed:user block"
+    )
+    headers = {"Content-Type": "text/xml"}
+    assert (await client.post(EVENTS, params=params, content=body, headers=headers)).text == "success"
+    error = error_of(await client.post(EVENTS, params=params, content=forged, headers=headers), 403)
+    assert error["code"] == "replayed_signature"
+    # WeChat resending the very same event is answered and changes nothing.
+    assert (await client.post(EVENTS, params=params, content=body, headers=headers)).text == "success"
+    after = await reload(row)
+    assert (after.status, after.channel, after.receipt_status) == (Status.SENT, "wechat", "delivered")
+    assert await outcomes(row) == [("wechat", "sent", "ok"), ("wechat", "receipt", "delivered")]
+    await drain(dispatcher)
+    assert sms.sent == []
+
+
+async def test_a_receipt_about_another_recipient_changes_nothing(
+    client: httpx.AsyncClient, dispatcher: Dispatcher, sms: SmsFake
+) -> None:
+    row = await sent_template(dispatcher, phone=PHONE)
+    assert row.provider_message_id is not None
+    params, body = build_template_finish_event(
+        OA_TOKEN,
+        to_user=OA_ID,
+        from_user="o_someone_else",
+        msg_id=int(row.provider_message_id),
+        status="failed:user block",
+    )
+    response = await client.post(EVENTS, params=params, content=body, headers={"Content-Type": "text/xml"})
+    assert (response.status_code, response.text) == (200, "success")
+    after = await reload(row)
+    assert (after.status, after.channel, after.receipt_status) == (Status.SENT, "wechat", "")
+    await drain(dispatcher)
+    assert sms.sent == []
+
+
 async def test_template_finish_user_block_without_another_channel_makes_the_row_dead(
     client: httpx.AsyncClient, dispatcher: Dispatcher
 ) -> None:
@@ -614,7 +661,7 @@ async def test_admin_unknown_notification_is_404(client: httpx.AsyncClient, app:
     response = await client.post(f"{ADMIN}/nNoSuchNotification/retry", headers=headers)
     assert error_of(response, 404)["code"] == "notification_not_found"
     response = await client.get(ADMIN, params={"cursor": "nNoSuchNotification"}, headers=headers)
-    assert error_of(response, 404)["code"] == "bad_cursor"
+    assert error_of(response, 422)["code"] == "bad_cursor"
 
 
 @pytest.mark.parametrize("role", [Role.RESIDENT, Role.POLICE])

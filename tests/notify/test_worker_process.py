@@ -65,4 +65,6 @@ async def test_notify_worker_once_sends_what_is_due_and_exits(settings: Settings
     assert out.strip() == "gmid: sent 1 notification(s)"
     assert (await Notification.get(idempotency_key="t1")).status is Status.SENT
     code, _, err = await gmid(settings, "notify-worker", "--concurrency", "0")
-    assert code == 2 and err.strip() == "gmid: --concurrency must be from 1 to 1000"
+    assert code == 2 and err.strip() == "gmid: --concurrency must be from 1 to 256"
+    code, _, err = await gmid(settings, "notify-worker", "--concurrency", "257")
+    assert code == 2 and err.strip() == "gmid: --concurrency must be from 1 to 256"

@@ -23,7 +23,7 @@ from tests.support.wechat_fake import WeChatFake
 WECHAT_TEMPLATES = (
     "ebike.stolen=TPL_STOLEN,ebike.sighted=TPL_SIGHTED,report.updated=TPL_REPORT,"
     "sensor.alarm=TPL_SENSOR,checkpoint.fever=TPL_FEVER,notify.test=TPL_TEST,ebike.found=TPL_FOUND,"
-    "ebike.transferred=TPL_TRANSFER,police.lookup_limit=TPL_LIMIT"
+    "ebike.transferred=TPL_TRANSFER,police.lookup_limit=TPL_LIMIT,report.overdue=TPL_OVERDUE"
 )
 SMS_TEMPLATES = (
     "ebike.stolen=1001,ebike.sighted=1002,report.updated=1003,sensor.alarm=1004,ebike.found=1005,"
