@@ -585,6 +585,7 @@ class Figures:
     latencies_ns: list[int] = field(default_factory=list)
     seconds: float = 0.0
     failures: Counter[str] = field(default_factory=Counter)
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per request: server, database, client
 
     @property
     def errors(self) -> int:
@@ -712,12 +713,59 @@ async def drive(
     sink.seconds = time.perf_counter() - started
 
 
+def _proc_stats() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command name, CPU seconds used so far) of every process we can read."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, str, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        rest = raw[raw.rindex(")") + 2 :].split()
+        stats[int(entry)] = (int(rest[1]), name, (int(rest[11]) + int(rest[12])) / tick)
+    return stats
+
+
+CPU_GROUPS = ("server", "database", "client")
+
+
+@dataclass
+class CpuProbe:
+    """CPU seconds used so far by the server (its whole process tree), by PostgreSQL (every
+    ``postgres`` process, when the database is on this machine) and by this client."""
+
+    server_pid: int
+    local_postgres: bool
+
+    def read(self) -> dict[str, float]:
+        stats = _proc_stats()
+        tree, frontier = {self.server_pid}, [self.server_pid]
+        while frontier:
+            parent = frontier.pop()
+            children = [pid for pid, (ppid, _, _) in stats.items() if ppid == parent and pid not in tree]
+            tree.update(children)
+            frontier.extend(children)
+        times = os.times()
+        figures = {
+            "server": sum(stats[pid][2] for pid in tree if pid in stats),
+            "client": times.user + times.system,
+        }
+        if self.local_postgres:
+            figures["database"] = sum(cpu for _, name, cpu in stats.values() if name == "postgres")
+        return figures
+
+
 async def measure(
     name: str,
     base_url: str,
     args: argparse.Namespace,
     make: Callable[[int], Request],
     check: Check,
+    cpu: CpuProbe | None = None,
 ) -> Figures:
     requests, warmup, concurrency = args.requests, args.warmup, args.concurrency
     print(f"  {name}: {warmup:,} warm-up, then {requests:,} requests", file=sys.stderr, flush=True)
@@ -739,7 +787,10 @@ async def measure(
             warm = Figures("warm-up")
             await drive(senders, warm, range(warmup), make, check)
             figures.failures.update({f"(warm-up) {why}": n for why, n in warm.failures.items()})
+        before = cpu.read() if cpu else {}
         await drive(senders, figures, range(warmup, warmup + requests), make, check)
+        after = cpu.read() if cpu else {}
+        figures.cpu_ms = {k: (after[k] - before[k]) * 1000 / requests for k in before}
         return figures
 
 
@@ -754,7 +805,15 @@ class Load:
     hello: Figures
 
 
-async def run_load(args: argparse.Namespace, gmid_url: str, hello_url: str, people: People, seeded: Seeded) -> Load:
+async def run_load(
+    args: argparse.Namespace,
+    gmid_url: str,
+    hello_url: str,
+    people: People,
+    seeded: Seeded,
+    probes: tuple[CpuProbe, CpuProbe],
+) -> Load:
+    ours, bare = probes
     rng = random.Random(20261125)
     police = {"Authorization": f"Bearer {people.police_token}"}
     reason = "盗窃案件侦查"
@@ -801,18 +860,19 @@ async def run_load(args: argparse.Namespace, gmid_url: str, hello_url: str, peop
         view = body.get("view", {})
         return None if body.get("valid") and view.get("registered") else "200 not a registered bike"
 
-    lookup_frame = await measure("lookup by frame_no", gmid_url, args, by_frame, expect(200, found))
-    lookup_id = await measure("lookup by owner ID number", gmid_url, args, by_id_number, expect(200, found))
+    lookup_frame = await measure("lookup by frame_no", gmid_url, args, by_frame, expect(200, found), ours)
+    lookup_id = await measure("lookup by owner ID number", gmid_url, args, by_id_number, expect(200, found), ours)
     frame_alone = id_alone = None
     if args.concurrency > 1:
         # At N clients a request waits for the N - 1 ahead of it: p50 is about N / throughput.
         alone = argparse.Namespace(**{**vars(args), "concurrency": 1, "warmup": 0})
-        frame_alone = await measure("lookup by frame_no, 1 client", gmid_url, alone, by_frame, expect(200, found))
-        id_alone = await measure("lookup by ID number, 1 client", gmid_url, alone, by_id_number, expect(200, found))
-    register = await measure("registration", gmid_url, args, registration, expect(201))
+        ok = expect(200, found)
+        frame_alone = await measure("lookup by frame_no, 1 client", gmid_url, alone, by_frame, ok, ours)
+        id_alone = await measure("lookup by ID number, 1 client", gmid_url, alone, by_id_number, ok, ours)
+    register = await measure("registration", gmid_url, args, registration, expect(201), ours)
     # Scan and hello-world back to back: the same machine state for the comparison.
-    scan_figures = await measure("scan", gmid_url, args, scan, expect(200, registered))
-    hello = await measure("bare Sanic hello-world", hello_url, args, scan, expect(200))
+    scan_figures = await measure("scan", gmid_url, args, scan, expect(200, registered), ours)
+    hello = await measure("bare Sanic hello-world", hello_url, args, scan, expect(200), bare)
     return Load(lookup_frame, lookup_id, frame_alone, id_alone, register, scan_figures, hello)
 
 
@@ -904,7 +964,11 @@ def report(
         f"{seeded.seconds:.1f} s: {seeded.rate:,.0f} bikes/s ({seeded.processes} generating processes, chunks of "
         f"{CHUNK:,}; ANALYZE {seeded.analyze_seconds:.1f} s of it)"
     )
-    print(f"{'figure':<40} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  target")
+    print(
+        f"{'':<40} {'':>8} {'':>8} {'':>8} {'':>7}  {'CPU ms per request':^22}\n"
+        f"{'figure':<40} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  {'server':>6} {'db':>6} {'client':>6}"
+        "  target"
+    )
     rows: list[tuple[str, Figures, str]] = []
     for label, f, alone in (
         ("police lookup by frame_no", load.lookup_frame, load.lookup_frame_alone),
@@ -920,8 +984,16 @@ def report(
     rows.append(("scan of a seeded bike (POST /api/v1/scan)", load.scan, f">= {SCAN_RATIO_TARGET:g} x hello: {met}"))
     rows.append(("bare Sanic hello-world (POST, 1 process)", load.hello, ""))
     for label, f, target in rows:
-        print(f"{label:<40} {f.rps:>8,.0f} {f.p(0.5):>8.2f} {f.p(0.99):>8.2f} {f.errors:>7}  {target}".rstrip())
+        cpu = " ".join(f"{f.cpu_ms[k]:>6.2f}" if k in f.cpu_ms else f"{'-':>6}" for k in CPU_GROUPS)
+        print(f"{label:<40} {f.rps:>8,.0f} {f.p(0.5):>8.2f} {f.p(0.99):>8.2f} {f.errors:>7}  {cpu}  {target}".rstrip())
     print(f"scan / hello-world throughput: {ratio:.2f}")
+    cores = os.cpu_count() or 1
+    print(
+        f"with {args.concurrency} clients kept busy, p50 is about {args.concurrency} / throughput; a p99 under "
+        f"{LOOKUP_P99_TARGET_MS:g} ms needs at least {args.concurrency * 1000 / LOOKUP_P99_TARGET_MS:,.0f} lookups/s, "
+        f"that is at most {cores * LOOKUP_P99_TARGET_MS / args.concurrency:.2f} ms of CPU per lookup for server, "
+        f"database and client together on {cores} cores"
+    )
     if args.client == "httpx":
         print("note: httpx may be what limits the hello-world figure here; --client raw measures the servers")
     failed = [f for _, f, _ in rows if f.errors]
@@ -1019,8 +1091,11 @@ def main(argv: list[str] | None = None) -> int:
             ours.wait_ready()
             print("load:", file=sys.stderr, flush=True)
             before = os.getloadavg()[0]
+            local_pg = urlparse(settings.effective_database_url).hostname in ("127.0.0.1", "localhost", "::1")
+            local_pg = local_pg and not settings.effective_database_url.startswith("sqlite://")
+            probes = (CpuProbe(ours.process.pid, local_pg), CpuProbe(hello.process.pid, False))
             load = run_async(
-                run_load(args, f"http://{HOST}:{gmid_port}", f"http://{HOST}:{hello_port}", people, seeded)
+                run_load(args, f"http://{HOST}:{gmid_port}", f"http://{HOST}:{hello_port}", people, seeded, probes)
             )
             after = os.getloadavg()[0]
         return report(args, backend, seeded, load, (at_start, before, after))
