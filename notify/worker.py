@@ -84,7 +84,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None, o
 
             events.set_client(client)
             # ... and analyses the reports the web processes missed (classifier, duplicate groups).
-            sweeper = analysis.ClinicSweeper(analysis.ModelCache(analysis.model_dir(settings.var_dir)))
+            sweeper = analysis.ClinicSweeper(analysis.cache_for(settings))
             await asyncio.gather(dispatcher.run(stop), SlaScheduler().run(stop), sweeper.run(stop))
         return dispatcher.sent_count
     finally:

@@ -180,7 +180,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
         # The clinic analyses each new report in the background (imported here: it loads the model).
         from miniapp_api.clinic import analysis
 
-        analysis.set_cache(analysis.ModelCache(analysis.model_dir(settings.var_dir)))
+        analysis.set_cache(analysis.cache_for(settings))
         report_events.set_submit_listener(analysis.analyse_now)
 
     @app.after_server_stop

@@ -367,6 +367,12 @@ SPECS: tuple[Spec, ...] = (
         "60/hour",
         "Owner lookups one police account may make (COUNT/PERIOD); beyond it they are refused and an admin is told.",
     ),
+    Spec(
+        "clinic_predict_timeout_ms",
+        _parse_int(1, 60000),
+        2000,
+        "Longest wait for the report classifier's suggestion; a slower model suggests nothing for that report.",
+    ),
     Spec("log_level", _parse_log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Spec("access_log", _parse_bool, False, "Write Sanic's access log (request lines, no bodies)."),
 )
@@ -437,6 +443,7 @@ class Settings:
     notify_sms_templates: str = ""
     ebike_max_per_owner: int = 5
     police_lookup_rate: str = "60/hour"
+    clinic_predict_timeout_ms: int = 2000
     log_level: str = "INFO"
     access_log: bool = False
 

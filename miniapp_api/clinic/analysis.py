@@ -23,12 +23,17 @@ from miniapp_api.clinic.models import NOT_YET, ReportInsight
 from miniapp_api.reports import states
 from miniapp_api.reports.models import Category, Report
 from miniapp_api.reports.service import SIMILAR_DAYS, SIMILAR_METRES, distance_m, near_box, utcnow
+from server.settings import Settings
 
 log = logging.getLogger("gmid.clinic")
 
-PREDICT_TIMEOUT = 2.0  # seconds; a model slower than this is skipped for the report, not waited for
+PREDICT_TIMEOUT = 2.0  # seconds (GMID_CLINIC_PREDICT_TIMEOUT_MS); a slower model is skipped for the report
 RECHECK_SECONDS = 30.0  # how often the web process looks for a newer model on disk
 SWEEP_SECONDS = 5.0
+
+
+def cache_for(settings: Settings) -> ModelCache:
+    return ModelCache(model_dir(settings.var_dir), timeout=settings.clinic_predict_timeout_ms / 1000)
 
 
 def model_dir(var_dir: str | Path) -> Path:
@@ -39,8 +44,9 @@ class ModelCache:
     """The newest trained model under ``var/models/classifier``, reloaded when a retrain (in any process,
     on any machine sharing var/) writes a newer version."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, timeout: float = PREDICT_TIMEOUT) -> None:
         self.directory = directory
+        self.timeout = timeout  # seconds a prediction may take
         self.model: classifier.Classifier | None = None
         self._checked = -RECHECK_SECONDS
         self._seen = ""
@@ -89,10 +95,10 @@ async def suggest(text: str, cache: ModelCache | None = None) -> tuple[Category 
     its threshold, too slow, or fails."""
     cache = cache or _cache
     model = await cache.current() if cache is not None else None
-    if model is None:
+    if cache is None or model is None:
         return None, None, ""
     try:
-        suggestion = await asyncio.wait_for(asyncio.to_thread(model.predict, text), PREDICT_TIMEOUT)
+        suggestion = await asyncio.wait_for(asyncio.to_thread(model.predict, text), cache.timeout)
     except Exception as exc:  # TimeoutError included: advisory only
         log.warning("classifier failed version=%s error=%s", model.version, exc.__class__.__name__)
         return None, None, model.version

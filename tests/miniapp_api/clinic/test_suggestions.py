@@ -6,6 +6,8 @@ all never stops a report."""
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -97,6 +99,38 @@ async def test_without_a_model_or_with_a_broken_one_reports_are_accepted(
     second = await submit(client, resident, text=POLLUTION)
     assert second["state"] == "submitted"
     assert (await insight(client, grid.headers, second["id"]))["suggested_category"] is None
+
+
+async def test_a_model_slower_than_its_timeout_is_not_waited_for(
+    app: Sanic, client: httpx.AsyncClient, settings: Settings, trained: Path
+) -> None:
+    # A real model that takes longer than GMID_CLINIC_PREDICT_TIMEOUT_MS (a huge model, a machine
+    # out of CPU): the report is accepted at once, analysed without a suggestion, and nothing waits.
+    install(trained, settings)
+    cache = analysis.cache_for(settings.replace(clinic_predict_timeout_ms=200))
+    model = await cache.refresh()
+    assert model is not None and cache.timeout == 0.2
+    release = threading.Event()
+    predict = model.predict
+
+    def slow(text: str) -> classifier.Suggestion | None:
+        release.wait(10)
+        return predict(text)
+
+    model.predict = slow  # type: ignore[method-assign]
+    analysis.set_cache(cache)
+    resident = await user(app, Role.RESIDENT)
+    grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    try:
+        started = time.monotonic()
+        report = await submit(client, resident, text=POLLUTION)
+        assert report["state"] == "submitted"
+        seen = await insight(client, grid.headers, report["id"])
+        assert time.monotonic() - started < 5  # the timeout, not the model, ended the wait
+    finally:
+        release.set()
+    assert seen["analysed"] is True and seen["suggested_category"] is None
+    assert seen["model_version"] == model.version
 
 
 async def test_gmid_reports_train_saves_a_new_version_the_app_loads(settings: Settings, trained: Path) -> None:
