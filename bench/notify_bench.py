@@ -190,7 +190,7 @@ async def wait_sent(run: Run, deadline: float) -> None:
         sent = run.statuses.get(Status.SENT, 0)
         if sent + run.statuses.get(Status.DEAD, 0) >= len(run.rows) or time.monotonic() > deadline:
             retaken = Attempt.filter(notification_id__gte=min(run.ids), notification_id__lte=max(run.ids))
-            run.retaken = await retaken.filter(outcome="in_doubt").count()
+            run.retaken = await retaken.filter(outcome__in=["in_doubt", "retaken"]).count()
             return
         if time.monotonic() - shown > 5:
             print(f"  ... {sent:,} of {len(run.rows):,} sent", file=sys.stderr, flush=True)

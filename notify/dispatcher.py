@@ -4,13 +4,25 @@ Several dispatchers may run at once, on several machines. A claim is one UPDATE 
 to ``sending`` with this worker's name and a lease: on PostgreSQL the rows are picked with
 ``FOR UPDATE SKIP LOCKED``, on SQLite the single UPDATE runs under the database's one write lock, so
 two claims never share a row either way. A row whose dispatcher died stays ``sending`` until its lease
-runs out; then another dispatcher takes it, marked ``in_doubt`` (the earlier send may have gone out).
+runs out; then another dispatcher takes it.
+
+The lease is extended when a row leaves the concurrency queue and again before every send, each time
+only if it is still this worker's (``UPDATE ... WHERE lease_owner = me``); a worker that finds its lease
+gone stops working on the row at once and never sends again. The write before a send also marks the
+send as started (``sending_channel``, ``send_started_at``), so a row taken after a crash is ``in_doubt``
+only when a send on its current channel had actually started; rows that only waited in the dead
+worker's batch are sent normally. A provider failure after which the message may still arrive (a
+timeout, a connection lost mid-request) makes the row ``in_doubt`` the same way. In doubt, an SMS waits
+for Tencent's delivery receipt before it is sent again, and a WeChat subscribe resend refused with
+43101 counts as delivered (the earlier attempt used the subscription).
 
 Per row: pick the current channel (skipping those that cannot reach the recipient), check the dedup
 window and the recipient's rate on that channel in Redis, send, then write the attempt and the new
 state in one transaction, guarded by the lease. Retryable failures come back after a capped,
 jittered exponential backoff; permanent ones, or too many retries, move to the next channel
 (WeChat -> SMS -> email); when none is left the row is dead, for an administrator to see and retry.
+A row that cannot even be prepared (undecryptable data, an unknown template) is tried a bounded
+number of times, then dead.
 """
 
 from __future__ import annotations
@@ -24,11 +36,14 @@ import logging
 import os
 import random
 import socket
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+import asyncpg
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from tortoise import connections
 from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError, TransactionManagementError
 from tortoise.transactions import in_transaction
@@ -45,6 +60,13 @@ log = logging.getLogger("gmid.notify.dispatcher")
 # Rows taken again shortly after a wake-up that found nothing: the enqueuing transaction may not
 # have committed yet when its wake-up arrived.
 _RECHECK_DELAYS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
+
+# Compare-and-set of a dedup key: the owner is replaced only if it is still the one we looked at.
+_TAKE_OVER = (
+    "local v = redis.call('GET', KEYS[1]) "
+    "if v == false or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end "
+    "return 0"
+)
 
 
 @dataclass(frozen=True)
@@ -83,7 +105,9 @@ class Policy:
 
 
 # (postgres, expired lease) -> the claim. PostgreSQL skips rows another claim has locked; SQLite runs
-# the one statement under its single write lock. Written out in full: nothing is formatted into SQL.
+# the one statement under its single write lock. A retaken row is not marked in doubt here: process()
+# decides that from the send mark the dead worker left (or did not leave). Written out in full: nothing
+# is formatted into SQL.
 _CLAIM_SQL = {
     (True, False): (
         "UPDATE notify_notification SET status = 'sending', lease_owner = $1, lease_until = $2, updated_at = $3 "
@@ -91,8 +115,8 @@ _CLAIM_SQL = {
         "AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id"
     ),
     (True, True): (
-        "UPDATE notify_notification SET status = 'sending', lease_owner = $1, lease_until = $2, updated_at = $3, "
-        "in_doubt = TRUE WHERE id IN (SELECT id FROM notify_notification WHERE status = 'sending' "
+        "UPDATE notify_notification SET status = 'sending', lease_owner = $1, lease_until = $2, updated_at = $3 "
+        "WHERE id IN (SELECT id FROM notify_notification WHERE status = 'sending' "
         "AND lease_until < $3 ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id"
     ),
     (False, False): (
@@ -101,8 +125,8 @@ _CLAIM_SQL = {
         "AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) RETURNING id"
     ),
     (False, True): (
-        "UPDATE notify_notification SET status = 'sending', lease_owner = ?, lease_until = ?, updated_at = ?, "
-        "in_doubt = 1 WHERE id IN (SELECT id FROM notify_notification WHERE status = 'sending' "
+        "UPDATE notify_notification SET status = 'sending', lease_owner = ?, lease_until = ?, updated_at = ? "
+        "WHERE id IN (SELECT id FROM notify_notification WHERE status = 'sending' "
         "AND lease_until < ? ORDER BY lease_until LIMIT ?) RETURNING id"
     ),
 }
@@ -130,6 +154,10 @@ def worker_name() -> str:
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class LeaseLost(Exception):
+    """Another dispatcher holds the row now (this worker's lease ran out): stop, send nothing more."""
 
 
 class Dispatcher:
@@ -193,13 +221,30 @@ class Dispatcher:
     async def _guarded(self, row: Notification, lease_expired: bool) -> None:
         async with self._semaphore:
             try:
+                # The row may have waited here long enough for its lease to run out.
+                await self._renew(row)
                 await self.process(row, lease_expired=lease_expired)
-            except Exception:
-                # The row stays claimed; its lease runs out and it is taken again.
-                log.exception("notification processing failed id=%s", row.public_id)
+            except LeaseLost:
+                log.warning("lease lost, the row is left to its new owner id=%s", row.public_id)
+            except Exception as exc:
+                # Exception text may quote data: the class here, the traceback only at debug level.
+                log.error("notification processing failed id=%s error=%s", row.public_id, exc.__class__.__name__)
+                log.debug("processing failure id=%s", row.public_id, exc_info=True)
+                try:
+                    await self._processing_failed(row, exc)
+                except LeaseLost:
+                    pass
+                except Exception as again:
+                    # The row stays claimed; its lease runs out and it is taken again.
+                    log.error(
+                        "could not record a processing failure id=%s error=%s",
+                        row.public_id,
+                        again.__class__.__name__,
+                    )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Loop until ``stop`` is set: drain due rows, then wait for a wake-up or the poll interval."""
+        """Loop until ``stop`` is set: drain due rows, then wait for a wake-up or the poll interval.
+        A database or Redis outage is waited out here: the loop never ends before ``stop``."""
         wake = asyncio.Event()
         listener = asyncio.create_task(self._listen(wake, stop))
         log.info("notify dispatcher started worker=%s channels=%s", self.worker, ",".join(self.channels) or "console")
@@ -208,8 +253,9 @@ class Dispatcher:
             while not stop.is_set():
                 try:
                     claimed = await self.run_once()
-                except Exception:
-                    log.exception("notify dispatcher batch failed")
+                except Exception as exc:
+                    log.error("notify dispatcher batch failed error=%s", exc.__class__.__name__)
+                    log.debug("notify dispatcher batch failure", exc_info=True)
                     claimed = 0
                 if claimed:
                     recheck = 0
@@ -222,7 +268,11 @@ class Dispatcher:
                     recheck += 1
                 else:
                     recheck = 0
-                    delay = await self._idle_delay()
+                    try:
+                        delay = await self._idle_delay()
+                    except Exception as exc:  # the database is down: poll again later
+                        log.warning("notify dispatcher idle check failed error=%s", exc.__class__.__name__)
+                        delay = float(self.policy.poll_seconds)
                 await _wait_any(stop, wake, delay)
         finally:
             listener.cancel()
@@ -263,6 +313,48 @@ class Dispatcher:
                 log.warning("notify wake-up subscription lost error=%s", exc.__class__.__name__)
                 await asyncio.sleep(1)
 
+    # ------------------------------------------------------------------ leases
+
+    async def _renew(self, row: Notification) -> None:
+        """Extend the lease if it is still ours (LeaseLost if not). Skipped while most of it is left:
+        nobody else can have taken the row then."""
+        if row.lease_until is not None:
+            left = (row.lease_until - _utcnow()).total_seconds()
+            if left > self.policy.lease_seconds * 2 / 3:
+                return
+        await self._durable(
+            row,
+            lambda: self._update_claimed(row, lease_until=_utcnow() + dt.timedelta(seconds=self.policy.lease_seconds)),
+        )
+
+    async def _start_send(self, row: Notification, channel: str) -> None:
+        """Right before a provider call: extend the lease and mark the send as started, with the row's
+        progress (channel, attempts), so a dispatcher that takes the row after a crash knows whether a
+        send on the current channel may have gone out. LeaseLost, and no send, if the row is not ours."""
+        now = _utcnow()
+        changes: dict[str, object] = {
+            "lease_until": now + dt.timedelta(seconds=self.policy.lease_seconds),
+            "sending_channel": channel,
+            "send_started_at": now,
+            "channel_index": row.channel_index,
+            "attempts": row.attempts,
+            "total_attempts": row.total_attempts,
+            "in_doubt": row.in_doubt,
+        }
+        await self._durable(row, lambda: self._update_claimed(row, **changes))
+
+    async def _update_claimed(self, row: Notification, **changes: object) -> None:
+        """Change the row and keep it claimed; LeaseLost when another dispatcher holds it now."""
+        values: dict[str, object] = {"updated_at": _utcnow(), **changes}
+        updated = await Notification.filter(id=row.id, status=Status.SENDING, lease_owner=self.worker).update(**values)
+        if not updated:
+            raise LeaseLost(row.public_id)
+        for name, value in values.items():
+            setattr(row, name, value)
+
+    def _sms_waits_for_receipt(self) -> bool:
+        return self.console is None and self.policy.sms_indoubt_seconds > 0
+
     # ------------------------------------------------------------------ one row
 
     def _channel(self, name: str) -> Channel | None:
@@ -279,22 +371,8 @@ class Dispatcher:
             phone=vault.decrypt(row.phone_enc, field="notify.phone") if row.phone_enc else None,
             email=vault.decrypt(row.email_enc, field="notify.email") if row.email_enc else None,
         )
-        if lease_expired:
-            await self._durable(
-                row,
-                lambda: self._note(
-                    row, "in_doubt", "lease_expired", "its lease ran out while sending (dispatcher died or stalled)"
-                ),
-            )
-            current = row.channel_list[row.channel_index] if row.channel_index < len(row.channel_list) else ""
-            if current == "sms" and self.console is None and self.policy.sms_indoubt_seconds > 0:
-                # SendSms has no idempotency key: wait for the delivery receipt before sending again.
-                wait = dt.timedelta(seconds=self.policy.sms_indoubt_seconds)
-                when = _utcnow() + wait
-                await self._durable(
-                    row, lambda: self._save(row, status=Status.FAILED, next_attempt_at=when, channel=current)
-                )
-                return
+        if lease_expired and await self._retaken(row):
+            return
         names = row.channel_list
         while row.channel_index < len(names):
             name = names[row.channel_index]
@@ -310,78 +388,180 @@ class Dispatcher:
             if channel is None or not channel.reaches(message):
                 row.channel_index += 1
                 row.attempts = 0
+                row.in_doubt = False  # the doubt was about that channel
                 continue
-            outcome = await self._attempt(row, channel.name if self.console is not None else name, channel, message)
+            outcome = await self._attempt(row, name, channel, message)
             if outcome is not None:
                 return
         await self._durable(row, lambda: self._dead(row, row.last_error or "no channel can reach the recipient"))
 
+    async def _retaken(self, row: Notification) -> bool:
+        """A row whose lease ran out under another dispatcher. In doubt only when that dispatcher had
+        started a send on the current channel (its mark is still there); True when the row now waits."""
+        names = row.channel_list
+        current = names[row.channel_index] if row.channel_index < len(names) else ""
+        if not (current and row.sending_channel == current):
+            detail = "its lease ran out before a send started (dispatcher died or stalled)"
+            await self._durable(row, lambda: self._note(row, "retaken", "lease_expired", detail, channel=current))
+            return False
+
+        async def mark_in_doubt() -> None:
+            async with in_transaction():
+                await self._note(
+                    row,
+                    "in_doubt",
+                    "lease_expired",
+                    "its lease ran out while sending (dispatcher died or stalled)",
+                    channel=current,
+                )
+                await self._update_claimed(row, in_doubt=True)
+
+        await self._durable(row, mark_in_doubt)
+        if current == "sms" and self._sms_waits_for_receipt():
+            # SendSms has no idempotency key: wait for the delivery receipt before sending again.
+            when = _utcnow() + dt.timedelta(seconds=self.policy.sms_indoubt_seconds)
+            await self._durable(
+                row, lambda: self._save(row, status=Status.FAILED, next_attempt_at=when, channel=current)
+            )
+            return True
+        return False
+
+    async def _processing_failed(self, row: Notification, exc: Exception) -> None:
+        """process() raised. A Redis or database outage is not the row's fault: it comes back later,
+        uncounted. Anything else (undecryptable data, an unknown template) counts as an attempt, and
+        after the last one the row is dead, for an administrator."""
+        error = f"processing failed: {exc.__class__.__name__}"
+        # A send of ours started and its result was not recorded: it may have gone out.
+        in_doubt = row.in_doubt or bool(row.sending_channel)
+        if isinstance(exc, RedisError) or _transient(exc):
+            when = _utcnow() + dt.timedelta(seconds=max(1.0, float(self.policy.poll_seconds)))
+            await self._save(row, status=Status.FAILED, next_attempt_at=when, in_doubt=in_doubt, last_error=error)
+            return
+        row.attempts += 1
+        row.total_attempts += 1
+        channel = row.channel_list[row.channel_index] if row.channel_index < len(row.channel_list) else row.channel
+        if row.attempts >= self.policy.max_attempts:
+
+            async def write_dead() -> None:
+                async with in_transaction():
+                    await self._note(row, "permanent", "process_error", error, channel=channel)
+                    await self._dead(row, error)
+
+            await self._durable(row, write_dead)
+            return
+        when = _utcnow() + dt.timedelta(seconds=backoff(row.attempts, self.policy))
+
+        async def write_retry() -> None:
+            async with in_transaction():
+                await self._note(row, "retry", "process_error", error, channel=channel)
+                await self._save(row, status=Status.FAILED, next_attempt_at=when, in_doubt=in_doubt, last_error=error)
+
+        await self._durable(row, write_retry)
+
     async def _attempt(self, row: Notification, name: str, channel: Channel, message: Message) -> Outcome | None:
-        """One send on one channel; None when the row moves on to the next channel."""
+        """One send on the channel ``name``; None when the row moves on to the next channel."""
+        label = channel.name if self.console is not None else name  # what the attempt is recorded as
         address = _address(name, message.recipient)
         dedup_key = self._dedup_key(name, address, row.event_key)
         if self.policy.dedup_seconds and dedup_key is not None:
-            owner = await self._dedup_claim(dedup_key, row.public_id)
-            if owner != row.public_id:
-                await self._finish(row, name, Result.sent(None, f"duplicate of {owner}: the event already went"))
+            verdict, owner, when = await self._dedup_check(row, name, dedup_key)
+            if verdict == "duplicate":
+                await self._finish(row, label, Result.sent(None, f"duplicate of {owner}: the event already went"))
                 return Outcome.SENT
+            if verdict == "wait":
+                wait_note = f"waits for {owner}, which carries the same event on {name}"
+
+                async def write_wait() -> None:
+                    async with in_transaction():
+                        await self._note(row, "waiting", "dedup_wait", wait_note, channel=name)
+                        await self._save(row, status=Status.FAILED, next_attempt_at=when, channel=label)
+
+                await self._durable(row, write_wait)
+                return Outcome.RETRY
         rate = (self.policy.limits or {}).get(name)
         if rate is not None and address is not None and self.console is None:
             decision = await self.limiter.hit(f"{name}:{_digest(address)}", rate)
             if not decision.allowed:
                 await self._dedup_release(dedup_key, row.public_id)
+                limit_note = f"{name} limit {rate.count}/{rate.period}s"
                 if row.channel_index + 1 < len(row.channel_list):
-                    limit_note = f"{name} limit {rate.count}/{rate.period}s"
-                    await self._durable(row, lambda: self._note(row, "limited", "recipient_limit", limit_note))
+                    await self._durable(
+                        row, lambda: self._note(row, "limited", "recipient_limit", limit_note, channel=name)
+                    )
                     row.channel_index += 1
                     row.attempts = 0
+                    row.in_doubt = False
                     return None
-                when = _utcnow() + dt.timedelta(seconds=max(1.0, decision.retry_after))
-                limit_note = f"{name} limit {rate.count}/{rate.period}s"
-                await self._durable(row, lambda: self._note(row, "limited", "recipient_limit", limit_note))
-                await self._durable(
-                    row, lambda: self._save(row, status=Status.FAILED, next_attempt_at=when, channel=name)
-                )
+                limit_when = _utcnow() + dt.timedelta(seconds=max(1.0, decision.retry_after))
+
+                async def write_limited() -> None:
+                    async with in_transaction():
+                        await self._note(row, "limited", "recipient_limit", limit_note, channel=name)
+                        await self._save(row, status=Status.FAILED, next_attempt_at=limit_when, channel=name)
+
+                await self._durable(row, write_limited)
                 return Outcome.RETRY
+        await self._start_send(row, name)
         started = time.perf_counter()
         try:
             result = await channel.send(message)
         except Exception as exc:  # a channel bug must not lose the row
-            log.exception("channel %s raised id=%s", name, row.public_id)
-            result = Result.retry("channel_error", exc.__class__.__name__)
+            log.error("channel %s raised id=%s error=%s", name, row.public_id, exc.__class__.__name__)
+            log.debug("channel failure id=%s", row.public_id, exc_info=True)
+            # Whatever it did, it may have reached the provider.
+            result = Result.retry("channel_error", exc.__class__.__name__, maybe_sent=True)
         elapsed_ms = int((time.perf_counter() - started) * 1000)
         if result.alert:
             log.error("notify channel needs an operator channel=%s code=%s id=%s", name, result.code, row.public_id)
         if result.outcome is Outcome.SENT:
-            await self._finish(row, name, result, elapsed_ms)
+            await self._finish(row, label, result, elapsed_ms)
             return Outcome.SENT
         row.attempts += 1
         row.total_attempts += 1
+        if result.maybe_sent:
+            # The provider may deliver it anyway: the next try on this channel is guarded like a resend
+            # after a crash (an SMS waits for its receipt; 43101 on a subscribe message means delivered).
+            row.in_doubt = True
         if result.outcome is Outcome.RETRY and row.attempts < self.policy.max_attempts:
             delay = max(backoff(row.attempts, self.policy), result.retry_after or 0)
+            if result.maybe_sent and name == "sms" and self._sms_waits_for_receipt():
+                # SendSms has no idempotency key: give Tencent's status receipt time to arrive.
+                delay = max(delay, float(self.policy.sms_indoubt_seconds))
             when = _utcnow() + dt.timedelta(seconds=delay)
 
             async def write_retry() -> None:
                 async with in_transaction():
-                    await self._record(row, name, result, elapsed_ms)
+                    await self._record(row, label, result, elapsed_ms)
                     await self._save(
                         row,
                         status=Status.FAILED,
                         next_attempt_at=when,
-                        channel=name,
-                        last_error=f"{name} {result.code}: {result.detail}"[:255],
+                        channel=label,
+                        last_error=f"{label} {result.code}: {result.detail}"[:255],
                     )
 
             await self._durable(row, write_retry)
             return Outcome.RETRY
-        # Permanent, or out of retries: this channel is done with the row.
+        # Permanent, or out of retries: this channel is done with the row. Written at once (and the send
+        # mark cleared), so a dispatcher that takes the row after a crash starts at the next channel.
         await self._dedup_release(dedup_key, row.public_id)
-        await self._durable(row, lambda: self._record(row, name, result, elapsed_ms))
-        row.last_error = f"{name} {result.code}: {result.detail}"[:255]
-        row.channel = name
-        row.channel_index += 1
-        row.attempts = 0
-        row.in_doubt = False
+        moved: dict[str, object] = {
+            "channel": label,
+            "channel_index": row.channel_index + 1,
+            "attempts": 0,
+            "total_attempts": row.total_attempts,
+            "in_doubt": False,
+            "sending_channel": "",
+            "send_started_at": None,
+            "last_error": f"{label} {result.code}: {result.detail}"[:255],
+        }
+
+        async def write_moved() -> None:
+            async with in_transaction():
+                await self._record(row, label, result, elapsed_ms)
+                await self._update_claimed(row, **moved)
+
+        await self._durable(row, write_moved)
         return None
 
     # ------------------------------------------------------------------ dedup window
@@ -392,12 +572,61 @@ class Dispatcher:
         event = hashlib.sha256(event_key.encode("utf-8")).hexdigest()[:32]
         return f"notify:dedup:{channel}:{_digest(address)}:{event}"
 
+    async def _dedup_check(self, row: Notification, channel: str, key: str) -> tuple[str, str, dt.datetime]:
+        """("own", ...) when this row is the one to send the event on ``channel``; ("duplicate", owner, ...)
+        once the row that owns the event was sent on it; ("wait", owner, when) while the owner is still on
+        its way. An owner that cannot deliver it there any more (dead, moved on) is taken over, so the
+        event never rests on a row that failed. An owner being sent right now is waited for here, briefly."""
+        deadline = time.monotonic() + self.policy.lease_seconds / 3
+        pause = 0.05
+        while True:
+            owner = await self._dedup_claim(key, row.public_id)
+            if owner == row.public_id:
+                return "own", owner, _utcnow()
+            state, when = await self._owner_state(owner, channel)
+            if state == "sent":
+                return "duplicate", owner, when
+            if state == "gone" and await self._dedup_take_over(key, owner, row.public_id):
+                return "own", row.public_id, when
+            if time.monotonic() + pause > deadline or state == "due":
+                return "wait", owner, when
+            await asyncio.sleep(pause)
+            pause = min(0.5, pause * 2)
+
+    async def _owner_state(self, owner: str, channel: str) -> tuple[str, dt.datetime]:
+        """How the row ``owner`` stands on ``channel``: sent, gone (it will not send there), due (it waits
+        for a retry, due at the returned time) or sending."""
+        now = _utcnow()
+        found = await Notification.filter(public_id=owner).values(
+            "status", "channel", "channels", "channel_index", "next_attempt_at"
+        )
+        if not found:
+            return "gone", now
+        other = found[0]
+        status = Status(other["status"])
+        if status is Status.SENT:
+            return ("sent" if other["channel"] == channel else "gone"), now
+        names = [c for c in str(other["channels"]).split(",") if c]
+        index = int(other["channel_index"])
+        if status is Status.DEAD or index >= len(names) or names[index] != channel:
+            return "gone", now
+        if status is Status.SENDING:
+            return "sending", now + dt.timedelta(seconds=max(1.0, float(self.policy.poll_seconds)))
+        due: dt.datetime = other["next_attempt_at"]
+        cap = now + dt.timedelta(seconds=self.policy.backoff_cap)
+        return "due", max(now + dt.timedelta(seconds=1), min(due + dt.timedelta(seconds=1), cap))
+
     async def _dedup_claim(self, key: str, public_id: str) -> str:
         """The id of the notification that owns this (channel, recipient, event): ours if first."""
         if await self.redis.set(key, public_id, nx=True, ex=self.policy.dedup_seconds):
             return public_id
         owner = await self.redis.get(key)
         return owner.decode() if isinstance(owner, bytes) else str(owner or public_id)
+
+    async def _dedup_take_over(self, key: str, owner: str, public_id: str) -> bool:
+        """Replace ``owner`` by ``public_id``, unless someone else changed the key meanwhile."""
+        taken = await self.redis.eval(_TAKE_OVER, 1, key, owner, public_id, str(self.policy.dedup_seconds))
+        return bool(taken)
 
     async def _dedup_release(self, key: str | None, public_id: str) -> None:
         if key is None:
@@ -408,11 +637,13 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ recording
 
-    async def _note(self, row: Notification, outcome: str, code: str, detail: str) -> None:
+    async def _note(
+        self, row: Notification, outcome: str, code: str, detail: str, *, channel: str | None = None
+    ) -> None:
         await Attempt.create(
             notification_id=row.id,
             at=_utcnow(),
-            channel=row.channel,
+            channel=row.channel if channel is None else channel,
             outcome=outcome,
             code=code,
             detail=detail[:255],
@@ -427,7 +658,7 @@ class Dispatcher:
             outcome=str(result.outcome),
             code=result.code[:64],
             detail=result.detail[:255],
-            provider_message_id=result.provider_message_id,
+            provider_message_id=_fit_id(result.provider_message_id),
             worker=self.worker,
             elapsed_ms=elapsed_ms,
         )
@@ -448,7 +679,7 @@ class Dispatcher:
                 status=Status.SENT,
                 channel=channel,
                 sent_at=now,
-                provider_message_id=result.provider_message_id,
+                provider_message_id=_fit_id(result.provider_message_id),
                 last_error="",
                 in_doubt=False,
                 receipt_status="",  # a receipt of an earlier send is not about this one
@@ -458,7 +689,8 @@ class Dispatcher:
     async def _durable(self, row: Notification, write: Callable[[], Awaitable[None]]) -> None:
         """Run a write that records what already happened (a send the provider accepted must not be
         sent again): a busy database (SQLite's write lock, a dropped PostgreSQL connection) is waited
-        out, with doubling pauses, until shortly before the lease runs out."""
+        out, with doubling pauses, until shortly before the lease runs out. An error about the
+        statement or its data (a value too long for its column) is raised at once: no wait fixes it."""
         deadline = time.monotonic() + max(1.0, self.policy.lease_seconds - 5.0)
         if row.lease_until is not None:
             left = (row.lease_until - _utcnow()).total_seconds() - 2.0
@@ -468,10 +700,12 @@ class Dispatcher:
             try:
                 await write()
                 return
-            except (OperationalError, DBConnectionError, TransactionManagementError) as exc:
-                if isinstance(exc, IntegrityError) or time.monotonic() + pause > deadline:
+            except LeaseLost:
+                raise
+            except Exception as exc:
+                if not _transient(exc) or time.monotonic() + pause > deadline:
                     raise
-                log.warning("database busy, write retried id=%s error=%s", row.public_id, str(exc)[:80])
+                log.warning("database busy, write retried id=%s error=%s", row.public_id, exc.__class__.__name__)
                 await asyncio.sleep(pause)
                 pause = min(1.0, pause * 2)
 
@@ -480,12 +714,16 @@ class Dispatcher:
         await self._save(row, status=Status.DEAD, last_error=error[:255], in_doubt=False)
 
     async def _save(self, row: Notification, **changes: object) -> None:
-        """Write the row's new state, released from this worker's lease; a no-op when the lease was lost."""
+        """Write the row's new state, released from this worker's lease (the send mark cleared: its
+        result is written with it); a no-op when the lease was lost."""
         now = _utcnow()
         values: dict[str, object] = {
             "channel_index": row.channel_index,
             "attempts": row.attempts,
             "total_attempts": row.total_attempts,
+            "in_doubt": row.in_doubt,
+            "sending_channel": "",
+            "send_started_at": None,
             "lease_owner": None,
             "lease_until": None,
             "updated_at": now,
@@ -494,8 +732,49 @@ class Dispatcher:
         updated = await Notification.filter(id=row.id, status=Status.SENDING, lease_owner=self.worker).update(**values)
         if not updated:
             log.warning("lease lost before the result was saved id=%s", row.public_id)
+            return
         for name, value in values.items():
             setattr(row, name, value)
+
+
+def _fit_id(value: str | None) -> str | None:
+    """Provider ids go into varchar(64) columns. A longer one (an email Message-ID with a long sender
+    domain) keeps its start and a hash of the whole: it is for people to read. Receipts match WeChat
+    msgids and SMS serial numbers, which are far shorter and stay whole."""
+    if value is None or len(value) <= 64:
+        return value
+    return value[:47] + "~" + hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
+
+
+def _transient(exc: BaseException) -> bool:
+    """A database failure that passes (SQLite busy or locked, a lost PostgreSQL connection, a
+    serialization failure), as opposed to one about the statement or its data, which recurs."""
+    if isinstance(exc, IntegrityError):
+        return False
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc.__cause__
+    for candidate in (exc, inner):
+        if isinstance(candidate, sqlite3.OperationalError):
+            text = str(candidate).lower()
+            return "locked" in text or "busy" in text
+        if isinstance(
+            candidate,
+            asyncpg.exceptions.DataError
+            | asyncpg.exceptions.SyntaxOrAccessError
+            | asyncpg.exceptions.IntegrityConstraintViolationError,
+        ):
+            return False
+        if isinstance(
+            candidate,
+            asyncpg.exceptions.PostgresConnectionError
+            | asyncpg.exceptions.InterfaceError
+            | asyncpg.exceptions.TransactionRollbackError
+            | asyncpg.exceptions.OperatorInterventionError
+            | asyncpg.exceptions.LockNotAvailableError
+            | ConnectionError
+            | TimeoutError,
+        ):
+            return True
+    return isinstance(exc, OperationalError | DBConnectionError | TransactionManagementError)
 
 
 def _address(channel: str, recipient: Recipient) -> str | None:

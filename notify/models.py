@@ -50,7 +50,13 @@ class Notification(Model):
     next_attempt_at = fields.DatetimeField()
     lease_owner = fields.CharField(max_length=64, null=True)
     lease_until = fields.DatetimeField(null=True)
+    # in_doubt: a send on the current channel may have gone out unrecorded (a dispatcher died while
+    # sending, or the provider's answer was lost); sending_channel marks a send started, not yet recorded.
     in_doubt = fields.BooleanField(default=False, description="A dispatcher died while sending it.")
+    sending_channel = fields.CharField(
+        max_length=16, default="", description="Channel of a send started and not yet recorded."
+    )
+    send_started_at = fields.DatetimeField(null=True, description="When that send started.")
     last_error = fields.CharField(max_length=255, default="")
     provider_message_id = fields.CharField(max_length=64, null=True, db_index=True)
     receipt_status = fields.CharField(max_length=64, default="")

@@ -47,7 +47,12 @@ class NotificationOut(BaseModel):
 class AttemptOut(BaseModel):
     at: datetime
     channel: str
-    outcome: str = Field(description="sent, retry, permanent, in_doubt, limited, receipt or admin.")
+    outcome: str = Field(
+        description=(
+            "sent, retry, permanent, in_doubt (taken again after a send had started), retaken (taken again "
+            "before any send), waiting (behind the same event still being sent), limited, receipt or admin."
+        )
+    )
     code: str
     detail: str
     provider_message_id: str | None

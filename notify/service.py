@@ -112,13 +112,17 @@ async def retry(*, public_id: str, actor: str, role: str, client_addr: str = "",
                 details={"status": row.status.value, "allowed": [Status.DEAD.value, Status.FAILED.value]},
             )
         now = _utcnow()
+        # A doubt belongs to the channel it arose on: an SMS in doubt must not make WeChat's 43101 count
+        # as delivered when the retry starts again from WeChat.
+        row.in_doubt = row.in_doubt and row.channel_index == 0
         row.status = Status.PENDING
         row.channel_index = 0
         row.attempts = 0
         row.next_attempt_at = now
         row.updated_at = now
         await row.save(
-            using_db=conn, update_fields=["status", "channel_index", "attempts", "next_attempt_at", "updated_at"]
+            using_db=conn,
+            update_fields=["status", "channel_index", "attempts", "in_doubt", "next_attempt_at", "updated_at"],
         )
         await Attempt.create(
             notification_id=row.id, at=now, outcome="admin", code="retry", worker=f"admin:{actor}", using_db=conn

@@ -32,7 +32,7 @@ class Message:
     data: dict[str, str] = field(repr=False)
     recipient: Recipient
     attempt: int  # 1-based, across all channels
-    in_doubt: bool = False  # an earlier attempt may have been delivered (its dispatcher died)
+    in_doubt: bool = False  # an earlier attempt on this channel may have been delivered (crash, timeout)
 
     @property
     def dedup_token(self) -> str:
@@ -49,14 +49,25 @@ class Result:
     provider_message_id: str | None = None
     retry_after: float | None = None
     alert: bool = False  # an operator must fix configuration or the account
+    # A failure after which the provider may still deliver (timeout, connection lost mid-request):
+    # the dispatcher treats the row as in doubt, as after a crash.
+    maybe_sent: bool = False
 
     @classmethod
     def sent(cls, provider_message_id: str | None = None, detail: str = "") -> Result:
         return cls(Outcome.SENT, "ok", detail, provider_message_id)
 
     @classmethod
-    def retry(cls, code: str, detail: str = "", *, retry_after: float | None = None, alert: bool = False) -> Result:
-        return cls(Outcome.RETRY, code, detail[:255], retry_after=retry_after, alert=alert)
+    def retry(
+        cls,
+        code: str,
+        detail: str = "",
+        *,
+        retry_after: float | None = None,
+        alert: bool = False,
+        maybe_sent: bool = False,
+    ) -> Result:
+        return cls(Outcome.RETRY, code, detail[:255], retry_after=retry_after, alert=alert, maybe_sent=maybe_sent)
 
     @classmethod
     def permanent(cls, code: str, detail: str = "", *, alert: bool = False) -> Result:

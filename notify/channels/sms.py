@@ -42,7 +42,9 @@ class TencentSmsProvider:
             return Result.sent(result.serial_no)
         detail = scrub(result.message or result.code)
         if result.retryable:
-            return Result.retry(result.code, detail, retry_after=result.retry_after, alert=result.alert)
+            return Result.retry(
+                result.code, detail, retry_after=result.retry_after, alert=result.alert, maybe_sent=result.maybe_sent
+            )
         return Result.permanent(result.code, detail, alert=result.alert)
 
     async def aclose(self) -> None:

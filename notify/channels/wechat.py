@@ -7,9 +7,12 @@ sends again once, right away.
 
 Template messages carry ``client_msg_id`` = the notification's id: WeChat drops a repeat for the
 same user within 10 minutes, so a resend after a dispatcher crash cannot deliver twice. Subscribe
-messages have no such key; a one-time subscription is used up by a delivery, so a resend of a
-message that may already have gone out (``in_doubt``) that WeChat refuses with 43101 is taken as
-delivered by the earlier attempt.
+messages have no such key; a one-time subscription is used up by a delivery, so a resend that WeChat
+refuses with 43101 is taken as delivered by the earlier attempt, but only when there is evidence
+that an earlier attempt on WeChat may have gone out (``Message.in_doubt``: the dispatcher recorded
+that it started a send whose result it never wrote, or WeChat's answer was lost to a timeout or a
+broken connection). Without that evidence 43101 means no subscription: on to the next channel.
+A timeout or a connection lost mid-request is a retry with ``maybe_sent``, which sets that evidence.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 import redis
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
@@ -53,8 +57,8 @@ def _classify(errcode: int | None, errmsg: str, *, in_doubt: bool) -> Result:
     code = f"wechat_{errcode}"
     detail = errmsg.split(" rid:")[0][:200]
     if errcode == 43101 and in_doubt:
-        # The earlier attempt (its dispatcher died before recording it) used the subscription.
-        return Result.sent(None, "43101 on a resend after a crash: the earlier attempt was delivered")
+        # The earlier attempt (whose result was never seen) used the subscription.
+        return Result.sent(None, "43101 on a resend of an attempt in doubt: the earlier attempt was delivered")
     if errcode in _ERRORS:
         retryable, alert, retry_after = _ERRORS[errcode]
         if retryable:
@@ -179,10 +183,14 @@ class WeChatChannel:
                 if errcode is None:
                     return _http_failure(exc)
                 return _classify(errcode, str(exc.errmsg or ""), in_doubt=in_doubt)
+            except requests.ConnectTimeout:
+                # Never connected: nothing reached WeChat.
+                return Result.retry("wechat_timeout", "could not connect to WeChat in time")
             except requests.Timeout:
-                return Result.retry("wechat_timeout", "no answer from WeChat in time")
+                # The request went out; WeChat may have delivered it and its answer is lost.
+                return Result.retry("wechat_timeout", "no answer from WeChat in time", maybe_sent=True)
             except requests.RequestException as exc:
-                return Result.retry("wechat_network", exc.__class__.__name__)
+                return Result.retry("wechat_network", exc.__class__.__name__, maybe_sent=not _never_connected(exc))
             except redis.RedisError as exc:  # the shared token store (or its refresh lock)
                 return Result.retry("wechat_token_store", exc.__class__.__name__)
             msgid = answer.get("msgid") if isinstance(answer, dict) else None
@@ -203,6 +211,24 @@ def _errcode(exc: WeChatClientException) -> int | None:
         return int(exc.errcode) if exc.errcode is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """A connection that could not be opened (refused, DNS, TLS handshake): the request never left."""
+    if isinstance(exc, requests.exceptions.SSLError | requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, urllib3.exceptions.NewConnectionError | urllib3.exceptions.NameResolutionError):
+            return True
+        reason = getattr(current, "reason", None)
+        inner = current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+        current = reason if isinstance(reason, BaseException) else inner or current.__cause__ or current.__context__
+    return False
 
 
 def _http_failure(exc: WeChatClientException) -> Result:

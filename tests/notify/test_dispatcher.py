@@ -363,6 +363,8 @@ async def test_a_row_whose_dispatcher_died_is_taken_again_after_its_lease(
     dead_worker = Dispatcher(channels=dispatcher.channels, redis=dispatcher.redis, policy=dispatcher.policy)
     dead_worker.worker = "dead"
     [claimed], _ = await dead_worker.claim()
+    # What a dispatcher writes before it calls the provider: the mark that a send started.
+    await Notification.filter(id=row.id).update(sending_channel="wechat", send_started_at=dt.datetime.now(dt.UTC))
     await dead_worker.channels["wechat"].send(
         Message(
             notification_id=claimed.public_id,
@@ -387,6 +389,8 @@ async def test_an_in_doubt_sms_waits_for_its_receipt_before_sending_again(dispat
     dead_worker = Dispatcher(channels=dispatcher.channels, redis=dispatcher.redis, policy=dispatcher.policy)
     dead_worker.worker = "dead"
     await dead_worker.claim()
+    # It started the send (the mark is written before the provider is called) and died: did it leave?
+    await Notification.filter(id=row.id).update(sending_channel="sms", send_started_at=dt.datetime.now(dt.UTC))
     await Notification.filter(id=row.id).update(lease_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
     await dispatcher.run_once()
     row = await reload(row)
@@ -407,7 +411,8 @@ async def test_a_subscribe_resend_refused_with_43101_counts_as_delivered(
     dead_worker = Dispatcher(channels=dispatcher.channels, redis=dispatcher.redis, policy=dispatcher.policy)
     dead_worker.worker = "dead"
     [claimed], _ = await dead_worker.claim()
-    # It delivered (using the one-time subscription) and died before recording.
+    # It marked the send started, delivered (using the one-time subscription) and died before recording.
+    await Notification.filter(id=row.id).update(sending_channel="wechat", send_started_at=dt.datetime.now(dt.UTC))
     await dead_worker.channels["wechat"].send(
         Message(claimed.public_id, claimed.template, dict(STOLEN), Recipient(openid="o_owner"), 1)
     )

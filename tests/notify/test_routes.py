@@ -459,6 +459,8 @@ async def _in_doubt_sms(dispatcher: Dispatcher, sms: SmsFake) -> Notification:
     dead_worker = Dispatcher(channels=dispatcher.channels, redis=dispatcher.redis, policy=dispatcher.policy)
     dead_worker.worker = "dead"
     [claimed], _ = await dead_worker.claim()
+    # What a dispatcher writes before it calls the provider: the mark that a send started.
+    await Notification.filter(id=row.id).update(sending_channel="sms", send_started_at=dt.datetime.now(dt.UTC))
     result = await dead_worker.channels["sms"].send(
         Message(claimed.public_id, claimed.template, dict(STOLEN), Recipient(phone=PHONE), 1)
     )
