@@ -132,8 +132,11 @@ def ignores_token(handler: Callable[..., Any]) -> bool:
     return False
 
 
-def requires(*roles: Role) -> Callable[[Handler], Handler]:
-    """Only a signed-in account with one of ``roles`` may call this route (no roles: any account)."""
+def requires(
+    *roles: Role, refused: Callable[[Request, Principal], Awaitable[None]] | None = None
+) -> Callable[[Handler], Handler]:
+    """Only a signed-in account with one of ``roles`` may call this route (no roles: any account).
+    ``refused`` runs before a signed-in account of another role is turned away (e.g. to audit it)."""
     allowed = frozenset(roles) if roles else ALL_ROLES
 
     def decorate(handler: Handler) -> Handler:
@@ -141,6 +144,8 @@ def requires(*roles: Role) -> Callable[[Handler], Handler]:
         async def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
             principal = require_principal(request)
             if principal.role not in allowed:
+                if refused is not None:
+                    await refused(request, principal)
                 raise Forbidden(details={"required_roles": sorted(r.value for r in allowed)})
             return await handler(request, *args, **kwargs)
 

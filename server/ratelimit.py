@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -70,11 +71,39 @@ return {1, 0, remaining}
 """
 
 
+# A sliding log: at most N hits in any window of the period (GCRA would allow a burst of N and then
+# one each period/N, nearly 2N in the first period): for budgets people are held to, such as lookups.
+_WINDOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local period = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - period)
+local used = redis.call('ZCARD', KEYS[1])
+if used >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, tonumber(oldest[2]) + period - now, 0}
+end
+redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[3])
+redis.call('PEXPIRE', KEYS[1], period)
+return {1, 0, limit - used - 1}
+"""
+
+
 class RateLimiter:
     def __init__(self, client: aioredis.Redis, *, prefix: str = "rl:") -> None:
         self._client = client
         self._prefix = prefix
         self._script = client.register_script(_GCRA)
+        self._window = client.register_script(_WINDOW)
+
+    async def hit_window(self, subject: str, rate: Rate) -> Decision:
+        """At most ``rate.count`` hits in any ``rate.period`` (a sliding window, not a burst plus a rate)."""
+        key = f"{self._prefix}w:{subject}:{rate.count}/{rate.period}"
+        allowed, retry_ms, remaining = await self._window(
+            keys=[key], args=[rate.period * 1000, rate.count, secrets.token_hex(6)]
+        )
+        return Decision(bool(allowed), max(0.0, float(retry_ms)) / 1000, int(remaining))
 
     async def hit(self, subject: str, rate: Rate) -> Decision:
         interval_ms = rate.period * 1000 / rate.count

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from redis.exceptions import RedisError
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
@@ -31,9 +32,9 @@ from miniapp_api.ebikes.schemas import (
 )
 from qr.routes import code_url
 from server.auth import Principal, require_principal, requires
-from server.errors import NotFound, RateLimited, ValidationFailed
+from server.errors import AppError, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
 from server.openapi import doc_of
-from server.ratelimit import Rate, RateLimiter
+from server.ratelimit import Rate, RateLimiter, rate_limit
 from server.validation import Handler, errors, json_body, parse_query, responds
 
 bp = Blueprint("ebikes", url_prefix="/api/v1")
@@ -226,16 +227,40 @@ def documents_query(model: type[LookupQuery]) -> Callable[[Handler], Handler]:
     return decorate
 
 
+async def _audit_lookup_attempt(request: Request, principal: Principal, outcome: str) -> int:
+    """Audit what a refused caller asked for, from the raw query (a value that fails validation too)."""
+    given = [(key, request.args.get(key, "")) for key in service.LOOKUP_KEYS if request.args.get(key)]
+    by, value = given[0] if len(given) == 1 else (",".join(key for key, _ in given), "")
+    return await service.audit_lookup(
+        viewer=principal,
+        by=by[:64],
+        value=value,
+        reason=str(request.args.get("reason", "")),
+        case_no=str(request.args.get("case_no", "")),
+        outcome=outcome,
+        result_count=0,
+        bikes=[],
+        client_addr=str(request.remote_addr or request.ip),
+        request_id=request.ctx.request_id,
+    )
+
+
+async def _audit_refused_role(request: Request, principal: Principal) -> None:
+    await _audit_lookup_attempt(request, principal, "refused_role")
+
+
 @bp.get("/police/ebikes", name="police.ebikes")
-@requires(Role.POLICE)
+@requires(Role.POLICE, refused=_audit_refused_role)
+@rate_limit(exempt=True)  # the per-officer lookup limit below is the limit, and it is audited
 @documents_query(LookupQuery)
 @responds(200, LookupAnswer, "The owners' full identity and contact, their bikes and alarm history")
-@errors(422, 429)
+@errors(400, 422, 429, 503)
 async def police_lookup(request: Request) -> HTTPResponse:
     """Owner lookup by exactly one of `frame_no`, `plate`, `qr` (a scanned code) or `owner_id_number`,
     with the `reason` and the `case_no`. Every lookup is in the audit log (found or not, refused or
-    not), and each officer has an hourly limit (GMID_POLICE_LOOKUP_RATE); going past it is refused and
-    the district administrators are told. Never cached."""
+    not, by any signed-in account), and each officer may make GMID_POLICE_LOOKUP_RATE lookups in any
+    window of that period; going past it is refused and the district administrators are told. Never
+    cached."""
     principal = require_principal(request)
     addr = str(request.remote_addr or request.ip)
     rid = request.ctx.request_id
@@ -258,11 +283,11 @@ async def police_lookup(request: Request) -> HTTPResponse:
 
     try:
         query = parse_query(request, LookupQuery)
-    except ValidationFailed:
-        await audited("", "", "", "", "invalid_query")
+    except AppError:
+        await _audit_lookup_attempt(request, principal, "invalid_query")
         raise
     given = [(k, str(getattr(query, k)).strip()) for k in service.LOOKUP_KEYS if getattr(query, k)]
-    by, value = given[0] if len(given) == 1 else ("", "")
+    by, value = given[0] if len(given) == 1 else (",".join(k for k, _ in given), "")
     reason, case_no = (query.reason or "").strip(), (query.case_no or "").strip()
     if len(given) != 1:
         await audited(by, value, reason, case_no, "refused_search_key")
@@ -275,13 +300,20 @@ async def police_lookup(request: Request) -> HTTPResponse:
     settings = request.app.ctx.settings
     rate = Rate.parse(settings.police_lookup_rate)
     limiter: RateLimiter = request.app.ctx.rate_limiter
-    decision = await limiter.hit(f"police-lookup:{principal.account_id}", rate)
+    try:
+        decision = await limiter.hit_window(f"police-lookup:{principal.account_id}", rate)
+    except RedisError:
+        # The limit cannot be checked: refuse (fail closed) rather than allow unlimited lookups.
+        await audited(by, value, reason, case_no, "refused_limit_unavailable")
+        raise ServiceUnavailable(
+            "Owner lookups are unavailable for a moment; try again shortly.", code="lookup_limit_unavailable"
+        ) from None
     if not decision.allowed:
         await audited(by, value, reason, case_no, "refused_rate_limit")
         await service.tell_admins_about_limit(viewer=principal, count=rate.count)
         raise RateLimited(
-            "You have reached the hourly limit of owner lookups; an administrator has been told.",
-            retry_after=max(1, int(decision.retry_after)),
+            "You have reached the limit of owner lookups; an administrator has been told.",
+            retry_after=max(1, int(decision.retry_after + 0.999)),
         )
     try:
         found = await service.police_lookup(by=by, value=value, base_url=settings.public_base_url)

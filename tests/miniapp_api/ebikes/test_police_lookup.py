@@ -267,6 +267,16 @@ async def test_an_unknown_query_parameter_is_refused_and_audited(app: Sanic, cli
         assert id_number(7) not in entry_text(entry)
 
 
+async def test_a_query_the_server_cannot_read_is_refused_and_audited(app: Sanic, client: httpx.AsyncClient) -> None:
+    s = await scene(app, client)
+    before = len(await entries(s.police))
+    response = await client.get(f"{LOOKUP}?frame_no=LYD20260007X%00&reason=xx&case_no=1", headers=s.police.headers)
+    assert response.status_code in (400, 422) and "error" in response.json()
+    after = await entries(s.police)
+    assert len(after) == before + 1
+    assert after[-1].details["outcome"] == "invalid_query"
+
+
 async def test_an_invalid_value_is_refused_and_audited(app: Sanic, client: httpx.AsyncClient) -> None:
     s = await scene(app, client)
     bad_id = id_number(7)[:-1] + "1"
@@ -283,6 +293,18 @@ async def test_only_police_may_look(app: Sanic, client: httpx.AsyncClient) -> No
         response = await lookup(client, someone, frame_no="LYD20260007X", **WHY)
         assert response.status_code == 403, (role, response.text)
         assert "张三" not in response.text
+        # The attempt is in the audit log too: who tried, as what, for what.
+        [entry] = await entries(someone)
+        assert (entry.role, entry.details["outcome"], entry.details["by"]) == (role.value, "refused_role", "frame_no")
+        assert (entry.details["query"], entry.details["case_no"], entry.reason) == (
+            "LYD20260007X",
+            WHY["case_no"],
+            WHY["reason"],
+        )
+    tried = await user(app, Role.OFFICER)
+    assert (await lookup(client, tried, owner_id_number=id_number(7), **WHY)).status_code == 403
+    [entry] = await entries(tried)
+    assert entry.details["query"] == mask_id_number(id_number(7)) and id_number(7) not in entry_text(entry)
     assert (await lookup(client, s.owner, owner_id_number=id_number(7), **WHY)).status_code == 403
     anonymous = await client.get(LOOKUP, params={"frame_no": "LYD20260007X", **WHY})
     assert anonymous.status_code == 401
@@ -329,6 +351,23 @@ class TestHourlyLimit:
         await dispatcher.run_once()
         assert [m.phone for m in sms.sent] == ["+8613800000001"]
         assert sms.sent[0].params[:2] == [s.police.account.public_id, "3"]
+
+    async def test_the_limit_holds_in_any_hour_not_only_the_first_burst(
+        self, app: Sanic, client: httpx.AsyncClient
+    ) -> None:
+        # "3 an hour" is 3 in any hour: no fourth once a third of the hour has passed (a token bucket
+        # would give one back every 20 minutes, nearly twice the budget in the first hour).
+        s = await scene(app, client)
+        for _ in range(3):
+            assert (await lookup(client, s.police, frame_no="LYD20260007X", **WHY)).status_code == 200
+        redis = app.ctx.redis
+        [key] = [k async for k in redis.scan_iter(match=f"*police-lookup:{s.police.account.public_id}*")]
+        # Move the three lookups 21 minutes into the past, as if the officer had paced them.
+        for member, score in await redis.zrange(key, 0, -1, withscores=True):
+            await redis.zadd(key, {member: score - 21 * 60 * 1000})
+        refused = await lookup(client, s.police, frame_no="LYD20260007X", **WHY)
+        assert refused.status_code == 429
+        assert 38 * 60 <= int(refused.headers["retry-after"]) <= 40 * 60  # when the oldest leaves the hour
 
     async def test_refusals_before_the_limit_do_not_use_it_up(self, app: Sanic, client: httpx.AsyncClient) -> None:
         s = await scene(app, client)
