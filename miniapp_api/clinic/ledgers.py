@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 
 from identity.models import Node
 from identity.roles import STAFF_ROLES
@@ -176,13 +177,24 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(value: object) -> object:
+    """A text cell a spreadsheet could take for a formula (node and category names come from import
+    files) is written with a leading apostrophe, which Excel and WPS show as plain text."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: list[LedgerRow]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([label for _, label in COLUMNS])
     for row in rows:
         values = row.public()
-        writer.writerow(["" if values[key] is None else values[key] for key, _ in COLUMNS])
+        writer.writerow(["" if values[key] is None else inert(values[key]) for key, _ in COLUMNS])
     return ("\ufeff" + out.getvalue()).encode()  # the BOM makes Excel read UTF-8
 
 
@@ -192,7 +204,15 @@ def to_xlsx(rows: list[LedgerRow]) -> bytes:
     sheet.append([label for _, label in COLUMNS])
     for row in rows:
         values = row.public()
-        sheet.append([values[key] for key, _ in COLUMNS])
+        cells: list[object] = []
+        for key, _ in COLUMNS:
+            value = values[key]
+            if isinstance(value, str):
+                cell = WriteOnlyCell(sheet, value=inert(value))
+                cell.data_type = "s"  # text, never a formula
+                value = cell
+            cells.append(value)
+        sheet.append(cells)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

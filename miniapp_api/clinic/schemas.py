@@ -75,10 +75,14 @@ class CategorySetOut(BaseModel):
     category_name: str
 
 
+# Dates the system can hold a report for: bounded so date arithmetic never leaves the calendar.
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+
+
 class LedgerQuery(StrictModel):
     period: Literal["week", "month"] = "week"
-    since: dt.date
-    until: dt.date
+    since: dt.date = Field(ge=FIRST_DAY, le=LAST_DAY)
+    until: dt.date = Field(ge=FIRST_DAY, le=LAST_DAY)
     level: Literal["district", "street", "community", "grid"] | None = None
     category: str | None = Field(default=None, max_length=32)
     format: Literal["json", "csv", "xlsx"] = "json"
@@ -108,7 +112,9 @@ class LedgerOut(BaseModel):
 
 
 class HotQuery(StrictModel):
-    week: dt.date | None = Field(default=None, description="Any day of the week; by default this week.")
+    week: dt.date | None = Field(
+        default=None, ge=FIRST_DAY, le=LAST_DAY, description="Any day of the week; by default this week."
+    )
     top: int = Field(default=10, ge=1, le=50)
 
 

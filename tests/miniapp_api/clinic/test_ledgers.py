@@ -13,6 +13,7 @@ import httpx
 from openpyxl import load_workbook
 from sanic import Sanic
 
+from identity.models import Node
 from identity.roles import Role
 from miniapp_api.reports.models import Report, ReportEvent
 from tests.miniapp_api.ebikes.conftest import User, user
@@ -130,7 +131,27 @@ async def test_ledger_refusals(app: Sanic, client: httpx.AsyncClient) -> None:
         {**ok, "format": "pdf"},
         {"since": "yesterday", "until": "2026-11-01"},
         {"until": "2026-11-01"},
+        {"since": "9999-12-31", "until": "9999-12-31"},  # off the calendar's end, not a 500
+        {"since": "0001-01-01", "until": "0001-01-02"},
     ):
         response = await client.get("/api/v1/clinic/ledger", params=params, headers=grid.headers)
         assert response.status_code == 422, (params, response.text)
         assert set(response.json()["error"]) == {"code", "message", "details"}
+
+
+async def test_a_name_that_looks_like_a_formula_is_exported_as_text(app: Sanic, client: httpx.AsyncClient) -> None:
+    # Node and category names come from import files: a cell starting with = + - @ must not run in Excel.
+    resident = await user(app, Role.RESIDENT)
+    grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    await filed(client, resident, MONDAY)
+    formula = '=HYPERLINK("http://evil.example","x")'
+    await Node.filter(code="GM010101").update(name=formula)
+    params = {"since": "2026-11-16", "until": "2026-11-22"}
+    as_csv = await client.get("/api/v1/clinic/ledger", params={**params, "format": "csv"}, headers=grid.headers)
+    [row] = list(csv.reader(io.StringIO(as_csv.content.decode("utf-8-sig"))))[1:]
+    assert row[2] == "'" + formula
+    as_xlsx = await client.get("/api/v1/clinic/ledger", params={**params, "format": "xlsx"}, headers=grid.headers)
+    sheet = load_workbook(io.BytesIO(as_xlsx.content)).active
+    assert sheet is not None
+    cell = sheet.cell(row=2, column=3)
+    assert (cell.value, cell.data_type) == ("'" + formula, "s")

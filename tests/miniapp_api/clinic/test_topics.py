@@ -70,5 +70,7 @@ async def test_hot_topics_of_a_week_under_the_callers_node(app: Sanic, client: h
     assert quiet.json() == {"week": "2001-01-01", "reports": 0, "terms": [], "groups": []}
     assert (await client.get("/api/v1/clinic/hot", params={"top": 0}, headers=grid.headers)).status_code == 422
     assert (await client.get("/api/v1/clinic/hot", params={"week": "soon"}, headers=grid.headers)).status_code == 422
+    for edge in ("0001-01-01", "9999-12-31"):  # off the calendar's ends: refused, not a 500
+        assert (await client.get("/api/v1/clinic/hot", params={"week": edge}, headers=grid.headers)).status_code == 422
     resident = await user(app, Role.RESIDENT)
     assert (await client.get("/api/v1/clinic/hot", headers=resident.headers)).status_code == 403
