@@ -259,6 +259,9 @@ async def apply(*, report_id: int, actor: Actor, is_reporter: bool, move: Move) 
             changes.append("department_id")
         if move.action == "merge":
             main = await _merge_target(report, move.merge_into, conn)
+            if actor.principal is not None and not in_scope(actor.principal, main):
+                # Another grid's report is not yours to tie this one to (nor to learn exists).
+                raise ValidationFailed.field("merge_into", "no other report with this id", "unknown_report")
             report.merged_into_id = main.id
             changes.append("merged_into_id")
         if move.action == "confirm":

@@ -172,6 +172,16 @@ async def test_reopen_and_merge(
     assert (await move(client, first, main["id"], action="reopen", note="x")).status_code == 409
 
 
+async def test_a_report_cannot_be_merged_into_another_grids_report(app: Sanic, client: httpx.AsyncClient) -> None:
+    resident = await user(app, Role.RESIDENT)
+    grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    mine = await submit(client, resident)
+    theirs = await submit(client, resident, node="GM010102")
+    refused = await move(client, grid, mine["id"], action="merge", merge_into=theirs["id"])
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "unknown_report"
+    assert (await client.get(f"/api/v1/reports/{mine['id']}", headers=grid.headers)).json()["state"] == "submitted"
+
+
 async def test_similar_open_reports_are_suggested_before_submitting(app: Sanic, client: httpx.AsyncClient) -> None:
     resident = await user(app, Role.RESIDENT)
     near = await submit(client, resident, lat=22.74890, lng=113.93540)
