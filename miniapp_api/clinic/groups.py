@@ -61,6 +61,12 @@ async def _build(group_ids: list[int], node_path: str) -> list[Group]:
     return [g for g in groups.values() if len(g.members) > 1]
 
 
+async def visible_group(group_id: int, node_path: str) -> Group | None:
+    """One group's members under ``node_path``, or None when fewer than two are."""
+    found = await _build([group_id], node_path)
+    return found[0] if found else None
+
+
 async def list_groups(*, principal: Principal, include_closed: bool = False, limit: int = 100) -> list[Group]:
     """Groups under the caller's node with two or more reports, the largest first."""
     node_path = _require_staff(principal)

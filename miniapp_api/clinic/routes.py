@@ -54,8 +54,14 @@ async def insight(request: Request, public_id: str) -> HTTPResponse:
         await Category.get_or_none(id=found.suggested_category_id) if found and found.suggested_category_id else None
     )
     department = await catalogue.suggest_department(category, report.node_path) if category else None
-    size = await ReportInsight.filter(group_id=found.group_id).count() if found and found.group_id else 0
-    lead = await reports.Report.get_or_none(id=found.group_id) if found and found.group_id and size > 1 else None
+    # The group as the caller sees it (GET /clinic/groups/{id}): members in their scope only, so
+    # another grid's report is neither named nor counted.
+    seen = (
+        await groups.visible_group(found.group_id, principal.node_path)
+        if found and found.group_id and principal.node_path is not None
+        else None
+    )
+    lead, size = (seen.lead, len(seen.members)) if seen else (None, 0)
     out = InsightOut(
         id=report.public_id,
         analysed=found is not None and found.analysed_at > NOT_YET,

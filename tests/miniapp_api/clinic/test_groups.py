@@ -93,3 +93,29 @@ async def test_merging_a_group_is_for_grid_staff_of_its_place(app: Sanic, client
     assert (
         await client.post(f"/api/v1/clinic/groups/{main['id']}/merge", json={"x": 1}, headers=grid.headers)
     ).status_code == 422
+
+
+async def test_a_group_across_two_grids_shows_each_grid_only_its_own_members(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    # The same complaint filed at the boundary, once in each grid: one group, but a grid's staff are
+    # neither told of nor counted the other grid's report.
+    first, second, third = [await user(app, Role.RESIDENT) for _ in range(3)]
+    grid_a = await user(app, Role.GRID_STAFF, node="GM010101")
+    grid_b = await user(app, Role.GRID_STAFF, node="GM010102")
+    community = await user(app, Role.GRID_STAFF, node="GM0101")
+    theirs = await submit(client, first, text=NOISE, category="environment", node="GM010102", **HERE)
+    mine = await submit(client, second, text=NOISE_AGAIN, category="environment", **NEXT_DOOR)
+    await events.drain()
+    await analysis.analyse_pending()
+    seen_a = (await client.get(f"/api/v1/clinic/reports/{mine['id']}/insight", headers=grid_a.headers)).json()
+    assert (seen_a["group"], seen_a["group_size"]) == (None, 0)
+    seen_b = (await client.get(f"/api/v1/clinic/reports/{theirs['id']}/insight", headers=grid_b.headers)).json()
+    assert (seen_b["group"], seen_b["group_size"]) == (None, 0)
+    seen_above = await client.get(f"/api/v1/clinic/reports/{mine['id']}/insight", headers=community.headers)
+    assert (seen_above.json()["group"], seen_above.json()["group_size"]) == (theirs["id"], 2)
+    again = await submit(client, third, text=NOISE, category="environment", **HERE)
+    await events.drain()
+    await analysis.analyse_pending()
+    seen_a = (await client.get(f"/api/v1/clinic/reports/{again['id']}/insight", headers=grid_a.headers)).json()
+    assert (seen_a["group"], seen_a["group_size"]) == (mine["id"], 2)
