@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from miniapp_api.ebikes.models import AlarmStatus, BikeStatus
 from server.validation import StrictModel, Stripped
 
 NODE_CODE = r"^[A-Za-z0-9]{1,32}$"
+BEIJING = timezone(timedelta(hours=8))  # China has had no DST since 1991
+EARLIEST_PURCHASE = date(1990, 1, 1)
+EARLIEST_LOSS = datetime(2000, 1, 1, tzinfo=UTC)
+LOSS_CLOCK_SKEW = timedelta(minutes=5)  # a phone's clock may run a little ahead
+
+
+def _purchase_date(value: date) -> date:
+    # Bounded so that nonsense (year 1, year 2999) is refused here rather than stored or failing in the database.
+    if value < EARLIEST_PURCHASE:
+        raise ValueError("the purchase date cannot be before 1990-01-01")
+    if value > datetime.now(BEIJING).date():
+        raise ValueError("the purchase date cannot be in the future")
+    return value
+
+
+def _lost_at(value: datetime) -> datetime:
+    # Aware datetimes compare without converting to UTC, so year 1 or 9999 with an offset cannot overflow
+    # here; outside these bounds the database layer would (a 500 instead of a field error).
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("give the time with its offset, e.g. 2026-11-25T09:30:00+08:00")
+    if value < EARLIEST_LOSS:
+        raise ValueError("the time cannot be before 2000-01-01")
+    if value > datetime.now(UTC) + LOSS_CLOCK_SKEW:
+        raise ValueError("the time is in the future")
+    return value
+
+
+PurchaseDate = Annotated[date, AfterValidator(_purchase_date)]
+LostAt = Annotated[datetime, AfterValidator(_lost_at)]
 
 
 class OwnerIdentityIn(StrictModel):
@@ -23,7 +53,7 @@ class BikeFieldsIn(StrictModel):
     model: Stripped = Field(default="", max_length=32, examples=["DE2"])
     colour: Stripped = Field(min_length=1, max_length=16, examples=["白色"])
     plate: Stripped | None = Field(default=None, max_length=16, description="Plate, when the bike has one.")
-    purchase_date: date | None = None
+    purchase_date: PurchaseDate | None = Field(default=None, description="Not in the future, not before 1990.")
     node: Stripped = Field(
         pattern=NODE_CODE, description="Code of the community or grid where the bike is kept (e.g. GM010101)."
     )
@@ -40,7 +70,7 @@ class UpdateIn(StrictModel):
     model: Stripped | None = Field(default=None, max_length=32)
     colour: Stripped | None = Field(default=None, min_length=1, max_length=16)
     plate: Stripped | None = Field(default=None, max_length=16, description="An empty string removes the plate.")
-    purchase_date: date | None = None
+    purchase_date: PurchaseDate | None = Field(default=None, description="Not in the future, not before 1990.")
     node: Stripped | None = Field(default=None, pattern=NODE_CODE)
 
 
@@ -95,7 +125,9 @@ class TransferAcceptIn(StrictModel):
 
 
 class AlarmIn(StrictModel):
-    lost_at: datetime = Field(description="When the bike was lost (ISO 8601 with offset).")
+    lost_at: LostAt = Field(
+        description="When the bike was lost (ISO 8601 with offset); not before 2000, not more than 5 minutes ahead."
+    )
     location: Stripped = Field(min_length=1, max_length=200, description="Where it was lost, in words.")
     description: Stripped = Field(default="", max_length=500)
     lat: float | None = Field(default=None, ge=-90, le=90)

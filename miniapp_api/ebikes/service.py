@@ -125,10 +125,15 @@ async def _bind_identity(account: Account, identity: CheckedIdentity, conn: Base
 # Registration and ownership -------------------------------------------------------------------------
 
 
+async def _lock_account(owner: Account, conn: BaseDBAsyncClient) -> Account:
+    """The owner's row, locked and read afresh inside the transaction. Two registrations (or transfers)
+    at once then run one after the other: the second sees the first's bike and the ID number it bound,
+    not the copy read before either began (PostgreSQL; SQLite's single writer serialises them anyway)."""
+    return await Account.filter(id=owner.id).using_db(conn).select_for_update().get()
+
+
 async def _check_capacity(owner: Account, max_per_owner: int, conn: BaseDBAsyncClient) -> None:
-    # The owner's row is locked first, so that two registrations at once cannot both see room for one
-    # more (PostgreSQL; SQLite's single writer serialises them anyway).
-    await Account.filter(id=owner.id).using_db(conn).select_for_update().first()
+    # Call with the row locked by _lock_account, so that two at once cannot both see room for one more.
     count = await EBike.filter(owner_id=owner.id).exclude(status=BikeStatus.DEREGISTERED).using_db(conn).count()
     if count >= max_per_owner:
         raise Conflict(
@@ -151,8 +156,9 @@ async def register(*, owner: Account, data: RegisterIn, max_per_owner: int) -> E
     now = utcnow()
     try:
         async with in_transaction() as conn:
-            await _check_capacity(owner, max_per_owner, conn)
-            await _bind_identity(owner, identity, conn)
+            locked_owner = await _lock_account(owner, conn)
+            await _check_capacity(locked_owner, max_per_owner, conn)
+            await _bind_identity(locked_owner, identity, conn)
             bike = EBike(
                 public_id=new_public_id("eb_"),
                 owner_id=owner.id,
@@ -201,6 +207,16 @@ def _ensure_registered(bike: EBike) -> None:
         raise Conflict("This e-bike has been deregistered.", code="ebike_deregistered")
 
 
+async def _lock_bike(bike: EBike, conn: BaseDBAsyncClient) -> EBike:
+    """The bike's row, locked and read afresh, still with the owner the caller was allowed to act for
+    (a transfer accepted since the bike was read leaves the old owner with nothing to act on)."""
+    locked = await EBike.filter(id=bike.id).using_db(conn).select_for_update().get()
+    if locked.owner_id != bike.owner_id:
+        raise NotFound("No e-bike with this id is registered to you.", code="ebike_not_found")
+    _ensure_registered(locked)
+    return locked
+
+
 async def update(*, bike: EBike, data: UpdateIn) -> EBike:
     _ensure_registered(bike)
     changes = data.model_dump(exclude_unset=True)
@@ -229,12 +245,16 @@ async def update(*, bike: EBike, data: UpdateIn) -> EBike:
 
 async def deregister(*, bike: EBike) -> EBike:
     """The bike leaves the register; its code is revoked everywhere (feed included)."""
-    _ensure_registered(bike)
-    if bike.status is BikeStatus.STOLEN:
-        raise Conflict("A bike reported stolen cannot be deregistered; cancel the alarm first.", code="ebike_stolen")
     now = utcnow()
     async with in_transaction() as conn:
-        await qr_service.revoke(public_id=bike.credential_id, reason="deregistered", using_db=conn)
+        # The status is checked on the locked row: an alarm raised at the same moment either comes
+        # first (refused here as stolen) or waits and finds the bike deregistered.
+        locked = await _lock_bike(bike, conn)
+        if locked.status is BikeStatus.STOLEN:
+            raise Conflict(
+                "A bike reported stolen cannot be deregistered; cancel the alarm first.", code="ebike_stolen"
+            )
+        await qr_service.revoke(public_id=locked.credential_id, reason="deregistered", using_db=conn)
         await (
             Alarm.filter(bike_id=bike.id, status=AlarmStatus.OPEN)
             .using_db(conn)
@@ -245,11 +265,11 @@ async def deregister(*, bike: EBike) -> EBike:
             .using_db(conn)
             .update(status=TransferStatus.CANCELLED)
         )
-        bike.status = BikeStatus.DEREGISTERED
-        bike.deregistered_at = now
-        bike.updated_at = now
-        await bike.save(using_db=conn, update_fields=["status", "deregistered_at", "updated_at"])
-    return bike
+        locked.status = BikeStatus.DEREGISTERED
+        locked.deregistered_at = now
+        locked.updated_at = now
+        await locked.save(using_db=conn, update_fields=["status", "deregistered_at", "updated_at"])
+    return locked
 
 
 def _code_hash(code: str) -> str:
@@ -301,8 +321,9 @@ async def accept_transfer(*, new_owner: Account, code: str, owner: OwnerIdentity
             raise Conflict("A bike reported stolen cannot change owner.", code="ebike_stolen")
         if bike.owner_id == new_owner.id:
             raise Conflict("You already own this bike.", code="already_owner")
-        await _check_capacity(new_owner, max_per_owner, conn)
-        await _bind_identity(new_owner, identity, conn)
+        buyer = await _lock_account(new_owner, conn)
+        await _check_capacity(buyer, max_per_owner, conn)
+        await _bind_identity(buyer, identity, conn)
         old_owner = await Account.get(id=bike.owner_id, using_db=conn)
         credential = await qr_service.reissue(public_id=bike.credential_id, reason="transferred", using_db=conn)
         bike.owner_id = new_owner.id
@@ -312,7 +333,7 @@ async def accept_transfer(*, new_owner: Account, code: str, owner: OwnerIdentity
         transfer.to_owner_id = new_owner.id
         transfer.accepted_at = now
         await transfer.save(using_db=conn, update_fields=["status", "to_owner_id", "accepted_at"])
-        for account, direction in ((old_owner, "转出"), (new_owner, "转入")):
+        for account, direction in ((old_owner, "转出"), (buyer, "转入")):
             if not outbox.reachable(account, "ebike.transferred"):
                 continue
             await outbox.enqueue(
@@ -386,15 +407,14 @@ def alarm_data(bike: EBike, alarm: Alarm) -> dict[str, str]:
 async def raise_alarm(*, bike: EBike, owner: Account, data: AlarmIn) -> tuple[Alarm, bool]:
     """One-key alarm: the bike is stolen, police of its area and the owner are told. A second press
     within 10 minutes answers the same alarm (False: not created)."""
-    _ensure_registered(bike)
     now = utcnow()
     if data.lost_at.tzinfo is None:
         raise ValidationFailed.field("lost_at", "give the time with its offset, e.g. 2026-11-25T09:30:00+08:00")
     if data.lost_at > now + dt.timedelta(minutes=5):
         raise ValidationFailed.field("lost_at", "the time is in the future")
     async with in_transaction() as conn:
-        locked = await EBike.filter(id=bike.id).using_db(conn).select_for_update().first()
-        assert locked is not None
+        # Checked on the locked row: a deregistration at the same moment is seen, not missed.
+        locked = await _lock_bike(bike, conn)
         existing = await Alarm.filter(bike_id=bike.id, status=AlarmStatus.OPEN).using_db(conn).first()
         if existing is not None:
             if now - existing.created_at <= ALARM_REPEAT_WINDOW:
@@ -413,12 +433,12 @@ async def raise_alarm(*, bike: EBike, owner: Account, data: AlarmIn) -> tuple[Al
             lat=data.lat,
             lng=data.lng,
             description=data.description,
-            node_path=bike.node_path,
+            node_path=locked.node_path,
             created_at=now,
             using_db=conn,
         )
         await EBike.filter(id=bike.id).using_db(conn).update(status=BikeStatus.STOLEN, updated_at=now)
-        payload = alarm_data(bike, alarm)
+        payload = alarm_data(locked, alarm)
         if outbox.reachable(owner, "ebike.stolen"):
             await outbox.enqueue(
                 template="ebike.stolen",
@@ -431,7 +451,7 @@ async def raise_alarm(*, bike: EBike, owner: Account, data: AlarmIn) -> tuple[Al
             template="ebike.stolen",
             data=payload,
             key=f"alarm:{alarm.public_id}",
-            node_path=bike.node_path,
+            node_path=locked.node_path,
             conn=conn,
         )
     bike.status = BikeStatus.STOLEN
@@ -503,8 +523,14 @@ async def credential_of(bike: EBike) -> Credential | None:
 
 
 def mask_query_value(by: str, value: str) -> str:
-    """What the audit log keeps of the query: an ID number masked, the rest as given."""
-    return mask_id_number(value) if by == "owner_id_number" else value[:64]
+    """What the audit log keeps of the query: an ID number masked (also one typed under another
+    key), the rest as given."""
+    if by == "owner_id_number":
+        return mask_id_number(value)
+    try:
+        return mask_id_number(normalize_id_number(value))
+    except InvalidIdNumber:
+        return value[:64]
 
 
 async def police_lookup(*, by: str, value: str, base_url: str) -> list[tuple[Account, list[EBike]]]:

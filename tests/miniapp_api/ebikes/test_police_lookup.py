@@ -376,3 +376,14 @@ class TestHourlyLimit:
         for _ in range(3):
             assert (await lookup(client, s.police, frame_no="LYD20260007X", **WHY)).status_code == 200
         assert (await lookup(client, s.police, frame_no="LYD20260007X", **WHY)).status_code == 429
+
+
+async def test_an_id_number_typed_under_another_key_is_masked_in_the_audit(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    s = await scene(app, client)
+    response = await lookup(client, s.police, frame_no=id_number(7), **WHY)
+    assert response.status_code == 200 and response.json()["count"] == 0
+    [entry] = await entries(s.police)
+    assert entry.details["query"] == mask_id_number(id_number(7))
+    assert id_number(7) not in entry_text(entry)
