@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, StrictBool, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, StrictBool, field_validator
 
 from identity.roles import NodeLevel, Role
 from identity.validators import InvalidIdNumber, InvalidMobile, normalize_id_number, normalize_mobile
@@ -127,8 +127,20 @@ class AccountPatchIn(StrictModel):
 class AuditQuery(StrictModel):
     actor: str | None = Field(default=None, max_length=64)
     action: str | None = Field(default=None, max_length=64)
-    since: datetime | None = None
-    until: datetime | None = None
+    # With a time zone (a naive time would be read in whatever zone the server runs in), and within
+    # years the log can hold, so the conversion to UTC cannot leave the calendar.
+    since: AwareDatetime | None = Field(
+        default=None, description="ISO 8601 with a time zone, e.g. 2026-11-01T00:00:00+08:00"
+    )
+    until: AwareDatetime | None = Field(default=None, description="ISO 8601 with a time zone")
+
+    @field_validator("since", "until")
+    @classmethod
+    def _within_the_calendar(cls, value: datetime | None) -> datetime | None:
+        if value is not None and not 1970 <= value.year <= 2099:
+            raise ValueError("a time from 1970 to 2099")
+        return value
+
     limit: int = Field(default=100, ge=1, le=1000)
     after: int | None = Field(
         default=None, ge=0, le=2**63 - 1, description="Cursor: the last seq of the previous page."

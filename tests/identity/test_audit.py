@@ -236,9 +236,12 @@ async def test_admin_lists_audit_entries_with_filters_and_cursor(app: Sanic, cli
     assert seen == [1, 2, 3, 4, 5, 6, 7]
     assert pages == 3
 
-    r = await client.get("/api/v1/admin/audit", params={"since": "yesterday"}, headers=headers)
-    assert r.status_code == 422
-    assert r.json()["error"]["code"] == "validation_failed"
+    for since in ("yesterday", "2026-11-01T00:00:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"):
+        r = await client.get("/api/v1/admin/audit", params={"since": since}, headers=headers)
+        assert r.status_code == 422, since  # naive, or off the calendar once in UTC
+        assert r.json()["error"]["code"] == "validation_failed"
+    r = await client.get("/api/v1/admin/audit", params={"since": "2000-01-01T00:00:00+08:00"}, headers=headers)
+    assert r.status_code == 200 and len(r.json()["items"]) == 7
 
 
 async def test_audit_log_is_for_admins_only(app: Sanic, client: httpx.AsyncClient) -> None:
