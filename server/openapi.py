@@ -43,6 +43,9 @@ class RouteDoc:
     # (Open311 answers 415 and 422 as 400).
     error_model: type[BaseModel] | None = None
     folded: set[int] = field(default_factory=set)
+    # A path parameter whose URL value carries a fixed ending (Open311's ``{service_code}.json``):
+    # the document shows the ending after the parameter, as clients must write it.
+    suffixes: dict[str, str] = field(default_factory=dict)
 
 
 def doc_of(handler: Callable[..., Any]) -> RouteDoc:
@@ -143,6 +146,8 @@ def build_document(app: Sanic, *, title: str, version: str, description: str) ->
 
     for route, doc in docs:
         path, path_params = _path_and_params(route.path)
+        for name, suffix in doc.suffixes.items():
+            path = path.replace("{" + name + "}", "{" + name + "}" + suffix)
         handler = route.handler
         text = inspect.getdoc(handler) or ""
         summary, _, rest = text.partition("\n")

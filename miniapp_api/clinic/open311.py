@@ -1,11 +1,13 @@
 """Open311 GeoReport v2 over 明心桥 reports: services are the active report categories, service requests
 are the reports, and outside systems file reports with an API key.
 
-What leaves through it: the category, the report's text with mobile numbers, ID numbers and e-mail
-addresses redacted, the place (a building's code and address, a point), the state as ``open`` or
-``closed``, the department and the deadline. Never the reporter, nor whether a report was anonymous or
-which channel it came by. The reporter fields of a POST (email, phone, names, device and account ids)
-are dropped on arrival: nothing of them is stored or echoed.
+What leaves through it: the category, the state as ``open`` or ``closed``, the department, the deadline
+and the point rounded to about 100 m. A report filed through Open311 also shows the description,
+address and media_url its client sent, with phone and ID numbers, e-mail addresses and number plates
+redacted; any other report (a resident's, who agreed to no publication) shows only its category and
+its community, never its text, building or photos. Never the reporter, nor whether a report was
+anonymous. The reporter fields of a POST (email, phone, names, device and account ids) are dropped on
+arrival: nothing of them is stored or echoed.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
+from math import cos, radians
 from typing import Literal
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from identity import audit, hierarchy
 from identity.models import Node
+from identity.roles import NodeLevel
 from identity.service import is_district_level
 from miniapp_api.buildings.models import Building
 from miniapp_api.clinic.open311_models import Open311Client, Open311Request
@@ -44,6 +49,7 @@ MAX_RESULTS = 1000  # the spec's cap on one GET requests answer
 KEY_PREFIX = "o311_"
 MAX_KEY_LENGTH = 128
 BEIJING = dt.timezone(dt.timedelta(hours=8))
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # the dates requests.json accepts
 
 # Resolved and confirmed reports wait only for the reporter's word or the grid's close: for a
 # civic tool the work is done. Rejected (a department sent it back) and returned (the reporter is
@@ -55,6 +61,13 @@ STATUSES = ("open", "closed")
 NOT_PUBLIC = frozenset({"public_order"})
 # Published points are rounded to about 100 m: a resident's report is often about their own home.
 PLACE_DECIMALS = 3
+PLACE_METRES = 200.0  # a point given alone is filed under the grid of a building this near
+# A report not filed through Open311 (a resident's, a board's) was not written for publication: only
+# its category is shown, with this before it, and its community instead of its building.
+RESIDENT_PREFIX = "居民反映："
+ADDRESS_LINE = "地址："
+MEDIA_LINE = "图片："
+_URL_RE = re.compile(r"https?://\S+")
 
 
 def utcnow() -> dt.datetime:
@@ -75,28 +88,43 @@ def check_jurisdiction(jurisdiction_id: str | None) -> None:
 
 _DIGIT = r"[0-9０-９]"
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# Addresses with other letters (张三@例子.中国): after the ASCII ones, so these swallow a word typed
+# before the address too (邮箱张三@...), which errs on the side of hiding.
+_WIDE_EMAIL_RE = re.compile(r"[\w.%+-]+[@＠][\w-]+(?:[.．。][\w-]+)+")
 # ID numbers (15 digits, or 17 and a check digit or X), and any other run of 15 digits or more (bank
-# cards): digits may be grouped by single spaces, as people type them.
+# cards): digits may be grouped by single spaces or hyphens, as people type them (440306-19900101-123X).
+_SEP = r"[ \u3000\-－]?"
 _LONG_NUMBER_RE = re.compile(
-    rf"(?<![0-9０-９A-Za-z]){_DIGIT}(?:[ \u3000]?{_DIGIT}){{13,}}(?:[ \u3000]?[XxＸｘ])?(?![0-9０-９A-Za-z])"
+    rf"(?<![0-9０-９A-Za-z]){_DIGIT}(?:{_SEP}{_DIGIT}){{13,}}(?:{_SEP}[XxＸｘ])?(?![0-9０-９A-Za-z])"
 )
 # Mainland mobile numbers, grouped by spaces or hyphens; those with +86 / 0086 / 86 go first, before
 # the country code and the number together look like one long number.
 _MOBILE = rf"[1１][3-9３-９]{_DIGIT}(?:[ \-]?{_DIGIT}){{8}}(?![0-9０-９A-Za-z])"
 _PREFIXED_MOBILE_RE = re.compile(r"(?<![0-9０-９A-Za-z+＋])(?:[+＋]|00)?86[ \-]?" + _MOBILE)
 _MOBILE_RE = re.compile(r"(?<![0-9０-９A-Za-z+＋])" + _MOBILE)
+# Landlines: an area code and a 7- or 8-digit number (0755-27123456, 010 12345678).
+_LANDLINE_RE = re.compile(r"(?<![0-9０-９A-Za-z])0\d{2,3}[- ]?\d{7,8}(?![0-9０-９A-Za-z])")
+# Mainland number plates (粤B12345, 粤BD12345 for new energy, 粤B·12345).
+_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+_PLATE_RE = re.compile(rf"[{_PROVINCES}][A-Z][A-Z0-9·]{{5,6}}(?![A-Za-z0-9])")
 REDACTED_EMAIL = "[邮箱已隐去]"
 REDACTED_NUMBER = "[证件号已隐去]"
 REDACTED_MOBILE = "[手机号已隐去]"
+REDACTED_PHONE = "[电话已隐去]"
+REDACTED_PLATE = "[车牌已隐去]"
 
 
 def redact(text: str) -> str:
-    """The text with e-mail addresses, ID numbers (and other long numbers) and mobile numbers
-    replaced, so a citizen's contact details typed into a report do not leave through Open311."""
+    """The text with e-mail addresses, ID numbers (and other long numbers), mobile and landline
+    numbers and number plates replaced. Only text an outside system filed through Open311 is
+    published at all (see ``describe``); this keeps contact details typed into it from leaving."""
     text = _EMAIL_RE.sub(REDACTED_EMAIL, text)
+    text = _WIDE_EMAIL_RE.sub(REDACTED_EMAIL, text)
     text = _PREFIXED_MOBILE_RE.sub(REDACTED_MOBILE, text)
     text = _LONG_NUMBER_RE.sub(REDACTED_NUMBER, text)
-    return _MOBILE_RE.sub(REDACTED_MOBILE, text)
+    text = _MOBILE_RE.sub(REDACTED_MOBILE, text)
+    text = _LANDLINE_RE.sub(REDACTED_PHONE, text)
+    return _PLATE_RE.sub(REDACTED_PLATE, text)
 
 
 # Services -------------------------------------------------------------------------------------------
@@ -158,9 +186,18 @@ class RequestFilter:
     end: dt.datetime | None = None
 
 
+def _in_years(name: str, value: dt.datetime | None) -> None:
+    # 90 days before year 1 or after year 9999 is no datetime (OverflowError, a 500): refused first.
+    if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise BadRequest(f"{name} must be in the years {FIRST_YEAR} to {LAST_YEAR}.", code="bad_date")
+
+
 def window(start: dt.datetime | None, end: dt.datetime | None, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """The span to search: the last 90 days by default, 90 days from a start or up to an end; a
-    longer span, or one that ends before it starts, is refused."""
+    longer span, or one that ends before it starts, is refused, and so are dates outside the years
+    2000 to 2100."""
+    _in_years("start_date", start)
+    _in_years("end_date", end)
     start = _aware(start) if start else None
     end = _aware(end) if end else None
     if end is None:
@@ -209,17 +246,46 @@ def _notice(report: Report) -> str:
     return f"明心桥诉求编号 {report.report_no}"
 
 
+def filed_parts(text: str) -> tuple[str, str | None, str | None]:
+    """A report filed through Open311 split back into what the client sent: the description, the
+    address_string and the media_url, which ``_text`` keeps as the text's last lines (so the grid
+    reads them too)."""
+    lines = text.split("\n")
+    media = address = None
+    if len(lines) > 1 and lines[-1].startswith(MEDIA_LINE) and _URL_RE.fullmatch(lines[-1][len(MEDIA_LINE) :]):
+        media = lines.pop()[len(MEDIA_LINE) :]
+    if len(lines) > 1 and lines[-1].startswith(ADDRESS_LINE):
+        address = lines.pop()[len(ADDRESS_LINE) :].strip() or None
+    return "\n".join(lines), address, media
+
+
+def _segments(node_path: str) -> list[str]:
+    return [code for code in node_path.strip("/").split("/") if code]
+
+
+async def community_places(paths: set[str]) -> dict[str, str | None]:
+    """Each grid path's place above the grid, by name (光明区光明街道光明社区): where a resident's report
+    is, no closer than the community."""
+    codes = {code for path in paths for code in _segments(path)}
+    nodes = await Node.filter(code__in=codes).exclude(level=NodeLevel.GRID).values_list("code", "name")
+    names = dict(nodes)
+    return {path: "".join(names[c] for c in _segments(path) if c in names) or None for path in paths}
+
+
 async def describe(rows: list[Report]) -> list[RequestOut]:
-    """The Open311 view of reports: nothing of who filed them, the text redacted."""
+    """The Open311 view of reports: nothing of who filed them. A report filed through Open311 shows
+    the description, address and media_url its client sent (redacted); any other report (a
+    resident's, whose author agreed to no publication) shows only its category and its community."""
     if not rows:
         return []
     categories = {c.id: c for c in await Category.filter(id__in={r.category_id for r in rows})}
     department_ids = {r.department_id for r in rows if r.department_id is not None}
     departments = {d.id: d for d in await Department.filter(id__in=department_ids)} if department_ids else {}
-    codes = {r.building_code for r in rows if r.building_code}
+    codes = {r.building_code for r in rows if r.building_code and r.channel == CHANNEL}
     addresses: dict[str, str] = {}
     if codes:
         addresses = dict(await Building.filter(code__in=codes).values_list("code", "address"))
+    places = await community_places({r.node_path for r in rows if r.channel != CHANNEL})
     merged_ids = {r.merged_into_id for r in rows if r.merged_into_id is not None}
     merged: dict[int, str] = {}
     if merged_ids:
@@ -233,6 +299,15 @@ async def describe(rows: list[Report]) -> list[RequestOut]:
         expected = report.due_at if report.state in OPEN_STATES else None
         if report.state is State.MERGED and report.merged_into_id in merged:
             notes += f"（merged into {merged[report.merged_into_id]}）"
+        if report.channel == CHANNEL:
+            text, address_string, media_url = filed_parts(report.text)
+            description = redact(text)
+            building = addresses.get(report.building_code) if report.building_code else None
+            address = building or (redact(address_string) if address_string else None)
+            address_id = report.building_code
+        else:
+            description = f"{RESIDENT_PREFIX}{category.name}"
+            address, address_id, media_url = places.get(report.node_path), None, None
         out.append(
             RequestOut(
                 service_request_id=report.public_id,
@@ -240,17 +315,18 @@ async def describe(rows: list[Report]) -> list[RequestOut]:
                 status_notes=notes,
                 service_name=category.name,
                 service_code=category.key,
-                description=redact(report.text),
+                description=description,
                 agency_responsible=department.name if department else None,
                 service_notice=_notice(report),
                 requested_datetime=report.created_at.astimezone(BEIJING),
                 updated_datetime=report.updated_at.astimezone(BEIJING),
                 expected_datetime=expected.astimezone(BEIJING) if expected else None,
-                address=addresses.get(report.building_code) if report.building_code else None,
-                address_id=report.building_code,
+                address=address,
+                address_id=address_id,
                 zipcode=None,
                 lat=round(report.lat, PLACE_DECIMALS) if report.lat is not None else None,
                 long=round(report.lng, PLACE_DECIMALS) if report.lng is not None else None,
+                media_url=media_url,
             )
         )
     return out
@@ -296,31 +372,82 @@ class NewRequest:
     media_url: str | None = None
 
 
+def _box(lat: float, lng: float, metres: float) -> Q:
+    # An indexable first cut before distance_m (reports.near_box's, for another radius).
+    span = metres / 111_000
+    lng_span = span / max(cos(radians(lat)), 0.01)
+    return Q(lat__gte=lat - span, lat__lte=lat + span, lng__gte=lng - lng_span, lng__lte=lng + lng_span)
+
+
+async def nearest_building(lat: float, lng: float) -> Building | None:
+    """The building nearest the point within PLACE_METRES, or None. Buildings carry no coordinates of
+    their own: a building is where the reports filed at it (with a point) were made."""
+    found = await (
+        Report.filter(_box(lat, lng, PLACE_METRES), building_code__isnull=False)
+        .order_by("-created_at")
+        .limit(500)
+        .values_list("building_code", "lat", "lng")
+    )
+    best: tuple[float, str] | None = None
+    for code, at_lat, at_lng in found:
+        metres = reports.distance_m(lat, lng, at_lat, at_lng)
+        if metres <= PLACE_METRES and (best is None or metres < best[0]):
+            best = (metres, code)
+    return await Building.get_or_none(code=best[1]) if best else None
+
+
+async def building_at(address_string: str) -> Building | None:
+    """The one building whose address is, or ends with, the address given (华夏路1号); None when no
+    building or several match."""
+    wanted = address_string.strip()
+    if len(wanted) < 4:
+        return None
+    found = await Building.filter(Q(address=wanted) | Q(address__endswith=wanted)).limit(2)
+    return found[0] if len(found) == 1 else None
+
+
+def _in_scope(client: Open311Client, building: Building) -> None:
+    if client.node_path and not building.node_path.startswith(client.node_path):
+        raise Forbidden("This api_key may not file requests at that place.", code="outside_scope")
+
+
 async def _place(client: Open311Client, new: NewRequest) -> tuple[str, Building | None]:
-    """The grid to file under: the building's (address_id), else the client's own node."""
+    """The grid to file under and the building the report is about, if the client named one: the
+    building of address_id; else the grid of the building nearest lat/long (within 200 m) or of the
+    one address_string names; else the node the key is bound to. A bound key files under its node only."""
     if new.address_id:
         building = await Building.get_or_none(code=new.address_id) if len(new.address_id) <= 32 else None
         if building is None:
             raise BadRequest("address_id: no building has this code.", code="unknown_address_id")
-        if client.node_path and not building.node_path.startswith(client.node_path):
-            raise Forbidden("This api_key may not file requests at that address.", code="outside_scope")
+        _in_scope(client, building)
         return building.grid_code, building
+    near = None
+    if new.lat is not None and new.lng is not None:
+        near = await nearest_building(new.lat, new.lng)
+    if near is None and new.address_string:
+        near = await building_at(new.address_string)
+    if near is not None:
+        # Only placed near it: the report is not said to be about that building.
+        _in_scope(client, near)
+        return near.grid_code, None
     if client.node_path:
         node = await Node.get_or_none(path=client.node_path)
         if node is not None:
             return node.code, None
     raise BadRequest(
-        "This request cannot be placed: give address_id (a building code), or use a key bound to an area.",
+        f"This request cannot be placed: no known building lies within {PLACE_METRES:.0f} m of lat/long, and no "
+        "building has the address_string given. Give address_id (a building code), or a point nearer a building.",
         code="location_unplaceable",
     )
 
 
 def _text(new: NewRequest, category: Category) -> str:
+    # The address and the picture stay in the text for the grid to read; filed_parts takes them back out.
     lines = [new.description.strip() or f"（{category.name}，未填写描述）"]
-    if new.address_string:
-        lines.append(f"地址：{new.address_string.strip()}")
+    if new.address_string and new.address_string.strip():
+        lines.append(f"{ADDRESS_LINE}{new.address_string.strip()}")
     if new.media_url:
-        lines.append(f"图片：{new.media_url.strip()}")
+        lines.append(f"{MEDIA_LINE}{new.media_url.strip()}")
     return "\n".join(lines)
 
 

@@ -179,6 +179,16 @@ def open311_body(model: type[BaseModel]) -> Callable[[Handler], Handler]:
     return decorate
 
 
+def _json_ending(name: str) -> Callable[[Any], Any]:
+    """The route captures ``{name}.json`` whole (the handler takes the ending off): say so in /docs."""
+
+    def decorate(handler: Any) -> Any:
+        doc_of(handler).suffixes[name] = ".json"
+        return handler
+
+    return decorate
+
+
 async def _limit(request: Request, client: Open311Client) -> None:
     limits = getattr(request.app.ctx, "limits", None)
     limiter: RateLimiter | None = getattr(request.app.ctx, "rate_limiter", None)
@@ -214,6 +224,7 @@ async def services(request: Request, query: Open311Query) -> HTTPResponse:
 
 
 @bp.get("/services/<service_code:str>", name="open311.service")
+@_json_ending("service_code")
 @public
 @token_ignored
 @query_args(Open311Query)
@@ -234,8 +245,8 @@ async def service(request: Request, service_code: str, query: Open311Query) -> H
 @_documented_errors(400, 404, 429)
 async def requests(request: Request, query: RequestsQuery) -> HTTPResponse:
     """GET requests.json: reports by id, or requested in a span of at most 90 days (by default the last
-    90), by service and status. The text comes with phone, ID and e-mail numbers redacted; nothing
-    says who filed a report."""
+    90), by service and status. Nothing says who filed a report; a resident's report shows only its
+    category and community, a request filed through Open311 its description (redacted), address and media_url."""
     open311.check_jurisdiction(query.jurisdiction_id)
     rows = await open311.find_requests(
         open311.RequestFilter(
@@ -260,8 +271,9 @@ async def create(request: Request, body: RequestIn) -> HTTPResponse:
     """POST requests.json: file a report, with an API key (form-encoded, as the spec says, or JSON).
 
     It enters the 明心桥 pipeline like any report, under the grid of the building given as
-    address_id, or else the area the key is bound to. The reporter fields (email, phone, names,
-    device and account ids) are dropped unread."""
+    address_id, else of the nearest building within 200 m of lat/long or the one address_string names,
+    else the area the key is bound to; a key bound to an area files nowhere else (403). The reporter
+    fields (email, phone, names, device and account ids) are dropped unread."""
     open311.check_jurisdiction(body.jurisdiction_id)
     client = await open311.authenticate(body.api_key)
     await _limit(request, client)
@@ -281,6 +293,7 @@ async def create(request: Request, body: RequestIn) -> HTTPResponse:
 
 
 @bp.get("/requests/<service_request_id:str>", name="open311.request")
+@_json_ending("service_request_id")
 @public
 @token_ignored
 @query_args(Open311Query)
@@ -295,6 +308,7 @@ async def one_request(request: Request, service_request_id: str, query: Open311Q
 
 
 @bp.get("/tokens/<token:str>", name="open311.token")
+@_json_ending("token")
 @public
 @token_ignored
 @query_args(Open311Query)

@@ -21,11 +21,18 @@ class Open311Query(BaseModel):
     )
 
 
+# The server reads at most 8 KiB of request line and headers (Sanic's REQUEST_MAX_HEADER_SIZE); the ids must
+# leave room for the rest, so that a list too long is refused here, in Open311's shape.
+MAX_IDS_LENGTH = 7_000
+
+
 class RequestsQuery(Open311Query):
     service_request_id: str | None = Field(
         default=None,
-        max_length=20_000,
-        description="Comma-separated ids; when given, the other filters are ignored.",
+        max_length=MAX_IDS_LENGTH,
+        description=f"Comma-separated ids, at most {MAX_IDS_LENGTH:,} characters (about 400 ids); when given, the "
+        "other filters are ignored. The whole request line and headers may not exceed 8 KiB: a longer request is "
+        "refused with 413 before it is read.",
     )
     service_code: str | None = Field(default=None, max_length=2_000, description="Comma-separated service codes.")
     start_date: datetime | None = Field(
@@ -45,12 +52,18 @@ class RequestIn(BaseModel):
     api_key: str | None = Field(default=None, description="The key an administrator gave you.")
     jurisdiction_id: str | None = Field(default=None, max_length=64)
     service_code: str = Field(min_length=1, max_length=32, description="From services.json.")
-    lat: float | None = Field(default=None, ge=-90, le=90)
+    lat: float | None = Field(
+        default=None, ge=-90, le=90, description="With long: filed under the grid of the nearest building within 200 m."
+    )
     long: float | None = Field(default=None, ge=-180, le=180)
-    address_string: str | None = Field(default=None, max_length=200, description="Kept in the report's text.")
+    address_string: str | None = Field(
+        default=None, max_length=200, description="Kept in the report's text; places it if one building has it."
+    )
     address_id: str | None = Field(default=None, max_length=32, description="A building code.")
     description: str = Field(default="", max_length=4000)
-    media_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://\S+$")
+    media_url: str | None = Field(
+        default=None, max_length=500, pattern=r"^https?://\S+$", description="Published as the request's media_url."
+    )
     email: str | None = Field(default=None, max_length=254, description="Dropped: never stored.")
     device_id: str | None = Field(default=None, max_length=200, description="Dropped: never stored.")
     account_id: str | None = Field(default=None, max_length=200, description="Dropped: never stored.")
@@ -102,17 +115,27 @@ class RequestOut(BaseModel):
     status_notes: str | None = Field(description="The state in Chinese; for a merged report, which one it joined.")
     service_name: str
     service_code: str
-    description: str = Field(description="The report's text, with phone, ID and e-mail numbers redacted.")
+    description: str = Field(
+        description="For a request filed through Open311, its description as filed (phone and ID numbers, e-mail "
+        "addresses and number plates redacted); for any other report (a resident's), only 居民反映：<service_name>."
+    )
     agency_responsible: str | None = Field(description="The department it was dispatched to.")
     service_notice: str | None
     requested_datetime: datetime
     updated_datetime: datetime
     expected_datetime: datetime | None = Field(description="The deadline of the current step.")
-    address: str | None = Field(description="The building's address, when the report is about one.")
-    address_id: str | None = Field(description="The building code.")
+    address: str | None = Field(
+        description="Filed through Open311: the building's address, or the address_string as filed; any other "
+        "report: its community (district, street and community names), never the building."
+    )
+    address_id: str | None = Field(description="The building code, for a request filed through Open311 at one.")
     zipcode: str | None
     lat: float | None
     long: float | None
+    media_url: str | None = Field(
+        description="The media_url a request was filed with through Open311; null for any other report (residents' "
+        "photos are never published)."
+    )
 
 
 class RequestList(RootModel[list[RequestOut]]):

@@ -35,7 +35,13 @@ async def document(client: httpx.AsyncClient) -> dict[str, Any]:
 def api_routes(app: Sanic) -> Iterator[tuple[Any, str, str]]:
     """(route, OpenAPI path, lower-case method) for every route and method but HEAD and OPTIONS."""
     for route in app.router.routes:
-        path = SANIC_PARAM.sub(lambda m: "{" + m.group(1) + "}", "/" + route.path.lstrip("/"))
+        # A parameter documented with its fixed ending (Open311's {service_code}.json) shows it.
+        endings = route_doc(route).suffixes
+
+        def documented(m: re.Match[str], endings: dict[str, str] = endings) -> str:
+            return "{" + m.group(1) + "}" + endings.get(m.group(1), "")
+
+        path = SANIC_PARAM.sub(documented, "/" + route.path.lstrip("/"))
         for method in route.methods:
             if method in {"HEAD", "OPTIONS"}:
                 continue

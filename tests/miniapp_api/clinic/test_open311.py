@@ -17,6 +17,7 @@ from identity.audit import AuditEntry
 from identity.roles import Role
 from miniapp_api.clinic import open311_routes
 from miniapp_api.clinic.open311_models import Open311Client, Open311Request
+from miniapp_api.clinic.open311_schemas import MAX_IDS_LENGTH
 from miniapp_api.reports import service as reports
 from miniapp_api.reports.models import Report, ReportEvent
 from server.ratelimit import Rate
@@ -186,6 +187,7 @@ async def test_a_client_files_by_form_and_by_json_and_the_grid_sees_it(
     [view] = one.json()
     assert view["address_id"] == "GM0101010001"
     assert view["address"] == "深圳市光明区光明街道光明社区华夏路1号"
+    assert (view["description"], view["media_url"]) == ("楼道堆放杂物堵住了消防通道", None)  # not the 地址 line
     assert (view["status"], view["service_code"], view["service_name"]) == ("open", "fire_safety", "消防安全")
     assert await Open311Request.filter(client__name="光明区12345热线").count() == 2
     assert (await Open311Client.get(name="光明区12345热线")).last_used_at is not None
@@ -237,6 +239,45 @@ async def test_refusals_answer_in_open311_shape(app: Sanic, client: httpx.AsyncC
     assert_open311_error(await client.get(f"{BASE}/requests/rp_doesnotexist.json"), 404)
     assert_open311_error(await client.get(f"{BASE}/tokens/not-a-token.json"), 404)
     assert_open311_error(await client.get(f"{BASE}/requests.json", params={"jurisdiction_id": "sf.gov"}), 404)
+
+
+async def test_a_point_alone_is_placed_at_the_nearest_building(
+    app: Sanic, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    admin = await user(app, Role.ADMIN)
+    resident = await user(app, Role.RESIDENT)
+    await import_rows(tmp_path, [row(1), row(2, grid="GM010102")])
+    # Buildings are where reports filed at them were made: building 1 here, building 2 about 2 km away.
+    await file_report(client, resident, building="GM0101010001", lat=22.7489, lng=113.9354)
+    await file_report(client, resident, building="GM0101020002", node="GM010102", lat=22.7600, lng=113.9500)
+    district = await make_key(client, admin, "区级热线")
+    bounded = await make_key(client, admin, "社区App", node="GM010101")
+
+    async def post(key: str, **place: str) -> httpx.Response:
+        data = {"api_key": key, "service_code": "transport", "description": "公交站牌倒了", **place}
+        return await client.post(f"{BASE}/requests.json", data=data)
+
+    async def grid_of(response: httpx.Response) -> tuple[str, str | None]:
+        assert response.status_code == 201, response.text
+        report = await Report.get(public_id=response.json()[0]["service_request_id"])
+        return report.node_path, report.building_code
+
+    # About 75 m from building 1: its grid (the report is near it, not said to be about it).
+    assert await grid_of(await post(district, lat="22.7495", long="113.9358")) == ("/GM/GM01/GM0101/GM010101/", None)
+    assert await grid_of(await post(district, lat="22.7601", long="113.9501")) == ("/GM/GM01/GM0101/GM010102/", None)
+    assert await grid_of(await post(district, address_string="华夏路2号")) == ("/GM/GM01/GM0101/GM010102/", None)
+    # Nothing known within 200 m, or an address no building (or several) has: refused, saying why.
+    far = assert_open311_error(await post(district, lat="22.7530", long="113.9354"), 400)  # about 450 m
+    assert "200 m" in far[0]["description"]
+    assert_open311_error(await post(district, address_string="华夏路"), 400)
+    assert_open311_error(await post(district, address_string="长安街1号"), 400)
+    assert_open311_error(await post(district, lat="91", long="113.9"), 400)
+    assert_open311_error(await post(district, lat="22.7", long="-181"), 400)
+    # A key bound to a grid files there (near building 1, or nowhere known), never near another grid's building.
+    assert await grid_of(await post(bounded, lat="22.7490", long="113.9355")) == ("/GM/GM01/GM0101/GM010101/", None)
+    assert await grid_of(await post(bounded, lat="22.7530", long="113.9354")) == ("/GM/GM01/GM0101/GM010101/", None)
+    assert_open311_error(await post(bounded, lat="22.7601", long="113.9501"), 403)
+    assert_open311_error(await post(bounded, address_string="华夏路2号"), 403)
 
 
 async def test_a_client_that_files_too_fast_is_slowed_down(
@@ -309,6 +350,39 @@ async def test_requests_with_each_filter_and_the_90_day_default(app: Sanic, clie
     assert await listed(client, extensions="true", page="1") == [smoke["id"], light["id"], old["id"]]
 
 
+async def test_dates_outside_the_years_2000_to_2100_are_refused(app: Sanic, client: httpx.AsyncClient) -> None:
+    # 90 days before year 1 or after year 9999 is no date at all: refused, not a 500.
+    for params in (
+        {"end_date": "0001-01-05T00:00:00"},
+        {"start_date": "9999-12-30T00:00:00"},
+        {"start_date": "0001-01-01T00:00:00+14:00", "end_date": "0001-01-02T00:00:00"},
+        {"start_date": "1999-12-31T23:59:59+08:00"},
+        {"end_date": "2101-01-01"},
+    ):
+        errors = assert_open311_error(await client.get(f"{BASE}/requests.json", params=params), 400)
+        assert "2000 to 2100" in errors[0]["description"], params
+    assert await listed(client, start_date="2000-01-01T00:00:00", end_date="2000-03-01T00:00:00") == []
+    assert await listed(client, start_date="2100-12-31T00:00:00+08:00") == []
+
+
+async def test_a_long_id_list_is_refused_in_open311_shape_within_the_documented_limit(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    ids = ",".join(["rp_abcdefghijklm"] * 500)
+    assert await listed(client, service_request_id=ids[:MAX_IDS_LENGTH]) == []  # the documented limit is served
+    errors = assert_open311_error(
+        await client.get(f"{BASE}/requests.json", params={"service_request_id": ids[: MAX_IDS_LENGTH + 1]}), 400
+    )
+    assert errors[0]["description"].startswith("service_request_id")
+    # Past 8 KiB of request line the server refuses it before any handler (the documented 413).
+    assert (await client.get(f"{BASE}/requests.json", params={"service_request_id": ids * 2})).status_code == 413
+    doc = (await client.get("/docs/openapi.json")).json()
+    [param] = [
+        p for p in doc["paths"]["/open311/v2/requests.json"]["get"]["parameters"] if p["name"] == "service_request_id"
+    ]
+    assert "8 KiB" in param["description"] and "413" in param["description"]
+
+
 async def test_at_most_1000_requests_are_answered(app: Sanic, client: httpx.AsyncClient) -> None:
     resident = await user(app, Role.RESIDENT)
     first = await file_report(client, resident)
@@ -335,15 +409,16 @@ async def test_at_most_1000_requests_are_answered(app: Sanic, client: httpx.Asyn
     assert len(ids) == 1000 and ids[0] == first["id"]
 
 
-async def test_no_personal_data_leaves(app: Sanic, client: httpx.AsyncClient) -> None:
+async def test_no_personal_data_leaves(app: Sanic, client: httpx.AsyncClient, tmp_path: Path) -> None:
     resident = await user(app, Role.RESIDENT, phone="13700001111")
     grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    await import_rows(tmp_path, [row(1)])
     number = id_number(7)
     text = (
         f"我叫张三，电话13812345678，也可以打+86 139-1234-5678，"
         f"身份证{number}，老身份证440311880301123，邮箱zhangsan@qq.com，门口的灯坏了"
     )
-    named = await file_report(client, resident, text=text)
+    named = await file_report(client, resident, text=text, building="GM0101010001", lat=22.748912, lng=113.935437)
     hidden = await file_report(client, resident, text="楼上噪音很大", anonymous=True)
     # A message left on a party board: anonymous, with the author known only to the system.
     board = await reports.submit(
@@ -365,22 +440,55 @@ async def test_no_personal_data_leaves(app: Sanic, client: httpx.AsyncClient) ->
         for secret in (
             "13812345678", "139-1234-5678", number, "440311880301123", "zhangsan@qq.com", "13700001111",
             resident.account.public_id, grid.account.public_id, "anonymous", "reporter", "channel", "board",
+            # A resident did not write for publication: not even the redacted text, nor the building, leaves.
+            "张三", "门口的灯坏了", "楼上噪音很大", "希望小区多装几个路灯", "华夏路", "GM0101010001",
         ):  # fmt: skip
             assert secret not in answer.text, (secret, answer.text)
     views = {v["service_request_id"]: v for v in answers[0].json()}
     assert set(views) == {named["id"], hidden["id"], board.public_id}
-    assert views[named["id"]]["description"] == (
-        "我叫张三，电话[手机号已隐去]，也可以打[手机号已隐去]，身份证[证件号已隐去]，"
-        "老身份证[证件号已隐去]，邮箱[邮箱已隐去]，门口的灯坏了"
-    )
-    assert views[board.public_id]["description"] == "希望小区多装几个路灯"
+    for view in views.values():
+        assert view["description"] == f"居民反映：{view['service_name']}"
+        assert (view["address"], view["address_id"], view["media_url"]) == ("光明区光明街道光明社区", None, None)
+    assert views[board.public_id]["description"] == "居民反映：其他"
+    assert (views[named["id"]]["lat"], views[named["id"]]["long"]) == (22.749, 113.935)
     assert set(views[named["id"]]) == {
         "service_request_id", "status", "status_notes", "service_name", "service_code", "description",
         "agency_responsible", "service_notice", "requested_datetime", "updated_datetime", "expected_datetime",
-        "address", "address_id", "zipcode", "lat", "long",
+        "address", "address_id", "zipcode", "lat", "long", "media_url",
     }  # fmt: skip
-    # The stored text is the citizen's own: redaction is on the way out.
+    # The stored text is the citizen's own: the grid reads it all.
     assert "13812345678" in (await Report.get(public_id=named["id"])).text
+
+
+async def test_a_request_filed_through_open311_is_published_redacted_with_its_media_url(
+    app: Sanic, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    admin = await user(app, Role.ADMIN)
+    await import_rows(tmp_path, [row(1)])
+    key = await make_key(client, admin, "civic-app", node="GM010101")
+    photo = "https://img.example.cn/p/7f3a9c.jpg"
+    description = (
+        "路灯坏了，联系王先生0755-27123456，身份证440306-19900101-123X，车牌粤B12345挡住消防通道，邮箱 张三@例子.中国"
+    )
+    form = {
+        "api_key": key, "service_code": "urban_construction", "description": description,
+        "address_string": "华夏路1号旁，电话13812345678", "media_url": photo, **WHERE,
+    }  # fmt: skip
+    filed = await client.post(f"{BASE}/requests.json", data=form)
+    assert filed.status_code == 201, filed.text
+    [answer] = filed.json()
+    # The grid reads everything the client sent, the picture's link too.
+    stored = await Report.get(public_id=answer["service_request_id"])
+    assert photo in stored.text and "0755-27123456" in stored.text
+
+    [view] = (await client.get(f"{BASE}/requests/{answer['service_request_id']}.json")).json()
+    assert view["description"] == (
+        "路灯坏了，联系王先生[电话已隐去]，身份证[证件号已隐去]，车牌[车牌已隐去]挡住消防通道，邮箱 [邮箱已隐去]"
+    )
+    assert view["media_url"] == photo and photo not in view["description"]
+    assert (view["address"], view["address_id"]) == ("华夏路1号旁，电话[手机号已隐去]", None)
+    [listed_view] = (await client.get(f"{BASE}/requests.json")).json()
+    assert listed_view == view
 
 
 def test_redaction_keeps_ordinary_numbers() -> None:
@@ -392,6 +500,16 @@ def test_redaction_keeps_ordinary_numbers() -> None:
     assert redact("订单号A13812345678B") == "订单号A13812345678B"
     assert redact("卡号 6222 0212 3456 7890 123") == "卡号 [证件号已隐去]"
     assert redact(f"ID {id_number(3)[:17]}x.") == "ID [证件号已隐去]."
+    assert redact("2024-05-01 12:00，QQ群 123456789，3栋502") == "2024-05-01 12:00，QQ群 123456789，3栋502"
+
+
+def test_redaction_masks_landlines_spaced_ids_plates_and_other_emails() -> None:
+    from miniapp_api.clinic.open311 import redact
+
+    assert redact("固话0755-27123456，或010 12345678") == "固话[电话已隐去]，或[电话已隐去]"
+    assert redact("身份证 440306-19900101-123X，440306 19900101 1234") == "身份证 [证件号已隐去]，[证件号已隐去]"
+    assert redact("车牌粤B12345、粤BD12345和京A·12345") == "车牌[车牌已隐去]、[车牌已隐去]和[车牌已隐去]"
+    assert redact("邮箱 张三@例子.中国 或 li@qq.com") == "邮箱 [邮箱已隐去] 或 [邮箱已隐去]"
 
 
 async def test_status_follows_the_report(app: Sanic, client: httpx.AsyncClient) -> None:
@@ -515,14 +633,18 @@ async def test_the_routes_are_in_the_openapi_document(app: Sanic, client: httpx.
     paths = doc["paths"]
     for path in (
         "/open311/v2/services.json",
-        "/open311/v2/services/{service_code}",
+        "/open311/v2/services/{service_code}.json",  # as clients write them: the .json is part of the path
         "/open311/v2/requests.json",
-        "/open311/v2/requests/{service_request_id}",
-        "/open311/v2/tokens/{token}",
+        "/open311/v2/requests/{service_request_id}.json",
+        "/open311/v2/tokens/{token}.json",
         "/api/v1/admin/open311/clients",
         "/api/v1/admin/open311/clients/{public_id}/revoke",
     ):
         assert path in paths, path
+    # A URL built from the document reaches the route.
+    assert (
+        await client.get("/open311/v2/services/{service_code}.json".format(service_code="environment"))
+    ).status_code == 200
     create = paths["/open311/v2/requests.json"]["post"]
     assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/RequestIn")
     assert create["responses"]["403"]["content"]["application/json"]["schema"]["$ref"].endswith("/Open311Errors")
