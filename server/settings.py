@@ -365,7 +365,8 @@ SPECS: tuple[Spec, ...] = (
         "police_lookup_rate",
         _parse_rate,
         "60/hour",
-        "Owner lookups one police account may make (COUNT/PERIOD); beyond it they are refused and an admin is told.",
+        "Owner lookups one police account may make in any window of PERIOD (COUNT/PERIOD); beyond it they are "
+        "refused and an admin is told.",
     ),
     Spec(
         "clinic_predict_timeout_ms",
