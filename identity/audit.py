@@ -57,6 +57,18 @@ class AuditHead(Model):
         table = "audit_head"
 
 
+def _storable(value: Any) -> Any:
+    """Text PostgreSQL can store and UTF-8 can encode: a NUL or a lone surrogate (from a malformed
+    request, which is just what an audit log records) becomes U+FFFD instead of failing the append."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
+
+
 def _canonical(entry: dict[str, Any]) -> bytes:
     return json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
@@ -123,14 +135,14 @@ async def _append(
     entry = AuditEntry(
         seq=seq,
         at=datetime.now(UTC),
-        actor=actor[:64],
-        role=role[:16],
-        action=action[:64],
-        target=target[:128],
-        reason=reason[:500],
-        client_addr=client_addr[:64],
-        request_id=request_id[:128],
-        details=details or {},
+        actor=_storable(actor[:64]),
+        role=_storable(role[:16]),
+        action=_storable(action[:64]),
+        target=_storable(target[:128]),
+        reason=_storable(reason[:500]),
+        client_addr=_storable(client_addr[:64]),
+        request_id=_storable(request_id[:128]),
+        details=_storable(details or {}),
         prev_hash=prev_hash,
     )
     entry.hash = chain_hash(entry.prev_hash, _hashed_fields(entry))

@@ -103,6 +103,18 @@ async def test_record_appends_hash_chained_entries(running: object) -> None:
     assert result.ok and result.checked == 3
 
 
+async def test_text_a_database_cannot_hold_is_recorded_with_a_replacement(running: object) -> None:
+    # A malformed request is just what the log must record: a NUL (PostgreSQL text cannot hold it)
+    # or a lone surrogate must not make the append fail.
+    entry = await audit.record(
+        actor="a1", role="police", action="probe", reason="x\x00y", details={"query": "ab\x00\udc80", "n": [1, "\x00"]}
+    )
+    stored = await AuditEntry.get(seq=entry.seq)
+    assert stored.reason == "x\ufffdy"
+    assert stored.details == {"query": "ab\ufffd?", "n": [1, "\ufffd"]}
+    assert (await audit.verify()).ok
+
+
 async def test_empty_log_verifies(running: object) -> None:
     result = await audit.verify()
     assert result.ok and result.checked == 0
