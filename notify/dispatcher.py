@@ -327,6 +327,20 @@ class Dispatcher:
             lambda: self._update_claimed(row, lease_until=_utcnow() + dt.timedelta(seconds=self.policy.lease_seconds)),
         )
 
+    async def _defer(
+        self, row: Notification, note: tuple[str, str, str, str], *, when: dt.datetime, channel: str
+    ) -> None:
+        """Put the row back for later without spending an attempt: its note (outcome, code, detail, on
+        which channel) and the new due time are written together."""
+        outcome, code, detail, on = note
+
+        async def write() -> None:
+            async with in_transaction():
+                await self._note(row, outcome, code, detail, channel=on)
+                await self._save(row, status=Status.FAILED, next_attempt_at=when, channel=channel)
+
+        await self._durable(row, write)
+
     async def _start_send(self, row: Notification, channel: str) -> None:
         """Right before a provider call: extend the lease and mark the send as started, with the row's
         progress (channel, attempts), so a dispatcher that takes the row after a crash knows whether a
@@ -470,13 +484,7 @@ class Dispatcher:
                 return Outcome.SENT
             if verdict == "wait":
                 wait_note = f"waits for {owner}, which carries the same event on {name}"
-
-                async def write_wait() -> None:
-                    async with in_transaction():
-                        await self._note(row, "waiting", "dedup_wait", wait_note, channel=name)
-                        await self._save(row, status=Status.FAILED, next_attempt_at=when, channel=label)
-
-                await self._durable(row, write_wait)
+                await self._defer(row, ("waiting", "dedup_wait", wait_note, name), when=when, channel=label)
                 return Outcome.RETRY
         rate = (self.policy.limits or {}).get(name)
         if rate is not None and address is not None and self.console is None:
@@ -493,13 +501,7 @@ class Dispatcher:
                     row.in_doubt = False
                     return None
                 limit_when = _utcnow() + dt.timedelta(seconds=max(1.0, decision.retry_after))
-
-                async def write_limited() -> None:
-                    async with in_transaction():
-                        await self._note(row, "limited", "recipient_limit", limit_note, channel=name)
-                        await self._save(row, status=Status.FAILED, next_attempt_at=limit_when, channel=name)
-
-                await self._durable(row, write_limited)
+                await self._defer(row, ("limited", "recipient_limit", limit_note, name), when=limit_when, channel=name)
                 return Outcome.RETRY
         await self._start_send(row, name)
         started = time.perf_counter()
