@@ -24,7 +24,7 @@ from notify.dispatcher import Dispatcher, Policy, _transient
 from notify.models import Attempt, Notification, Status
 from notify.worker import make_dispatcher
 from server.settings import Settings
-from tests.support.notify_fixtures import drain, make_due
+from tests.support.notify_fixtures import drain, make_due, outcomes, reload
 from tests.support.sms_fake import SmsFake, post_status_callback_async
 from tests.support.smtp_server import SmtpServer
 from tests.support.wechat_fake import WeChatFake
@@ -37,14 +37,6 @@ ON_POSTGRES = bool(os.environ.get("GMID_TEST_DATABASE_URL"))
 
 async def stolen(key: str, **recipient: Any) -> Notification:
     return await outbox.enqueue(template="ebike.stolen", data=STOLEN, idempotency_key=key, **recipient)
-
-
-async def reload(row: Notification) -> Notification:
-    return await Notification.get(id=row.id)
-
-
-async def history(row: Notification) -> list[tuple[str, str, str]]:
-    return [(a.channel, a.outcome, a.code) for a in await Attempt.filter(notification_id=row.id).order_by("id")]
 
 
 async def expire_lease(row: Notification) -> None:
@@ -85,7 +77,7 @@ async def test_a_retaken_row_whose_send_never_started_falls_back_after_43101(
     # Nothing was ever sent: 43101 means no subscription, and the SMS goes out.
     assert (row.status, row.channel, row.in_doubt) == (Status.SENT, "sms", False)
     assert len(sms.sent_to("+86" + PHONE)) == 1
-    assert await history(row) == [
+    assert await outcomes(row) == [
         ("wechat", "retaken", "lease_expired"),
         ("wechat", "permanent", "wechat_43101"),
         ("sms", "sent", "ok"),
@@ -117,7 +109,7 @@ async def test_a_retaken_row_whose_send_had_started_is_in_doubt(
     # The resend used no subscription (43101): the first send was delivered; no SMS on top.
     assert (row.status, row.channel) == (Status.SENT, "wechat")
     assert len(wechat.sent_messages()) == 1 and sms.sent == []
-    assert [h[1] for h in await history(row)] == ["in_doubt", "sent"]
+    assert [h[1] for h in await outcomes(row)] == ["in_doubt", "sent"]
 
 
 # 2. An SMS whose answer was lost waits for its receipt ------------------------------------------------
@@ -174,7 +166,7 @@ async def test_43101_after_a_subscribe_timeout_counts_as_delivered(
     row = await reload(row)
     assert (row.status, row.channel) == (Status.SENT, "wechat")
     assert len(wechat.sent_messages()) == 1 and sms.sent == []
-    assert await history(row) == [("wechat", "retry", "wechat_timeout"), ("wechat", "sent", "ok")]
+    assert await outcomes(row) == [("wechat", "retry", "wechat_timeout"), ("wechat", "sent", "ok")]
 
 
 async def test_43101_after_a_plain_busy_answer_still_falls_back(
@@ -268,7 +260,7 @@ async def test_a_duplicate_waits_while_the_first_row_retries_then_counts_as_sent
     await dispatcher.run_once()
     waiting = await reload(second)
     assert (waiting.status, waiting.attempts) == (Status.FAILED, 0)  # not sent, not a failed try
-    assert ("sms", "waiting", "dedup_wait") in await history(second)
+    assert ("sms", "waiting", "dedup_wait") in await outcomes(second)
     await drain(dispatcher)
     assert (await reload(first)).status is Status.SENT
     second = await reload(second)
@@ -367,6 +359,6 @@ async def test_a_row_that_cannot_be_decrypted_goes_dead_after_its_tries(
     assert row.status is Status.DEAD
     assert row.last_error.startswith("processing failed: ")
     assert row.lease_owner is None
-    assert [h[1:] for h in await history(row)] == [("retry", "process_error")] * 2 + [("permanent", "process_error")]
+    assert [h[1:] for h in await outcomes(row)] == [("retry", "process_error")] * 2 + [("permanent", "process_error")]
     assert sms.sent == []
     assert all(PHONE not in r.getMessage() for r in caplog.records)

@@ -22,7 +22,7 @@ from notify.dispatcher import Dispatcher, Policy, backoff
 from notify.models import Attempt, Notification, Status
 from notify.worker import make_dispatcher
 from server.settings import Settings
-from tests.support.notify_fixtures import drain, make_due
+from tests.support.notify_fixtures import drain, make_due, outcomes, reload
 from tests.support.sms_fake import SmsFake
 from tests.support.smtp_server import SmtpServer
 from tests.support.wechat_fake import WeChatFake
@@ -38,14 +38,6 @@ PHONE = "13800000001"
 
 async def stolen(key: str, **recipient: Any) -> Notification:
     return await outbox.enqueue(template="ebike.stolen", data=STOLEN, idempotency_key=key, **recipient)
-
-
-async def reload(row: Notification) -> Notification:
-    return await Notification.get(id=row.id)
-
-
-async def outcomes(row: Notification) -> list[tuple[str, str, str]]:
-    return [(a.channel, a.outcome, a.code) for a in await Attempt.filter(notification_id=row.id).order_by("id")]
 
 
 # Delivery -------------------------------------------------------------------------------------------

@@ -16,9 +16,9 @@ from identity.roles import Role
 from notify import outbox
 from notify.channels.base import Message, Outcome, Recipient
 from notify.dispatcher import Dispatcher
-from notify.models import Attempt, Notification, Status
+from notify.models import Notification, Status
 from tests.factories import auth, make_account, token_for
-from tests.support.notify_fixtures import drain, make_due
+from tests.support.notify_fixtures import drain, make_due, outcomes, reload
 from tests.support.sms_fake import SmsFake, post_status_callback_async
 from tests.support.smtp_server import SmtpServer
 from tests.support.wechat_fake import WeChatFake, build_template_finish_event, wechat_signature
@@ -41,14 +41,6 @@ STOLEN = {
     "location": "光明大街与华夏路口",
     "alarm_id": "al1",
 }
-
-
-async def reload(row: Notification) -> Notification:
-    return await Notification.get(id=row.id)
-
-
-async def outcomes(row: Notification) -> list[tuple[str, str, str]]:
-    return [(a.channel, a.outcome, a.code) for a in await Attempt.filter(notification_id=row.id).order_by("id")]
 
 
 def error_of(response: httpx.Response, status: int) -> dict[str, Any]:

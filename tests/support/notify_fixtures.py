@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from sanic import Sanic
 
 from notify.dispatcher import Dispatcher
-from notify.models import Notification, Status
+from notify.models import Attempt, Notification, Status
 from notify.worker import make_dispatcher
 from server.settings import Settings
 from tests.support.sms_fake import SmsFake
@@ -115,3 +115,12 @@ async def drain(dispatcher: Dispatcher, rounds: int = 20) -> None:
         await make_due()
         if not await dispatcher.run_once():
             return
+
+
+async def reload(row: Notification) -> Notification:
+    return await Notification.get(id=row.id)
+
+
+async def outcomes(row: Notification) -> list[tuple[str, str, str]]:
+    """The row's attempts, oldest first: (channel, outcome, code)."""
+    return [(a.channel, a.outcome, a.code) for a in await Attempt.filter(notification_id=row.id).order_by("id")]
