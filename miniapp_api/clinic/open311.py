@@ -19,7 +19,6 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from math import cos, radians
 from typing import Literal
 
 from tortoise.exceptions import IntegrityError
@@ -372,18 +371,11 @@ class NewRequest:
     media_url: str | None = None
 
 
-def _box(lat: float, lng: float, metres: float) -> Q:
-    # An indexable first cut before distance_m (reports.near_box's, for another radius).
-    span = metres / 111_000
-    lng_span = span / max(cos(radians(lat)), 0.01)
-    return Q(lat__gte=lat - span, lat__lte=lat + span, lng__gte=lng - lng_span, lng__lte=lng + lng_span)
-
-
 async def nearest_building(lat: float, lng: float) -> Building | None:
     """The building nearest the point within PLACE_METRES, or None. Buildings carry no coordinates of
     their own: a building is where the reports filed at it (with a point) were made."""
     found = await (
-        Report.filter(_box(lat, lng, PLACE_METRES), building_code__isnull=False)
+        Report.filter(reports.near_box(lat, lng, PLACE_METRES), building_code__isnull=False)
         .order_by("-created_at")
         .limit(500)
         .values_list("building_code", "lat", "lng")

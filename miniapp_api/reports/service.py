@@ -520,10 +520,12 @@ def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     return 2 * 6_371_000 * asin(sqrt(a))
 
 
-def near_box(lat: float, lng: float) -> Q:
-    """Points within a box of about 100 m around (lat, lng): an indexable first cut before distance_m."""
-    box = SIMILAR_METRES / 111_000
-    return Q(lat__gte=lat - box, lat__lte=lat + box, lng__gte=lng - box * 1.2, lng__lte=lng + box * 1.2)
+def near_box(lat: float, lng: float, metres: float = SIMILAR_METRES) -> Q:
+    """Points within a box of about ``metres`` around (lat, lng): an indexable first cut before distance_m.
+    A degree of longitude shrinks with the latitude; 1.2 covers Shenzhen's (1/cos 22.7° = 1.08)."""
+    box = metres / 111_000
+    lng_box = box * max(1.2, 1 / max(cos(radians(lat)), 0.01))
+    return Q(lat__gte=lat - box, lat__lte=lat + box, lng__gte=lng - lng_box, lng__lte=lng + lng_box)
 
 
 async def similar(
