@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -110,23 +109,27 @@ async def test_a_model_slower_than_its_timeout_is_not_waited_for(
     cache = analysis.cache_for(settings.replace(clinic_predict_timeout_ms=200))
     model = await cache.refresh()
     assert model is not None and cache.timeout == 0.2
-    release = threading.Event()
+    release, returned = threading.Event(), threading.Event()
     predict = model.predict
 
     def slow(text: str) -> classifier.Suggestion | None:
         release.wait(10)
-        return predict(text)
+        try:
+            return predict(text)
+        finally:
+            returned.set()
 
     model.predict = slow  # type: ignore[method-assign]
     analysis.set_cache(cache)
     resident = await user(app, Role.RESIDENT)
     grid = await user(app, Role.GRID_STAFF, node="GM010101")
     try:
-        started = time.monotonic()
         report = await submit(client, resident, text=POLLUTION)
         assert report["state"] == "submitted"
         seen = await insight(client, grid.headers, report["id"])
-        assert time.monotonic() - started < 5  # the timeout, not the model, ended the wait
+        # The timeout, not the model, ended the wait: the analysis is done while the model still runs
+        # (a clock bound here failed on a loaded machine).
+        assert not returned.is_set()
     finally:
         release.set()
     assert seen["analysed"] is True and seen["suggested_category"] is None
