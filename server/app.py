@@ -25,7 +25,7 @@ from miniapp_api.reports import events as report_events
 from notify import outbox
 from qr import service as qr_service
 from qr.keys import KeyringCache
-from server import auth, db, errors, idempotency, metrics, ratelimit
+from server import auth, automethods, db, errors, idempotency, metrics, ratelimit
 from server import redis as gmid_redis
 from server.keyfiles import read_b64_secret
 from server.logs import configure_logging, request_id_var
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     errors.install(app)
     for bp in blueprints():
         app.blueprint(bp)
+    automethods.add_head_and_options(app)
     _install_middleware(app)
     _install_listeners(app, settings)
     return app
@@ -98,9 +99,10 @@ def _configure(app: Sanic, settings: Settings) -> None:
     cfg.CORS = False
     cfg.HEALTH = False
     cfg.HTTP_AUTO_TRACE = False
-    # sanic-ext answers HEAD for every GET route and OPTIONS (with Allow) for every path.
-    cfg.HTTP_AUTO_HEAD = True
-    cfg.HTTP_AUTO_OPTIONS = True
+    # HEAD for every GET route and OPTIONS for every path come from server/automethods.py (sanic-ext's
+    # own way re-renders the routers once per route at start-up: seconds per worker).
+    cfg.HTTP_AUTO_HEAD = False
+    cfg.HTTP_AUTO_OPTIONS = False
 
 
 def _install_middleware(app: Sanic) -> None:

@@ -123,11 +123,36 @@ def expected(route: tuple[str, str]) -> dict[str, bool]:
 
 
 def app_routes(app: Sanic) -> dict[tuple[str, str], Any]:
+    """Every route but the automatic HEAD and OPTIONS ones (HEAD runs its GET route's handler, guards
+    included: see test_head_runs_the_get_handler_with_its_guards)."""
     found: dict[tuple[str, str], Any] = {}
     for route in app.router.routes:
+        if getattr(route.handler, "__auto_handler__", False):
+            continue
         for method in route.methods:
             found[(method.upper(), "/" + route.path.lstrip("/"))] = route.handler
     return found
+
+
+def test_head_runs_the_get_handler_with_its_guards(app: Sanic) -> None:
+    gets = app_routes(app)
+    heads = 0
+    for route in app.router.routes:
+        if "HEAD" in route.methods and getattr(route.handler, "__auto_handler__", False):
+            heads += 1
+            assert route.handler.__route_handler__ is gets[("GET", "/" + route.path.lstrip("/"))]
+        elif "OPTIONS" in route.methods:
+            assert getattr(route.handler, "__auto_handler__", False), route.path
+    assert heads == sum(1 for method, _ in gets if method == "GET")
+
+
+async def test_head_and_options_answer_like_their_routes(client: httpx.AsyncClient) -> None:
+    assert (await client.head("/api/v1/me")).status_code == 401  # the GET route's guard
+    head = await client.head("/api/v1/report-categories")
+    assert head.status_code == 200 and head.content == b""
+    options = await client.options("/api/v1/reports/similar")
+    assert options.status_code == 204
+    assert set(options.headers["allow"].split(",")) == {"GET", "HEAD", "OPTIONS"}
 
 
 def test_every_route_is_in_the_matrix_and_declares_access(app: Sanic) -> None:
