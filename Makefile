@@ -26,8 +26,11 @@ model: install migrate
 run: install keys migrate model
 	$(BIN)/gmid serve
 
+# Tests run in parallel: TEST_WORKERS processes (default: one per core, at least 2), each with its own
+# database and Redis. One test alone: .venv/bin/python -m pytest tests/path/test_x.py::test_name
+TEST_WORKERS ?= auto
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=20
 
 lint: install
 	$(BIN)/ruff check .

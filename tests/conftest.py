@@ -6,6 +6,11 @@ cannot be reached fails the run rather than skipping it.
 
 The schema comes from the real migrations, applied once per session into a template (a SQLite file,
 or a PostgreSQL template database); each test gets a fresh copy.
+
+The suite runs in parallel (pytest-xdist, ``make test``): each worker is its own session, so it has
+its own database template, its own per-test databases and its own Redis (an embedded server, or its
+own database number on CI's Redis server). Every pytest run gets a base temporary folder of its own,
+so runs side by side on one machine never delete each other's folders and sockets.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlunparse
 
 import httpx
 import pytest
@@ -35,6 +40,39 @@ pytest_plugins = ["tests.support.notify_fixtures"]
 TEST_DATABASE_URL = os.environ.get("GMID_TEST_DATABASE_URL", "").strip()
 TEST_REDIS_URL = os.environ.get("GMID_TEST_REDIS_URL", "").strip()
 _counter = itertools.count(1)
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1"... under xdist; "" when run alone
+_OWN_BASETEMP = "_gmid_own_basetemp"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest's default base folder is shared by every run of the same user, and each run deletes all
+    # but the newest three there: two runs at once lose each other's files. Give each run its own
+    # (xdist workers get a subfolder of their controller's).
+    if WORKER or config.option.basetemp:
+        return
+    folder = tempfile.mkdtemp(prefix="gmid-pytest-", dir="/tmp")
+    config.option.basetemp = folder
+    setattr(config, _OWN_BASETEMP, folder)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = getattr(config, _OWN_BASETEMP, None)
+    if folder and not os.environ.get("GMID_KEEP_TEST_TMP"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def worker_index() -> int:
+    return int(WORKER[2:]) if WORKER.startswith("gw") and WORKER[2:].isdigit() else 0
+
+
+def redis_url_for_worker(url: str) -> str:
+    """CI's one Redis server, split between workers by database number (tests flush theirs)."""
+    if not WORKER:
+        return url
+    parsed = urlparse(url)
+    base = int(parsed.path.lstrip("/") or 0) if parsed.path.lstrip("/").isdigit() else 0
+    return urlunparse(parsed._replace(path=f"/{(base + worker_index()) % 16}"))
 
 
 def _migrate(database_url: str, var_dir: Path) -> None:
@@ -92,10 +130,11 @@ def db_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseTe
 @pytest.fixture(scope="session")
 def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if TEST_REDIS_URL:
-        client = redis.Redis.from_url(TEST_REDIS_URL)
+        url = redis_url_for_worker(TEST_REDIS_URL)
+        client = redis.Redis.from_url(url)
         client.ping()  # fails the run, never skips, when CI's server is not there
         client.close()
-        yield TEST_REDIS_URL
+        yield url
         return
     # A short path: unix socket paths are limited to about 100 bytes.
     folder = Path(tmp_path_factory.mktemp("redis", numbered=True))
