@@ -1,29 +1,25 @@
-"""The dispatcher as a process: beside the web workers (``app.manager.manage``) or alone
-(``gmid notify-worker``). It opens its own database, vault and Redis connections and stops cleanly on
-SIGTERM or SIGINT, finishing the sends in flight."""
+"""The notification dispatcher as a background job (server/jobs.py), and how it is built from the
+settings: the channels with credentials, the policy, the console channel standing in for none."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 
 import redis.asyncio as aioredis
 
-from identity import pii
 from notify.channels.base import Channel
 from notify.channels.console import ConsoleChannel
 from notify.channels.email import EmailChannel
 from notify.channels.sms import SmsChannel
 from notify.channels.wechat import WeChatChannel
 from notify.dispatcher import Dispatcher, Policy
-from server import db
-from server import redis as gmid_redis
-from server.logs import configure_logging
+from server.jobs import Job, JobContext
 from server.settings import Settings
 
 log = logging.getLogger("gmid.notify.worker")
+
+DISPATCHER_JOB = "notify.dispatcher"
 
 
 def build_channels(settings: Settings, redis_url: str) -> dict[str, Channel]:
@@ -54,50 +50,25 @@ def make_dispatcher(settings: Settings, client: aioredis.Redis, redis_url: str) 
     )
 
 
-async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None, once: bool = False) -> int:
-    """Dispatch until stopped (or, with ``once``, until nothing is due). Returns the number sent."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
-            loop.add_signal_handler(signum, stop.set)
-    embedded = None
-    if settings.uses_embedded_redis:
-        candidate = gmid_redis.embedded_for(settings)
-        if candidate.start():
-            embedded = candidate
-    redis_url = gmid_redis.redis_url_for(settings)
-    client = gmid_redis.make_client(redis_url)
-    pii.set_vault(pii.Vault(pii.PiiKeyRing.from_settings(settings)))
-    await db.open_db(settings)
-    dispatcher = make_dispatcher(settings, client, redis_url)
-    try:
-        if once:
-            while not stop.is_set() and await dispatcher.run_once():
-                pass
-        else:
-            # The same background process keeps the reports' SLA timers (imported here: notify does
-            # not depend on feature packages at import time).
-            from miniapp_api.clinic import analysis
-            from miniapp_api.reports import events
-            from miniapp_api.reports.sla import SlaScheduler
+def dispatcher_of(ctx: JobContext) -> Dispatcher:
+    dispatcher: Dispatcher = ctx.state[DISPATCHER_JOB]
+    return dispatcher
 
-            events.set_client(client)
-            # ... and analyses the reports the web processes missed (classifier, duplicate groups).
-            sweeper = analysis.ClinicSweeper(analysis.cache_for(settings))
-            await asyncio.gather(dispatcher.run(stop), SlaScheduler().run(stop), sweeper.run(stop))
-        return dispatcher.sent_count
-    finally:
-        for channel in dispatcher.channels.values():
+
+def jobs(settings: Settings) -> list[Job]:
+    """The dispatcher: a service (it claims rows with leases, so any number run at once)."""
+
+    async def setup(ctx: JobContext) -> None:
+        ctx.state[DISPATCHER_JOB] = make_dispatcher(ctx.settings, ctx.redis, ctx.redis_url)
+
+    async def serve(ctx: JobContext, stop: asyncio.Event) -> None:
+        await dispatcher_of(ctx).run(stop)
+
+    async def once(ctx: JobContext) -> int:
+        return await dispatcher_of(ctx).run_once()
+
+    async def teardown(ctx: JobContext) -> None:
+        for channel in dispatcher_of(ctx).channels.values():
             await channel.aclose()
-        await db.close_db()
-        await client.aclose()
-        pii.set_vault(None)
-        if embedded is not None:
-            embedded.stop()
 
-
-def serve_process(settings: Settings) -> None:
-    """Entry point of the process Sanic's manager runs beside the web workers."""
-    configure_logging(settings.log_level)
-    asyncio.run(run_worker(settings))
+    return [Job(DISPATCHER_JOB, serve=serve, once=once, setup=setup, teardown=teardown)]

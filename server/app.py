@@ -138,13 +138,14 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
                 app.ctx.embedded_redis = embedded
 
     @app.main_process_ready
-    async def start_notify_dispatcher(app: Sanic) -> None:
-        # Beside the web workers, restarted by Sanic's manager if it dies (GMID_NOTIFY_WORKER=false
-        # when dispatchers run apart, as `gmid notify-worker`).
+    async def start_background_worker(app: Sanic) -> None:
+        # Every feature's background jobs (the notification dispatcher, SLA timers, the clinic's sweep)
+        # beside the web workers, restarted by Sanic's manager if it dies (GMID_NOTIFY_WORKER=false
+        # when they run apart, as `gmid worker`).
         if settings.notify_worker:
-            from notify.worker import serve_process
+            from server.worker import serve_process
 
-            app.manager.manage("NotifyDispatcher", serve_process, {"settings": settings}, restartable=True)
+            app.manager.manage("BackgroundWorker", serve_process, {"settings": settings}, restartable=True)
 
     @app.main_process_stop
     async def stop_embedded_redis(app: Sanic) -> None:

@@ -519,12 +519,32 @@ def cmd_reports_train(args: argparse.Namespace, settings: Settings) -> int:
     return _run(go, settings)
 
 
-def cmd_notify_worker(args: argparse.Namespace, settings: Settings) -> int:
-    """The notification dispatcher on its own (run several, on several machines, with
-    GMID_NOTIFY_WORKER=false on the web servers)."""
-    from notify.dispatcher import Policy
-    from notify.worker import run_worker
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Every feature's background jobs in one process, apart from the web servers (run one or more,
+    on any machine, with GMID_NOTIFY_WORKER=false on the web servers)."""
     from server.logs import configure_logging
+    from server.worker import all_jobs, run_worker
+
+    only = set(args.job or ())
+    try:
+        names = [job.name for job in all_jobs(settings, only)]
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    configure_logging(settings.log_level)
+    if not args.once:
+        print(f"gmid: background jobs running: {', '.join(names)} (Ctrl-C to stop)", flush=True)
+    asyncio.run(run_worker(settings, once=args.once, only=only))
+    if args.once:
+        print(f"gmid: ran {', '.join(names)} once")
+    return 0
+
+
+def cmd_notify_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """The notification dispatcher alone (`gmid worker --job notify.dispatcher`, with its own knobs)."""
+    from notify.dispatcher import Policy
+    from notify.worker import DISPATCHER_JOB, dispatcher_of
+    from server.logs import configure_logging
+    from server.worker import run_worker
 
     changes: dict[str, Any] = {}
     for flag, attr, value, most in (
@@ -540,9 +560,9 @@ def cmd_notify_worker(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
     if not args.once:
         print("gmid: notification dispatcher running (Ctrl-C to stop)", flush=True)
-    sent = asyncio.run(run_worker(settings, once=args.once))
+    ctx = asyncio.run(run_worker(settings, once=args.once, only={DISPATCHER_JOB}))
     if args.once:
-        print(f"gmid: sent {sent} notification(s)")
+        print(f"gmid: sent {dispatcher_of(ctx).sent_count} notification(s)")
     return 0
 
 
@@ -670,6 +690,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--messages", help="the labelled messages CSV (id,title,text,label); default: the bundled one")
     p.add_argument("--if-missing", action="store_true", help="only when no model has been trained yet (make run)")
     p.set_defaults(func=cmd_reports_train)
+
+    p = sub.add_parser("worker", help="run the background jobs (notifications, SLA timers, report analysis)")
+    p.add_argument("--once", action="store_true", help="run each job once (what is due now), then exit")
+    p.add_argument("--job", action="append", metavar="NAME", help="only this job (repeat for several)")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("notify-worker", help="run the notification dispatcher (outbox -> WeChat, SMS, email)")
     p.add_argument("--once", action="store_true", help="send what is due now, then exit")

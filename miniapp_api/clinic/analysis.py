@@ -29,7 +29,6 @@ log = logging.getLogger("gmid.clinic")
 
 PREDICT_TIMEOUT = 2.0  # seconds (GMID_CLINIC_PREDICT_TIMEOUT_MS); a slower model is skipped for the report
 RECHECK_SECONDS = 30.0  # how often the web process looks for a newer model on disk
-SWEEP_SECONDS = 5.0
 
 
 def cache_for(settings: Settings) -> ModelCache:
@@ -214,20 +213,3 @@ async def analyse_pending(cache: ModelCache | None = None, *, limit: int = 200) 
         except Exception as exc:  # one bad report must not hold up the others
             log.warning("report analysis failed id=%s error=%s", report.public_id, exc.__class__.__name__)
     return len(pending)
-
-
-class ClinicSweeper:
-    """Runs in the background worker beside the notification dispatcher and the SLA timers."""
-
-    def __init__(self, cache: ModelCache) -> None:
-        self.cache = cache
-
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                while await analyse_pending(self.cache, limit=200) == 200 and not stop.is_set():
-                    pass
-            except Exception as exc:
-                log.warning("clinic sweep failed error=%s", exc.__class__.__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), SWEEP_SECONDS)

@@ -9,8 +9,6 @@ up (grid -> community -> street -> district) and sets the next timer, until the 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 import os
@@ -151,15 +149,3 @@ class SlaScheduler:
                 account=account,
                 using_db=conn,
             )
-
-    async def run(self, stop: asyncio.Event, *, interval: float = 15.0) -> None:
-        """Check for due timers every ``interval`` seconds (deadlines have minute resolution)."""
-        log.info("sla scheduler started worker=%s", self.worker)
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("sla scheduler run failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-        log.info("sla scheduler stopped worker=%s fired=%s", self.worker, self.fired)
