@@ -73,9 +73,14 @@ def read_specs(path: Path) -> list[NodeSpec]:
             rows = list(csv.DictReader(handle))
     else:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        rows = doc["nodes"] if isinstance(doc, dict) else doc
+        listed = doc.get("nodes") if isinstance(doc, dict) else doc
+        if not isinstance(listed, list):
+            raise HierarchyError('a JSON hierarchy is {"nodes": [...]} or a list of nodes')
+        rows = listed
     specs = []
     for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise HierarchyError(f"row {number}: a node is an object with code, name, level and parent")
         try:
             code = str(row["code"]).strip()
             name = str(row["name"]).strip()

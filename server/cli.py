@@ -287,7 +287,9 @@ def cmd_load_hierarchy(args: argparse.Namespace, settings: Settings) -> int:
         path = Path(args.file) if args.file else hierarchy.official_file()
         try:
             result = await hierarchy.load_file(path)
-        except (OSError, ValueError) as exc:  # HierarchyError and unreadable JSON are ValueErrors
+        except OSError as exc:
+            raise CLIError(f"{path}: {exc.strerror or exc}") from None
+        except ValueError as exc:  # HierarchyError, and JSON or UTF-8 that does not parse
             raise CLIError(f"{path}: {exc}") from None
         print(f"hierarchy: {result.created} created, {result.updated} updated, {result.unchanged} unchanged")
         return 0

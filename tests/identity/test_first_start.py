@@ -204,3 +204,10 @@ async def test_load_hierarchy_defaults_to_the_official_file_and_says_why_a_file_
     assert code == 2, out + err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert re.search(r"6 digits .* or 12", err), err
+
+    missing = tmp_path / "missing.csv"
+    code, out, err = await gmid(settings, "load-hierarchy", str(missing))
+    assert code == 2 and err.strip() == f"gmid: {missing}: No such file or directory", out + err
+    bad.write_text('{"nodes": {"code": "GM"}}', encoding="utf-8")
+    code, out, err = await gmid(settings, "load-hierarchy", str(bad))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and '{"nodes": [...]}' in err, out + err

@@ -118,6 +118,17 @@ def test_bad_hierarchy_files_are_refused_with_a_reason(
         hierarchy.read_specs(path)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [('{"node": []}', "nodes"), ('{"nodes": {"code": "A"}}', "nodes"), ('{"nodes": ["A"]}', "row 1"), ("[1]", "row 1")],
+)
+def test_json_of_another_shape_is_refused_with_a_reason(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "h.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(hierarchy.HierarchyError, match=message):
+        hierarchy.read_specs(path)
+
+
 # The official file and the demo file ---------------------------------------------------------------
 
 
