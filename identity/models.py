@@ -13,12 +13,18 @@ from identity.roles import NodeLevel, Role
 
 
 class Node(Model):
-    """A node of the 1+6+31+N hierarchy. ``path`` is the codes from the root, ``/GM/GM01/``."""
+    """A node of the 1+6+31+N hierarchy. ``path`` is the codes from the root, ``/GM/GM01/``.
+
+    ``code`` is ours (``GM``, ``GM01``, ``GM0101``, grids ``GM010101``) and never changes;
+    ``division_code`` is the official one where there is one: GB/T 2260 for the district
+    (``440311``), the statistical division code (统计用区划代码, 12 digits) for streets and
+    communities. Grids have none."""
 
     id = fields.IntField(primary_key=True)
     code = fields.CharField(max_length=32, unique=True)
     name = fields.CharField(max_length=64)
     level = fields.CharEnumField(NodeLevel, max_length=16)
+    division_code = fields.CharField(max_length=12, null=True, unique=True)
     parent: fields.ForeignKeyNullableRelation[Node] = fields.ForeignKeyField(
         "models.Node", related_name="children", null=True, on_delete=fields.RESTRICT
     )

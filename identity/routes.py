@@ -175,9 +175,14 @@ async def update_profile(request: Request, body: ProfileIn) -> HTTPResponse:
 
 
 def node_out(node: Node, parent_code: str | None) -> dict[str, object]:
-    return NodeOut(code=node.code, name=node.name, level=node.level, parent=parent_code, path=node.path).model_dump(
-        mode="json"
-    )
+    return NodeOut(
+        code=node.code,
+        name=node.name,
+        level=node.level,
+        parent=parent_code,
+        path=node.path,
+        division_code=node.division_code,
+    ).model_dump(mode="json")
 
 
 def parent_code(node: Node) -> str | None:

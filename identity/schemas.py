@@ -89,6 +89,11 @@ class NodeOut(BaseModel):
     level: NodeLevel
     parent: str | None
     path: str
+    division_code: str | None = Field(
+        description="The official code: GB/T 2260 for the district (440311), the 12-digit statistical division "
+        "code (统计用区划代码) for a street or community (440311001001); none for a grid.",
+        examples=["440311001001"],
+    )
 
 
 class NodeListQuery(StrictModel):

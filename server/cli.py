@@ -127,7 +127,27 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
     asyncio.run(db.migrate(settings, progress=progress))
     print("database is at the current schema")
+    if not args.no_hierarchy:
+        asyncio.run(_first_hierarchy(settings))
     return 0
+
+
+async def _first_hierarchy(settings: Settings) -> None:
+    """On a first start, Guangming's official hierarchy, so residents can register at once; an
+    existing hierarchy is never touched. Nodes hold no personal data: no vault needed."""
+    from identity import hierarchy
+    from identity.models import Node
+    from server import db
+
+    await db.open_db(settings)
+    try:
+        loaded = await hierarchy.load_official_if_empty()
+        if loaded is None:
+            print(f"hierarchy: {await Node.all().count()} nodes present, left as they are")
+        else:
+            print(f"hierarchy: loaded Guangming District's official hierarchy, {loaded.created} nodes")
+    finally:
+        await db.close_db()
 
 
 def cmd_keys_init(args: argparse.Namespace, settings: Settings) -> int:
@@ -264,8 +284,13 @@ def cmd_load_hierarchy(args: argparse.Namespace, settings: Settings) -> int:
     from identity import hierarchy
 
     async def go() -> int:
-        path = Path(args.file) if args.file else hierarchy.demo_file()
-        result = await hierarchy.load_file(path)
+        path = Path(args.file) if args.file else hierarchy.official_file()
+        try:
+            result = await hierarchy.load_file(path)
+        except OSError as exc:
+            raise CLIError(f"{path}: {exc.strerror or exc}") from None
+        except ValueError as exc:  # HierarchyError, and JSON or UTF-8 that does not parse
+            raise CLIError(f"{path}: {exc}") from None
         print(f"hierarchy: {result.created} created, {result.updated} updated, {result.unchanged} unchanged")
         return 0
 
@@ -618,7 +643,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dev", action="store_true", help="auto-reload and debug (never in production)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("migrate", help="bring the database to the current schema")
+    p = sub.add_parser(
+        "migrate",
+        help="bring the database to the current schema; into an empty hierarchy, load Guangming District's",
+    )
+    p.add_argument(
+        "--no-hierarchy",
+        action="store_true",
+        help="schema only: leave an empty hierarchy empty (to load another one with load-hierarchy FILE)",
+    )
     p.set_defaults(func=cmd_migrate)
 
     keys = sub.add_parser("keys", help="secret keys under VAR_DIR/keys").add_subparsers(dest="keys_cmd", required=True)
@@ -641,12 +674,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=cmd_create_staff)
 
-    p = sub.add_parser("seed-demo", help="demo hierarchy, one staff account of each role, a few residents")
+    p = sub.add_parser(
+        "seed-demo", help="demo grids (4 per community), one staff account of each role, a few residents"
+    )
     p.add_argument("--password-stdin", action="store_true", help="one password for every demo staff account")
     p.set_defaults(func=cmd_seed_demo)
 
     p = sub.add_parser("load-hierarchy", help="load or update the hierarchy from a JSON or CSV file")
-    p.add_argument("file", nargs="?", help="default: the shipped demo hierarchy")
+    p.add_argument("file", nargs="?", help="default: Guangming District's official district, streets and communities")
     p.set_defaults(func=cmd_load_hierarchy)
 
     p = sub.add_parser("token", help="print an access token for an existing account")
