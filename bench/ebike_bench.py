@@ -8,6 +8,11 @@ httpx.AsyncClient, or with ``--client raw`` of a bare keep-alive HTTP/1.1 client
 - police owner lookup (``GET /api/v1/police/ebikes``) by frame number and by owner ID number, random
   seeded bikes and owners, with a reason and a case number: p50 and p99 (target: p99 under 10 ms),
   and again one client at a time (the service time: at N clients, p50 is about N / throughput);
+- the same lookup at fixed arrival rates (``--rates``, default 50, 100 and 200 a second, for
+  ``--rate-seconds`` each): an open loop, requests started on a schedule over as many keep-alive
+  connections as they need, latency counted from each request's scheduled start so queueing is not
+  hidden (target: p99 under 10 ms at 100 a second); how late the client itself started requests is
+  printed beside, to show the client kept to the schedule;
 - registration (``POST /api/v1/ebikes``): new frame numbers, many residents, each under the limit;
 - scan (``POST /api/v1/scan``, anonymous) of seeded bikes' code URLs, beside the hello-world answering
   ``POST /api/v1/scan`` with a small JSON, same client, same concurrency, same count, in this run
@@ -91,6 +96,7 @@ BASE_URL = "https://eid.gm.sz.gov.cn/abcdefg"  # as in qr_bench: the size budget
 MAX_BIKES = 5_000_000  # the plate and ID-number schemes below stay unique up to here
 CHUNK = 20_004  # a multiple of 6: an owner's bikes never straddle two chunks (see owner_of)
 LOOKUP_P99_TARGET_MS = 10.0
+PACED_TARGET_RATE = 100.0  # lookups a second at which the p99 target is judged in the open-loop figures
 SCAN_RATIO_TARGET = 0.5
 # One lookup a millisecond: a whole number of milliseconds per lookup, which the limiter needs (docstring).
 LIFTED_LOOKUP_RATE = "3600000/hour"
@@ -795,6 +801,113 @@ async def measure(
 
 
 @dataclass
+class Paced:
+    """Requests started on a fixed schedule (an open loop): latency counts from the scheduled start, so
+    time spent queueing behind a slow answer is not hidden (closed-loop clients that wait for each answer
+    before the next request measure the queue, not the service, and a stall lowers the load it meets)."""
+
+    rate: float
+    figures: Figures
+    late_ms: list[float] = field(default_factory=list)  # how late the client itself started each request
+
+    @property
+    def achieved(self) -> float:
+        return len(self.figures.latencies_ns) / self.figures.seconds if self.figures.seconds else 0.0
+
+
+class ConnectionPool:
+    """Keep-alive connections handed out one request at a time; a new one opens when all are busy."""
+
+    def __init__(self, base_url: str, most: int = 512) -> None:
+        self.base_url, self.most = base_url, most
+        self.idle: list[RawConnection] = []
+        self.opened: list[RawConnection] = []
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> RawAnswer:
+        if self.idle:
+            connection = self.idle.pop()
+        elif len(self.opened) < self.most:
+            connection = RawConnection(self.base_url)
+            self.opened.append(connection)
+        else:
+            raise RawError("connection pool exhausted")
+        try:
+            return await connection.request(method, url, **kwargs)
+        finally:
+            self.idle.append(connection)
+
+    def close(self) -> None:
+        for connection in self.opened:
+            connection.close()
+
+
+async def paced(
+    name: str,
+    base_url: str,
+    rate: float,
+    seconds: float,
+    first: int,
+    make: Callable[[int], Request],
+    check: Check,
+    cpu: CpuProbe | None = None,
+) -> Paced:
+    """Start ``rate`` requests a second for ``seconds`` (after a one-second warm-up at the same rate)."""
+    print(f"  {name}: {rate:g}/s for {seconds:g} s (+1 s warm-up)", file=sys.stderr, flush=True)
+    pool = ConnectionPool(base_url)
+    result = Paced(rate, Figures(name))
+    warm = int(rate)
+    total = warm + int(rate * seconds)
+    loop = asyncio.get_running_loop()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def one(i: int, due: float) -> None:
+        measured = i >= warm
+        method, url, kwargs = make(first + i)
+        start_ns = time.perf_counter_ns()
+        if measured:
+            result.late_ms.append(max(0.0, loop.time() - due) * 1000)
+        scheduled_ns = start_ns - int(max(0.0, loop.time() - due) * 1e9)
+        try:
+            response = await pool.request(method, url, **kwargs)
+        except RawError as exc:
+            if measured:
+                result.figures.failures[f"exception {exc}"] += 1
+            return
+        if not measured:
+            return
+        result.figures.latencies_ns.append(time.perf_counter_ns() - scheduled_ns)
+        problem = check(response)
+        if problem is not None:
+            result.figures.failures[problem] += 1
+
+    try:
+        origin = loop.time() + 0.05
+        before: dict[str, float] = {}
+        measured_from = 0.0
+        for i in range(total):
+            due = origin + i / rate
+            if i == warm:
+                await asyncio.gather(*tasks)  # the warm-up's answers are in before the measure starts
+                tasks.clear()
+                before = cpu.read() if cpu else {}
+                measured_from = time.perf_counter()
+                origin = loop.time() - i / rate  # the schedule goes on from now, not from the warm-up's start
+                due = origin + i / rate
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i, due)))
+        await asyncio.gather(*tasks)
+        result.figures.seconds = time.perf_counter() - measured_from
+        after = cpu.read() if cpu else {}
+        done = max(len(result.figures.latencies_ns), 1)
+        result.figures.cpu_ms = {k: (after[k] - before[k]) * 1000 / done for k in before}
+    finally:
+        pool.close()
+    return result
+
+
+@dataclass
 class Load:
     lookup_frame: Figures
     lookup_id: Figures
@@ -803,6 +916,7 @@ class Load:
     register: Figures
     scan: Figures
     hello: Figures
+    paced_lookups: list[Paced] = field(default_factory=list)
 
 
 async def run_load(
@@ -862,6 +976,21 @@ async def run_load(
 
     lookup_frame = await measure("lookup by frame_no", gmid_url, args, by_frame, expect(200, found), ours)
     lookup_id = await measure("lookup by owner ID number", gmid_url, args, by_id_number, expect(200, found), ours)
+    paced_lookups = []
+    first = args.warmup + args.requests
+    for rate in args.rates:
+        run = await paced(
+            f"lookup by frame_no at {rate:g}/s",
+            gmid_url,
+            rate,
+            args.rate_seconds,
+            first,
+            by_frame,
+            expect(200, found),
+            ours,
+        )
+        paced_lookups.append(run)
+        first += int(rate) * (int(args.rate_seconds) + 2)
     frame_alone = id_alone = None
     if args.concurrency > 1:
         # At N clients a request waits for the N - 1 ahead of it: p50 is about N / throughput.
@@ -873,7 +1002,7 @@ async def run_load(
     # Scan and hello-world back to back: the same machine state for the comparison.
     scan_figures = await measure("scan", gmid_url, args, scan, expect(200, registered), ours)
     hello = await measure("bare Sanic hello-world", hello_url, args, scan, expect(200), bare)
-    return Load(lookup_frame, lookup_id, frame_alone, id_alone, register, scan_figures, hello)
+    return Load(lookup_frame, lookup_id, frame_alone, id_alone, register, scan_figures, hello, paced_lookups)
 
 
 # The bare Sanic hello-world (a subprocess of this file) ---------------------------------------------
@@ -987,6 +1116,27 @@ def report(
         cpu = " ".join(f"{f.cpu_ms[k]:>6.2f}" if k in f.cpu_ms else f"{'-':>6}" for k in CPU_GROUPS)
         print(f"{label:<40} {f.rps:>8,.0f} {f.p(0.5):>8.2f} {f.p(0.99):>8.2f} {f.errors:>7}  {cpu}  {target}".rstrip())
     print(f"scan / hello-world throughput: {ratio:.2f}")
+    if load.paced_lookups:
+        print(
+            f"\npolice lookup by frame_no at a fixed arrival rate (open loop: latency from each request's scheduled "
+            f"start, {args.rate_seconds:g} s per rate)\n"
+            f"{'rate/s':>8} {'done/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}  "
+            f"{'server':>6} {'db':>6} {'client':>6}  {'client late p99':>15}  target"
+        )
+        for run in load.paced_lookups:
+            f = run.figures
+            cpu = " ".join(f"{f.cpu_ms[k]:>6.2f}" if k in f.cpu_ms else f"{'-':>6}" for k in CPU_GROUPS)
+            late = percentile(sorted(run.late_ms), 0.99) if run.late_ms else 0.0
+            target = ""
+            if run.rate == PACED_TARGET_RATE:
+                target = (
+                    f"p99 < {LOOKUP_P99_TARGET_MS:g} ms: {'met' if f.p(0.99) < LOOKUP_P99_TARGET_MS else 'NOT met'}"
+                )
+            print(
+                f"{run.rate:>8g} {run.achieved:>8,.0f} {f.p(0.5):>8.2f} {f.p(0.9):>8.2f} {f.p(0.99):>8.2f} "
+                f"{f.p(1.0):>8.2f} {f.errors:>7}  {cpu}  {late:>12.2f} ms  {target}".rstrip()
+            )
+        rows += [(run.figures.name, run.figures, "") for run in load.paced_lookups]
     cores = os.cpu_count() or 1
     print(
         f"with {args.concurrency} clients kept busy, p50 is about {args.concurrency} / throughput; a p99 under "
@@ -1017,6 +1167,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests before each (default 200)")
     parser.add_argument("--workers", type=int, default=1, help="gmid serve worker processes (default 1)")
     parser.add_argument(
+        "--rates",
+        type=lambda text: [float(part) for part in text.split(",") if part.strip()],
+        default=[50.0, 100.0, 200.0],
+        help="police lookups a second for the fixed-arrival-rate figures (default 50,100,200; empty: none)",
+    )
+    parser.add_argument("--rate-seconds", type=float, default=20.0, help="seconds measured per rate (default 20)")
+    parser.add_argument(
         "--client",
         choices=["httpx", "raw"],
         default="httpx",
@@ -1036,6 +1193,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--bikes must be from 1 to {MAX_BIKES:,}")
     if not 1 <= args.concurrency <= 1000 or args.requests < 1 or args.warmup < 0:
         parser.error("--concurrency must be from 1 to 1000, --requests at least 1, --warmup not negative")
+    if any(not 0 < rate <= 10_000 for rate in args.rates) or not 1 <= args.rate_seconds <= 600:
+        parser.error("--rates must be from 0 to 10,000 a second, --rate-seconds from 1 to 600")
     if not 1 <= args.workers <= 64 or args.processes < 1:
         parser.error("--workers must be from 1 to 64, --processes at least 1")
     if not GMID.exists():
