@@ -1,7 +1,8 @@
 """Drawing codes: PNG, SVG, and the printed sticker with its Chinese title.
 
 Codes use error correction M and the smallest version that holds the URL (the e-ID budget is
-version 10), with the standard 4-module quiet zone. Images are drawn from the module matrix
+version 11: a 202-character token under a base URL of up to 46 characters), with the standard
+4-module quiet zone. Images are drawn from the module matrix
 directly: one pixel per module, then scaled with nearest-neighbour, so edges stay sharp.
 """
 
@@ -24,7 +25,7 @@ log = logging.getLogger("gmid.qr.render")
 
 RENDER_VERSION = "1"  # part of the image cache key: bump when drawing changes
 QUIET_ZONE = 4
-MAX_VERSION = 10
+MAX_VERSION = 11
 MIN_SIZE, MAX_SIZE = 64, 2048
 
 

@@ -74,7 +74,7 @@ def listed(stdout: str) -> dict[str, str]:
     """``gmid keys list``: one line per key, ``KID  STATUS  created ...``."""
     found = {}
     for line in stdout.strip().splitlines():
-        match = re.match(r"^(\S{8})\s+(active|verifying|retired)\s+created \S+", line)
+        match = re.match(r"^(\S{43})\s+(active|verifying|retired)\s+created \S+", line)
         assert match, line
         found[match.group(1)] = match.group(2)
     return found
