@@ -324,6 +324,79 @@ async def view_for(resolved: Resolved, context: kinds.ScanContext) -> dict[str, 
     return await resolved.kind.resolver(resolved.credential, context)
 
 
+# What a scan tells the caller ---------------------------------------------------------------------
+
+# The sentence a person reads for each refusal: the API gives it as ``details.notice`` and the /q/
+# page prints it, so a finder hears the same thing from both.
+REFUSAL_NOTICES = {
+    "revoked": "此码已注销，不再有效。",
+    "superseded": "此码已被新码替换，不再有效。",
+    "not_found": "未在登记册中找到此码。",
+    "malformed": "这不是有效的光明区电子身份证二维码。",
+    "foreign_url": "此码的网址不是光明区电子身份证的网址，请勿信任。",
+}
+FORGED_NOTICE = "此码无法验证，可能是伪造的。请勿信任。"
+NOT_REGISTERED_NOTICE = "此码登记的对象已不在登记册中，请勿信任。"
+REFUSAL_STATUS = {"malformed": 400, "not_found": 404, "revoked": 410, "superseded": 410}
+
+
+@dataclass(frozen=True)
+class ScanAnswer:
+    """What a scan tells its caller. ``POST /api/v1/scan`` and the ``/q/`` page are both drawn from
+    this one answer, so they never disagree (a stolen bike is stolen on both)."""
+
+    valid: bool
+    code: str  # "ok", or why the code is refused
+    http_status: int
+    notice: str  # the sentence a person reads (Chinese)
+    alert: str | None  # something the scanner must act on: "stolen", "not_registered", ...
+    message: str  # for the API's error shape (English) when refused
+    kind: kinds.KindSpec | None = None
+    credential: Credential | None = None
+    view: dict[str, Any] | None = None
+
+
+async def scan(*, payload: str, context: kinds.ScanContext, base_url: str | None = None) -> ScanAnswer:
+    """Verify a scanned code, log the scan, and say what the caller's role may see of it."""
+    try:
+        resolved = await resolve(payload=payload, base_url=base_url)
+    except codec.VerifyError as exc:
+        await log_scan(context=context, result=exc.code, credential=exc.credential)
+        credential = exc.credential
+        return ScanAnswer(
+            valid=False,
+            code=exc.code,
+            http_status=REFUSAL_STATUS.get(exc.code, 422),
+            notice=REFUSAL_NOTICES.get(exc.code, FORGED_NOTICE),
+            alert=None,
+            message=exc.message,
+            kind=kind_spec(credential.kind) if credential is not None else None,
+            credential=credential,
+        )
+    view = await view_for(resolved, context)
+    await log_scan(context=context, result="ok", credential=resolved.credential)
+    alert: str | None = None
+    notice = f"有效的{resolved.kind.title}"
+    if isinstance(view.get("alert"), str):
+        # The kind's resolver raised an alarm (a stolen bike): its own sentence comes first.
+        alert = view["alert"]
+        notice = str(view.get("message") or notice)
+    elif view.get("registered") is False:
+        alert = "not_registered"
+        notice = NOT_REGISTERED_NOTICE
+    return ScanAnswer(
+        valid=True,
+        code="ok",
+        http_status=200,
+        notice=notice,
+        alert=alert,
+        message=notice,
+        kind=resolved.kind,
+        credential=resolved.credential,
+        view=view,
+    )
+
+
 # Images --------------------------------------------------------------------------------------------
 
 

@@ -303,7 +303,12 @@ async def test_reissue_makes_the_old_code_superseded(client: httpx.AsyncClient) 
 
     status, code, body = await _scan(client, _url(old_token))
     assert (status, code) == (410, "superseded")
-    assert body["error"]["details"] == {"valid": False, "kind": "ebike", "public_id": first.public_id}
+    assert body["error"]["details"] == {
+        "valid": False,
+        "kind": "ebike",
+        "public_id": first.public_id,
+        "notice": "此码已被新码替换，不再有效。",  # what the code's page says too
+    }
     # The old code is still a genuine signature: it is the registry that refuses it.
     assert codec.verify(old_token, service.keyring()).claims.serial == 1
     with pytest.raises(codec.VerifyError) as refused:
