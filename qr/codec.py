@@ -120,7 +120,8 @@ def unpack_claims(data: bytes) -> Claims:
     return Claims(kind, public_id, serial, iat)
 
 
-def _canonical_header(kid: str) -> str:
+def canonical_header(kid: str) -> str:
+    """The one spelling of a code's header (base64url): how every code signed by ``kid`` begins."""
     return b64url(json.dumps({"alg": ALGORITHM, "kid": kid}, separators=(",", ":"), sort_keys=True).encode())
 
 
@@ -159,7 +160,7 @@ def verify(token: str, keyring: Keyring, *, now: float | None = None) -> Verifie
     kid = header.get("kid")
     if not isinstance(kid, str):
         raise VerifyError("unknown_key", "The code names no signing key.")
-    if header_b64 != _canonical_header(kid):
+    if header_b64 != canonical_header(kid):
         # Duplicate keys, other spacing or encodings: one code has exactly one spelling.
         raise VerifyError("malformed", "This is not an e-ID code.")
     key = keyring.find(kid)  # the full thumbprint, or the 8-character kid of codes signed before it

@@ -19,11 +19,12 @@ import jwt
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from identity import audit
-from qr import codec, kinds, render
+from qr import codec, keys, kinds, render
 from qr.keys import Keyring, KeyringCache
 from qr.models import Credential, CredentialStatus, RevocationEntry, RevocationHead, ScanEvent
 from server.auth import Principal
@@ -107,27 +108,69 @@ async def reissue(*, public_id: str, reason: str = "reissued", using_db: BaseDBA
         credential = await Credential.select_for_update().using_db(conn).get_or_none(public_id=public_id)
         if credential is None:
             raise codec.VerifyError("not_found", "There is no such credential.")
-        if credential.status is CredentialStatus.REVOKED:
-            raise codec.VerifyError("revoked", "A revoked credential cannot be reissued.")
-        spec = _kind(credential.kind)
-        raw_id = codec.decode_public_id(credential.public_id)
-        assert raw_id is not None
-        if credential.serial >= codec.MAX_SERIAL:
-            raise codec.VerifyError("serial_exhausted", "This credential cannot be reissued again; issue a new one.")
-        credential.serial += 1
-        credential.token, credential.issued_at = _sign(spec, raw_id, credential.serial)
-        await credential.save(using_db=conn, update_fields=["serial", "token", "issued_at"])
-        await RevocationEntry.create(
-            counter=await _next_counter(conn),
-            public_id=credential.public_id,
-            kind=credential.kind,
-            min_serial=credential.serial,
-            revoked=False,
-            reason=reason[:32],
-            at=datetime.now(UTC),
-            using_db=conn,
-        )
-        return credential
+        return await _reissue_locked(credential, reason=reason, conn=conn)
+
+
+async def _reissue_locked(credential: Credential, *, reason: str, conn: BaseDBAsyncClient) -> Credential:
+    if credential.status is CredentialStatus.REVOKED:
+        raise codec.VerifyError("revoked", "A revoked credential cannot be reissued.")
+    spec = _kind(credential.kind)
+    raw_id = codec.decode_public_id(credential.public_id)
+    assert raw_id is not None
+    if credential.serial >= codec.MAX_SERIAL:
+        raise codec.VerifyError("serial_exhausted", "This credential cannot be reissued again; issue a new one.")
+    credential.serial += 1
+    credential.token, credential.issued_at = _sign(spec, raw_id, credential.serial)
+    await credential.save(using_db=conn, update_fields=["serial", "token", "issued_at"])
+    await RevocationEntry.create(
+        counter=await _next_counter(conn),
+        public_id=credential.public_id,
+        kind=credential.kind,
+        min_serial=credential.serial,
+        revoked=False,
+        reason=reason[:32],
+        at=credential.issued_at,  # the same instant: "reissued since T" finds this code at T
+        using_db=conn,
+    )
+    return credential
+
+
+# Codes signed by one key -------------------------------------------------------------------------
+
+
+def token_prefixes(kid: str) -> list[str]:
+    """How a code signed by the key ``kid`` (its full thumbprint) begins: the canonical header naming
+    the full kid, or the 8-character kid of codes signed before full thumbprints."""
+    return [codec.canonical_header(name) + "." for name in dict.fromkeys((kid, kid[: keys.LEGACY_KID_LENGTH]))]
+
+
+def signed_by(kid: str) -> QuerySet[Credential]:
+    """The active credentials whose current code is signed by ``kid``."""
+    condition = Q(*[Q(token__startswith=prefix) for prefix in token_prefixes(kid)], join_type="OR")
+    return Credential.filter(status=CredentialStatus.ACTIVE).filter(condition)
+
+
+def rekey_reason(kid: str) -> str:
+    return f"rekeyed:{kid[: keys.LEGACY_KID_LENGTH]}"
+
+
+async def rekey(*, public_id: str, kid: str, using_db: BaseDBAsyncClient | None = None) -> Credential | None:
+    """Reissue a credential with the active key if its code is still signed by ``kid``; None when it
+    is not (already reissued, by this run or another): running twice never reissues twice."""
+    async with in_transaction() if using_db is None else _nullcontext(using_db) as conn:
+        credential = await Credential.select_for_update().using_db(conn).get_or_none(public_id=public_id)
+        if credential is None or credential.status is not CredentialStatus.ACTIVE:
+            return None
+        if not any(credential.token.startswith(prefix) for prefix in token_prefixes(kid)):
+            return None
+        return await _reissue_locked(credential, reason=rekey_reason(kid), conn=conn)
+
+
+async def rekeyed_since(*, kid: str) -> datetime | None:
+    """When the first code signed by ``kid`` was reissued (over every run): new stickers are needed
+    for every code reissued since."""
+    first = await RevocationEntry.filter(reason=rekey_reason(kid)).order_by("counter").first()
+    return first.at if first is not None else None
 
 
 async def revoke(*, public_id: str, reason: str, using_db: BaseDBAsyncClient | None = None) -> Credential:
