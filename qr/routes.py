@@ -35,6 +35,13 @@ class CodeRefused(AppError):
     code = "bad_signature"
 
 
+class StickerFontMissing(AppError):
+    """The server has no font that draws Chinese: a sticker is not printed in boxes or Latin."""
+
+    status_code = 503
+    code = "sticker_font_missing"
+
+
 def refused(exc: codec.VerifyError, credential: Credential | None = None) -> CodeRefused:
     error = CodeRefused(exc.message, code=exc.code)
     error.status_code = _VERIFY_STATUS.get(exc.code, 422)
@@ -289,7 +296,12 @@ async def _image(request: Request, credential: Credential, fmt: str, size: int) 
     # Everything that changes the picture is in the key: what is drawn (URL, title, label) and with
     # which font (the one found on this host, not only the setting) and which renderer version.
     spec = service.kind_spec(credential.kind)
-    font = render.find_cjk_font(settings.qr_font) or "latin-fallback"
+    font = ""
+    if fmt == "sticker":
+        try:
+            font = render.find_cjk_font(settings.qr_font)
+        except render.StickerFontError as exc:
+            raise StickerFontMissing(str(exc)) from None
     parts = [render.RENDER_VERSION, fmt, str(size), font, spec.title if spec else "", credential.label, url]
     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()
     etag = f'"{key[:32]}"'
@@ -301,7 +313,7 @@ async def _image(request: Request, credential: Credential, fmt: str, size: int) 
         redis=request.app.ctx.redis,
         key=key,
         ttl=IMAGE_CACHE_SECONDS,
-        draw=lambda: service.draw_image(fmt=fmt, url=url, size=size, credential=credential, font=settings.qr_font),
+        draw=lambda: service.draw_image(fmt=fmt, url=url, size=size, credential=credential, font=font),
     )
     return raw(body, content_type=media, headers=headers)
 
@@ -327,7 +339,7 @@ async def credential_svg(request: Request, public_id: str, query: ImageQuery) ->
 @bp.get("/api/v1/credentials/<public_id:str>/sticker.png", name="credential.sticker")
 @requires()
 @responds(200, None, "The printable sticker: title, code and id", media="image/png")
-@errors(404, 410)
+@errors(404, 410, 503)
 async def credential_sticker(request: Request, public_id: str) -> HTTPResponse:
     return await _image(request, await credential_for(request, public_id), "sticker", 600)
 

@@ -127,6 +127,8 @@ async def write_sheets(
     on_progress: Callable[[int, int, int, float], None] | None = None,
 ) -> SheetResult:
     workers = workers or os.cpu_count() or 1
+    # Checked here, before any file is made: every worker then draws with this one font file.
+    font = render.find_cjk_font(font)
     window = workers * 2  # pages in flight: bounded memory, workers never idle
     started = time.monotonic()
     loop = asyncio.get_running_loop()

@@ -404,10 +404,14 @@ def cmd_qr_sheet(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
     from identity import hierarchy
-    from qr import kinds, sheets
+    from qr import kinds, render, sheets
 
     if kinds.by_name(args.kind) is None:
         raise CLIError(f"unknown kind {args.kind!r}; one of: {', '.join(k.name for k in kinds.all_kinds())}")
+    try:
+        render.find_cjk_font(settings.qr_font)
+    except render.StickerFontError as exc:
+        raise CLIError(str(exc)) from None
     reissued_since = None
     if args.reissued_since:
         try:
