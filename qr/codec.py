@@ -1,7 +1,9 @@
 """The e-ID token: a JWS compact serialisation (RFC 7515), EdDSA/Ed25519, ``kid`` in the header.
 
-The payload is not JSON but a fixed 18-byte claims record, so the whole URL fits QR version 10 at
-error correction M with a base URL of up to 32 characters (JSON claims would need version 11):
+The header names the key by its full RFC 7638 thumbprint (``{"alg":"EdDSA","kid":"<43 chars>"}``);
+codes signed before that carry its first 8 characters and still verify (see qr/keys.py). The payload
+is not JSON but a fixed 18-byte claims record, so the whole URL fits QR version 11 at error
+correction M with a base URL of up to 46 characters (JSON claims would need a larger version):
 
     offset  size  field
     0       1     format version (1)
@@ -118,7 +120,8 @@ def unpack_claims(data: bytes) -> Claims:
     return Claims(kind, public_id, serial, iat)
 
 
-def _canonical_header(kid: str) -> str:
+def canonical_header(kid: str) -> str:
+    """The one spelling of a code's header (base64url): how every code signed by ``kid`` begins."""
     return b64url(json.dumps({"alg": ALGORITHM, "kid": kid}, separators=(",", ":"), sort_keys=True).encode())
 
 
@@ -157,10 +160,10 @@ def verify(token: str, keyring: Keyring, *, now: float | None = None) -> Verifie
     kid = header.get("kid")
     if not isinstance(kid, str):
         raise VerifyError("unknown_key", "The code names no signing key.")
-    if header_b64 != _canonical_header(kid):
+    if header_b64 != canonical_header(kid):
         # Duplicate keys, other spacing or encodings: one code has exactly one spelling.
         raise VerifyError("malformed", "This is not an e-ID code.")
-    key = keyring.keys.get(kid)
+    key = keyring.find(kid)  # the full thumbprint, or the 8-character kid of codes signed before it
     if key is None:
         raise VerifyError("unknown_key", "The code was signed by a key this service does not know.")
     if key.status == RETIRED:
@@ -177,4 +180,4 @@ def verify(token: str, keyring: Keyring, *, now: float | None = None) -> Verifie
     current = time.time() if now is None else now
     if claims.iat > current + FUTURE_LEEWAY_SECONDS:
         raise VerifyError("issued_in_future", "The code claims to be issued in the future.")
-    return Verified(claims, kid)
+    return Verified(claims, key.kid)

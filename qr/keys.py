@@ -8,9 +8,13 @@ every key with its public half and its status:
 - ``retired``: its codes are refused with ``retired_key`` (the public half is kept so the refusal can
   say so, instead of ``unknown_key``); its private key file is deleted.
 
-The ``kid`` is the RFC 7638 JWK thumbprint of the public key, shortened to 8 characters: derived,
-never chosen. Several app instances share the folder; each re-reads the keyring when its file
-changes, so ``gmid keys rotate`` and ``gmid keys retire`` take effect everywhere within seconds.
+The ``kid`` is the RFC 7638 JWK thumbprint of the public key (SHA-256, 43 base64url characters):
+derived, never chosen, and what any verifier can recompute from the JWKS. Keys made before the full
+thumbprint was used carry its first 8 characters in ``keyring.json``, in their ``.pem`` file names
+and in the codes they signed: such a legacy kid still finds its key when it is the prefix of exactly
+one key's thumbprint, so stickers in the field keep verifying. Several app instances share the
+folder; each re-reads the keyring when its file changes, so ``gmid keys rotate`` and
+``gmid keys retire`` take effect everywhere within seconds.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from server.keyfiles import KeyFileError, write_secret
 
-KID_LENGTH = 8
+KID_LENGTH = 43  # a whole SHA-256 thumbprint in base64url
+LEGACY_KID_LENGTH = 8  # the shortened kid of keys and codes made before the full thumbprint
 ACTIVE, VERIFYING, RETIRED = "active", "verifying", "retired"
 
 
@@ -58,7 +63,7 @@ def thumbprint(public: bytes) -> str:
 
 
 def kid_for(public: bytes) -> str:
-    return thumbprint(public)[:KID_LENGTH]
+    return thumbprint(public)
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,21 @@ class Keyring:
     def verifying(self) -> list[KeyInfo]:
         return [k for k in self.keys.values() if k.status in (ACTIVE, VERIFYING)]
 
+    def find(self, kid: str) -> KeyInfo | None:
+        """The key a code's ``kid`` names: its full thumbprint, or a legacy 8-character kid that is the
+        prefix of exactly one key (two keys sharing 48 bits would make it ambiguous: refused)."""
+        return find_key(self.keys, kid)
+
     def jwks(self) -> dict[str, Any]:
         return {"keys": [k.jwk() for k in sorted(self.verifying(), key=lambda k: (k.status != ACTIVE, k.kid))]}
+
+
+def find_key(keys: dict[str, KeyInfo], kid: str) -> KeyInfo | None:
+    exact = keys.get(kid)
+    if exact is not None or len(kid) != LEGACY_KID_LENGTH:
+        return exact
+    matches = [info for full, info in keys.items() if full.startswith(kid)]
+    return matches[0] if len(matches) == 1 else None
 
 
 def _folder(keys_path: Path) -> Path:
@@ -199,37 +217,66 @@ def retire(keys_path: Path, kid: str) -> None:
         _retire(keys_path, kid)
 
 
+def resolve_kid(keys_path: Path, kid: str) -> KeyInfo:
+    """The key an operator names: its full kid, or a legacy 8-character kid (unique prefix)."""
+    info = find_key(load_entries(_read_state(keys_path)), kid)
+    if info is None:
+        raise KeyringError(f"no key {kid} in the keyring")
+    return info
+
+
 def _retire(keys_path: Path, kid: str) -> None:
     state = _read_state(keys_path)
-    entry = next((e for e in state["keys"] if e["kid"] == kid), None)
-    if entry is None:
+    info = find_key(load_entries(state), kid)
+    if info is None:
         raise KeyringError(f"no key {kid} in the keyring")
+    entry = next(e for e in state["keys"] if _full_kid(e) == info.kid)
     if entry["status"] == ACTIVE:
-        raise KeyringError(f"{kid} is the active key: rotate first, then retire it")
+        raise KeyringError(f"{info.kid} is the active key: rotate first, then retire it")
     if entry["status"] == RETIRED:
         return
     entry["status"] = RETIRED
     entry["retired_at"] = _now_iso()
     _write_state(keys_path, state)
-    pem = _folder(keys_path) / f"{kid}.pem"
-    if pem.exists():
-        pem.unlink()
+    for pem in _pem_paths(keys_path, info.kid):
+        if pem.exists():
+            pem.unlink()
+
+
+def _full_kid(entry: dict[str, Any]) -> str:
+    """An entry's full kid, checked against its public key (a legacy entry stores the first 8
+    characters of it)."""
+    full = kid_for(b64url_decode(entry["x"]))
+    stored = entry["kid"]
+    if stored != full and not (len(stored) == LEGACY_KID_LENGTH and full.startswith(stored)):
+        raise KeyFileError(f"QR keyring entry {stored} does not match its public key")
+    return full
+
+
+def load_entries(state: dict[str, Any]) -> dict[str, KeyInfo]:
+    keys: dict[str, KeyInfo] = {}
+    for entry in state.get("keys", []):
+        full = _full_kid(entry)
+        keys[full] = KeyInfo(
+            full, b64url_decode(entry["x"]), entry["status"], entry["created_at"], entry.get("retired_at")
+        )
+    return keys
+
+
+def _pem_paths(keys_path: Path, kid: str) -> list[Path]:
+    # Keys made before the full thumbprint have their private key under the 8-character name.
+    folder = _folder(keys_path)
+    return [folder / f"{kid}.pem", folder / f"{kid[:LEGACY_KID_LENGTH]}.pem"]
 
 
 def load(keys_path: Path) -> Keyring:
     state = _read_state(keys_path)
-    keys: dict[str, KeyInfo] = {}
-    for entry in state.get("keys", []):
-        public = b64url_decode(entry["x"])
-        if kid_for(public) != entry["kid"]:
-            raise KeyFileError(f"QR keyring entry {entry['kid']} does not match its public key")
-        keys[entry["kid"]] = KeyInfo(
-            entry["kid"], public, entry["status"], entry["created_at"], entry.get("retired_at")
-        )
-    active = state.get("active")
-    if active not in keys or keys[active].status != ACTIVE:
+    keys = load_entries(state)
+    found = find_key(keys, str(state.get("active", "")))
+    if found is None or found.status != ACTIVE:
         raise KeyFileError("QR keyring has no active key; run `gmid keys rotate`")
-    pem_path = _folder(keys_path) / f"{active}.pem"
+    active = found.kid
+    pem_path = next((p for p in _pem_paths(keys_path, active) if p.exists()), _pem_paths(keys_path, active)[0])
     try:
         signer = serialization.load_pem_private_key(pem_path.read_bytes(), password=None)
     except FileNotFoundError:

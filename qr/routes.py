@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html as html_lib
 import time
@@ -23,7 +24,7 @@ from server.validation import errors, json_body, query_args, responds
 
 bp = Blueprint("qr")
 
-_VERIFY_STATUS = {"malformed": 400, "not_found": 404, "revoked": 410, "superseded": 410}
+_VERIFY_STATUS = service.REFUSAL_STATUS
 IMAGE_CACHE_SECONDS = 7 * 24 * 3600
 
 
@@ -32,6 +33,13 @@ class CodeRefused(AppError):
 
     status_code = 422
     code = "bad_signature"
+
+
+class StickerFontMissing(AppError):
+    """The server has no font that draws Chinese: a sticker is not printed in boxes or Latin."""
+
+    status_code = 503
+    code = "sticker_font_missing"
 
 
 def refused(exc: codec.VerifyError, credential: Credential | None = None) -> CodeRefused:
@@ -145,68 +153,93 @@ def scan_context(request: Request, lat: float | None, lng: float | None) -> Scan
 async def scan(request: Request, body: ScanIn) -> HTTPResponse:
     """Verify a scanned code. Refusals use the error shape; `error.code` says why (malformed,
     bad_signature, unknown_key, retired_key, algorithm_not_allowed, issued_in_future, superseded,
-    revoked, not_found, and foreign_url for a genuine token inside another site's address)."""
-    context = scan_context(request, body.lat, body.lng)
-    try:
-        resolved = await service.resolve(payload=body.payload, base_url=issuer(request))
-    except codec.VerifyError as exc:
-        await service.log_scan(context=context, result=exc.code, credential=exc.credential)
-        raise refused(exc, exc.credential) from None
-    view = await service.view_for(resolved, context)
-    await service.log_scan(context=context, result="ok", credential=resolved.credential)
-    answer = ScanOut(
+    revoked, not_found, and foreign_url for a genuine token inside another site's address) and
+    `error.details.notice` is the sentence the code's page shows. A valid code with an `alert`
+    (`stolen`, `not_registered`) has that sentence as its `message`."""
+    answer = await service.scan(
+        payload=body.payload, context=scan_context(request, body.lat, body.lng), base_url=issuer(request)
+    )
+    if not answer.valid:
+        error = refused(codec.VerifyError(answer.code, answer.message), answer.credential)
+        error.details["notice"] = answer.notice
+        raise error
+    assert answer.kind is not None and answer.credential is not None
+    out = ScanOut(
         valid=True,
         code="ok",
-        message=f"有效的{resolved.kind.title}",
-        kind=resolved.kind.name,
-        public_id=resolved.credential.public_id,
-        status=resolved.credential.status.value,
-        view=view,
+        message=answer.notice,
+        alert=answer.alert,
+        kind=answer.kind.name,
+        public_id=answer.credential.public_id,
+        status=answer.credential.status.value,
+        view=answer.view or {},
     )
-    return json(answer.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
+    return json(out.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
 
-_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
-<style>body{{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;background:#f4f5f7}}
-main{{max-width:28rem;margin:2rem auto;background:#fff;border-radius:12px;padding:1.5rem;box-shadow:0 1px 4px #0002}}
-h1{{font-size:1.2rem;margin:0 0 .5rem}} .ok{{color:#137333}} .bad{{color:#b3261e}} p{{line-height:1.6}}
-small{{color:#666}}</style></head><body><main><h1>{title}</h1><p class="{cls}">{status}</p>{body}
-<p><small>光明区电子身份证 · Guangming e-ID。请在微信中打开"光明e-ID"小程序扫码查看更多。</small></p>
-</main></body></html>"""
-
-_REFUSAL_TEXT = {
-    "revoked": "此码已注销，不再有效。",
-    "superseded": "此码已被新码替换，不再有效。",
-    "not_found": "未在登记册中找到此码。",
-    "malformed": "这不是有效的光明区电子身份证二维码。",
+# The page a phone camera opens. Everything it prints is escaped; it runs no script, loads nothing,
+# cannot be framed, and sends no Referer (the token is in its address).
+_STYLE = (
+    'body{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;background:#f4f5f7}'
+    "main{max-width:28rem;margin:2rem auto;background:#fff;border-radius:12px;padding:1.5rem;"
+    "box-shadow:0 1px 4px #0002}"
+    "h1{font-size:1.2rem;margin:0 0 .5rem} p{line-height:1.6} small{color:#666}"
+    ".ok{color:#137333} .bad{color:#b3261e}"
+    ".alert{color:#fff;background:#b3261e;border-radius:8px;padding:.75rem 1rem;font-weight:600}"
+)
+_PAGE_CSP = "; ".join(
+    [
+        "default-src 'none'",
+        f"style-src 'sha256-{base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()}'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": _PAGE_CSP,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
 }
+_FOOTER = "光明区电子身份证。请在微信中打开“光明e-ID”小程序扫码查看更多。"
+
+
+def landing_page(answer: service.ScanAnswer) -> str:
+    """The page for one scan answer: the same notice the scan API gives, nothing personal."""
+    e = html_lib.escape
+    title = answer.kind.title if answer.kind is not None and answer.valid else "光明区电子身份证"
+    parts = [f"<h1>{e(title)}</h1>"]
+    if not answer.valid:
+        parts.append(f'<p class="bad">✗ {e(answer.notice)}</p>')
+    elif answer.alert is not None:
+        parts.append(f'<p class="alert" role="alert">⚠ {e(answer.notice)}</p>')
+    else:
+        parts.append(f'<p class="ok">✓ {e(answer.notice)}</p>')
+    if answer.valid and answer.kind is not None and answer.credential is not None:
+        parts.append(f"<p>{e(answer.kind.description)}</p>")
+        parts.append(f"<p>编号 {e(render.group_id(answer.credential.public_id))}</p>")
+    parts.append(f"<p><small>{e(_FOOTER)}</small></p>")
+    return (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{e(title)}</title><style>{_STYLE}</style></head><body><main>{''.join(parts)}</main></body></html>"
+    )
 
 
 @bp.get("/q/<token:str>", name="landing")
 @public
 @token_ignored
 @rate_limit(ip="120/minute")
-@responds(200, None, "A small mobile page: what the code is and whether it is valid", media="text/html")
+@responds(200, None, "A small mobile page: what the code is, whether it is valid, any alert", media="text/html")
 @responds(400, None, "The page says this is not an e-ID code", media="text/html")
 @responds(404, None, "The page says the code is not in the register", media="text/html")
 @responds(410, None, "The page says the code was revoked or replaced", media="text/html")
 @responds(422, None, "The page says the code cannot be verified (forged, unknown key...)", media="text/html")
 async def landing(request: Request, token: str) -> HTTPResponse:
-    """The page a phone camera opens: the code's kind and status, nothing personal."""
-    context = scan_context(request, None, None)
-    try:
-        resolved = await service.resolve(payload=token)
-    except codec.VerifyError as exc:
-        await service.log_scan(context=context, result=exc.code, credential=exc.credential)
-        text = _REFUSAL_TEXT.get(exc.code, "此码无法验证，可能是伪造的。请勿信任。")
-        page = _PAGE.format(title="光明区电子身份证", cls="bad", status=html_lib.escape(text), body="")
-        return html(page, status=_VERIFY_STATUS.get(exc.code, 422), headers={"Cache-Control": "no-store"})
-    await service.log_scan(context=context, result="ok", credential=resolved.credential)
-    number = html_lib.escape(render.group_id(resolved.credential.public_id))
-    body = f"<p>{html_lib.escape(resolved.kind.description)}</p><p>编号 {number}</p>"
-    page = _PAGE.format(title=html_lib.escape(resolved.kind.title), cls="ok", status="✓ 有效，已登记", body=body)
-    return html(page, headers={"Cache-Control": "no-store"})
+    """The page a phone camera opens: what an anonymous scan of the code answers, nothing personal."""
+    answer = await service.scan(payload=token, context=scan_context(request, None, None))
+    return html(landing_page(answer), status=answer.http_status, headers=PAGE_HEADERS)
 
 
 # Credentials and images ---------------------------------------------------------------------------
@@ -263,7 +296,12 @@ async def _image(request: Request, credential: Credential, fmt: str, size: int) 
     # Everything that changes the picture is in the key: what is drawn (URL, title, label) and with
     # which font (the one found on this host, not only the setting) and which renderer version.
     spec = service.kind_spec(credential.kind)
-    font = render.find_cjk_font(settings.qr_font) or "latin-fallback"
+    font = ""
+    if fmt == "sticker":
+        try:
+            font = render.find_cjk_font(settings.qr_font)
+        except render.StickerFontError as exc:
+            raise StickerFontMissing(str(exc)) from None
     parts = [render.RENDER_VERSION, fmt, str(size), font, spec.title if spec else "", credential.label, url]
     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()
     etag = f'"{key[:32]}"'
@@ -275,7 +313,7 @@ async def _image(request: Request, credential: Credential, fmt: str, size: int) 
         redis=request.app.ctx.redis,
         key=key,
         ttl=IMAGE_CACHE_SECONDS,
-        draw=lambda: service.draw_image(fmt=fmt, url=url, size=size, credential=credential, font=settings.qr_font),
+        draw=lambda: service.draw_image(fmt=fmt, url=url, size=size, credential=credential, font=font),
     )
     return raw(body, content_type=media, headers=headers)
 
@@ -301,7 +339,7 @@ async def credential_svg(request: Request, public_id: str, query: ImageQuery) ->
 @bp.get("/api/v1/credentials/<public_id:str>/sticker.png", name="credential.sticker")
 @requires()
 @responds(200, None, "The printable sticker: title, code and id", media="image/png")
-@errors(404, 410)
+@errors(404, 410, 503)
 async def credential_sticker(request: Request, public_id: str) -> HTTPResponse:
     return await _image(request, await credential_for(request, public_id), "sticker", 600)
 

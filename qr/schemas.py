@@ -21,7 +21,10 @@ class ScanIn(StrictModel):
 class ScanOut(BaseModel):
     valid: bool
     code: str = Field(description="ok, or why the code is refused (malformed, bad_signature, revoked, ...).")
-    message: str
+    message: str = Field(description="What a person is told: the alert's sentence when there is one.")
+    alert: str | None = Field(
+        default=None, description="Something the scanner must act on: `stolen`, `not_registered`; null when none."
+    )
     kind: str | None = None
     public_id: str | None = None
     status: str | None = None

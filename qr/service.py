@@ -19,11 +19,12 @@ import jwt
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from identity import audit
-from qr import codec, kinds, render
+from qr import codec, keys, kinds, render
 from qr.keys import Keyring, KeyringCache
 from qr.models import Credential, CredentialStatus, RevocationEntry, RevocationHead, ScanEvent
 from server.auth import Principal
@@ -107,27 +108,69 @@ async def reissue(*, public_id: str, reason: str = "reissued", using_db: BaseDBA
         credential = await Credential.select_for_update().using_db(conn).get_or_none(public_id=public_id)
         if credential is None:
             raise codec.VerifyError("not_found", "There is no such credential.")
-        if credential.status is CredentialStatus.REVOKED:
-            raise codec.VerifyError("revoked", "A revoked credential cannot be reissued.")
-        spec = _kind(credential.kind)
-        raw_id = codec.decode_public_id(credential.public_id)
-        assert raw_id is not None
-        if credential.serial >= codec.MAX_SERIAL:
-            raise codec.VerifyError("serial_exhausted", "This credential cannot be reissued again; issue a new one.")
-        credential.serial += 1
-        credential.token, credential.issued_at = _sign(spec, raw_id, credential.serial)
-        await credential.save(using_db=conn, update_fields=["serial", "token", "issued_at"])
-        await RevocationEntry.create(
-            counter=await _next_counter(conn),
-            public_id=credential.public_id,
-            kind=credential.kind,
-            min_serial=credential.serial,
-            revoked=False,
-            reason=reason[:32],
-            at=datetime.now(UTC),
-            using_db=conn,
-        )
-        return credential
+        return await _reissue_locked(credential, reason=reason, conn=conn)
+
+
+async def _reissue_locked(credential: Credential, *, reason: str, conn: BaseDBAsyncClient) -> Credential:
+    if credential.status is CredentialStatus.REVOKED:
+        raise codec.VerifyError("revoked", "A revoked credential cannot be reissued.")
+    spec = _kind(credential.kind)
+    raw_id = codec.decode_public_id(credential.public_id)
+    assert raw_id is not None
+    if credential.serial >= codec.MAX_SERIAL:
+        raise codec.VerifyError("serial_exhausted", "This credential cannot be reissued again; issue a new one.")
+    credential.serial += 1
+    credential.token, credential.issued_at = _sign(spec, raw_id, credential.serial)
+    await credential.save(using_db=conn, update_fields=["serial", "token", "issued_at"])
+    await RevocationEntry.create(
+        counter=await _next_counter(conn),
+        public_id=credential.public_id,
+        kind=credential.kind,
+        min_serial=credential.serial,
+        revoked=False,
+        reason=reason[:32],
+        at=credential.issued_at,  # the same instant: "reissued since T" finds this code at T
+        using_db=conn,
+    )
+    return credential
+
+
+# Codes signed by one key -------------------------------------------------------------------------
+
+
+def token_prefixes(kid: str) -> list[str]:
+    """How a code signed by the key ``kid`` (its full thumbprint) begins: the canonical header naming
+    the full kid, or the 8-character kid of codes signed before full thumbprints."""
+    return [codec.canonical_header(name) + "." for name in dict.fromkeys((kid, kid[: keys.LEGACY_KID_LENGTH]))]
+
+
+def signed_by(kid: str) -> QuerySet[Credential]:
+    """The active credentials whose current code is signed by ``kid``."""
+    condition = Q(*[Q(token__startswith=prefix) for prefix in token_prefixes(kid)], join_type="OR")
+    return Credential.filter(status=CredentialStatus.ACTIVE).filter(condition)
+
+
+def rekey_reason(kid: str) -> str:
+    return f"rekeyed:{kid[: keys.LEGACY_KID_LENGTH]}"
+
+
+async def rekey(*, public_id: str, kid: str, using_db: BaseDBAsyncClient | None = None) -> Credential | None:
+    """Reissue a credential with the active key if its code is still signed by ``kid``; None when it
+    is not (already reissued, by this run or another): running twice never reissues twice."""
+    async with in_transaction() if using_db is None else _nullcontext(using_db) as conn:
+        credential = await Credential.select_for_update().using_db(conn).get_or_none(public_id=public_id)
+        if credential is None or credential.status is not CredentialStatus.ACTIVE:
+            return None
+        if not any(credential.token.startswith(prefix) for prefix in token_prefixes(kid)):
+            return None
+        return await _reissue_locked(credential, reason=rekey_reason(kid), conn=conn)
+
+
+async def rekeyed_since(*, kid: str) -> datetime | None:
+    """When the first code signed by ``kid`` was reissued (over every run): new stickers are needed
+    for every code reissued since."""
+    first = await RevocationEntry.filter(reason=rekey_reason(kid)).order_by("counter").first()
+    return first.at if first is not None else None
 
 
 async def revoke(*, public_id: str, reason: str, using_db: BaseDBAsyncClient | None = None) -> Credential:
@@ -322,6 +365,79 @@ async def view_for(resolved: Resolved, context: kinds.ScanContext) -> dict[str, 
     if resolved.kind.resolver is None:
         return {"kind": resolved.kind.name, "title": resolved.kind.title, "status": resolved.credential.status.value}
     return await resolved.kind.resolver(resolved.credential, context)
+
+
+# What a scan tells the caller ---------------------------------------------------------------------
+
+# The sentence a person reads for each refusal: the API gives it as ``details.notice`` and the /q/
+# page prints it, so a finder hears the same thing from both.
+REFUSAL_NOTICES = {
+    "revoked": "此码已注销，不再有效。",
+    "superseded": "此码已被新码替换，不再有效。",
+    "not_found": "未在登记册中找到此码。",
+    "malformed": "这不是有效的光明区电子身份证二维码。",
+    "foreign_url": "此码的网址不是光明区电子身份证的网址，请勿信任。",
+}
+FORGED_NOTICE = "此码无法验证，可能是伪造的。请勿信任。"
+NOT_REGISTERED_NOTICE = "此码登记的对象已不在登记册中，请勿信任。"
+REFUSAL_STATUS = {"malformed": 400, "not_found": 404, "revoked": 410, "superseded": 410}
+
+
+@dataclass(frozen=True)
+class ScanAnswer:
+    """What a scan tells its caller. ``POST /api/v1/scan`` and the ``/q/`` page are both drawn from
+    this one answer, so they never disagree (a stolen bike is stolen on both)."""
+
+    valid: bool
+    code: str  # "ok", or why the code is refused
+    http_status: int
+    notice: str  # the sentence a person reads (Chinese)
+    alert: str | None  # something the scanner must act on: "stolen", "not_registered", ...
+    message: str  # for the API's error shape (English) when refused
+    kind: kinds.KindSpec | None = None
+    credential: Credential | None = None
+    view: dict[str, Any] | None = None
+
+
+async def scan(*, payload: str, context: kinds.ScanContext, base_url: str | None = None) -> ScanAnswer:
+    """Verify a scanned code, log the scan, and say what the caller's role may see of it."""
+    try:
+        resolved = await resolve(payload=payload, base_url=base_url)
+    except codec.VerifyError as exc:
+        await log_scan(context=context, result=exc.code, credential=exc.credential)
+        credential = exc.credential
+        return ScanAnswer(
+            valid=False,
+            code=exc.code,
+            http_status=REFUSAL_STATUS.get(exc.code, 422),
+            notice=REFUSAL_NOTICES.get(exc.code, FORGED_NOTICE),
+            alert=None,
+            message=exc.message,
+            kind=kind_spec(credential.kind) if credential is not None else None,
+            credential=credential,
+        )
+    view = await view_for(resolved, context)
+    await log_scan(context=context, result="ok", credential=resolved.credential)
+    alert: str | None = None
+    notice = f"有效的{resolved.kind.title}"
+    if isinstance(view.get("alert"), str):
+        # The kind's resolver raised an alarm (a stolen bike): its own sentence comes first.
+        alert = view["alert"]
+        notice = str(view.get("message") or notice)
+    elif view.get("registered") is False:
+        alert = "not_registered"
+        notice = NOT_REGISTERED_NOTICE
+    return ScanAnswer(
+        valid=True,
+        code="ok",
+        http_status=200,
+        notice=notice,
+        alert=alert,
+        message=notice,
+        kind=resolved.kind,
+        credential=resolved.credential,
+        view=view,
+    )
 
 
 # Images --------------------------------------------------------------------------------------------

@@ -19,9 +19,11 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from PIL import Image
+from tortoise.queryset import QuerySet
 
 from qr import kinds, render
 from qr.models import Credential, CredentialStatus
@@ -59,17 +61,26 @@ def draw_page(stickers: list[StickerSpec], font: str) -> bytes:
     return zlib.compress(bitmap.tobytes(), 6)
 
 
+def printable(*, kind: str, node_path: str | None, reissued_since: datetime | None = None) -> QuerySet[Credential]:
+    """The credentials a sheet prints: the active ones of a kind, under a node; with
+    ``reissued_since``, only those reissued since then (their old stickers answer ``superseded``)."""
+    query = Credential.filter(kind=kind, status=CredentialStatus.ACTIVE)
+    if node_path:
+        query = query.filter(node_path__startswith=node_path)
+    if reissued_since is not None:
+        query = query.filter(serial__gt=1, issued_at__gte=reissued_since)
+    return query
+
+
 async def pages_from_db(
-    *, kind: str, node_path: str | None, base_url: str, batch: int = 1000
+    *, kind: str, node_path: str | None, base_url: str, batch: int = 1000, reissued_since: datetime | None = None
 ) -> AsyncIterator[list[StickerSpec]]:
     spec = kinds.by_name(kind)
     title = spec.title if spec else "光明区电子身份证"
     last_id = 0
     pending: list[StickerSpec] = []
     while True:
-        query = Credential.filter(kind=kind, status=CredentialStatus.ACTIVE, id__gt=last_id)
-        if node_path:
-            query = query.filter(node_path__startswith=node_path)
+        query = printable(kind=kind, node_path=node_path, reissued_since=reissued_since).filter(id__gt=last_id)
         rows = await query.order_by("id").limit(batch).values("id", "public_id", "token", "label")
         if not rows:
             break
@@ -109,12 +120,15 @@ async def write_sheets(
     node_path: str | None,
     base_url: str,
     out: Path,
+    reissued_since: datetime | None = None,
     font: str = "",
     workers: int | None = None,
     total: int | None = None,
     on_progress: Callable[[int, int, int, float], None] | None = None,
 ) -> SheetResult:
     workers = workers or os.cpu_count() or 1
+    # Checked here, before any file is made: every worker then draws with this one font file.
+    font = render.find_cjk_font(font)
     window = workers * 2  # pages in flight: bounded memory, workers never idle
     started = time.monotonic()
     loop = asyncio.get_running_loop()
@@ -142,7 +156,8 @@ async def write_sheets(
                     if on_progress is not None:
                         on_progress(stickers, max(total, stickers), pages, started)
 
-            async for batch in pages_from_db(kind=kind, node_path=node_path, base_url=base_url):
+            pages_in = pages_from_db(kind=kind, node_path=node_path, base_url=base_url, reissued_since=reissued_since)
+            async for batch in pages_in:
                 in_flight.append((pool.submit(draw_page, batch, font), len(batch)))
                 await drain(window)
             await drain(0)

@@ -124,6 +124,10 @@ def _install_middleware(app: Sanic) -> None:
         if request_id:
             response.headers["X-Request-ID"] = request_id
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if (response.content_type or "").startswith("text/html"):
+            # A page that sets no policy of its own may still never be framed (clickjacking).
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
         await idempotency.finish(request, response, request.app.ctx.redis)
         metrics.observe(request, response)
 

@@ -14,7 +14,7 @@ import secrets
 import shutil
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
@@ -185,12 +185,36 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_keys_retire(args: argparse.Namespace, settings: Settings) -> int:
     from qr import keys as qr_keys
+    from qr import service as qr_service
 
     try:
-        qr_keys.retire(settings.keys_path, args.kid)
+        info = qr_keys.resolve_kid(settings.keys_path, args.kid)
     except qr_keys.KeyringError as exc:
         raise CLIError(str(exc)) from None
-    print(f"QR signing key {args.kid} is retired: codes it signed are refused (reissue them)")
+    if info.status == qr_keys.ACTIVE:
+        raise CLIError(f"{info.kid} is the active key: rotate first, then retire it")
+
+    async def count() -> int:
+        return await qr_service.signed_by(info.kid).count()
+
+    # Retiring refuses every code the key signed: not while active codes still carry it, unless forced.
+    remaining = _run(count, settings) if info.status != qr_keys.RETIRED else 0
+    if remaining and not args.force:
+        raise CLIError(
+            f"{remaining:,} active codes are still signed by {info.kid}: reissue them first "
+            f"(gmid qr reissue --kid {info.kid}), or retire with --force to refuse them"
+        )
+    try:
+        qr_keys.retire(settings.keys_path, info.kid)
+    except qr_keys.KeyringError as exc:
+        raise CLIError(str(exc)) from None
+    if remaining:
+        print(
+            f"QR signing key {info.kid} is retired: the {remaining:,} active codes it signed are refused from now "
+            f"on (reissue them: gmid qr reissue --kid {info.kid})"
+        )
+    else:
+        print(f"QR signing key {info.kid} is retired: codes it signed are refused")
     return 0
 
 
@@ -405,11 +429,22 @@ def cmd_qr_sheet(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
     from identity import hierarchy
-    from qr import kinds, sheets
-    from qr.models import Credential, CredentialStatus
+    from qr import kinds, render, sheets
 
     if kinds.by_name(args.kind) is None:
         raise CLIError(f"unknown kind {args.kind!r}; one of: {', '.join(k.name for k in kinds.all_kinds())}")
+    try:
+        render.find_cjk_font(settings.qr_font)
+    except render.StickerFontError as exc:
+        raise CLIError(str(exc)) from None
+    reissued_since = None
+    if args.reissued_since:
+        try:
+            reissued_since = datetime.fromisoformat(args.reissued_since)
+        except ValueError:
+            raise CLIError(f"--reissued-since {args.reissued_since!r} is not an ISO 8601 date or time") from None
+        if reissued_since.tzinfo is None:
+            reissued_since = reissued_since.replace(tzinfo=UTC)
 
     async def go() -> int:
         node_path = None
@@ -418,15 +453,14 @@ def cmd_qr_sheet(args: argparse.Namespace, settings: Settings) -> int:
             if node is None:
                 raise CLIError(f"no hierarchy node {args.node}")
             node_path = node.path
-        query = Credential.filter(kind=args.kind, status=CredentialStatus.ACTIVE)
-        if node_path:
-            query = query.filter(node_path__startswith=node_path)
+        query = sheets.printable(kind=args.kind, node_path=node_path, reissued_since=reissued_since)
         total = await query.count()
         if total == 0:
             raise CLIError("no active credentials match; nothing to print")
         result = await sheets.write_sheets(
             kind=args.kind,
             node_path=node_path,
+            reissued_since=reissued_since,
             base_url=settings.public_base_url,
             out=Path(args.out),
             font=settings.qr_font,
@@ -443,6 +477,60 @@ def cmd_qr_sheet(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return _run(go, settings)
+
+
+def cmd_qr_reissue(args: argparse.Namespace, settings: Settings) -> int:
+    from qr import keys as qr_keys
+    from qr import rekey
+    from qr import service as qr_service
+    from qr.keys import KeyringCache
+
+    if args.batch_size < 1:
+        raise CLIError("--batch-size must be at least 1")
+    try:
+        info = qr_keys.resolve_kid(settings.keys_path, args.kid)
+    except qr_keys.KeyringError as exc:
+        raise CLIError(str(exc)) from None
+
+    async def go() -> int:
+        cache = KeyringCache(settings.keys_path)
+        if cache.get().active_kid == info.kid:
+            raise CLIError(f"{info.kid} is the active key: rotate first (gmid keys rotate), then reissue its codes")
+        qr_service.set_keyring(cache)
+        try:
+            total = await qr_service.signed_by(info.kid).count()
+            result = await rekey.reissue_signed_by(
+                kid=info.kid,
+                batch_size=args.batch_size,
+                total=total,
+                on_progress=None if args.quiet else rekey.progress_bar,
+            )
+            since = await qr_service.rekeyed_since(kid=info.kid)
+        finally:
+            qr_service.set_keyring(None)
+        if not args.quiet and total:
+            print(file=sys.stderr)
+        for failure in result.failed:
+            print(f"not reissued: {failure}")
+        print(
+            f"{result.reissued:,} codes signed by {info.kid} reissued with {cache.get().active_kid} "
+            f"in {result.seconds:.1f} s; {len(result.failed):,} could not be"
+        )
+        if since is not None:
+            # Every old sticker now answers `superseded`: print the new ones.
+            for kind in sorted(await _kinds_rekeyed(info.kid)):
+                print(f"new stickers: gmid qr sheet --kind {kind} --reissued-since {since.isoformat()} --out FILE.pdf")
+        return 1 if result.failed else 0
+
+    return _run(go, settings)
+
+
+async def _kinds_rekeyed(kid: str) -> set[str]:
+    from qr import service as qr_service
+    from qr.models import RevocationEntry
+
+    rows = await RevocationEntry.filter(reason=qr_service.rekey_reason(kid)).distinct().values_list("kind", flat=True)
+    return {str(kind) for kind in rows}
 
 
 SHOWN_REJECTIONS = 200  # on the terminal; --report FILE has them all
@@ -659,8 +747,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_keys_init)
     p = keys.add_parser("rotate", help="a new QR signing key signs from now on (older keys keep verifying)")
     p.set_defaults(func=cmd_keys_rotate)
-    p = keys.add_parser("retire", help="stop accepting codes signed by a QR key")
-    p.add_argument("kid")
+    p = keys.add_parser("retire", help="stop accepting codes signed by a QR key (reissue them first)")
+    p.add_argument("kid", help="the key's kid (or its first 8 characters, for keys made before full kids)")
+    p.add_argument("--force", action="store_true", help="retire even while active codes it signed remain")
     p.set_defaults(func=cmd_keys_retire)
     p = keys.add_parser("list", help="the QR signing keys and their status")
     p.set_defaults(func=cmd_keys_list)
@@ -700,10 +789,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = qr.add_parser("sheet", help="print A4 sticker sheets (PDF) for every active credential of a kind")
     p.add_argument("--kind", required=True)
     p.add_argument("--node", help="only credentials under this hierarchy node")
+    p.add_argument(
+        "--reissued-since",
+        metavar="TIME",
+        help="only codes reissued since TIME (ISO 8601; UTC unless it has an offset): the stickers to replace",
+    )
     p.add_argument("--out", required=True, help="the PDF file to write")
     p.add_argument("--workers", type=int, help="processes (default: every core)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_qr_sheet)
+    p = qr.add_parser("reissue", help="reissue, with the active key, every active code a key signed (resumable)")
+    p.add_argument("--kid", required=True, help="the key whose codes to reissue (full kid or legacy 8 characters)")
+    p.add_argument("--batch-size", type=int, default=200, help="credentials per transaction (default 200)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_qr_reissue)
 
     imports = sub.add_parser("import", help="import district files").add_subparsers(dest="import_cmd", required=True)
     p = imports.add_parser("buildings", help="rental buildings from CSV (UTF-8) or XLSX; re-import updates by code")
@@ -743,15 +842,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _kid_not_an_option(argv: list[str]) -> list[str]:
-    """A kid is base64url and may start with "-": `gmid keys retire -Ab3xYz9` must not read it as an
-    option, so the kid is put after "--"."""
-    if (
-        len(argv) == 3
-        and argv[:2] == ["keys", "retire"]
-        and argv[2].startswith("-")
-        and argv[2] not in ("-h", "--help")
-    ):
-        return [*argv[:2], "--", argv[2]]
+    """A kid is base64url and may start with "-": `gmid keys retire -Ab3xYz9` and
+    `gmid qr reissue --kid -Ab3xYz9` must not read it as an option."""
+    if argv[:2] == ["keys", "retire"] and "--" not in argv:
+        flags = [a for a in argv[2:] if a in ("--force", "-h", "--help")]
+        rest = [a for a in argv[2:] if a not in flags]
+        if len(rest) == 1 and rest[0].startswith("-"):
+            return [*argv[:2], *flags, "--", rest[0]]
+    if argv[:2] == ["qr", "reissue"]:
+        out = list(argv)
+        for i in range(2, len(out) - 1):
+            if out[i] == "--kid" and out[i + 1].startswith("-"):
+                return [*out[:i], f"--kid={out[i + 1]}", *out[i + 2 :]]
     return argv
 
 

@@ -78,6 +78,11 @@ class TestKey:
 
     @property
     def kid(self) -> str:
+        return thumbprint(self.x)
+
+    @property
+    def legacy_kid(self) -> str:
+        """The kid of codes signed before the full thumbprint: its first 8 characters."""
         return thumbprint(self.x)[:8]
 
     def public_jwk(self) -> dict[str, str]:
@@ -128,9 +133,10 @@ def keys_document(keys: dict[str, TestKey]) -> dict[str, Any]:
     }
 
 
-def install_keyring(keys_path: Path, keys: dict[str, TestKey] | None = None) -> Path:
+def install_keyring(keys_path: Path, keys: dict[str, TestKey] | None = None, *, legacy: bool = False) -> Path:
     """Write the fixed test keys as a QR keyring under ``keys_path/qr`` (the layout of qr/keys.py:
-    ``<kid>.pem`` owner-only for keys that still sign or verify, and ``keyring.json``)."""
+    ``<kid>.pem`` owner-only for keys that still sign or verify, and ``keyring.json``). ``legacy``:
+    as the earlier qr/keys.py wrote it, with 8-character kids in the file and the file names."""
     keys = load_keys() if keys is None else keys
     folder = keys_path / "qr"
     folder.mkdir(parents=True, exist_ok=True)
@@ -143,19 +149,20 @@ def install_keyring(keys_path: Path, keys: dict[str, TestKey] | None = None) -> 
             pem = key.private.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
-            fd = os.open(folder / f"{key.kid}.pem", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            name = key.legacy_kid if legacy else key.kid
+            fd = os.open(folder / f"{name}.pem", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(pem)
         entries.append(
             {
-                "kid": key.kid,
+                "kid": key.legacy_kid if legacy else key.kid,
                 "x": key.x,
                 "status": key.status,
                 "created_at": "2025-06-01T00:00:00+00:00",
                 "retired_at": "2025-12-01T00:00:00+00:00" if key.status == "retired" else None,
             }
         )
-    state = {"active": keys["active"].kid, "keys": entries}
+    state = {"active": keys["active"].legacy_kid if legacy else keys["active"].kid, "keys": entries}
     (folder / "keyring.json").write_text(json.dumps(state, indent=1, sort_keys=True), encoding="utf-8")
     os.chmod(folder / "keyring.json", 0o600)
     return folder
@@ -260,9 +267,20 @@ def build(keys: dict[str, TestKey]) -> dict[str, dict[str, Any]]:
     active, verifying, retired, outsider = (keys[n] for n in KEY_NAMES)
     files: dict[str, dict[str, Any]] = {}
 
-    def ok(name: str, description: str, key: TestKey, kind: str, raw_id: bytes, serial: int, iat: int) -> Any:
+    def ok(
+        name: str,
+        description: str,
+        key: TestKey,
+        kind: str,
+        raw_id: bytes,
+        serial: int,
+        iat: int,
+        *,
+        legacy: bool = False,
+    ) -> Any:
         code = KIND_CODES[kind]
-        token = signed(key, header(kid=key.kid), claims(code, raw_id, serial, iat))
+        token = signed(key, header(kid=key.legacy_kid if legacy else key.kid), claims(code, raw_id, serial, iat))
+        # The verified kid is the key's full thumbprint, whichever form the code names it by.
         return vector(
             name,
             description,
@@ -273,32 +291,99 @@ def build(keys: dict[str, TestKey]) -> dict[str, dict[str, Any]]:
             depends_on_now=iat > NOW,
         )
 
-    valid = [
-        ok("valid-ebike", "An e-bike code signed by the active key.", active, "ebike", IDS["ebike"], 1, IAT),
-        ok("valid-building", "A building code, serial 7.", active, "building", IDS["building"], 7, IAT),
-        ok("valid-board", "A party-member board code.", active, "board", IDS["board"], 2, IAT),
-        ok(
-            "valid-verifying-key",
-            "Signed by an earlier key that still verifies (after a rotation).",
-            verifying,
-            "ebike",
-            IDS["old_key"],
-            1,
-            IAT - 86400,
-        ),
-        ok(
-            "valid-largest-fields",
-            "The largest id, serial and iat a record can hold (iat 0xFFFFFFFF is in the future: see time.json).",
-            active,
-            "board",
-            IDS["max"],
-            2**32 - 1,
-            IAT,
-        ),
-    ]
+    def valid_codes(*, legacy: bool) -> list[dict[str, Any]]:
+        prefix = "legacy-" if legacy else ""
+        return [
+            ok(
+                f"{prefix}valid-ebike",
+                "An e-bike code signed by the active key.",
+                active,
+                "ebike",
+                IDS["ebike"],
+                1,
+                IAT,
+                legacy=legacy,
+            ),
+            ok(
+                f"{prefix}valid-building",
+                "A building code, serial 7.",
+                active,
+                "building",
+                IDS["building"],
+                7,
+                IAT,
+                legacy=legacy,
+            ),
+            ok(
+                f"{prefix}valid-board",
+                "A party-member board code.",
+                active,
+                "board",
+                IDS["board"],
+                2,
+                IAT,
+                legacy=legacy,
+            ),
+            ok(
+                f"{prefix}valid-verifying-key",
+                "Signed by an earlier key that still verifies (after a rotation).",
+                verifying,
+                "ebike",
+                IDS["old_key"],
+                1,
+                IAT - 86400,
+                legacy=legacy,
+            ),
+            ok(
+                f"{prefix}valid-largest-fields",
+                "The largest id, serial and iat a record can hold (iat 0xFFFFFFFF is in the future: see time.json).",
+                active,
+                "board",
+                IDS["max"],
+                2**32 - 1,
+                IAT,
+                legacy=legacy,
+            ),
+        ]
+
+    valid = valid_codes(legacy=False)
     files["valid.json"] = {
         "description": "Codes that verify (codec level: the registry is not consulted).",
         "vectors": valid,
+    }
+    files["legacy.json"] = {
+        "description": "Codes signed before the kid was the full thumbprint: the kid is its first 8 characters. "
+        "They verify as long as the 8 characters are the prefix of exactly one known key; the verified kid is "
+        "the key's full thumbprint.",
+        "vectors": [
+            *valid_codes(legacy=True),
+            vector(
+                "legacy-retired-kid",
+                "An 8-character kid of a retired key.",
+                signed(retired, header(kid=retired.legacy_kid), claims(KIND_CODES["ebike"], IDS["other"], 1, IAT)),
+                "retired_key",
+            ),
+            vector(
+                "legacy-unknown-kid",
+                "An 8-character kid that is no known key's prefix.",
+                signed(outsider, header(kid=outsider.legacy_kid), claims(KIND_CODES["ebike"], IDS["other"], 1, IAT)),
+                "unknown_key",
+            ),
+            vector(
+                "legacy-kid-other-length",
+                "The first 12 characters of the thumbprint: only the full kid and the 8-character legacy kid count.",
+                signed(active, header(kid=active.kid[:12]), claims(KIND_CODES["ebike"], IDS["other"], 1, IAT)),
+                "unknown_key",
+            ),
+            vector(
+                "legacy-kid-wrong-case",
+                "The 8-character kid in another letter case: a kid is compared exactly.",
+                signed(
+                    active, header(kid=active.legacy_kid.swapcase()), claims(KIND_CODES["ebike"], IDS["other"], 1, IAT)
+                ),
+                "unknown_key",
+            ),
+        ],
     }
 
     base = valid[0]["token"]
@@ -407,9 +492,15 @@ def build(keys: dict[str, TestKey]) -> dict[str, dict[str, Any]]:
             "numeric-kid", "kid is a number, not a string.", signed(active, header(kid=12345678), body), "unknown_key"
         ),
         vector(
-            "full-thumbprint-kid",
-            "kid is the whole thumbprint, not its 8-character form.",
-            signed(active, header(kid=thumbprint(active.x)), body),
+            "kid-thumbprint-of-another-key",
+            "kid is the thumbprint of the verifying key; signed by the active key.",
+            signed(active, header(kid=verifying.kid), body),
+            "bad_signature",
+        ),
+        vector(
+            "kid-thumbprint-one-char-changed",
+            "kid is the active key's thumbprint with its last character changed.",
+            signed(active, header(kid=flip_char(active.kid, 42)), body),
             "unknown_key",
         ),
         vector(

@@ -74,7 +74,7 @@ def listed(stdout: str) -> dict[str, str]:
     """``gmid keys list``: one line per key, ``KID  STATUS  created ...``."""
     found = {}
     for line in stdout.strip().splitlines():
-        match = re.match(r"^(\S{8})\s+(active|verifying|retired)\s+created \S+", line)
+        match = re.match(r"^(\S{43})\s+(active|verifying|retired)\s+created \S+", line)
         assert match, line
         found[match.group(1)] = match.group(2)
     return found
@@ -110,7 +110,12 @@ async def test_keys_rotate_list_and_retire(client: httpx.AsyncClient, settings: 
         assert code == 2 and out == ""
         assert one_line(err).startswith("gmid: ") and needle in err
 
+    # The old code is still active: retiring its key is refused unless forced (tests/qr/test_reissue.py
+    # reissues instead).
     code, out, err = await gmid(settings, "keys", "retire", old_kid)
+    assert (code, out) == (2, "")
+    assert one_line(err).startswith(f"gmid: 1 active codes are still signed by {old_kid}")
+    code, out, err = await gmid(settings, "keys", "retire", old_kid, "--force")
     assert code == 0, err
     assert old_kid in out
 

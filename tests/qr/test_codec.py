@@ -38,8 +38,9 @@ from tests.qr.fixed_keyring import fixed_keyring
 
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# header {"alg":"EdDSA","kid":"<8>"} (32 bytes -> 43) . 18-byte claims (24) . 64-byte signature (86)
-TOKEN_LENGTH = 43 + 1 + 24 + 1 + 86
+# header {"alg":"EdDSA","kid":"<43-character thumbprint>"} (67 bytes -> 90) . 18-byte claims (24) .
+# 64-byte signature (86)
+TOKEN_LENGTH = 90 + 1 + 24 + 1 + 86
 BASE_URLS_32 = [
     "https://eid.guangming.gov.cn/abc",
     "https://qr.gm.shenzhen.gov.cn/id",
@@ -115,7 +116,7 @@ def test_token_is_header_payload_signature_of_the_documented_sizes() -> None:
     assert make_vectors.b64url_decode(header) == b'{"alg":"EdDSA","kid":"' + RING.active_kid.encode() + b'"}'
     assert len(make_vectors.b64url_decode(payload)) == codec.CLAIMS_SIZE == 18
     assert len(make_vectors.b64url_decode(signature)) == 64
-    assert (len(header), len(payload), len(signature)) == (43, 24, 86)
+    assert (len(header), len(payload), len(signature)) == (90, 24, 86)
     # The payload is the documented record: version, kind, id, serial (BE), iat (BE).
     assert make_vectors.b64url_decode(payload) == struct.pack(
         ">BB8sII", 1, CLAIMS.kind, CLAIMS.public_id, CLAIMS.serial, CLAIMS.iat
@@ -131,7 +132,7 @@ def _qrcode_best_fit(text: str) -> int:
 
 @pytest.mark.parametrize("base", BASE_URLS_32)
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_code_url_fits_version_10_at_level_m_with_a_32_character_base(base: str, kind: str, tmp_path: Path) -> None:
+def test_code_url_fits_version_11_at_level_m_with_a_32_character_base(base: str, kind: str, tmp_path: Path) -> None:
     assert len(base) == 32
     keys_dir = tmp_path / "keys"
     from qr.keys import ensure_keyring
@@ -142,9 +143,16 @@ def test_code_url_fits_version_10_at_level_m_with_a_32_character_base(base: str,
         assert len(token) == TOKEN_LENGTH, "the token grew: the size budget must be re-checked"
         url = f"{base}/q/{token}"
         matrix = render.encode(url)
-        assert matrix.version <= render.MAX_VERSION == 10
+        assert matrix.version <= render.MAX_VERSION == 11
         assert matrix.version <= _qrcode_best_fit(url)
         assert matrix.width == matrix.version * 4 + 17 + 2 * render.QUIET_ZONE
+
+
+def test_the_version_11_budget_holds_a_base_url_of_46_characters_and_no_more() -> None:
+    """The README's figure: version 11 at M holds 251 bytes; the URL is base + "/q/" + 202."""
+    token = codec.sign(codec.Claims(255, b"\xff" * 8, 2**32 - 1, 2**32 - 1), RING)
+    assert render.encode(f"https://{'e' * 38}/q/{token}").version == 11
+    assert render.encode(f"https://{'e' * 39}/q/{token}").version == 12
 
 
 @pytest.mark.parametrize("length", [1, 14, 15, 26, 27, 62, 63, 122, 123, 152, 153, 180, 181, 190, 213, 214, 300])

@@ -4,10 +4,12 @@ they are cached in Redis with an ETag; only staff in scope or the subject's owne
 from __future__ import annotations
 
 import io
+import os
 import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -248,17 +250,46 @@ async def sticker_from(settings: Settings) -> tuple[bytes, str]:
         return response.content, code_url(credential)
 
 
-async def test_sticker_without_a_cjk_font_falls_back_to_latin(settings: Settings) -> None:
-    no_font, url = await sticker_from(settings.replace(qr_font="/nonexistent.ttf"))
-    assert decode_png(no_font) == [url]
+# What fc-match answers for :lang=zh on a machine with chromium but no CJK font package, when present.
+LATIN_FONTS = [p for p in ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",) if os.path.isfile(p)]
 
-    system_font = render.find_cjk_font()
-    if system_font is None:
-        return  # this machine has no CJK font: the fallback above is what it prints
-    with_font, same_url = await sticker_from(settings.replace(qr_font=system_font))
-    assert same_url == url
-    assert decode_png(with_font) == [url]
-    assert with_font != no_font  # the Chinese title is drawn instead of the Latin fallback
+
+async def test_stickers_are_drawn_with_the_shipped_font_whatever_the_machine_has(settings: Settings) -> None:
+    """The default is the font in the package: the same sticker on every machine, with Chinese."""
+    assert render.SHIPPED_FONT.is_file() and render.SHIPPED_FONT.parent.name == "fonts"
+    assert (render.SHIPPED_FONT.parent / "OFL.txt").is_file()
+    assert render.find_cjk_font() == str(render.SHIPPED_FONT)
+    assert render.draws_text(str(render.SHIPPED_FONT), "光明区电动单车电子身份证出租屋智慧党员亮相牌 8栋 粤B·12345")
+    shipped, url = await sticker_from(settings)
+    same, same_url = await sticker_from(settings.replace(qr_font=str(render.SHIPPED_FONT)))
+    assert same_url == url and decode_png(shipped) == [url]
+    assert same == shipped  # deterministic: the setting and the default are one font
+
+
+@pytest.mark.parametrize("configured", ["/nonexistent.ttf", "README.md", *LATIN_FONTS])
+async def test_a_gmid_qr_font_that_cannot_draw_chinese_fails_loudly(settings: Settings, configured: str) -> None:
+    app = create_app(settings.replace(qr_font=configured))
+    async with RunningApp(app) as server, httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+        credential = await service.issue(kind="building", subject_id="bld-x", node_path=GRID, label="8栋")
+        headers = await admin_headers(app)
+        response = await http.get(f"/api/v1/credentials/{credential.public_id}/sticker.png", headers=headers)
+        assert response.status_code == 503
+        error = response.json()["error"]
+        assert error["code"] == "sticker_font_missing" and "GMID_QR_FONT" in error["message"]
+        # The plain code needs no font: it is still served.
+        png = await http.get(f"/api/v1/credentials/{credential.public_id}/qr.png", headers=headers)
+        assert png.status_code == 200
+
+
+def test_a_font_is_used_only_if_it_really_draws_chinese(tmp_path: Path) -> None:
+    for latin in LATIN_FONTS:
+        assert render.draws_text(latin, "ABC") and not render.draws_text(latin, "光明")
+    assert all(render.draws_text(path, render.PROBE) for path in render.system_cjk_fonts())
+    # No shipped font and no system font: a clear error naming the setting, never Latin letters.
+    with pytest.raises(render.StickerFontError, match="GMID_QR_FONT"):
+        render.find_cjk_font(shipped=tmp_path / "missing.otf", search_system=False)
+    with pytest.raises(render.StickerFontError, match="GMID_QR_FONT"):
+        render.sticker("https://eid.example.cn/q/x", title="光明", public_id="0" * 13, font=str(tmp_path / "no.ttf"))
 
 
 async def test_a_changed_label_is_drawn_anew_not_served_from_the_cache(client: httpx.AsyncClient, app: Sanic) -> None:
@@ -271,3 +302,15 @@ async def test_a_changed_label_is_drawn_anew_not_served_from_the_cache(client: h
     assert first.status_code == second.status_code == 200
     assert first.headers["etag"] != second.headers["etag"]
     assert first.content != second.content
+
+
+def test_a_text_the_font_lacks_is_drawn_with_one_that_has_it() -> None:
+    shipped = str(render.SHIPPED_FONT)
+    assert render.font_for(shipped, "8栋 粤B·12345") == shipped
+    assert not render.draws_text(shipped, "龘")  # outside GB 2312: not in the subset
+    chosen = render.font_for(shipped, "龘")
+    assert chosen == shipped or render.draws_text(chosen, "龘")
+    # A CJK-only system font (Droid Sans Fallback has no digits) as GMID_QR_FONT: "8栋" still prints whole.
+    for cjk_only in [path for path in render.system_cjk_fonts() if not render.draws_text(path, "8")]:
+        assert render.draws_text(render.font_for(cjk_only, "8栋"), "8栋")
+        assert render.font_for(cjk_only, "光明") == cjk_only

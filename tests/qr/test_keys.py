@@ -4,6 +4,7 @@ sees a rotation made by another process."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import stat
@@ -54,17 +55,86 @@ def test_thumbprint_matches_the_rfc_8037_example() -> None:
     assert rfc7638_thumbprint({"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X}) == RFC8037_THUMBPRINT
 
 
-def test_kid_is_the_shortened_rfc_7638_thumbprint(keys_path: Path) -> None:
+def test_kid_is_the_full_rfc_7638_thumbprint(keys_path: Path) -> None:
     keys.rotate(keys_path)
     ring = keys.load(keys_path)
     assert len(ring.keys) == 2
     for info in ring.keys.values():
         jwk = info.jwk()
         full = rfc7638_thumbprint(jwk)
-        assert info.kid == full[:8] == jwk["kid"]
-        assert len(info.kid) == keys.KID_LENGTH == 8
+        assert info.kid == full == jwk["kid"]
+        assert len(info.kid) == keys.KID_LENGTH == 43
         # joserfc computes the same thumbprint from the public JWK
         assert OKPKey.import_key({k: jwk[k] for k in ("kty", "crv", "x")}).thumbprint() == full
+        assert (keys_path / "qr" / f"{full}.pem").exists() or info.status != keys.ACTIVE
+    # New codes name the full thumbprint.
+    header = json.loads(keys.b64url_decode(codec.sign(_claims(), ring).split(".")[0]))
+    assert header == {"alg": "EdDSA", "kid": ring.active_kid}
+
+
+def _legacy_keyring(keys_path: Path) -> tuple[str, str]:
+    """A keyring as the earlier qr/keys.py left it: 8-character kids in keyring.json and in the .pem
+    names. Returns the (old, active) full kids."""
+    keys.rotate(keys_path)
+    folder = keys_path / "qr"
+    state = json.loads((folder / "keyring.json").read_text())
+    fulls = []
+    for entry in state["keys"]:
+        fulls.append(entry["kid"])
+        (folder / f"{entry['kid']}.pem").rename(folder / f"{entry['kid'][:8]}.pem")
+        entry["kid"] = entry["kid"][:8]
+    state["active"] = state["active"][:8]
+    (folder / "keyring.json").write_text(json.dumps(state))
+    return fulls[0], fulls[1]
+
+
+def test_a_keyring_written_with_8_character_kids_loads_with_full_kids(keys_path: Path) -> None:
+    old_full, active_full = _legacy_keyring(keys_path)
+    ring = keys.load(keys_path)
+    assert ring.active_kid == active_full
+    assert sorted(ring.keys) == sorted([old_full, active_full])
+    assert [k["kid"] for k in ring.jwks()["keys"]] == [active_full, old_full]  # the JWKS lists full kids
+    # A code signed by the old key as it was then (8-character kid) verifies, naming the full kid.
+    old_code = _sign_with_kid(keys_path, old_full[:8], old_full[:8])
+    assert codec.verify(old_code, ring).kid == old_full
+    # The operator may name a key by either form; retiring by the old form deletes its old-named file.
+    keys.retire(keys_path, old_full[:8])
+    assert not (keys_path / "qr" / f"{old_full[:8]}.pem").exists()
+    after = keys.load(keys_path)
+    assert after.keys[old_full].status == keys.RETIRED
+    with pytest.raises(codec.VerifyError) as refused:
+        codec.verify(old_code, after)
+    assert refused.value.code == "retired_key"
+    # Rotation goes on from a legacy file: the new key has a full kid and the old active one verifies.
+    newest = keys.rotate(keys_path)
+    ring = keys.load(keys_path)
+    assert len(newest) == 43 and ring.active_kid == newest
+    assert ring.keys[active_full].status == keys.VERIFYING
+
+
+def _sign_with_kid(keys_path: Path, file_kid: str, header_kid: str) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    private = serialization.load_pem_private_key((keys_path / "qr" / f"{file_kid}.pem").read_bytes(), None)
+    header_b64 = _b64url(json.dumps({"alg": "EdDSA", "kid": header_kid}, separators=(",", ":")).encode())
+    payload_b64 = _b64url(codec.pack_claims(_claims()))
+    signature = private.sign(f"{header_b64}.{payload_b64}".encode())  # type: ignore[union-attr,call-arg]
+    return f"{header_b64}.{payload_b64}.{_b64url(signature)}"
+
+
+def test_a_legacy_kid_shared_by_two_keys_names_neither(keys_path: Path) -> None:
+    ring = keys.load(keys_path)
+    info = ring.keys[ring.active_kid]
+    twin_kid = info.kid[:8] + "x" * 35  # another key whose thumbprint starts the same (48 bits: made up)
+    twins = dataclasses.replace(ring, keys={**ring.keys, twin_kid: dataclasses.replace(info, kid=twin_kid)})
+    assert twins.find(info.kid) is info
+    assert twins.find(info.kid[:8]) is None
+    assert ring.find(info.kid[:8]) is info
+    legacy = codec.sign(_claims(), dataclasses.replace(ring, active_kid=info.kid[:8]))
+    with pytest.raises(codec.VerifyError) as refused:
+        codec.verify(legacy, twins)
+    assert refused.value.code == "unknown_key"
+    assert codec.verify(legacy, ring).kid == info.kid
 
 
 def test_first_key_is_created_once_and_files_are_owner_only(tmp_path: Path) -> None:
@@ -143,7 +213,7 @@ def test_jwks_lists_only_keys_that_verify(keys_path: Path) -> None:
         assert set(jwk) == {"kty", "crv", "x", "kid", "use", "alg"}  # never "d"
         assert (jwk["kty"], jwk["crv"], jwk["use"], jwk["alg"]) == ("OKP", "Ed25519", "sig", "EdDSA")
         assert len(base64.urlsafe_b64decode(jwk["x"] + "=")) == 32
-        assert rfc7638_thumbprint(jwk)[:8] == jwk["kid"]
+        assert rfc7638_thumbprint(jwk) == jwk["kid"]
 
 
 def test_a_keyring_entry_that_does_not_match_its_key_is_refused(keys_path: Path) -> None:
