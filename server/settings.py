@@ -185,6 +185,13 @@ SPECS: tuple[Spec, ...] = (
         "Database. Unset: SQLite file `VAR_DIR/gmid.sqlite3`. Production: `postgres://user:pass@host:5432/db`.",
     ),
     Spec(
+        "sqlite_busy_timeout",
+        _parse_int(1, 600),
+        10,
+        "Seconds a write to the SQLite file waits for another process's write (the server, its worker, "
+        "the CLI) before it gives up: a request then answers 503 with Retry-After.",
+    ),
+    Spec(
         "redis_url",
         _parse_redis_url,
         None,
@@ -386,6 +393,7 @@ class Settings:
     workers: int = 1
     var_dir: str = "var"
     database_url: str | None = field(default=None, repr=False)  # may carry a password
+    sqlite_busy_timeout: int = 10
     redis_url: str | None = field(default=None, repr=False)
     public_base_url: str = "http://127.0.0.1:8000"
     wechat_appid: str = ""
