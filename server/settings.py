@@ -65,15 +65,31 @@ def _parse_redis_url(raw: str) -> str:
     return value
 
 
-_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+MAX_RATE_COUNT = 1_000_000_000  # per period: past this a limit limits nothing (and stays exact below it)
+_RATE_RE = re.compile(r"^\s*([+-]?\d+)\s*/\s*([a-z]+)\s*$")
+
+
+def parse_rate(raw: str) -> tuple[int, int]:
+    """``COUNT/PERIOD`` as (count, period in seconds); ValueError says what is wrong. Every rate
+    setting and every rate in the code goes through here, so all accept the same."""
+    match = _RATE_RE.match(raw.lower())
+    if not match:
+        raise ValueError(f"{raw.strip()!r} is not COUNT/PERIOD, e.g. 120/minute (period: second, minute, hour, day)")
+    count, period = int(match.group(1)), match.group(2)
+    if period not in RATE_PERIODS:
+        raise ValueError(f"unknown period {period!r} in {raw.strip()!r} (use second, minute, hour or day)")
+    if count < 1:
+        raise ValueError(
+            f"the count in {raw.strip()!r} must be at least 1 (to switch limits off use GMID_RATE_LIMIT_ENABLED=false)"
+        )
+    if count > MAX_RATE_COUNT:
+        raise ValueError(f"the count in {raw.strip()!r} must be at most {MAX_RATE_COUNT:,}")
+    return count, RATE_PERIODS[period]
 
 
 def _parse_rate(raw: str) -> str:
-    match = _RATE_RE.match(raw)
-    if not match:
-        raise ValueError("expected COUNT/PERIOD, e.g. 120/minute (period: second, minute, hour, day)")
-    if int(match.group(1)) < 1:
-        raise ValueError("the count must be at least 1 (to switch limits off use GMID_RATE_LIMIT_ENABLED=false)")
+    parse_rate(raw)
     return raw.strip()
 
 
@@ -141,13 +157,14 @@ def _parse_id_map(raw: str) -> str:
     return raw.strip()
 
 
-_LIMIT_RE = re.compile(r"^(wechat|sms|email)=\d+/(second|minute|hour|day)$")
-
-
 def _parse_channel_limits(raw: str) -> str:
     for part in raw.split(","):
-        if part.strip() and not _LIMIT_RE.match(part.strip().replace(" ", "")):
-            raise ValueError(f"{part.strip()!r} is not CHANNEL=COUNT/PERIOD (e.g. sms=5/hour)")
+        if not part.strip():
+            continue
+        channel, sep, rate = part.replace(" ", "").partition("=")
+        if not sep or channel not in {"wechat", "sms", "email"}:
+            raise ValueError(f"{part.strip()!r} is not CHANNEL=COUNT/PERIOD (e.g. sms=5/hour; wechat, sms or email)")
+        parse_rate(rate)
     return raw.strip()
 
 
@@ -250,7 +267,13 @@ SPECS: tuple[Spec, ...] = (
         "Base64 HMAC key for blind indexes of personal data. Unset: `VAR_DIR/keys/pii-index.key`.",
     ),
     Spec("max_body_bytes", _parse_int(1024, 64 * 1024 * 1024), 1024 * 1024, "Largest request body accepted."),
-    Spec("rate_limit_ip", _parse_rate, "600/minute", "Default request rate per client address."),
+    Spec(
+        "rate_limit_ip",
+        _parse_rate,
+        "600/minute",
+        "Default request rate per client address: COUNT/PERIOD, PERIOD second, minute, hour or day, COUNT "
+        "1 to 1000000000 (every rate setting takes the same).",
+    ),
     Spec("rate_limit_account", _parse_rate, "600/minute", "Default request rate per signed-in account."),
     Spec(
         "rate_limits",
