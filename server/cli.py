@@ -86,7 +86,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         motd=False,
         dev=args.dev,
     )
-    print(f"gmid: serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
+    print(
+        f"gmid: serving on http://{settings.host}:{settings.port} (docs at /docs); "
+        f"QR codes point at {settings.public_base_url}/q/"
+        + (" (GMID_PUBLIC_BASE_URL unset)" if settings.public_base_url_derived else ""),
+        flush=True,
+    )
     Sanic.serve(primary=app, app_loader=loader)
     return 0
 

@@ -218,7 +218,9 @@ SPECS: tuple[Spec, ...] = (
         "public_base_url",
         _parse_http_url,
         "http://127.0.0.1:8000",
-        "Public address of the service; QR codes point at `PUBLIC_BASE_URL/q/...`.",
+        "Public address of the service; QR codes point at `PUBLIC_BASE_URL/q/...`. Unset: `http://HOST:PORT` "
+        "from GMID_HOST and GMID_PORT (or `gmid serve --host/--port`), 127.0.0.1 for a HOST of 0.0.0.0 or ::, "
+        "which phones cannot reach: set it wherever codes are printed for real.",
     ),
     Spec("wechat_appid", _parse_str, "", "Mini-program AppID. Unset: WeChat login answers 503."),
     Spec("wechat_secret", _parse_str, "", "Mini-program AppSecret (prefer a secret store; never commit it)."),
@@ -418,7 +420,7 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)  # may carry a password
     sqlite_busy_timeout: int = 10
     redis_url: str | None = field(default=None, repr=False)
-    public_base_url: str = "http://127.0.0.1:8000"
+    public_base_url: str = ""  # "": derived from host and port (__post_init__)
     wechat_appid: str = ""
     wechat_secret: str = field(default="", repr=False)
     wechat_api_base_url: str = "https://api.weixin.qq.com/"
@@ -479,6 +481,11 @@ class Settings:
     log_level: str = "INFO"
     access_log: bool = False
 
+    def __post_init__(self) -> None:
+        if not self.public_base_url:
+            object.__setattr__(self, "public_base_url", derived_base_url(self.host, self.port))
+            object.__setattr__(self, "_derived_base_url", True)  # not a field: replace() derives again
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
         """Read settings: real environment first, then the ``.env`` file, then defaults."""
@@ -517,13 +524,35 @@ class Settings:
         return f"sqlite://{self.var_path / 'gmid.sqlite3'}"
 
     @property
+    def public_base_url_derived(self) -> bool:
+        """GMID_PUBLIC_BASE_URL is unset: the address comes from host and port."""
+        return bool(getattr(self, "_derived_base_url", False))
+
+    @property
     def uses_embedded_redis(self) -> bool:
         return not self.redis_url
 
     def replace(self, **changes: Any) -> Settings:
         current = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.public_base_url_derived:
+            current["public_base_url"] = ""  # a new host or port moves the derived address along
         current.update(changes)
         return Settings(**current)
+
+
+# Bind addresses meaning "every interface": never an address to send a phone to.
+_WILDCARD_HOSTS = frozenset({"", "*", "::", "0.0.0.0"})  # noqa: S104  (compared, not bound)
+
+
+def derived_base_url(host: str, port: int) -> str:
+    """``http://HOST:PORT`` for a service whose public address is not set; a wildcard bind address
+    (0.0.0.0, ::) is no address to give anyone, so 127.0.0.1 stands in for it."""
+    name = host.strip().strip("[]")
+    if name in _WILDCARD_HOSTS:
+        name = "127.0.0.1"
+    if ":" in name:
+        name = f"[{name}]"
+    return f"http://{name}:{port}"
 
 
 # Variables that are ours but not settings of the app itself (the test suite's switches).
