@@ -203,7 +203,7 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec(
         "sqlite_busy_timeout",
-        _parse_int(1, 600),
+        _parse_int(1, 60),  # a request waits no longer than Sanic's 60 s response timeout
         10,
         "Seconds a write to the SQLite file waits for another process's write (the server, its worker, "
         "the CLI) before it gives up: a request then answers 503 with Retry-After.",
@@ -366,12 +366,18 @@ SPECS: tuple[Spec, ...] = (
         "notify_lease_seconds",
         _parse_int(5, 3600),
         60,
-        "How long a claim lasts; a dead dispatcher's rows are taken again after it. At least 3x any timeout.",
+        "How long a claim lasts; a dead dispatcher's rows are taken again after it. At least 3x the longest "
+        "send timeout (GMID_WECHAT_TIMEOUT counts twice: a token, then the send), else start-up stops.",
     ),
     Spec("notify_poll_seconds", _parse_int(1, 300), 5, "Poll interval when no wake-up arrives."),
     Spec("notify_max_attempts", _parse_int(1, 50), 5, "Attempts per channel before falling back or dead."),
     Spec("notify_backoff_base", _parse_int(1, 3600), 2, "First retry delay in seconds (doubles each time)."),
-    Spec("notify_backoff_cap", _parse_int(1, 86400), 900, "Longest retry delay in seconds."),
+    Spec(
+        "notify_backoff_cap",
+        _parse_int(1, 86400),
+        900,
+        "Longest retry delay in seconds (not less than GMID_NOTIFY_BACKOFF_BASE).",
+    ),
     Spec(
         "notify_dedup_seconds",
         _parse_int(0, 30 * 86400),
@@ -485,6 +491,32 @@ class Settings:
         if not self.public_base_url:
             object.__setattr__(self, "public_base_url", derived_base_url(self.host, self.port))
             object.__setattr__(self, "_derived_base_url", True)  # not a field: replace() derives again
+        problem = self._conflict()
+        if problem:
+            raise SettingsError(problem)
+
+    def _conflict(self) -> str | None:
+        """Values each valid on their own that cannot work together, as one line naming the variable."""
+        # A claim must outlive the slowest send it covers, with room for a retry: a shorter lease lets
+        # another dispatcher take a row whose send is still in flight, and send it twice.
+        timeouts = {
+            "GMID_WECHAT_TIMEOUT": (self.wechat_timeout, 2),  # a token fetch, then the send
+            "GMID_SMS_TIMEOUT": (self.sms_timeout, 1),
+            "GMID_SMTP_TIMEOUT": (self.smtp_timeout, 1),
+        }
+        name, (seconds, calls) = max(timeouts.items(), key=lambda item: item[1][0] * item[1][1])
+        if self.notify_lease_seconds < 3 * seconds * calls:
+            twice = ", twice: a token, then the send" if calls == 2 else ""
+            return (
+                f"invalid setting GMID_NOTIFY_LEASE_SECONDS: {self.notify_lease_seconds} s is less than 3x the "
+                f"longest send ({name}={seconds} s{twice}); set it to at least {3 * seconds * calls}"
+            )
+        if self.notify_backoff_base > self.notify_backoff_cap:
+            return (
+                f"invalid setting GMID_NOTIFY_BACKOFF_BASE: the first retry delay ({self.notify_backoff_base} s) "
+                f"is longer than the longest, GMID_NOTIFY_BACKOFF_CAP ({self.notify_backoff_cap} s)"
+            )
+        return None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
