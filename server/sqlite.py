@@ -53,8 +53,9 @@ class DatabaseBusy(ServiceUnavailable, OperationalError):
     default_message = "The database is busy with another write; try again in a few seconds."
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        self.details = {"retry_after": RETRY_AFTER_SECONDS}
+        super().__init__(
+            message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, details={"retry_after": RETRY_AFTER_SECONDS}
+        )
 
 
 def is_busy(exc: BaseException) -> bool:
@@ -69,12 +70,10 @@ def is_busy(exc: BaseException) -> bool:
     return False
 
 
-def _busy(exc: BaseException, what: str) -> DatabaseBusy:
+def _busy(what: str) -> DatabaseBusy:
     # INFO: the server's log shows it (and /metrics counts the 503s); the CLI's one line says it all.
     log.info("sqlite busy: %s gave up after the busy timeout", what)
-    busy = DatabaseBusy()
-    busy.__cause__ = exc
-    return busy
+    return DatabaseBusy()
 
 
 class _Translate:
@@ -85,7 +84,7 @@ class _Translate:
             return await super().execute_insert(query, values)  # type: ignore[misc]
         except OperationalError as exc:
             if is_busy(exc):
-                raise _busy(exc, "insert") from exc
+                raise _busy("insert") from exc
             raise
 
     async def execute_many(self, query: str, values: list[list[Any]]) -> None:
@@ -93,7 +92,7 @@ class _Translate:
             await super().execute_many(query, values)  # type: ignore[misc]
         except OperationalError as exc:
             if is_busy(exc):
-                raise _busy(exc, "insert") from exc
+                raise _busy("insert") from exc
             raise
 
     async def execute_query(self, query: str, values: list[Any] | None = None) -> tuple[int, Sequence[dict[str, Any]]]:
@@ -101,7 +100,7 @@ class _Translate:
             return await super().execute_query(query, values)  # type: ignore[misc]
         except OperationalError as exc:
             if is_busy(exc):
-                raise _busy(exc, "statement") from exc
+                raise _busy("statement") from exc
             raise
 
     async def execute_query_dict(self, query: str, values: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -109,7 +108,7 @@ class _Translate:
             return await super().execute_query_dict(query, values)  # type: ignore[misc]
         except OperationalError as exc:
             if is_busy(exc):
-                raise _busy(exc, "query") from exc
+                raise _busy("query") from exc
             raise
 
     async def execute_script(self, query: str) -> None:
@@ -117,7 +116,7 @@ class _Translate:
             await super().execute_script(query)  # type: ignore[misc]
         except OperationalError as exc:
             if is_busy(exc):
-                raise _busy(exc, "script") from exc
+                raise _busy("script") from exc
             raise
 
 
@@ -145,7 +144,7 @@ class Client(_Translate, SqliteClient):
             await self._connection.close()
             self._connection = None
             if is_busy(exc):
-                raise _busy(exc, "connect") from exc
+                raise _busy("connect") from exc
             raise OperationalError(exc) from exc
         await self._post_connect()
 
@@ -164,7 +163,7 @@ class _TransactionWrapper(_Translate, SqliteTransactionWrapper):
             await self._connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             if is_busy(exc):
-                raise _busy(exc, "begin") from exc
+                raise _busy("begin") from exc
             raise OperationalError(exc) from exc
 
     async def commit(self) -> None:
@@ -175,7 +174,7 @@ class _TransactionWrapper(_Translate, SqliteTransactionWrapper):
             await self._connection.rollback()
             self._finalized = True
             if is_busy(exc):
-                raise _busy(exc, "commit") from exc
+                raise _busy("commit") from exc
             raise OperationalError(exc) from exc
 
 
