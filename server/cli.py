@@ -86,7 +86,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         motd=False,
         dev=args.dev,
     )
-    print(f"gmid: serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
+    print(
+        f"gmid: serving on http://{settings.host}:{settings.port} (docs at /docs); "
+        f"QR codes point at {settings.public_base_url}/q/"
+        + (" (GMID_PUBLIC_BASE_URL unset)" if settings.public_base_url_derived else ""),
+        flush=True,
+    )
     Sanic.serve(primary=app, app_loader=loader)
     return 0
 
@@ -538,21 +543,27 @@ SHOWN_REJECTIONS = 200  # on the terminal; --report FILE has them all
 
 def cmd_import_buildings(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 0 when every row was imported, 1 when some were rejected (the good ones are imported),
-    2 when the file cannot be used at all."""
+    2 when the file cannot be used at all, 3 when the database could not take the import; in the
+    last two cases nothing was imported (the rows are written in one transaction, all or none)."""
     import tempfile
     from pathlib import Path
+
+    from tortoise.exceptions import BaseORMException
 
     from identity import hierarchy
     from miniapp_api.buildings import demo, importer
     from qr import service as qr_service
     from qr.keys import KeyringCache
+    from server.sqlite import DatabaseBusy
 
     if bool(args.file) == bool(args.demo):
         raise CLIError("give the FILE to import, or --demo for the generated demo buildings")
     if args.count is not None and not args.demo:
         raise CLIError("--count goes with --demo")
+    written = False
 
     async def go() -> int:
+        nonlocal written
         qr_service.set_keyring(KeyringCache(settings.keys_path))
         try:
             with tempfile.TemporaryDirectory(prefix="gmid-buildings-") as tmp:
@@ -566,6 +577,7 @@ def cmd_import_buildings(args: argparse.Namespace, settings: Settings) -> int:
                 progress = None if args.quiet else importer.progress_bar
                 try:
                     result = await importer.import_file(path, progress=progress)
+                    written = True
                 except importer.ImportFileError as exc:
                     for problem in exc.problems:
                         print(problem)
@@ -592,7 +604,27 @@ def cmd_import_buildings(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 1 if result.rejected else 0
 
-    return _run(go, settings)
+    def failed(why: str) -> int:
+        # After a progress bar, on a line of its own.
+        print(("\n" if not args.quiet else "") + f"gmid: {why}; nothing was imported", file=sys.stderr)
+        return 3
+
+    try:
+        return _run(go, settings)
+    except DatabaseBusy:
+        return failed(
+            f"the database stayed busy with another process's write for {settings.sqlite_busy_timeout} s "
+            "(GMID_SQLITE_BUSY_TIMEOUT); run the import again"
+        )
+    except (BaseORMException, OSError) as exc:
+        # The kind of failure only: a database's message may quote a row's values (personal data).
+        strerror = getattr(exc, "strerror", None)
+        return failed(f"the database failed ({type(exc).__name__}{': ' + strerror if strerror else ''})")
+    except KeyboardInterrupt:
+        if written:
+            raise
+        print(("\n" if not args.quiet else "") + "gmid: interrupted; nothing was imported", file=sys.stderr)
+        return 130
 
 
 def cmd_buildings_demo_file(args: argparse.Namespace, settings: Settings) -> int:

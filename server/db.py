@@ -34,7 +34,9 @@ MODEL_MODULES: list[str] = [
 ]
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
+def tortoise_config(database_url: str, *, sqlite_busy_timeout: int = 10) -> dict[str, Any]:
+    """Tortoise's configuration; ``sqlite_busy_timeout`` is how many seconds a write on the SQLite
+    file waits for another process's write before it gives up (DatabaseBusy)."""
     url = database_url
     if url.startswith("postgresql://"):
         url = "postgres://" + url[len("postgresql://") :]
@@ -50,6 +52,14 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     if url.startswith("postgres://"):
         connection = expand_db_url(url)
         connection["engine"] = "server.pgpool"  # asyncpg without the reset round trip on every release
+    elif url.startswith("sqlite://"):
+        # Every connection of every process (web workers, the background worker, the CLI) gets WAL,
+        # the busy timeout and BEGIN IMMEDIATE: see server/sqlite.py. The URL's own pragmas win.
+        connection = expand_db_url(url)
+        connection["engine"] = "server.sqlite"
+        credentials = connection["credentials"]
+        credentials.setdefault("busy_timeout", sqlite_busy_timeout * 1000)
+        credentials.setdefault("foreign_keys", "ON")
     return {
         "connections": {"default": connection},
         "apps": {
@@ -65,7 +75,7 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 
 
 def settings_tortoise_config(settings: Settings) -> dict[str, Any]:
-    return tortoise_config(settings.effective_database_url)
+    return tortoise_config(settings.effective_database_url, sqlite_busy_timeout=settings.sqlite_busy_timeout)
 
 
 def _tortoise_orm_from_env() -> dict[str, Any]:
@@ -81,11 +91,8 @@ def __getattr__(name: str) -> Any:
 
 async def open_db(settings: Settings) -> None:
     # Global fallback: Sanic runs handlers in tasks that do not inherit the listener's context.
+    # SQLite's pragmas (WAL, busy timeout, foreign keys) are set by its client on every connection.
     await Tortoise.init(config=settings_tortoise_config(settings), _enable_global_fallback=True)
-    if is_sqlite(settings):
-        conn = connections.get("default")
-        # WAL lets readers go on while one writer commits; busy_timeout waits instead of failing.
-        await conn.execute_script("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;")
 
 
 async def close_db() -> None:

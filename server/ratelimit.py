@@ -4,12 +4,17 @@ The algorithm is GCRA (the generic cell rate algorithm): one Redis key per subje
 "theoretical arrival time", updated atomically in a Lua script using the Redis server's clock, so
 every app instance shares one budget and one clock. ``N/minute`` allows a burst of N, then one
 request each 60/N seconds; the refusal says exactly when to come back (``Retry-After``).
+
+Time is counted in whole microseconds, and the interval period/N, which is rarely a whole number of
+them (7/second, 1000000/hour), is kept exactly as whole microseconds plus a remainder in N-ths of
+one: any count from 1 to 1,000,000,000 per second, minute, hour or day is exact. (Redis's Lua has
+only doubles, and Redis 6 writes them with 14 digits: a time in fractional milliseconds lost what
+a high rate adds per request, and such a limit never counted.)
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,13 +25,11 @@ from redis.exceptions import RedisError
 from sanic import Request
 
 from server.errors import RateLimited
+from server.settings import RATE_PERIODS, parse_rate
 
 log = logging.getLogger("gmid.ratelimit")
 
 T = TypeVar("T", bound=Callable[..., Any])
-
-_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
 
 
 @dataclass(frozen=True)
@@ -36,13 +39,11 @@ class Rate:
 
     @classmethod
     def parse(cls, text: str) -> Rate:
-        match = _RATE_RE.match(text)
-        if not match or int(match.group(1)) < 1:
-            raise ValueError(f"invalid rate {text!r}: expected COUNT/PERIOD, e.g. 60/minute")
-        return cls(int(match.group(1)), _PERIODS[match.group(2)])
+        count, period = parse_rate(text)  # the settings' own check: the same rates everywhere
+        return cls(count, period)
 
     def __str__(self) -> str:
-        name = {v: k for k, v in _PERIODS.items()}[self.period]
+        name = {v: k for k, v in RATE_PERIODS.items()}[self.period]
         return f"{self.count}/{name}"
 
 
@@ -55,37 +56,60 @@ class Decision:
 
 _GCRA = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-if tat - now > tolerance then
-  return {0, tat - now - tolerance, 0}
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local period = tonumber(ARGV[1])
+local count = tonumber(ARGV[2])
+-- The interval period/count, exactly: q whole microseconds and r count-ths of one.
+local q = math.floor(period / count)
+local r = period - q * count
+if r < 0 then q = q - 1; r = r + count elseif r >= count then q = q + 1; r = r - count end
+local tat, frac = now, 0
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local sep = string.find(stored, ':', 1, true)
+  if sep then
+    tat = tonumber(string.sub(stored, 1, sep - 1))
+    frac = tonumber(string.sub(stored, sep + 1))
+  end
 end
-local new_tat = tat + interval
--- PX takes whole milliseconds; the interval may not be one (e.g. 7/minute).
-redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
-local remaining = math.floor((tolerance - (new_tat - now - interval)) / interval)
-return {1, 0, remaining}
+if tat < now then tat = now; frac = 0 end
+local new_tat = tat + q
+local new_frac = frac + r
+if new_frac >= count then new_tat = new_tat + 1; new_frac = new_frac - count end
+-- new_tat is ahead of now by ahead + new_frac/count microseconds; more than one period is refused.
+local ahead = new_tat - now
+if ahead > period or (ahead == period and new_frac > 0) then
+  local wait = ahead - period
+  if new_frac > 0 then wait = wait + 1 end
+  return {0, wait, 0}
+end
+-- Numbers go to Redis as text written here: Redis itself would write big ones with 14 digits.
+local ttl = string.format('%d', math.floor(ahead / 1000) + 1001)
+redis.call('SET', KEYS[1], string.format('%d:%d', new_tat, new_frac), 'PX', ttl)
+-- Hits left now: (period - ahead - new_frac/count) / interval, in doubles (it only informs).
+local left = math.floor(((period - ahead) * count - new_frac) / period)
+if left > count - 1 then left = count - 1 elseif left < 0 then left = 0 end
+return {1, 0, left}
 """
 
 
 # A sliding log: at most N hits in any window of the period (GCRA would allow a burst of N and then
 # one each period/N, nearly 2N in the first period): for budgets people are held to, such as lookups.
+# In whole milliseconds (scores of 13 digits, exact however Redis writes numbers).
 _WINDOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local period = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - period)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - period))
 local used = redis.call('ZCARD', KEYS[1])
 if used >= limit then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return {0, tonumber(oldest[2]) + period - now, 0}
 end
-redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[3])
-redis.call('PEXPIRE', KEYS[1], period)
+local stamp = string.format('%d', now)
+redis.call('ZADD', KEYS[1], stamp, stamp .. ':' .. ARGV[3])
+redis.call('PEXPIRE', KEYS[1], string.format('%d', period))
 return {1, 0, limit - used - 1}
 """
 
@@ -103,14 +127,12 @@ class RateLimiter:
         allowed, retry_ms, remaining = await self._window(
             keys=[key], args=[rate.period * 1000, rate.count, secrets.token_hex(6)]
         )
-        return Decision(bool(allowed), max(0.0, float(retry_ms)) / 1000, int(remaining))
+        return Decision(bool(allowed), max(0, int(retry_ms)) / 1000, int(remaining))
 
     async def hit(self, subject: str, rate: Rate) -> Decision:
-        interval_ms = rate.period * 1000 / rate.count
-        tolerance_ms = rate.period * 1000 - interval_ms
         key = f"{self._prefix}{subject}:{rate.count}/{rate.period}"
-        allowed, retry_ms, remaining = await self._script(keys=[key], args=[interval_ms, tolerance_ms])
-        return Decision(bool(allowed), float(retry_ms) / 1000, int(remaining))
+        allowed, retry_us, remaining = await self._script(keys=[key], args=[rate.period * 1_000_000, rate.count])
+        return Decision(bool(allowed), int(retry_us) / 1_000_000, int(remaining))
 
     async def reset(self, subject: str, rate: Rate) -> None:
         await self._client.delete(f"{self._prefix}{subject}:{rate.count}/{rate.period}")

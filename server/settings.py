@@ -65,15 +65,31 @@ def _parse_redis_url(raw: str) -> str:
     return value
 
 
-_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+MAX_RATE_COUNT = 1_000_000_000  # per period: past this a limit limits nothing (and stays exact below it)
+_RATE_RE = re.compile(r"^\s*([+-]?\d+)\s*/\s*([a-z]+)\s*$")
+
+
+def parse_rate(raw: str) -> tuple[int, int]:
+    """``COUNT/PERIOD`` as (count, period in seconds); ValueError says what is wrong. Every rate
+    setting and every rate in the code goes through here, so all accept the same."""
+    match = _RATE_RE.match(raw.lower())
+    if not match:
+        raise ValueError(f"{raw.strip()!r} is not COUNT/PERIOD, e.g. 120/minute (period: second, minute, hour, day)")
+    count, period = int(match.group(1)), match.group(2)
+    if period not in RATE_PERIODS:
+        raise ValueError(f"unknown period {period!r} in {raw.strip()!r} (use second, minute, hour or day)")
+    if count < 1:
+        raise ValueError(
+            f"the count in {raw.strip()!r} must be at least 1 (to switch limits off use GMID_RATE_LIMIT_ENABLED=false)"
+        )
+    if count > MAX_RATE_COUNT:
+        raise ValueError(f"the count in {raw.strip()!r} must be at most {MAX_RATE_COUNT:,}")
+    return count, RATE_PERIODS[period]
 
 
 def _parse_rate(raw: str) -> str:
-    match = _RATE_RE.match(raw)
-    if not match:
-        raise ValueError("expected COUNT/PERIOD, e.g. 120/minute (period: second, minute, hour, day)")
-    if int(match.group(1)) < 1:
-        raise ValueError("the count must be at least 1 (to switch limits off use GMID_RATE_LIMIT_ENABLED=false)")
+    parse_rate(raw)
     return raw.strip()
 
 
@@ -141,13 +157,14 @@ def _parse_id_map(raw: str) -> str:
     return raw.strip()
 
 
-_LIMIT_RE = re.compile(r"^(wechat|sms|email)=\d+/(second|minute|hour|day)$")
-
-
 def _parse_channel_limits(raw: str) -> str:
     for part in raw.split(","):
-        if part.strip() and not _LIMIT_RE.match(part.strip().replace(" ", "")):
-            raise ValueError(f"{part.strip()!r} is not CHANNEL=COUNT/PERIOD (e.g. sms=5/hour)")
+        if not part.strip():
+            continue
+        channel, sep, rate = part.replace(" ", "").partition("=")
+        if not sep or channel not in {"wechat", "sms", "email"}:
+            raise ValueError(f"{part.strip()!r} is not CHANNEL=COUNT/PERIOD (e.g. sms=5/hour; wechat, sms or email)")
+        parse_rate(rate)
     return raw.strip()
 
 
@@ -185,6 +202,13 @@ SPECS: tuple[Spec, ...] = (
         "Database. Unset: SQLite file `VAR_DIR/gmid.sqlite3`. Production: `postgres://user:pass@host:5432/db`.",
     ),
     Spec(
+        "sqlite_busy_timeout",
+        _parse_int(1, 60),  # a request waits no longer than Sanic's 60 s response timeout
+        10,
+        "Seconds a write to the SQLite file waits for another process's write (the server, its worker, "
+        "the CLI) before it gives up: a request then answers 503 with Retry-After.",
+    ),
+    Spec(
         "redis_url",
         _parse_redis_url,
         None,
@@ -194,7 +218,9 @@ SPECS: tuple[Spec, ...] = (
         "public_base_url",
         _parse_http_url,
         "http://127.0.0.1:8000",
-        "Public address of the service; QR codes point at `PUBLIC_BASE_URL/q/...`.",
+        "Public address of the service; QR codes point at `PUBLIC_BASE_URL/q/...`. Unset: `http://HOST:PORT` "
+        "from GMID_HOST and GMID_PORT (or `gmid serve --host/--port`), 127.0.0.1 for a HOST of 0.0.0.0 or ::, "
+        "which phones cannot reach: set it wherever codes are printed for real.",
     ),
     Spec("wechat_appid", _parse_str, "", "Mini-program AppID. Unset: WeChat login answers 503."),
     Spec("wechat_secret", _parse_str, "", "Mini-program AppSecret (prefer a secret store; never commit it)."),
@@ -243,7 +269,13 @@ SPECS: tuple[Spec, ...] = (
         "Base64 HMAC key for blind indexes of personal data. Unset: `VAR_DIR/keys/pii-index.key`.",
     ),
     Spec("max_body_bytes", _parse_int(1024, 64 * 1024 * 1024), 1024 * 1024, "Largest request body accepted."),
-    Spec("rate_limit_ip", _parse_rate, "600/minute", "Default request rate per client address."),
+    Spec(
+        "rate_limit_ip",
+        _parse_rate,
+        "600/minute",
+        "Default request rate per client address: COUNT/PERIOD, PERIOD second, minute, hour or day, COUNT "
+        "1 to 1000000000 (every rate setting takes the same).",
+    ),
     Spec("rate_limit_account", _parse_rate, "600/minute", "Default request rate per signed-in account."),
     Spec(
         "rate_limits",
@@ -334,12 +366,18 @@ SPECS: tuple[Spec, ...] = (
         "notify_lease_seconds",
         _parse_int(5, 3600),
         60,
-        "How long a claim lasts; a dead dispatcher's rows are taken again after it. At least 3x any timeout.",
+        "How long a claim lasts; a dead dispatcher's rows are taken again after it. At least 3x the longest "
+        "send timeout (GMID_WECHAT_TIMEOUT counts twice: a token, then the send), else start-up stops.",
     ),
     Spec("notify_poll_seconds", _parse_int(1, 300), 5, "Poll interval when no wake-up arrives."),
     Spec("notify_max_attempts", _parse_int(1, 50), 5, "Attempts per channel before falling back or dead."),
     Spec("notify_backoff_base", _parse_int(1, 3600), 2, "First retry delay in seconds (doubles each time)."),
-    Spec("notify_backoff_cap", _parse_int(1, 86400), 900, "Longest retry delay in seconds."),
+    Spec(
+        "notify_backoff_cap",
+        _parse_int(1, 86400),
+        900,
+        "Longest retry delay in seconds (not less than GMID_NOTIFY_BACKOFF_BASE).",
+    ),
     Spec(
         "notify_dedup_seconds",
         _parse_int(0, 30 * 86400),
@@ -386,8 +424,9 @@ class Settings:
     workers: int = 1
     var_dir: str = "var"
     database_url: str | None = field(default=None, repr=False)  # may carry a password
+    sqlite_busy_timeout: int = 10
     redis_url: str | None = field(default=None, repr=False)
-    public_base_url: str = "http://127.0.0.1:8000"
+    public_base_url: str = ""  # "": derived from host and port (__post_init__)
     wechat_appid: str = ""
     wechat_secret: str = field(default="", repr=False)
     wechat_api_base_url: str = "https://api.weixin.qq.com/"
@@ -448,6 +487,37 @@ class Settings:
     log_level: str = "INFO"
     access_log: bool = False
 
+    def __post_init__(self) -> None:
+        if not self.public_base_url:
+            object.__setattr__(self, "public_base_url", derived_base_url(self.host, self.port))
+            object.__setattr__(self, "_derived_base_url", True)  # not a field: replace() derives again
+        problem = self._conflict()
+        if problem:
+            raise SettingsError(problem)
+
+    def _conflict(self) -> str | None:
+        """Values each valid on their own that cannot work together, as one line naming the variable."""
+        # A claim must outlive the slowest send it covers, with room for a retry: a shorter lease lets
+        # another dispatcher take a row whose send is still in flight, and send it twice.
+        timeouts = {
+            "GMID_WECHAT_TIMEOUT": (self.wechat_timeout, 2),  # a token fetch, then the send
+            "GMID_SMS_TIMEOUT": (self.sms_timeout, 1),
+            "GMID_SMTP_TIMEOUT": (self.smtp_timeout, 1),
+        }
+        name, (seconds, calls) = max(timeouts.items(), key=lambda item: item[1][0] * item[1][1])
+        if self.notify_lease_seconds < 3 * seconds * calls:
+            twice = ", twice: a token, then the send" if calls == 2 else ""
+            return (
+                f"invalid setting GMID_NOTIFY_LEASE_SECONDS: {self.notify_lease_seconds} s is less than 3x the "
+                f"longest send ({name}={seconds} s{twice}); set it to at least {3 * seconds * calls}"
+            )
+        if self.notify_backoff_base > self.notify_backoff_cap:
+            return (
+                f"invalid setting GMID_NOTIFY_BACKOFF_BASE: the first retry delay ({self.notify_backoff_base} s) "
+                f"is longer than the longest, GMID_NOTIFY_BACKOFF_CAP ({self.notify_backoff_cap} s)"
+            )
+        return None
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
         """Read settings: real environment first, then the ``.env`` file, then defaults."""
@@ -486,13 +556,35 @@ class Settings:
         return f"sqlite://{self.var_path / 'gmid.sqlite3'}"
 
     @property
+    def public_base_url_derived(self) -> bool:
+        """GMID_PUBLIC_BASE_URL is unset: the address comes from host and port."""
+        return bool(getattr(self, "_derived_base_url", False))
+
+    @property
     def uses_embedded_redis(self) -> bool:
         return not self.redis_url
 
     def replace(self, **changes: Any) -> Settings:
         current = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.public_base_url_derived:
+            current["public_base_url"] = ""  # a new host or port moves the derived address along
         current.update(changes)
         return Settings(**current)
+
+
+# Bind addresses meaning "every interface": never an address to send a phone to.
+_WILDCARD_HOSTS = frozenset({"", "*", "::", "0.0.0.0"})  # noqa: S104  (compared, not bound)
+
+
+def derived_base_url(host: str, port: int) -> str:
+    """``http://HOST:PORT`` for a service whose public address is not set; a wildcard bind address
+    (0.0.0.0, ::) is no address to give anyone, so 127.0.0.1 stands in for it."""
+    name = host.strip().strip("[]")
+    if name in _WILDCARD_HOSTS:
+        name = "127.0.0.1"
+    if ":" in name:
+        name = f"[{name}]"
+    return f"http://{name}:{port}"
 
 
 # Variables that are ours but not settings of the app itself (the test suite's switches).

@@ -14,12 +14,13 @@ from server.pgpool import Client
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_postgres_urls_use_the_pool_without_reset_and_sqlite_is_unchanged() -> None:
+def test_postgres_urls_use_the_pool_without_reset() -> None:
     config = db.tortoise_config("postgres://gmid@127.0.0.1:5432/gmid")
     connection = config["connections"]["default"]
     assert connection["engine"] == "server.pgpool"
     assert connection["credentials"]["maxsize"] == "20"
-    assert db.tortoise_config("sqlite:///tmp/x.sqlite3")["connections"]["default"] == "sqlite:///tmp/x.sqlite3"
+    # SQLite has its own client (server/sqlite.py; tests/server/test_sqlite_concurrency.py).
+    assert db.tortoise_config("sqlite:///tmp/x.sqlite3")["connections"]["default"]["engine"] == "server.sqlite"
 
 
 def test_no_code_keeps_session_state_on_a_pooled_connection() -> None:
