@@ -38,10 +38,8 @@ unless the URL sets ``?maxsize=``.
 Every police lookup appends one entry to the audit log (the product's behaviour: the log grows by one
 entry per lookup, warm-up included), and that append takes the hash chain's head-row lock for its
 transaction, so lookups are serialised on it: this bounds lookup concurrency whatever the worker
-count. The police lookup limit is lifted (``GMID_POLICE_LOOKUP_RATE=3600000/hour``: 1,000,000/hour
-would make every lookup fail, as the rate limiter's Lua script hands Redis a fractional expiry when
-the interval is not a whole number of milliseconds) and so are the request-rate limits; no
-notification dispatcher runs in the server. Each scan adds a row to ``qr_scan_event``. The client,
+count. The police lookup limit is lifted (``GMID_POLICE_LOOKUP_RATE=3600000/hour``) and so are the
+request-rate limits; no background worker runs beside the server. Each scan adds a row to ``qr_scan_event``. The client,
 the servers and the database share this machine's CPUs: the figures describe this machine and this
 run only.
 """
