@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json as jsonlib
+import logging
 import re
+import time
+from typing import Any
 
-from sanic import Blueprint, Request
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, empty, json
 
 from identity import service as identity_service
@@ -32,13 +38,22 @@ from miniapp_api.reports.schemas import (
     SimilarQuery,
     SubmitIn,
 )
+from server import redis as gmid_redis
 from server.auth import public, require_principal, requires, token_ignored
-from server.errors import NotFound, ValidationFailed
+from server.errors import NotFound, ServiceUnavailable, ValidationFailed
 from server.validation import errors, json_body, query_args, responds
+
+log = logging.getLogger("gmid.reports")
 
 bp = Blueprint("reports", url_prefix="/api/v1")
 
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+# The grid feed's stream: a comment line at least this often (seconds) keeps proxies from closing an
+# idle connection; each blocking read waits at most until the next one is due.
+KEEPALIVE_SECONDS = 15.0
+# Redis unreachable this long (seconds): the stream ends cleanly; the client reconnects with Last-Event-ID.
+STREAM_GIVE_UP_SECONDS = 60.0
+STREAM_RETRY_SECONDS = 0.5  # the first pause before reading again after a Redis error (doubling)
 REPORTERS = (Role.RESIDENT, Role.PARTY_MEMBER, Role.GRID_STAFF)
 _CHANNEL = {Role.PARTY_MEMBER: "party_member", Role.GRID_STAFF: "grid_staff"}
 
@@ -295,6 +310,31 @@ async def feed(request: Request, query: FeedQuery) -> HTTPResponse:
     return json(body.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
 
+def _blocking_redis(app: Sanic) -> aioredis.Redis:
+    """This worker's client for the stream's blocking reads (made on first use): the shared client's
+    socket timeout is shorter than a block, and would end every idle stream with a TimeoutError."""
+    client: aioredis.Redis | None = getattr(app.ctx, "redis_blocking", None)
+    if client is None:
+        client = gmid_redis.make_blocking_client(gmid_redis.redis_url_for(app.ctx.settings))
+        app.ctx.redis_blocking = client
+    return client
+
+
+@bp.after_server_stop
+async def close_blocking_redis(app: Sanic) -> None:
+    client: aioredis.Redis | None = getattr(app.ctx, "redis_blocking", None)
+    app.ctx.redis_blocking = None
+    if client is not None:
+        await client.aclose()
+
+
+def _block_ms(last_sent: float) -> int:
+    """How long the next read may wait: until the next keep-alive is due, within the blocking client's
+    socket timeout, and never 0 (which Redis takes as "forever")."""
+    wait = min(KEEPALIVE_SECONDS - (time.monotonic() - last_sent), gmid_redis.BLOCKING_SOCKET_TIMEOUT - 5)
+    return max(1, int(wait * 1000))
+
+
 @bp.get("/grid/feed/stream", name="grid.feed.stream")
 @requires(Role.GRID_STAFF, Role.OFFICER, Role.ADMIN, Role.PARTY_MEMBER)
 @responds(
@@ -303,39 +343,74 @@ async def feed(request: Request, query: FeedQuery) -> HTTPResponse:
     "Server-Sent Events: `event: report`, `data: {id, state, action}`, `id:` to resume",
     media="text/event-stream",
 )
+@errors(422, 503)
 async def feed_stream(request: Request) -> HTTPResponse | None:
     """New and changed reports under your node as they happen, from any app instance. Reconnect with
     `Last-Event-ID` to receive what you missed; a comment line every 15 s keeps proxies from closing
-    the connection. Fetch the report itself with GET /api/v1/reports/{id}."""
+    the connection, however long it stays open. If Redis is unreachable for a minute the stream ends
+    (reconnect later); before it starts, that is 503. Fetch the report itself with GET /api/v1/reports/{id}."""
     principal = require_principal(request)
     if principal.node_path is None:
         raise ValidationFailed("Only staff with a place in the hierarchy have a feed.", code="no_feed")
     last_id = request.headers.get("last-event-id", "").strip()
     if last_id and not _STREAM_ID.fullmatch(last_id):
         raise ValidationFailed("Last-Event-ID is not an id this stream sent.", code="bad_last_event_id")
-    redis = request.app.ctx.redis
     cursor = last_id or "$"
     if cursor == "$":  # start from now, but with a concrete id so nothing between reads is lost
-        newest = await redis.xrevrange(events.STREAM, count=1)
+        try:
+            newest = await request.app.ctx.redis.xrevrange(events.STREAM, count=1)
+        except RedisError as exc:
+            log.warning("grid feed stream refused: redis unavailable error=%s", exc.__class__.__name__)
+            raise ServiceUnavailable(
+                "The live feed is unavailable right now; read GET /api/v1/grid/feed and try again later.",
+                code="feed_stream_unavailable",
+            ) from None
         cursor = newest[0][0].decode() if newest else "0-0"
+    blocking = _blocking_redis(request.app)
     response = await request.respond(
         content_type="text/event-stream; charset=utf-8",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
     await response.send(": connected\n\n")
     prefix = principal.node_path
+    last_sent = time.monotonic()
+    failing_since: float | None = None
+    pause = STREAM_RETRY_SECONDS
     while True:
-        batch = await redis.xread({events.STREAM: cursor}, count=100, block=15_000)
-        if not batch:
-            await response.send(": keep-alive\n\n")
-            continue
-        for entry_id, fields in batch[0][1]:
+        batch: Any = []  # RESP2: [[stream, [(id, fields), ...]]]
+        try:
+            batch = await blocking.xread({events.STREAM: cursor}, count=100, block=_block_ms(last_sent))
+        except RedisError as exc:
+            # Lost Redis (a restart, a failover, a network cut): say so once, keep the client with
+            # keep-alives while retrying, and end cleanly if it stays away (the client reconnects).
+            now = time.monotonic()
+            if failing_since is None:
+                failing_since = now
+                log.warning("grid feed stream: redis read failed error=%s; retrying", exc.__class__.__name__)
+            if now - failing_since >= STREAM_GIVE_UP_SECONDS:
+                log.warning("grid feed stream ended: redis unavailable for %.0f s", now - failing_since)
+                await response.send(": the live feed is unavailable; reconnect later\n\n")
+                await response.eof()
+                return None
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, KEEPALIVE_SECONDS)
+        else:
+            if failing_since is not None:
+                log.info("grid feed stream: redis back after %.0f s", time.monotonic() - failing_since)
+                failing_since, pause = None, STREAM_RETRY_SECONDS
+        for entry_id, fields in batch[0][1] if batch else ():
             cursor = entry_id.decode()
             data = {k.decode(): v.decode() for k, v in fields.items()}
+            # Scope on the report's own node; the event says nothing of who filed it.
             if not data.get("node", "").startswith(prefix):
                 continue
             payload = jsonlib.dumps({"id": data["id"], "state": data["state"], "action": data["action"]})
             await response.send(f"id: {cursor}\nevent: report\ndata: {payload}\n\n")
+            last_sent = time.monotonic()
+        # Also when only other nodes' events came: this client has heard nothing for a while.
+        if time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
+            await response.send(": keep-alive\n\n")
+            last_sent = time.monotonic()
 
 
 @bp.get("/reports/similar", name="reports.similar")
