@@ -150,9 +150,12 @@ async def categories(request: Request) -> HTTPResponse:
 @requires(*REPORTERS)
 @json_body(SubmitIn)
 @responds(201, ReportOut, "Submitted; you are notified at each step")
-@errors(422)
+@errors(403, 422)
 async def submit(request: Request, body: SubmitIn) -> HTTPResponse:
-    """File a report (明心桥): a category, what is wrong and where (the grid, a building, a point)."""
+    """File a report (明心桥): a category, what is wrong and where (the grid, a building, a point).
+
+    With a building, the report belongs to the building's own grid. Residents file anywhere; staff
+    (grid staff, party members) only in their part of the hierarchy (403 `outside_scope`)."""
     principal = require_principal(request)
     account = await identity_service.get_account(public_id=principal.account_id)
     if account is None:

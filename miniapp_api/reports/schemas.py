@@ -13,8 +13,17 @@ from server.validation import StrictModel, Stripped
 class SubmitIn(StrictModel):
     category: Stripped = Field(min_length=1, max_length=32, description="A key from GET /api/v1/report-categories.")
     text: Stripped = Field(min_length=2, max_length=2000, description="What is wrong, in your words.")
-    node: Stripped = Field(pattern=r"^[A-Za-z0-9]{1,32}$", description="The grid (or community) code of the place.")
-    building: Stripped | None = Field(default=None, max_length=32, description="The building code, when scanned.")
+    node: Stripped | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9]{1,32}$",
+        description="The grid (or community) code of the place; may be left out when a building is given.",
+    )
+    building: Stripped | None = Field(
+        default=None,
+        max_length=32,
+        description="The building code, when scanned: the report then belongs to the building's own grid (a node "
+        "given with it must be that grid or above it, else 422 `building_not_in_node`; an unknown building is 422).",
+    )
     lat: float | None = Field(default=None, ge=-90, le=90)
     lng: float | None = Field(default=None, ge=-180, le=180)
     anonymous: bool = Field(default=False, description="Hide who you are from everyone but the system.")

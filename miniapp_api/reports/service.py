@@ -143,13 +143,48 @@ def report_no(now: dt.datetime, report_id: int) -> str:
     return "MXQ" + now.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y%m%d") + f"{report_id:07d}"
 
 
+async def place_of(
+    *, principal: Principal | None, node_code: str | None, building_code: str | None
+) -> tuple[str, str | None]:
+    """Where a report belongs: (its node path, its building code). A building decides: its own grid is
+    the report's node, whatever node was named (a node given with it must be that grid or above it,
+    else 422), so the building's grid always sees what is filed about it. Staff (grid staff, party
+    members, any role but resident) file only in their part of the hierarchy (403); residents anywhere."""
+    from miniapp_api.buildings.service import get_by_code  # reports work without the buildings package
+
+    node = None
+    if node_code:
+        node = await hierarchy.get_by_code(node_code)
+        if node is None:
+            raise ValidationFailed.field("node", "no hierarchy node has this code", "unknown_node")
+    if building_code:
+        building = await get_by_code(code=building_code)
+        if building is None:
+            raise ValidationFailed.field("building", "no building has this code", "unknown_building")
+        if node is not None and not building.node_path.startswith(node.path):
+            raise ValidationFailed.field(
+                "building",
+                "this building lies in another grid than the node given: give its own grid, or no node",
+                "building_not_in_node",
+            )
+        node_path, building_code = building.node_path, building.code
+    elif node is not None:
+        node_path = node.path
+    else:
+        raise ValidationFailed.field("node", "give the node (grid) or the building of the place", "node_required")
+    staff = principal is not None and principal.role in STAFF_ROLES
+    if staff and principal is not None and not (is_district_level(principal) or principal.covers(node_path)):
+        raise Forbidden("Staff file reports only in their own part of the hierarchy.", code="outside_scope")
+    return node_path, building_code
+
+
 async def submit(
     *,
     reporter: Account | None,
     principal: Principal | None,
     category_key: str,
     text: str,
-    node_code: str,
+    node_code: str | None,
     channel: str,
     anonymous: bool = False,
     building_code: str | None = None,
@@ -159,16 +194,15 @@ async def submit(
     source: str = "system",
 ) -> Report:
     """File a report. ``reporter`` is None for reports from outside systems (Open311), which then
-    name themselves in the history as ``source``."""
+    name themselves in the history as ``source``. With a building, the building's grid is the node
+    (see ``place_of``)."""
     await catalogue.ensure_defaults()
     category = await Category.get_or_none(key=category_key, active=True)
     if category is None:
         raise ValidationFailed.field(
             "category", "no such category (see GET /api/v1/report-categories)", "unknown_category"
         )
-    node = await hierarchy.get_by_code(node_code)
-    if node is None:
-        raise ValidationFailed.field("node", "no hierarchy node has this code", "unknown_node")
+    node_path, building_code = await place_of(principal=principal, node_code=node_code, building_code=building_code)
     now = utcnow()
     async with in_transaction() as conn:
         report = await Report.create(
@@ -183,7 +217,7 @@ async def submit(
             board_code=board_code,
             lat=lat,
             lng=lng,
-            node_path=node.path,
+            node_path=node_path,
             state=State.SUBMITTED,
             state_since=now,
             created_at=now,
@@ -249,6 +283,9 @@ async def apply(*, report_id: int, actor: Actor, is_reporter: bool, move: Move) 
             )
         if actor.principal is not None and not states.may(step, actor.principal.role, is_reporter=is_reporter):
             raise Forbidden(f"Your role may not {move.action} a report.", code="action_not_allowed")
+        if actor.principal is not None and is_reporter and not states.filer_may(move.action, actor.principal.role):
+            # Separation of duties: the filer never handles their own report, and staff never rate one.
+            raise Forbidden(f"You filed this report: someone else may {move.action} it.", code="own_report")
         if step.needs_note and not move.note.strip():
             raise ValidationFailed.field("note", f"{move.action} needs a reason", "note_required")
         category = await Category.get(id=report.category_id, using_db=conn)
@@ -301,7 +338,8 @@ async def apply(*, report_id: int, actor: Actor, is_reporter: bool, move: Move) 
 async def _department_for(report: Report, category: Category, code: str | None, conn: BaseDBAsyncClient) -> Department:
     if code:
         department = await Department.get_or_none(code=code, using_db=conn)
-        if department is None:
+        # A local department (a street office) serves its own part of the hierarchy only.
+        if department is None or (department.node_path and not report.node_path.startswith(department.node_path)):
             raise ValidationFailed.field("department", "no department has this code", "unknown_department")
         return department
     suggested = await catalogue.suggest_department(category, report.node_path)
