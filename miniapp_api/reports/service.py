@@ -515,11 +515,15 @@ async def followers(report: Report) -> int:
 
 
 async def followed(*, principal: Principal, limit: int = MAX_FOLLOWED) -> list[Report]:
-    account = await Account.get_or_none(public_id=principal.account_id)
-    if account is None:
+    """The reports the caller follows, as ``get_readable`` lets them read each: a police matter out of
+    their scope (followed before such follows were refused) is not listed."""
+    viewer = await viewer_of(principal)
+    if viewer.account_id is None:
         return []
-    ids = ReportFollower.filter(account_id=account.id).values_list("report_id", flat=True)
-    return list(await Report.filter(id__in=Subquery(ids)).order_by("-updated_at", "-id").limit(limit))
+    ids = ReportFollower.filter(account_id=viewer.account_id).values_list("report_id", flat=True)
+    rows = await Report.filter(id__in=Subquery(ids)).order_by("-updated_at", "-id").limit(limit)
+    private = set(await Category.filter(key__in=list(PRIVATE_CATEGORIES)).values_list("id", flat=True))
+    return [r for r in rows if r.category_id not in private or viewer.view(r) is not View.PUBLIC]
 
 
 # The grid feed ----------------------------------------------------------------------------------------

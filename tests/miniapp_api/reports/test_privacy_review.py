@@ -10,6 +10,7 @@ import httpx
 from sanic import Sanic
 
 from identity.roles import Role
+from miniapp_api.reports.models import Report, ReportFollower
 from notify.dispatcher import Dispatcher
 from tests.miniapp_api.ebikes.conftest import User, user
 from tests.miniapp_api.reports.test_closed_loop import move, submit
@@ -149,6 +150,11 @@ async def test_only_what_one_may_see_can_be_followed(app: Sanic, client: httpx.A
         assert (await client.get(f"/api/v1/reports/{report['id']}", headers=outsider.headers)).status_code == 404
     refused = await client.put(f"/api/v1/reports/{police['id']}/follow", headers=neighbour.headers)
     assert refused.status_code == 404
+    assert (await client.get("/api/v1/reports/following", headers=neighbour.headers)).json()["items"] == []
+    # A follow of a police matter left from before such follows were refused opens nothing either.
+    stored = await Report.get(public_id=police["id"])
+    await ReportFollower.create(report_id=stored.id, account_id=neighbour.account.id, created_at=stored.created_at)
+    assert (await client.get(f"/api/v1/reports/{police['id']}", headers=neighbour.headers)).status_code == 404
     assert (await client.get("/api/v1/reports/following", headers=neighbour.headers)).json()["items"] == []
     # Staff in scope follow (and read all of it, as before); a resident follows the public view.
     for who in (grid, community, neighbour):
