@@ -773,7 +773,7 @@ async def anatomy(settings: Settings, node_path: str, limit: int, repeat: int = 
             return rows
 
         async def page_out() -> None:
-            await routes.report_outs(await page(), viewer_is_reporter=False, show_reporter=True)
+            await routes.report_outs(await page(), viewer=service.Viewer(principal, None))
 
         plans = await explained(page)
         with captured() as capture:
@@ -853,11 +853,11 @@ def plan_day(people: People, reports: int, rng: random.Random) -> list[Life]:
     while planned < reports:
         grid = rng.choices(people.grids, weights=weights)[0]
         kind = weighted(rng, (("resident", 75), ("party_member", 15), ("grid_staff", 10)))
+        here = [t for t, path in people.party_tokens if path == grid.path]
+        if kind == "party_member" and not here:
+            kind = "resident"  # party members file only in their own grid
         if kind == "party_member":
-            here = [t for t, path in people.party_tokens if path == grid.path]
-            reporter = rng.choice(here) if here else rng.choice(people.party_tokens)[0]
-            if not here:
-                kind = "party_member_elsewhere"
+            reporter = rng.choice(here)
         elif kind == "grid_staff":
             reporter = ""  # the grid's own worker, once signed in
         else:
@@ -940,6 +940,9 @@ async def live(actor: Actor, life: Life, staff: dict[str, str], officers: dict[s
     grid = staff[life.grid.path]
     officer = officers[life.grid.street]
     reporter = life.reporter or grid
+    if life.reporter_kind == "grid_staff":
+        # Separation of duties: the grid's worker filed it, so a colleague (the district's) handles it.
+        grid = staff["/" + life.grid.path.strip("/").split("/")[0] + "/"]
     body: dict[str, Any] = {"category": life.category, "text": TEXTS[life.category][0], "node": life.grid.code}
     if life.building:
         body["building"] = life.building
@@ -995,7 +998,7 @@ async def live(actor: Actor, life: Life, staff: dict[str, str], officers: dict[s
     if life.path == "open_resolved":
         actor.sink.outcomes["left resolved"] += 1
         return
-    if life.path != "no_confirm":
+    if life.path != "no_confirm" and life.reporter_kind == "resident":  # only residents rate their reports
         await actor.move(rid, reporter, "confirm", satisfaction=life.satisfaction, comment="谢谢")
     await actor.move(rid, grid, "close")
     if life.look_mine:
@@ -1300,6 +1303,7 @@ def main(argv: list[str] | None = None) -> int:
 
             # 4. The day, on the same database.
             staff = {path: signed[u] for path, u in people.grid_usernames.items()}
+            staff.update({path: signed[u] for _, path, u in people.feed_staff})  # the district's, for colleagues
             officers = {path: signed[u] for path, u in people.officer_usernames.items()}
             lives = plan_day(people, args.day, random.Random(args.day))
             day_started = dt.datetime.now(dt.UTC)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from server.settings import Settings
 
@@ -132,11 +134,33 @@ def redis_url_for(settings: Settings) -> str:
     return settings.redis_url or embedded_for(settings).url
 
 
+# Seconds an ordinary command may take before the client gives up on the socket.
+SOCKET_TIMEOUT = 5.0
+# Seconds a blocking read (XREAD BLOCK, used by the grid feed's Server-Sent Events) may wait on the
+# socket: more than the longest block it is asked for, or the read times out before Redis answers.
+BLOCKING_SOCKET_TIMEOUT = 60.0
+
+
 def make_client(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_url(
         url,
         decode_responses=False,
-        socket_timeout=5,
-        socket_connect_timeout=5,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=SOCKET_TIMEOUT,
         health_check_interval=30,
+    )
+
+
+def make_blocking_client(url: str) -> aioredis.Redis:
+    """A client for blocking reads only: its socket timeout outlasts a block of up to
+    BLOCKING_SOCKET_TIMEOUT minus a margin, which the ordinary client's would cut short. It does not
+    retry by itself (redis-py retries for seconds, silently): its caller retries, and meanwhile tells
+    its own client that it is still there."""
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=False,
+        socket_timeout=BLOCKING_SOCKET_TIMEOUT,
+        socket_connect_timeout=SOCKET_TIMEOUT,
+        health_check_interval=30,
+        retry=Retry(NoBackoff(), 0),
     )

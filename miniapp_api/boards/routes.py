@@ -41,7 +41,8 @@ async def board_out(request: Request, board: Board) -> BoardOut:
 @responds(200, BoardOut, "The board, created with its e-ID code or updated")
 @errors(404, 422)
 async def upsert(request: Request, body: BoardIn) -> HTTPResponse:
-    """Put up or update a party-member board for a grid in your part of the hierarchy."""
+    """Put up or update a party-member board for a grid in your part of the hierarchy. Another grid's
+    board is 404 and stays as it was; a building must lie in your area and under the board's node (422)."""
     board = await service.upsert(data=body, principal=require_principal(request))
     return json((await board_out(request, board)).model_dump(mode="json"))
 
@@ -72,9 +73,10 @@ async def get_board(request: Request, code: str) -> HTTPResponse:
 @requires(Role.RESIDENT, Role.PARTY_MEMBER)
 @json_body(MessageIn)
 @responds(201, MessageOut, "Your message is a report for the grid; nobody else sees who wrote it")
-@errors(404, 422)
+@errors(403, 404, 422)
 async def message(request: Request, code: str, body: MessageIn) -> HTTPResponse:
-    """Leave a message (群众留言) for the grid's party branch from its board."""
+    """Leave a message (群众留言) for the grid's party branch from its board: a report for the board's
+    grid (its building's grid, when it is on one). A party member leaves one only in their own area (403)."""
     principal = require_principal(request)
     board = await service.get(code)
     account = await identity_service.get_account(public_id=principal.account_id)

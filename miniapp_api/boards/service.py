@@ -16,6 +16,7 @@ from miniapp_api.boards.schemas import BoardIn
 from miniapp_api.reports import service as reports
 from miniapp_api.reports.models import Report
 from qr import service as qr_service
+from qr.models import Credential
 from server.auth import Principal
 from server.errors import NotFound, ValidationFailed
 
@@ -48,14 +49,38 @@ async def for_building(code: str) -> Board:
     return board
 
 
+def _covers(principal: Principal, node_path: str) -> bool:
+    return is_district_level(principal) or principal.covers(node_path)
+
+
+async def _board_building(principal: Principal, code: str | None, node_path: str) -> str | None:
+    """The board's building, checked: it exists in the caller's area (one outside it is as unknown as
+    one that does not exist) and lies under the board's node, so that messages left on the board (the
+    building's grid) reach the grid the board serves."""
+    from miniapp_api.buildings.service import get_by_code  # buildings is optional to boards
+
+    if not code:
+        return None
+    building = await get_by_code(code=code)
+    if building is None or not _covers(principal, building.node_path):
+        raise ValidationFailed.field("building", "no building has this code in your area", "unknown_building")
+    if not building.node_path.startswith(node_path):
+        raise ValidationFailed.field(
+            "building", "this building lies outside the grid the board serves", "building_not_in_node"
+        )
+    return building.code
+
+
 async def upsert(*, data: BoardIn, principal: Principal) -> Board:
-    """Create the board (and issue its code) or update its title, members and place."""
+    """Create the board (and issue its code) or update its title, members and place. The caller must
+    cover both the board as it is (another grid's board is "not found", and stays as it was) and the
+    node it is put at."""
     node = await hierarchy.get_by_code(data.node)
     if node is None:
         raise _node_error()
-    district = is_district_level(principal)
-    if not district and not principal.covers(node.path):
+    if not _covers(principal, node.path):
         raise NotFound("This grid is not in your part of the hierarchy.", code="node_not_found")
+    building_code = await _board_building(principal, data.building, node.path)
     members: list[dict[str, Any]] = [
         {"name": m.name, "duty": m.duty, "photo_url": str(m.photo_url) if m.photo_url else None} for m in data.members
     ]
@@ -70,7 +95,7 @@ async def upsert(*, data: BoardIn, principal: Principal) -> Board:
                 code=data.code,
                 title=data.title,
                 node_path=node.path,
-                building_code=data.building,
+                building_code=building_code,
                 members=members,
                 credential_id=credential.public_id,
                 created_at=now,
@@ -78,25 +103,36 @@ async def upsert(*, data: BoardIn, principal: Principal) -> Board:
                 using_db=conn,
             )
         else:
-            board.title, board.node_path, board.building_code = data.title, node.path, data.building
+            if not _covers(principal, board.node_path):
+                # Another grid's board: not this caller's to overwrite, nor to learn of.
+                raise NotFound("No board with this code in your part of the hierarchy.", code="board_not_found")
+            if board.node_path != node.path:
+                # Its code is printed for the grid it serves: sheets by node must find it there.
+                await Credential.filter(public_id=board.credential_id).using_db(conn).update(node_path=node.path)
+            board.title, board.node_path, board.building_code = data.title, node.path, building_code
             board.members, board.updated_at = members, now
             await board.save(using_db=conn)
     return board
 
 
 async def leave_message(*, board: Board, author: Account, principal: Principal, text: str, category: str) -> Report:
-    """A resident's message (群众留言) becomes a report for the board's grid. The author is kept (to
-    tell them of progress) but marked anonymous: nobody else ever sees who wrote it."""
+    """A resident's message (群众留言) becomes a report for the board's grid (the grid of its building,
+    when it is on one). The author is kept (to tell them of progress) but marked anonymous: nobody else
+    ever sees who wrote it."""
+    from miniapp_api.buildings.service import get_by_code
+
     code = board.node_path.rstrip("/").rsplit("/", 1)[-1]  # paths are the codes from the root
+    building = await get_by_code(code=board.building_code) if board.building_code else None
     report = await reports.submit(
         reporter=author,
         principal=principal,
         category_key=category,
         text=text,
-        node_code=code,
+        # The building decides the node (its own grid); a board whose building is gone files at its node.
+        node_code=None if building else code,
         channel="board",
         anonymous=True,
-        building_code=board.building_code,
+        building_code=building.code if building else None,
         board_code=board.code,
     )
     return report

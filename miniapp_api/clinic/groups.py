@@ -130,7 +130,9 @@ async def set_category(*, principal: Principal, public_id: str, category_key: st
     """A person confirms the category (the same one) or corrects it; either is kept as training data
     for the classifier, with what it had suggested."""
     report, is_reporter = await reports.get_visible(principal=principal, public_id=public_id)
-    if is_reporter or principal.role not in states.GRID:
+    if is_reporter:  # separation of duties: whoever filed it does not decide where it goes
+        raise Forbidden("You filed this report: someone else sets its category.", code="own_report")
+    if principal.role not in states.GRID:
         raise Forbidden("Only grid staff in charge of the report set its category.", code="action_not_allowed")
     category = await Category.get_or_none(key=category_key, active=True)
     if category is None:

@@ -27,7 +27,6 @@ from tortoise.transactions import in_transaction
 
 from identity import audit, hierarchy
 from identity.models import Node
-from identity.roles import NodeLevel
 from identity.service import is_district_level
 from miniapp_api.buildings.models import Building
 from miniapp_api.clinic.open311_models import Open311Client, Open311Request
@@ -57,7 +56,7 @@ CLOSED_STATES = frozenset({State.RESOLVED, State.CONFIRMED, State.CLOSED, State.
 OPEN_STATES = frozenset(State) - CLOSED_STATES
 STATUSES = ("open", "closed")
 # Reports about crime and public order go to the police, not to the public: not offered, not listed.
-NOT_PUBLIC = frozenset({"public_order"})
+NOT_PUBLIC = reports.PRIVATE_CATEGORIES
 # Published points are rounded to about 100 m: a resident's report is often about their own home.
 PLACE_DECIMALS = 3
 PLACE_METRES = 200.0  # a point given alone is filed under the grid of a building this near
@@ -258,19 +257,6 @@ def filed_parts(text: str) -> tuple[str, str | None, str | None]:
     return "\n".join(lines), address, media
 
 
-def _segments(node_path: str) -> list[str]:
-    return [code for code in node_path.strip("/").split("/") if code]
-
-
-async def community_places(paths: set[str]) -> dict[str, str | None]:
-    """Each grid path's place above the grid, by name (光明区光明街道光明社区): where a resident's report
-    is, no closer than the community."""
-    codes = {code for path in paths for code in _segments(path)}
-    nodes = await Node.filter(code__in=codes).exclude(level=NodeLevel.GRID).values_list("code", "name")
-    names = dict(nodes)
-    return {path: "".join(names[c] for c in _segments(path) if c in names) or None for path in paths}
-
-
 async def describe(rows: list[Report]) -> list[RequestOut]:
     """The Open311 view of reports: nothing of who filed them. A report filed through Open311 shows
     the description, address and media_url its client sent (redacted); any other report (a
@@ -284,7 +270,7 @@ async def describe(rows: list[Report]) -> list[RequestOut]:
     addresses: dict[str, str] = {}
     if codes:
         addresses = dict(await Building.filter(code__in=codes).values_list("code", "address"))
-    places = await community_places({r.node_path for r in rows if r.channel != CHANNEL})
+    places = await reports.community_places({r.node_path for r in rows if r.channel != CHANNEL})
     merged_ids = {r.merged_into_id for r in rows if r.merged_into_id is not None}
     merged: dict[int, str] = {}
     if merged_ids:

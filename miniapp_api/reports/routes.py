@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json as jsonlib
+import logging
 import re
+import time
+from typing import Any
 
-from sanic import Blueprint, Request
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, empty, json
 
 from identity import service as identity_service
 from identity.models import Account
-from identity.roles import STAFF_ROLES, Role
+from identity.roles import Role
 from miniapp_api.reports import catalogue, events, service, states
-from miniapp_api.reports.models import Category, Department, Report
+from miniapp_api.reports.models import Category, Department, Report, ReportEvent
 from miniapp_api.reports.schemas import (
     BulkIn,
     BulkItem,
@@ -32,14 +38,25 @@ from miniapp_api.reports.schemas import (
     SimilarQuery,
     SubmitIn,
 )
+from server import redis as gmid_redis
 from server.auth import public, require_principal, requires, token_ignored
-from server.errors import NotFound, ValidationFailed
+from server.errors import NotFound, ServiceUnavailable, ValidationFailed
 from server.validation import errors, json_body, query_args, responds
+
+log = logging.getLogger("gmid.reports")
 
 bp = Blueprint("reports", url_prefix="/api/v1")
 
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+# The grid feed's stream: a comment line at least this often (seconds) keeps proxies from closing an
+# idle connection; each blocking read waits at most until the next one is due.
+KEEPALIVE_SECONDS = 15.0
+# Redis unreachable this long (seconds): the stream ends cleanly; the client reconnects with Last-Event-ID.
+STREAM_GIVE_UP_SECONDS = 60.0
+STREAM_RETRY_SECONDS = 0.5  # the first pause before reading again after a Redis error (doubling)
 REPORTERS = (Role.RESIDENT, Role.PARTY_MEMBER, Role.GRID_STAFF)
+# The actions only a report's reporter takes (states.REPORTER): their actor is the reporter.
+REPORTER_ACTIONS = frozenset({"submit", *(t.action for t in states.TRANSITIONS if states.REPORTER in t.roles)})
 _CHANNEL = {Role.PARTY_MEMBER: "party_member", Role.GRID_STAFF: "grid_staff"}
 
 
@@ -49,19 +66,30 @@ async def _names() -> tuple[dict[int, Category], dict[int, Department]]:
     return categories, departments
 
 
-async def report_outs(reports: list[Report], *, viewer_is_reporter: bool, show_reporter: bool) -> list[ReportOut]:
-    """A page of reports in a fixed number of queries, however long the page."""
+async def report_outs(reports: list[Report], *, viewer: service.Viewer) -> list[ReportOut]:
+    """A page of reports in a fixed number of queries, however long the page. What each shows is
+    decided per report (``service.View``): its reporter and the staff in scope read it all (staff see
+    the reporter unless that report is anonymous), anyone else its public view."""
     categories, departments = await _names()
+    views = [viewer.view(r) for r in reports]
     merged_ids = {r.merged_into_id for r in reports if r.merged_into_id}
     merged = dict(await Report.filter(id__in=merged_ids).values_list("id", "public_id")) if merged_ids else {}
-    shown = {
+    named = {
         r.reporter_id
-        for r in reports
-        if r.reporter_id is not None and (viewer_is_reporter or (show_reporter and not r.anonymous))
+        for r, view in zip(reports, views, strict=True)
+        if r.reporter_id is not None and view is service.View.STAFF and not r.anonymous
     }
-    accounts = dict(await Account.filter(id__in=shown).values_list("id", "public_id")) if shown else {}
-    return [
-        ReportOut(
+    accounts = dict(await Account.filter(id__in=named).values_list("id", "public_id")) if named else {}
+    places = await service.community_places({r.node_path for r in reports}) if reports else {}
+    items = []
+    for report, view in zip(reports, views, strict=True):
+        if view is service.View.REPORTER:
+            reporter: str | None = viewer.principal.account_id
+        elif view is service.View.STAFF and not report.anonymous and report.reporter_id is not None:
+            reporter = accounts.get(report.reporter_id)
+        else:
+            reporter = None
+        out = ReportOut(
             id=report.public_id,
             report_no=report.report_no,
             category=categories[report.category_id].key,
@@ -73,6 +101,7 @@ async def report_outs(reports: list[Report], *, viewer_is_reporter: bool, show_r
             lat=report.lat,
             lng=report.lng,
             node=report.node_path,
+            place=places.get(report.node_path),
             state=report.state,
             state_name=service.STATE_NAMES[report.state],
             department=departments[report.department_id].name if report.department_id in departments else None,
@@ -81,17 +110,71 @@ async def report_outs(reports: list[Report], *, viewer_is_reporter: bool, show_r
             escalation_level=report.escalation_level,
             merged_into=merged.get(report.merged_into_id) if report.merged_into_id else None,
             satisfaction=report.satisfaction,
+            comment=report.comment or None,
             created_at=report.created_at,
             updated_at=report.updated_at,
             allowed_actions=states.allowed_actions(report.state),
-            reporter=accounts.get(report.reporter_id) if report.reporter_id in shown else None,
+            reporter=reporter,
         )
-        for report in reports
-    ]
+        if view is service.View.PUBLIC:
+            out = out.model_copy(
+                update={
+                    "text": "",
+                    "channel": "",
+                    "anonymous": None,
+                    "building": None,
+                    "lat": None,
+                    "lng": None,
+                    "node": service.community_path(report.node_path),
+                    "satisfaction": None,
+                    "comment": None,
+                    "allowed_actions": [],
+                    "reporter": None,
+                    "redacted": True,
+                }
+            )
+        items.append(out)
+    return items
 
 
-async def report_out(report: Report, *, viewer_is_reporter: bool, show_reporter: bool) -> ReportOut:
-    [out] = await report_outs([report], viewer_is_reporter=viewer_is_reporter, show_reporter=show_reporter)
+async def report_out(report: Report, *, viewer: service.Viewer) -> ReportOut:
+    [out] = await report_outs([report], viewer=viewer)
+    return out
+
+
+def timeline_of(events: list[ReportEvent], report: Report, view: service.View, reporter: str | None) -> list[EventOut]:
+    """The history as this reader may see it. The public view: states and times only. The reporter:
+    their own id, the roles of the others. Staff: everyone, but an anonymous report's reporter (by
+    account, and in the reporter's own actions) is only "reporter"."""
+    out = []
+    for e in events:
+        if view is service.View.PUBLIC:
+            out.append(
+                EventOut(
+                    at=e.at, actor="", role="", action=e.action, from_state=e.from_state, to_state=e.to_state, note=""
+                )
+            )
+            continue
+        actor, role = e.actor, e.role
+        by_reporter = (reporter is not None and e.actor == reporter) or (
+            e.action in REPORTER_ACTIONS and e.role != "system"
+        )
+        if view is service.View.REPORTER:
+            if not by_reporter and e.role != "system":
+                actor = e.role
+        elif report.anonymous and by_reporter:
+            actor = role = "reporter"
+        out.append(
+            EventOut(
+                at=e.at,
+                actor=actor,
+                role=role,
+                action=e.action,
+                from_state=e.from_state,
+                to_state=e.to_state,
+                note=e.note,
+            )
+        )
     return out
 
 
@@ -135,9 +218,12 @@ async def categories(request: Request) -> HTTPResponse:
 @requires(*REPORTERS)
 @json_body(SubmitIn)
 @responds(201, ReportOut, "Submitted; you are notified at each step")
-@errors(422)
+@errors(403, 422)
 async def submit(request: Request, body: SubmitIn) -> HTTPResponse:
-    """File a report (明心桥): a category, what is wrong and where (the grid, a building, a point)."""
+    """File a report (明心桥): a category, what is wrong and where (the grid, a building, a point).
+
+    With a building, the report belongs to the building's own grid. Residents file anywhere; staff
+    (grid staff, party members) only in their part of the hierarchy (403 `outside_scope`)."""
     principal = require_principal(request)
     account = await identity_service.get_account(public_id=principal.account_id)
     if account is None:
@@ -156,7 +242,7 @@ async def submit(request: Request, body: SubmitIn) -> HTTPResponse:
         lat=body.lat,
         lng=body.lng,
     )
-    out = await report_out(report, viewer_is_reporter=True, show_reporter=False)
+    out = await report_out(report, viewer=service.Viewer(principal, account.id))
     return json(out.model_dump(mode="json"), status=201)
 
 
@@ -167,16 +253,17 @@ async def mine(request: Request) -> HTTPResponse:
     principal = require_principal(request)
     account = await identity_service.get_account(public_id=principal.account_id)
     rows = list(await Report.filter(reporter_id=account.id).order_by("-id").limit(200)) if account else []
-    items = await report_outs(rows, viewer_is_reporter=True, show_reporter=False)
+    items = await report_outs(rows, viewer=service.Viewer(principal, account.id if account else None))
     return json(ReportList(items=items, next_cursor=None).model_dump(mode="json"))
 
 
 @bp.get("/reports/following", name="reports.following")
 @requires()
-@responds(200, ReportList, "The reports you follow, the latest changed first")
+@responds(200, ReportList, "The reports you follow, the latest changed first (the public view, unless in your scope)")
 async def following(request: Request) -> HTTPResponse:
-    rows = await service.followed(principal=require_principal(request))
-    items = await report_outs(rows, viewer_is_reporter=False, show_reporter=False)
+    principal = require_principal(request)
+    rows = await service.followed(principal=principal)
+    items = await report_outs(rows, viewer=await service.viewer_of(principal))
     for item in items:
         item.allowed_actions = []
     body = ReportList(items=items, next_cursor=None)
@@ -188,8 +275,11 @@ async def following(request: Request) -> HTTPResponse:
 @responds(200, FollowOut, "You follow the report (or its main report, if it was merged)")
 @errors(404, 409)
 async def follow(request: Request, public_id: str) -> HTTPResponse:
-    """Follow an open report instead of filing the same thing again: you can read it and are told of
-    each step, like its reporter. Following twice is the same as once."""
+    """Follow an open report instead of filing the same thing again: you are told of each step and read
+    its public view (category, state, department, deadline, community and times; never the reporter's
+    text, position, photos or the staff's notes). Staff follow only reports in their part of the
+    hierarchy; residents any open report but police matters; anything else is 404. Following twice is
+    the same as once."""
     report, count = await service.follow(principal=require_principal(request), public_id=public_id)
     out = FollowOut(id=report.public_id, report_no=report.report_no, following=True, followers=count)
     return json(out.model_dump())
@@ -208,39 +298,30 @@ async def unfollow(request: Request, public_id: str) -> HTTPResponse:
 @responds(200, ReportDetail, "The report, its timeline, department and deadline")
 @errors(404)
 async def get_report(request: Request, public_id: str) -> HTTPResponse:
+    """The report as you may see it: all of it for its reporter and the staff in scope (the reporter's
+    id unless it is anonymous); the public view (`redacted`) for a follower."""
     principal = require_principal(request)
-    report, is_reporter, is_follower = await service.get_readable(principal=principal, public_id=public_id)
-    staff = principal.role in STAFF_ROLES and not is_reporter and not is_follower
-    out = await report_out(report, viewer_is_reporter=is_reporter, show_reporter=staff)
-    timeline = [
-        EventOut(
-            at=e.at,
-            actor=e.actor if (staff or e.actor == principal.account_id or e.role in ("system",)) else e.role,
-            role=e.role,
-            action=e.action,
-            from_state=e.from_state,
-            to_state=e.to_state,
-            note=e.note,
-        )
-        for e in await service.history(report)
-    ]
-    if report.anonymous and staff:
-        for event in timeline:
-            if event.action in ("submit", "confirm", "reopen", "resubmit"):
-                event.actor = "reporter"
+    report, viewer, following = await service.get_readable(principal=principal, public_id=public_id)
+    view = viewer.view(report)
+    out = await report_out(report, viewer=viewer)
+    reporter = None
+    if report.reporter_id is not None and view is not service.View.PUBLIC:
+        account = await Account.get_or_none(id=report.reporter_id)
+        reporter = account.public_id if account else None
+    timeline = timeline_of(await service.history(report), report, view, reporter)
     suggested = None
-    if staff:
+    if view is service.View.STAFF:
         category = await Category.get(id=report.category_id)
         department = await catalogue.suggest_department(category, report.node_path)
         suggested = department.code if department else None
-    if is_follower:
+    if following and view is not service.View.STAFF:
         out.allowed_actions = []
     detail = ReportDetail(
         **out.model_dump(),
         timeline=timeline,
         suggested_department=suggested,
         followers=await service.followers(report),
-        following=is_follower,
+        following=following,
     )
     return json(detail.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
@@ -251,7 +332,9 @@ async def get_report(request: Request, public_id: str) -> HTTPResponse:
 @responds(200, ReportOut, "The report in its new state")
 @errors(403, 404, 409, 422)
 async def move(request: Request, public_id: str, body: MoveIn) -> HTTPResponse:
-    """Move the report: a transition the state does not allow is 409 with `details.allowed`."""
+    """Move the report: a transition the state does not allow is 409 with `details.allowed`. Whoever
+    filed the report never handles it (accept, dispatch, start, reject, resolve, close, return, merge),
+    and only a resident rates (confirms) their own report: 403 `own_report`."""
     principal = require_principal(request)
     report = await service.transition(
         principal=principal,
@@ -265,8 +348,7 @@ async def move(request: Request, public_id: str, body: MoveIn) -> HTTPResponse:
             comment=body.comment,
         ),
     )
-    staff = principal.role in STAFF_ROLES
-    out = await report_out(report, viewer_is_reporter=not staff, show_reporter=staff)
+    out = await report_out(report, viewer=await service.viewer_of(principal))
     return json(out.model_dump(mode="json"))
 
 
@@ -290,9 +372,34 @@ async def feed(request: Request, query: FeedQuery) -> HTTPResponse:
         limit=query.limit,
         cursor=_feed_cursor(query.cursor),
     )
-    items = await report_outs(rows, viewer_is_reporter=False, show_reporter=True)
+    items = await report_outs(rows, viewer=await service.viewer_of(principal))
     body = ReportList(items=items, next_cursor=_cursor(after))
     return json(body.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
+
+
+def _blocking_redis(app: Sanic) -> aioredis.Redis:
+    """This worker's client for the stream's blocking reads (made on first use): the shared client's
+    socket timeout is shorter than a block, and would end every idle stream with a TimeoutError."""
+    client: aioredis.Redis | None = getattr(app.ctx, "redis_blocking", None)
+    if client is None:
+        client = gmid_redis.make_blocking_client(gmid_redis.redis_url_for(app.ctx.settings))
+        app.ctx.redis_blocking = client
+    return client
+
+
+@bp.after_server_stop
+async def close_blocking_redis(app: Sanic) -> None:
+    client: aioredis.Redis | None = getattr(app.ctx, "redis_blocking", None)
+    app.ctx.redis_blocking = None
+    if client is not None:
+        await client.aclose()
+
+
+def _block_ms(last_sent: float) -> int:
+    """How long the next read may wait: until the next keep-alive is due, within the blocking client's
+    socket timeout, and never 0 (which Redis takes as "forever")."""
+    wait = min(KEEPALIVE_SECONDS - (time.monotonic() - last_sent), gmid_redis.BLOCKING_SOCKET_TIMEOUT - 5)
+    return max(1, int(wait * 1000))
 
 
 @bp.get("/grid/feed/stream", name="grid.feed.stream")
@@ -303,64 +410,112 @@ async def feed(request: Request, query: FeedQuery) -> HTTPResponse:
     "Server-Sent Events: `event: report`, `data: {id, state, action}`, `id:` to resume",
     media="text/event-stream",
 )
+@errors(422, 503)
 async def feed_stream(request: Request) -> HTTPResponse | None:
     """New and changed reports under your node as they happen, from any app instance. Reconnect with
     `Last-Event-ID` to receive what you missed; a comment line every 15 s keeps proxies from closing
-    the connection. Fetch the report itself with GET /api/v1/reports/{id}."""
+    the connection, however long it stays open. If Redis is unreachable for a minute the stream ends
+    (reconnect later); before it starts, that is 503. Fetch the report itself with GET /api/v1/reports/{id}."""
     principal = require_principal(request)
     if principal.node_path is None:
         raise ValidationFailed("Only staff with a place in the hierarchy have a feed.", code="no_feed")
     last_id = request.headers.get("last-event-id", "").strip()
     if last_id and not _STREAM_ID.fullmatch(last_id):
         raise ValidationFailed("Last-Event-ID is not an id this stream sent.", code="bad_last_event_id")
-    redis = request.app.ctx.redis
     cursor = last_id or "$"
     if cursor == "$":  # start from now, but with a concrete id so nothing between reads is lost
-        newest = await redis.xrevrange(events.STREAM, count=1)
+        try:
+            newest = await request.app.ctx.redis.xrevrange(events.STREAM, count=1)
+        except RedisError as exc:
+            log.warning("grid feed stream refused: redis unavailable error=%s", exc.__class__.__name__)
+            raise ServiceUnavailable(
+                "The live feed is unavailable right now; read GET /api/v1/grid/feed and try again later.",
+                code="feed_stream_unavailable",
+            ) from None
         cursor = newest[0][0].decode() if newest else "0-0"
+    blocking = _blocking_redis(request.app)
     response = await request.respond(
         content_type="text/event-stream; charset=utf-8",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
     await response.send(": connected\n\n")
     prefix = principal.node_path
+    last_sent = time.monotonic()
+    failing_since: float | None = None
+    pause = STREAM_RETRY_SECONDS
     while True:
-        batch = await redis.xread({events.STREAM: cursor}, count=100, block=15_000)
-        if not batch:
-            await response.send(": keep-alive\n\n")
-            continue
-        for entry_id, fields in batch[0][1]:
+        batch: Any = []  # RESP2: [[stream, [(id, fields), ...]]]
+        try:
+            batch = await blocking.xread({events.STREAM: cursor}, count=100, block=_block_ms(last_sent))
+        except RedisError as exc:
+            # Lost Redis (a restart, a failover, a network cut): say so once, keep the client with
+            # keep-alives while retrying, and end cleanly if it stays away (the client reconnects).
+            now = time.monotonic()
+            if failing_since is None:
+                failing_since = now
+                log.warning("grid feed stream: redis read failed error=%s; retrying", exc.__class__.__name__)
+            if now - failing_since >= STREAM_GIVE_UP_SECONDS:
+                log.warning("grid feed stream ended: redis unavailable for %.0f s", now - failing_since)
+                await response.send(": the live feed is unavailable; reconnect later\n\n")
+                await response.eof()
+                return None
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, KEEPALIVE_SECONDS)
+        else:
+            if failing_since is not None:
+                log.info("grid feed stream: redis back after %.0f s", time.monotonic() - failing_since)
+                failing_since, pause = None, STREAM_RETRY_SECONDS
+        for entry_id, fields in batch[0][1] if batch else ():
             cursor = entry_id.decode()
             data = {k.decode(): v.decode() for k, v in fields.items()}
+            # Scope on the report's own node; the event says nothing of who filed it.
             if not data.get("node", "").startswith(prefix):
                 continue
             payload = jsonlib.dumps({"id": data["id"], "state": data["state"], "action": data["action"]})
             await response.send(f"id: {cursor}\nevent: report\ndata: {payload}\n\n")
+            last_sent = time.monotonic()
+        # Also when only other nodes' events came: this client has heard nothing for a while.
+        if time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
+            await response.send(": keep-alive\n\n")
+            last_sent = time.monotonic()
 
 
 @bp.get("/reports/similar", name="reports.similar")
 @requires()
 @query_args(SimilarQuery)
-@responds(200, SimilarList, "Open reports of the category at the same building or within 100 m, last 7 days")
+@responds(200, SimilarList, "Open reports of the category at the same building or within about 100 m, last 7 days")
 @errors(422)
 async def similar(request: Request, query: SimilarQuery) -> HTTPResponse:
-    """Before submitting: reports that may be the same thing, so you can follow one instead."""
+    """Before submitting: reports that may be the same thing, so you can follow one instead. Staff see
+    those under their own node; residents any but police matters. Each is its public view: category,
+    state, community (the building only when you asked about it), about how far and when; never its
+    text, its reporter or its exact position."""
+    principal = require_principal(request)
     found = await service.similar(
-        category_key=query.category, node_code=query.node, building_code=query.building, lat=query.lat, lng=query.lng
+        principal=principal,
+        category_key=query.category,
+        node_code=query.node,
+        building_code=query.building,
+        lat=query.lat,
+        lng=query.lng,
     )
+    categories, _ = await _names()
     items = [
         SimilarOut(
-            id=r.public_id,
-            report_no=r.report_no,
-            excerpt=r.text[:60],
-            state=r.state,
-            state_name=service.STATE_NAMES[r.state],
-            created_at=r.created_at,
-            distance_m=metres,
+            id=s.report.public_id,
+            report_no=s.report.report_no,
+            category=categories[s.report.category_id].key,
+            category_name=categories[s.report.category_id].name,
+            state=s.report.state,
+            state_name=service.STATE_NAMES[s.report.state],
+            building=s.building,
+            place=s.place,
+            created_at=s.report.created_at,
+            distance_m=s.distance_m,
         )
-        for r, metres in found
+        for s in found
     ]
-    return json(SimilarList(items=items).model_dump(mode="json"))
+    return json(SimilarList(items=items).model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
 
 @bp.post("/grid/reports/bulk", name="grid.bulk")

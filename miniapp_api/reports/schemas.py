@@ -13,8 +13,17 @@ from server.validation import StrictModel, Stripped
 class SubmitIn(StrictModel):
     category: Stripped = Field(min_length=1, max_length=32, description="A key from GET /api/v1/report-categories.")
     text: Stripped = Field(min_length=2, max_length=2000, description="What is wrong, in your words.")
-    node: Stripped = Field(pattern=r"^[A-Za-z0-9]{1,32}$", description="The grid (or community) code of the place.")
-    building: Stripped | None = Field(default=None, max_length=32, description="The building code, when scanned.")
+    node: Stripped | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9]{1,32}$",
+        description="The grid (or community) code of the place; may be left out when a building is given.",
+    )
+    building: Stripped | None = Field(
+        default=None,
+        max_length=32,
+        description="The building code, when scanned: the report then belongs to the building's own grid (a node "
+        "given with it must be that grid or above it, else 422 `building_not_in_node`; an unknown building is 422).",
+    )
     lat: float | None = Field(default=None, ge=-90, le=90)
     lng: float | None = Field(default=None, ge=-180, le=180)
     anonymous: bool = Field(default=False, description="Hide who you are from everyone but the system.")
@@ -35,12 +44,14 @@ class MoveIn(StrictModel):
 
 class EventOut(BaseModel):
     at: datetime
-    actor: str = Field(description="An account id, `system`, or hidden for an anonymous reporter.")
-    role: str
+    actor: str = Field(
+        description="An account id, `system`, a role, `reporter` for an anonymous reporter; empty in the public view."
+    )
+    role: str = Field(description="The actor's role; `reporter` for an anonymous reporter; empty in the public view.")
     action: str
     from_state: str
     to_state: str
-    note: str
+    note: str = Field(description="The reason or note; empty in the public view.")
 
 
 class ReportOut(BaseModel):
@@ -48,13 +59,14 @@ class ReportOut(BaseModel):
     report_no: str
     category: str
     category_name: str
-    text: str
-    channel: str
-    anonymous: bool
-    building: str | None
-    lat: float | None
+    text: str = Field(description="What the reporter wrote; empty in the public view.")
+    channel: str = Field(description="How it was filed; empty in the public view.")
+    anonymous: bool | None = Field(description="Whether the reporter hid who they are; null in the public view.")
+    building: str | None = Field(description="The building code; null in the public view.")
+    lat: float | None = Field(description="The exact point; null in the public view.")
     lng: float | None
-    node: str
+    node: str = Field(description="The grid's path; the community's path in the public view.")
+    place: str | None = Field(default=None, description="The community's name (光明区光明街道光明社区).")
     state: State
     state_name: str
     department: str | None
@@ -62,11 +74,21 @@ class ReportOut(BaseModel):
     overdue: bool
     escalation_level: int
     merged_into: str | None
-    satisfaction: int | None
+    satisfaction: int | None = Field(description="The reporter's rating (1-5); null in the public view.")
+    comment: str | None = Field(
+        default=None,
+        description="The reporter's words with their rating (confirm): for the reporter and the staff in scope; "
+        "null in the public view.",
+    )
     created_at: datetime
     updated_at: datetime
     allowed_actions: list[str]
     reporter: str | None = Field(description="The reporter's account id; hidden when anonymous.")
+    redacted: bool = Field(
+        default=False,
+        description="True for the public view a follower reads: category, state, department, deadline, community "
+        "and times; no text, position, building, reporter, rating, comment or notes.",
+    )
 
 
 class ReportDetail(ReportOut):
@@ -120,13 +142,20 @@ class SimilarQuery(StrictModel):
 
 
 class SimilarOut(BaseModel):
+    """A report that may be the same thing: its public view (nothing of its text or reporter)."""
+
     id: str
     report_no: str
-    excerpt: str = Field(description="The start of the text.")
+    category: str
+    category_name: str
     state: State
     state_name: str
+    building: str | None = Field(description="The building, when you asked about that building.")
+    place: str | None = Field(description="The community's name.")
     created_at: datetime
-    distance_m: float | None = Field(description="Metres from the given point, when one was given.")
+    distance_m: float | None = Field(
+        description="About how far from the given point (to 10 m, from the report's point rounded to about 100 m)."
+    )
 
 
 class SimilarList(BaseModel):

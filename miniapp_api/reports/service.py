@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass
+from enum import StrEnum
 from math import asin, cos, radians, sin, sqrt
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -17,8 +18,8 @@ from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
 from identity import hierarchy
-from identity.models import Account
-from identity.roles import STAFF_ROLES
+from identity.models import Account, Node
+from identity.roles import STAFF_ROLES, NodeLevel, Role
 from identity.service import is_district_level
 from identity.wechat import WeChatGateway
 from miniapp_api.reports import catalogue, events, states
@@ -77,6 +78,10 @@ class Actor:
 
 # Reading and scope ------------------------------------------------------------------------------------
 
+# Reports about crime and public order go to the police, not to the public: never suggested to a
+# resident, never followed by one, never published (Open311).
+PRIVATE_CATEGORIES = frozenset({"public_order"})
+
 
 def in_scope(principal: Principal, report: Report) -> bool:
     """Staff see the reports under their node; the district level sees all."""
@@ -87,35 +92,90 @@ def in_scope(principal: Principal, report: Report) -> bool:
     return principal.covers(report.node_path)
 
 
-async def get_visible(*, principal: Principal, public_id: str) -> tuple[Report, bool]:
-    """The report and whether the caller filed it; 404 for anyone else (no hint that it exists)."""
+class View(StrEnum):
+    """How much of a report one reader sees; decided per report, never per page."""
+
+    REPORTER = "reporter"  # who filed it: all of it, their own comment included
+    STAFF = "staff"  # staff in whose part of the hierarchy it lies: all of it, the reporter unless anonymous
+    PUBLIC = "public"  # a follower, or the reporter of a report merged into it: category, state, place, times
+
+
+@dataclass(frozen=True)
+class Viewer:
+    principal: Principal
+    account_id: int | None  # the database id of the principal's account, when it still exists
+
+    def view(self, report: Report) -> View:
+        if self.account_id is not None and report.reporter_id == self.account_id:
+            return View.REPORTER
+        if in_scope(self.principal, report):
+            return View.STAFF
+        return View.PUBLIC
+
+
+async def viewer_of(principal: Principal) -> Viewer:
+    account = await Account.get_or_none(public_id=principal.account_id)
+    return Viewer(principal, account.id if account else None)
+
+
+def _not_found() -> NotFound:
+    return NotFound("No report with this id.", code="report_not_found")
+
+
+async def _by_public_id(public_id: str) -> Report:
     report = await Report.get_or_none(public_id=public_id) if 0 < len(public_id) <= 16 else None
     if report is None:
-        raise NotFound("No report with this id.", code="report_not_found")
-    account = await Account.get_or_none(public_id=principal.account_id)
-    is_reporter = account is not None and report.reporter_id == account.id
-    if not is_reporter and not in_scope(principal, report):
-        raise NotFound("No report with this id.", code="report_not_found")
-    return report, is_reporter
+        raise _not_found()
+    return report
 
 
-async def get_readable(*, principal: Principal, public_id: str) -> tuple[Report, bool, bool]:
-    """For reading: the report, whether the caller filed it and whether they follow it. Followers read
-    what the reporter reads, less the reporter's own details; they cannot move the report."""
-    try:
-        return (*await get_visible(principal=principal, public_id=public_id), False)
-    except NotFound:
-        report = await Report.get_or_none(public_id=public_id) if 0 < len(public_id) <= 16 else None
-        account = await Account.get_or_none(public_id=principal.account_id)
-        if report is None or account is None:
-            raise
-        if not await ReportFollower.exists(report_id=report.id, account_id=account.id):
-            raise
-        return report, False, True
+async def get_visible(*, principal: Principal, public_id: str) -> tuple[Report, bool]:
+    """The report and whether the caller filed it; 404 for anyone else (no hint that it exists)."""
+    report = await _by_public_id(public_id)
+    viewer = await viewer_of(principal)
+    view = viewer.view(report)
+    if view is View.PUBLIC:
+        raise _not_found()
+    return report, view is View.REPORTER
+
+
+async def get_readable(*, principal: Principal, public_id: str) -> tuple[Report, Viewer, bool]:
+    """For reading: the report, who reads it, and whether they follow it. Its reporter and the staff
+    in scope read all of it; a follower, and the reporter of a report merged into it, read its public
+    view (``View.PUBLIC``) and cannot move it; anyone else gets 404."""
+    report = await _by_public_id(public_id)
+    viewer = await viewer_of(principal)
+    following = viewer.account_id is not None and await ReportFollower.exists(
+        report_id=report.id, account_id=viewer.account_id
+    )
+    if viewer.view(report) is View.PUBLIC:
+        told = following or (
+            viewer.account_id is not None
+            and await Report.exists(merged_into_id=report.id, reporter_id=viewer.account_id)
+        )
+        category = await Category.get_or_none(id=report.category_id)
+        if not told or category is None or category.key in PRIVATE_CATEGORIES:
+            raise _not_found()
+    return report, viewer, following
 
 
 async def history(report: Report) -> list[ReportEvent]:
     return list(await ReportEvent.filter(report_id=report.id).order_by("id"))
+
+
+def community_path(node_path: str) -> str:
+    """The community a node lies in (district, street, community: the first three codes), or the node
+    itself when it is higher: the place a report is shown at to anyone but its reporter and staff."""
+    return "/" + "/".join([code for code in node_path.strip("/").split("/") if code][:3]) + "/"
+
+
+async def community_places(paths: set[str]) -> dict[str, str | None]:
+    """Each node path's place above the grid, by name (光明区光明街道光明社区): where a report is, no
+    closer than the community."""
+    segments = {path: [code for code in path.strip("/").split("/") if code] for path in paths}
+    codes = {code for parts in segments.values() for code in parts}
+    names = dict(await Node.filter(code__in=codes).exclude(level=NodeLevel.GRID).values_list("code", "name"))
+    return {path: "".join(names[c] for c in parts if c in names) or None for path, parts in segments.items()}
 
 
 # Submitting -------------------------------------------------------------------------------------------
@@ -143,13 +203,48 @@ def report_no(now: dt.datetime, report_id: int) -> str:
     return "MXQ" + now.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y%m%d") + f"{report_id:07d}"
 
 
+async def place_of(
+    *, principal: Principal | None, node_code: str | None, building_code: str | None
+) -> tuple[str, str | None]:
+    """Where a report belongs: (its node path, its building code). A building decides: its own grid is
+    the report's node, whatever node was named (a node given with it must be that grid or above it,
+    else 422), so the building's grid always sees what is filed about it. Staff (grid staff, party
+    members, any role but resident) file only in their part of the hierarchy (403); residents anywhere."""
+    from miniapp_api.buildings.service import get_by_code  # reports work without the buildings package
+
+    node = None
+    if node_code:
+        node = await hierarchy.get_by_code(node_code)
+        if node is None:
+            raise ValidationFailed.field("node", "no hierarchy node has this code", "unknown_node")
+    if building_code:
+        building = await get_by_code(code=building_code)
+        if building is None:
+            raise ValidationFailed.field("building", "no building has this code", "unknown_building")
+        if node is not None and not building.node_path.startswith(node.path):
+            raise ValidationFailed.field(
+                "building",
+                "this building lies in another grid than the node given: give its own grid, or no node",
+                "building_not_in_node",
+            )
+        node_path, building_code = building.node_path, building.code
+    elif node is not None:
+        node_path = node.path
+    else:
+        raise ValidationFailed.field("node", "give the node (grid) or the building of the place", "node_required")
+    staff = principal is not None and principal.role in STAFF_ROLES
+    if staff and principal is not None and not (is_district_level(principal) or principal.covers(node_path)):
+        raise Forbidden("Staff file reports only in their own part of the hierarchy.", code="outside_scope")
+    return node_path, building_code
+
+
 async def submit(
     *,
     reporter: Account | None,
     principal: Principal | None,
     category_key: str,
     text: str,
-    node_code: str,
+    node_code: str | None,
     channel: str,
     anonymous: bool = False,
     building_code: str | None = None,
@@ -159,16 +254,15 @@ async def submit(
     source: str = "system",
 ) -> Report:
     """File a report. ``reporter`` is None for reports from outside systems (Open311), which then
-    name themselves in the history as ``source``."""
+    name themselves in the history as ``source``. With a building, the building's grid is the node
+    (see ``place_of``)."""
     await catalogue.ensure_defaults()
     category = await Category.get_or_none(key=category_key, active=True)
     if category is None:
         raise ValidationFailed.field(
             "category", "no such category (see GET /api/v1/report-categories)", "unknown_category"
         )
-    node = await hierarchy.get_by_code(node_code)
-    if node is None:
-        raise ValidationFailed.field("node", "no hierarchy node has this code", "unknown_node")
+    node_path, building_code = await place_of(principal=principal, node_code=node_code, building_code=building_code)
     now = utcnow()
     async with in_transaction() as conn:
         report = await Report.create(
@@ -183,7 +277,7 @@ async def submit(
             board_code=board_code,
             lat=lat,
             lng=lng,
-            node_path=node.path,
+            node_path=node_path,
             state=State.SUBMITTED,
             state_since=now,
             created_at=now,
@@ -222,10 +316,11 @@ class Move:
 
 
 async def transition(*, principal: Principal, public_id: str, move: Move) -> Report:
-    report, is_reporter, is_follower = await get_readable(principal=principal, public_id=public_id)
-    if is_follower:
+    report, viewer, _ = await get_readable(principal=principal, public_id=public_id)
+    view = viewer.view(report)
+    if view is View.PUBLIC:
         raise Forbidden("Following a report lets you read it, not move it.", code="follower_cannot_act")
-    return await apply(report_id=report.id, actor=Actor(principal), is_reporter=is_reporter, move=move)
+    return await apply(report_id=report.id, actor=Actor(principal), is_reporter=view is View.REPORTER, move=move)
 
 
 async def apply(*, report_id: int, actor: Actor, is_reporter: bool, move: Move) -> Report:
@@ -249,6 +344,9 @@ async def apply(*, report_id: int, actor: Actor, is_reporter: bool, move: Move) 
             )
         if actor.principal is not None and not states.may(step, actor.principal.role, is_reporter=is_reporter):
             raise Forbidden(f"Your role may not {move.action} a report.", code="action_not_allowed")
+        if actor.principal is not None and is_reporter and not states.filer_may(move.action, actor.principal.role):
+            # Separation of duties: the filer never handles their own report, and staff never rate one.
+            raise Forbidden(f"You filed this report: someone else may {move.action} it.", code="own_report")
         if step.needs_note and not move.note.strip():
             raise ValidationFailed.field("note", f"{move.action} needs a reason", "note_required")
         category = await Category.get(id=report.category_id, using_db=conn)
@@ -301,7 +399,8 @@ async def apply(*, report_id: int, actor: Actor, is_reporter: bool, move: Move) 
 async def _department_for(report: Report, category: Category, code: str | None, conn: BaseDBAsyncClient) -> Department:
     if code:
         department = await Department.get_or_none(code=code, using_db=conn)
-        if department is None:
+        # A local department (a street office) serves its own part of the hierarchy only.
+        if department is None or (department.node_path and not report.node_path.startswith(department.node_path)):
             raise ValidationFailed.field("department", "no department has this code", "unknown_department")
         return department
     suggested = await catalogue.suggest_department(category, report.node_path)
@@ -336,7 +435,8 @@ async def _set_deadline(report: Report, category: Category, now: dt.datetime, co
 
 async def _tell_reporters(report: Report, now: dt.datetime, conn: BaseDBAsyncClient, *, note: str = "") -> None:
     """The reporter and the followers, and those of every report merged into this one, hear of each
-    step (each account once)."""
+    step (each account once). Only the report's own reporter is told the note (a staff note, a
+    reason): the others read its public view, which has none."""
     targets = [report, *await Report.filter(merged_into_id=report.id).using_db(conn)]
     ids = [t.id for t in targets]
     followers = await ReportFollower.filter(report_id__in=ids).using_db(conn).values_list("account_id", flat=True)
@@ -345,13 +445,14 @@ async def _tell_reporters(report: Report, now: dt.datetime, conn: BaseDBAsyncCli
         account = await Account.get_or_none(id=account_id, using_db=conn)
         if account is None or not outbox.reachable(account, "report.updated"):
             continue
+        told = note if account_id == report.reporter_id else ""
         await outbox.enqueue(
             template="report.updated",
             data={
                 "report_no": report.report_no,
                 "state": STATE_NAMES[report.state],
                 "at": now.isoformat(),
-                "note": (note or "请在小程序查看详情")[:20],
+                "note": (told or "请在小程序查看详情")[:20],
                 "report_id": report.public_id,
             },
             idempotency_key=f"report:{report.public_id}:{report.state.value}:{now.timestamp()}:{account.public_id}",
@@ -369,22 +470,33 @@ MAX_FOLLOWED = 200
 async def follow(*, principal: Principal, public_id: str) -> tuple[Report, int]:
     """Follow an open report (one of the similar ones, instead of filing it again); a merged report's
     main report is followed instead. Following twice is the same as once. Answers the followed report
-    and its number of followers."""
-    report = await Report.get_or_none(public_id=public_id) if 0 < len(public_id) <= 16 else None
-    account = await Account.get_or_none(public_id=principal.account_id)
-    if report is None or account is None:
-        raise NotFound("No report with this id.", code="report_not_found")
+    and its number of followers.
+
+    Staff follow only reports in their part of the hierarchy. A resident follows any open report but
+    a police matter, and reads only its public view (category, state, community, times): what anyone
+    may already read of it through Open311. Anything else is 404, as if it did not exist."""
+    report = await _by_public_id(public_id)
+    viewer = await viewer_of(principal)
+    if viewer.account_id is None:
+        raise _not_found()
     if report.state == State.MERGED and report.merged_into_id is not None:
         report = await Report.get(id=report.merged_into_id)
+    view = viewer.view(report)
+    if view is View.PUBLIC:
+        category = await Category.get(id=report.category_id)
+        if principal.role is not Role.RESIDENT or category.key in PRIVATE_CATEGORIES:
+            raise _not_found()
     if report.state in states.FINAL_STATES:
         raise Conflict("This report is closed; file a new one if the problem is back.", code="report_closed")
-    if report.reporter_id != account.id:
+    if view is not View.REPORTER:
         async with in_transaction() as conn:
-            followed = await ReportFollower.filter(account_id=account.id).using_db(conn).count()
-            if followed >= MAX_FOLLOWED and not await ReportFollower.exists(report_id=report.id, account_id=account.id):
+            followed = await ReportFollower.filter(account_id=viewer.account_id).using_db(conn).count()
+            if followed >= MAX_FOLLOWED and not await ReportFollower.exists(
+                report_id=report.id, account_id=viewer.account_id
+            ):
                 raise Conflict(f"You follow {MAX_FOLLOWED} reports already.", code="too_many_followed")
             await ReportFollower.bulk_create(
-                [ReportFollower(report_id=report.id, account_id=account.id, created_at=utcnow())],
+                [ReportFollower(report_id=report.id, account_id=viewer.account_id, created_at=utcnow())],
                 ignore_conflicts=True,
                 using_db=conn,
             )
@@ -403,11 +515,15 @@ async def followers(report: Report) -> int:
 
 
 async def followed(*, principal: Principal, limit: int = MAX_FOLLOWED) -> list[Report]:
-    account = await Account.get_or_none(public_id=principal.account_id)
-    if account is None:
+    """The reports the caller follows, as ``get_readable`` lets them read each: a police matter out of
+    their scope (followed before such follows were refused) is not listed."""
+    viewer = await viewer_of(principal)
+    if viewer.account_id is None:
         return []
-    ids = ReportFollower.filter(account_id=account.id).values_list("report_id", flat=True)
-    return list(await Report.filter(id__in=Subquery(ids)).order_by("-updated_at", "-id").limit(limit))
+    ids = ReportFollower.filter(account_id=viewer.account_id).values_list("report_id", flat=True)
+    rows = await Report.filter(id__in=Subquery(ids)).order_by("-updated_at", "-id").limit(limit)
+    private = set(await Category.filter(key__in=list(PRIVATE_CATEGORIES)).values_list("id", flat=True))
+    return [r for r in rows if r.category_id not in private or viewer.view(r) is not View.PUBLIC]
 
 
 # The grid feed ----------------------------------------------------------------------------------------
@@ -528,42 +644,81 @@ def near_box(lat: float, lng: float, metres: float = SIMILAR_METRES) -> Q:
     return Q(lat__gte=lat - box, lat__lte=lat + box, lng__gte=lng - lng_box, lng__lte=lng + lng_box)
 
 
+@dataclass(frozen=True)
+class Similar:
+    """One suggestion: nothing of who filed it or what they wrote, no exact position."""
+
+    report: Report
+    distance_m: float | None  # rough: from the report's point rounded to about 100 m, to 10 m
+    building: str | None  # the building, only when the caller asked about that building
+    place: str | None  # the community's name
+
+
+# A suggested report's point is known to the caller only as rounded as Open311 publishes it (3
+# decimals, about 100 m): the distance, and whether it is "within 100 m" at all, are reckoned from that
+# rounded point, so no series of queries from chosen points can find where someone stood.
+SIMILAR_DECIMALS = 3
+
+
+def rough_point(lat: float, lng: float) -> tuple[float, float]:
+    return round(lat, SIMILAR_DECIMALS), round(lng, SIMILAR_DECIMALS)
+
+
 async def similar(
     *,
+    principal: Principal,
     category_key: str,
     node_code: str | None,
     building_code: str | None,
     lat: float | None,
     lng: float | None,
     limit: int = 10,
-) -> list[tuple[Report, float | None]]:
-    """Open reports of the same category from the last 7 days at the same building or within 100 m
-    (nearest first), so a resident can follow one instead of filing the same thing again."""
+) -> list[Similar]:
+    """Open reports of the same category from the last 7 days at the same building or within about
+    100 m (nearest first), so one can follow a report instead of filing the same thing again; with
+    neither, the newest of the node named. Staff see those under their own node only; a resident, any
+    but police matters. Each answer is the public view: no text, no reporter, no exact position."""
     category = await Category.get_or_none(key=category_key)
     if category is None:
         raise ValidationFailed.field("category", "no such category", "unknown_category")
     since = utcnow() - dt.timedelta(days=SIMILAR_DAYS)
     query = Report.filter(category_id=category.id, state__in=list(states.OPEN_STATES), created_at__gte=since)
-    found: list[tuple[Report, float | None]] = []
-    if building_code:
-        found += [
-            (r, None) for r in await query.filter(building_code=building_code).order_by("-created_at").limit(limit)
-        ]
+    if principal.role in STAFF_ROLES:
+        if principal.node_path is None:
+            return []
+        if not is_district_level(principal):
+            query = query.filter(node_path__startswith=principal.node_path)
+    elif principal.role is Role.RESIDENT:
+        if category.key in PRIVATE_CATEGORIES:
+            return []
+    else:
+        return []
+    code = building_code.strip().upper() if building_code else None
+    found: list[tuple[Report, float | None, bool]] = []
+    if code:
+        found += [(r, None, True) for r in await query.filter(building_code=code).order_by("-created_at").limit(limit)]
     if lat is not None and lng is not None:
-        near = await query.filter(near_box(lat, lng)).limit(200)  # the box first, then the exact distance
-        seen = {r.id for r, _ in found}
+        # The box first (wide enough for a rounded point within 100 m), then the distance.
+        near = await query.filter(near_box(lat, lng, SIMILAR_METRES + 100)).limit(200)
+        seen = {r.id for r, _, _ in found}
         for report in near:
             if report.id in seen or report.lat is None or report.lng is None:
                 continue
-            metres = distance_m(lat, lng, report.lat, report.lng)
+            metres = distance_m(lat, lng, *rough_point(report.lat, report.lng))
             if metres <= SIMILAR_METRES:
-                found.append((report, round(metres, 1)))
-    if not found and node_code and not building_code and lat is None:
+                found.append((report, float(round(metres, -1)), False))
+    if not found and node_code and not code and lat is None:
         node = await hierarchy.get_by_code(node_code)
         if node is not None:
-            found = [(r, None) for r in await query.filter(node_path=node.path).order_by("-created_at").limit(limit)]
-    found.sort(key=lambda pair: (pair[1] is None, pair[1] or 0.0))
-    return found[:limit]
+            rows = await query.filter(node_path__startswith=node.path).order_by("-created_at").limit(limit)
+            found = [(r, None, False) for r in rows]
+    found.sort(key=lambda item: (item[1] is None, item[1] or 0.0))
+    found = found[:limit]
+    places = await community_places({r.node_path for r, _, _ in found})
+    return [
+        Similar(r, metres, r.building_code if by_building else None, places.get(r.node_path))
+        for r, metres, by_building in found
+    ]
 
 
 # Bulk ---------------------------------------------------------------------------------------------------

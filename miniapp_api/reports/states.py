@@ -10,6 +10,12 @@ checked by the service, on top of the role.
     submitted/accepted --return--> returned --resubmit--> submitted
     resolved/confirmed --reopen (unsatisfied)--> reopened --dispatch--> dispatched
     submitted/accepted/returned/reopened --merge--> merged (into another open report)
+
+Separation of duties (like Amsterdam Signalen's): whoever filed a report never handles it (accept,
+dispatch, start, reject, resolve, close, return, merge: another person does), and only a resident
+rates the handling of their own report (confirm): staff who file a report (grid staff, party
+members) may resubmit or reopen it, but its satisfaction is never theirs to give. A report with no
+rating is closed from ``resolved`` by someone else. See ``filer_may``.
 """
 
 from __future__ import annotations
@@ -96,3 +102,17 @@ def find(action: str, state: State) -> Transition | None:
 
 def may(transition: Transition, role: Role, *, is_reporter: bool) -> bool:
     return role in transition.roles or (is_reporter and REPORTER in transition.roles)
+
+
+# What the person who filed a report may never do to it, whatever their role: handle it.
+HANDLING = frozenset({"accept", "dispatch", "start", "reject", "resolve", "close", "return", "merge"})
+# Rating the handling (confirm, with satisfaction 1-5) counts in the district's satisfaction figures:
+# only a resident rates, and only their own report. Staff who filed one do not.
+RATERS = frozenset({Role.RESIDENT})
+
+
+def filer_may(action: str, role: Role) -> bool:
+    """Whether the account that filed a report may take ``action`` on it (on top of ``may``)."""
+    if action in HANDLING:
+        return False
+    return not (action == "confirm" and role not in RATERS)

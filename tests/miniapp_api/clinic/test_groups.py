@@ -4,6 +4,8 @@ action, and every reporter in the group then hears of each step of the main repo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 from sanic import Sanic
 
@@ -12,6 +14,7 @@ from miniapp_api.clinic import analysis
 from miniapp_api.clinic.models import ReportInsight
 from miniapp_api.reports import events
 from notify.dispatcher import Dispatcher
+from tests.miniapp_api.buildings.conftest import import_rows, row
 from tests.miniapp_api.ebikes.conftest import user
 from tests.miniapp_api.reports.test_closed_loop import move, submit
 from tests.support.wechat_fake import WeChatFake
@@ -73,11 +76,14 @@ async def test_the_same_complaint_nearby_is_grouped_and_merged_with_one_action(
         assert "已受理" in told, reporter
 
 
-async def test_merging_a_group_is_for_grid_staff_of_its_place(app: Sanic, client: httpx.AsyncClient) -> None:
+async def test_merging_a_group_is_for_grid_staff_of_its_place(
+    app: Sanic, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    await import_rows(tmp_path, [row(1)])  # a report's building must exist (issue 12)
     first, second = [await user(app, Role.RESIDENT) for _ in range(2)]
     officer = await user(app, Role.OFFICER, node="GM010101")
-    main = await submit(client, first, text=NOISE, category="environment", building="GMB000001")
-    again = await submit(client, second, text=NOISE_AGAIN, category="environment", building="GMB000001")
+    main = await submit(client, first, text=NOISE, category="environment", building="GM0101010001")
+    again = await submit(client, second, text=NOISE_AGAIN, category="environment", building="GM0101010001")
     await events.drain()
     await analysis.analyse_pending()
     assert await ReportInsight.filter(group_id__not_isnull=True).count() == 2

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 from sanic import Sanic
 
 from identity.roles import Role
 from miniapp_api.reports.models import Report
+from tests.miniapp_api.buildings.conftest import import_rows, row
 from tests.miniapp_api.ebikes.conftest import user
 
 BOARD = {
@@ -47,7 +50,8 @@ async def test_a_board_message_becomes_a_report_whose_author_nobody_sees(app: Sa
     assert (await client.get("/api/v1/boards/nope")).status_code == 404
 
 
-async def test_a_building_finds_its_board(app: Sanic, client: httpx.AsyncClient) -> None:
+async def test_a_building_finds_its_board(app: Sanic, client: httpx.AsyncClient, tmp_path: Path) -> None:
+    await import_rows(tmp_path, [row(1)])  # GM0101010001: a board's building must exist (issue 12)
     grid = await user(app, Role.GRID_STAFF, node="GM010101")
     body = {**BOARD, "code": "GM010101-B02", "building": "GM0101010001"}
     assert (await client.put("/api/v1/boards", json=body, headers=grid.headers)).status_code == 200
