@@ -6,12 +6,18 @@ entry breaks every later link, and ``gmid audit verify`` names the first broken 
 Appends are serialised through the single ``audit_head`` row: the first statement of the append
 transaction updates it, which takes a row lock on PostgreSQL and the write lock on SQLite, so
 concurrent writers (several app instances) form one chain without gaps or forks.
+
+Every value is masked on its way in (``_storable``): anything shaped like a mainland ID number, mobile
+or landline number, in any field and at any depth of ``details``, keeps only its ends. Callers mask
+what they know is personal; this catches what was typed where it did not belong (an ID number given
+as a frame number, a phone in a reason).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +28,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Subquery
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
+
+from identity.pii import mask_embedded
 
 GENESIS = "0" * 64
 _BUMP_HEAD = "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"  # SQLite >= 3.35 and PostgreSQL
@@ -57,16 +65,28 @@ class AuditHead(Model):
         table = "audit_head"
 
 
+_OUR_REQUEST_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex, made by the server: never personal
+
+
 def _storable(value: Any) -> Any:
     """Text PostgreSQL can store and UTF-8 can encode: a NUL or a lone surrogate (from a malformed
-    request, which is just what an audit log records) becomes U+FFFD instead of failing the append."""
+    request, which is just what an audit log records) becomes U+FFFD instead of failing the append.
+    Anything shaped like an ID, mobile or landline number is masked, in keys and values at any depth
+    (a number given as a JSON number too)."""
     if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+        return mask_embedded(value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd"))
     if isinstance(value, dict):
-        return {_storable(k): _storable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+        return {_storable(k if isinstance(k, str) else str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
         return [_storable(v) for v in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        masked = mask_embedded(str(value))
+        return value if masked == str(value) else masked
     return value
+
+
+def _storable_request_id(value: str) -> str:
+    return value if _OUR_REQUEST_ID.fullmatch(value) else str(_storable(value))
 
 
 def _canonical(entry: dict[str, Any]) -> bytes:
@@ -109,7 +129,8 @@ async def record(
     using_db: BaseDBAsyncClient | None = None,
 ) -> AuditEntry:
     """Append one entry. Callers never put personal data in ``target``, ``reason`` or ``details``
-    (mask it or use a public id). Pass ``using_db`` to append inside the caller's transaction, so
+    (mask it or use a public id; whatever is shaped like an ID or phone number is masked here anyway).
+    Pass ``using_db`` to append inside the caller's transaction, so
     the action and its record commit together or not at all."""
     if using_db is not None:
         return await _append(using_db, actor, role, action, target, reason, client_addr, request_id, details)
@@ -141,7 +162,7 @@ async def _append(
         target=_storable(target[:128]),
         reason=_storable(reason[:500]),
         client_addr=_storable(client_addr[:64]),
-        request_id=_storable(request_id[:128]),
+        request_id=_storable_request_id(request_id[:128]),
         details=_storable(details or {}),
         prev_hash=prev_hash,
     )
