@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Subquery
+from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from identity import audit
 from identity.models import Account
 from identity.pii import current_vault, mask_phone
-from notify import outbox
+from notify import outbox, reach
 from notify.models import Attempt, Notification, Status
 from notify.sms_tencent import SmsReceipt, to_e164
 from server.errors import Conflict, NotFound, ValidationFailed
@@ -175,6 +176,18 @@ async def retry(
         )
     await outbox.wake()
     return row
+
+
+async def unreachable_dead() -> list[tuple[str, str, int]]:
+    """Dead rows that no configured channel could carry: (template, reason, count)."""
+    prefix = reach.UNREACHABLE_PREFIX
+    rows = (
+        await Notification.filter(status=Status.DEAD, last_error__startswith=prefix)
+        .annotate(n=Count("id"))
+        .group_by("template", "last_error")
+        .values_list("template", "last_error", "n")
+    )
+    return [(str(template), str(error)[len(prefix) :], int(n)) for template, error, n in rows]
 
 
 # Receipts -----------------------------------------------------------------------------------------
