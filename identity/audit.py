@@ -6,12 +6,22 @@ entry breaks every later link, and ``gmid audit verify`` names the first broken 
 Appends are serialised through the single ``audit_head`` row: the first statement of the append
 transaction updates it, which takes a row lock on PostgreSQL and the write lock on SQLite, so
 concurrent writers (several app instances) form one chain without gaps or forks.
+
+Every value is masked on its way in (``_storable``): anything shaped like a mainland ID number, mobile
+or landline number, in any field and at any depth of ``details``, keeps only its ends. Callers mask
+what they know is personal; this catches what was typed where it did not belong (an ID number given
+as a frame number, a phone in a reason).
+
+``scope`` is the node path of the row an entry is about (a bike's, an account's node): an
+administrator below the district sees an entry only when both its actor and its scope lie in their
+part of the hierarchy.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,9 +29,11 @@ from typing import Any
 
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import Subquery
+from tortoise.expressions import Q, Subquery
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
+
+from identity.pii import mask_embedded
 
 GENESIS = "0" * 64
 _BUMP_HEAD = "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"  # SQLite >= 3.35 and PostgreSQL
@@ -38,6 +50,8 @@ class AuditEntry(Model):
     client_addr = fields.CharField(max_length=64, default="")
     request_id = fields.CharField(max_length=128, default="")
     details: dict[str, Any] = fields.JSONField(default=dict)
+    # Node path of the row the entry is about ("" when it is about no row of the hierarchy).
+    scope = fields.CharField(max_length=255, default="", db_index=True)
     prev_hash = fields.CharField(max_length=64)
     hash = fields.CharField(max_length=64)
 
@@ -57,16 +71,28 @@ class AuditHead(Model):
         table = "audit_head"
 
 
+_OUR_REQUEST_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex, made by the server: never personal
+
+
 def _storable(value: Any) -> Any:
     """Text PostgreSQL can store and UTF-8 can encode: a NUL or a lone surrogate (from a malformed
-    request, which is just what an audit log records) becomes U+FFFD instead of failing the append."""
+    request, which is just what an audit log records) becomes U+FFFD instead of failing the append.
+    Anything shaped like an ID, mobile or landline number is masked, in keys and values at any depth
+    (a number given as a JSON number too)."""
     if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+        return mask_embedded(value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd"))
     if isinstance(value, dict):
-        return {_storable(k): _storable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+        return {_storable(k if isinstance(k, str) else str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
         return [_storable(v) for v in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        masked = mask_embedded(str(value))
+        return value if masked == str(value) else masked
     return value
+
+
+def _storable_request_id(value: str) -> str:
+    return value if _OUR_REQUEST_ID.fullmatch(value) else str(_storable(value))
 
 
 def _canonical(entry: dict[str, Any]) -> bytes:
@@ -82,7 +108,7 @@ def chain_hash(prev_hash: str, entry: dict[str, Any]) -> str:
 
 
 def _hashed_fields(e: AuditEntry) -> dict[str, Any]:
-    return {
+    hashed = {
         "seq": e.seq,
         "at": _iso(e.at),
         "actor": e.actor,
@@ -94,6 +120,9 @@ def _hashed_fields(e: AuditEntry) -> dict[str, Any]:
         "request_id": e.request_id,
         "details": e.details,
     }
+    if e.scope:  # entries from before the scope column hash as they always did
+        hashed["scope"] = e.scope
+    return hashed
 
 
 async def record(
@@ -106,15 +135,19 @@ async def record(
     client_addr: str = "",
     request_id: str = "",
     details: dict[str, Any] | None = None,
+    scope: str | None = None,
     using_db: BaseDBAsyncClient | None = None,
 ) -> AuditEntry:
     """Append one entry. Callers never put personal data in ``target``, ``reason`` or ``details``
-    (mask it or use a public id). Pass ``using_db`` to append inside the caller's transaction, so
-    the action and its record commit together or not at all."""
+    (mask it or use a public id; whatever is shaped like an ID or phone number is masked here anyway).
+    ``scope``: the node path of the row the entry is about, so that administrators of that part of
+    the hierarchy (and only they, and the district) see it. Pass ``using_db`` to append inside the
+    caller's transaction, so the action and its record commit together or not at all."""
+    args = (actor, role, action, target, reason, client_addr, request_id, details, scope or "")
     if using_db is not None:
-        return await _append(using_db, actor, role, action, target, reason, client_addr, request_id, details)
+        return await _append(using_db, *args)
     async with in_transaction() as conn:
-        return await _append(conn, actor, role, action, target, reason, client_addr, request_id, details)
+        return await _append(conn, *args)
 
 
 async def _append(
@@ -127,6 +160,7 @@ async def _append(
     client_addr: str,
     request_id: str,
     details: dict[str, Any] | None,
+    scope: str,
 ) -> AuditEntry:
     # The head row exists from migration 0002; updating it first takes the chain's lock, and
     # RETURNING reads it in the same round trip (the lock is held until commit: keep it short).
@@ -141,8 +175,9 @@ async def _append(
         target=_storable(target[:128]),
         reason=_storable(reason[:500]),
         client_addr=_storable(client_addr[:64]),
-        request_id=_storable(request_id[:128]),
+        request_id=_storable_request_id(request_id[:128]),
         details=_storable(details or {}),
+        scope=_storable(scope[:255]),
         prev_hash=prev_hash,
     )
     entry.hash = chain_hash(entry.prev_hash, _hashed_fields(entry))
@@ -200,15 +235,18 @@ async def search(
     until: datetime | None = None,
     after: int | None = None,
     limit: int = 100,
-    actors_under: str | None = None,
+    within: str | None = None,
 ) -> list[AuditEntry]:
-    """Entries oldest first. ``actors_under``: only what accounts under this node path did."""
+    """Entries oldest first. ``within`` (a node path): only what accounts under this node did to rows
+    under it; an entry about a row elsewhere (its scope outside), or about a row of unknown place (a
+    target without a scope), is not shown."""
     query = AuditEntry.all()
-    if actors_under is not None:
+    if within is not None:
         from identity.models import Account
 
         query = query.filter(
-            actor__in=Subquery(Account.filter(node__path__startswith=actors_under).values("public_id"))
+            Q(actor__in=Subquery(Account.filter(node__path__startswith=within).values("public_id"))),
+            Q(scope__startswith=within) | Q(scope="", target=""),
         )
     if actor:
         query = query.filter(actor=actor)

@@ -243,3 +243,17 @@ async def list_nodes(*, under: str | None = None, level: NodeLevel | None = None
     if level is not None:
         query = query.filter(level=level)
     return await query.order_by("path").limit(limit)
+
+
+def common_path(paths: list[str | None]) -> str:
+    """The deepest node holding every path (``/GM/GM01/`` for two communities of GM01); "" for no
+    paths, or when one of them is unknown."""
+    split = [[part for part in (path or "").split("/") if part] for path in paths]
+    if not split or any(not parts for parts in split):
+        return ""
+    common: list[str] = []
+    for parts in zip(*split, strict=False):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    return "/" + "/".join(common) + "/" if common else ""

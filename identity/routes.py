@@ -9,6 +9,7 @@ from sanic.response import HTTPResponse, empty, json
 
 from identity import audit, hierarchy, service
 from identity.models import Account, Node
+from identity.purpose import require_purpose
 from identity.roles import Role
 from identity.schemas import (
     AccountList,
@@ -18,6 +19,7 @@ from identity.schemas import (
     AuditEntryOut,
     AuditList,
     AuditQuery,
+    IdNumberCorrectionIn,
     MeOut,
     NodeList,
     NodeListQuery,
@@ -166,7 +168,12 @@ async def update_profile(request: Request, body: ProfileIn) -> HTTPResponse:
     principal = require_principal(request)
     account = await service.visible_account(viewer=principal, public_id=principal.account_id)
     await service.update_profile(
-        account=account, name=body.name, phone=body.phone, id_number=body.id_number, address=body.address
+        account=account,
+        name=body.name,
+        phone=body.phone,
+        id_number=body.id_number,
+        address=body.address,
+        redis=request.app.ctx.redis,
     )
     return await me_answer(account)
 
@@ -267,6 +274,7 @@ async def get_account(request: Request, public_id: str) -> HTTPResponse:
             target=account.public_id,
             client_addr=client_addr(request),
             request_id=request.ctx.request_id,
+            scope=service.account_scope(account),
         )
     return await me_answer(account)
 
@@ -290,6 +298,32 @@ async def update_account(request: Request, public_id: str, body: AccountPatchIn)
     return json(account_out(account))
 
 
+@bp.put("/accounts/<public_id:str>/id-number", name="accounts.id_number")
+@requires(*service.CORRECTING_ROLES)
+@rate_limit(account="30/hour")
+@json_body(IdNumberCorrectionIn)
+@responds(200, MeOut, "Corrected; audited, and the resident is told. The answer is masked")
+@errors(401, 403, 404, 409, 422, 429)
+async def correct_id_number(request: Request, public_id: str, body: IdNumberCorrectionIn) -> HTTPResponse:
+    """The one way an ID number bound to registered property changes: an administrator or officer of
+    the place where the resident's property is registered (the district: any resident) corrects it,
+    after checking the ID card, with the reason and the ticket or case number. Both numbers go into
+    the audit log masked. `id_number: null` removes a number someone else claimed. A number another
+    account holds is refused (`id_number_in_use`): correct that account first."""
+    principal = require_principal(request)
+    purpose = require_purpose(body.reason, body.case_no)
+    account = await service.correct_id_number(
+        viewer=principal,
+        public_id=public_id,
+        id_number=body.id_number,
+        reason=purpose.reason,
+        case_no=purpose.case_no,
+        client_addr=client_addr(request),
+        request_id=request.ctx.request_id,
+    )
+    return await me_answer(account)
+
+
 # Audit -------------------------------------------------------------------------------------------------
 
 
@@ -300,10 +334,11 @@ async def update_account(request: Request, public_id: str, body: AccountPatchIn)
 @errors(401, 403, 422)
 async def list_audit(request: Request, query: AuditQuery) -> HTTPResponse:
     """Audit entries. The district administration sees all; an administrator lower down sees what
-    the accounts in their part of the hierarchy did."""
+    the accounts in their part of the hierarchy did to rows in it (an entry about a bike, account or
+    building elsewhere is not shown, whoever made it)."""
     principal = require_principal(request)
     rows = await audit.search(
-        actors_under=None if service.is_district_level(principal) else principal.node_path,
+        within=service.admin_scope(principal),
         actor=query.actor,
         action=query.action,
         since=query.since,
@@ -323,6 +358,7 @@ async def list_audit(request: Request, query: AuditQuery) -> HTTPResponse:
             client_addr=e.client_addr,
             request_id=e.request_id,
             details=e.details,
+            scope=e.scope,
             hash=e.hash,
         ).model_dump(mode="json")
         for e in rows

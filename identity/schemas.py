@@ -83,6 +83,35 @@ class ProfileIn(StrictModel):
             raise ValueError(str(exc)) from None
 
 
+class IdNumberCorrectionIn(StrictModel):
+    """A staff correction, made at a desk against the resident's ID card."""
+
+    id_number: str | None = Field(
+        max_length=20, description="The correct 18-character ID number; null removes a wrongly claimed one."
+    )
+    # Checked by identity.purpose (one rule and one error code for every such route), not here.
+    reason: str = Field(
+        default="",
+        description="Why, in words (2 to 200 characters; kept in the audit log).",
+        json_schema_extra={"maxLength": 200},
+    )
+    case_no: str = Field(
+        default="",
+        description="The ticket or case number of the correction (3 to 64 characters, with a digit).",
+        json_schema_extra={"maxLength": 64},
+    )
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            return normalize_id_number(value)
+        except InvalidIdNumber as exc:
+            raise ValueError(str(exc)) from None
+
+
 class NodeOut(BaseModel):
     code: str
     name: str
@@ -163,6 +192,7 @@ class AuditEntryOut(BaseModel):
     client_addr: str
     request_id: str
     details: dict[str, Any]
+    scope: str = Field(description="Node path of the row the entry is about; empty when none.")
     hash: str
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
@@ -25,7 +27,15 @@ from identity.roles import STAFF_ROLES, Role
 from identity.validators import normalize_id_number, normalize_mobile
 from identity.wechat import WeChatGateway
 from server.auth import ACTIVE_CACHE_SECONDS, Principal, active_state_key
-from server.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized, ValidationFailed
+from server.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
 from server.settings import Settings
 
 PUBLIC_ID_PREFIX = "acc_"
@@ -212,6 +222,7 @@ async def create_staff(
                     client_addr=by.client_addr,
                     request_id=by.request_id,
                     details={"role": role.value, "node": node_code},
+                    scope=node.path,
                     using_db=conn,
                 )
             return account
@@ -231,6 +242,13 @@ async def visible_account(*, viewer: Principal, public_id: str) -> Account:
     if account is None or not may_see(viewer, account):
         raise NotFound("There is no such account.", code="account_not_found")
     return account
+
+
+def account_scope(account: Account) -> str:
+    """The node path an audit entry about this account belongs to ("" for a resident: only the
+    district administration sees residents)."""
+    node = account.node if isinstance(account.node, Node) else None
+    return node.path if node is not None else ""
 
 
 def may_see(viewer: Principal, account: Account) -> bool:
@@ -300,6 +318,7 @@ async def set_active(
             target=account.public_id,
             client_addr=client_addr,
             request_id=request_id,
+            scope=account_scope(account),
             using_db=conn,
         )
     # Access tokens already handed out follow at once (the middleware reads this state).
@@ -309,6 +328,17 @@ async def set_active(
 
 def is_district_level(viewer: Principal) -> bool:
     return viewer.node_path is not None and viewer.node_path.count("/") == 2
+
+
+NOWHERE = "//"  # no node's path starts with it (paths are /GM/..., codes never contain "/")
+
+
+def admin_scope(viewer: Principal) -> str | None:
+    """What an administrator's lists are limited to: None for the district administration (all of
+    it), else their node's path (an account without a node: nothing)."""
+    if is_district_level(viewer):
+        return None
+    return viewer.node_path or NOWHERE
 
 
 def ensure_may_create(viewer: Principal, node: Node, role: Role) -> None:
@@ -334,6 +364,64 @@ class Profile:
     address: str | None = None
 
 
+# An ID number bound to property --------------------------------------------------------------------
+#
+# Once something is registered to a person (a bike, its transfer, its alarm), police find it by the
+# person's ID number: the number on the account may then change only through a staff correction
+# (``correct_id_number``: verified at a desk, with a reason and a case number, audited, the resident
+# told). The resident's own routes (profile, registration, transfer acceptance) get one answer for
+# every ID number they cannot bind, whatever the cause (the account's number is bound, the number is
+# another account's, too many tries today), so that the answer tells nobody whether a number is
+# registered; and each account may try at most ID_NUMBER_TRIES_PER_DAY numbers other than its own.
+
+ID_NUMBER_TRIES_PER_DAY = 5
+PlacesOf = Callable[[int, BaseDBAsyncClient | None], Awaitable[list[str | None]]]
+_bound_property: dict[str, PlacesOf] = {}
+
+_COUNT_TRY = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+def register_bound_property(name: str, places_of: PlacesOf) -> None:
+    """A feature whose rows bind an account's identity says so: ``places_of(account id, conn)`` gives
+    the node paths of that account's rows (empty: nothing bound)."""
+    _bound_property[name] = places_of
+
+
+async def bound_property_places(account_id: int, conn: BaseDBAsyncClient | None = None) -> list[str | None]:
+    """Where the property bound to this account's identity is kept (empty: none is bound)."""
+    places: list[str | None] = []
+    for places_of in _bound_property.values():
+        places.extend(await places_of(account_id, conn))
+    return places
+
+
+def identity_refused() -> Conflict:
+    """The one answer to an ID number the caller may not bind, whatever the reason."""
+    return Conflict(
+        "This ID number cannot be bound to your account. An ID number on record is corrected only at a "
+        "staff desk (社区工作站), with your ID card.",
+        code="identity_mismatch",
+    )
+
+
+async def _count_id_number_try(account: Account, redis: aioredis.Redis | None) -> None:
+    if redis is None:  # the command line and the service's own callers
+        return
+    try:
+        count = int(await redis.eval(_COUNT_TRY, 1, f"gmid:identity:id-number-tries:{account.public_id}", 86400))
+    except RedisError:
+        raise ServiceUnavailable(
+            "ID numbers cannot be checked for a moment; try again shortly.", code="identity_check_unavailable"
+        ) from None
+    if count > ID_NUMBER_TRIES_PER_DAY:
+        log.warning("id number tries over the daily limit account=%s", account.public_id)
+        raise identity_refused()
+
+
 async def update_profile(
     *,
     account: Account,
@@ -342,8 +430,12 @@ async def update_profile(
     id_number: str | None,
     address: str | None = None,
     using_db: BaseDBAsyncClient | None = None,
+    redis: aioredis.Redis | None = None,
 ) -> Account:
-    """Set the given fields (through the vault). Pass ``using_db`` to join the caller's transaction."""
+    """Set the given fields (through the vault). Pass ``using_db`` to join the caller's transaction.
+    An ID number other than the account's own is refused (``identity_refused``) when the account has
+    property bound to its identity or the new number is another account's; with ``redis``, the tries
+    of other numbers are counted and limited per account and day."""
     vault = current_vault()
     changes: list[str] = []
     if name is not None:
@@ -357,11 +449,18 @@ async def update_profile(
     if id_number is not None:
         normalized = normalize_id_number(id_number)
         bidx = vault.blind_index(normalized, field=ID_NUMBER_FIELD)
-        if await Account.filter(id_number_bidx=bidx).exclude(id=account.id).using_db(using_db).exists():
-            raise Conflict("This ID number belongs to another account.", code="id_number_taken")
-        account.id_number_enc = vault.encrypt(normalized, field=ID_NUMBER_FIELD)
-        account.id_number_bidx = bidx
-        changes += ["id_number_enc", "id_number_bidx"]
+        if bidx != account.id_number_bidx:
+            await _count_id_number_try(account, redis)
+            # Both checks, always, before deciding: the refusal takes the same work whichever holds.
+            taken = await Account.filter(id_number_bidx=bidx).exclude(id=account.id).using_db(using_db).exists()
+            # Property without a number (a staff correction removed a wrongly claimed one) binds too:
+            # the next number for it is given at the desk as well.
+            bound = bool(await bound_property_places(account.id, using_db))
+            if taken or bound:
+                raise identity_refused()
+            account.id_number_enc = vault.encrypt(normalized, field=ID_NUMBER_FIELD)
+            account.id_number_bidx = bidx
+            changes += ["id_number_enc", "id_number_bidx"]
     if address is not None:
         account.address_enc = vault.encrypt(address, field=ADDRESS_FIELD)
         changes.append("address_enc")
@@ -369,8 +468,108 @@ async def update_profile(
         try:
             await account.save(update_fields=[*changes, "updated_at"], using_db=using_db)
         except IntegrityError:  # the unique blind index: another account bound it meanwhile
-            raise Conflict("This ID number belongs to another account.", code="id_number_taken") from None
+            raise identity_refused() from None
     return account
+
+
+RESIDENT_ROLES = (Role.RESIDENT, Role.PARTY_MEMBER)
+CORRECTING_ROLES = (Role.ADMIN, Role.OFFICER)
+ID_NUMBER_CHANGED = "identity.id_number_changed"  # the notification the resident gets
+
+
+def may_correct_identity(viewer: Principal, account: Account, places: list[str | None]) -> bool:
+    """An administrator or officer corrects the ID number of a resident whose registered property (and
+    grid, for a party member) all lies in their part of the hierarchy; the district, of any resident."""
+    if viewer.role not in CORRECTING_ROLES or account.role not in RESIDENT_ROLES:
+        return False
+    if is_district_level(viewer):
+        return True
+    node = account.node if isinstance(account.node, Node) else None
+    paths = [*places, *([node.path] if node is not None else [])]
+    return bool(paths) and all(viewer.covers(path) for path in paths)
+
+
+async def correct_id_number(
+    *,
+    viewer: Principal,
+    public_id: str,
+    id_number: str | None,
+    reason: str,
+    case_no: str,
+    client_addr: str,
+    request_id: str,
+) -> Account:
+    """The staff correction of a resident's ID number (checked at the desk against the ID card), or its
+    removal (``id_number`` None: a number claimed by the wrong person). Audited with both numbers
+    masked, the reason and the case number; the resident is told. A number another account holds is
+    refused (``id_number_in_use``): that account's number is corrected first, by whoever may."""
+    from notify import outbox  # notify depends on identity, not the other way round at import time
+
+    account = await get_account(public_id=public_id)
+    places = await bound_property_places(account.id) if account is not None else []
+    if account is None or not may_correct_identity(viewer, account, places):
+        raise NotFound("There is no such account.", code="account_not_found")
+    vault = current_vault()
+    normalized = normalize_id_number(id_number) if id_number is not None else None
+    bidx = vault.blind_index(normalized, field=ID_NUMBER_FIELD) if normalized is not None else None
+    old = read_profile(account).id_number
+    scope = _scope_of(places, account)
+
+    async def record(outcome: str, conn: BaseDBAsyncClient | None = None) -> None:
+        await audit.record(
+            actor=viewer.account_id,
+            role=viewer.role.value,
+            action="account.id_number_change",
+            target=account.public_id,
+            reason=reason,
+            client_addr=client_addr,
+            request_id=request_id,
+            details={
+                "case_no": case_no,
+                "old": mask_id_number(old),
+                "new": mask_id_number(normalized),
+                "property": len(places),
+                "outcome": outcome,
+            },
+            scope=scope,
+            using_db=conn,
+        )
+
+    if bidx == account.id_number_bidx:
+        await record("unchanged")
+        raise Conflict("The account already has this ID number.", code="id_number_unchanged")
+    if bidx is not None and await Account.filter(id_number_bidx=bidx).exclude(id=account.id).exists():
+        await record("refused_in_use")
+        raise Conflict("Another account holds this ID number; correct that account first.", code="id_number_in_use")
+    now = datetime.now(UTC)
+    try:
+        async with in_transaction() as conn:
+            locked = await Account.filter(id=account.id).using_db(conn).select_for_update().get()
+            locked.id_number_enc = vault.encrypt(normalized, field=ID_NUMBER_FIELD) if normalized else None  # type: ignore[assignment]
+            locked.id_number_bidx = bidx
+            await locked.save(update_fields=["id_number_enc", "id_number_bidx", "updated_at"], using_db=conn)
+            await record("changed" if normalized else "removed", conn)
+            if outbox.reachable(locked, ID_NUMBER_CHANGED):
+                await outbox.enqueue(
+                    template=ID_NUMBER_CHANGED,
+                    data={"at": now.isoformat()},
+                    idempotency_key=f"id-number:{locked.public_id}:{now.timestamp()}",
+                    account=locked,
+                    using_db=conn,
+                )
+    except IntegrityError:  # bound to another account between the check and the write
+        raise Conflict(
+            "Another account holds this ID number; correct that account first.", code="id_number_in_use"
+        ) from None
+    log.info("id number corrected account=%s by=%s", account.public_id, viewer.account_id)
+    refreshed = await get_account(public_id=public_id)
+    assert refreshed is not None
+    return refreshed
+
+
+def _scope_of(places: list[str | None], account: Account) -> str:
+    node = account.node if isinstance(account.node, Node) else None
+    return hierarchy.common_path([*places, *([node.path] if node is not None else [])])
 
 
 def read_profile(account: Account) -> Profile:

@@ -6,7 +6,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0015_notify_send_marks")]
+    dependencies = [("models", "0016_registered_bike_uniqueness_audit_scope")]
 
     initial = False
 

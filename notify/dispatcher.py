@@ -49,6 +49,7 @@ from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalEr
 from tortoise.transactions import in_transaction
 
 from identity.pii import current_vault
+from notify import reach
 from notify.channels.base import Channel, Message, Outcome, Recipient, Result
 from notify.models import Attempt, Notification, Status
 from notify.outbox import WAKE_CHANNEL
@@ -158,6 +159,13 @@ def _utcnow() -> dt.datetime:
 
 class LeaseLost(Exception):
     """Another dispatcher holds the row now (this worker's lease ran out): stop, send nothing more."""
+
+
+def _has_address(name: str, message: Message) -> bool:
+    recipient = message.recipient
+    if name == "wechat":
+        return bool(recipient.openid or recipient.oa_openid)
+    return bool(recipient.phone if name == "sms" else recipient.email)
 
 
 class Dispatcher:
@@ -388,6 +396,7 @@ class Dispatcher:
         if lease_expired and await self._retaken(row):
             return
         names = row.channel_list
+        skipped: list[str] = []  # why each channel passed over could not carry it
         while row.channel_index < len(names):
             name = names[row.channel_index]
             channel = self._channel(name)
@@ -400,6 +409,7 @@ class Dispatcher:
                 in_doubt=row.in_doubt,
             )
             if channel is None or not channel.reaches(message):
+                skipped.append(reach.channel_problem(name, channel, row.template, _has_address(name, message)))
                 row.channel_index += 1
                 row.attempts = 0
                 row.in_doubt = False  # the doubt was about that channel
@@ -407,6 +417,17 @@ class Dispatcher:
             outcome = await self._attempt(row, name, channel, message)
             if outcome is not None:
                 return
+        if skipped:
+            # Said on the row, in a form /metrics counts (template and reason), not only in the log.
+            reason = "+".join(dict.fromkeys(skipped))[:64]
+
+            async def write_unreachable() -> None:
+                async with in_transaction():
+                    await self._note(row, "unreachable", reason, "no configured channel can carry it", channel="")
+                    await self._dead(row, f"{reach.UNREACHABLE_PREFIX}{reason}")
+
+            await self._durable(row, write_unreachable)
+            return
         await self._durable(row, lambda: self._dead(row, row.last_error or "no channel can reach the recipient"))
 
     async def _retaken(self, row: Notification) -> bool:

@@ -13,6 +13,7 @@ from wechatpy import parse_message
 from wechatpy.events import TemplateSendJobFinishEvent
 
 from identity.roles import Role
+from identity.service import admin_scope
 from notify import service, templates
 from notify.models import Notification
 from notify.schemas import (
@@ -78,13 +79,18 @@ def _out(row: Notification, accounts: dict[int, str]) -> NotificationOut:
 @responds(200, NotificationPage, "Notifications, newest first, with the count in each status")
 @errors(422)
 async def list_notifications(request: Request, query: NotificationQuery) -> HTTPResponse:
-    """The outbox: filter by status (e.g. `dead`) or template; page with `cursor`."""
+    """The outbox: filter by status (e.g. `dead` for the dead letters) or template; page with
+    `cursor`. The district administration sees every row; an administrator lower down, the rows for
+    accounts working in their part of the hierarchy (the counts too)."""
+    within = admin_scope(require_principal(request))
     page = await service.list_notifications(
-        status=query.status, template=query.template, limit=query.limit, cursor=query.cursor
+        status=query.status, template=query.template, limit=query.limit, cursor=query.cursor, within=within
     )
     accounts = await service.account_public_ids(page.rows)
     body = NotificationPage(
-        items=[_out(row, accounts) for row in page.rows], next_cursor=page.next_cursor, counts=await service.counts()
+        items=[_out(row, accounts) for row in page.rows],
+        next_cursor=page.next_cursor,
+        counts=await service.counts(within=within),
     )
     return json(body.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
@@ -94,7 +100,8 @@ async def list_notifications(request: Request, query: NotificationQuery) -> HTTP
 @responds(200, NotificationDetail, "One notification and its history: every attempt, receipt and retry")
 @errors(404)
 async def get_notification(request: Request, public_id: str) -> HTTPResponse:
-    row = await service.get(public_id=public_id)
+    """One row of your scope (others are 404, as if they did not exist)."""
+    row = await service.get(public_id=public_id, within=admin_scope(require_principal(request)))
     accounts = await service.account_public_ids([row])
     history = [
         AttemptOut(
@@ -125,6 +132,7 @@ async def retry_notification(request: Request, public_id: str) -> HTTPResponse:
         role=principal.role.value,
         client_addr=str(request.remote_addr or request.ip),
         request_id=request.ctx.request_id,
+        within=admin_scope(principal),
     )
     accounts = await service.account_public_ids([row])
     return json(_out(row, accounts).model_dump(mode="json"))

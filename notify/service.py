@@ -12,12 +12,16 @@ import hmac
 import logging
 from dataclasses import dataclass
 
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Subquery
+from tortoise.functions import Count
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from identity import audit
 from identity.models import Account
 from identity.pii import current_vault, mask_phone
-from notify import outbox
+from notify import outbox, reach
 from notify.models import Attempt, Notification, Status
 from notify.sms_tencent import SmsReceipt, to_e164
 from server.errors import Conflict, NotFound, ValidationFailed
@@ -38,17 +42,31 @@ class Page:
     next_cursor: str | None
 
 
+def in_scope(within: str | None) -> QuerySet[Notification]:
+    """The notifications an administrator may see: ``within`` None is the whole district; a node path
+    keeps the rows whose recipient account works under that node (a row for a resident, or for an
+    address without an account, is the district's)."""
+    if within is None:
+        return Notification.all()
+    return Notification.filter(account_id__in=Subquery(Account.filter(node__path__startswith=within).values("id")))
+
+
 async def list_notifications(
-    *, status: Status | None = None, template: str | None = None, limit: int = 50, cursor: str | None = None
+    *,
+    status: Status | None = None,
+    template: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    within: str | None = None,
 ) -> Page:
     """Newest first; ``cursor`` is the last row's public id of the previous page."""
-    query = Notification.all()
+    query = in_scope(within)
     if status is not None:
         query = query.filter(status=status)
     if template:
         query = query.filter(template=template)
     if cursor:
-        last = await Notification.get_or_none(public_id=cursor)
+        last = await in_scope(within).get_or_none(public_id=cursor)
         if last is None:
             raise ValidationFailed.field("cursor", "The cursor does not name a notification.", "bad_cursor")
         query = query.filter(id__lt=last.id)
@@ -58,15 +76,16 @@ async def list_notifications(
     return Page(rows, rows[-1].public_id if more and rows else None)
 
 
-async def counts() -> dict[str, int]:
+async def counts(*, within: str | None = None) -> dict[str, int]:
     result = {status.value: 0 for status in Status}
     for status in Status:
-        result[status.value] = await Notification.filter(status=status).count()
+        result[status.value] = await in_scope(within).filter(status=status).count()
     return result
 
 
-async def get(*, public_id: str) -> Notification:
-    row = await Notification.get_or_none(public_id=public_id) if 0 < len(public_id) <= 24 else None
+async def get(*, public_id: str, within: str | None = None) -> Notification:
+    """The row, if the administrator's scope holds it; otherwise 404, as if it did not exist."""
+    row = await in_scope(within).get_or_none(public_id=public_id) if 0 < len(public_id) <= 24 else None
     if row is None:
         raise NotFound("No notification with this id.", code="notification_not_found")
     return row
@@ -84,6 +103,14 @@ async def account_public_ids(rows: list[Notification]) -> dict[int, str]:
     return {int(pk): str(public) for pk, public in pairs}
 
 
+async def recipient_scope(row: Notification, conn: BaseDBAsyncClient | None = None) -> str:
+    """The node path of the row's recipient account ("" when it has none: the district's)."""
+    if row.account_id is None:
+        return ""
+    paths = await Account.filter(id=row.account_id).using_db(conn).values_list("node__path", flat=True)
+    return str(paths[0]) if paths and paths[0] else ""
+
+
 def masked_recipient(row: Notification) -> dict[str, str | bool | None]:
     vault = current_vault()
     phone = vault.decrypt(row.phone_enc, field="notify.phone") if row.phone_enc else None
@@ -95,11 +122,20 @@ def masked_recipient(row: Notification) -> dict[str, str | bool | None]:
     }
 
 
-async def retry(*, public_id: str, actor: str, role: str, client_addr: str = "", request_id: str = "") -> Notification:
-    """Send a dead (or waiting) notification again, from its first channel, with fresh attempts."""
+async def retry(
+    *,
+    public_id: str,
+    actor: str,
+    role: str,
+    client_addr: str = "",
+    request_id: str = "",
+    within: str | None = None,
+) -> Notification:
+    """Send a dead (or waiting) notification again, from its first channel, with fresh attempts.
+    ``within``: the administrator's scope (a row outside it is 404)."""
     async with in_transaction() as conn:
         row = (
-            await Notification.filter(public_id=public_id).using_db(conn).select_for_update().first()
+            await in_scope(within).filter(public_id=public_id).using_db(conn).select_for_update().first()
             if 0 < len(public_id) <= 24
             else None
         )
@@ -135,10 +171,23 @@ async def retry(*, public_id: str, actor: str, role: str, client_addr: str = "",
             client_addr=client_addr,
             request_id=request_id,
             details={"template": row.template},
+            scope=await recipient_scope(row, conn),
             using_db=conn,
         )
     await outbox.wake()
     return row
+
+
+async def unreachable_dead() -> list[tuple[str, str, int]]:
+    """Dead rows that no configured channel could carry: (template, reason, count)."""
+    prefix = reach.UNREACHABLE_PREFIX
+    rows = (
+        await Notification.filter(status=Status.DEAD, last_error__startswith=prefix)
+        .annotate(n=Count("id"))
+        .group_by("template", "last_error")
+        .values_list("template", "last_error", "n")
+    )
+    return [(str(template), str(error)[len(prefix) :], int(n)) for template, error, n in rows]
 
 
 # Receipts -----------------------------------------------------------------------------------------

@@ -257,6 +257,20 @@ register(
 )
 register(
     Template(
+        key="identity.id_number_changed",
+        title="身份证号码更正通知",
+        required=("at",),
+        wechat=WeChatSpec(
+            "subscribe", (("thing1", "您的身份证号码已由工作人员更正"), ("time2", "{at:time}")), "pages/me/profile"
+        ),
+        sms_params=("{at:time}",),
+        sms_text="您在光明e证登记的身份证号码已于{1}由工作人员更正。如非本人办理，请尽快联系社区工作站。",
+        email_subject="光明e证：身份证号码更正通知",
+        email_body="您在光明e证登记的身份证号码已于 {at:time} 由工作人员更正。如非本人办理，请尽快联系社区工作站。",
+    )
+)
+register(
+    Template(
         key="notify.test",
         title="测试消息",
         required=("at",),

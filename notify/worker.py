@@ -8,6 +8,7 @@ import logging
 
 import redis.asyncio as aioredis
 
+from notify import reach
 from notify.channels.base import Channel
 from notify.channels.console import ConsoleChannel
 from notify.channels.email import EmailChannel
@@ -38,6 +39,9 @@ def build_channels(settings: Settings, redis_url: str) -> dict[str, Channel]:
 
 
 def make_dispatcher(settings: Settings, client: aioredis.Redis, redis_url: str) -> Dispatcher:
+    # What the configured channels cannot deliver, said once at start-up (one line per template and
+    # recipient kind), not found later as dead rows.
+    reach.log_unreachable(settings)
     if settings.sms_secret_id and not settings.sms_callback_token:
         # Without Tencent's status receipts an SMS whose send may have gone out is resent after its
         # wait, and undelivered texts never move on to email.

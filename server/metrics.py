@@ -73,11 +73,26 @@ def observe(request: Request, response: HTTPResponse) -> None:
         histogram.observe(time.perf_counter() - started)
 
 
-def render() -> HTTPResponse:
+def render(extra: bytes = b"") -> HTTPResponse:
+    """The exposition; ``extra`` is more of it, figures read at scrape time (from the database)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         payload = generate_latest(registry)
     else:
         payload = generate_latest()
-    return HTTPResponse(payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return HTTPResponse(payload + extra, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def gauge_text(name: str, help_text: str, samples: list[tuple[dict[str, str], float]]) -> bytes:
+    """A gauge in the text format, written out: its value comes from the database at each scrape,
+    the same whichever worker answers (a process-local gauge would not be)."""
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+    for labels, value in samples:
+        inner = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+        lines.append(f"{name}{{{inner}}} {value:g}")
+    return ("\n".join(lines) + "\n").encode()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
+from identity import purpose
 from identity.roles import Role
 from miniapp_api.buildings import scan, service
 from miniapp_api.buildings.models import Building
@@ -23,6 +24,7 @@ from miniapp_api.buildings.schemas import (
 from qr.models import Credential
 from qr.routes import code_url
 from server.auth import Principal, require_principal, requires
+from server.errors import ValidationFailed
 from server.validation import errors, json_body, query_args, responds
 
 bp = Blueprint("buildings", url_prefix="/api/v1")
@@ -34,12 +36,12 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 async def building_out(
-    request: Request, building: Building, viewer: Principal, *, audit_seq: int | None = None
+    request: Request, building: Building, viewer: Principal, *, full: bool = False, audit_seq: int | None = None
 ) -> BuildingOut:
     credential = await Credential.get_or_none(public_id=building.credential_id)
     names = await service.grid_names({building.grid_code})
-    full = service.full_landlord_allowed(viewer, building)
     fields = service.staff_fields(building, full_landlord=full)
+    access = service.landlord_access(building) if service.full_landlord_allowed(viewer, building) and not full else None
     base = f"/api/v1/credentials/{building.credential_id}"
     return BuildingOut.model_validate(
         {
@@ -57,6 +59,7 @@ async def building_out(
             "created_at": building.created_at,
             "updated_at": building.updated_at,
             "audit_seq": audit_seq,
+            "landlord_access": access,
         }
     )
 
@@ -94,23 +97,38 @@ async def list_buildings(request: Request, query: BuildingListQuery) -> HTTPResp
 @bp.get("/buildings/<code:str>", name="buildings.get")
 @requires(*READERS)
 @query_args(DetailQuery)
-@responds(200, BuildingOut, "The building; the landlord masked, except for police (whose read is audited)")
+@responds(200, BuildingOut, "The building; the landlord masked, except for police with a reason and a case number")
 @errors(404, 422)
 async def get_building(request: Request, code: str, query: DetailQuery) -> HTTPResponse:
-    """One building of your area by its code; others are 404."""
+    """One building of your area by its code; others are 404. Police of the area see the landlord in
+    full only with `reason` and `case_no` (the read is audited; a reason that is not real text is 422
+    `reason_required`, audited too); without them, the masked view and `landlord_access`, how to ask."""
     principal = require_principal(request)
     building = await service.get_in_scope(viewer=principal, code=code)
     seq = None
-    if service.full_landlord_allowed(principal, building):
-        seq = await service.audit_landlord_read(
-            viewer=principal,
-            building=building,
-            via="api",
-            client_addr=str(request.remote_addr or request.ip),
-            request_id=request.ctx.request_id,
-            reason=(query.reason or "").strip(),
-        )
-    out = await building_out(request, building, principal, audit_seq=seq)
+    full = False
+    if service.full_landlord_allowed(principal, building) and purpose.given(query.reason, query.case_no):
+
+        async def audited(reason: str, case_no: str, outcome: str) -> int:
+            return await service.audit_landlord_read(
+                viewer=principal,
+                building=building,
+                via="api",
+                client_addr=str(request.remote_addr or request.ip),
+                request_id=request.ctx.request_id,
+                reason=reason,
+                case_no=case_no,
+                outcome=outcome,
+            )
+
+        try:
+            why = purpose.require_purpose(query.reason, query.case_no)
+        except ValidationFailed:
+            await audited(query.reason or "", query.case_no or "", "refused_no_reason")
+            raise
+        seq = await audited(why.reason, why.case_no, "ok")
+        full = True
+    out = await building_out(request, building, principal, full=full, audit_seq=seq)
     return json(out.model_dump(mode="json"), headers=NO_STORE)
 
 

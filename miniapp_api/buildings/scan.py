@@ -1,9 +1,11 @@
 """What a scan of a building's code shows each role, registered with the QR service's kind registry.
 
 Anyone: the address, the services nearby and the two entries (report a problem, message the grid's
-party branch). Grid staff, officers and administrators of the building's area: also occupancy, fire
-facilities, police incidents nearby and the landlord's masked name and phone. Police of the area: the
-landlord in full, and the read goes into the audit log (``police.building_landlord``).
+party branch). Grid staff, officers, police and administrators of the building's area: also occupancy,
+fire facilities, police incidents nearby and the landlord's masked name and phone. A scan carries no
+reason: police see the landlord masked too, with ``landlord_access`` saying how to ask for it in full
+(``GET /api/v1/buildings/{code}`` with a reason and a case number, audited as
+``police.building_landlord``), as the e-bike scan points to the owner lookup.
 """
 
 from __future__ import annotations
@@ -26,16 +28,9 @@ async def view(credential: Credential, context: ScanContext) -> dict[str, Any]:
     viewer = context.viewer
     if not service.staff_view_allowed(context.audience, viewer, building):
         return answer
-    full = service.full_landlord_allowed(viewer, building)
-    answer.update(service.staff_fields(building, full_landlord=full))
-    if full and viewer is not None:
-        answer["audit_seq"] = await service.audit_landlord_read(
-            viewer=viewer,
-            building=building,
-            via="scan",
-            client_addr=context.client_addr,
-            request_id=context.request_id,
-        )
+    answer.update(service.staff_fields(building, full_landlord=False))
+    if service.full_landlord_allowed(viewer, building):
+        answer["landlord_access"] = service.landlord_access(building)
     return answer
 
 

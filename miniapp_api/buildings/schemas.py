@@ -30,8 +30,16 @@ class BuildingListQuery(StrictModel):
 
 
 class DetailQuery(StrictModel):
+    # Checked by identity.purpose (real text, bounded; one error code, reason_required), not here.
     reason: str | None = Field(
-        default=None, max_length=200, description="Police: why you read the landlord (kept in the audit log)."
+        default=None,
+        description="Police: why you read the landlord, in words (kept in the audit log).",
+        json_schema_extra={"maxLength": 200},
+    )
+    case_no: str | None = Field(
+        default=None,
+        description="Police: the case number (with `reason`, it shows the landlord in full).",
+        json_schema_extra={"maxLength": 64},
     )
 
 
@@ -52,7 +60,15 @@ class FireFacilities(BaseModel):
 class LandlordOut(BaseModel):
     name: str | None
     phone: str | None
-    masked: bool = Field(description="False only for police of the area; that read is audited.")
+    masked: bool = Field(
+        description="False only for police of the area who gave a reason and a case number; that read is audited."
+    )
+
+
+class LandlordAccess(BaseModel):
+    method: str
+    href: str = Field(description="Ask here, with the query parameters below, to see the landlord in full.")
+    requires: list[str]
 
 
 class ActionOut(BaseModel):
@@ -101,6 +117,9 @@ class BuildingOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     audit_seq: int | None = Field(default=None, description="Police: the audit entry that records this read.")
+    landlord_access: LandlordAccess | None = Field(
+        default=None, description="Police of the area, shown the masked landlord: how to ask for it in full."
+    )
 
 
 class FireFacilitiesIn(StrictModel):

@@ -4,7 +4,8 @@ Staff see only the buildings under their own hierarchy node; any other building 
 What a view shows depends on the audience: anyone sees the address, the services nearby and the two
 entries (report a problem, message the grid's party branch); grid staff, officers and administrators
 of the building's area also see occupancy, fire facilities, incidents and the landlord masked; police
-of the area see the landlord in full, and each such read is written to the audit log.
+of the area see the landlord in full only when they give a reason and a case number (like the e-bike
+owner lookup), and each such read, or refused attempt, is written to the audit log.
 """
 
 from __future__ import annotations
@@ -229,7 +230,13 @@ def staff_view_allowed(audience: str, viewer: Principal | None, building: Buildi
 
 
 def full_landlord_allowed(viewer: Principal | None, building: Building) -> bool:
+    """Police of the building's area may read the landlord in full, with a reason and a case number."""
     return viewer is not None and viewer.role is Role.POLICE and viewer.covers(building.node_path)
+
+
+def landlord_access(building: Building) -> dict[str, Any]:
+    """How police of the area ask for the landlord in full (what the masked view shows them)."""
+    return {"method": "GET", "href": f"/api/v1/buildings/{building.code}", "requires": ["reason", "case_no"]}
 
 
 def public_view(building: Building) -> dict[str, Any]:
@@ -263,9 +270,18 @@ def staff_fields(building: Building, *, full_landlord: bool) -> dict[str, Any]:
 
 
 async def audit_landlord_read(
-    *, viewer: Principal, building: Building, via: str, client_addr: str, request_id: str, reason: str = ""
+    *,
+    viewer: Principal,
+    building: Building,
+    via: str,
+    client_addr: str,
+    request_id: str,
+    reason: str,
+    case_no: str,
+    outcome: str = "ok",
 ) -> int:
-    """A police read of a landlord's full name and phone: one audit entry (no personal data in it)."""
+    """A police read of a landlord's full name and phone, or a refused attempt: one audit entry (no
+    personal data in it)."""
     entry = await audit.record(
         actor=viewer.account_id,
         role=viewer.role.value,
@@ -274,6 +290,13 @@ async def audit_landlord_read(
         reason=reason[:500],
         client_addr=client_addr,
         request_id=request_id,
-        details={"via": via, "credential": building.credential_id, "grid": building.grid_code},
+        details={
+            "via": via,
+            "credential": building.credential_id,
+            "grid": building.grid_code,
+            "case_no": case_no[:64],
+            "outcome": outcome,
+        },
+        scope=building.node_path,
     )
     return entry.seq

@@ -510,6 +510,7 @@ async def create_client(*, by: By, name: str, node_code: str | None) -> tuple[Op
                 client_addr=by.client_addr,
                 request_id=by.request_id,
                 details={"node": node_code_of(node_path)},
+                scope=node_path or "",
                 using_db=conn,
             )
     except IntegrityError:
@@ -539,6 +540,7 @@ async def revoke_client(*, by: By, public_id: str) -> Open311Client:
             target=client.public_id,
             client_addr=by.client_addr,
             request_id=by.request_id,
+            scope=client.node_path or "",
             using_db=conn,
         )
     log.info("open311 client revoked id=%s", client.public_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from tortoise import fields
+from tortoise.migrations.constraints import UniqueConstraint
 from tortoise.models import Model
 
 from identity.models import Account
@@ -27,6 +28,11 @@ class TransferStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# Partial unique indexes (migration 0016): uniqueness over the bikes not deregistered.
+ON_REGISTER = "status <> 'deregistered'"
+FRAME_NO_UNIQUE = "uidx_ebike_frame_no_registered"
+PLATE_UNIQUE = "uidx_ebike_plate_registered"
+
 # Model docstrings become SQL table comments, which Tortoise does not escape on SQLite: plain
 # comments here. The owner's identity lives on the account, through the PII vault.
 
@@ -42,9 +48,11 @@ class EBike(Model):
     brand = fields.CharField(max_length=32)
     model = fields.CharField(max_length=32, default="")
     colour = fields.CharField(max_length=16)
-    frame_no = fields.CharField(max_length=32, unique=True, description="Normalised, upper case.")
+    # Unique among bikes on the register (the partial indexes below): a deregistered bike's frame
+    # number and plate can be registered again; the old row stays for the police's history.
+    frame_no = fields.CharField(max_length=32, db_index=True, description="Normalised, upper case.")
     motor_no = fields.CharField(max_length=32, default="")
-    plate = fields.CharField(max_length=16, null=True, unique=True)
+    plate = fields.CharField(max_length=16, null=True, db_index=True)
     purchase_date = fields.DateField(null=True)
     status = fields.CharEnumField(BikeStatus, max_length=16, default=BikeStatus.ACTIVE)
     credential_id = fields.CharField(max_length=13, unique=True)
@@ -55,6 +63,10 @@ class EBike(Model):
     class Meta:
         table = "ebike"
         indexes = (("owner_id", "status"),)
+        constraints = (
+            UniqueConstraint(fields=("frame_no",), name=FRAME_NO_UNIQUE, condition=ON_REGISTER),
+            UniqueConstraint(fields=("plate",), name=PLATE_UNIQUE, condition=ON_REGISTER),
+        )
 
 
 class Alarm(Model):

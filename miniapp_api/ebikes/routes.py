@@ -8,8 +8,10 @@ from redis.exceptions import RedisError
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
+from identity import hierarchy
 from identity import service as identity_service
 from identity.models import Account
+from identity.purpose import require_purpose
 from identity.roles import Role
 from miniapp_api.ebikes import scan, service
 from miniapp_api.ebikes.models import Alarm, EBike
@@ -115,9 +117,15 @@ async def own_bike(request: Request, public_id: str) -> tuple[Account, EBike]:
 @errors(409, 422)
 async def register(request: Request, body: RegisterIn) -> HTTPResponse:
     """Register an e-bike to yourself. The owner's name, ID number and phone are checked and kept
-    encrypted; the frame number (车架号) must be new to the district."""
+    encrypted; the frame number (车架号) and plate must not be on the register (a deregistered
+    bike's may be registered again)."""
     account = await current_account(require_principal(request))
-    bike = await service.register(owner=account, data=body, max_per_owner=request.app.ctx.settings.ebike_max_per_owner)
+    bike = await service.register(
+        owner=account,
+        data=body,
+        max_per_owner=request.app.ctx.settings.ebike_max_per_owner,
+        redis=request.app.ctx.redis,
+    )
     return await _bike_out_json(request, bike, 201)
 
 
@@ -186,6 +194,7 @@ async def accept_transfer(request: Request, body: TransferAcceptIn) -> HTTPRespo
         code=body.code,
         owner=body.owner,
         max_per_owner=request.app.ctx.settings.ebike_max_per_owner,
+        redis=request.app.ctx.redis,
     )
     return await _bike_out_json(request, bike)
 
@@ -266,7 +275,14 @@ async def police_lookup(request: Request) -> HTTPResponse:
     rid = request.ctx.request_id
 
     async def audited(
-        by: str, value: str, reason: str, case_no: str, outcome: str, count: int = 0, bikes: list[str] | None = None
+        by: str,
+        value: str,
+        reason: str,
+        case_no: str,
+        outcome: str,
+        count: int = 0,
+        bikes: list[str] | None = None,
+        scope: str = "",
     ) -> int:
         return await service.audit_lookup(
             viewer=principal,
@@ -279,6 +295,7 @@ async def police_lookup(request: Request) -> HTTPResponse:
             bikes=bikes or [],
             client_addr=addr,
             request_id=rid,
+            scope=scope,
         )
 
     try:
@@ -294,9 +311,12 @@ async def police_lookup(request: Request) -> HTTPResponse:
         raise ValidationFailed(
             "Give exactly one of frame_no, plate, qr, owner_id_number.", code="one_search_key_required"
         )
-    if len(reason) < 2 or not case_no:
+    try:
+        purpose = require_purpose(query.reason, query.case_no)
+    except ValidationFailed:
         await audited(by, value, reason, case_no, "refused_no_reason")
-        raise ValidationFailed("A lookup needs the reason and the case number (case_no).", code="reason_required")
+        raise
+    reason, case_no = purpose.reason, purpose.case_no
     settings = request.app.ctx.settings
     rate = Rate.parse(settings.police_lookup_rate)
     limiter: RateLimiter = request.app.ctx.rate_limiter
@@ -349,6 +369,7 @@ async def police_lookup(request: Request) -> HTTPResponse:
                 bikes=items,
             )
         )
-    seq = await audited(by, value, reason, case_no, "ok", len(bike_ids), bike_ids)
+    scope = hierarchy.common_path([bike.node_path for _, bikes in found for bike in bikes])
+    seq = await audited(by, value, reason, case_no, "ok", len(bike_ids), bike_ids, scope)
     answer = LookupAnswer(results=results, count=len(bike_ids), audit_seq=seq)
     return json(answer.model_dump(mode="json"), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})

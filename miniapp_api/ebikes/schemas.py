@@ -144,8 +144,13 @@ class LookupQuery(StrictModel):
     plate: str | None = Field(default=None, max_length=16)
     qr: str | None = Field(default=None, max_length=2048, description="A scanned code (URL or token).")
     owner_id_number: str | None = Field(default=None, max_length=20)
-    reason: str | None = Field(default=None, max_length=200, description="Why you look (required).")
-    case_no: str | None = Field(default=None, max_length=64, description="The case number (required).")
+    # Checked by identity.purpose (real text, bounded; one error code, reason_required), not here.
+    reason: str | None = Field(
+        default=None, description="Why you look, in words (required).", json_schema_extra={"maxLength": 200}
+    )
+    case_no: str | None = Field(
+        default=None, description="The case number (required, with a digit).", json_schema_extra={"maxLength": 64}
+    )
 
 
 class OwnerFull(BaseModel):

@@ -15,9 +15,12 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import redis.asyncio as aioredis
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.functions import Count
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from identity import audit, hierarchy
@@ -77,6 +80,11 @@ async def _node(code: str) -> Node:
     return node
 
 
+def on_register() -> QuerySet[EBike]:
+    """Bikes not deregistered: frame numbers and plates are unique among these."""
+    return EBike.exclude(status=BikeStatus.DEREGISTERED)
+
+
 def bike_label(bike: EBike) -> str:
     # Printed under the code: the make and colour, never the owner.
     return f"{bike.brand} {bike.colour}"[:64]
@@ -104,22 +112,38 @@ def check_identity(owner: OwnerIdentityIn) -> CheckedIdentity:
     return CheckedIdentity(owner.name, id_number, phone)
 
 
-async def _bind_identity(account: Account, identity: CheckedIdentity, conn: BaseDBAsyncClient) -> None:
+async def _bind_identity(
+    account: Account, identity: CheckedIdentity, conn: BaseDBAsyncClient, redis: aioredis.Redis | None
+) -> None:
     """The first registration sets the account's ID number; later ones must give the same one (the
-    name and phone given then update the account's contact)."""
+    name and phone given then update the account's contact). A number the account may not take (its
+    own is another, or the number is another account's) gets the one answer of identity_refused."""
     current = identity_service.read_profile(account)
     if current.id_number is not None and current.id_number != identity.id_number:
-        raise Conflict(
-            "This ID number differs from the one on your account; a bike is registered to its holder.",
-            code="identity_mismatch",
-        )
+        raise identity_service.identity_refused()
     await identity_service.update_profile(
         account=account,
         name=identity.name,
         phone=identity.phone,
         id_number=identity.id_number if current.id_number is None else None,
         using_db=conn,
+        redis=redis,
     )
+
+
+async def _property_places(account_id: int, conn: BaseDBAsyncClient | None) -> list[str | None]:
+    """Where the bikes bound to this identity are kept: those it owns (deregistered ones too: the
+    police look their history up by the owner's number), and those it sold or bought."""
+    owned = await EBike.filter(owner_id=account_id).using_db(conn).values_list("node_path", flat=True)
+    transferred = (
+        await Transfer.filter(Q(from_owner_id=account_id) | Q(to_owner_id=account_id))
+        .using_db(conn)
+        .values_list("bike__node_path", flat=True)
+    )
+    return [str(path) if path else None for path in [*owned, *transferred]]
+
+
+identity_service.register_bound_property("ebikes", _property_places)
 
 
 # Registration and ownership -------------------------------------------------------------------------
@@ -143,22 +167,26 @@ async def _check_capacity(owner: Account, max_per_owner: int, conn: BaseDBAsyncC
         )
 
 
-async def register(*, owner: Account, data: RegisterIn, max_per_owner: int) -> EBike:
+async def register(
+    *, owner: Account, data: RegisterIn, max_per_owner: int, redis: aioredis.Redis | None = None
+) -> EBike:
     """Register a bike to the signed-in resident and issue its e-ID code (one transaction)."""
     frame_no = normalize_frame_no(data.frame_no)
     plate = normalize_plate(data.plate)
     identity = check_identity(data.owner)
     node = await _node(data.node)
-    if await EBike.exists(frame_no=frame_no):
+    # Among the bikes on the register: a deregistered bike's numbers can be registered again (the
+    # partial unique indexes of migration 0016 hold the same rule when two registrations race).
+    if await on_register().filter(frame_no=frame_no).exists():
         raise Conflict("This frame number (车架号) is already registered.", code="frame_no_taken")
-    if plate is not None and await EBike.exists(plate=plate):
+    if plate is not None and await on_register().filter(plate=plate).exists():
         raise Conflict("This plate is already registered.", code="plate_taken")
     now = utcnow()
     try:
         async with in_transaction() as conn:
             locked_owner = await _lock_account(owner, conn)
             await _check_capacity(locked_owner, max_per_owner, conn)
-            await _bind_identity(locked_owner, identity, conn)
+            await _bind_identity(locked_owner, identity, conn, redis)
             bike = EBike(
                 public_id=new_public_id("eb_"),
                 owner_id=owner.id,
@@ -227,7 +255,7 @@ async def update(*, bike: EBike, data: UpdateIn) -> EBike:
             fields.append(name)
     if "plate" in changes:
         plate = normalize_plate(changes["plate"])
-        if plate is not None and await EBike.filter(plate=plate).exclude(id=bike.id).exists():
+        if plate is not None and await on_register().filter(plate=plate).exclude(id=bike.id).exists():
             raise Conflict("This plate is already registered.", code="plate_taken")
         bike.plate = plate
         fields.append("plate")
@@ -301,7 +329,14 @@ async def start_transfer(*, bike: EBike) -> tuple[str, dt.datetime]:
     return code, expires
 
 
-async def accept_transfer(*, new_owner: Account, code: str, owner: OwnerIdentityIn, max_per_owner: int) -> EBike:
+async def accept_transfer(
+    *,
+    new_owner: Account,
+    code: str,
+    owner: OwnerIdentityIn,
+    max_per_owner: int,
+    redis: aioredis.Redis | None = None,
+) -> EBike:
     """The new owner takes the bike with their own identity; the old code is superseded by a new one."""
     identity = check_identity(owner)
     now = utcnow()
@@ -323,7 +358,7 @@ async def accept_transfer(*, new_owner: Account, code: str, owner: OwnerIdentity
             raise Conflict("You already own this bike.", code="already_owner")
         buyer = await _lock_account(new_owner, conn)
         await _check_capacity(buyer, max_per_owner, conn)
-        await _bind_identity(buyer, identity, conn)
+        await _bind_identity(buyer, identity, conn, redis)
         old_owner = await Account.get(id=bike.owner_id, using_db=conn)
         credential = await qr_service.reissue(public_id=bike.credential_id, reason="transferred", using_db=conn)
         bike.owner_id = new_owner.id
@@ -383,10 +418,12 @@ async def _notify_police(
         if profile.phone:
             routes.append(("sms", {"phone": profile.phone}))
         for channel, address in routes:
+            # With the account, so that the row is in its administrators' outbox view.
             await outbox.enqueue(
                 template=template,
                 data=data,
                 idempotency_key=f"{key}:police:{account.public_id}:{channel}",
+                account=account,
                 channels=[channel],
                 using_db=conn,
                 **address,  # type: ignore[arg-type]
@@ -631,8 +668,10 @@ async def audit_lookup(
     bikes: list[str],
     client_addr: str,
     request_id: str,
+    scope: str = "",
 ) -> int:
-    """One audit entry per lookup, found or not, refused or not; returns its sequence number."""
+    """One audit entry per lookup, found or not, refused or not; returns its sequence number.
+    ``scope``: where the bikes found are kept (their common node), "" when none was found."""
     entry = await audit.record(
         actor=viewer.account_id,
         role=viewer.role.value,
@@ -648,6 +687,7 @@ async def audit_lookup(
             "result_count": result_count,
             "outcome": outcome,
         },
+        scope=scope,
     )
     return entry.seq
 
@@ -674,5 +714,6 @@ async def tell_admins_about_limit(*, viewer: Principal, count: int) -> None:
             template="police.lookup_limit",
             data={"officer": viewer.account_id, "count": str(count), "at": now.isoformat()},
             idempotency_key=f"lookup-limit:{viewer.account_id}:{hour}:{admin.public_id}",
+            account=admin,
             **address,  # type: ignore[arg-type]
         )

@@ -216,7 +216,7 @@ async def test_concurrent_binding_of_one_id_number_lets_exactly_one_through(
     )
     statuses = sorted(r.status_code for r in answers)
     assert statuses == [200, 409, 409, 409, 409, 409], [r.text for r in answers]
-    assert all(error_code(r) == "id_number_taken" for r in answers if r.status_code == 409)
+    assert all(error_code(r) == "identity_mismatch" for r in answers if r.status_code == 409)
 
     winner = residents[next(i for i, r in enumerate(answers) if r.status_code == 200)]
     bound = await Account.filter(id_number_bidx__isnull=False).values_list("public_id", flat=True)

@@ -44,6 +44,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/accounts"):                          "-    -    -    -    -    -    +",
     ("GET", "/api/v1/accounts/<public_id:str>"):           "-    +    +    +    +    +    +",
     ("PATCH", "/api/v1/accounts/<public_id:str>"):         "-    -    -    -    -    -    +",
+    ("PUT", "/api/v1/accounts/<public_id:str>/id-number"): "-    -    -    -    +    -    +",
     ("GET", "/api/v1/admin/audit"):                        "-    -    -    -    -    -    +",
     ("GET", "/.well-known/jwks.json"):                     "+    +    +    +    +    +    +",
     ("GET", "/api/v1/qr/revocations"):                     "+    +    +    +    +    +    +",
@@ -207,6 +208,8 @@ async def request_for(world: World, route: tuple[str, str], caller: str) -> tupl
         body = {"payload": "not-a-code"}
     elif route == ("POST", "/api/v1/credentials/<public_id:str>/revoke"):
         body = {"reason": "lost"}
+    elif route == ("PUT", "/api/v1/accounts/<public_id:str>/id-number"):
+        body = {"id_number": None, "reason": "持证更正", "case_no": "GZ-2026-1"}
     elif route == ("PATCH", "/api/v1/accounts/<public_id:str>"):
         path = pattern.replace("<public_id:str>", world.patch_target.public_id)
         body = {"is_active": True}

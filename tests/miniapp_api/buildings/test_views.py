@@ -103,25 +103,24 @@ async def test_staff_of_another_area_see_only_the_public_view(
     assert await audit_entries(other_police) == []
 
 
-async def test_police_see_the_landlord_in_full_and_the_read_is_audited(
+async def test_police_scanning_see_the_landlord_masked_and_how_to_ask(
     app: Sanic, client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
+    # A scan carries no reason nor case number: the landlord stays masked, as for other staff, and
+    # the answer says where to ask with them (issue 12: every police read of a person takes both).
     await setup(tmp_path)
     police = await user(app, Role.POLICE, "GM01")
     view = await scan(client, CODE, police)
     assert_public(view)
     assert_staff(view)
-    assert view["landlord"] == {"name": NAME, "phone": PHONE, "masked": False}
-    [entry] = await audit_entries(police)
-    assert view["audit_seq"] == entry.seq
-    assert (entry.role, entry.target, entry.details["via"], entry.details["grid"]) == (
-        "police",
-        CODE,
-        "scan",
-        "GM010101",
-    )
-    assert entry.request_id
-    assert NAME not in str(entry.details) and PHONE not in str(entry.details) + entry.target + entry.reason
+    assert view["landlord"] == {"name": "欧***", "phone": "139****0001", "masked": True}
+    assert view["landlord_access"] == {
+        "method": "GET",
+        "href": f"/api/v1/buildings/{CODE}",
+        "requires": ["reason", "case_no"],
+    }
+    assert NAME not in str(view) and PHONE not in str(view)
+    assert await audit_entries(police) == []
 
 
 # The staff routes -----------------------------------------------------------------------------------
@@ -203,9 +202,11 @@ async def test_building_details_by_role_and_scope(app: Sanic, client: httpx.Asyn
         assert r.json()["error"]["code"] == "building_not_found"
 
     police = await user(app, Role.POLICE, "GM01")
-    r = await client.get(f"/api/v1/buildings/{CODE}", params={"reason": "走访核查"}, headers=police.headers)
+    why = {"reason": "走访核查", "case_no": "GM2026-0007"}
+    r = await client.get(f"/api/v1/buildings/{CODE}", params=why, headers=police.headers)
     assert r.status_code == 200, r.text
     assert r.json()["landlord"] == {"name": NAME, "phone": PHONE, "masked": False}
+    assert r.json()["landlord_access"] is None
     [entry] = await audit_entries(police)
     assert (r.json()["audit_seq"], entry.details["via"], entry.reason, entry.request_id) == (
         entry.seq,
@@ -213,6 +214,7 @@ async def test_building_details_by_role_and_scope(app: Sanic, client: httpx.Asyn
         "走访核查",
         r.headers["x-request-id"],
     )
+    assert (entry.details["case_no"], entry.details["outcome"]) == ("GM2026-0007", "ok")
 
 
 async def test_staff_of_the_grid_correct_a_building(app: Sanic, client: httpx.AsyncClient, tmp_path: Path) -> None:
