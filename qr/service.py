@@ -479,4 +479,5 @@ async def audit_admin_action(
         reason=reason,
         client_addr=client_addr,
         request_id=request_id,
+        scope=credential.node_path,  # the administrators of the code's place see the entry
     )
