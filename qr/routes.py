@@ -16,6 +16,7 @@ from qr import codec, render, service
 from qr.kinds import Audience, ScanContext
 from qr.models import Credential, CredentialStatus
 from qr.schemas import CredentialOut, ImageQuery, Jwks, RevocationsQuery, RevokeIn, ScanIn, ScanOut
+from server import product
 from server.auth import Principal, principal_of, public, require_principal, requires, token_ignored
 from server.conditional import etag_matches
 from server.errors import AppError, NotFound
@@ -202,13 +203,13 @@ PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
-_FOOTER = "光明区电子身份证。请在微信中打开“光明e-ID”小程序扫码查看更多。"
+_FOOTER = f"{product.NAME_ZH} · 深圳市光明区。请在微信中打开“{product.NAME_ZH}”小程序扫码查看更多。"
 
 
 def landing_page(answer: service.ScanAnswer) -> str:
     """The page for one scan answer: the same notice the scan API gives, nothing personal."""
     e = html_lib.escape
-    title = answer.kind.title if answer.kind is not None and answer.valid else "光明区电子身份证"
+    title = answer.kind.title if answer.kind is not None and answer.valid else product.NAME_ZH
     parts = [f"<h1>{e(title)}</h1>"]
     if not answer.valid:
         parts.append(f'<p class="bad">✗ {e(answer.notice)}</p>')

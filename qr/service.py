@@ -27,6 +27,7 @@ from identity import audit
 from qr import codec, keys, kinds, render
 from qr.keys import Keyring, KeyringCache
 from qr.models import Credential, CredentialStatus, RevocationEntry, RevocationHead, ScanEvent
+from server import product
 from server.auth import Principal
 
 _cache: KeyringCache | None = None
@@ -375,8 +376,8 @@ REFUSAL_NOTICES = {
     "revoked": "此码已注销，不再有效。",
     "superseded": "此码已被新码替换，不再有效。",
     "not_found": "未在登记册中找到此码。",
-    "malformed": "这不是有效的光明区电子身份证二维码。",
-    "foreign_url": "此码的网址不是光明区电子身份证的网址，请勿信任。",
+    "malformed": f"这不是有效的{product.NAME_ZH}二维码。",
+    "foreign_url": f"此码的网址不是{product.NAME_ZH}的网址，请勿信任。",
 }
 FORGED_NOTICE = "此码无法验证，可能是伪造的。请勿信任。"
 NOT_REGISTERED_NOTICE = "此码登记的对象已不在登记册中，请勿信任。"
@@ -448,7 +449,7 @@ def draw_image(*, fmt: str, url: str, size: int, credential: Credential, font: s
         return render.svg(url, size)
     if fmt == "sticker":
         spec = kinds.by_name(credential.kind)
-        title = spec.title if spec else "光明区电子身份证"
+        title = spec.title if spec else product.NAME_ZH
         return render.sticker_png(url, title=title, public_id=credential.public_id, caption=credential.label, font=font)
     return render.png(url, size)
 

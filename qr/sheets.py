@@ -28,6 +28,7 @@ from tortoise.queryset import QuerySet
 from qr import kinds, render
 from qr.models import Credential, CredentialStatus
 from qr.pdf import PdfWriter
+from server import product
 
 DPI = 300
 PAGE_PX = (2480, 3508)  # A4 at 300 dpi
@@ -76,7 +77,7 @@ async def pages_from_db(
     *, kind: str, node_path: str | None, base_url: str, batch: int = 1000, reissued_since: datetime | None = None
 ) -> AsyncIterator[list[StickerSpec]]:
     spec = kinds.by_name(kind)
-    title = spec.title if spec else "光明区电子身份证"
+    title = spec.title if spec else product.NAME_ZH
     last_id = 0
     pending: list[StickerSpec] = []
     while True:

@@ -8,22 +8,26 @@ import hashlib
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json
 
+from server import product
 from server.auth import public, token_ignored
 from server.openapi import build_document
 from server.ratelimit import rate_limit
 from server.validation import responds
 
-API_DESCRIPTION = """Guangming e-ID: the backend of the district's WeChat mini-program.
+API_DESCRIPTION = (
+    product.NAME
+    + """: the backend of the district's WeChat mini-program.
 
 Every error answers `{"error": {"code", "message", "details"}}`. Send
 `Authorization: Bearer <access token>` for signed-in routes, `Idempotency-Key` on POST to make
 retries safe, and read `X-Request-ID` from every answer.
 """
+)
 
 _CDN = "https://unpkg.com"
 _BOOT = 'if (window.SwaggerUIBundle) { SwaggerUIBundle({url: "/docs/openapi.json", dom_id: "#ui"}); }'
 _UI = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Guangming e-ID API</title>
+<html lang="en"><head><meta charset="utf-8"><title>{product.NAME} API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="{_CDN}/swagger-ui-dist@5/swagger-ui.css"></head>
 <body><div id="ui"><p style="font-family:sans-serif;margin:2em">The API document is at
@@ -82,6 +86,6 @@ async def document(request: Request) -> HTTPResponse:
     app = request.app
     cached = getattr(app.ctx, "openapi_document", None)
     if cached is None:
-        cached = build_document(app, title="Guangming e-ID API", version="1.0.0", description=API_DESCRIPTION)
+        cached = build_document(app, title=f"{product.NAME} API", version="1.0.0", description=API_DESCRIPTION)
         app.ctx.openapi_document = cached
     return json(cached)

@@ -44,13 +44,14 @@ import aiosmtplib
 
 from notify import templates
 from notify.channels.base import Message, Result
+from server import product
 
 if TYPE_CHECKING:
     from server.settings import Settings
 
 log = logging.getLogger("gmid.notify.email")
 
-SENDER_NAME = "光明e证"
+SENDER_NAME = product.NAME_ZH
 SECURITY_MODES = ("starttls", "tls", "none")
 
 # Dot-atom text that is safe as the left part of a Message-ID; anything else is hashed.
