@@ -58,7 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     folder = getattr(config, _OWN_BASETEMP, None)
-    if folder and not os.environ.get("GMID_KEEP_TEST_TMP"):
+    if folder and not os.environ.get("GMID_TEST_KEEP_TMP"):
         shutil.rmtree(folder, ignore_errors=True)
 
 

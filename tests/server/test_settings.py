@@ -14,7 +14,7 @@ import pytest
 from server.settings import SPECS, Settings, SettingsError
 
 REPO = Path(__file__).resolve().parents[2]
-TEST_SWITCHES = {"GMID_TEST_DATABASE_URL", "GMID_TEST_REDIS_URL"}
+TEST_SWITCHES = {"GMID_TEST_DATABASE_URL", "GMID_TEST_REDIS_URL", "GMID_TEST_KEEP_TMP"}
 
 
 def load(environ: dict[str, str], env_file: Path | None = None) -> Settings:
