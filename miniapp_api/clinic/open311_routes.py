@@ -48,7 +48,7 @@ from server.errors import (
 )
 from server.openapi import ResponseDoc, doc_of
 from server.ratelimit import Rate, RateLimiter
-from server.validation import errors, field_errors, json_body, query_args, responds
+from server.validation import errors, field_errors, json_body, load_json, query_args, responds
 
 log = logging.getLogger("gmid.open311")
 
@@ -137,10 +137,7 @@ def _body_fields(request: Request) -> dict[str, Any]:
     if content_type == "application/json" or content_type.endswith("+json"):
         if not raw.strip():
             return {}
-        try:
-            data = jsonlib.loads(raw)
-        except (UnicodeDecodeError, ValueError):
-            raise BadRequest("The request body is not valid JSON.", code="malformed_json") from None
+        data = load_json(raw)  # bounded depth and number sizes, then parsed
         if not isinstance(data, dict):
             raise BadRequest("The request body must be a JSON object.", code="malformed_json")
         return data

@@ -1,0 +1,173 @@
+"""Hostile input never gives a 500: every refusal is in the one error shape, with its own status and
+code, and leaves nothing behind in the database or the log.
+
+Each test sends what an attacker or a careless client would: JSON nested hundreds of levels deep or
+with numbers of thousands of digits, to every route that reads a body, signed in or not.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+from sanic import Sanic
+
+from identity.roles import Role
+from miniapp_api.reports.models import Report
+from server.logs import MAX_TRACEBACK_FRAMES, JSONFormatter
+from server.openapi import doc_of
+from server.settings import Settings
+from server.validation import MAX_JSON_DEPTH, MAX_NUMBER_CHARS, StrictModel, json_shape
+from tests.factories import auth, make_account, token_for
+from tests.server.test_errors import assert_error
+from tests.support.notify_fixtures import app_with_channels
+from tests.support.wechat_fake import wechat_signature
+
+JSON = {"Content-Type": "application/json"}
+DEEP_ARRAY = b"[" * 600 + b"]" * 600
+DEEP_OBJECT = b'{"a":' * 5000 + b"1" + b"}" * 5000
+UNCLOSED = b"[" * 100_000
+LONG_INT = b'{"lat": ' + b"9" * 5000 + b"}"
+LONG_FLOAT = b'{"lat": 0.' + b"0" * 60 + b"1}"
+HOSTILE: dict[str, tuple[bytes, str]] = {
+    "deep array": (DEEP_ARRAY, "json_too_deep"),
+    "deep object": (DEEP_OBJECT, "json_too_deep"),
+    "unclosed": (UNCLOSED, "json_too_deep"),
+    "long integer": (LONG_INT, "number_too_long"),
+    "long float": (LONG_FLOAT, "number_too_long"),
+}
+REPORT = {"category": "urban_construction", "text": "楼道灯坏了一个星期，晚上很黑", "node": "GM010101"}
+ROLES = (None, Role.RESIDENT, Role.GRID_STAFF, Role.OFFICER, Role.POLICE, Role.ADMIN, Role.PARTY_MEMBER)
+
+
+@pytest.fixture
+def app(notify_settings: Settings) -> Sanic:
+    # WeChat, SMS and the receipt callbacks configured (loopback fakes), so every route is live.
+    return app_with_channels(notify_settings)
+
+
+def _body_routes(app: Sanic) -> list[tuple[str, str]]:
+    """(method, path) of every route whose body is JSON (``@json_body`` or Open311's own parser)."""
+    found = []
+    for route in app.router.routes:
+        if doc_of(route.handler).body is None:
+            continue
+        path = "/" + route.path
+        path = re.sub(r"<[^>]+>", "x0000", path)
+        if route.path.startswith("open311"):
+            path = path.replace("x0000", "requests.json") if "x0000" in path else path
+        for method in route.methods:
+            found.append((method, path))
+    return sorted(found)
+
+
+async def _tokens(app: Sanic) -> dict[Role | None, dict[str, str]]:
+    headers: dict[Role | None, dict[str, str]] = {None: {}}
+    for role in ROLES[1:]:
+        assert role is not None
+        headers[role] = auth(await token_for(app, await make_account(role)))
+    return headers
+
+
+def _error_code(response: httpx.Response) -> str:
+    body = response.json()
+    if isinstance(body, list):  # Open311's shape: [{"code": 400, "description": ...}]
+        return str(body[0]["code"])
+    return str(body["error"]["code"])
+
+
+async def test_every_json_route_refuses_deep_nesting_and_long_numbers_before_parsing(
+    app: Sanic, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    tokens = await _tokens(app)
+    routes = _body_routes(app)
+    assert ("POST", "/api/v1/auth/login") in routes and ("POST", "/open311/v2/requests.json") in routes
+    assert len(routes) > 15
+    caplog.set_level(logging.INFO, logger="gmid")
+    for method, path in routes:
+        for name, (raw, code) in HOSTILE.items():
+            # The first role the route's guard lets through: what it then says is about the body.
+            for role in ROLES:
+                r = await client.request(method, path, content=raw, headers={**JSON, **tokens[role]})
+                if r.status_code not in (401, 403):
+                    break
+            assert r.status_code == 400, (method, path, name, r.status_code, r.text[:200])
+            if path.startswith("/open311/"):
+                assert r.json() == [{"code": 400, "description": r.json()[0]["description"]}]
+            else:
+                assert_error(r, 400, code)
+    assert await Report.all().count() == 0
+    # No unhandled error, and nothing of a body in the log.
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert not [rec for rec in caplog.records if "99999" in rec.getMessage() or "[[[[" in rec.getMessage()]
+
+
+async def test_a_body_within_the_bounds_is_processed_as_before(app: Sanic, client: httpx.AsyncClient) -> None:
+    resident = auth(await token_for(app, await make_account(Role.RESIDENT)))
+    # Text that merely looks deep or numeric is free text: only structure and number tokens count.
+    text = "[" * 200 + "楼道灯坏了" + "9" * 200 + '\\"{{{'
+    r = await client.post("/api/v1/reports", json={**REPORT, "text": text, "lat": 22.78012345678901}, headers=resident)
+    assert r.status_code == 201, r.text
+    assert (await Report.get(public_id=r.json()["id"])).text == text
+
+
+def test_the_shape_of_json_is_measured_outside_strings() -> None:
+    nested = b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH
+    assert json_shape(nested) == (MAX_JSON_DEPTH, 0)
+    assert json_shape(b'{"a": "[[[[{{{{\\"]]]", "b": [1, -2.5e+10]}') == (2, 8)
+    assert json_shape(b'{"a": "\\\\", "b": [[[1]]]}') == (4, 1)  # an escaped backslash ends the string
+    assert json_shape(b'{"n": ' + b"1" * MAX_NUMBER_CHARS + b"}") == (1, MAX_NUMBER_CHARS)
+    assert json_shape(b'{"s": "' + b"1" * 500 + b'"}') == (1, 0)
+    assert json_shape(b"") == (0, 0)
+
+
+async def test_sms_status_callback_refuses_deep_json(app: Sanic, client: httpx.AsyncClient, settings: Any) -> None:
+    token = app.ctx.settings.sms_callback_token
+    for raw, code in (
+        (DEEP_ARRAY, "json_too_deep"),
+        (b'[{"sid": "x", "mobile": ' + b"1" * 900 + b"}]", "number_too_long"),
+    ):
+        r = await client.post("/api/v1/notify/sms/status", params={"token": token}, content=raw, headers=JSON)
+        assert_error(r, 400, code)
+
+
+async def test_wechat_event_callback_refuses_deep_xml_without_a_500(app: Sanic, client: httpx.AsyncClient) -> None:
+    # The signature covers token, timestamp and nonce, not the body: anyone holding one callback URL
+    # can send any body until the timestamp is stale. Deep or entity-laden XML is a 400.
+    bodies = [
+        b"<xml>" + b"<a>" * 4000 + b"</a>" * 4000 + b"</xml>",
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        b"<xml><MsgType>&b;</MsgType></xml>",
+    ]
+    for n, body in enumerate(bodies):
+        timestamp, nonce = str(int(time.time())), f"deep-{n}"
+        signature = wechat_signature(app.ctx.settings.wechat_oa_token, timestamp, nonce)
+        params = {"signature": signature, "timestamp": timestamp, "nonce": nonce}
+        r = await client.post("/api/v1/notify/wechat/events", params=params, content=body)
+        assert_error(r, 400, "bad_event")
+
+
+def test_logged_tracebacks_are_bounded_and_carry_no_submitted_values() -> None:
+    class Sample(StrictModel):
+        phone: int
+
+    def recurse(n: int) -> None:
+        if n == 0:
+            Sample.model_validate({"phone": "138" + "12345678 is mine"})  # built: source lines are logged
+        recurse(n - 1)
+
+    try:
+        recurse(500)
+    except ValidationError as exc:
+        record = logging.LogRecord("gmid.errors", logging.ERROR, __file__, 1, "boom", (), (type(exc), exc, None))
+        record.exc_info = (type(exc), exc, exc.__traceback__)
+    line = JSONFormatter().format(record)
+    assert "13812345678" not in line
+    assert "validation errors at phone" in line
+    assert line.count('File "') <= MAX_TRACEBACK_FRAMES
+    assert len(line) < 10_000
