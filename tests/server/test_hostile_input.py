@@ -7,6 +7,10 @@ with numbers of thousands of digits, to every route that reads a body, signed in
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json as jsonlib
 import logging
 import re
 import time
@@ -19,6 +23,7 @@ from sanic import Sanic
 
 from identity.roles import Role
 from miniapp_api.reports.models import Report
+from server.auth import ignores_token
 from server.logs import MAX_TRACEBACK_FRAMES, JSONFormatter
 from server.openapi import doc_of
 from server.settings import Settings
@@ -171,3 +176,70 @@ def test_logged_tracebacks_are_bounded_and_carry_no_submitted_values() -> None:
     assert "validation errors at phone" in line
     assert line.count('File "') <= MAX_TRACEBACK_FRAMES
     assert len(line) < 10_000
+
+
+# Crafted tokens: 401, never 500 ------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _signed(header: bytes, payload: bytes, key: bytes) -> str:
+    signing_input = f"{_b64(header)}.{_b64(payload)}"
+    return f"{signing_input}.{_b64(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())}"
+
+
+def _crafted_tokens(app: Sanic, account_id: str) -> list[str | bytes]:
+    secret: bytes = app.ctx.access_token_secret
+    now = int(time.time())
+    claims = {"iss": "gmid", "sub": account_id, "role": "admin", "typ": "access", "iat": now, "exp": now + 600}
+    payload = jsonlib.dumps({**claims, "jti": "0123456789abcdef"}).encode()
+    return [
+        _signed(b'{"alg":"HS256","crit":["exp"]}', payload, secret),  # a critical extension nobody knows
+        _signed(b'{"alg":"HS256","kid":5}', payload, secret),  # a kid that is not a string
+        _signed(b'{"alg":"HS256","kid":"k1"}', payload, secret),  # a member our tokens never carry
+        _signed(b'{"alg":"HS256","typ":"JWT","jku":"https://evil.example/k"}', payload, secret),
+        _signed(b'\xff\xfe{"alg":"HS256"}', payload, secret),  # not UTF-8
+        _signed(b'["HS256"]', payload, secret),  # a header that is not an object
+        _signed(b"null", payload, secret),
+        _signed(b"[" * 700 + b"]" * 700, payload, secret),  # nested past any parser's patience
+        _signed(b'{"alg":"HS256","typ":"JWT"}', b"[" * 600, b"not-the-secret"),
+        _signed(b'{"alg":"HS256","typ":"JWT"}', b"\xff" * 20, b"not-the-secret"),
+        "e" * 6000,  # huge
+        "a." * 500 + "b",
+        "é.é.é".encode("latin-1"),  # bytes that are not ASCII, sent as they are
+    ]
+
+
+async def test_crafted_access_tokens_are_401_token_invalid_on_every_route(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    account = await make_account(Role.ADMIN)
+    crafted = _crafted_tokens(app, account.public_id)
+    checked = 0
+    for route in app.router.routes:
+        path = "/" + re.sub(r"<[^>]+>", "x0000", route.path)
+        ignored = ignores_token(route.handler)
+        for method in sorted(route.methods):
+            for token in crafted:
+                value = b"Bearer " + token if isinstance(token, bytes) else f"Bearer {token}"
+                r = await client.request(method, path, headers={"Authorization": value})  # type: ignore[dict-item]
+                assert r.status_code != 500, (method, path, token)
+                if not ignored:
+                    assert r.status_code == 401, (method, path, r.text)
+                    assert method == "HEAD" or _error_code(r) in ("token_invalid", "401"), (method, path, r.text)
+                checked += 1
+    assert checked > 500
+    # The genuine article still works (so the refusals above are about the tokens).
+    assert (await client.get("/api/v1/me", headers=auth(await token_for(app, account)))).status_code == 200
+
+
+async def test_refresh_tokens_we_never_issued_are_401_whatever_their_bytes(client: httpx.AsyncClient) -> None:
+    for value in ("x" * 256, "rt_" + "A" * 43, "rt_" + "é" * 43, "rt_../../etc/passwd", " ", "\u202e" * 40):
+        for path in ("/api/v1/auth/refresh", "/api/v1/auth/logout"):
+            r = await client.post(path, json={"refresh_token": value})
+            if path.endswith("refresh"):
+                assert_error(r, 401, "refresh_invalid")
+            else:
+                assert r.status_code in (200, 204), r.text
