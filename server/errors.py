@@ -123,6 +123,14 @@ class RateLimited(AppError):
         super().__init__(message, headers=headers, details=details, **kwargs)
 
 
+class BadGateway(AppError):
+    """A service we depend on (WeChat, an SMS gateway) answered something we cannot use."""
+
+    status_code = 502
+    code = "bad_gateway"
+    default_message = "A service this one depends on answered something unusable; try again later."
+
+
 class ServiceUnavailable(AppError):
     status_code = 503
     code = "service_unavailable"
