@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from functools import wraps
 from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
 from sanic import Request
 
 from server.errors import BadRequest, UnsupportedMediaType, ValidationFailed
@@ -33,6 +34,19 @@ class StrictModel(BaseModel):
 
 
 Stripped = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+
+def _within_the_calendar(value: datetime) -> datetime:
+    # Aware datetimes compare as instants; years the service can hold keep the conversion to UTC (and
+    # the database's own range) from overflowing at year 1 or 9999.
+    if not 1970 <= value.year <= 2099:
+        raise ValueError("a time from 1970 to 2099")
+    return value
+
+
+CalendarTime = Annotated[AwareDatetime, AfterValidator(_within_the_calendar)]
+"""A client-given instant: ISO 8601 with its offset (a naive time would be read in the server's
+zone), between 1970 and 2099."""
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:

@@ -243,3 +243,107 @@ async def test_refresh_tokens_we_never_issued_are_401_whatever_their_bytes(clien
                 assert_error(r, 401, "refresh_invalid")
             else:
                 assert r.status_code in (200, 204), r.text
+
+
+# Cursors and other numbers that reach the database ---------------------------------------------
+
+
+def _cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+CRAFTED_FEED_CURSORS = [
+    _cursor("10.1.9999999999999999999"),  # an id past PostgreSQL's bigint
+    _cursor("11.0.9223372036854775808"),  # 2**63 exactly
+    _cursor("00.1." + "9" * 25),
+    _cursor("10.99999999999999999.1"),  # a moment past the calendar
+    _cursor("10.9223372036854775807.9223372036854775807"),
+    _cursor("10.-99999999999999999.1"),  # negative
+    _cursor("10.-5.3"),
+    _cursor("10.1.-3"),
+    _cursor("10.1.0"),
+    _cursor("10.1.\u0663"),  # an Arabic-Indic digit
+    _cursor("10.1"),
+    _cursor("20.1.1"),
+    "!!!!",  # not base64
+    "\u00e9\u00e9\u00e9\u00e9",  # not ASCII
+    "_w",  # base64 of a byte that is not UTF-8
+]
+
+
+async def test_crafted_feed_cursors_are_422_bad_cursor(app: Sanic, client: httpx.AsyncClient) -> None:
+    staff = auth(await token_for(app, await make_account(Role.GRID_STAFF)))
+    resident = auth(await token_for(app, await make_account(Role.RESIDENT)))
+    for cursor in CRAFTED_FEED_CURSORS:
+        r = await client.get("/api/v1/grid/feed", params={"cursor": cursor}, headers=staff)
+        assert_error(r, 422, "bad_cursor")
+    # The cursors the feed gives out still page through it.
+    for n in range(3):
+        filed = await client.post("/api/v1/reports", json={**REPORT, "text": f"楼道灯坏了第{n}盏"}, headers=resident)
+        assert filed.status_code == 201, filed.text
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):
+        page = await client.get(
+            "/api/v1/grid/feed", params={"limit": 1, **({"cursor": cursor} if cursor else {})}, headers=staff
+        )
+        assert page.status_code == 200, page.text
+        seen += [item["id"] for item in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 3
+
+
+async def test_feed_times_must_carry_an_offset_and_stay_in_the_calendar(app: Sanic, client: httpx.AsyncClient) -> None:
+    staff = auth(await token_for(app, await make_account(Role.GRID_STAFF)))
+    for params in (
+        {"since": "0001-01-01T00:00:00"},
+        {"until": "9999-12-31T23:59:59"},
+        {"since": "0001-01-01T00:00:00+14:00"},
+        {"until": "9999-12-31T23:59:59-14:00"},
+        {"since": "2026-11-01T00:00:00"},  # no offset: which zone?
+    ):
+        r = await client.get("/api/v1/grid/feed", params=params, headers=staff)
+        assert_error(r, 422, "validation_failed")
+    r = await client.get("/api/v1/grid/feed", params={"since": "2026-11-01T00:00:00+08:00"}, headers=staff)
+    assert r.status_code == 200, r.text
+
+
+async def test_a_last_event_id_beyond_64_bits_is_422(app: Sanic, client: httpx.AsyncClient) -> None:
+    staff = auth(await token_for(app, await make_account(Role.GRID_STAFF)))
+    for last_id in ("18446744073709551616-0", "99999999999999999999-0", "0-99999999999999999999"):
+        r = await client.get("/api/v1/grid/feed/stream", headers={**staff, "Last-Event-ID": last_id})
+        assert_error(r, 422, "bad_last_event_id")
+
+
+async def test_an_account_list_cursor_that_names_no_account_is_422(app: Sanic, client: httpx.AsyncClient) -> None:
+    admin = auth(await token_for(app, await make_account(Role.ADMIN)))
+    for after in ("acc_doesnotexist00", "\u00e9", "0"):
+        r = await client.get("/api/v1/accounts", params={"after": after}, headers=admin)
+        assert_error(r, 422, "bad_cursor")
+    first = await client.get("/api/v1/accounts", params={"limit": 1}, headers=admin)
+    assert first.status_code == 200
+    after = first.json()["next_after"]
+    assert (await client.get("/api/v1/accounts", params={"after": after}, headers=admin)).status_code == 200
+
+
+async def test_every_other_cursor_and_bound_answers_4xx_never_500(app: Sanic, client: httpx.AsyncClient) -> None:
+    admin = auth(await token_for(app, await make_account(Role.ADMIN)))
+    requests: list[tuple[str, dict[str, str], int]] = [
+        ("/api/v1/buildings", {"cursor": _cursor("\x00")}, 422),
+        ("/api/v1/buildings", {"cursor": _cursor("GM" + "9" * 90)}, 422),
+        ("/api/v1/buildings", {"cursor": "%%%"}, 422),
+        ("/api/v1/admin/notifications", {"cursor": "\u00e9" * 20}, 422),
+        ("/api/v1/admin/notifications", {"limit": "9" * 30}, 422),
+        ("/api/v1/admin/audit", {"after": str(2**63)}, 422),
+        ("/api/v1/admin/audit", {"after": "-1"}, 422),
+        ("/api/v1/admin/audit", {"since": "0001-01-01T00:00:00+14:00"}, 422),
+        ("/api/v1/qr/revocations", {"since": str(2**64)}, 422),
+        ("/api/v1/hierarchy/nodes", {"limit": "1e3"}, 422),
+        ("/open311/v2/requests.json", {"start_date": "0001-01-01T00:00:00"}, 400),
+        ("/open311/v2/requests.json", {"end_date": "9999-12-31T23:59:59-14:00"}, 400),
+    ]
+    for path, params, status in requests:
+        r = await client.get(path, params=params, headers=admin)
+        assert r.status_code == status, (path, params, r.text)
