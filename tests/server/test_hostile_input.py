@@ -7,6 +7,7 @@ with numbers of thousands of digits, to every route that reads a body, signed in
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -21,6 +22,7 @@ import pytest
 from pydantic import ValidationError
 from sanic import Sanic
 
+from identity.audit import AuditEntry
 from identity.roles import Role
 from miniapp_api.reports.models import Report
 from server.auth import ignores_token
@@ -347,3 +349,49 @@ async def test_every_other_cursor_and_bound_answers_4xx_never_500(app: Sanic, cl
     for path, params, status in requests:
         r = await client.get(path, params=params, headers=admin)
         assert r.status_code == status, (path, params, r.text)
+
+
+# Disconnects and request ids ----------------------------------------------------------------------
+
+
+async def test_a_client_that_disconnects_is_logged_at_info_without_a_traceback(
+    app: Sanic, running: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gmid")
+    token = await token_for(app, await make_account(Role.RESIDENT))
+    # Gone while the server reads the body: of a streamed photo, and of a JSON request.
+    for path, media, sent in (
+        ("/api/v1/reports/r_x/photos", "image/jpeg", b"\xff" * 1000),
+        ("/api/v1/reports", "application/json", b'{"a":'),
+    ):
+        _, writer = await asyncio.open_connection("127.0.0.1", running.port)
+        head = f"POST {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\nContent-Type: {media}\r\n"
+        writer.write(head.encode() + b"Content-Length: 100000\r\n\r\n" + sent)
+        await writer.drain()
+        await asyncio.sleep(0.3)
+        writer.transport.abort()
+    for _ in range(50):
+        if len([r for r in caplog.records if "client closed the connection" in r.getMessage()]) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    gone = [r for r in caplog.records if "client closed the connection" in r.getMessage()]
+    assert len(gone) == 2 and all(r.levelno == logging.INFO and not r.exc_info for r in gone)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert await Report.all().count() == 0
+
+
+async def test_only_plain_request_ids_reach_the_answer_and_the_audit_log(app: Sanic, client: httpx.AsyncClient) -> None:
+    admin = auth(await token_for(app, await make_account(Role.ADMIN)))
+    target = await make_account(Role.RESIDENT)
+    refused = ["../../etc/passwd", "a.b.c.d.e.f", "host:8000:x", "1234567", "x" * 65, "req 12345678", "level=ERROR,x"]
+    kept = ["f47ac10b-58cc-4372-a567-0e02b2c3d479", "client-req-00000042", "A" * 64]
+    for supplied in refused + kept:
+        r = await client.get(f"/api/v1/accounts/{target.public_id}", headers={**admin, "X-Request-ID": supplied})
+        assert r.status_code == 200, r.text
+        answered = r.headers["x-request-id"]
+        if supplied in kept:
+            assert answered == supplied
+        else:
+            assert answered != supplied and re.fullmatch(r"[0-9a-f]{32}", answered), (supplied, answered)
+        entry = await AuditEntry.filter(action="account.read").order_by("-seq").first()
+        assert entry is not None and entry.request_id == answered
