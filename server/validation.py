@@ -10,13 +10,22 @@ details name fields and rules but never echo the submitted values, which may be 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import wraps
 from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 import numpy as np
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+)
 from sanic import Request
 
 from server.errors import BadRequest, UnsupportedMediaType, ValidationFailed
@@ -36,6 +45,16 @@ class StrictModel(BaseModel):
 Stripped = Annotated[str, StringConstraints(strip_whitespace=True)]
 
 
+_ISO_DATETIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+
+
+def _iso_text(value: Any) -> Any:
+    # Strict JSON mode still reads "1700000000" as a Unix time; the wire format is ISO 8601.
+    if isinstance(value, str) and not _ISO_DATETIME.match(value):
+        raise ValueError("an ISO 8601 time with its offset, e.g. 2026-11-01T08:00:00+08:00")
+    return value
+
+
 def _within_the_calendar(value: datetime) -> datetime:
     # Aware datetimes compare as instants; years the service can hold keep the conversion to UTC (and
     # the database's own range) from overflowing at year 1 or 9999.
@@ -44,7 +63,7 @@ def _within_the_calendar(value: datetime) -> datetime:
     return value
 
 
-CalendarTime = Annotated[AwareDatetime, AfterValidator(_within_the_calendar)]
+CalendarTime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_within_the_calendar)]
 """A client-given instant: ISO 8601 with its offset (a naive time would be read in the server's
 zone), between 1970 and 2099."""
 
@@ -146,8 +165,16 @@ def parse_json_body(request: Request, model: type[M]) -> M:
             "The request body must be a JSON object.",
             details={"fields": [{"field": "(body)", "message": "expected an object", "type": "object_type"}]},
         )
+    return validate_strictly(model, data)
+
+
+def validate_strictly(model: type[M], data: dict[str, Any]) -> M:
+    """Validate JSON-shaped ``data`` in pydantic's strict JSON mode: a number field takes a JSON
+    number (an integer where a float is wanted, as clients write 22 for 22.0), a boolean only true or
+    false, a text field only text; times, dates and enum values still come as their strings. Lax mode
+    stored ``"lat": true`` as 1.0 and took ``"anonymous": "yes"``."""
     try:
-        return model.model_validate(data)
+        return model.model_validate_json(json.dumps(data, ensure_ascii=False), strict=True)
     except ValidationError as exc:
         raise ValidationFailed(details={"fields": field_errors(exc)}) from None
 
@@ -169,6 +196,58 @@ def _has_control_nul(value: Any) -> bool:
     return False
 
 
+# Query strings (and form fields) are text: a number or a boolean is read from its usual spelling
+# only, then validated strictly. Lax validation took "yes", "on" and "t" for true, and "nan" or
+# "inf" for a number.
+_QUERY_INT = re.compile(r"^[+-]?[0-9]{1,19}$")
+_QUERY_FLOAT = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$")
+_DATE_ONLY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_QUERY_BOOLS = {"true": True, "false": False, "1": True, "0": False}
+
+
+def scalar_type(annotation: Any) -> Any:
+    """The type a query value converts to: int, float, bool or datetime (Optional and Annotated
+    unwrapped), or None when the text is handed over as it is (text, dates, enum values)."""
+    if annotation in (bool, int, float, datetime):
+        return annotation
+    if get_origin(annotation) is Annotated:
+        return scalar_type(get_args(annotation)[0])
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (list, tuple, set, frozenset) or len(args) == 1:
+        return scalar_type(args[0]) if args else None
+    return None
+
+
+def text_value(annotation: Any, text: str) -> Any:
+    """``text`` as the JSON value a field of type ``annotation`` takes, when it is spelled as one;
+    otherwise the text itself, which strict validation then refuses with the field's own error."""
+    kind = scalar_type(annotation)
+    if kind is bool:
+        return _QUERY_BOOLS.get(text.lower(), text)
+    if kind is int and _QUERY_INT.fullmatch(text):
+        return int(text)
+    if kind is float and len(text) <= MAX_NUMBER_CHARS and _QUERY_FLOAT.fullmatch(text):
+        return float(text)
+    if kind is datetime and _DATE_ONLY.fullmatch(text):
+        return text + "T00:00:00"  # a day alone means its start, as it always did (Open311's clients send it)
+    return text
+
+
+def text_fields(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """Query or form values (text, or lists of text) converted for ``validate_strictly``."""
+    converted: dict[str, Any] = {}
+    fields = {field.alias or name: field for name, field in model.model_fields.items()}
+    for key, value in data.items():
+        field = fields.get(key)
+        if field is None:
+            converted[key] = value
+        elif isinstance(value, list):
+            converted[key] = [text_value(field.annotation, v) if isinstance(v, str) else v for v in value]
+        else:
+            converted[key] = text_value(field.annotation, value) if isinstance(value, str) else value
+    return converted
+
+
 def parse_query(request: Request, model: type[M]) -> M:
     if any(_has_control_nul(k) or _has_control_nul(request.args.getlist(k)) for k in request.args):
         raise BadRequest("The query contains a NUL character, which no parameter accepts.", code="nul_character")
@@ -188,10 +267,7 @@ def parse_query(request: Request, model: type[M]) -> M:
                 ]
             }
         )
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ValidationFailed(details={"fields": field_errors(exc)}) from None
+    return validate_strictly(model, text_fields(model, data))
 
 
 def json_body(model: type[BaseModel]) -> Callable[[Handler], Handler]:

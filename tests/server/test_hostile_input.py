@@ -15,7 +15,7 @@ import json as jsonlib
 import logging
 import re
 import time
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import httpx
 import pytest
@@ -29,7 +29,7 @@ from server.auth import ignores_token
 from server.logs import MAX_TRACEBACK_FRAMES, JSONFormatter
 from server.openapi import doc_of
 from server.settings import Settings
-from server.validation import MAX_JSON_DEPTH, MAX_NUMBER_CHARS, StrictModel, json_shape
+from server.validation import MAX_JSON_DEPTH, MAX_NUMBER_CHARS, StrictModel, json_shape, scalar_type
 from tests.factories import auth, make_account, token_for
 from tests.server.test_errors import assert_error
 from tests.support.notify_fixtures import app_with_channels
@@ -395,3 +395,128 @@ async def test_only_plain_request_ids_reach_the_answer_and_the_audit_log(app: Sa
             assert answered != supplied and re.fullmatch(r"[0-9a-f]{32}", answered), (supplied, answered)
         entry = await AuditEntry.filter(action="account.read").order_by("-seq").first()
         assert entry is not None and entry.request_id == answered
+
+
+# Strict types ------------------------------------------------------------------------------------
+
+WRONG_JSON: dict[type, list[Any]] = {
+    float: [True, False, "22.5", "nan", None, [1.0], {"v": 1}],
+    int: [True, "5", 5.0, 5.5, [5]],
+    bool: ["yes", "true", 1, 0, "1", None, [True]],
+}
+WRONG_TEXT: dict[type, list[str]] = {
+    float: ["true", "yes", "nan", "inf", "-Infinity", "1_0", "0x10", " 22.5", "22,5"],
+    int: ["true", "yes", "1.0", "1e3", "nan", "1_000", " 5", "\u0665"],
+    bool: ["yes", "no", "on", "off", "t", "y", "2"],
+}
+
+
+def _typed_fields(model: Any) -> list[tuple[str, type, bool]]:
+    """(name, int/float/bool, nullable) of the model's top-level scalar fields."""
+    found = []
+    for name, field in model.model_fields.items():
+        kind = scalar_type(field.annotation)
+        if kind in (int, float, bool) and get_origin(field.annotation) not in (list, dict):
+            found.append((field.alias or name, kind, type(None) in get_args(field.annotation)))
+    return found
+
+
+async def _first_allowed(
+    client: httpx.AsyncClient, tokens: dict[Role | None, dict[str, str]], method: str, path: str, **kwargs: Any
+) -> httpx.Response:
+    for role in ROLES:
+        r = await client.request(method, path, headers={**kwargs.pop("headers", {}), **tokens[role]}, **kwargs)
+        if r.status_code not in (401, 403):
+            return r
+    return r
+
+
+def _failing(r: httpx.Response) -> dict[str, str]:
+    body = r.json()
+    return {f["field"]: f["type"] for f in body["error"]["details"].get("fields", [])}
+
+
+async def test_numbers_and_booleans_are_strict_in_every_json_body(app: Sanic, client: httpx.AsyncClient) -> None:
+    tokens = await _tokens(app)
+    checked = 0
+    for route in app.router.routes:
+        model = doc_of(route.handler).body
+        if model is None or route.path.startswith("open311"):
+            continue
+        path = "/" + re.sub(r"<[^>]+>", "x0000", route.path)
+        for method in route.methods:
+            for name, kind, nullable in _typed_fields(model):
+                for value in WRONG_JSON[kind]:
+                    if value is None and nullable:
+                        continue
+                    r = await _first_allowed(client, tokens, method, path, json={name: value})
+                    assert r.status_code == 422, (path, name, value, r.text)
+                    assert name in _failing(r), (path, name, value, r.text)
+                    checked += 1
+    assert checked > 50
+    assert await Report.all().count() == 0
+
+
+async def test_a_float_field_takes_a_json_integer_and_the_report_keeps_its_types(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    resident = auth(await token_for(app, await make_account(Role.RESIDENT)))
+    for changes, field in (
+        ({"lat": True}, "lat"),
+        ({"anonymous": "yes"}, "anonymous"),
+        ({"anonymous": 1}, "anonymous"),
+    ):
+        r = await client.post("/api/v1/reports", json={**REPORT, **changes, "lng": 113.9}, headers=resident)
+        assert_error(r, 422, "validation_failed")
+        assert field in _failing(r)
+    assert await Report.all().count() == 0
+    # Clients write 22 for 22.0: a JSON integer is a number.
+    r = await client.post(
+        "/api/v1/reports", json={**REPORT, "lat": 22, "lng": 113, "anonymous": True}, headers=resident
+    )
+    assert r.status_code == 201, r.text
+    stored = await Report.get(public_id=r.json()["id"])
+    assert (stored.lat, stored.lng, stored.anonymous) == (22.0, 113.0, True)
+
+
+async def test_numbers_and_booleans_in_every_query_are_read_from_their_usual_spelling_only(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    tokens = await _tokens(app)
+    checked = 0
+    for route in app.router.routes:
+        model = doc_of(route.handler).query
+        if model is None:
+            continue
+        path = "/" + re.sub(r"<[^>]+>", "x0000", route.path)
+        if route.path.startswith("open311"):
+            path = path.replace("x0000", "x0000.json")
+        for method in route.methods - {"HEAD", "OPTIONS"}:
+            for name, kind, _ in _typed_fields(model):
+                for value in WRONG_TEXT[kind]:
+                    r = await _first_allowed(client, tokens, method, path, params={name: value})
+                    assert r.status_code in (400, 422), (path, name, value, r.text)
+                    if not path.startswith("/open311/"):
+                        assert name in _failing(r), (path, name, value, r.text)
+                    checked += 1
+    assert checked > 40
+    staff = tokens[Role.GRID_STAFF]
+    for params in ({"overdue": "true"}, {"overdue": "0"}, {"overdue": "FALSE"}, {"limit": "+20"}):
+        assert (await client.get("/api/v1/grid/feed", params=params, headers=staff)).status_code == 200, params
+    resident = tokens[Role.RESIDENT]
+    assert (await client.get("/api/v1/report-categories")).status_code == 200  # the default categories exist
+    near = {"category": "urban_construction", "node": "GM010101", "lat": "22.75", "lng": "1.1394e2"}
+    similar = await client.get("/api/v1/reports/similar", params=near, headers=resident)
+    assert similar.status_code == 200, similar.text
+
+
+async def test_open311_form_and_json_bodies_are_strict_too(app: Sanic, client: httpx.AsyncClient) -> None:
+    for fields in ({"lat": "true", "long": "113.9"}, {"lat": "nan", "long": "113.9"}, {"lat": "22.7", "long": "yes"}):
+        r = await client.post("/open311/v2/requests.json", data={"service_code": "x", "api_key": "k", **fields})
+        assert r.status_code == 400, r.text
+        assert "lat" in r.text or "long" in r.text
+    r = await client.post(
+        "/open311/v2/requests.json", json={"service_code": "x", "api_key": "k", "lat": True, "long": 113.9}
+    )
+    assert r.status_code == 400 and "lat" in r.text, r.text
+    assert await Report.all().count() == 0
