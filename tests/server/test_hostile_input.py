@@ -380,6 +380,27 @@ async def test_a_client_that_disconnects_is_logged_at_info_without_a_traceback(
     assert await Report.all().count() == 0
 
 
+async def test_a_retry_after_a_disconnect_runs_again_rather_than_replaying_the_disconnect(
+    app: Sanic, running: Any, client: httpx.AsyncClient
+) -> None:
+    token = await token_for(app, await make_account(Role.RESIDENT))
+    resident = auth(token)
+    report = await client.post("/api/v1/reports", json=REPORT, headers=resident)
+    path = f"/api/v1/reports/{report.json()['id']}/photos"
+    _, writer = await asyncio.open_connection("127.0.0.1", running.port)
+    head = f"POST {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: photo-1\r\n"
+    writer.write(head.encode() + b"Content-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n" + b"\xff" * 100)
+    await writer.drain()
+    await asyncio.sleep(0.3)
+    writer.transport.abort()
+    await asyncio.sleep(0.3)
+    retry = await client.post(
+        path, content=b"not a picture", headers={**resident, "Idempotency-Key": "photo-1", "Content-Type": "image/jpeg"}
+    )
+    assert "idempotent-replayed" not in retry.headers
+    assert_error(retry, 422, "not_an_image")
+
+
 async def test_only_plain_request_ids_reach_the_answer_and_the_audit_log(app: Sanic, client: httpx.AsyncClient) -> None:
     admin = auth(await token_for(app, await make_account(Role.ADMIN)))
     target = await make_account(Role.RESIDENT)
