@@ -49,10 +49,16 @@ _ISO_DATETIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
 
 
 def _iso_text(value: Any) -> Any:
-    # Strict JSON mode still reads "1700000000" as a Unix time; the wire format is ISO 8601.
-    if isinstance(value, str) and not _ISO_DATETIME.match(value):
-        raise ValueError("an ISO 8601 time with its offset, e.g. 2026-11-01T08:00:00+08:00")
-    return value
+    # Read here, not by pydantic: its strict JSON mode still reads "1700000000" as a Unix time, and a
+    # string handed on from a validator would meet strict Python mode, which takes no string at all.
+    if not isinstance(value, str):
+        return value  # a JSON number or boolean: strict validation refuses it
+    try:
+        if not _ISO_DATETIME.match(value):
+            raise ValueError(value)
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("an ISO 8601 time with its offset, e.g. 2026-11-01T08:00:00+08:00") from None
 
 
 def _within_the_calendar(value: datetime) -> datetime:

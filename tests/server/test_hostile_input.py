@@ -30,7 +30,7 @@ from server.logs import MAX_TRACEBACK_FRAMES, JSONFormatter
 from server.openapi import doc_of
 from server.settings import Settings
 from server.validation import MAX_JSON_DEPTH, MAX_NUMBER_CHARS, StrictModel, json_shape, scalar_type
-from tests.factories import auth, make_account, token_for
+from tests.factories import auth, id_number, make_account, token_for
 from tests.server.test_errors import assert_error
 from tests.support.notify_fixtures import app_with_channels
 from tests.support.wechat_fake import wechat_signature
@@ -235,6 +235,19 @@ async def test_crafted_access_tokens_are_401_token_invalid_on_every_route(
     assert checked > 500
     # The genuine article still works (so the refusals above are about the tokens).
     assert (await client.get("/api/v1/me", headers=auth(await token_for(app, account)))).status_code == 200
+
+
+async def test_transfer_codes_we_never_issued_are_404_or_422_whatever_their_bytes(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    buyer = auth(await token_for(app, await make_account(Role.RESIDENT)))
+    owner = {"name": "王五", "id_number": id_number(2), "phone": "13912340002"}
+    for code in ("\u202e" * 8, "../../etc/passwd", "x' OR '1'='1", "\u00e9" * 10, "0" * 32):
+        r = await client.post("/api/v1/ebikes/transfers/accept", json={"code": code, "owner": owner}, headers=buyer)
+        assert_error(r, 404, "transfer_not_found")
+    for code in ("x" * 33, "abc", 123456):
+        r = await client.post("/api/v1/ebikes/transfers/accept", json={"code": code, "owner": owner}, headers=buyer)
+        assert_error(r, 422, "validation_failed")
 
 
 async def test_refresh_tokens_we_never_issued_are_401_whatever_their_bytes(client: httpx.AsyncClient) -> None:
