@@ -119,9 +119,20 @@ def json_shape(raw: bytes) -> tuple[int, int]:
     return max(depth, 0), longest
 
 
+_NUMBER_RUN = re.compile(rb"[-+0-9.eE]{%d}" % (MAX_NUMBER_CHARS + 1))
+
+
+def _plainly_within_bounds(raw: bytes) -> bool:
+    # The usual small body: too few brackets to nest too deep and no long run of number characters
+    # anywhere (strings included), so the exact measure is not needed. Ten times cheaper.
+    return len(raw) <= 16384 and raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH and _NUMBER_RUN.search(raw) is None
+
+
 def check_json_bounds(raw: bytes) -> None:
     """400 ``json_too_deep`` beyond MAX_JSON_DEPTH levels, 400 ``number_too_long`` for a number
     token longer than MAX_NUMBER_CHARS; malformed input is left for the parser to refuse."""
+    if _plainly_within_bounds(raw):
+        return
     depth, longest = json_shape(raw)
     if depth > MAX_JSON_DEPTH:
         raise BadRequest(
