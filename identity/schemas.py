@@ -13,7 +13,14 @@ from server.validation import StrictModel, Stripped
 
 
 class WeChatLoginIn(StrictModel):
-    code: Stripped = Field(min_length=1, max_length=128, description="The code from wx.login() in the mini-program.")
+    # wx.login() codes are 32 letters and digits; WeChat documents no size, so leave room, but no more
+    # than what could be a code: anything else goes no further than this schema.
+    code: Stripped = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The code from wx.login() in the mini-program (letters, digits, - and _; at most 64).",
+    )
 
 
 class StaffLoginIn(StrictModel):

@@ -280,8 +280,9 @@ async def list_accounts(
         query = query.filter(node__path__startswith=node.path)
     if after is not None:
         cursor = await Account.get_or_none(public_id=after)
-        if cursor is not None:
-            query = query.filter(id__gt=cursor.id)
+        if cursor is None:  # not an id this list gave out: no silent restart from the first page
+            raise ValidationFailed.field("after", "The cursor does not name an account.", "bad_cursor")
+        query = query.filter(id__gt=cursor.id)
     return await query.order_by("id").limit(limit).prefetch_related("node")
 
 

@@ -7,7 +7,10 @@ again (OAuth 2.0 Security BCP, refresh token rotation with reuse detection).
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -20,6 +23,8 @@ from tortoise.transactions import in_transaction
 
 from identity.models import Account, RefreshToken
 from identity.roles import Role
+from server.errors import AppError
+from server.validation import check_json_bounds
 
 ISSUER = "gmid"
 # A spent token presented again within this many seconds is a client racing itself (two tabs, a
@@ -63,14 +68,41 @@ def issue_access_token(
     return jwt.encode(payload, secret, algorithm=ALGORITHM), issued + ttl
 
 
-def decode_access_token(token: str, *, secret: bytes) -> AccessClaims:
+# Ours are about 250 characters; anything much longer is not one of ours and is not worth decoding.
+MAX_ACCESS_TOKEN_CHARS = 1024
+_COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+# The header every access token of ours carries; any other member (crit, kid, jku, x5u, ...) means
+# someone else made it.
+_HEADER_MEMBERS = frozenset({"alg", "typ"})
+
+
+def _malformed() -> TokenError:
+    return TokenError("token_invalid", "The access token is malformed.")
+
+
+def _check_header(token: str) -> None:
+    """Refuse, before any JOSE library reads it, a header this service never writes: not base64url,
+    not UTF-8, not a small JSON object, another algorithm, or any member beyond ``alg`` and ``typ``."""
+    if len(token) > MAX_ACCESS_TOKEN_CHARS or not _COMPACT_JWS.fullmatch(token):
+        raise _malformed()
+    segment = token.split(".", 1)[0]
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.DecodeError:
-        raise TokenError("token_invalid", "The access token is malformed.") from None
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        check_json_bounds(raw)
+        header = json.loads(raw.decode("utf-8"))
+    except (ValueError, AppError):  # binascii.Error, UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise _malformed() from None
+    if not isinstance(header, dict) or not set(header) <= _HEADER_MEMBERS or header.get("typ", "JWT") != "JWT":
+        raise _malformed()
     if header.get("alg") != ALGORITHM:
         # Refuse before verifying: "none" and public-key algorithms never sign our access tokens.
         raise TokenError("token_invalid", "The access token uses an algorithm that is not accepted.")
+
+
+def decode_access_token(token: str, *, secret: bytes) -> AccessClaims:
+    """The claims of an access token this service issued; TokenError (``token_invalid`` or
+    ``token_expired``) for anything else, whatever its bytes."""
+    _check_header(token)
     try:
         payload = jwt.decode(
             token,
@@ -82,17 +114,20 @@ def decode_access_token(token: str, *, secret: bytes) -> AccessClaims:
         )
     except jwt.ExpiredSignatureError:
         raise TokenError("token_expired", "The access token has expired; refresh it.") from None
-    except jwt.InvalidTokenError:
+    except (jwt.InvalidTokenError, ValueError, TypeError):
         raise TokenError("token_invalid", "The access token is not valid.") from None
     try:
-        if payload.get("typ") != "access":
+        if not isinstance(payload, dict) or payload.get("typ") != "access":
             raise ValueError("typ")
         role = Role(payload["role"])
         node = payload.get("node")
         if node is not None and not isinstance(node, str):
             raise ValueError("node")
-        return AccessClaims(str(payload["sub"]), role, node, str(payload["jti"]), int(payload["exp"]))
-    except (KeyError, ValueError):
+        sub, jti, exp = payload["sub"], payload["jti"], payload["exp"]
+        if not isinstance(sub, str) or not isinstance(jti, str) or not isinstance(exp, int):
+            raise ValueError("claims")
+        return AccessClaims(sub, role, node, jti, exp)
+    except (KeyError, ValueError, TypeError):
         raise TokenError("token_invalid", "The access token is not valid.") from None
 
 
@@ -102,6 +137,10 @@ def _hash(token: str) -> str:
 
 def _new_refresh_value() -> str:
     return "rt_" + secrets.token_urlsafe(32)
+
+
+# What _new_refresh_value makes; anything else is not one of ours and is not looked up.
+_REFRESH_SHAPE = re.compile(r"^rt_[A-Za-z0-9_-]{43}$")
 
 
 DEFAULT_SESSION_MAX_AGE = 90 * 86400
@@ -124,6 +163,8 @@ async def issue_refresh_token(*, account: Account, ttl: int, max_age: int = DEFA
 
 async def rotate_refresh_token(value: str, *, ttl: int) -> tuple[Account, str]:
     """Spend ``value`` and return its account with the next token of the family."""
+    if not _REFRESH_SHAPE.fullmatch(value):
+        raise TokenError("refresh_invalid", "The refresh token is not known.")
     now = datetime.now(UTC)
     async with in_transaction() as conn:
         # Mark it spent first, conditionally: of two concurrent uses only one can win.
@@ -183,6 +224,8 @@ async def rotate_refresh_token(value: str, *, ttl: int) -> tuple[Account, str]:
 
 
 async def revoke_family(value: str) -> bool:
+    if not _REFRESH_SHAPE.fullmatch(value):
+        return False
     row = await RefreshToken.get_or_none(token_hash=_hash(value))
     if row is None:
         return False

@@ -10,8 +10,11 @@ would knock out the other servers' tokens) and is shared through Redis.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +25,7 @@ from wechatpy.client.api.base import BaseWeChatAPI
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 
-from server.errors import AppError, RateLimited, ServiceUnavailable, Unauthorized
+from server.errors import AppError, BadGateway, RateLimited, ServiceUnavailable, Unauthorized
 from server.settings import Settings
 
 log = logging.getLogger("gmid.wechat")
@@ -111,6 +114,38 @@ class WeChatSession:
     unionid: str | None
 
 
+# What code2session answers, checked before anything is stored: openids and unionids are 28-29
+# characters of base64url in practice (the columns hold 64); the session key is the base64 of a
+# 16-byte AES key (WeChat's "开放数据校验与解密": aeskey = Base64_Decode(session_key), 16 bytes).
+_WECHAT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SESSION_KEY = re.compile(r"^[A-Za-z0-9+/]{22}==$")
+
+
+def _bad_answer(what: str) -> BadGateway:
+    log.warning("wechat code2session answered unusably problem=%s", what)
+    return BadGateway("WeChat answered the login with something unusable; try again.", code="wechat_bad_answer")
+
+
+def session_from_answer(data: object) -> WeChatSession:
+    """The openid and unionid of a code2session answer; 502 ``wechat_bad_answer`` unless it has the
+    shape WeChat documents (an object with an openid, a 16-byte session key, maybe a unionid)."""
+    if not isinstance(data, dict):
+        raise _bad_answer("not_an_object")
+    openid, unionid, session_key = data.get("openid"), data.get("unionid"), data.get("session_key")
+    if not isinstance(openid, str) or not _WECHAT_ID.fullmatch(openid):
+        raise _bad_answer("openid")
+    if unionid is not None and (not isinstance(unionid, str) or not _WECHAT_ID.fullmatch(unionid)):
+        raise _bad_answer("unionid")
+    if not isinstance(session_key, str) or not _SESSION_KEY.fullmatch(session_key):
+        raise _bad_answer("session_key")
+    try:
+        if len(base64.b64decode(session_key, validate=True)) != 16:
+            raise _bad_answer("session_key")
+    except binascii.Error:
+        raise _bad_answer("session_key") from None
+    return WeChatSession(openid, unionid)
+
+
 # WeChat error codes of jscode2session and what they mean for the caller.
 _LOGIN_ERRORS: dict[int, tuple[type[AppError], str, str]] = {
     40029: (Unauthorized, "wechat_code_invalid", "The WeChat login code is invalid or was already used."),
@@ -161,7 +196,7 @@ class WeChatGateway:
         body = {"version": 2, "openid": openid, "scene": scene, "content": content[:2500]}
         try:
             data = await asyncio.to_thread(client.post, f"{client.base_url}wxa/msg_sec_check", data=body)
-        except (WeChatClientException, requests.RequestException) as exc:
+        except Exception as exc:  # unreachable, refused, or an answer wechatpy cannot parse
             log.warning("wechat msg_sec_check failed error=%s", exc.__class__.__name__)
             raise ServiceUnavailable("WeChat cannot check the text now.", code="wechat_unavailable") from None
         result = data.get("result") if isinstance(data, dict) else None
@@ -173,7 +208,7 @@ class WeChatGateway:
         try:
             data = await asyncio.to_thread(client.wxa.code_to_session, code)
         except WeChatClientException as exc:
-            errcode = int(exc.errcode) if exc.errcode is not None else None
+            errcode = int(exc.errcode) if isinstance(exc.errcode, int | str) and str(exc.errcode).isdigit() else None
             log.warning("wechat code2session failed errcode=%s", errcode)
             if errcode in _LOGIN_ERRORS:
                 cls, code_name, message = _LOGIN_ERRORS[errcode]
@@ -184,7 +219,6 @@ class WeChatGateway:
         except requests.RequestException as exc:
             log.warning("wechat code2session unreachable error=%s", exc.__class__.__name__)
             raise ServiceUnavailable("WeChat cannot be reached; try again.", code="wechat_unavailable") from None
-        openid = data.get("openid")
-        if not openid:
-            raise ServiceUnavailable("WeChat answered without an openid.", code="wechat_unavailable")
-        return WeChatSession(str(openid), data.get("unionid"))
+        except Exception as exc:  # wechatpy failing on an odd answer (int(errcode), JSON nesting...)
+            raise _bad_answer(exc.__class__.__name__) from None
+        return session_from_answer(data)

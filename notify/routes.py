@@ -31,7 +31,7 @@ from notify.sms_tencent import CALLBACK_ACK, SmsCallbackError, parse_status_call
 from server.auth import public, require_principal, requires, token_ignored
 from server.errors import BadRequest, Forbidden, PayloadTooLarge, ServiceUnavailable
 from server.ratelimit import rate_limit
-from server.validation import errors, query_args, responds
+from server.validation import check_json_bounds, errors, query_args, responds
 
 log = logging.getLogger("gmid.notify")
 
@@ -237,6 +237,7 @@ async def sms_status(request: Request, query: SmsCallbackQuery) -> HTTPResponse:
     body = request.body or b""
     if len(body) > _MAX_CALLBACK_BYTES:
         raise PayloadTooLarge("The callback is too large.")
+    check_json_bounds(body)  # before the parser: it recurses per level of nesting
     try:
         receipts = parse_status_callback(body)
     except SmsCallbackError as exc:

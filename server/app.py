@@ -33,7 +33,10 @@ from server.settings import Settings
 
 log = logging.getLogger("gmid.app")
 
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# A client's X-Request-ID is kept (it joins their logs to ours, and goes into the audit log) only when
+# it is a plain token: letters, digits and hyphens, 8 to 64 of them (a UUID fits). No dots, slashes
+# or colons that could read as a path, a host or log syntax; anything else gets a fresh id.
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _counter = itertools.count(1)
 
 
@@ -109,7 +112,7 @@ def _install_middleware(app: Sanic) -> None:
     @app.on_request
     async def before(request: Request) -> HTTPResponse | None:
         supplied = request.headers.get("x-request-id", "")
-        request.ctx.request_id = supplied if _REQUEST_ID_RE.match(supplied) else uuid.uuid4().hex
+        request.ctx.request_id = supplied if _REQUEST_ID_RE.fullmatch(supplied) else uuid.uuid4().hex
         request_id_var.set(request.ctx.request_id)
         metrics.start(request)
         if "\x00" in unquote(request.path):

@@ -8,6 +8,7 @@ traceback goes to the log, never to the client.
 from __future__ import annotations
 
 import logging
+from asyncio import CancelledError
 from collections.abc import Callable
 from typing import Any
 
@@ -123,6 +124,14 @@ class RateLimited(AppError):
         super().__init__(message, headers=headers, details=details, **kwargs)
 
 
+class BadGateway(AppError):
+    """A service we depend on (WeChat, an SMS gateway) answered something we cannot use."""
+
+    status_code = 502
+    code = "bad_gateway"
+    default_message = "A service this one depends on answered something unusable; try again later."
+
+
 class ServiceUnavailable(AppError):
     status_code = 503
     code = "service_unavailable"
@@ -180,6 +189,23 @@ def reshape_errors_under(prefix: str, reshape: Reshape) -> None:
     _RESHAPERS[prefix] = reshape
 
 
+def client_went_away(request: Request | None, exception: BaseException) -> bool:
+    """The client closed the connection mid-request (Sanic cancels the handler with RequestCancelled,
+    a CancelledError; a write may fail with a ConnectionError). Not a fault of ours. A ConnectionError
+    on a connection that is still open came from elsewhere (a database, a gateway) and is one."""
+    if isinstance(exception, CancelledError):
+        return True
+    if isinstance(exception, ConnectionError) and request is not None:
+        info = getattr(request, "conn_info", None)
+        transport = getattr(request, "transport", None)
+        return bool(getattr(info, "lost", False)) or bool(transport is not None and transport.is_closing())
+    return False
+
+
+# What the log and the metrics say when nobody is left to answer (nginx's "client closed request").
+CLIENT_CLOSED_STATUS = 499
+
+
 class JSONErrorHandler(ErrorHandler):
     """Turns every exception into the one JSON error shape."""
 
@@ -209,6 +235,10 @@ class JSONErrorHandler(ErrorHandler):
                     headers["Allow"] = ", ".join(allowed)
             body = error_body(code, message, details)
             headers.update(getattr(exception, "headers", None) or {})
+        elif client_went_away(request, exception):
+            status = CLIENT_CLOSED_STATUS
+            log.info("client closed the connection request_id=%s route=%s", request_id, getattr(request, "path", "?"))
+            body = error_body("client_closed_request", "The client closed the connection before the answer.")
         else:
             status = 500
             # The traceback is logged with the request id; the client gets the id only.

@@ -3,8 +3,9 @@
 The record lives in Redis for 24 hours, keyed by the caller (account, or address when anonymous) and
 the key. The same key with a different method, path or body is refused with 422; a retry that arrives
 while the first is still running gets 409. Server errors (5xx), and refusals that may change on retry
-(401, 403, 429), are not kept, so the client may try again with the same key; nor are answers
-marked ``Cache-Control: no-store`` (tokens, personal data), which simply run again.
+(401, 403, 429, and 499 for a client that went away), are not kept, so the client may try again with
+the same key; nor are answers marked ``Cache-Control: no-store`` (tokens, personal data), which
+simply run again.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from server.errors import BadRequest, Conflict, ValidationFailed
 TTL_SECONDS = 24 * 3600
 PENDING_TTL_SECONDS = 300
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
-_NOT_KEPT = {401, 403, 429}
+# 499: the client went away mid-request (server/errors.py); its retry must run, not replay that.
+_NOT_KEPT = {401, 403, 429, 499}
 _KEPT_HEADERS = ("content-type", "location", "cache-control", "etag")
 
 

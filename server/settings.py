@@ -93,6 +93,15 @@ def _parse_rate(raw: str) -> str:
     return raw.strip()
 
 
+def _parse_rate_list(raw: str) -> str:
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    if not parts:
+        raise ValueError("expected COUNT/PERIOD,..., e.g. 60/hour,300/day")
+    for part in parts:
+        _parse_rate(part)
+    return ",".join(parts)
+
+
 def _parse_rate_overrides(raw: str) -> str:
     # route.name=ip:10/minute|account:30/minute;other.route=...
     for item in filter(None, (part.strip() for part in raw.split(";"))):
@@ -270,6 +279,24 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("max_body_bytes", _parse_int(1024, 64 * 1024 * 1024), 1024 * 1024, "Largest request body accepted."),
     Spec(
+        "photo_decode_workers",
+        _parse_int(1, 16),
+        2,
+        "Threads per worker process that decode uploaded photos.",
+    ),
+    Spec(
+        "photo_decode_queue",
+        _parse_int(0, 256),
+        4,
+        "Uploads that may wait for a decoding thread; beyond that 503 with Retry-After.",
+    ),
+    Spec(
+        "photo_upload_limits",
+        _parse_rate_list,
+        "60/hour,300/day",
+        "Photos one account may upload: `COUNT/PERIOD,...` (sliding windows; 429 with Retry-After beyond).",
+    ),
+    Spec(
         "rate_limit_ip",
         _parse_rate,
         "600/minute",
@@ -439,6 +466,9 @@ class Settings:
     pii_active_key: str = ""
     pii_index_key: str = field(default="", repr=False)
     max_body_bytes: int = 1024 * 1024
+    photo_decode_workers: int = 2
+    photo_decode_queue: int = 4
+    photo_upload_limits: str = "60/hour,300/day"
     rate_limit_ip: str = "600/minute"
     rate_limit_account: str = "600/minute"
     rate_limits: str = ""

@@ -1,20 +1,31 @@
 """Request validation and its OpenAPI description, from one pydantic schema.
 
-``@json_body(Model)`` checks the media type (415), parses JSON (400 on malformed), validates
-(422 with each failing field), and passes the model to the handler as ``body``; ``@query_args(Model)``
-does the same for the query string as ``query``. Both put the schema into /docs. ``@responds``
-documents a response. Error details name fields and rules but never echo the submitted values, which
-may be personal data.
+``@json_body(Model)`` checks the media type (415), bounds the JSON's nesting depth and number sizes
+before parsing it (400), parses it (400 on malformed), validates it (422 with each failing field),
+and passes the model to the handler as ``body``; ``@query_args(Model)`` does the same for the query
+string as ``query``. Both put the schema into /docs. ``@responds`` documents a response. Error
+details name fields and rules but never echo the submitted values, which may be personal data.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from functools import wraps
 from typing import Annotated, Any, TypeVar, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+import numpy as np
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+)
 from sanic import Request
 
 from server.errors import BadRequest, UnsupportedMediaType, ValidationFailed
@@ -34,6 +45,35 @@ class StrictModel(BaseModel):
 Stripped = Annotated[str, StringConstraints(strip_whitespace=True)]
 
 
+_ISO_DATETIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+
+
+def _iso_text(value: Any) -> Any:
+    # Read here, not by pydantic: its strict JSON mode still reads "1700000000" as a Unix time, and a
+    # string handed on from a validator would meet strict Python mode, which takes no string at all.
+    if not isinstance(value, str):
+        return value  # a JSON number or boolean: strict validation refuses it
+    try:
+        if not _ISO_DATETIME.match(value):
+            raise ValueError(value)
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("an ISO 8601 time with its offset, e.g. 2026-11-01T08:00:00+08:00") from None
+
+
+def _within_the_calendar(value: datetime) -> datetime:
+    # Aware datetimes compare as instants; years the service can hold keep the conversion to UTC (and
+    # the database's own range) from overflowing at year 1 or 9999.
+    if not 1970 <= value.year <= 2099:
+        raise ValueError("a time from 1970 to 2099")
+    return value
+
+
+CalendarTime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_within_the_calendar)]
+"""A client-given instant: ISO 8601 with its offset (a naive time would be read in the server's
+zone), between 1970 and 2099."""
+
+
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     errors = []
     for err in exc.errors(include_url=False, include_input=False, include_context=False):
@@ -45,6 +85,88 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     return errors
 
 
+# Bounds on a JSON body, checked on the raw bytes before any parser sees them: a parser recurses per
+# level (hundreds of levels exhaust the stack) and turns digits into integers in quadratic time.
+MAX_JSON_DEPTH = 32
+MAX_NUMBER_CHARS = 40
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_NUMBER_CHAR = np.zeros(256, dtype=bool)
+_NUMBER_CHAR[list(b"-+0123456789.eE")] = True
+_DEPTH_STEP = np.zeros(256, dtype=np.int8)
+_DEPTH_STEP[list(b"[{")] = 1
+_DEPTH_STEP[list(b"]}")] = -1
+
+
+def json_shape(raw: bytes) -> tuple[int, int]:
+    """The deepest nesting of ``raw`` and its longest number token, counted outside strings, in
+    linear time (vectorised: a regular expression or a loop in Python costs ten times more on
+    hostile input). Valid JSON is measured exactly; for malformed JSON the figures hold up to the
+    first point where a parser stops, which is all a parser would ever see."""
+    data = np.frombuffer(raw, dtype=np.uint8)
+    if data.size == 0:
+        return 0, 0
+    quotes = data == _QUOTE
+    backslashes = data == _BACKSLASH
+    if backslashes.any():
+        # A quote preceded by an odd run of backslashes is escaped, part of the string.
+        index = np.arange(data.size, dtype=np.int32)
+        run = index - np.maximum.accumulate(np.where(backslashes, -1, index))
+        quotes[1:] &= (run[:-1] & 1) == 0
+    in_string = (np.cumsum(quotes, dtype=np.int32) & 1).astype(bool) | quotes
+    depth = int(np.cumsum(np.where(in_string, 0, _DEPTH_STEP[data]), dtype=np.int32).max())
+    edges = np.diff((_NUMBER_CHAR[data] & ~in_string).astype(np.int8), prepend=0, append=0)
+    longest = int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max(initial=0))
+    return max(depth, 0), longest
+
+
+_NUMBER_RUN = re.compile(rb"[-+0-9.eE]{%d}" % (MAX_NUMBER_CHARS + 1))
+
+
+def _plainly_within_bounds(raw: bytes) -> bool:
+    # The usual small body: too few brackets to nest too deep and no long run of number characters
+    # anywhere (strings included), so the exact measure is not needed. Ten times cheaper.
+    return len(raw) <= 16384 and raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH and _NUMBER_RUN.search(raw) is None
+
+
+def check_json_bounds(raw: bytes) -> None:
+    """400 ``json_too_deep`` beyond MAX_JSON_DEPTH levels, 400 ``number_too_long`` for a number
+    token longer than MAX_NUMBER_CHARS; malformed input is left for the parser to refuse."""
+    if _plainly_within_bounds(raw):
+        return
+    depth, longest = json_shape(raw)
+    if depth > MAX_JSON_DEPTH:
+        raise BadRequest(
+            f"The request nests objects and arrays deeper than {MAX_JSON_DEPTH} levels.",
+            code="json_too_deep",
+            details={"max_depth": MAX_JSON_DEPTH},
+        )
+    if longest > MAX_NUMBER_CHARS:
+        raise BadRequest(
+            f"A number in the request is longer than {MAX_NUMBER_CHARS} characters.",
+            code="number_too_long",
+            details={"max_chars": MAX_NUMBER_CHARS},
+        )
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's parser takes NaN and Infinity, which are not JSON and no field means.
+    raise ValueError(name)
+
+
+def load_json(raw: bytes) -> Any:
+    """Client JSON, bounded and parsed: 400 ``json_too_deep`` / ``number_too_long`` /
+    ``malformed_json``. For every route that reads JSON itself."""
+    check_json_bounds(raw)
+    try:
+        return json.loads(raw.decode("utf-8-sig"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest(
+            "The request body is not valid JSON.",
+            code="malformed_json",
+            details={"position": getattr(exc, "pos", None)},
+        ) from None
+
+
 def parse_json_body(request: Request, model: type[M]) -> M:
     content_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
@@ -52,13 +174,7 @@ def parse_json_body(request: Request, model: type[M]) -> M:
     raw = request.body or b""
     if not raw.strip():
         raise BadRequest("The request body is empty; send a JSON object.", code="malformed_json")
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        pos = getattr(exc, "pos", None)
-        raise BadRequest(
-            "The request body is not valid JSON.", code="malformed_json", details={"position": pos}
-        ) from None
+    data = load_json(raw)
     if _has_control_nul(data):
         raise BadRequest("The request contains a NUL character, which no field accepts.", code="nul_character")
     if not isinstance(data, dict):
@@ -66,8 +182,16 @@ def parse_json_body(request: Request, model: type[M]) -> M:
             "The request body must be a JSON object.",
             details={"fields": [{"field": "(body)", "message": "expected an object", "type": "object_type"}]},
         )
+    return validate_strictly(model, data)
+
+
+def validate_strictly(model: type[M], data: dict[str, Any]) -> M:
+    """Validate JSON-shaped ``data`` in pydantic's strict JSON mode: a number field takes a JSON
+    number (an integer where a float is wanted, as clients write 22 for 22.0), a boolean only true or
+    false, a text field only text; times, dates and enum values still come as their strings. Lax mode
+    stored ``"lat": true`` as 1.0 and took ``"anonymous": "yes"``."""
     try:
-        return model.model_validate(data)
+        return model.model_validate_json(json.dumps(data, ensure_ascii=False), strict=True)
     except ValidationError as exc:
         raise ValidationFailed(details={"fields": field_errors(exc)}) from None
 
@@ -89,6 +213,58 @@ def _has_control_nul(value: Any) -> bool:
     return False
 
 
+# Query strings (and form fields) are text: a number or a boolean is read from its usual spelling
+# only, then validated strictly. Lax validation took "yes", "on" and "t" for true, and "nan" or
+# "inf" for a number.
+_QUERY_INT = re.compile(r"^[+-]?[0-9]{1,19}$")
+_QUERY_FLOAT = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$")
+_DATE_ONLY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_QUERY_BOOLS = {"true": True, "false": False, "1": True, "0": False}
+
+
+def scalar_type(annotation: Any) -> Any:
+    """The type a query value converts to: int, float, bool or datetime (Optional and Annotated
+    unwrapped), or None when the text is handed over as it is (text, dates, enum values)."""
+    if annotation in (bool, int, float, datetime):
+        return annotation
+    if get_origin(annotation) is Annotated:
+        return scalar_type(get_args(annotation)[0])
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (list, tuple, set, frozenset) or len(args) == 1:
+        return scalar_type(args[0]) if args else None
+    return None
+
+
+def text_value(annotation: Any, text: str) -> Any:
+    """``text`` as the JSON value a field of type ``annotation`` takes, when it is spelled as one;
+    otherwise the text itself, which strict validation then refuses with the field's own error."""
+    kind = scalar_type(annotation)
+    if kind is bool:
+        return _QUERY_BOOLS.get(text.lower(), text)
+    if kind is int and _QUERY_INT.fullmatch(text):
+        return int(text)
+    if kind is float and len(text) <= MAX_NUMBER_CHARS and _QUERY_FLOAT.fullmatch(text):
+        return float(text)
+    if kind is datetime and _DATE_ONLY.fullmatch(text):
+        return text + "T00:00:00"  # a day alone means its start, as it always did (Open311's clients send it)
+    return text
+
+
+def text_fields(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """Query or form values (text, or lists of text) converted for ``validate_strictly``."""
+    converted: dict[str, Any] = {}
+    fields = {field.alias or name: field for name, field in model.model_fields.items()}
+    for key, value in data.items():
+        field = fields.get(key)
+        if field is None:
+            converted[key] = value
+        elif isinstance(value, list):
+            converted[key] = [text_value(field.annotation, v) if isinstance(v, str) else v for v in value]
+        else:
+            converted[key] = text_value(field.annotation, value) if isinstance(value, str) else value
+    return converted
+
+
 def parse_query(request: Request, model: type[M]) -> M:
     if any(_has_control_nul(k) or _has_control_nul(request.args.getlist(k)) for k in request.args):
         raise BadRequest("The query contains a NUL character, which no parameter accepts.", code="nul_character")
@@ -108,10 +284,7 @@ def parse_query(request: Request, model: type[M]) -> M:
                 ]
             }
         )
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ValidationFailed(details={"fields": field_errors(exc)}) from None
+    return validate_strictly(model, text_fields(model, data))
 
 
 def json_body(model: type[BaseModel]) -> Callable[[Handler], Handler]:

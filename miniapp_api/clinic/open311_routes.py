@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from redis.exceptions import RedisError
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
@@ -43,12 +43,11 @@ from server.errors import (
     BadRequest,
     RateLimited,
     UnsupportedMediaType,
-    ValidationFailed,
     reshape_errors_under,
 )
 from server.openapi import ResponseDoc, doc_of
 from server.ratelimit import Rate, RateLimiter
-from server.validation import errors, field_errors, json_body, query_args, responds
+from server.validation import errors, json_body, load_json, query_args, responds, text_fields, validate_strictly
 
 log = logging.getLogger("gmid.open311")
 
@@ -137,10 +136,7 @@ def _body_fields(request: Request) -> dict[str, Any]:
     if content_type == "application/json" or content_type.endswith("+json"):
         if not raw.strip():
             return {}
-        try:
-            data = jsonlib.loads(raw)
-        except (UnicodeDecodeError, ValueError):
-            raise BadRequest("The request body is not valid JSON.", code="malformed_json") from None
+        data = load_json(raw)  # bounded depth and number sizes, then parsed
         if not isinstance(data, dict):
             raise BadRequest("The request body must be a JSON object.", code="malformed_json")
         return data
@@ -160,10 +156,14 @@ def parse_open311_body(request: Request, model: type[M]) -> M:
     data = {k: v for k, v in _body_fields(request).items() if v is not None and v != ""}
     if any(isinstance(v, str) and "\x00" in v for v in data.values()):
         raise BadRequest("A parameter contains a NUL character.", code="nul_character")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ValidationFailed(details={"fields": field_errors(exc)}) from None
+    if not _is_json(request):
+        data = text_fields(model, data)  # form fields are text: numbers read from their usual spelling
+    return validate_strictly(model, data)
+
+
+def _is_json(request: Request) -> bool:
+    content_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    return content_type == "application/json" or content_type.endswith("+json")
 
 
 def open311_body(model: type[BaseModel]) -> Callable[[Handler], Handler]:

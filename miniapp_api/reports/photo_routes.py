@@ -12,7 +12,8 @@ import secrets
 from typing import Any, Protocol, cast
 
 from pydantic import BaseModel, Field
-from sanic import Blueprint, Request
+from redis.exceptions import RedisError
+from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, json
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -24,7 +25,16 @@ from miniapp_api.reports.photo_models import ReportPhoto
 from miniapp_api.reports.storage import LocalStorage, PhotoNotStored, PhotoStorage, digest_of
 from server.auth import require_principal, requires
 from server.conditional import etag_matches
-from server.errors import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from server.errors import (
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from server.ratelimit import Rate, RateLimiter
 from server.validation import errors, responds
 
 log = logging.getLogger("gmid.reports.photos")
@@ -60,6 +70,50 @@ def storage_of(request: Request) -> PhotoStorage:
         store = LocalStorage(request.app.ctx.settings.var_path / "photos")
         request.app.ctx.photo_storage = store
     return store
+
+
+def pool_of(app: Sanic) -> photos.DecodePool:
+    """This worker's decoding pool, made on first use, sized by the settings."""
+    pool: photos.DecodePool | None = getattr(app.ctx, "photo_pool", None)
+    if pool is None:
+        settings = app.ctx.settings
+        pool = photos.DecodePool(workers=settings.photo_decode_workers, queue=settings.photo_decode_queue)
+        app.ctx.photo_pool = pool
+    return pool
+
+
+@bp.after_server_stop
+async def close_pool(app: Sanic) -> None:
+    pool: photos.DecodePool | None = getattr(app.ctx, "photo_pool", None)
+    if pool is not None:
+        pool.close()
+        app.ctx.photo_pool = None
+
+
+BUSY_RETRY_SECONDS = 5
+
+
+async def count_upload(request: Request, account_id: str) -> None:
+    """429 when the account has used its photo budget (GMID_PHOTO_UPLOAD_LIMITS, sliding windows).
+    Counted before decoding: a refused picture cost the CPU too."""
+    settings = request.app.ctx.settings
+    limiter: RateLimiter | None = getattr(request.app.ctx, "rate_limiter", None)
+    if limiter is None or not settings.rate_limit_enabled:
+        return
+    for part in settings.photo_upload_limits.split(","):
+        rate = Rate.parse(part)
+        try:
+            decision = await limiter.hit_window(f"photos:{account_id}", rate)
+        except RedisError:
+            log.warning("photo upload limit skipped: redis unavailable")  # fail open, as every limit
+            return
+        if not decision.allowed:
+            raise RateLimited(
+                f"You have uploaded as many photos as allowed ({rate}); try again later.",
+                code="photo_upload_limit",
+                retry_after=int(decision.retry_after + 0.999),
+                details={"limit": str(rate)},
+            )
 
 
 def photo_url(report: Report, photo: ReportPhoto) -> str:
@@ -142,17 +196,20 @@ def _limit_reached() -> Conflict:
 @requires()
 @responds(201, PhotoOut, "Stored: the photo as re-encoded (JPEG, at most 2048 px, no metadata)")
 @responds(200, PhotoOut, "This report already has this very photo: the stored one")
-@errors(404, 409, 413, 415, 422)
+@errors(404, 409, 413, 415, 422, 429, 503)
 async def upload(request: Request, public_id: str) -> HTTPResponse:
     """Attach a photo to a report: the body is the picture itself, not JSON.
 
     Send the file's bytes as the body with `Content-Type: image/jpeg`, `image/png` or `image/webp`
     (at most 8 MB; 415 for other types, 413 beyond the size). The picture is decoded and written out
     again as a JPEG of at most 2048 px on its long side, turned upright, with no EXIF (so no GPS
-    position), XMP or ICC data; bytes that are not such a picture, or that declare more than
-    40 million pixels, are 422. The reporter and the staff in whose part of the hierarchy the report
-    lies may add photos, at most 9 per report (409 beyond). The same picture sent again is answered
-    with the stored one (200) rather than added twice.
+    position), XMP or ICC data; bytes that are not such a picture, or whose header declares more than
+    8,000 px on a side, 40 million pixels or a shape longer than 20:1, are 422 (refused before any
+    pixel is decoded). The reporter and the staff in whose part of the hierarchy the report lies may
+    add photos, at most 9 per report (409 beyond). Each account may upload a limited number of photos
+    per hour and per day (429 with Retry-After); when the server is busy decoding others, 503 with
+    Retry-After. The same picture sent again is answered with the stored one (200) rather than added
+    twice.
     """
     principal = require_principal(request)
     data = await read_upload(request)
@@ -166,10 +223,18 @@ async def upload(request: Request, public_id: str) -> HTTPResponse:
     uploader = await _uploader(principal.account_id)
     if not data:
         raise ValidationFailed("The request body is empty; send the picture itself.", code="not_an_image")
+    await count_upload(request, principal.account_id)
     try:
-        cleaned = await photos.clean_in_thread(data)
+        cleaned = await pool_of(request.app).clean(data)
     except photos.NotAnImage as exc:
         raise ValidationFailed(exc.message, code=exc.code) from None
+    except photos.PoolBusy:
+        raise ServiceUnavailable(
+            "Too many photos are being processed right now; try again in a few seconds.",
+            code="photo_busy",
+            headers={"Retry-After": str(BUSY_RETRY_SECONDS)},
+            details={"retry_after": BUSY_RETRY_SECONDS},
+        ) from None
     photo, created = await _attach(report, uploader, cleaned, storage_of(request))
     out = photo_out(report, photo)
     if created:

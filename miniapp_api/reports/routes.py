@@ -189,8 +189,16 @@ def _feed_cursor(text: str | None) -> service.FeedCursor | None:
         return None
     try:
         return service.FeedCursor.decode(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, OverflowError):
         raise ValidationFailed("The cursor is not one this API gave out.", code="bad_cursor") from None
+
+
+def _stream_id_ok(text: str) -> bool:
+    """A Redis stream id as this stream sends them: two unsigned 64-bit numbers (Redis refuses more)."""
+    if not _STREAM_ID.fullmatch(text):
+        return False
+    ms, seq = text.split("-")
+    return int(ms) < 2**64 and int(seq) < 2**64
 
 
 @bp.get("/report-categories", name="reports.categories")
@@ -420,7 +428,7 @@ async def feed_stream(request: Request) -> HTTPResponse | None:
     if principal.node_path is None:
         raise ValidationFailed("Only staff with a place in the hierarchy have a feed.", code="no_feed")
     last_id = request.headers.get("last-event-id", "").strip()
-    if last_id and not _STREAM_ID.fullmatch(last_id):
+    if last_id and not _stream_id_ok(last_id):
         raise ValidationFailed("Last-Event-ID is not an id this stream sent.", code="bad_last_event_id")
     cursor = last_id or "$"
     if cursor == "$":  # start from now, but with a concrete id so nothing between reads is lost

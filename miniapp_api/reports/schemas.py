@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from miniapp_api.reports.states import State
-from server.validation import StrictModel, Stripped
+from server.validation import CalendarTime, StrictModel, Stripped
 
 
 class SubmitIn(StrictModel):
@@ -115,8 +115,8 @@ class FeedQuery(StrictModel):
     category: str | None = Field(default=None, max_length=32)
     building: str | None = Field(default=None, max_length=32)
     overdue: bool | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: CalendarTime | None = Field(default=None, description="Filed at or after (ISO 8601 with offset).")
+    until: CalendarTime | None = Field(default=None, description="Filed before (ISO 8601 with offset).")
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=96, description="next_cursor of the previous page.")
 

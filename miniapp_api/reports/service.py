@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
@@ -554,6 +555,10 @@ def _moment(micros: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(microseconds=micros)
 
 
+_DIGITS = re.compile(r"^[0-9]{1,19}$")
+_LAST_MICROS = _micros(dt.datetime(2100, 1, 1, tzinfo=dt.UTC))  # no deadline or filing lies beyond
+
+
 @dataclass(frozen=True)
 class FeedCursor:
     """Where a feed page ended (keyset, not an offset: a report that moves between two pages is not
@@ -571,9 +576,12 @@ class FeedCursor:
 
     @classmethod
     def decode(cls, text: str) -> FeedCursor:
-        """Raises ValueError for anything this API did not give out."""
+        """Raises ValueError for anything this API did not give out, out-of-range numbers included
+        (a moment past the calendar overflows datetime; an id past 2**63 - 1 PostgreSQL's bigint)."""
         flags, micros, ident = text.split(".")
-        if flags not in ("00", "10", "11") or not micros.lstrip("-").isdigit() or not ident.isdigit():
+        if flags not in ("00", "10", "11") or not _DIGITS.fullmatch(micros) or not _DIGITS.fullmatch(ident):
+            raise ValueError(text)
+        if not 0 <= int(micros) <= _LAST_MICROS or not 0 < int(ident) < 2**63:
             raise ValueError(text)
         return cls(flags[0] == "1", flags[1] == "1", _moment(int(micros)), int(ident))
 

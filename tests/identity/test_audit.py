@@ -270,7 +270,7 @@ async def test_admin_reading_an_account_is_audited(app: Sanic, client: httpx.Asy
     resident = await make_account(Role.RESIDENT)
     r = await client.get(
         f"/api/v1/accounts/{resident.public_id}",
-        headers={**auth(await token_for(app, admin)), "X-Request-ID": "read-1"},
+        headers={**auth(await token_for(app, admin)), "X-Request-ID": "read-0001"},
     )
     assert r.status_code == 200
     entry = await AuditEntry.get(action="account.read")
@@ -278,7 +278,7 @@ async def test_admin_reading_an_account_is_audited(app: Sanic, client: httpx.Asy
         admin.public_id,
         "admin",
         resident.public_id,
-        "read-1",
+        "read-0001",
     )
     assert entry.client_addr == "127.0.0.1"
     assert (await audit.verify()).ok

@@ -49,7 +49,8 @@ Access tokens: missing 41001, unknown or superseded 40001, expired 42001 (after 
 of fake time, see :meth:`WeChatFake.advance_time`, or :meth:`WeChatFake.expire_tokens`).
 Unknown path: HTTP 404 with ``{"errcode": 404, ...}``; wrong method: 43001 / 43002.
 
-Scripting: :meth:`~WeChatFake.fail_next`, :meth:`~WeChatFake.fail_next_http` (one FIFO
+Scripting: :meth:`~WeChatFake.fail_next`, :meth:`~WeChatFake.fail_next_http`,
+:meth:`~WeChatFake.answer_next` (any body, for answers WeChat should never give; one FIFO
 queue per path, so they interleave in the order given), :meth:`~WeChatFake.delay_next`
 (applies on top of whatever the answer is), :meth:`~WeChatFake.refuse_subscription`,
 :meth:`~WeChatFake.grant_subscription`, :meth:`~WeChatFake.set_invalid_openid`,
@@ -247,6 +248,8 @@ class _Scripted:
     errmsg: str | None = None
     http_status: int | None = None
     seconds: float = 0.0
+    answer: bytes | None = None
+    content_type: str = "text/plain"
 
 
 @dataclass
@@ -420,6 +423,21 @@ class WeChatFake:
         """The next ``times`` calls to ``path`` answer HTTP ``status`` with a non-JSON body."""
         self._enqueue(self._scripts, path, _Scripted(times, http_status=status))
 
+    def answer_next(
+        self,
+        path: str,
+        payload: Any = None,
+        *,
+        raw: bytes | None = None,
+        content_type: str = "text/plain",
+        times: int = 1,
+    ) -> None:
+        """The next ``times`` calls to ``path`` answer HTTP 200 with ``payload`` as JSON (or the bytes
+        ``raw``), whatever they asked: to play a WeChat that answers oddly (an openid of 200
+        characters, a number for a session key, JSON nested 2,000 levels deep, not JSON at all)."""
+        body = raw if raw is not None else json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        self._enqueue(self._scripts, path, _Scripted(times, answer=body, content_type=content_type))
+
     def delay_next(self, path: str, seconds: float, *, times: int = 1) -> None:
         """The next ``times`` calls to ``path`` sleep ``seconds`` before answering (cut short by stop())."""
         self._enqueue(self._delays, path, _Scripted(times, seconds=seconds))
@@ -553,6 +571,8 @@ class WeChatFake:
             return _Response(404, {"errcode": 404, "errmsg": f"Not Found: {path}"})
         scripted = self._take(self._scripts, path)
         if scripted is not None:
+            if scripted.answer is not None:
+                return _Response(200, None, scripted.content_type, scripted.answer)
             if scripted.http_status is not None:
                 reason = _REASONS.get(scripted.http_status, "")
                 text = f"<html><body><h1>{scripted.http_status} {reason}</h1></body></html>"
