@@ -68,7 +68,7 @@ async def test_a_request_that_finds_the_database_busy_too_long_answers_503_and_c
     grid = await user(app, Role.GRID_STAFF, node="GM010101")
     report = await submit(client, resident)
     assert settings.database_url
-    async with BusyWriter(settings.database_url, BUSY_TIMEOUT * 3) as writer:
+    async with BusyWriter(settings.database_url, None) as writer:  # held until committed() below
         refused = await move(client, grid, report["id"], action="accept")
         assert refused.status_code == 503, refused.text
         assert refused.headers["retry-after"].isdigit() and int(refused.headers["retry-after"]) >= 1
@@ -94,10 +94,9 @@ async def test_requests_of_one_process_never_wait_on_each_other_for_the_timeout(
     resident = await user(app, Role.RESIDENT)
     grid = await user(app, Role.GRID_STAFF, node="GM010101")
     reports = [await submit(client, resident) for _ in range(6)]
-    started = time.monotonic()
     moved = await asyncio.gather(*(move(client, grid, r["id"], action="accept") for r in reports))
+    # Had they waited on each other at SQLite's lock, those beyond the timeout would be 503 database_busy.
     assert [m.status_code for m in moved] == [200] * 6, [m.text for m in moved]
-    assert time.monotonic() - started < BUSY_TIMEOUT * 3
 
 
 async def test_import_waits_for_another_process_writing(
@@ -124,7 +123,7 @@ async def test_import_that_finds_the_database_busy_too_long_says_so_in_one_line_
     await load_demo_hierarchy()
     assert settings.database_url
     env = {**gmid_env(settings), "GMID_SQLITE_BUSY_TIMEOUT": "1"}
-    async with BusyWriter(settings.database_url, 6.0):
+    async with BusyWriter(settings.database_url, None):  # held until the import has given up
         proc = await asyncio.create_subprocess_exec(
             str(GMID),
             *("import", "buildings", str(path), "--quiet"),
