@@ -36,6 +36,7 @@ from server.auth import public, require_principal, requires, token_ignored
 from server.errors import NotFound
 from server.ratelimit import rate_limit
 from server.validation import errors, json_body, query_args, responds
+from server.wire import wire_time
 
 bp = Blueprint("identity", url_prefix="/api/v1")
 
@@ -61,7 +62,7 @@ async def token_answer(pair: service.TokenPair) -> HTTPResponse:
     body = {
         "access_token": pair.access_token,
         "token_type": "Bearer",
-        "expires_at": datetime.fromtimestamp(pair.expires_at, UTC).isoformat(),
+        "expires_at": wire_time(datetime.fromtimestamp(pair.expires_at, UTC)),
         "refresh_token": pair.refresh_token,
         "account": account_out(pair.account),
     }

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, Field, StrictBool, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StrictBool, field_validator
 
 from identity.roles import NodeLevel, Role
 from identity.validators import InvalidIdNumber, InvalidMobile, normalize_id_number, normalize_mobile
-from server.validation import StrictModel, Stripped
+from server.validation import StrictModel, Stripped, domain_error
+from server.wire import WireTime
 
 
 class WeChatLoginIn(StrictModel):
@@ -38,13 +39,13 @@ class AccountOut(BaseModel):
     node: str | None = Field(description="Code of the hierarchy node a staff account works in.")
     username: str | None = None
     is_active: bool
-    created_at: datetime
+    created_at: WireTime
 
 
 class TokenOut(BaseModel):
     access_token: str
     token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret
-    expires_at: datetime
+    expires_at: WireTime
     refresh_token: str
     account: AccountOut
 
@@ -63,6 +64,26 @@ class MeOut(BaseModel):
     profile: ProfileOut
 
 
+def checked_id_number(value: str) -> str:
+    """A schema's ID number: normalised, or `invalid_id_number` (the code every route uses)."""
+    try:
+        return normalize_id_number(value)
+    except InvalidIdNumber as exc:
+        raise domain_error("invalid_id_number", str(exc)) from None
+
+
+def checked_mobile(value: str) -> str:
+    """A schema's mainland mobile number: normalised, or `invalid_phone` (the code every route uses)."""
+    try:
+        return normalize_mobile(value)
+    except InvalidMobile as exc:
+        raise domain_error("invalid_phone", str(exc)) from None
+
+
+IdNumberText = Annotated[str, Field(max_length=20), AfterValidator(checked_id_number)]
+MobileText = Annotated[str, Field(max_length=20), AfterValidator(checked_mobile)]
+
+
 class ProfileIn(StrictModel):
     name: Stripped | None = Field(default=None, min_length=1, max_length=50)
     phone: str | None = Field(default=None, max_length=20, description="Mainland China mobile number.")
@@ -77,7 +98,7 @@ class ProfileIn(StrictModel):
         try:
             return normalize_mobile(value)
         except InvalidMobile as exc:
-            raise ValueError(str(exc)) from None
+            raise domain_error("invalid_phone", str(exc)) from None
 
     @field_validator("id_number")
     @classmethod
@@ -87,7 +108,7 @@ class ProfileIn(StrictModel):
         try:
             return normalize_id_number(value)
         except InvalidIdNumber as exc:
-            raise ValueError(str(exc)) from None
+            raise domain_error("invalid_id_number", str(exc)) from None
 
 
 class IdNumberCorrectionIn(StrictModel):
@@ -116,7 +137,7 @@ class IdNumberCorrectionIn(StrictModel):
         try:
             return normalize_id_number(value)
         except InvalidIdNumber as exc:
-            raise ValueError(str(exc)) from None
+            raise domain_error("invalid_id_number", str(exc)) from None
 
 
 class NodeOut(BaseModel):
@@ -190,7 +211,7 @@ class AuditQuery(StrictModel):
 
 class AuditEntryOut(BaseModel):
     seq: int
-    at: datetime
+    at: WireTime
     actor: str
     role: str
     action: str

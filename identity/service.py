@@ -37,6 +37,7 @@ from server.errors import (
     ValidationFailed,
 )
 from server.settings import Settings
+from server.wire import wire_time
 
 PUBLIC_ID_PREFIX = "acc_"
 log = logging.getLogger("gmid.identity")
@@ -553,7 +554,7 @@ async def correct_id_number(
             if outbox.reachable(locked, ID_NUMBER_CHANGED):
                 await outbox.enqueue(
                     template=ID_NUMBER_CHANGED,
-                    data={"at": now.isoformat()},
+                    data={"at": wire_time(now)},
                     idempotency_key=f"id-number:{locked.public_id}:{now.timestamp()}",
                     account=locked,
                     using_db=conn,

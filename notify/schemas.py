@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
 
 from notify.models import Status
 from server.validation import StrictModel
+from server.wire import WireTime
 
 
 class NotificationQuery(StrictModel):
@@ -33,19 +32,19 @@ class NotificationOut(BaseModel):
     channel: str = Field(description="The channel of the last attempt.")
     attempts: int = Field(description="Attempts on the current channel.")
     total_attempts: int
-    next_attempt_at: datetime
+    next_attempt_at: WireTime
     in_doubt: bool = Field(description="A dispatcher died while sending it; the next send is guarded.")
     last_error: str
     provider_message_id: str | None
     receipt_status: str
-    receipt_at: datetime | None
-    created_at: datetime
-    sent_at: datetime | None
+    receipt_at: WireTime | None
+    created_at: WireTime
+    sent_at: WireTime | None
     recipient: RecipientOut
 
 
 class AttemptOut(BaseModel):
-    at: datetime
+    at: WireTime
     channel: str
     outcome: str = Field(
         description=(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from server.validation import StrictModel, Stripped
+from server.wire import WireTime
 
 
 class ScanIn(StrictModel):
@@ -60,8 +60,8 @@ class CredentialOut(BaseModel):
     status: str
     label: str
     url: str = Field(description="The URL the code carries.")
-    issued_at: datetime
-    revoked_at: datetime | None
+    issued_at: WireTime
+    revoked_at: WireTime | None
     images: dict[str, str]
 
 

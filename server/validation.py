@@ -26,6 +26,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
 )
+from pydantic_core import PydanticCustomError
 from sanic import Request
 
 from server.errors import BadRequest, UnsupportedMediaType, ValidationFailed
@@ -72,6 +73,26 @@ def _within_the_calendar(value: datetime) -> datetime:
 CalendarTime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_within_the_calendar)]
 """A client-given instant: ISO 8601 with its offset (a naive time would be read in the server's
 zone), between 1970 and 2099."""
+
+
+# Mistakes with a code of their own, the same in every route whether a schema or a service finds them
+# (an invalid ID number is `invalid_id_number` everywhere): a schema validator raises
+# ``domain_error(code, message)`` and the answer's code is that one, not `validation_failed`.
+DOMAIN_ERROR_CODES = frozenset({"invalid_id_number", "invalid_phone"})
+
+
+def domain_error(code: str, message: str) -> PydanticCustomError:
+    assert code in DOMAIN_ERROR_CODES, code
+    return PydanticCustomError(code, message)
+
+
+def schema_failure(exc: ValidationError) -> ValidationFailed:
+    fields = field_errors(exc)
+    codes = {f["type"] for f in fields}
+    if len(codes) == 1 and codes <= DOMAIN_ERROR_CODES:
+        [code] = codes
+        return ValidationFailed(f"{fields[0]['field']}: {fields[0]['message']}", code=code, details={"fields": fields})
+    return ValidationFailed(details={"fields": fields})
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -193,7 +214,7 @@ def validate_strictly(model: type[M], data: dict[str, Any]) -> M:
     try:
         return model.model_validate_json(json.dumps(data, ensure_ascii=False), strict=True)
     except ValidationError as exc:
-        raise ValidationFailed(details={"fields": field_errors(exc)}) from None
+        raise schema_failure(exc) from None
 
 
 def _is_list_field(annotation: Any) -> bool:

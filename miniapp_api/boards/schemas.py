@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field, HttpUrl
 
 from server.validation import StrictModel, Stripped
+from server.wire import WireTime
 
 
 class MemberIn(StrictModel):
@@ -37,7 +36,7 @@ class BoardOut(BaseModel):
     members: list[MemberOut]
     credential: str = Field(description="The board's e-ID credential id (images under /api/v1/credentials/{id}).")
     url: str = Field(description="The URL its QR code carries.")
-    updated_at: datetime
+    updated_at: WireTime
 
 
 class MessageIn(StrictModel):

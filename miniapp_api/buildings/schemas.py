@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
 from server.validation import StrictModel, Stripped
+from server.wire import WireTime
 
 NODE_CODE = r"^[A-Za-z0-9]{1,32}$"
 IncidentType = Annotated[str, StringConstraints(pattern=r"^[\w\-]{1,32}$")]
@@ -94,7 +94,7 @@ class BuildingSummary(BaseModel):
     households: int
     residents: int
     credential_id: str
-    updated_at: datetime
+    updated_at: WireTime
 
 
 class BuildingList(BaseModel):
@@ -114,8 +114,8 @@ class BuildingOut(BaseModel):
     incidents: dict[str, int] = Field(description="Police incidents nearby, by type.")
     landlord: LandlordOut
     credential: CredentialRef | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: WireTime
+    updated_at: WireTime
     audit_seq: int | None = Field(default=None, description="Police: the audit entry that records this read.")
     landlord_access: LandlordAccess | None = Field(
         default=None, description="Police of the area, shown the masked landlord: how to ask for it in full."

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from server.validation import StrictModel, Stripped
+from server.wire import WireTime
 
 # Open311 clients send parameters we do not use (extensions, attribute[...]): they are ignored, not refused.
 
@@ -121,9 +122,9 @@ class RequestOut(BaseModel):
     )
     agency_responsible: str | None = Field(description="The department it was dispatched to.")
     service_notice: str | None
-    requested_datetime: datetime
-    updated_datetime: datetime
-    expected_datetime: datetime | None = Field(description="The deadline of the current step.")
+    requested_datetime: WireTime
+    updated_datetime: WireTime
+    expected_datetime: WireTime | None = Field(description="The deadline of the current step.")
     address: str | None = Field(
         description="Filed through Open311: the building's address, or the address_string as filed; any other "
         "report: its community (district, street and community names), never the building."
@@ -188,8 +189,8 @@ class ClientOut(BaseModel):
     name: str
     node: str | None
     active: bool
-    created_at: datetime
-    last_used_at: datetime | None
+    created_at: WireTime
+    last_used_at: WireTime | None
 
 
 class ClientCreated(ClientOut):

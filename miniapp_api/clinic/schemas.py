@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from miniapp_api.reports.states import State
 from server.validation import StrictModel
+from server.wire import WireTime
 
 
 class InsightOut(BaseModel):
@@ -30,7 +31,7 @@ class GroupMember(BaseModel):
     state: State
     category: str
     building: str | None
-    created_at: dt.datetime
+    created_at: WireTime
     similarity: float | None = Field(description="How alike its text is to the report that grouped it (0-1).")
 
 
@@ -134,8 +135,8 @@ class HotGroupOut(BaseModel):
     change: int
     voices: int = Field(description="Distinct reporters.")
     followers: int = Field(description="Residents who followed these reports instead of filing again.")
-    first_at: dt.datetime
-    last_at: dt.datetime
+    first_at: WireTime
+    last_at: WireTime
     heat: float
     reports: list[str]
 

@@ -20,6 +20,7 @@ from qr import kinds
 from qr.kinds import Audience, ScanContext
 from qr.models import Credential
 from server.auth import Principal
+from server.wire import wire_time
 
 STOLEN_MESSAGE = "该车已被车主报失被盗。如发现此车，请拨打110报警。"
 _SIGHTING_ROLES = (Role.OFFICER, Role.POLICE)
@@ -51,7 +52,7 @@ async def view(credential: Credential, context: ScanContext) -> dict[str, Any]:
     if alarm is not None:
         answer["alarm"] = {
             "id": alarm.public_id,
-            "lost_at": alarm.lost_at.isoformat(),
+            "lost_at": wire_time(alarm.lost_at),
             "location": alarm.location,
         }
         viewer = context.viewer

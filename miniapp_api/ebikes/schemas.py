@@ -7,8 +7,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from identity.schemas import IdNumberText, MobileText
 from miniapp_api.ebikes.models import AlarmStatus, BikeStatus
 from server.validation import StrictModel, Stripped
+from server.wire import WireTime
 
 NODE_CODE = r"^[A-Za-z0-9]{1,32}$"
 BEIJING = timezone(timedelta(hours=8))  # China has had no DST since 1991
@@ -44,8 +46,8 @@ LostAt = Annotated[datetime, AfterValidator(_lost_at)]
 
 class OwnerIdentityIn(StrictModel):
     name: Stripped = Field(min_length=1, max_length=32, description="The owner's name as on the ID card.")
-    id_number: Stripped = Field(min_length=15, max_length=20, description="Resident ID number (18 digits, checked).")
-    phone: Stripped = Field(min_length=11, max_length=20, description="Mainland mobile number.")
+    id_number: IdNumberText = Field(description="Resident ID number (18 characters, checked).")
+    phone: MobileText = Field(description="Mainland mobile number.")
 
 
 class BikeFieldsIn(StrictModel):
@@ -84,13 +86,13 @@ class CredentialRef(BaseModel):
 class AlarmOut(BaseModel):
     id: str
     status: AlarmStatus
-    lost_at: datetime
+    lost_at: WireTime
     location: str
     lat: float | None
     lng: float | None
     description: str
-    created_at: datetime
-    closed_at: datetime | None
+    created_at: WireTime
+    closed_at: WireTime | None
     sightings: int = 0
 
 
@@ -105,7 +107,7 @@ class BikeOut(BaseModel):
     plate: str | None
     purchase_date: date | None
     node: str | None = Field(description="Path of the hierarchy node where it is kept.")
-    registered_at: datetime
+    registered_at: WireTime
     credential: CredentialRef | None
     alarm: AlarmOut | None = Field(default=None, description="The open alarm, when the bike is reported stolen.")
 
@@ -116,7 +118,7 @@ class BikeList(BaseModel):
 
 class TransferOut(BaseModel):
     code: str = Field(description="Give this to the new owner; it works once, until expires_at.")
-    expires_at: datetime
+    expires_at: WireTime
 
 
 class TransferAcceptIn(StrictModel):

@@ -37,6 +37,7 @@ from qr import service as qr_service
 from qr.models import Credential
 from server.auth import Principal
 from server.errors import Conflict, NotFound, ValidationFailed
+from server.wire import wire_time
 
 log = logging.getLogger("gmid.ebikes")
 
@@ -376,7 +377,7 @@ async def accept_transfer(
                 data={
                     "bike": bike_label(bike),
                     "direction": direction,
-                    "at": now.isoformat(),
+                    "at": wire_time(now),
                     "bike_id": bike.public_id,
                 },
                 idempotency_key=f"transfer:{transfer.id}:{account.public_id}",
@@ -435,7 +436,7 @@ async def _notify_police(
 def alarm_data(bike: EBike, alarm: Alarm) -> dict[str, str]:
     return {
         "bike": bike_label(bike),
-        "lost_at": alarm.lost_at.isoformat(),
+        "lost_at": wire_time(alarm.lost_at),
         "location": alarm.location,
         "alarm_id": alarm.public_id,
     }
@@ -509,7 +510,7 @@ async def cancel_alarm(*, bike: EBike) -> Alarm:
         await EBike.filter(id=bike.id).using_db(conn).update(status=BikeStatus.ACTIVE, updated_at=now)
         await _notify_police(
             template="ebike.found",
-            data={"bike": bike_label(bike), "at": now.isoformat(), "alarm_id": alarm.public_id},
+            data={"bike": bike_label(bike), "at": wire_time(now), "alarm_id": alarm.public_id},
             key=f"alarm:{alarm.public_id}:found",
             node_path=alarm.node_path,
             conn=conn,
@@ -526,7 +527,7 @@ async def record_sighting(
     now = utcnow()
     window = dt.timedelta(seconds=SIGHTING_BUCKET_SECONDS)
     place = f"{lat:.5f},{lng:.5f}" if lat is not None and lng is not None else "位置未提供"
-    data = {"bike": bike_label(bike), "seen_at": now.isoformat(), "place": place, "alarm_id": alarm.public_id}
+    data = {"bike": bike_label(bike), "seen_at": wire_time(now), "place": place, "alarm_id": alarm.public_id}
     async with in_transaction() as conn:
         # The alarm's row is locked first: scans at the same moment by one officer make one sighting.
         await Alarm.filter(id=alarm.id).using_db(conn).select_for_update().first()
@@ -712,7 +713,7 @@ async def tell_admins_about_limit(*, viewer: Principal, count: int) -> None:
             continue
         await outbox.enqueue(
             template="police.lookup_limit",
-            data={"officer": viewer.account_id, "count": str(count), "at": now.isoformat()},
+            data={"officer": viewer.account_id, "count": str(count), "at": wire_time(now)},
             idempotency_key=f"lookup-limit:{viewer.account_id}:{hour}:{admin.public_id}",
             account=admin,
             **address,  # type: ignore[arg-type]

@@ -6,7 +6,6 @@ the staff whose part of the hierarchy it lies in; anyone else gets 404, as for t
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import secrets
 from typing import Any, Protocol, cast
@@ -36,6 +35,7 @@ from server.errors import (
 )
 from server.ratelimit import Rate, RateLimiter
 from server.validation import errors, responds
+from server.wire import WireTime
 
 log = logging.getLogger("gmid.reports.photos")
 
@@ -55,7 +55,7 @@ class PhotoOut(BaseModel):
     height: int
     bytes: int = Field(description="Size of the JPEG.")
     sha256: str = Field(description="Digest of the JPEG; also its ETag.")
-    created_at: dt.datetime
+    created_at: WireTime
 
 
 class PhotoList(BaseModel):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
 
 from miniapp_api.reports.states import State
 from server.validation import CalendarTime, StrictModel, Stripped
+from server.wire import WireTime
 
 
 class SubmitIn(StrictModel):
@@ -43,7 +42,7 @@ class MoveIn(StrictModel):
 
 
 class EventOut(BaseModel):
-    at: datetime
+    at: WireTime
     actor: str = Field(
         description="An account id, `system`, a role, `reporter` for an anonymous reporter; empty in the public view."
     )
@@ -70,7 +69,7 @@ class ReportOut(BaseModel):
     state: State
     state_name: str
     department: str | None
-    due_at: datetime | None = Field(description="The deadline of the current state.")
+    due_at: WireTime | None = Field(description="The deadline of the current state.")
     overdue: bool
     escalation_level: int
     merged_into: str | None
@@ -80,8 +79,8 @@ class ReportOut(BaseModel):
         description="The reporter's words with their rating (confirm): for the reporter and the staff in scope; "
         "null in the public view.",
     )
-    created_at: datetime
-    updated_at: datetime
+    created_at: WireTime
+    updated_at: WireTime
     allowed_actions: list[str]
     reporter: str | None = Field(description="The reporter's account id; hidden when anonymous.")
     redacted: bool = Field(
@@ -152,7 +151,7 @@ class SimilarOut(BaseModel):
     state_name: str
     building: str | None = Field(description="The building, when you asked about that building.")
     place: str | None = Field(description="The community's name.")
-    created_at: datetime
+    created_at: WireTime
     distance_m: float | None = Field(
         description="About how far from the given point (to 10 m, from the report's point rounded to about 100 m)."
     )

@@ -29,6 +29,7 @@ from miniapp_api.reports.states import State
 from notify import outbox
 from server.auth import Principal
 from server.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
+from server.wire import wire_time
 
 log = logging.getLogger("gmid.reports")
 
@@ -452,7 +453,7 @@ async def _tell_reporters(report: Report, now: dt.datetime, conn: BaseDBAsyncCli
             data={
                 "report_no": report.report_no,
                 "state": STATE_NAMES[report.state],
-                "at": now.isoformat(),
+                "at": wire_time(now),
                 "note": (told or "请在小程序查看详情")[:20],
                 "report_id": report.public_id,
             },

@@ -24,6 +24,7 @@ from miniapp_api.reports import events
 from miniapp_api.reports.models import Category, Report, ReportEvent, SlaTimer
 from miniapp_api.reports.service import STATE_NAMES, utcnow
 from notify import outbox
+from server.wire import wire_time
 
 log = logging.getLogger("gmid.reports.sla")
 
@@ -141,7 +142,7 @@ class SlaScheduler:
                 data={
                     "report_no": report.report_no,
                     "state": STATE_NAMES[report.state],
-                    "deadline": (timer.due_at).isoformat(),
+                    "deadline": wire_time(timer.due_at),
                     "node": node.name,
                     "report_id": report.public_id,
                 },

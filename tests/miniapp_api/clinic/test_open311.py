@@ -526,7 +526,8 @@ async def test_status_follows_the_report(app: Sanic, client: httpx.AsyncClient) 
 
     submitted = await view()
     assert (submitted["status"], submitted["status_notes"], submitted["agency_responsible"]) == ("open", "已提交", None)
-    assert submitted["expected_datetime"] is not None and submitted["requested_datetime"].endswith("+08:00")
+    # Times as everywhere in the API: UTC with the numeric offset and microseconds (server/wire.py).
+    assert submitted["expected_datetime"] is not None and submitted["requested_datetime"].endswith("+00:00")
     await move(client, grid, report["id"], action="accept")
     await move(client, grid, report["id"], action="dispatch")
     dispatched = await view()
