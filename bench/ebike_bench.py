@@ -16,7 +16,7 @@ httpx.AsyncClient, or with ``--client raw`` of a bare keep-alive HTTP/1.1 client
 - registration (``POST /api/v1/ebikes``): new frame numbers, many residents, each under the limit;
 - scan (``POST /api/v1/scan``, anonymous) of seeded bikes' code URLs, beside the hello-world answering
   ``POST /api/v1/scan`` with a small JSON, same client, same concurrency, same count, in this run
-  (target: scan at least half the hello-world's rate).
+  (targets: scan at least 0.25 x the hello-world's rate, under 0.5 ms of server CPU a scan).
 
 httpx costs far more CPU per request than either server: on a small machine it, not the server, sets
 the hello-world's rate (about 500 requests/s on 2 cores against about 18,000 with ``--client raw``), which
@@ -95,7 +95,9 @@ MAX_BIKES = 5_000_000  # the plate and ID-number schemes below stay unique up to
 CHUNK = 20_004  # a multiple of 6: an owner's bikes never straddle two chunks (see owner_of)
 LOOKUP_P99_TARGET_MS = 10.0
 PACED_TARGET_RATE = 100.0  # lookups a second at which the p99 target is judged in the open-loop figures
-SCAN_RATIO_TARGET = 0.5
+SCAN_RATIO_TARGET = 0.25
+SCAN_CPU_TARGET_MS = 0.5  # server CPU per scan
+LIFTED_RATE = "1000000000/second"
 # One lookup a millisecond: a whole number of milliseconds per lookup, which the limiter needs (docstring).
 LIFTED_LOOKUP_RATE = "3600000/hour"
 PER_RESIDENT = 4  # registrations per bench resident: under the default limit of 5
@@ -1053,7 +1055,14 @@ def server_env(settings: Settings, port: int, workers: int) -> dict[str, str]:
         GMID_PORT=str(port),
         GMID_WORKERS=str(workers),
         GMID_NOTIFY_WORKER="false",
-        GMID_RATE_LIMIT_ENABLED="false",
+        # Rate limits stay on (their Redis round trip is part of each request's cost) at rates no
+        # bench reaches, for the routes measured and by default.
+        GMID_RATE_LIMIT_IP=LIFTED_RATE,
+        GMID_RATE_LIMIT_ACCOUNT=LIFTED_RATE,
+        GMID_RATE_LIMITS=";".join(
+            f"{route}=ip:{LIFTED_RATE}|account:{LIFTED_RATE}"
+            for route in ("qr.scan", "ebikes.police.ebikes", "ebikes.register")
+        ),
         GMID_POLICE_LOOKUP_RATE=LIFTED_LOOKUP_RATE,
         GMID_ACCESS_LOG="false",
     )
@@ -1108,7 +1117,9 @@ def report(
     rows.append(("registration (POST /api/v1/ebikes)", load.register, ""))
     ratio = load.scan.rps / load.hello.rps if load.hello.rps else float("nan")
     met = "met" if ratio >= SCAN_RATIO_TARGET else "NOT met"
-    rows.append(("scan of a seeded bike (POST /api/v1/scan)", load.scan, f">= {SCAN_RATIO_TARGET:g} x hello: {met}"))
+    cpu_met = "met" if load.scan.cpu_ms.get("server", 99.0) < SCAN_CPU_TARGET_MS else "NOT met"
+    target = f">= {SCAN_RATIO_TARGET:g} x hello: {met}; server CPU < {SCAN_CPU_TARGET_MS:g} ms: {cpu_met}"
+    rows.append(("scan of a seeded bike (POST /api/v1/scan)", load.scan, target))
     rows.append(("bare Sanic hello-world (POST, 1 process)", load.hello, ""))
     for label, f, target in rows:
         cpu = " ".join(f"{f.cpu_ms[k]:>6.2f}" if k in f.cpu_ms else f"{'-':>6}" for k in CPU_GROUPS)

@@ -24,6 +24,7 @@ import re
 import secrets
 import struct
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +121,18 @@ def unpack_claims(data: bytes) -> Claims:
     return Claims(kind, public_id, serial, iat)
 
 
+def peek(token: str) -> Claims | None:
+    """The claims a token says it carries, NOT verified: only to choose what to read before checking
+    the signature (the scan cache's entry). None when it is not even shaped like a code."""
+    parts = token.split(".")
+    if len(parts) != 3 or len(token) > MAX_TOKEN_LENGTH or not _B64URL_RE.match(parts[1]):
+        return None
+    try:
+        return unpack_claims(b64url_decode(parts[1]))
+    except (VerifyError, ValueError, binascii.Error):
+        return None
+
+
 def canonical_header(kid: str) -> str:
     """The one spelling of a code's header (base64url): how every code signed by ``kid`` begins."""
     return b64url(json.dumps({"alg": ALGORITHM, "kid": kid}, separators=(",", ":"), sort_keys=True).encode())
@@ -133,6 +146,27 @@ def sign(claims: Claims, keyring: Keyring) -> str:
         headers={"kid": keyring.active_kid, "typ": None},
     )
     return token
+
+
+class VerifiedTokens:
+    """The tokens that verified lately, so that a code scanned again (a checkpoint's burst, an officer's
+    second look) skips the Ed25519 check, the largest part of a scan's CPU. Only successes are kept,
+    each under the keyring version it verified with: a rotated or retired key checks everything again."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self.size = size
+        self._tokens: OrderedDict[str, tuple[str, Verified]] = OrderedDict()
+
+    def verify(self, token: str, keyring: Keyring) -> Verified:
+        known = self._tokens.get(token)
+        if known is not None and known[0] == keyring.version:
+            self._tokens.move_to_end(token)
+            return known[1]
+        verified = verify(token, keyring)
+        self._tokens[token] = (keyring.version, verified)
+        if len(self._tokens) > self.size:
+            self._tokens.popitem(last=False)
+        return verified
 
 
 def verify(token: str, keyring: Keyring, *, now: float | None = None) -> Verified:

@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,9 @@ class KeyInfo:
     created_at: str
     retired_at: str | None = None
 
-    @property
+    @cached_property
     def public_key(self) -> Ed25519PublicKey:
+        # Built once per key: every scan verifies with it.
         return Ed25519PublicKey.from_public_bytes(self.public)
 
     def jwk(self) -> dict[str, str]:

@@ -49,6 +49,9 @@ class KindSpec:
     description: str  # one line for the public page
     resolver: ViewResolver | None = None
     is_owner: OwnerCheck | None = None
+    # The resolver shows every anonymous and resident scanner the same view, which only changes
+    # through calls that tell qr.service.changed(): such answers come from the scan cache.
+    public_view_cacheable: bool = False
 
 
 _BY_NAME: dict[str, KindSpec] = {}
@@ -88,6 +91,6 @@ def all_kinds() -> list[KindSpec]:
 
 
 # The product's kinds. Feature packages add their resolvers with register(..., replace=True).
-EBIKE = register(KindSpec("ebike", 1, "光明区电动单车电子身份证", "光明区登记的电动单车"))
-BUILDING = register(KindSpec("building", 2, "光明区出租屋智慧身份证", "光明区出租屋"))
-BOARD = register(KindSpec("board", 3, "光明区党员亮相牌", "光明区党员亮相牌"))
+EBIKE = register(KindSpec("ebike", 1, "光明区电动单车电子身份证", "光明区登记的电动单车", public_view_cacheable=True))
+BUILDING = register(KindSpec("building", 2, "光明区出租屋智慧身份证", "光明区出租屋", public_view_cacheable=True))
+BOARD = register(KindSpec("board", 3, "光明区党员亮相牌", "光明区党员亮相牌", public_view_cacheable=True))

@@ -64,6 +64,7 @@ async def reissue_signed_by(
         if not rows:
             break
         last_id = rows[-1]["id"]
+        reissued: list[str] = []
         async with in_transaction() as conn:
             for row in rows:
                 try:
@@ -72,8 +73,10 @@ async def reissue_signed_by(
                     result.failed.append(f"{row['public_id']}: {exc}")
                     continue
                 if credential is not None:
+                    reissued.append(credential.public_id)
                     result.reissued += 1
                     result.by_kind[credential.kind] = result.by_kind.get(credential.kind, 0) + 1
+        await service.changed(*reissued)  # after the commit: old stickers answer superseded at once
         # Reported after the commit: what the bar shows is done and stays done.
         if on_progress is not None:
             on_progress(result.reissued, max(total, result.reissued), started)

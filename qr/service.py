@@ -24,9 +24,10 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from identity import audit
-from qr import codec, keys, kinds, render
+from qr import codec, keys, kinds, render, scancache
 from qr.keys import Keyring, KeyringCache
 from qr.models import Credential, CredentialStatus, RevocationEntry, RevocationHead, ScanEvent
+from qr.scanlog import ScanLog
 from server import product
 from server.auth import Principal
 
@@ -104,12 +105,16 @@ async def _next_counter(conn: BaseDBAsyncClient) -> int:
 
 
 async def reissue(*, public_id: str, reason: str = "reissued", using_db: BaseDBAsyncClient | None = None) -> Credential:
-    """A new code with serial + 1; the old one answers ``superseded`` from now on."""
+    """A new code with serial + 1; the old one answers ``superseded`` from now on. Inside a caller's
+    transaction (``using_db``), the caller calls ``changed()`` after its commit."""
     async with in_transaction() if using_db is None else _nullcontext(using_db) as conn:
         credential = await Credential.select_for_update().using_db(conn).get_or_none(public_id=public_id)
         if credential is None:
             raise codec.VerifyError("not_found", "There is no such credential.")
-        return await _reissue_locked(credential, reason=reason, conn=conn)
+        credential = await _reissue_locked(credential, reason=reason, conn=conn)
+    if using_db is None:
+        await changed(public_id)
+    return credential
 
 
 async def _reissue_locked(credential: Credential, *, reason: str, conn: BaseDBAsyncClient) -> Credential:
@@ -164,7 +169,10 @@ async def rekey(*, public_id: str, kid: str, using_db: BaseDBAsyncClient | None 
             return None
         if not any(credential.token.startswith(prefix) for prefix in token_prefixes(kid)):
             return None
-        return await _reissue_locked(credential, reason=rekey_reason(kid), conn=conn)
+        credential = await _reissue_locked(credential, reason=rekey_reason(kid), conn=conn)
+    if using_db is None:
+        await changed(public_id)
+    return credential
 
 
 async def rekeyed_since(*, kid: str) -> datetime | None:
@@ -175,6 +183,15 @@ async def rekeyed_since(*, kid: str) -> datetime | None:
 
 
 async def revoke(*, public_id: str, reason: str, using_db: BaseDBAsyncClient | None = None) -> Credential:
+    """Refused everywhere from now on. Inside a caller's transaction (``using_db``), the caller calls
+    ``changed()`` after its commit."""
+    credential = await _revoke(public_id=public_id, reason=reason, using_db=using_db)
+    if using_db is None:
+        await changed(public_id)
+    return credential
+
+
+async def _revoke(*, public_id: str, reason: str, using_db: BaseDBAsyncClient | None) -> Credential:
     async with in_transaction() if using_db is None else _nullcontext(using_db) as conn:
         credential = await Credential.select_for_update().using_db(conn).get_or_none(public_id=public_id)
         if credential is None:
@@ -250,20 +267,31 @@ def token_from_payload(payload: str, *, base_url: str | None = None) -> str:
 
 async def resolve(*, payload: str, now: float | None = None, base_url: str | None = None) -> Resolved:
     """Verify a scanned code and find its credential; raises VerifyError with the reason."""
-    token = token_from_payload(payload, base_url=base_url)
-    verified = codec.verify(token, keyring(), now=now)
+    verified = codec.verify(token_from_payload(payload, base_url=base_url), keyring(), now=now)
+    return await registered(verified)
+
+
+async def registered(verified: codec.Verified) -> Resolved:
+    """The credential of a code whose signature is good: refused when not in the register, revoked,
+    or superseded by a newer serial."""
     claims = verified.claims
     spec = kinds.by_code(claims.kind)
     credential = await Credential.get_or_none(public_id=claims.public_id_text)
     if spec is None or credential is None or credential.kind != spec.name:
         raise codec.VerifyError("not_found", "This code is not in the register.")
-    if credential.status is CredentialStatus.REVOKED:
-        raise codec.VerifyError("revoked", "This code has been revoked.", credential)
-    if claims.serial < credential.serial:
-        raise codec.VerifyError("superseded", "This code was replaced by a newer one.", credential)
-    if claims.serial > credential.serial:
-        raise codec.VerifyError("not_found", "This code is not in the register.")
+    check_serial(claims, credential.status, credential.serial, credential)
     return Resolved(credential, claims, spec)
+
+
+def check_serial(
+    claims: codec.Claims, status: CredentialStatus, serial: int, credential: Credential | CredentialRef
+) -> None:
+    if status is CredentialStatus.REVOKED:
+        raise codec.VerifyError("revoked", "This code has been revoked.", credential)
+    if claims.serial < serial:
+        raise codec.VerifyError("superseded", "This code was replaced by a newer one.", credential)
+    if claims.serial > serial:
+        raise codec.VerifyError("not_found", "This code is not in the register.")
 
 
 # The revocation feed ------------------------------------------------------------------------------
@@ -342,23 +370,44 @@ async def verifier_bundle(*, issuer: str) -> dict[str, Any]:
     }
 
 
+_scan_log: ScanLog | None = None
+
+
+def set_scan_log(scan_log: ScanLog | None) -> None:
+    """The process's batched writer of scan records (the app opens and closes it); without one, each
+    record is written at once."""
+    global _scan_log
+    _scan_log = scan_log
+
+
+async def flush_scan_log() -> None:
+    """Write the waiting scan records now (tests and commands that read them right after a scan)."""
+    if _scan_log is not None:
+        await _scan_log.flush()
+
+
 async def log_scan(
     *,
     context: kinds.ScanContext,
     result: str,
-    credential: Credential | None,
+    credential: Credential | CredentialRef | None,
 ) -> None:
-    await ScanEvent.create(
-        actor=context.viewer.account_id if context.viewer else "",
-        audience=context.audience,
-        public_id=credential.public_id if credential else "",
-        kind=credential.kind if credential else "",
-        result=result,
-        lat=context.lat,
-        lng=context.lng,
-        client_addr=context.client_addr[:64],
-        request_id=context.request_id[:128],
-    )
+    fields: dict[str, Any] = {
+        "at": datetime.now(UTC),
+        "actor": context.viewer.account_id if context.viewer else "",
+        "audience": context.audience,
+        "public_id": credential.public_id if credential else "",
+        "kind": credential.kind if credential else "",
+        "result": result,
+        "lat": context.lat,
+        "lng": context.lng,
+        "client_addr": context.client_addr[:64],
+        "request_id": context.request_id[:128],
+    }
+    if _scan_log is not None:
+        _scan_log.add(**fields)
+    else:
+        await ScanEvent.create(**fields)
 
 
 async def view_for(resolved: Resolved, context: kinds.ScanContext) -> dict[str, Any]:
@@ -396,31 +445,144 @@ class ScanAnswer:
     alert: str | None  # something the scanner must act on: "stolen", "not_registered", ...
     message: str  # for the API's error shape (English) when refused
     kind: kinds.KindSpec | None = None
-    credential: Credential | None = None
+    credential: Credential | CredentialRef | None = None
     view: dict[str, Any] | None = None
 
 
-async def scan(*, payload: str, context: kinds.ScanContext, base_url: str | None = None) -> ScanAnswer:
-    """Verify a scanned code, log the scan, and say what the caller's role may see of it."""
+_verified = codec.VerifiedTokens()
+
+
+@dataclass(frozen=True)
+class CredentialRef:
+    """What a scan answer needs of a credential, made from the scan cache (no ORM object per scan)."""
+
+    public_id: str
+    kind: str
+    status: CredentialStatus
+    serial: int
+    node_path: str | None
+
+
+# The audiences everybody of which sees the same view: their answers come from the scan cache.
+CACHED_AUDIENCES = frozenset({kinds.Audience.ANONYMOUS, kinds.Audience.RESIDENT})
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """A scanned payload read once: its token (or why it is not one), and the scan cache's keys the
+    scan will read (none when its answer is not cached), so that the route can read them with its
+    rate limit in one round trip. The keys come from the code's unverified claims: a forged code only
+    makes a read of a key that is not there."""
+
+    token: str
+    refusal: codec.VerifyError | None
+    cache_keys: list[str]
+
+
+def read_scan(*, payload: str, context: kinds.ScanContext, base_url: str | None = None) -> ScanRequest:
     try:
-        resolved = await resolve(payload=payload, base_url=base_url)
+        token = token_from_payload(payload, base_url=base_url)
     except codec.VerifyError as exc:
-        await log_scan(context=context, result=exc.code, credential=exc.credential)
-        credential = exc.credential
-        return ScanAnswer(
-            valid=False,
-            code=exc.code,
-            http_status=REFUSAL_STATUS.get(exc.code, 422),
-            notice=REFUSAL_NOTICES.get(exc.code, FORGED_NOTICE),
-            alert=None,
-            message=exc.message,
-            kind=kind_spec(credential.kind) if credential is not None else None,
-            credential=credential,
-        )
+        return ScanRequest("", exc, [])
+    if context.audience not in CACHED_AUDIENCES:
+        return ScanRequest(token, None, [])
+    claims = codec.peek(token)
+    spec = kinds.by_code(claims.kind) if claims is not None else None
+    if claims is None or spec is None or not spec.public_view_cacheable:
+        return ScanRequest(token, None, [])
+    return ScanRequest(token, None, scancache.keys(context.audience, claims.public_id_text))
+
+
+async def scan(
+    *,
+    payload: str,
+    context: kinds.ScanContext,
+    base_url: str | None = None,
+    request: ScanRequest | None = None,
+    prefetched: list[bytes | None] | None = None,
+) -> ScanAnswer:
+    """Verify a scanned code, log the scan, and say what the caller's role may see of it.
+    ``request``: the payload already read by ``read_scan``; ``prefetched``: the values of its cache
+    keys, when the caller read them already."""
+    read = request or read_scan(payload=payload, context=context, base_url=base_url)
+    if read.refusal is not None:
+        return await _refused(read.refusal, context)
+    try:
+        verified = _verified.verify(read.token, keyring())
+    except codec.VerifyError as exc:
+        return await _refused(exc, context)
+    lookup = None
+    spec = kinds.by_code(verified.claims.kind)
+    if context.audience in CACHED_AUDIENCES and spec is not None and spec.public_view_cacheable:
+        if prefetched is not None and len(prefetched) == 2 and read.cache_keys:
+            lookup = scancache.lookup_from(prefetched)
+        else:
+            lookup = await scancache.get(context.audience, verified.claims.public_id_text)
+        if lookup is not None and lookup.entry is not None:
+            answer = await _from_cache(verified, lookup.entry, context)
+            if answer is not None:
+                return answer
+    try:
+        resolved = await registered(verified)
+    except codec.VerifyError as exc:
+        refused = exc.credential
+        if lookup is not None and refused is not None:
+            entry = scancache.Entry(refused.kind, refused.status.value, refused.serial, refused.node_path, None)
+            await scancache.put(context.audience, verified.claims.public_id_text, lookup.version, entry)
+        return await _refused(exc, context)
     view = await view_for(resolved, context)
+    if lookup is not None:
+        credential = resolved.credential
+        entry = scancache.Entry(credential.kind, credential.status.value, credential.serial, credential.node_path, view)
+        await scancache.put(context.audience, credential.public_id, lookup.version, entry)
     await log_scan(context=context, result="ok", credential=resolved.credential)
+    return _answer(resolved.kind, resolved.credential, view)
+
+
+async def _from_cache(
+    verified: codec.Verified, entry: scancache.Entry, context: kinds.ScanContext
+) -> ScanAnswer | None:
+    """The same answer as from the database, made from the cached credential and view; None when the
+    entry cannot answer this code (it was kept for a refusal, and this code is the current one)."""
+    claims = verified.claims
+    spec = kinds.by_code(claims.kind)
+    if spec is None or spec.name != entry.kind:
+        return await _refused(codec.VerifyError("not_found", "This code is not in the register."), context)
+    credential = CredentialRef(
+        public_id=claims.public_id_text,
+        kind=entry.kind,
+        status=CredentialStatus(entry.status),
+        serial=entry.serial,
+        node_path=entry.node_path,
+    )
+    try:
+        check_serial(claims, credential.status, credential.serial, credential)
+    except codec.VerifyError as exc:
+        return await _refused(exc, context)
+    if entry.view is None:
+        return None
+    await log_scan(context=context, result="ok", credential=credential)
+    return _answer(spec, credential, entry.view)
+
+
+async def _refused(exc: codec.VerifyError, context: kinds.ScanContext) -> ScanAnswer:
+    await log_scan(context=context, result=exc.code, credential=exc.credential)
+    credential = exc.credential
+    return ScanAnswer(
+        valid=False,
+        code=exc.code,
+        http_status=REFUSAL_STATUS.get(exc.code, 422),
+        notice=REFUSAL_NOTICES.get(exc.code, FORGED_NOTICE),
+        alert=None,
+        message=exc.message,
+        kind=kind_spec(credential.kind) if credential is not None else None,
+        credential=credential,
+    )
+
+
+def _answer(spec: kinds.KindSpec, credential: Credential | CredentialRef, view: dict[str, Any]) -> ScanAnswer:
     alert: str | None = None
-    notice = f"有效的{resolved.kind.title}"
+    notice = f"有效的{spec.title}"
     if isinstance(view.get("alert"), str):
         # The kind's resolver raised an alarm (a stolen bike): its own sentence comes first.
         alert = view["alert"]
@@ -435,10 +597,17 @@ async def scan(*, payload: str, context: kinds.ScanContext, base_url: str | None
         notice=notice,
         alert=alert,
         message=notice,
-        kind=resolved.kind,
-        credential=resolved.credential,
+        kind=spec,
+        credential=credential,
         view=view,
     )
+
+
+async def changed(*public_ids: str | None) -> None:
+    """Call after a commit that changed these credentials or what their subjects' public views show
+    (revoke, reissue, alarm, transfer, deregistration, an edited building or board): the next scan
+    anywhere reads the new state (qr/scancache.py)."""
+    await scancache.changed(*[public_id for public_id in public_ids if public_id])
 
 
 # Images --------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import ipaddress
 import itertools
 import logging
 import re
-import uuid
+import secrets
 from typing import Any
 from urllib.parse import unquote
 
@@ -23,8 +23,10 @@ from identity.pii import PiiKeyRing, Vault
 from identity.wechat import WeChatGateway
 from miniapp_api.reports import events as report_events
 from notify import outbox
+from qr import scancache
 from qr import service as qr_service
 from qr.keys import KeyringCache
+from qr.scanlog import ScanLog
 from server import auth, automethods, db, errors, idempotency, metrics, ratelimit
 from server import redis as gmid_redis
 from server.keyfiles import read_b64_secret
@@ -112,13 +114,13 @@ def _install_middleware(app: Sanic) -> None:
     @app.on_request
     async def before(request: Request) -> HTTPResponse | None:
         supplied = request.headers.get("x-request-id", "")
-        request.ctx.request_id = supplied if _REQUEST_ID_RE.fullmatch(supplied) else uuid.uuid4().hex
+        request.ctx.request_id = supplied if _REQUEST_ID_RE.fullmatch(supplied) else secrets.token_hex(16)
         request_id_var.set(request.ctx.request_id)
         metrics.start(request)
         if "\x00" in unquote(request.path):
             raise errors.BadRequest("The address contains a NUL character.", code="nul_character")
         await auth.authenticate(request)
-        await ratelimit.enforce(request)
+        await ratelimit.middleware(request)
         return await idempotency.begin(request, request.app.ctx.redis)
 
     @app.on_response
@@ -187,6 +189,11 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
             enabled=settings.rate_limit_enabled,
         )
         await db.open_db(settings)
+        # Scans: public answers cached in Redis, scan records written in batches (qr/scancache.py, scanlog.py).
+        scancache.set_client(app.ctx.redis)
+        app.ctx.scan_log = ScanLog()
+        app.ctx.scan_log.start()
+        qr_service.set_scan_log(app.ctx.scan_log)
         # The clinic analyses each new report in the background (imported here: it loads the model).
         from miniapp_api.clinic import analysis
 
@@ -197,6 +204,11 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
     async def close_resources(app: Sanic) -> None:
         report_events.set_submit_listener(None)
         await report_events.drain()
+        scan_log = getattr(app.ctx, "scan_log", None)
+        if scan_log is not None:
+            await scan_log.close()  # the waiting scan records, before the database closes
+        qr_service.set_scan_log(None)
+        scancache.set_client(None)
         await db.close_db()
         wechat = getattr(app.ctx, "wechat", None)
         if wechat is not None:

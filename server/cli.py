@@ -27,8 +27,11 @@ class CLIError(Exception):
     pass
 
 
-def _run(coro_factory: Callable[[], Awaitable[int]], settings: Settings, *, needs_db: bool = True) -> int:
-    """Run a coroutine with the database (and the PII vault) open."""
+def _run(
+    coro_factory: Callable[[], Awaitable[int]], settings: Settings, *, needs_db: bool = True, scan_cache: bool = False
+) -> int:
+    """Run a coroutine with the database (and the PII vault) open; with ``scan_cache``, also with the
+    Redis of the running servers, so that what the command changes is seen by their next scan."""
 
     async def wrapper() -> int:
         from identity import pii
@@ -37,14 +40,41 @@ def _run(coro_factory: Callable[[], Awaitable[int]], settings: Settings, *, need
         if not needs_db:
             return await coro_factory()
         await db.open_db(settings)
+        client = await _scan_cache_client(settings) if scan_cache else None
         try:
             pii.set_vault(pii.Vault(pii.PiiKeyRing.from_settings(settings)))
             return await coro_factory()
         finally:
             pii.set_vault(None)
+            if client is not None:
+                from qr import scancache
+
+                scancache.set_client(None)
+                await client.aclose()
             await db.close_db()
 
     return asyncio.run(wrapper())
+
+
+async def _scan_cache_client(settings: Settings) -> Any:
+    """The servers' Redis, when one answers (an embedded one only while a server runs): the scan
+    cache's entries of what a command changes must not outlive the change."""
+    from redis.exceptions import RedisError
+
+    from qr import scancache
+    from server import redis as gmid_redis
+
+    if settings.uses_embedded_redis and not gmid_redis.embedded_for(settings).is_running():
+        return None  # no server, no cache
+    client = gmid_redis.make_client(gmid_redis.redis_url_for(settings))
+    try:
+        await client.ping()
+    except (RedisError, OSError):
+        await client.aclose()
+        print("gmid: warning: Redis does not answer; scans may show the old state for a minute", file=sys.stderr)
+        return None
+    scancache.set_client(client)
+    return client
 
 
 # serve / migrate / keys -------------------------------------------------------------------------
@@ -527,7 +557,7 @@ def cmd_qr_reissue(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"new stickers: gmid qr sheet --kind {kind} --reissued-since {since.isoformat()} --out FILE.pdf")
         return 1 if result.failed else 0
 
-    return _run(go, settings)
+    return _run(go, settings, scan_cache=True)
 
 
 async def _kinds_rekeyed(kid: str) -> set[str]:
@@ -610,7 +640,7 @@ def cmd_import_buildings(args: argparse.Namespace, settings: Settings) -> int:
         return 3
 
     try:
-        return _run(go, settings)
+        return _run(go, settings, scan_cache=True)
     except DatabaseBusy:
         return failed(
             f"the database stayed busy with another process's write for {settings.sqlite_busy_timeout} s "

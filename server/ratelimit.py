@@ -57,39 +57,55 @@ class Decision:
 _GCRA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local period = tonumber(ARGV[1])
-local count = tonumber(ARGV[2])
--- The interval period/count, exactly: q whole microseconds and r count-ths of one.
-local q = math.floor(period / count)
-local r = period - q * count
-if r < 0 then q = q - 1; r = r + count elseif r >= count then q = q + 1; r = r - count end
-local tat, frac = now, 0
-local stored = redis.call('GET', KEYS[1])
-if stored then
-  local sep = string.find(stored, ':', 1, true)
-  if sep then
-    tat = tonumber(string.sub(stored, 1, sep - 1))
-    frac = tonumber(string.sub(stored, sep + 1))
+-- Every key is checked first and written only if all allow: one round trip for an address and an
+-- account, and a request refused by one limit spends nothing of the other.
+-- KEYS: the limits' keys, then keys to read once the request is allowed (the caller's next read, in
+-- the same round trip); ARGV[1]: how many of KEYS are limits, then period and count for each.
+local limits = tonumber(ARGV[1])
+local writes = {}
+local least = nil
+for i = 1, limits do
+  local period = tonumber(ARGV[2 * i])
+  local count = tonumber(ARGV[2 * i + 1])
+  -- The interval period/count, exactly: q whole microseconds and r count-ths of one.
+  local q = math.floor(period / count)
+  local r = period - q * count
+  if r < 0 then q = q - 1; r = r + count elseif r >= count then q = q + 1; r = r - count end
+  local tat, frac = now, 0
+  local stored = redis.call('GET', KEYS[i])
+  if stored then
+    local sep = string.find(stored, ':', 1, true)
+    if sep then
+      tat = tonumber(string.sub(stored, 1, sep - 1))
+      frac = tonumber(string.sub(stored, sep + 1))
+    end
   end
+  if tat < now then tat = now; frac = 0 end
+  local new_tat = tat + q
+  local new_frac = frac + r
+  if new_frac >= count then new_tat = new_tat + 1; new_frac = new_frac - count end
+  -- new_tat is ahead of now by ahead + new_frac/count microseconds; more than one period is refused.
+  local ahead = new_tat - now
+  if ahead > period or (ahead == period and new_frac > 0) then
+    local wait = ahead - period
+    if new_frac > 0 then wait = wait + 1 end
+    return {0, wait, 0, i}
+  end
+  -- Numbers go to Redis as text written here: Redis itself would write big ones with 14 digits.
+  writes[i] = {string.format('%d:%d', new_tat, new_frac), string.format('%d', math.floor(ahead / 1000) + 1001)}
+  -- Hits left now: (period - ahead - new_frac/count) / interval, in doubles (it only informs).
+  local left = math.floor(((period - ahead) * count - new_frac) / period)
+  if left > count - 1 then left = count - 1 elseif left < 0 then left = 0 end
+  if least == nil or left < least then least = left end
 end
-if tat < now then tat = now; frac = 0 end
-local new_tat = tat + q
-local new_frac = frac + r
-if new_frac >= count then new_tat = new_tat + 1; new_frac = new_frac - count end
--- new_tat is ahead of now by ahead + new_frac/count microseconds; more than one period is refused.
-local ahead = new_tat - now
-if ahead > period or (ahead == period and new_frac > 0) then
-  local wait = ahead - period
-  if new_frac > 0 then wait = wait + 1 end
-  return {0, wait, 0}
+for i = 1, limits do
+  redis.call('SET', KEYS[i], writes[i][1], 'PX', writes[i][2])
 end
--- Numbers go to Redis as text written here: Redis itself would write big ones with 14 digits.
-local ttl = string.format('%d', math.floor(ahead / 1000) + 1001)
-redis.call('SET', KEYS[1], string.format('%d:%d', new_tat, new_frac), 'PX', ttl)
--- Hits left now: (period - ahead - new_frac/count) / interval, in doubles (it only informs).
-local left = math.floor(((period - ahead) * count - new_frac) / period)
-if left > count - 1 then left = count - 1 elseif left < 0 then left = 0 end
-return {1, 0, left}
+local answer = {1, 0, least or 0, 0}
+for i = limits + 1, #KEYS do
+  answer[#answer + 1] = redis.call('GET', KEYS[i])
+end
+return answer
 """
 
 
@@ -130,9 +146,30 @@ class RateLimiter:
         return Decision(bool(allowed), max(0, int(retry_ms)) / 1000, int(remaining))
 
     async def hit(self, subject: str, rate: Rate) -> Decision:
-        key = f"{self._prefix}{subject}:{rate.count}/{rate.period}"
-        allowed, retry_us, remaining = await self._script(keys=[key], args=[rate.period * 1_000_000, rate.count])
-        return Decision(bool(allowed), int(retry_us) / 1_000_000, int(remaining))
+        return (await self.hit_all([(subject, rate)]))[1]
+
+    async def hit_all(self, checks: list[tuple[str, Rate]]) -> tuple[int, Decision]:
+        """Count one request against every (subject, rate) at once, in one round trip: allowed only
+        if every limit allows it (and then counted against each). Returns the index of the refusing
+        check (-1 when allowed) and the decision."""
+        refusing, decision, _ = await self.hit_all_then_get(checks, [])
+        return refusing, decision
+
+    async def hit_all_then_get(
+        self, checks: list[tuple[str, Rate]], fetch: list[str]
+    ) -> tuple[int, Decision, list[bytes | None]]:
+        """``hit_all``, and when the request is allowed, the values of the ``fetch`` keys read in the
+        same round trip (a hot route's next read: the scan's cache entry)."""
+        keys = [f"{self._prefix}{subject}:{rate.count}/{rate.period}" for subject, rate in checks]
+        args: list[int] = [len(checks)]
+        for _, rate in checks:
+            args += [rate.period * 1_000_000, rate.count]
+        allowed, retry_us, remaining, refusing, *values = await self._script(keys=[*keys, *fetch], args=args)
+        fetched = [value if isinstance(value, bytes) else None for value in values]
+        if len(fetched) < len(fetch):
+            fetched = [None] * len(fetch)
+        decision = Decision(bool(allowed), int(retry_us) / 1_000_000, int(remaining))
+        return int(refusing) - 1, decision, fetched
 
     async def reset(self, subject: str, rate: Rate) -> None:
         await self._client.delete(f"{self._prefix}{subject}:{rate.count}/{rate.period}")
@@ -148,11 +185,16 @@ class RoutePolicy:
     ip: Rate | None = None
     account: Rate | None = None
     exempt: bool = False
+    in_handler: bool = False  # the handler calls enforce(request, fetch=...) itself, to read in the same trip
 
 
-def rate_limit(*, ip: str | None = None, account: str | None = None, exempt: bool = False) -> Callable[[T], T]:
-    """Give a route its own rates (defaults come from settings; GMID_RATE_LIMITS overrides both)."""
-    policy = RoutePolicy(Rate.parse(ip) if ip else None, Rate.parse(account) if account else None, exempt)
+def rate_limit(
+    *, ip: str | None = None, account: str | None = None, exempt: bool = False, in_handler: bool = False
+) -> Callable[[T], T]:
+    """Give a route its own rates (defaults come from settings; GMID_RATE_LIMITS overrides both).
+    ``in_handler``: the middleware leaves the check to the handler, which must call
+    ``enforce(request, fetch=[...])`` before any other work (it reads those keys in the same round trip)."""
+    policy = RoutePolicy(Rate.parse(ip) if ip else None, Rate.parse(account) if account else None, exempt, in_handler)
 
     def decorate(handler: T) -> T:
         setattr(handler, POLICY_ATTR, policy)
@@ -201,12 +243,26 @@ class Limits:
         return ip, account
 
 
-async def enforce(request: Request) -> None:
-    """Request middleware: count this request against the address and the account."""
+async def middleware(request: Request) -> None:
+    """Request middleware: the limits of every route but those whose handler checks them itself."""
+    route = request.route
+    if route is not None and (policy_of(route.handler) or _NO_POLICY).in_handler:
+        return
+    await enforce(request)
+
+
+_NO_POLICY = RoutePolicy()
+
+
+async def enforce(request: Request, *, fetch: list[str] | None = None) -> list[bytes | None]:
+    """Count this request against the address and the account (429 beyond); then, in the same round
+    trip, read the ``fetch`` keys (None for each when they could not be read)."""
+    wanted = fetch or []
+    nothing: list[bytes | None] = [None] * len(wanted)
     limits: Limits | None = getattr(request.app.ctx, "limits", None)
     route = request.route
     if limits is None or not limits.enabled or route is None:
-        return
+        return await _read(request, wanted)
     ip_rate, account_rate = limits.for_route(route.name, route.handler)
     limiter: RateLimiter = request.app.ctx.rate_limiter
     checks: list[tuple[str, Rate]] = []
@@ -215,17 +271,30 @@ async def enforce(request: Request) -> None:
     principal = getattr(request.ctx, "principal", None)
     if account_rate is not None and principal is not None:
         checks.append((f"acct:{principal.account_id}:{route.name}", account_rate))
-    for subject, rate in checks:
-        try:
-            decision = await limiter.hit(subject, rate)
-        except RedisError:
-            # Fail open: losing Redis must not take the whole API down with it.
-            log.warning("rate limit check skipped: redis unavailable route=%s", route.name)
-            return
-        if not decision.allowed:
-            scope = "account" if subject.startswith("acct:") else "address"
-            raise RateLimited(
-                f"Too many requests from this {scope}; try again in {max(1, round(decision.retry_after))} s.",
-                retry_after=int(decision.retry_after + 0.999),
-                details={"limit": str(rate), "scope": scope},
-            )
+    if not checks:
+        return await _read(request, wanted)
+    try:
+        refusing, decision, values = await limiter.hit_all_then_get(checks, wanted)
+    except RedisError:
+        # Fail open: losing Redis must not take the whole API down with it.
+        log.warning("rate limit check skipped: redis unavailable route=%s", route.name)
+        return nothing
+    if not decision.allowed:
+        subject, rate = checks[refusing]
+        scope = "account" if subject.startswith("acct:") else "address"
+        raise RateLimited(
+            f"Too many requests from this {scope}; try again in {max(1, round(decision.retry_after))} s.",
+            retry_after=int(decision.retry_after + 0.999),
+            details={"limit": str(rate), "scope": scope},
+        )
+    return values
+
+
+async def _read(request: Request, keys: list[str]) -> list[bytes | None]:
+    if not keys:
+        return []
+    try:
+        values = await request.app.ctx.redis.mget(*keys)
+    except RedisError:
+        return [None] * len(keys)
+    return [value if isinstance(value, bytes) else None for value in values]

@@ -112,6 +112,7 @@ async def upsert(*, data: BoardIn, principal: Principal) -> Board:
             board.title, board.node_path, board.building_code = data.title, node.path, building_code
             board.members, board.updated_at = members, now
             await board.save(using_db=conn)
+    await qr_service.changed(board.credential_id)  # its title and members are what a scan shows
     return board
 
 

@@ -699,8 +699,10 @@ async def import_rows(
             if attempt == 2:
                 raise
     created = sum(1 for e in plan.values() if e.create is not None)
-    updated = sum(1 for e in plan.values() if e.building is not None)
-    return created, updated, len(plan) - created - updated
+    changed = [e.building.credential_id for e in plan.values() if e.building is not None]
+    # After the commit: the next scan of a changed building's code shows what the file says now.
+    await qr_service.changed(*changed)
+    return created, len(changed), len(plan) - created - len(changed)
 
 
 async def import_table(table: Table, *, progress: Progress | None = None, chunk: int = CHUNK_ROWS) -> ImportResult:

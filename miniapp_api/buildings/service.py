@@ -26,6 +26,7 @@ from identity.pii import PiiDecryptError, current_vault, mask_name, mask_phone
 from identity.roles import Role
 from identity.validators import InvalidMobile, normalize_mobile
 from miniapp_api.buildings.models import Building
+from qr import service as qr_service
 from qr.kinds import Audience
 from server.auth import Principal
 from server.errors import NotFound, ValidationFailed
@@ -208,6 +209,7 @@ async def update(*, building: Building, changes: dict[str, Any]) -> Building:
         await Building.filter(id=building.id).update(**fields)
         for name, value in fields.items():
             setattr(building, name, value)
+        await qr_service.changed(building.credential_id)  # the address and services are in the public scan
         log.info("building updated code=%s fields=%s", building.code, ",".join(sorted(fields)))
     return building
 

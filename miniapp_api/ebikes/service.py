@@ -269,6 +269,7 @@ async def update(*, bike: EBike, data: UpdateIn) -> EBike:
             await bike.save(update_fields=[*fields, "updated_at"])
         except IntegrityError:
             raise Conflict("This plate is already registered.", code="plate_taken") from None
+        await qr_service.changed(bike.credential_id)  # make and colour are in the public scan view
     return bike
 
 
@@ -298,6 +299,7 @@ async def deregister(*, bike: EBike) -> EBike:
         locked.deregistered_at = now
         locked.updated_at = now
         await locked.save(using_db=conn, update_fields=["status", "deregistered_at", "updated_at"])
+    await qr_service.changed(locked.credential_id)  # after the commit: the next scan says revoked
     return locked
 
 
@@ -384,6 +386,7 @@ async def accept_transfer(
                 account=account,
                 using_db=conn,
             )
+    await qr_service.changed(credential.public_id)  # after the commit: the old code answers superseded
     log.info("ebike transferred id=%s serial=%s", bike.public_id, credential.serial)
     return bike
 
@@ -493,6 +496,7 @@ async def raise_alarm(*, bike: EBike, owner: Account, data: AlarmIn) -> tuple[Al
             conn=conn,
         )
     bike.status = BikeStatus.STOLEN
+    await qr_service.changed(bike.credential_id)  # after the commit: the next scan says stolen
     log.info("ebike alarm raised id=%s bike=%s police_messages=%s", alarm.public_id, bike.public_id, police)
     return alarm, True
 
@@ -516,6 +520,7 @@ async def cancel_alarm(*, bike: EBike) -> Alarm:
             conn=conn,
         )
     bike.status = BikeStatus.ACTIVE
+    await qr_service.changed(bike.credential_id)
     return alarm
 
 
