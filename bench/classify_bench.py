@@ -8,7 +8,8 @@ and a plain baseline (character 1-3-gram TF-IDF + linear SVM, scikit-learn's def
 3. Held out: a stratified 20 % split; the method trained on the rest (with its own 5-fold cross-validation,
    as ``train`` does) and the baseline; macro-F1, accuracy, per-class F1, the confusion matrix, coverage
    and accuracy above the confidence threshold.
-4. Time per message of the shipped model (single predict calls, one core): median, p99, max.
+4. Time per message of the shipped model (single predict calls, one core): median, p99, max, as wall
+   clock and as the thread's CPU time (on a busy machine the wall clock also counts other processes' turns).
 
     .venv/bin/python bench/classify_bench.py                      # the bundled messages (6,463)
     .venv/bin/python bench/classify_bench.py --seeds 1,2,3 --folds 5
@@ -94,7 +95,7 @@ def main() -> int:
         f"trained on {shipped.data['rows']:,} messages of {shipped.data['file']} "
         f"(SHA-256 {shipped.data['sha256'][:16]}…, matches the bundled file);\n"
         f"  its own {meta['cv_folds']}-fold CV: macro-F1 {meta['cv_macro_f1_mean']:.4f}, "
-        f"temperature {shipped.temperature:.3f}, {sum(len(b.index) for b in shipped.blocks):,} features"
+        f"temperature {shipped.temperature:.3f}, {sum(b.size for b in shipped.blocks):,} features"
     )
 
     path = args.messages or classifier.messages_path()
@@ -186,22 +187,29 @@ def main() -> int:
         assert loaded is not None and loaded.scores(test_texts[0]) == model.scores(test_texts[0])
     print(f"  saved {saved.name} in {save_ms:.0f} ms, loaded in {reload_ms:.0f} ms")
 
-    # 4. Time per message of the shipped model.
+    # 4. Time per message of the shipped model: wall clock, and the CPU time of this thread (what the
+    # model costs, without the waits of a machine shared with other processes).
     for text in test_texts[:50]:  # warm up
         shipped.predict(text)
-    timings = []
+    wall, cpu = [], []
     for text in test_texts:
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.thread_time()
         shipped.predict(text)
-        timings.append((time.perf_counter() - began) * 1000)
-    timings.sort()
-    p99 = timings[round(0.99 * (len(timings) - 1))]
+        cpu.append((time.thread_time() - began_cpu) * 1000)
+        wall.append((time.perf_counter() - began) * 1000)
     lengths = sorted(len(t) for t in test_texts)
     print(
-        f"shipped model, time per message (one predict call, one core, median text {lengths[len(lengths) // 2]} "
-        f"characters, longest {lengths[-1]}): median {statistics.median(timings):.2f} ms, p99 {p99:.2f} ms, "
-        f"max {timings[-1]:.2f} ms (target under 5 ms: {'met' if p99 < 5 else 'NOT met'})"
+        f"shipped model, time per message (one predict call, one core, {len(test_texts):,} held-out texts, median "
+        f"{lengths[len(lengths) // 2]} characters, longest {lengths[-1]}; load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):"
     )
+    for name, timings in (("wall clock", wall), ("CPU time  ", cpu)):
+        timings.sort()
+        p99 = timings[round(0.99 * (len(timings) - 1))]
+        print(
+            f"  {name}: median {statistics.median(timings):.2f} ms, p99 {p99:.2f} ms, max {timings[-1]:.2f} ms "
+            f"(target p99 under 5 ms: {'met' if p99 < 5 else 'NOT met'})"
+        )
     return 0
 
 

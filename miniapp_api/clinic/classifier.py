@@ -29,6 +29,7 @@ import gzip
 import hashlib
 import importlib.metadata
 import io
+import itertools
 import json
 import logging
 import math
@@ -71,6 +72,7 @@ NB_ALPHA = 1.0  # smoothing of the log-count ratios
 QUANT = 127  # weights are stored as int8 with a scale per category (a quarter of float32's size)
 
 _SPACES = re.compile(r"\s+")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,8 @@ def data_sha256(path: Path) -> str:
 def normalize(text: str) -> str:
     # "_x000D_" is a carriage return escaped by the spreadsheet export the public messages went through;
     # whitespace goes altogether, as in the public messages (a space typed in a report is no signal).
-    return _SPACES.sub("", text.replace("_x000D_", " ")).lower()
+    # A lone surrogate (valid in a Python str, not in UTF-8) becomes U+FFFD: the segmenter takes UTF-8 only.
+    return _SURROGATES.sub("\ufffd", _SPACES.sub("", text.replace("_x000D_", " ")).lower())
 
 
 def _segment(text: str) -> list[str]:
@@ -126,8 +129,6 @@ class Analyzer:
     high: int
     chars: int
 
-    KINDS = ("chars", "words")
-
     def grams(self, normalized: str) -> list[str]:
         text = normalized[: self.chars]
         if self.kind == "chars":
@@ -145,7 +146,8 @@ class Analyzer:
     def parse(cls, spec: Any) -> Analyzer:
         low, high = spec["ngrams"]
         analyzer = cls(str(spec["kind"]), int(low), int(high), int(spec["chars"]))
-        if analyzer.kind not in cls.KINDS or not 1 <= low <= high <= 6 or not 1 <= analyzer.chars <= 100_000:
+        longest = {"chars": _KEY_CHARS, "words": 2}.get(analyzer.kind, 0)
+        if not 1 <= low <= high <= longest or not 1 <= analyzer.chars <= 100_000:
             raise ValueError(f"unknown features {spec}")
         return analyzer
 
@@ -158,34 +160,144 @@ BLOCKS: tuple[tuple[Analyzer, float], ...] = (
     (Analyzer("words", 1, 2, MAX_CHARS), 1.0),
 )
 
+# Prediction finds a text's terms with numpy rather than a dict lookup each (a few thousand lookups into a
+# dict of 200,000 strings took several ms on a busy machine): a character n-gram of up to 3 characters is
+# one exact uint64 key (each code point + 1 in 21 bits), a word pair is the pair of its words' ids, and a
+# text's keys are found at once with a binary search in the block's sorted keys.
+_KEY_CHARS = 3
+_KEY_BITS = 21  # code points end at 0x10FFFF
+_NONE = np.empty(0, dtype=np.int64)
+
+
+def _codes(text: str) -> np.ndarray:
+    return np.fromiter(map(ord, text), dtype=np.uint64, count=len(text)) + np.uint64(1)
+
+
+def _char_keys(codes: np.ndarray, low: int, high: int) -> np.ndarray:
+    """The key of every n-gram (``low`` to ``high`` characters) of a text's codes."""
+    parts = []
+    for n in range(low, min(high, len(codes)) + 1):
+        key = codes[: len(codes) - n + 1].copy()
+        for j in range(1, n):
+            key |= codes[j : len(codes) - n + 1 + j] << np.uint64(_KEY_BITS * j)
+        parts.append(key)
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
+
+
+def _term_keys(terms: Sequence[str]) -> np.ndarray:
+    """The key of each term (1 to 3 characters), as _char_keys makes them."""
+    lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
+    if len(terms) and not (lengths.min() >= 1 and lengths.max() <= _KEY_CHARS):
+        raise ValueError("a character term is not 1 to 3 characters long")
+    codes = _codes("".join(terms))
+    starts = np.cumsum(lengths) - lengths
+    keys = codes[starts] if len(terms) else np.empty(0, dtype=np.uint64)
+    for j in range(1, _KEY_CHARS):
+        longer = lengths > j
+        keys[longer] |= codes[starts[longer] + j] << np.uint64(_KEY_BITS * j)
+    return keys
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """Sorted keys and the column of each: the columns of the keys found among them."""
+
+    keys: np.ndarray  # uint64, sorted, unique
+    columns: np.ndarray  # int64
+
+    @classmethod
+    def of(cls, keys: np.ndarray, columns: np.ndarray) -> _Keys:
+        order = np.argsort(keys, kind="stable")
+        if len(keys) > 1 and not (np.diff(keys[order]) > 0).all():
+            raise ValueError("duplicate terms")
+        return cls(keys[order], columns[order])
+
+    def find(self, queries: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The columns of the queries found, and their counts."""
+        if not len(self.keys) or not len(queries):
+            return _NONE, _NONE
+        at = np.minimum(np.searchsorted(self.keys, queries), len(self.keys) - 1)
+        hit = self.keys[at] == queries
+        return self.columns[at[hit]], counts[hit]
+
 
 @dataclass(frozen=True)
 class _Block:
-    """One TF-IDF block: how it reads a text, term -> column, the columns' IDF weights, and the block's
-    weight in the model's input."""
+    """One TF-IDF block: how it reads a text, its terms (column order), the columns' IDF weights, and the
+    block's weight in the model's input."""
 
     analyzer: Analyzer
-    index: dict[str, int]
+    text: np.ndarray  # the terms in column order, UTF-8, SEPARATOR between (not a list of 200,000
+    # strings: the garbage collector would walk it on every full collection, a few ms in a prediction)
+    size: int
     idf: np.ndarray  # float32, one per column
     weight: float
+    keys: _Keys  # character n-grams, or word pairs
+    words: dict[str, int]  # a words block: word -> id (its column when the word is a term itself)
 
     @classmethod
     def of(cls, analyzer: Analyzer, terms: Sequence[str], idf: np.ndarray, weight: float) -> _Block:
-        index = dict(zip(terms, range(len(terms)), strict=True))
-        return cls(analyzer, index, np.asarray(idf, dtype=np.float32), weight)
+        terms = list(terms)
+        idf = np.asarray(idf, dtype=np.float32)
+        if len(idf) != len(terms):
+            raise ValueError("bad block")  # duplicate terms: _Keys.of refuses them, or the word count below
+        words: dict[str, int] = {}
+        if analyzer.kind == "chars":
+            keys = _Keys.of(_term_keys(terms), np.arange(len(terms), dtype=np.int64))
+        else:
+            split = [term.split(" ") for term in terms]
+            if any(not all(parts) or not analyzer.low <= len(parts) <= analyzer.high for parts in split):
+                raise ValueError("a word term is not 1 or 2 words")
+            words = {parts[0]: column for column, parts in enumerate(split) if len(parts) == 1}
+            if len(words) != sum(len(parts) == 1 for parts in split):
+                raise ValueError("duplicate terms")
+            for parts in split:  # a pair's words are terms too (min_df holds for them), but need not be
+                for word in parts:
+                    words.setdefault(word, len(terms) + len(words))
+            pairs = [(column, parts) for column, parts in enumerate(split) if len(parts) == 2]
+            first = np.array([words[parts[0]] for _, parts in pairs], dtype=np.uint64)
+            second = np.array([words[parts[1]] for _, parts in pairs], dtype=np.uint64)
+            keys = _Keys.of(_pair_keys(first, second), np.array([c for c, _ in pairs], dtype=np.int64))
+        text = np.frombuffer(SEPARATOR.join(terms).encode("utf-8"), dtype=np.uint8)
+        return cls(analyzer, text, len(terms), idf, weight, keys, words)
 
     def terms(self) -> list[str]:
-        return sorted(self.index, key=self.index.__getitem__)
+        return _split(self.text) if self.size else []
+
+    def counts(self, normalized: str) -> tuple[np.ndarray, np.ndarray]:
+        """The columns of the known terms in a text and how often each occurs (columns unordered)."""
+        text = normalized[: self.analyzer.chars]
+        low, high = self.analyzer.low, self.analyzer.high
+        if self.analyzer.kind == "chars":
+            # Distinct keys first: a sorted, shorter search (1-grams repeat a lot).
+            keys, counts = np.unique(_char_keys(_codes(text), low, high), return_counts=True)
+            return self.keys.find(keys, counts)
+        get = self.words.get
+        words = _segment(text)
+        ids = np.fromiter(map(get, words, itertools.repeat(-1, len(words))), dtype=np.int64, count=len(words))
+        found = [ids[(ids >= 0) & (ids < self.size)]] if low == 1 else []
+        if high == 2 and len(ids) > 1:
+            both = (ids[:-1] >= 0) & (ids[1:] >= 0)
+            pairs = _pair_keys(ids[:-1][both].astype(np.uint64), ids[1:][both].astype(np.uint64))
+            found.append(self.keys.find(pairs, np.ones(len(pairs), dtype=np.int64))[0])
+        columns, counts = np.unique(np.concatenate(found) if found else _NONE, return_counts=True)
+        return columns, counts
 
     def vector(self, normalized: str) -> tuple[np.ndarray, np.ndarray]:
         """(columns, L2-normalised sublinear TF-IDF values), as scikit-learn's TfidfVectorizer computes them."""
-        index = self.index
-        counts = Counter(c for c in map(index.get, self.analyzer.grams(normalized)) if c is not None)
-        if not counts:
-            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float64)
-        columns = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-        values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * self.idf[columns]
+        columns, counts = self.counts(normalized)
+        if not len(columns):
+            return columns, np.empty(0, dtype=np.float64)
+        values = (1.0 + np.log(counts)) * self.idf[columns]
         return columns, values / np.linalg.norm(values)
+
+
+def _split(text: np.ndarray) -> list[str]:
+    return text.tobytes().decode("utf-8").split(SEPARATOR)
+
+
+def _pair_keys(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    return ((first + np.uint64(1)) << np.uint64(32)) | (second + np.uint64(1))
 
 
 @dataclass
@@ -211,7 +323,7 @@ class Classifier:
                 evidence = len(columns)
             if len(columns):
                 margins = margins + (block.weight * values) @ self.weights[columns + offset]
-            offset += len(block.index)
+            offset += block.size
         return margins, max(evidence, 0)
 
     def scores(self, text: str) -> dict[str, float]:
@@ -468,7 +580,7 @@ def _arrays(classifier: Classifier) -> dict[str, np.ndarray]:
     quantized, scale = _quantize(classifier.weights)
     arrays: dict[str, np.ndarray] = {}
     for i, block in enumerate(classifier.blocks):
-        arrays[f"terms{i}"] = np.frombuffer(SEPARATOR.join(block.terms()).encode("utf-8"), dtype=np.uint8)
+        arrays[f"terms{i}"] = block.text
         arrays[f"idf{i}"] = block.idf
     return arrays | {"weights": quantized, "scale": scale, "intercept": classifier.intercept}
 
@@ -503,8 +615,7 @@ def _header(classifier: Classifier, version: str, arrays_sha256: str) -> str:
         "temperature": classifier.temperature,
         "threshold": classifier.threshold,
         "blocks": [
-            block.analyzer.describe() | {"weight": block.weight, "terms": len(block.index)}
-            for block in classifier.blocks
+            block.analyzer.describe() | {"weight": block.weight, "terms": block.size} for block in classifier.blocks
         ],
         "arrays_sha256": arrays_sha256,
         "data": classifier.data,
@@ -584,18 +695,18 @@ def load(path: Path) -> Classifier:
             text = arrays[f"terms{i}"]
             if text.dtype != np.uint8 or text.ndim != 1:
                 raise ValueError("terms are not UTF-8 text")
-            terms = text.tobytes().decode("utf-8").split(SEPARATOR) if len(text) else []
+            terms = _split(text) if len(text) else []
             weight = float(spec["weight"])
             if not (math.isfinite(weight) and weight > 0) or len(terms) != int(spec["terms"]):
                 raise ValueError("bad block")
             blocks.append(_Block.of(Analyzer.parse(spec), terms, arrays[f"idf{i}"], weight))
         quantized, scale = arrays["weights"], arrays["scale"]
         intercept = np.asarray(arrays["intercept"], dtype=np.float32)
-        columns = sum(len(b.index) for b in blocks)
+        columns = sum(b.size for b in blocks)
         if (
             not labels
             or len(set(labels)) != len(labels)
-            or any(len(b.index) != len(b.idf) or not np.isfinite(b.idf).all() for b in blocks)
+            or any(not np.isfinite(b.idf).all() for b in blocks)
             or quantized.dtype != np.int8
             or quantized.shape != (columns, len(labels))
             or scale.shape != (len(labels),)

@@ -85,7 +85,9 @@ def test_scores_are_a_distribution_and_agree_with_predict(model: classifier.Clas
     assert model.predict("A市某小学食堂饭菜质量差，学生家长多次反映，教育局不予理睬，学校乱收补课费") is not None
 
 
-@pytest.mark.parametrize("text", ["", "   ", "\n", "你好", "asdfghjkl qwertyuiop zxcvbnm", "123456789", "？？？！！！"])
+@pytest.mark.parametrize(
+    "text", ["", "   ", "\n", "你好", "asdfghjkl qwertyuiop zxcvbnm", "123456789", "？？？！！！", "\ud800\x00路灯"]
+)
 def test_empty_or_gibberish_text_gets_no_suggestion(model: classifier.Classifier, text: str) -> None:
     assert model.predict(text) is None
     assert sum(model.scores(text).values()) == pytest.approx(1.0)
@@ -232,18 +234,21 @@ def test_features_match_scikit_learn() -> None:
         "学校乱收费 请教育局查处乱收费",
         "A市某小区噪音扰民 请求维修",
         "教育局 路灯 乱收费",
+        "😀路灯不亮😀",
     ]
-    fitted = np.array([0, 1, 2, 3])  # the last text is not among the fitted rows
+    fitted = np.array([0, 1, 2, 3, 5])  # the fifth text is not among the fitted rows
     counts = classifier._count(texts)
     for (analyzer, _), block_counts in zip(classifier.BLOCKS, counts, strict=True):
         vectorizer = TfidfVectorizer(analyzer=analyzer, sublinear_tf=True, min_df=classifier.MIN_DF)
         vectorizer.fit([texts[i] for i in fitted])
-        expected = vectorizer.transform([*texts, "请求维修 unseen 字符"]).toarray()
+        # Unseen words, astral characters, NUL, a lone surrogate.
+        unseen = ["请求维修 unseen 字符", "路灯😀不亮\x00\ud800请求维修乱收费😀", "😀😀😀"]
+        expected = vectorizer.transform([*texts, *unseen]).toarray()
         terms = vectorizer.get_feature_names_out().tolist()
         block, matrix = classifier._tfidf(block_counts, fitted)
         assert block.terms() == terms and block.idf == pytest.approx(vectorizer.idf_)
         assert matrix.toarray() == pytest.approx(expected[: len(texts)], abs=1e-6)
-        for row, text in enumerate([*texts, "请求维修 unseen 字符"]):
+        for row, text in enumerate([*texts, *unseen]):
             columns, values = block.vector(classifier.normalize(text))
             got = np.zeros(len(terms))
             got[columns] = values
