@@ -59,7 +59,7 @@ def test_macro_f1_on_held_out_messages(
     held = split[1]
     truth = [label for _, label in held]
     predicted = model.predict_many([text for text, _ in held])
-    # Cross-validation puts this model at 0.927 ± 0.007 on 80 % of the data; 0.91 leaves room for the split.
+    # Cross-validation puts this model at 0.93 ± 0.005 on 80 % of the data; 0.91 leaves room for the split.
     assert classifier.macro_f1(truth, predicted) >= 0.91
     assert sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(truth) >= 0.91
     assert sorted(model.labels) == sorted(set(truth)) and len(model.labels) == 7
