@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tortoise.expressions import Q, Subquery
@@ -41,14 +42,22 @@ def model_dir(var_dir: str | Path) -> Path:
 
 class ModelCache:
     """The newest trained model under ``var/models/classifier``, reloaded when a retrain (in any process,
-    on any machine sharing var/) writes a newer version."""
+    on any machine sharing var/) writes a newer version; until one is there, the model shipped in the
+    package (``fallback``: ``classifier.shipped``, checked against its training data)."""
 
-    def __init__(self, directory: Path, *, timeout: float = PREDICT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        timeout: float = PREDICT_TIMEOUT,
+        fallback: Callable[[], classifier.Classifier | None] | None = classifier.shipped,
+    ) -> None:
         self.directory = directory
         self.timeout = timeout  # seconds a prediction may take
+        self.fallback = fallback
         self.model: classifier.Classifier | None = None
         self._checked = -RECHECK_SECONDS
-        self._seen = ""
+        self._seen: str | None = None  # the newest version name seen on disk ("" for none)
 
     def _newest(self) -> str:
         with contextlib.suppress(OSError):
@@ -65,14 +74,22 @@ class ModelCache:
         newest = await asyncio.to_thread(self._newest)
         if newest != self._seen:
             self._seen = newest
-            try:
-                loaded = await asyncio.to_thread(classifier.load_latest, self.directory)
-            except Exception as exc:  # a broken model must not stop reports
-                log.warning("classifier not loaded error=%s", exc.__class__.__name__)
-                loaded = None
+            loaded = None
+            if newest:
+                try:
+                    loaded = await asyncio.to_thread(classifier.load_latest, self.directory)
+                except Exception as exc:  # a broken model must not stop reports
+                    log.warning("classifier not loaded error=%s", exc.__class__.__name__)
+            # Nothing trained here (or nothing whole): the shipped model, unless one was loaded before.
+            if loaded is None and self.model is None and self.fallback is not None:
+                try:
+                    loaded = await asyncio.to_thread(self.fallback)
+                except Exception as exc:
+                    log.warning("shipped classifier not loaded error=%s", exc.__class__.__name__)
             if loaded is not None:
+                if self.model is None or loaded.version != self.model.version:
+                    log.info("classifier loaded version=%s", loaded.version)
                 self.model = loaded
-                log.info("classifier loaded version=%s", loaded.version)
         return self.model
 
 
@@ -181,16 +198,18 @@ async def analyse(report_id: int, cache: ModelCache | None = None) -> ReportInsi
     if existing is not None and existing.analysed_at > NOT_YET:
         return existing
     category, confidence, version = await suggest(report.text, cache)
-    if existing is not None:  # it started a group before its own analysis ran
-        await ReportInsight.filter(id=existing.id).update(
-            suggested_category_id=category.id if category else None,
-            confidence=confidence,
-            model_version=version,
-            analysed_at=utcnow(),
-        )
-        return await ReportInsight.get(id=existing.id)
-    group_id, similarity = await group_of(report)
-    await _store(report, category, confidence, version, group_id, similarity)
+    if existing is None:
+        group_id, similarity = await group_of(report)
+        await _store(report, category, confidence, version, group_id, similarity)
+    # It started a group before its own analysis ran, or while it ran (another report's group_of made its
+    # row, not yet analysed, and our _store above was ignored for it): the row keeps its group and gets
+    # the suggestion. A row already analysed is not touched.
+    await ReportInsight.filter(report_id=report_id, analysed_at=NOT_YET).update(
+        suggested_category_id=category.id if category else None,
+        confidence=confidence,
+        model_version=version,
+        analysed_at=utcnow(),
+    )
     return await ReportInsight.get_or_none(report_id=report_id)
 
 

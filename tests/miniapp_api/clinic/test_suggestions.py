@@ -1,10 +1,14 @@
 """The classifier's advisory suggestion over HTTP, off the request path: a trained model (saved under
-var/, as `gmid reports train` does) suggests a category and the department routing would pick; a
-person confirms or corrects it and the correction becomes training data; a broken model or none at
-all never stops a report."""
+var/, as `gmid reports train` does; else the model shipped in the package) suggests a category and the
+department routing would pick; a person confirms or corrects it and the correction becomes training
+data; a broken model or none at all never stops a report."""
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
+import random
 import shutil
 import threading
 from pathlib import Path
@@ -28,10 +32,10 @@ POLLUTION = "工厂每天晚上偷偷排放黑烟，河里的水也被污染发�
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One model for the session, trained on the bundled public messages."""
+    """A version under var/ as training writes it: the shipped model saved as v1 (training the whole
+    takes minutes; `gmid reports train` is tested on a sample below)."""
     directory = tmp_path_factory.mktemp("model") / "classifier"
-    model = classifier.train(classifier.read_messages(classifier.messages_path()))
-    classifier.save(model, directory)
+    classifier.save(classifier.load_shipped(), directory)
     return directory
 
 
@@ -80,10 +84,27 @@ async def test_a_new_report_gets_a_suggestion_and_a_correction_is_kept(
     assert resident_try.status_code == 403
 
 
+async def test_a_fresh_install_suggests_with_the_shipped_model(
+    app: Sanic, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    # Nothing trained under var/ (a first `make run`): the model shipped in the package suggests.
+    assert not analysis.model_dir(settings.var_dir).exists()
+    analysis.set_cache(analysis.cache_for(settings))
+    resident = await user(app, Role.RESIDENT)
+    grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    report = await submit(client, resident, category="other", text=POLLUTION)
+    seen = await insight(client, grid.headers, report["id"])
+    shipped = classifier.load_shipped()
+    assert seen["analysed"] is True and seen["model_version"] == shipped.version
+    assert str(seen["model_version"]).startswith("shipped-")
+    assert seen["suggested_category"] == "environment" and seen["suggested_department"] == "hbj"
+
+
 async def test_without_a_model_or_with_a_broken_one_reports_are_accepted(
     app: Sanic, client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    analysis.set_cache(analysis.ModelCache(analysis.model_dir(settings.var_dir)))
+    # No model at all (none trained here and the shipped one refused, e.g. stale): no suggestion.
+    analysis.set_cache(analysis.ModelCache(analysis.model_dir(settings.var_dir), fallback=None))
     resident = await user(app, Role.RESIDENT)
     grid = await user(app, Role.GRID_STAFF, node="GM010101")
     first = await submit(client, resident, text=POLLUTION)
@@ -94,10 +115,16 @@ async def test_without_a_model_or_with_a_broken_one_reports_are_accepted(
     broken.mkdir(parents=True)
     (broken / "model.npz").write_bytes(b"not a model")
     (broken / "meta.json").write_text("{")
-    analysis.set_cache(analysis.ModelCache(analysis.model_dir(settings.var_dir)))
+    analysis.set_cache(analysis.ModelCache(analysis.model_dir(settings.var_dir), fallback=None))
     second = await submit(client, resident, text=POLLUTION)
     assert second["state"] == "submitted"
     assert (await insight(client, grid.headers, second["id"]))["suggested_category"] is None
+
+    # A broken version and nothing else trained here: the shipped model stands in.
+    analysis.set_cache(analysis.cache_for(settings))
+    third = await submit(client, resident, text=POLLUTION)
+    seen = await insight(client, grid.headers, third["id"])
+    assert seen["suggested_category"] == "environment" and str(seen["model_version"]).startswith("shipped-")
 
 
 async def test_a_model_slower_than_its_timeout_is_not_waited_for(
@@ -136,16 +163,39 @@ async def test_a_model_slower_than_its_timeout_is_not_waited_for(
     assert seen["model_version"] == model.version
 
 
-async def test_gmid_reports_train_saves_a_new_version_the_app_loads(settings: Settings, trained: Path) -> None:
-    code, stdout, stderr = await gmid(settings, "reports", "train")
+def _sample_messages(path: Path, per_label: int) -> Path:
+    rows, rng = classifier.read_messages(classifier.BUNDLED), random.Random(7)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "title", "text", "label"])
+    for label in sorted({label for _, label in rows}):
+        writer.writerows(
+            ["", "", text, label] for text, label in rng.sample([r for r in rows if r[1] == label], per_label)
+        )
+    path.write_bytes(gzip.compress(out.getvalue().encode("utf-8")))
+    return path
+
+
+async def test_gmid_reports_train_saves_a_new_version_the_app_loads(settings: Settings, tmp_path: Path) -> None:
+    # The app starts on the shipped model; a version trained here replaces it in running apps.
+    cache = analysis.cache_for(settings)
+    first = await cache.refresh()
+    assert first is not None and first.version.startswith("shipped-")
+    # A sample of the messages: the whole takes minutes (`make model` does it for the shipped model).
+    messages = _sample_messages(tmp_path / "messages.csv.gz", 60)
+    code, stdout, stderr = await gmid(settings, "reports", "train", "--messages", str(messages))
     assert code == 0, stderr
-    assert "trained" in stdout and str(analysis.model_dir(settings.var_dir)) in stdout
-    cache = analysis.ModelCache(analysis.model_dir(settings.var_dir))
+    assert "trained v1 on 420 texts (420 public messages" in stdout
+    assert str(analysis.model_dir(settings.var_dir)) in stdout
     model = await cache.refresh()
-    assert model is not None
+    assert model is not None and model.version == "v1"
+    assert model.data["sha256"] == classifier.data_sha256(messages) and model.data["rows"] == 420
+    assert model.metadata["cv_folds"] == classifier.FOLDS and "trained_at" in model.metadata
     suggestion = model.predict(POLLUTION)
     assert suggestion is not None and suggestion.label == "环境保护"
-    # `make run` trains only the first time.
     code, stdout, stderr = await gmid(settings, "reports", "train", "--if-missing")
     assert code == 0 and stdout.strip() == f"classifier {model.version} present; not retrained", stderr
     assert sorted(p.name for p in analysis.model_dir(settings.var_dir).iterdir()) == [model.version]
+    # --ship remakes the package's own model from the bundled messages alone: nothing else mixed in.
+    code, stdout, stderr = await gmid(settings, "reports", "train", "--ship", "--messages", str(messages))
+    assert code == 2 and "bundled messages alone" in stderr and stdout == ""
