@@ -46,9 +46,9 @@ def blueprints() -> list[Any]:
     from identity.routes import bp as identity_bp
     from miniapp_api.boards.routes import bp as boards_bp
     from miniapp_api.buildings.routes import bp as buildings_bp
-    from miniapp_api.clinic.open311_routes import group as open311_group
     from miniapp_api.clinic.routes import bp as clinic_bp
     from miniapp_api.ebikes.routes import bp as ebikes_bp
+    from miniapp_api.open311.routes import group as open311_group
     from miniapp_api.reports.photo_routes import bp as report_photos_bp
     from miniapp_api.reports.routes import bp as reports_bp
     from notify.routes import bp as notify_bp
