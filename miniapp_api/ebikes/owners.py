@@ -4,7 +4,6 @@ while their bikes change, with the limit of bikes per owner."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -17,8 +16,6 @@ from identity.validators import InvalidIdNumber, InvalidMobile, normalize_id_num
 from miniapp_api.ebikes.models import BikeStatus, EBike, Transfer
 from miniapp_api.ebikes.schemas import OwnerIdentityIn
 from server.errors import Conflict, ValidationFailed
-
-log = logging.getLogger("gmid.ebikes")
 
 
 @dataclass(frozen=True)

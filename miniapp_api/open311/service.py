@@ -26,7 +26,7 @@ from miniapp_api.buildings.models import Building
 from miniapp_api.open311.models import Open311Client, Open311Request
 from miniapp_api.open311.redaction import redact
 from miniapp_api.open311.schemas import CreatedOut, RequestOut, ServiceDefinition, ServiceOut
-from miniapp_api.reports import catalogue
+from miniapp_api.reports import access, catalogue, similar
 from miniapp_api.reports import service as reports
 from miniapp_api.reports.models import Category, Department, Report
 from miniapp_api.reports.states import State
@@ -48,7 +48,7 @@ CLOSED_STATES = frozenset({State.RESOLVED, State.CONFIRMED, State.CLOSED, State.
 OPEN_STATES = frozenset(State) - CLOSED_STATES
 STATUSES = ("open", "closed")
 # Reports about crime and public order go to the police, not to the public: not offered, not listed.
-NOT_PUBLIC = reports.PRIVATE_CATEGORIES
+NOT_PUBLIC = access.PRIVATE_CATEGORIES
 # Published points are rounded to about 100 m: a resident's report is often about their own home.
 PLACE_DECIMALS = 3
 PLACE_METRES = 200.0  # a point given alone is filed under the grid of a building this near
@@ -219,7 +219,7 @@ async def describe(rows: list[Report]) -> list[RequestOut]:
     addresses: dict[str, str] = {}
     if codes:
         addresses = dict(await Building.filter(code__in=codes).values_list("code", "address"))
-    places = await reports.community_places({r.node_path for r in rows if r.channel != CHANNEL})
+    places = await access.community_places({r.node_path for r in rows if r.channel != CHANNEL})
     merged_ids = {r.merged_into_id for r in rows if r.merged_into_id is not None}
     merged: dict[int, str] = {}
     if merged_ids:
@@ -293,14 +293,14 @@ async def nearest_building(lat: float, lng: float) -> Building | None:
     """The building nearest the point within PLACE_METRES, or None. Buildings carry no coordinates of
     their own: a building is where the reports filed at it (with a point) were made."""
     found = await (
-        Report.filter(reports.near_box(lat, lng, PLACE_METRES), building_code__isnull=False)
+        Report.filter(similar.near_box(lat, lng, PLACE_METRES), building_code__isnull=False)
         .order_by("-created_at")
         .limit(500)
         .values_list("building_code", "lat", "lng")
     )
     best: tuple[float, str] | None = None
     for code, at_lat, at_lng in found:
-        metres = reports.distance_m(lat, lng, at_lat, at_lng)
+        metres = similar.distance_m(lat, lng, at_lat, at_lng)
         if metres <= PLACE_METRES and (best is None or metres < best[0]):
             best = (metres, code)
     return await Building.get_or_none(code=best[1]) if best else None
