@@ -22,7 +22,7 @@ created again on the server of ``--database-url``; the URL's own database is onl
    a time there, the service time). Then, in this process, for the district's and the grid's first
    page: the statements ``feed_service.feed`` sends (captured from Tortoise's query log) under
    ``EXPLAIN (ANALYZE, BUFFERS)`` with the index each reads, and how many SQL statements one page
-   costs as the route makes it (``feed_service.feed``, then ``routes.report_outs``).
+   costs as the route makes it (``feed_service.feed``, then ``answers.report_outs``).
 4. **A day**: ``--day`` reports (default 4,100) submitted over HTTP by residents and party members
    (and some by grid staff) across the grids, with a mix of categories and buildings, each taken
    through its transitions as fast as ``--concurrency`` clients go: the grid worker accepts and
@@ -98,7 +98,7 @@ from identity import service as identity_service
 from identity.models import Account, Node
 from identity.passwords import hash_password_async
 from identity.roles import NodeLevel, Role
-from miniapp_api.reports import access, catalogue, routes, service
+from miniapp_api.reports import access, answers, catalogue, service
 from miniapp_api.reports import feed as feed_service
 from miniapp_api.reports.models import Report, ReportEvent, SlaTimer
 from miniapp_api.reports.sla import SlaScheduler
@@ -735,10 +735,10 @@ Plan = tuple[str, list[Any], list[str]]  # SQL, its parameters, EXPLAIN (ANALYZE
 @dataclass
 class Anatomy:
     plans: list[Plan]  # each SELECT feed_feed_service.feed sends for the first page, as sent
-    statements: int  # per page as the route makes it: feed_service.feed, then routes.report_outs
+    statements: int  # per page as the route makes it: feed_service.feed, then answers.report_outs
     statement_kinds: Counter[str]
     query_ms: float  # feed_feed_service.feed alone, one call at a time
-    page_ms: float  # feed_feed_service.feed and routes.report_outs, one call at a time
+    page_ms: float  # feed_feed_service.feed and answers.report_outs, one call at a time
 
 
 async def explained(run: Callable[[], Awaitable[object]]) -> list[Plan]:
@@ -763,7 +763,7 @@ async def timed(run: Callable[[], Awaitable[object]], repeat: int) -> float:
 
 
 async def anatomy(settings: Settings, node_path: str, limit: int, repeat: int = 30) -> Anatomy:
-    """A first page as the route makes it: feed_service.feed, then routes.report_outs over its rows."""
+    """A first page as the route makes it: feed_service.feed, then answers.report_outs over its rows."""
     await db.open_db(settings)
     try:
         principal = Principal("bench-explain", Role.GRID_STAFF, node_path)
@@ -774,7 +774,7 @@ async def anatomy(settings: Settings, node_path: str, limit: int, repeat: int = 
             return rows
 
         async def page_out() -> None:
-            await routes.report_outs(await page(), viewer=access.Viewer(principal, None))
+            await answers.report_outs(await page(), viewer=access.Viewer(principal, None))
 
         plans = await explained(page)
         with captured() as capture:
@@ -1122,7 +1122,7 @@ def print_anatomy(title: str, a: Anatomy, limit: int) -> None:
     kinds = ", ".join(f"{n} x {k}" for k, n in a.statement_kinds.most_common())
     print(f"  one page of {limit} as the route makes it runs {a.statements} SQL statements: {kinds}")
     print(
-        f"  one call at a time, in this process: feed_feed_service.feed {a.query_ms:.2f} ms; with routes.report_outs "
+        f"  one call at a time, in this process: feed_feed_service.feed {a.query_ms:.2f} ms; with answers.report_outs "
         f"{a.page_ms:.2f} ms ({a.page_ms - a.query_ms:.2f} ms building the page)"
     )
 

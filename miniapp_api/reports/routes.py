@@ -1,4 +1,5 @@
-"""HTTP routes of 明心桥 reports: submit, follow, move through the state machine; the grid feed."""
+"""HTTP routes of 明心桥 reports: submit, follow, move through the state machine; the grid feed. What
+a report looks like in an answer, for each reader: ``answers``."""
 
 from __future__ import annotations
 
@@ -18,18 +19,18 @@ from sanic.response import HTTPResponse, empty, json
 from identity import service as identity_service
 from identity.models import Account
 from identity.roles import Role
-from miniapp_api.reports import access, catalogue, events, service, states
+from miniapp_api.reports import access, catalogue, events, service
 from miniapp_api.reports import feed as feed_service
 from miniapp_api.reports import following as following_service
 from miniapp_api.reports import similar as similar_service
-from miniapp_api.reports.models import Category, Department, Report, ReportEvent
+from miniapp_api.reports.answers import names, report_out, report_outs, timeline_of
+from miniapp_api.reports.models import Category, Report
 from miniapp_api.reports.schemas import (
     BulkIn,
     BulkItem,
     BulkOut,
     CategoryList,
     CategoryOut,
-    EventOut,
     FeedQuery,
     FollowOut,
     MoveIn,
@@ -58,127 +59,7 @@ KEEPALIVE_SECONDS = 15.0
 STREAM_GIVE_UP_SECONDS = 60.0
 STREAM_RETRY_SECONDS = 0.5  # the first pause before reading again after a Redis error (doubling)
 REPORTERS = (Role.RESIDENT, Role.PARTY_MEMBER, Role.GRID_STAFF)
-# The actions only a report's reporter takes (states.REPORTER): their actor is the reporter.
-REPORTER_ACTIONS = frozenset({"submit", *(t.action for t in states.TRANSITIONS if states.REPORTER in t.roles)})
 _CHANNEL = {Role.PARTY_MEMBER: "party_member", Role.GRID_STAFF: "grid_staff"}
-
-
-async def _names() -> tuple[dict[int, Category], dict[int, Department]]:
-    categories = {c.id: c for c in await Category.all()}
-    departments = {d.id: d for d in await Department.all()}
-    return categories, departments
-
-
-async def report_outs(reports: list[Report], *, viewer: access.Viewer) -> list[ReportOut]:
-    """A page of reports in a fixed number of queries, however long the page. What each shows is
-    decided per report (``access.View``): its reporter and the staff in scope read it all (staff see
-    the reporter unless that report is anonymous), anyone else its public view."""
-    categories, departments = await _names()
-    views = [viewer.view(r) for r in reports]
-    merged_ids = {r.merged_into_id for r in reports if r.merged_into_id}
-    merged = dict(await Report.filter(id__in=merged_ids).values_list("id", "public_id")) if merged_ids else {}
-    named = {
-        r.reporter_id
-        for r, view in zip(reports, views, strict=True)
-        if r.reporter_id is not None and view is access.View.STAFF and not r.anonymous
-    }
-    accounts = dict(await Account.filter(id__in=named).values_list("id", "public_id")) if named else {}
-    places = await access.community_places({r.node_path for r in reports}) if reports else {}
-    items = []
-    for report, view in zip(reports, views, strict=True):
-        if view is access.View.REPORTER:
-            reporter: str | None = viewer.principal.account_id
-        elif view is access.View.STAFF and not report.anonymous and report.reporter_id is not None:
-            reporter = accounts.get(report.reporter_id)
-        else:
-            reporter = None
-        out = ReportOut(
-            id=report.public_id,
-            report_no=report.report_no,
-            category=categories[report.category_id].key,
-            category_name=categories[report.category_id].name,
-            text=report.text,
-            channel=report.channel,
-            anonymous=report.anonymous,
-            building=report.building_code,
-            lat=report.lat,
-            lng=report.lng,
-            node=report.node_path,
-            place=places.get(report.node_path),
-            state=report.state,
-            state_name=service.STATE_NAMES[report.state],
-            department=departments[report.department_id].name if report.department_id in departments else None,
-            due_at=report.due_at,
-            overdue=report.overdue,
-            escalation_level=report.escalation_level,
-            merged_into=merged.get(report.merged_into_id) if report.merged_into_id else None,
-            satisfaction=report.satisfaction,
-            comment=report.comment or None,
-            created_at=report.created_at,
-            updated_at=report.updated_at,
-            allowed_actions=states.allowed_actions(report.state),
-            reporter=reporter,
-        )
-        if view is access.View.PUBLIC:
-            out = out.model_copy(
-                update={
-                    "text": "",
-                    "channel": "",
-                    "anonymous": None,
-                    "building": None,
-                    "lat": None,
-                    "lng": None,
-                    "node": access.community_path(report.node_path),
-                    "satisfaction": None,
-                    "comment": None,
-                    "allowed_actions": [],
-                    "reporter": None,
-                    "redacted": True,
-                }
-            )
-        items.append(out)
-    return items
-
-
-async def report_out(report: Report, *, viewer: access.Viewer) -> ReportOut:
-    [out] = await report_outs([report], viewer=viewer)
-    return out
-
-
-def timeline_of(events: list[ReportEvent], report: Report, view: access.View, reporter: str | None) -> list[EventOut]:
-    """The history as this reader may see it. The public view: states and times only. The reporter:
-    their own id, the roles of the others. Staff: everyone, but an anonymous report's reporter (by
-    account, and in the reporter's own actions) is only "reporter"."""
-    out = []
-    for e in events:
-        if view is access.View.PUBLIC:
-            out.append(
-                EventOut(
-                    at=e.at, actor="", role="", action=e.action, from_state=e.from_state, to_state=e.to_state, note=""
-                )
-            )
-            continue
-        actor, role = e.actor, e.role
-        by_reporter = (reporter is not None and e.actor == reporter) or (
-            e.action in REPORTER_ACTIONS and e.role != "system"
-        )
-        if view is access.View.REPORTER:
-            if not by_reporter and e.role != "system":
-                actor = e.role
-        elif report.anonymous and by_reporter:
-            actor = role = "reporter"
-        out.append(
-            EventOut(
-                at=e.at,
-                actor=actor,
-                role=role,
-                action=e.action,
-                from_state=e.from_state,
-                to_state=e.to_state,
-                note=e.note,
-            )
-        )
-    return out
 
 
 def _cursor(cursor: feed_service.FeedCursor | None) -> str | None:
@@ -210,7 +91,7 @@ def _stream_id_ok(text: str) -> bool:
 @responds(200, CategoryList, "The categories a report can have, with their time limits")
 async def categories(request: Request) -> HTTPResponse:
     await catalogue.ensure_defaults()
-    cats, departments = await _names()
+    cats, departments = await names()
     items = [
         CategoryOut(
             key=c.key,
@@ -510,7 +391,7 @@ async def similar(request: Request, query: SimilarQuery) -> HTTPResponse:
         lat=query.lat,
         lng=query.lng,
     )
-    categories, _ = await _names()
+    categories, _ = await names()
     items = [
         SimilarOut(
             id=s.report.public_id,
