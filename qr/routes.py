@@ -74,6 +74,12 @@ def code_url(request: Request, token: str) -> str:
     return f"{issuer(request)}/q/{token}"
 
 
+def image_urls(public_id: str) -> dict[str, str]:
+    """Where a credential's code is drawn (signed-in callers fetch them)."""
+    base = f"/api/v1/credentials/{public_id}"
+    return {"png": f"{base}/qr.png", "svg": f"{base}/qr.svg", "sticker": f"{base}/sticker.png"}
+
+
 # Keys and revocation -------------------------------------------------------------------------------
 
 
@@ -272,7 +278,6 @@ async def credential_for(request: Request, public_id: str) -> Credential:
 
 
 def credential_out(request: Request, credential: Credential) -> dict[str, Any]:
-    base = f"/api/v1/credentials/{credential.public_id}"
     return CredentialOut(
         id=credential.public_id,
         kind=credential.kind,
@@ -282,7 +287,7 @@ def credential_out(request: Request, credential: Credential) -> dict[str, Any]:
         url=code_url(request, credential.token),
         issued_at=credential.issued_at,
         revoked_at=credential.revoked_at,
-        images={"png": f"{base}/qr.png", "svg": f"{base}/qr.svg", "sticker": f"{base}/sticker.png"},
+        images=image_urls(credential.public_id),
     ).model_dump(mode="json")
 
 

@@ -32,7 +32,7 @@ from miniapp_api.ebikes.schemas import (
     TransferOut,
     UpdateIn,
 )
-from qr.routes import code_url
+from qr.routes import code_url, image_urls
 from server.auth import Principal, require_principal, requires
 from server.errors import AppError, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
 from server.openapi import doc_of
@@ -72,7 +72,6 @@ async def bike_out(request: Request, bike: EBike, details: service.Details | Non
         details = await service.details_of([bike])
     credential = details.credential(bike)
     alarm = details.open_alarm(bike)
-    base = f"/api/v1/credentials/{bike.credential_id}"
     return BikeOut(
         id=bike.public_id,
         status=bike.status,
@@ -89,7 +88,7 @@ async def bike_out(request: Request, bike: EBike, details: service.Details | Non
             id=credential.public_id,
             serial=credential.serial,
             url=code_url(request, credential.token),
-            images={"png": f"{base}/qr.png", "svg": f"{base}/qr.svg", "sticker": f"{base}/sticker.png"},
+            images=image_urls(credential.public_id),
         )
         if credential is not None
         else None,
