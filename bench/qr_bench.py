@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import jwt
 
-from qr import codec, render, service, sheets
+from qr import codec, images, render, service, sheets
 from qr.keys import KeyringCache
 from server import db
 from server import redis as gmid_redis
@@ -81,10 +81,10 @@ async def main() -> None:
                 for fmt, draw in (("png", lambda u=u: render.png(u, 512)),):
                     key = f"bench-{fmt}-{n}"
                     t0 = time.perf_counter()
-                    await service.cached_image(redis=client, key=key, ttl=60, draw=draw)
+                    await images.cached_image(redis=client, key=key, ttl=60, draw=draw)
                     firsts.append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
-                    await service.cached_image(redis=client, key=key, ttl=60, draw=draw)
+                    await images.cached_image(redis=client, key=key, ttl=60, draw=draw)
                     cached.append(time.perf_counter() - t0)
             sticker_first = per_call_ms(
                 lambda: render.sticker_png(url, title="光明区电动单车电子身份证", public_id="89FJKV98QJQM1"), 20

@@ -20,9 +20,9 @@ created again on the server of ``--database-url``; the URL's own database is onl
    the following pages (the cursor the API returns, as an opaque string), and with a state, a
    category or an overdue filter (target: p99 under 50 ms at the district level; also one client at
    a time there, the service time). Then, in this process, for the district's and the grid's first
-   page: the statements ``service.feed`` sends (captured from Tortoise's query log) under
+   page: the statements ``feed_service.feed`` sends (captured from Tortoise's query log) under
    ``EXPLAIN (ANALYZE, BUFFERS)`` with the index each reads, and how many SQL statements one page
-   costs as the route makes it (``service.feed``, then ``routes.report_outs``).
+   costs as the route makes it (``feed_service.feed``, then ``answers.report_outs``).
 4. **A day**: ``--day`` reports (default 4,100) submitted over HTTP by residents and party members
    (and some by grid staff) across the grids, with a mix of categories and buildings, each taken
    through its transitions as fast as ``--concurrency`` clients go: the grid worker accepts and
@@ -98,7 +98,8 @@ from identity import service as identity_service
 from identity.models import Account, Node
 from identity.passwords import hash_password_async
 from identity.roles import NodeLevel, Role
-from miniapp_api.reports import catalogue, routes, service
+from miniapp_api.reports import access, answers, catalogue, service
+from miniapp_api.reports import feed as feed_service
 from miniapp_api.reports.models import Report, ReportEvent, SlaTimer
 from miniapp_api.reports.sla import SlaScheduler
 from miniapp_api.reports.states import State
@@ -435,7 +436,7 @@ async def seed(
                     for row in chunk:
                         states[row[STATE]] += 1
                         overdue += row[OVERDUE]
-                        without_deadline += row[DUE_AT] is None and State(row[STATE]) in service.FEED_STATES
+                        without_deadline += row[DUE_AT] is None and State(row[STATE]) in feed_service.FEED_STATES
                     progress.update(len(chunk))
             finally:
                 for future in pending:
@@ -733,11 +734,11 @@ Plan = tuple[str, list[Any], list[str]]  # SQL, its parameters, EXPLAIN (ANALYZE
 
 @dataclass
 class Anatomy:
-    plans: list[Plan]  # each SELECT service.feed sends for the first page, as sent
-    statements: int  # per page as the route makes it: service.feed, then routes.report_outs
+    plans: list[Plan]  # each SELECT feed_feed_service.feed sends for the first page, as sent
+    statements: int  # per page as the route makes it: feed_service.feed, then answers.report_outs
     statement_kinds: Counter[str]
-    query_ms: float  # service.feed alone, one call at a time
-    page_ms: float  # service.feed and routes.report_outs, one call at a time
+    query_ms: float  # feed_feed_service.feed alone, one call at a time
+    page_ms: float  # feed_feed_service.feed and answers.report_outs, one call at a time
 
 
 async def explained(run: Callable[[], Awaitable[object]]) -> list[Plan]:
@@ -762,18 +763,18 @@ async def timed(run: Callable[[], Awaitable[object]], repeat: int) -> float:
 
 
 async def anatomy(settings: Settings, node_path: str, limit: int, repeat: int = 30) -> Anatomy:
-    """A first page as the route makes it: service.feed, then routes.report_outs over its rows."""
+    """A first page as the route makes it: feed_service.feed, then answers.report_outs over its rows."""
     await db.open_db(settings)
     try:
         principal = Principal("bench-explain", Role.GRID_STAFF, node_path)
-        filters = service.FeedFilter()
+        filters = feed_service.FeedFilter()
 
         async def page() -> list[Report]:
-            rows, _ = await service.feed(principal=principal, filters=filters, limit=limit)
+            rows, _ = await feed_service.feed(principal=principal, filters=filters, limit=limit)
             return rows
 
         async def page_out() -> None:
-            await routes.report_outs(await page(), viewer=service.Viewer(principal, None))
+            await answers.report_outs(await page(), viewer=access.Viewer(principal, None))
 
         plans = await explained(page)
         with captured() as capture:
@@ -1113,7 +1114,7 @@ def print_feed(title: str, rows: Sequence[FeedFigure], scopes: dict[str, tuple[s
 def print_anatomy(title: str, a: Anatomy, limit: int) -> None:
     print(title)
     for n, (sql, params, plan) in enumerate(a.plans, 1):
-        print(f"  statement {n} of service.feed: {plan_summary(plan)}")
+        print(f"  statement {n} of feed_service.feed: {plan_summary(plan)}")
         print(f"  SQL: {sql}")
         print(f"  parameters: {params}")
         for line in plan:
@@ -1121,7 +1122,7 @@ def print_anatomy(title: str, a: Anatomy, limit: int) -> None:
     kinds = ", ".join(f"{n} x {k}" for k, n in a.statement_kinds.most_common())
     print(f"  one page of {limit} as the route makes it runs {a.statements} SQL statements: {kinds}")
     print(
-        f"  one call at a time, in this process: service.feed {a.query_ms:.2f} ms; with routes.report_outs "
+        f"  one call at a time, in this process: feed_feed_service.feed {a.query_ms:.2f} ms; with answers.report_outs "
         f"{a.page_ms:.2f} ms ({a.page_ms - a.query_ms:.2f} ms building the page)"
     )
 
@@ -1149,7 +1150,7 @@ def print_day(title: str, day: DayFigures, lives: int) -> None:
 async def feed_scopes(settings: Settings, feed_staff: Sequence[tuple[str, str, str]]) -> dict[str, tuple[str, int]]:
     await db.open_db(settings)
     try:
-        shown = list(service.FEED_STATES)
+        shown = list(feed_service.FEED_STATES)
         return {
             level: (path, await Report.filter(node_path__startswith=path, state__in=shown).count())
             for level, path, _ in feed_staff
@@ -1356,7 +1357,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_seeded(seeded: Seeded) -> None:
-    in_feed = {s: n for s, n in seeded.states.items() if State(s) in service.FEED_STATES}
+    in_feed = {s: n for s, n in seeded.states.items() if State(s) in feed_service.FEED_STATES}
     print(
         f"seeded {seeded.reports:,} reports ({seeded.days:.0f} days at {PER_DAY:,} a day) of {seeded.reporters:,} "
         f"residents in {seeded.seconds:.1f} s: {seeded.reports / seeded.seconds:,.0f} reports/s (COPY; ANALYZE "
@@ -1365,7 +1366,7 @@ def print_seeded(seeded: Seeded) -> None:
     print(
         "  by state: "
         + ", ".join(f"{state} {n:,}" for state, n in seeded.states.most_common())
-        + f"; {sum(in_feed.values()):,} in the default feed ({', '.join(sorted(service.FEED_STATES))}), "
+        + f"; {sum(in_feed.values()):,} in the default feed ({', '.join(sorted(feed_service.FEED_STATES))}), "
         f"{seeded.overdue:,} overdue, {seeded.without_deadline:,} of them without a deadline",
         flush=True,
     )

@@ -42,12 +42,17 @@ def _problem_with_characters(text: str) -> str | None:
     return None
 
 
+def _text(value: object) -> tuple[str, str | None]:
+    """The value as text (NFC, stripped), and why it is no usable text, if it is not."""
+    if not isinstance(value, str) or not value.strip():
+        return "", "is required"
+    text = unicodedata.normalize("NFC", value).strip()
+    return text, _problem_with_characters(text)
+
+
 def reason_problem(value: object) -> str | None:
     """Why ``value`` is not a reason, or None when it is one."""
-    if not isinstance(value, str) or not value.strip():
-        return "is required"
-    text = unicodedata.normalize("NFC", value).strip()
-    problem = _problem_with_characters(text)
+    text, problem = _text(value)
     if problem:
         return problem
     if len(text) > REASON_MAX:
@@ -59,10 +64,7 @@ def reason_problem(value: object) -> str | None:
 
 def case_no_problem(value: object) -> str | None:
     """Why ``value`` is not a case number, or None when it is one."""
-    if not isinstance(value, str) or not value.strip():
-        return "is required"
-    text = unicodedata.normalize("NFC", value).strip()
-    problem = _problem_with_characters(text)
+    text, problem = _text(value)
     if problem:
         return problem
     if not CASE_NO_MIN <= len(text) <= CASE_NO_MAX:

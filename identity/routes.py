@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
-from identity import audit, hierarchy, service
+from identity import audit, hierarchy, service, signin
 from identity.models import Account, Node
 from identity.purpose import require_purpose
 from identity.roles import Role
@@ -57,7 +57,7 @@ def account_out(account: Account) -> dict[str, object]:
     ).model_dump(mode="json")
 
 
-async def token_answer(pair: service.TokenPair) -> HTTPResponse:
+async def token_answer(pair: signin.TokenPair) -> HTTPResponse:
     await pair.account.fetch_related("node")
     body = {
         "access_token": pair.access_token,
@@ -86,9 +86,9 @@ def gateway(request: Request) -> WeChatGateway:
 @errors(400, 401, 415, 429, 503)
 async def wechat_login(request: Request, body: WeChatLoginIn) -> HTTPResponse:
     """Resident sign-in with the code from wx.login() (WeChat code2session)."""
-    account = await service.wechat_login(code=body.code, gateway=gateway(request))
+    account = await signin.wechat_login(code=body.code, gateway=gateway(request))
     settings = request.app.ctx.settings
-    pair = await service.issue_tokens(account=account, settings=settings, secret=request.app.ctx.access_token_secret)
+    pair = await signin.issue_tokens(account=account, settings=settings, secret=request.app.ctx.access_token_secret)
     return await token_answer(pair)
 
 
@@ -102,14 +102,14 @@ async def wechat_login(request: Request, body: WeChatLoginIn) -> HTTPResponse:
 async def staff_login(request: Request, body: StaffLoginIn) -> HTTPResponse:
     """Staff sign-in with username and password; refused for a while after repeated failures."""
     settings = request.app.ctx.settings
-    account = await service.staff_login(
+    account = await signin.staff_login(
         username=body.username,
         password=body.password,
         client_addr=client_addr(request),
         redis=request.app.ctx.redis,
         settings=settings,
     )
-    pair = await service.issue_tokens(account=account, settings=settings, secret=request.app.ctx.access_token_secret)
+    pair = await signin.issue_tokens(account=account, settings=settings, secret=request.app.ctx.access_token_secret)
     return await token_answer(pair)
 
 
@@ -122,7 +122,7 @@ async def staff_login(request: Request, body: StaffLoginIn) -> HTTPResponse:
 @errors(400, 401, 415, 429)
 async def refresh(request: Request, body: RefreshIn) -> HTTPResponse:
     """Spend a refresh token for a new pair. Reusing a spent one closes every session of its family."""
-    pair = await service.refresh(
+    pair = await signin.refresh(
         refresh_token=body.refresh_token,
         settings=request.app.ctx.settings,
         secret=request.app.ctx.access_token_secret,
@@ -136,7 +136,7 @@ async def refresh(request: Request, body: RefreshIn) -> HTTPResponse:
 @json_body(RefreshIn)
 @responds(204, None, "Signed out: the refresh token's family is revoked")
 async def logout(request: Request, body: RefreshIn) -> HTTPResponse:
-    await service.logout(refresh_token=body.refresh_token)
+    await signin.logout(refresh_token=body.refresh_token)
     return empty()
 
 

@@ -86,36 +86,16 @@ MobileText = Annotated[str, Field(max_length=20), AfterValidator(checked_mobile)
 
 class ProfileIn(StrictModel):
     name: Stripped | None = Field(default=None, min_length=1, max_length=50)
-    phone: str | None = Field(default=None, max_length=20, description="Mainland China mobile number.")
-    id_number: str | None = Field(default=None, max_length=20, description="18-character resident ID number.")
+    phone: MobileText | None = Field(default=None, description="Mainland China mobile number.")
+    id_number: IdNumberText | None = Field(default=None, description="18-character resident ID number.")
     address: Stripped | None = Field(default=None, min_length=2, max_length=200, description="Home address.")
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        try:
-            return normalize_mobile(value)
-        except InvalidMobile as exc:
-            raise domain_error("invalid_phone", str(exc)) from None
-
-    @field_validator("id_number")
-    @classmethod
-    def _id_number(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        try:
-            return normalize_id_number(value)
-        except InvalidIdNumber as exc:
-            raise domain_error("invalid_id_number", str(exc)) from None
 
 
 class IdNumberCorrectionIn(StrictModel):
     """A staff correction, made at a desk against the resident's ID card."""
 
-    id_number: str | None = Field(
-        max_length=20, description="The correct 18-character ID number; null removes a wrongly claimed one."
+    id_number: IdNumberText | None = Field(
+        description="The correct 18-character ID number; null removes a wrongly claimed one."
     )
     # Checked by identity.purpose (one rule and one error code for every such route), not here.
     reason: str = Field(
@@ -128,16 +108,6 @@ class IdNumberCorrectionIn(StrictModel):
         description="The ticket or case number of the correction (3 to 64 characters, with a digit).",
         json_schema_extra={"maxLength": 64},
     )
-
-    @field_validator("id_number")
-    @classmethod
-    def _id_number(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        try:
-            return normalize_id_number(value)
-        except InvalidIdNumber as exc:
-            raise domain_error("invalid_id_number", str(exc)) from None
 
 
 class NodeOut(BaseModel):

@@ -1,11 +1,30 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
-from identity.roles import NodeLevel, Role
+from enum import StrEnum
 from json import dumps, loads
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+
+
+# Frozen: the values as this migration made them. The application's enums may change later (with a
+# migration of their own); what this migration did must not change with them.
+class NodeLevel(StrEnum):
+    DISTRICT = "district"
+    STREET = "street"
+    COMMUNITY = "community"
+    GRID = "grid"
+
+
+class Role(StrEnum):
+    RESIDENT = "resident"
+    PARTY_MEMBER = "party_member"
+    GRID_STAFF = "grid_staff"
+    OFFICER = "officer"
+    POLICE = "police"
+    ADMIN = "admin"
+
 
 class Migration(migrations.Migration):
     initial = True

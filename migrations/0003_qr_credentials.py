@@ -1,8 +1,16 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from qr.models import CredentialStatus
+from enum import StrEnum
 from tortoise import fields
 from tortoise.indexes import Index
+
+
+# Frozen: the values as this migration made them. The application's enums may change later (with a
+# migration of their own); what this migration did must not change with them.
+class CredentialStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0002_audit_append_only')]

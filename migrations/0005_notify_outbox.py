@@ -1,9 +1,20 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from notify.models import Status
+from enum import StrEnum
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+
+
+# Frozen: the values as this migration made them. The application's enums may change later (with a
+# migration of their own); what this migration did must not change with them.
+class Status(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    DEAD = "dead"
+
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0004_account_address_session_limit')]

@@ -1,9 +1,29 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from miniapp_api.ebikes.models import AlarmStatus, BikeStatus, TransferStatus
+from enum import StrEnum
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+
+
+# Frozen: the values as this migration made them. The application's enums may change later (with a
+# migration of their own); what this migration did must not change with them.
+class AlarmStatus(StrEnum):
+    OPEN = "open"
+    FOUND = "found"
+
+
+class BikeStatus(StrEnum):
+    ACTIVE = "active"
+    STOLEN = "stolen"
+    DEREGISTERED = "deregistered"
+
+
+class TransferStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    CANCELLED = "cancelled"
+
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0005_notify_outbox')]

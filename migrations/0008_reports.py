@@ -1,9 +1,26 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from miniapp_api.reports.states import State
+from enum import StrEnum
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+
+
+# Frozen: the values as this migration made them. The application's enums may change later (with a
+# migration of their own); what this migration did must not change with them.
+class State(StrEnum):
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    DISPATCHED = "dispatched"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CONFIRMED = "confirmed"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    RETURNED = "returned"
+    REOPENED = "reopened"
+    MERGED = "merged"
+
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0007_buildings')]

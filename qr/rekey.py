@@ -9,7 +9,6 @@ carry on where the first stopped and never reissue a code twice.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from tortoise.transactions import in_transaction
 
 from qr import codec, service
+from server import progress
 
 DEFAULT_BATCH = 200
 
@@ -30,14 +30,7 @@ class RekeyResult:
 
 
 def progress_bar(done: int, total: int, started: float) -> None:
-    elapsed = time.monotonic() - started
-    share = done / total if total else 1.0
-    filled = int(share * 30)
-    rate = done / elapsed if elapsed > 0 else 0.0
-    sys.stderr.write(
-        f"\r[{'#' * filled}{'.' * (30 - filled)}] {done:,}/{total:,} codes reissued, {elapsed:5.1f} s, {rate:,.0f}/s"
-    )
-    sys.stderr.flush()
+    progress.draw(done, total, started, what="codes reissued")
 
 
 async def reissue_signed_by(

@@ -12,7 +12,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json, raw
 
 from identity.roles import Role
-from qr import codec, render, service
+from qr import codec, feed, images, render, scanning, service
 from qr.kinds import Audience, ScanContext
 from qr.models import Credential, CredentialStatus
 from qr.schemas import CredentialOut, ImageQuery, Jwks, RevocationsQuery, RevokeIn, ScanIn, ScanOut
@@ -25,7 +25,7 @@ from server.validation import errors, json_body, query_args, responds
 
 bp = Blueprint("qr")
 
-_VERIFY_STATUS = service.REFUSAL_STATUS
+_VERIFY_STATUS = scanning.REFUSAL_STATUS
 IMAGE_CACHE_SECONDS = 7 * 24 * 3600
 
 
@@ -43,7 +43,7 @@ class StickerFontMissing(AppError):
     code = "sticker_font_missing"
 
 
-def refused(exc: codec.VerifyError, credential: Credential | service.CredentialRef | None = None) -> CodeRefused:
+def refused(exc: codec.VerifyError, credential: Credential | scanning.CredentialRef | None = None) -> CodeRefused:
     error = CodeRefused(exc.message, code=exc.code)
     error.status_code = _VERIFY_STATUS.get(exc.code, 422)
     error.details = {"valid": False}
@@ -74,6 +74,12 @@ def code_url(request: Request, token: str) -> str:
     return f"{issuer(request)}/q/{token}"
 
 
+def image_urls(public_id: str) -> dict[str, str]:
+    """Where a credential's code is drawn (signed-in callers fetch them)."""
+    base = f"/api/v1/credentials/{public_id}"
+    return {"png": f"{base}/qr.png", "svg": f"{base}/qr.svg", "sticker": f"{base}/sticker.png"}
+
+
 # Keys and revocation -------------------------------------------------------------------------------
 
 
@@ -101,9 +107,9 @@ async def revocations(request: Request, query: RevocationsQuery) -> HTTPResponse
     """The revocation feed: entries with a counter that only goes up, the whole answer signed.
 
     Sync with `since` = the `until` of the last answer; `more: true` means ask again."""
-    document = await service.revocations(since=query.since, limit=query.limit, issuer=issuer(request))
+    document = await feed.revocations(since=query.since, limit=query.limit, issuer=issuer(request))
     return raw(
-        service.sign_document(document, typ="gmid-revocations+jwt").encode("ascii"),
+        feed.sign_document(document, typ="gmid-revocations+jwt").encode("ascii"),
         content_type="application/jose",
         headers={"Cache-Control": "no-cache"},
     )
@@ -117,11 +123,11 @@ async def revocations(request: Request, query: RevocationsQuery) -> HTTPResponse
 async def verifier_bundle(request: Request) -> HTTPResponse:
     """Everything an offline verifier app needs in one signed document (rebuilt when the feed or the
     keys change, or after an hour)."""
-    key = (await service.revocation_head(), service.keyring().version)
+    key = (await feed.revocation_head(), service.keyring().version)
     cached = getattr(request.app.ctx, "verifier_bundle", None)
     if cached is None or cached[0] != key or time.monotonic() - cached[2] > 3600:
-        document = await service.verifier_bundle(issuer=issuer(request))
-        cached = (key, service.sign_document(document, typ="gmid-verifier-bundle+jwt"), time.monotonic())
+        document = await feed.verifier_bundle(issuer=issuer(request))
+        cached = (key, feed.sign_document(document, typ="gmid-verifier-bundle+jwt"), time.monotonic())
         request.app.ctx.verifier_bundle = cached
     return raw(
         cached[1].encode("ascii"),
@@ -161,9 +167,9 @@ async def scan(request: Request, body: ScanIn) -> HTTPResponse:
     (`stolen`, `not_registered`) has that sentence as its `message`."""
     context = scan_context(request, body.lat, body.lng)
     base_url = issuer(request)
-    read = service.read_scan(payload=body.payload, context=context, base_url=base_url)
+    read = scanning.read_scan(payload=body.payload, context=context, base_url=base_url)
     prefetched = await ratelimit.enforce(request, fetch=read.cache_keys)
-    answer = await service.scan(
+    answer = await scanning.scan(
         payload=body.payload, context=context, base_url=base_url, request=read, prefetched=prefetched
     )
     if not answer.valid:
@@ -212,7 +218,7 @@ PAGE_HEADERS = {
 _FOOTER = f"{product.NAME_ZH} · 深圳市光明区。请在微信中打开“{product.NAME_ZH}”小程序扫码查看更多。"
 
 
-def landing_page(answer: service.ScanAnswer) -> str:
+def landing_page(answer: scanning.ScanAnswer) -> str:
     """The page for one scan answer: the same notice the scan API gives, nothing personal."""
     e = html_lib.escape
     title = answer.kind.title if answer.kind is not None and answer.valid else product.NAME_ZH
@@ -245,7 +251,7 @@ def landing_page(answer: service.ScanAnswer) -> str:
 @responds(422, None, "The page says the code cannot be verified (forged, unknown key...)", media="text/html")
 async def landing(request: Request, token: str) -> HTTPResponse:
     """The page a phone camera opens: what an anonymous scan of the code answers, nothing personal."""
-    answer = await service.scan(payload=token, context=scan_context(request, None, None))
+    answer = await scanning.scan(payload=token, context=scan_context(request, None, None))
     return html(landing_page(answer), status=answer.http_status, headers=PAGE_HEADERS)
 
 
@@ -272,7 +278,6 @@ async def credential_for(request: Request, public_id: str) -> Credential:
 
 
 def credential_out(request: Request, credential: Credential) -> dict[str, Any]:
-    base = f"/api/v1/credentials/{credential.public_id}"
     return CredentialOut(
         id=credential.public_id,
         kind=credential.kind,
@@ -282,7 +287,7 @@ def credential_out(request: Request, credential: Credential) -> dict[str, Any]:
         url=code_url(request, credential.token),
         issued_at=credential.issued_at,
         revoked_at=credential.revoked_at,
-        images={"png": f"{base}/qr.png", "svg": f"{base}/qr.svg", "sticker": f"{base}/sticker.png"},
+        images=image_urls(credential.public_id),
     ).model_dump(mode="json")
 
 
@@ -316,11 +321,11 @@ async def _image(request: Request, credential: Credential, fmt: str, size: int) 
     if etag_matches(request.headers.get("if-none-match"), etag):
         return HTTPResponse(status=304, headers=headers)
     media = "image/svg+xml" if fmt == "svg" else "image/png"
-    body = await service.cached_image(
+    body = await images.cached_image(
         redis=request.app.ctx.redis,
         key=key,
         ttl=IMAGE_CACHE_SECONDS,
-        draw=lambda: service.draw_image(fmt=fmt, url=url, size=size, credential=credential, font=font),
+        draw=lambda: images.draw_image(fmt=fmt, url=url, size=size, credential=credential, font=font),
     )
     return raw(body, content_type=media, headers=headers)
 

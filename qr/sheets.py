@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
-import sys
 import tempfile
 import time
 import zlib
@@ -28,7 +27,7 @@ from tortoise.queryset import QuerySet
 from qr import kinds, render
 from qr.models import Credential, CredentialStatus
 from qr.pdf import PdfWriter
-from server import product
+from server import product, progress
 
 DPI = 300
 PAGE_PX = (2480, 3508)  # A4 at 300 dpi
@@ -104,15 +103,7 @@ class SheetResult:
 
 
 def progress_bar(done_stickers: int, total: int, pages: int, started: float) -> None:
-    elapsed = time.monotonic() - started
-    share = done_stickers / total if total else 1.0
-    filled = int(share * 30)
-    rate = done_stickers / elapsed if elapsed > 0 else 0.0
-    sys.stderr.write(
-        f"\r[{'#' * filled}{'.' * (30 - filled)}] {done_stickers:,}/{total:,} stickers, {pages:,} pages, "
-        f"{elapsed:5.1f} s, {rate:,.0f}/s"
-    )
-    sys.stderr.flush()
+    progress.draw(done_stickers, total, started, what=f"stickers, {pages:,} pages")
 
 
 async def write_sheets(

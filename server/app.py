@@ -23,7 +23,7 @@ from identity.pii import PiiKeyRing, Vault
 from identity.wechat import WeChatGateway
 from miniapp_api.reports import events as report_events
 from notify import outbox
-from qr import scancache
+from qr import scancache, scanning
 from qr import service as qr_service
 from qr.keys import KeyringCache
 from qr.scanlog import ScanLog
@@ -46,9 +46,9 @@ def blueprints() -> list[Any]:
     from identity.routes import bp as identity_bp
     from miniapp_api.boards.routes import bp as boards_bp
     from miniapp_api.buildings.routes import bp as buildings_bp
-    from miniapp_api.clinic.open311_routes import group as open311_group
     from miniapp_api.clinic.routes import bp as clinic_bp
     from miniapp_api.ebikes.routes import bp as ebikes_bp
+    from miniapp_api.open311.routes import group as open311_group
     from miniapp_api.reports.photo_routes import bp as report_photos_bp
     from miniapp_api.reports.routes import bp as reports_bp
     from notify.routes import bp as notify_bp
@@ -193,7 +193,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
         scancache.set_client(app.ctx.redis)
         app.ctx.scan_log = ScanLog()
         app.ctx.scan_log.start()
-        qr_service.set_scan_log(app.ctx.scan_log)
+        scanning.set_scan_log(app.ctx.scan_log)
         # The clinic analyses each new report in the background (imported here: it loads the model).
         from miniapp_api.clinic import analysis
 
@@ -207,7 +207,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
         scan_log = getattr(app.ctx, "scan_log", None)
         if scan_log is not None:
             await scan_log.close()  # the waiting scan records, before the database closes
-        qr_service.set_scan_log(None)
+        scanning.set_scan_log(None)
         scancache.set_client(None)
         await db.close_db()
         wechat = getattr(app.ctx, "wechat", None)

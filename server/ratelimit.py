@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from sanic import Request
 
 from server.errors import RateLimited
-from server.settings import RATE_PERIODS, parse_rate
+from server.settings_parsers import RATE_PERIODS, parse_rate
 
 log = logging.getLogger("gmid.ratelimit")
 

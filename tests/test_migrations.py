@@ -1,8 +1,10 @@
-"""The migrations: they match the models, they keep the account table's indexes, and re-running
-them changes nothing. SQLite always; PostgreSQL too when ``GMID_TEST_DATABASE_URL`` is set."""
+"""The migrations: they match the models, they keep the account table's indexes, re-running them
+changes nothing, and they import nothing of the application. SQLite always; PostgreSQL too when
+``GMID_TEST_DATABASE_URL`` is set."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 import sys
@@ -18,6 +20,7 @@ from server.settings import Settings
 from tests.support.postgres import pg_admin, pg_url
 
 GMID = Path(sys.executable).parent / "gmid"
+MIGRATIONS = Path(__file__).parents[1] / "migrations"
 TEST_DATABASE_URL = os.environ.get("GMID_TEST_DATABASE_URL", "").strip()
 
 
@@ -31,6 +34,50 @@ async def test_models_and_migrations_agree(tmp_path: Path) -> None:
         writers = await autodetector.changes()
     pending = [(w.app_label, w.name, [type(op).__name__ for op in w.operations]) for w in writers]
     assert pending == [], f"models differ from migrations/: {pending}"
+
+
+def imported_modules(source: str) -> set[str]:
+    """The top-level names of every module a Python source imports, at any depth (inside functions too),
+    and of every module it names to ``__import__`` or ``importlib.import_module``."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            found.add("." if node.level else (node.module or "").split(".")[0])
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name in ("__import__", "import_module") and isinstance(node.args[0].value, str):
+                found.add(node.args[0].value.split(".")[0])
+    return found
+
+
+def test_migrations_import_nothing_from_the_application() -> None:
+    """A migration is history: it may import the standard library and Tortoise, never the application
+    (identity, qr, notify, miniapp_api, server...). An application enum imported into a migration would
+    rewrite what the migration did the day the enum changes. `tortoise makemigrations` writes
+    `from <package> import <Enum>` for a CharEnumField: copy the enum into the migration instead."""
+    allowed = set(sys.stdlib_module_names) | {"__future__", "tortoise"}
+    files = sorted(MIGRATIONS.glob("0*.py"))
+    assert files
+    offending = {path.name: sorted(imported_modules(path.read_text(encoding="utf-8")) - allowed) for path in files}
+    bad = {name: mods for name, mods in offending.items() if mods}
+    assert not bad, f"migrations import modules of the application (freeze the values instead): {bad}"
+
+
+def test_the_import_check_sees_every_way_of_importing() -> None:
+    source = (
+        "from identity.roles import Role\n"
+        "import qr.models\n"
+        "def later():\n"
+        "    from notify import models\n"
+        "    import importlib\n"
+        "    importlib.import_module('miniapp_api.reports.states')\n"
+        "    __import__('server.settings')\n"
+        "from . import sibling\n"
+        "from enum import StrEnum\n"
+    )
+    assert imported_modules(source) == {"identity", "qr", "notify", "importlib", "miniapp_api", "server", ".", "enum"}
 
 
 # name -> (columns, unique) of every index on the account table
@@ -113,7 +160,7 @@ async def test_gmid_migrate_twice_is_a_no_op_the_second_time(tmp_path: Path, bac
         _, first = await gmid_migrate(tmp_path / "var", database_url)
         applied = [line for line in first.splitlines() if line.startswith("applied ")]
         assert "applied models.0001_initial" in applied, first
-        assert len(applied) == len(list((Path(__file__).parents[1] / "migrations").glob("0*.py")))
+        assert len(applied) == len(list(MIGRATIONS.glob("0*.py")))
 
         _, second = await gmid_migrate(tmp_path / "var", database_url)
         assert not [line for line in second.splitlines() if line.startswith("applied ")], second

@@ -22,7 +22,7 @@ from miniapp_api.buildings.schemas import (
     DetailQuery,
 )
 from qr.models import Credential
-from qr.routes import code_url
+from qr.routes import code_url, image_urls
 from server.auth import Principal, require_principal, requires
 from server.errors import ValidationFailed
 from server.validation import errors, json_body, query_args, responds
@@ -42,7 +42,6 @@ async def building_out(
     names = await service.grid_names({building.grid_code})
     fields = service.staff_fields(building, full_landlord=full)
     access = service.landlord_access(building) if service.full_landlord_allowed(viewer, building) and not full else None
-    base = f"/api/v1/credentials/{building.credential_id}"
     return BuildingOut.model_validate(
         {
             **service.public_view(building),
@@ -52,7 +51,7 @@ async def building_out(
                 id=credential.public_id,
                 serial=credential.serial,
                 url=code_url(request, credential.token),
-                images={"png": f"{base}/qr.png", "svg": f"{base}/qr.svg", "sticker": f"{base}/sticker.png"},
+                images=image_urls(credential.public_id),
             )
             if credential is not None
             else None,

@@ -1,1 +1,1 @@
-"""民情诊所: classification, duplicate groups, ledgers, hot topics and the Open311 API over 明心桥 reports."""
+"""民情诊所: classification, duplicate groups, ledgers and hot topics over 明心桥 reports."""

@@ -23,7 +23,8 @@ from miniapp_api.clinic import classifier, textsim
 from miniapp_api.clinic.models import NOT_YET, ReportInsight
 from miniapp_api.reports import states
 from miniapp_api.reports.models import Category, Report
-from miniapp_api.reports.service import SIMILAR_DAYS, SIMILAR_METRES, distance_m, near_box, utcnow
+from miniapp_api.reports.service import utcnow
+from miniapp_api.reports.similar import SIMILAR_DAYS, SIMILAR_METRES, distance_m, near_box
 from server.settings import Settings
 
 log = logging.getLogger("gmid.clinic")

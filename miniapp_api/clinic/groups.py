@@ -11,8 +11,8 @@ from tortoise.transactions import in_transaction
 
 from identity.roles import STAFF_ROLES
 from miniapp_api.clinic.models import CategoryFeedback, ReportInsight
+from miniapp_api.reports import access, states
 from miniapp_api.reports import service as reports
-from miniapp_api.reports import states
 from miniapp_api.reports.models import Category, Report, ReportEvent
 from server.auth import Principal
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -88,7 +88,7 @@ async def get_group(*, principal: Principal, public_id: str) -> Group:
     node_path = _require_staff(principal)
     report = await Report.get_or_none(public_id=public_id) if 0 < len(public_id) <= 16 else None
     insight = await ReportInsight.get_or_none(report_id=report.id) if report else None
-    if report is None or insight is None or insight.group_id is None or not reports.in_scope(principal, report):
+    if report is None or insight is None or insight.group_id is None or not access.in_scope(principal, report):
         raise NotFound("This report is in no duplicate group.", code="group_not_found")
     found = await _build([insight.group_id], node_path)
     if not found:
@@ -129,7 +129,7 @@ async def merge_group(
 async def set_category(*, principal: Principal, public_id: str, category_key: str, note: str = "") -> Report:
     """A person confirms the category (the same one) or corrects it; either is kept as training data
     for the classifier, with what it had suggested."""
-    report, is_reporter = await reports.get_visible(principal=principal, public_id=public_id)
+    report, is_reporter = await access.get_visible(principal=principal, public_id=public_id)
     if is_reporter:  # separation of duties: whoever filed it does not decide where it goes
         raise Forbidden("You filed this report: someone else sets its category.", code="own_report")
     if principal.role not in states.GRID:

@@ -28,8 +28,7 @@ from miniapp_api.clinic.schemas import (
     MergeOut,
     TermOut,
 )
-from miniapp_api.reports import catalogue
-from miniapp_api.reports import service as reports
+from miniapp_api.reports import access, catalogue
 from miniapp_api.reports.models import Category
 from server.auth import require_principal, requires
 from server.validation import errors, json_body, query_args, responds
@@ -48,7 +47,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 async def insight(request: Request, public_id: str) -> HTTPResponse:
     """Advisory: a person confirms or corrects the category (PUT /api/v1/reports/{id}/category)."""
     principal = require_principal(request)
-    report, _ = await reports.get_visible(principal=principal, public_id=public_id)
+    report, _ = await access.get_visible(principal=principal, public_id=public_id)
     found = await ReportInsight.get_or_none(report_id=report.id)
     category = (
         await Category.get_or_none(id=found.suggested_category_id) if found and found.suggested_category_id else None

@@ -13,7 +13,7 @@ from identity import service as identity_service
 from identity.models import Account
 from identity.purpose import require_purpose
 from identity.roles import Role
-from miniapp_api.ebikes import scan, service
+from miniapp_api.ebikes import alarms, lookup, scan, service, transfer
 from miniapp_api.ebikes.models import Alarm, EBike
 from miniapp_api.ebikes.schemas import (
     AlarmAnswer,
@@ -32,7 +32,7 @@ from miniapp_api.ebikes.schemas import (
     TransferOut,
     UpdateIn,
 )
-from qr.routes import code_url
+from qr.routes import code_url, image_urls
 from server.auth import Principal, require_principal, requires
 from server.errors import AppError, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
 from server.openapi import doc_of
@@ -63,7 +63,7 @@ async def alarm_out(alarm: Alarm, sightings: int | None = None) -> AlarmOut:
         description=alarm.description,
         created_at=alarm.created_at,
         closed_at=alarm.closed_at,
-        sightings=await service.sighting_count(alarm) if sightings is None else sightings,
+        sightings=await alarms.sighting_count(alarm) if sightings is None else sightings,
     )
 
 
@@ -72,7 +72,6 @@ async def bike_out(request: Request, bike: EBike, details: service.Details | Non
         details = await service.details_of([bike])
     credential = details.credential(bike)
     alarm = details.open_alarm(bike)
-    base = f"/api/v1/credentials/{bike.credential_id}"
     return BikeOut(
         id=bike.public_id,
         status=bike.status,
@@ -89,7 +88,7 @@ async def bike_out(request: Request, bike: EBike, details: service.Details | Non
             id=credential.public_id,
             serial=credential.serial,
             url=code_url(request, credential.token),
-            images={"png": f"{base}/qr.png", "svg": f"{base}/qr.svg", "sticker": f"{base}/sticker.png"},
+            images=image_urls(credential.public_id),
         )
         if credential is not None
         else None,
@@ -175,7 +174,7 @@ async def deregister_bike(request: Request, public_id: str) -> HTTPResponse:
 async def start_transfer(request: Request, public_id: str) -> HTTPResponse:
     """Step one of a change of owner: the owner gets a code to give the buyer."""
     _, bike = await own_bike(request, public_id)
-    code, expires = await service.start_transfer(bike=bike)
+    code, expires = await transfer.start_transfer(bike=bike)
     body = TransferOut(code=code, expires_at=expires).model_dump(mode="json")
     return json(body, status=201, headers={"Cache-Control": "no-store"})
 
@@ -189,7 +188,7 @@ async def accept_transfer(request: Request, body: TransferAcceptIn) -> HTTPRespo
     """Step two: the new owner, signed in, accepts with the code and their own identity. Both owners
     are notified."""
     account = await current_account(require_principal(request))
-    bike = await service.accept_transfer(
+    bike = await transfer.accept_transfer(
         new_owner=account,
         code=body.code,
         owner=body.owner,
@@ -208,7 +207,7 @@ async def accept_transfer(request: Request, body: TransferAcceptIn) -> HTTPRespo
 async def raise_alarm(request: Request, public_id: str, body: AlarmIn) -> HTTPResponse:
     """One-key alarm (一键报警) for a stolen bike."""
     account, bike = await own_bike(request, public_id)
-    alarm, created = await service.raise_alarm(bike=bike, owner=account, data=body)
+    alarm, created = await alarms.raise_alarm(bike=bike, owner=account, data=body)
     answer = AlarmAnswer(alarm=await alarm_out(alarm), created=created)
     return json(answer.model_dump(mode="json"), status=201 if created else 200)
 
@@ -219,7 +218,7 @@ async def raise_alarm(request: Request, public_id: str, body: AlarmIn) -> HTTPRe
 @errors(404, 409)
 async def cancel_alarm(request: Request, public_id: str) -> HTTPResponse:
     _, bike = await own_bike(request, public_id)
-    alarm = await service.cancel_alarm(bike=bike)
+    alarm = await alarms.cancel_alarm(bike=bike)
     return json((await alarm_out(alarm)).model_dump(mode="json"))
 
 
@@ -238,9 +237,9 @@ def documents_query(model: type[LookupQuery]) -> Callable[[Handler], Handler]:
 
 async def _audit_lookup_attempt(request: Request, principal: Principal, outcome: str) -> int:
     """Audit what a refused caller asked for, from the raw query (a value that fails validation too)."""
-    given = [(key, request.args.get(key, "")) for key in service.LOOKUP_KEYS if request.args.get(key)]
+    given = [(key, request.args.get(key, "")) for key in lookup.LOOKUP_KEYS if request.args.get(key)]
     by, value = given[0] if len(given) == 1 else (",".join(key for key, _ in given), "")
-    return await service.audit_lookup(
+    return await lookup.audit_lookup(
         viewer=principal,
         by=by[:64],
         value=value,
@@ -284,7 +283,7 @@ async def police_lookup(request: Request) -> HTTPResponse:
         bikes: list[str] | None = None,
         scope: str = "",
     ) -> int:
-        return await service.audit_lookup(
+        return await lookup.audit_lookup(
             viewer=principal,
             by=by,
             value=value,
@@ -303,7 +302,7 @@ async def police_lookup(request: Request) -> HTTPResponse:
     except AppError:
         await _audit_lookup_attempt(request, principal, "invalid_query")
         raise
-    given = [(k, str(getattr(query, k)).strip()) for k in service.LOOKUP_KEYS if getattr(query, k)]
+    given = [(k, str(getattr(query, k)).strip()) for k in lookup.LOOKUP_KEYS if getattr(query, k)]
     by, value = given[0] if len(given) == 1 else (",".join(k for k, _ in given), "")
     reason, case_no = (query.reason or "").strip(), (query.case_no or "").strip()
     if len(given) != 1:
@@ -330,13 +329,13 @@ async def police_lookup(request: Request) -> HTTPResponse:
         ) from None
     if not decision.allowed:
         await audited(by, value, reason, case_no, "refused_rate_limit")
-        await service.tell_admins_about_limit(viewer=principal, count=rate.count)
+        await lookup.tell_admins_about_limit(viewer=principal, count=rate.count)
         raise RateLimited(
             "You have reached the limit of owner lookups; an administrator has been told.",
             retry_after=max(1, int(decision.retry_after + 0.999)),
         )
     try:
-        found = await service.police_lookup(by=by, value=value, base_url=settings.public_base_url)
+        found = await lookup.police_lookup(by=by, value=value, base_url=settings.public_base_url)
     except ValidationFailed:
         await audited(by, value, reason, case_no, "invalid_value")
         raise

@@ -14,7 +14,7 @@ from typing import Any
 from identity import service as identity_service
 from identity.models import Account
 from identity.roles import Role
-from miniapp_api.ebikes import service
+from miniapp_api.ebikes import alarms, service
 from miniapp_api.ebikes.models import BikeStatus
 from qr import kinds
 from qr.kinds import Audience, ScanContext
@@ -31,7 +31,7 @@ async def view(credential: Credential, context: ScanContext) -> dict[str, Any]:
     if bike is None or bike.status is BikeStatus.DEREGISTERED:
         return {"kind": "ebike", "registered": False}
     stolen = bike.status is BikeStatus.STOLEN
-    alarm = await service.open_alarm(bike) if stolen else None
+    alarm = await alarms.open_alarm(bike) if stolen else None
     answer: dict[str, Any] = {}
     if stolen:
         answer.update(alert="stolen", message=STOLEN_MESSAGE)
@@ -57,7 +57,7 @@ async def view(credential: Credential, context: ScanContext) -> dict[str, Any]:
         }
         viewer = context.viewer
         if viewer is not None and viewer.role in _SIGHTING_ROLES:
-            answer["sighting_recorded"] = await service.record_sighting(
+            answer["sighting_recorded"] = await alarms.record_sighting(
                 bike=bike, alarm=alarm, viewer=viewer, lat=context.lat, lng=context.lng
             )
     if context.audience == Audience.POLICE:

@@ -1,6 +1,6 @@
 """HTTP routes of report photos: upload (cleaned of metadata), list, and fetch the JPEG.
 
-Who may see a report's photos is who may see the report (``service.get_visible``): its reporter and
+Who may see a report's photos is who may see the report (``access.get_visible``): its reporter and
 the staff whose part of the hierarchy it lies in; anyone else gets 404, as for the report itself.
 """
 
@@ -18,7 +18,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from identity.models import Account
-from miniapp_api.reports import photos, service
+from miniapp_api.reports import access, photos, service
 from miniapp_api.reports.models import Report
 from miniapp_api.reports.photo_models import ReportPhoto
 from miniapp_api.reports.storage import LocalStorage, PhotoNotStored, PhotoStorage, digest_of
@@ -219,7 +219,7 @@ async def upload(request: Request, public_id: str) -> HTTPResponse:
             "Send the photo as image/jpeg, image/png or image/webp.",
             details={"expected": list(photos.ALLOWED_TYPES), "received": media or None},
         )
-    report, _ = await service.get_visible(principal=principal, public_id=public_id)
+    report, _ = await access.get_visible(principal=principal, public_id=public_id)
     uploader = await _uploader(principal.account_id)
     if not data:
         raise ValidationFailed("The request body is empty; send the picture itself.", code="not_an_image")
@@ -295,7 +295,7 @@ async def _attach(
 @errors(404)
 async def list_photos(request: Request, public_id: str) -> HTTPResponse:
     principal = require_principal(request)
-    report, _ = await service.get_visible(principal=principal, public_id=public_id)
+    report, _ = await access.get_visible(principal=principal, public_id=public_id)
     rows = await ReportPhoto.filter(report_id=report.id).order_by("id")
     body = PhotoList(items=[photo_out(report, p) for p in rows], limit=MAX_PHOTOS_PER_REPORT)
     return json(body.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
@@ -308,7 +308,7 @@ async def list_photos(request: Request, public_id: str) -> HTTPResponse:
 async def get_photo(request: Request, public_id: str, filename: str) -> HTTPResponse:
     """One photo of a report, as JPEG (`{photo id}.jpg`); its ETag is its SHA-256, so it revalidates."""
     principal = require_principal(request)
-    report, _ = await service.get_visible(principal=principal, public_id=public_id)
+    report, _ = await access.get_visible(principal=principal, public_id=public_id)
     photo_id = filename.removesuffix(".jpg")
     photo = None
     if filename.endswith(".jpg") and 0 < len(photo_id) <= 16:

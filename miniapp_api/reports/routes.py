@@ -1,4 +1,5 @@
-"""HTTP routes of 明心桥 reports: submit, follow, move through the state machine; the grid feed."""
+"""HTTP routes of 明心桥 reports: submit, follow, move through the state machine; the grid feed. What
+a report looks like in an answer, for each reader: ``answers``."""
 
 from __future__ import annotations
 
@@ -18,15 +19,18 @@ from sanic.response import HTTPResponse, empty, json
 from identity import service as identity_service
 from identity.models import Account
 from identity.roles import Role
-from miniapp_api.reports import catalogue, events, service, states
-from miniapp_api.reports.models import Category, Department, Report, ReportEvent
+from miniapp_api.reports import access, catalogue, events, service
+from miniapp_api.reports import feed as feed_service
+from miniapp_api.reports import following as following_service
+from miniapp_api.reports import similar as similar_service
+from miniapp_api.reports.answers import names, report_out, report_outs, timeline_of
+from miniapp_api.reports.models import Category, Report
 from miniapp_api.reports.schemas import (
     BulkIn,
     BulkItem,
     BulkOut,
     CategoryList,
     CategoryOut,
-    EventOut,
     FeedQuery,
     FollowOut,
     MoveIn,
@@ -55,140 +59,20 @@ KEEPALIVE_SECONDS = 15.0
 STREAM_GIVE_UP_SECONDS = 60.0
 STREAM_RETRY_SECONDS = 0.5  # the first pause before reading again after a Redis error (doubling)
 REPORTERS = (Role.RESIDENT, Role.PARTY_MEMBER, Role.GRID_STAFF)
-# The actions only a report's reporter takes (states.REPORTER): their actor is the reporter.
-REPORTER_ACTIONS = frozenset({"submit", *(t.action for t in states.TRANSITIONS if states.REPORTER in t.roles)})
 _CHANNEL = {Role.PARTY_MEMBER: "party_member", Role.GRID_STAFF: "grid_staff"}
 
 
-async def _names() -> tuple[dict[int, Category], dict[int, Department]]:
-    categories = {c.id: c for c in await Category.all()}
-    departments = {d.id: d for d in await Department.all()}
-    return categories, departments
-
-
-async def report_outs(reports: list[Report], *, viewer: service.Viewer) -> list[ReportOut]:
-    """A page of reports in a fixed number of queries, however long the page. What each shows is
-    decided per report (``service.View``): its reporter and the staff in scope read it all (staff see
-    the reporter unless that report is anonymous), anyone else its public view."""
-    categories, departments = await _names()
-    views = [viewer.view(r) for r in reports]
-    merged_ids = {r.merged_into_id for r in reports if r.merged_into_id}
-    merged = dict(await Report.filter(id__in=merged_ids).values_list("id", "public_id")) if merged_ids else {}
-    named = {
-        r.reporter_id
-        for r, view in zip(reports, views, strict=True)
-        if r.reporter_id is not None and view is service.View.STAFF and not r.anonymous
-    }
-    accounts = dict(await Account.filter(id__in=named).values_list("id", "public_id")) if named else {}
-    places = await service.community_places({r.node_path for r in reports}) if reports else {}
-    items = []
-    for report, view in zip(reports, views, strict=True):
-        if view is service.View.REPORTER:
-            reporter: str | None = viewer.principal.account_id
-        elif view is service.View.STAFF and not report.anonymous and report.reporter_id is not None:
-            reporter = accounts.get(report.reporter_id)
-        else:
-            reporter = None
-        out = ReportOut(
-            id=report.public_id,
-            report_no=report.report_no,
-            category=categories[report.category_id].key,
-            category_name=categories[report.category_id].name,
-            text=report.text,
-            channel=report.channel,
-            anonymous=report.anonymous,
-            building=report.building_code,
-            lat=report.lat,
-            lng=report.lng,
-            node=report.node_path,
-            place=places.get(report.node_path),
-            state=report.state,
-            state_name=service.STATE_NAMES[report.state],
-            department=departments[report.department_id].name if report.department_id in departments else None,
-            due_at=report.due_at,
-            overdue=report.overdue,
-            escalation_level=report.escalation_level,
-            merged_into=merged.get(report.merged_into_id) if report.merged_into_id else None,
-            satisfaction=report.satisfaction,
-            comment=report.comment or None,
-            created_at=report.created_at,
-            updated_at=report.updated_at,
-            allowed_actions=states.allowed_actions(report.state),
-            reporter=reporter,
-        )
-        if view is service.View.PUBLIC:
-            out = out.model_copy(
-                update={
-                    "text": "",
-                    "channel": "",
-                    "anonymous": None,
-                    "building": None,
-                    "lat": None,
-                    "lng": None,
-                    "node": service.community_path(report.node_path),
-                    "satisfaction": None,
-                    "comment": None,
-                    "allowed_actions": [],
-                    "reporter": None,
-                    "redacted": True,
-                }
-            )
-        items.append(out)
-    return items
-
-
-async def report_out(report: Report, *, viewer: service.Viewer) -> ReportOut:
-    [out] = await report_outs([report], viewer=viewer)
-    return out
-
-
-def timeline_of(events: list[ReportEvent], report: Report, view: service.View, reporter: str | None) -> list[EventOut]:
-    """The history as this reader may see it. The public view: states and times only. The reporter:
-    their own id, the roles of the others. Staff: everyone, but an anonymous report's reporter (by
-    account, and in the reporter's own actions) is only "reporter"."""
-    out = []
-    for e in events:
-        if view is service.View.PUBLIC:
-            out.append(
-                EventOut(
-                    at=e.at, actor="", role="", action=e.action, from_state=e.from_state, to_state=e.to_state, note=""
-                )
-            )
-            continue
-        actor, role = e.actor, e.role
-        by_reporter = (reporter is not None and e.actor == reporter) or (
-            e.action in REPORTER_ACTIONS and e.role != "system"
-        )
-        if view is service.View.REPORTER:
-            if not by_reporter and e.role != "system":
-                actor = e.role
-        elif report.anonymous and by_reporter:
-            actor = role = "reporter"
-        out.append(
-            EventOut(
-                at=e.at,
-                actor=actor,
-                role=role,
-                action=e.action,
-                from_state=e.from_state,
-                to_state=e.to_state,
-                note=e.note,
-            )
-        )
-    return out
-
-
-def _cursor(cursor: service.FeedCursor | None) -> str | None:
+def _cursor(cursor: feed_service.FeedCursor | None) -> str | None:
     if cursor is None:
         return None
     return base64.urlsafe_b64encode(cursor.encode().encode()).decode().rstrip("=")
 
 
-def _feed_cursor(text: str | None) -> service.FeedCursor | None:
+def _feed_cursor(text: str | None) -> feed_service.FeedCursor | None:
     if not text:
         return None
     try:
-        return service.FeedCursor.decode(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode())
+        return feed_service.FeedCursor.decode(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode())
     except (ValueError, UnicodeDecodeError, OverflowError):
         raise ValidationFailed("The cursor is not one this API gave out.", code="bad_cursor") from None
 
@@ -207,7 +91,7 @@ def _stream_id_ok(text: str) -> bool:
 @responds(200, CategoryList, "The categories a report can have, with their time limits")
 async def categories(request: Request) -> HTTPResponse:
     await catalogue.ensure_defaults()
-    cats, departments = await _names()
+    cats, departments = await names()
     items = [
         CategoryOut(
             key=c.key,
@@ -250,7 +134,7 @@ async def submit(request: Request, body: SubmitIn) -> HTTPResponse:
         lat=body.lat,
         lng=body.lng,
     )
-    out = await report_out(report, viewer=service.Viewer(principal, account.id))
+    out = await report_out(report, viewer=access.Viewer(principal, account.id))
     return json(out.model_dump(mode="json"), status=201)
 
 
@@ -261,7 +145,7 @@ async def mine(request: Request) -> HTTPResponse:
     principal = require_principal(request)
     account = await identity_service.get_account(public_id=principal.account_id)
     rows = list(await Report.filter(reporter_id=account.id).order_by("-id").limit(200)) if account else []
-    items = await report_outs(rows, viewer=service.Viewer(principal, account.id if account else None))
+    items = await report_outs(rows, viewer=access.Viewer(principal, account.id if account else None))
     return json(ReportList(items=items, next_cursor=None).model_dump(mode="json"))
 
 
@@ -270,8 +154,8 @@ async def mine(request: Request) -> HTTPResponse:
 @responds(200, ReportList, "The reports you follow, the latest changed first (the public view, unless in your scope)")
 async def following(request: Request) -> HTTPResponse:
     principal = require_principal(request)
-    rows = await service.followed(principal=principal)
-    items = await report_outs(rows, viewer=await service.viewer_of(principal))
+    rows = await following_service.followed(principal=principal)
+    items = await report_outs(rows, viewer=await access.viewer_of(principal))
     for item in items:
         item.allowed_actions = []
     body = ReportList(items=items, next_cursor=None)
@@ -288,7 +172,7 @@ async def follow(request: Request, public_id: str) -> HTTPResponse:
     text, position, photos or the staff's notes). Staff follow only reports in their part of the
     hierarchy; residents any open report but police matters; anything else is 404. Following twice is
     the same as once."""
-    report, count = await service.follow(principal=require_principal(request), public_id=public_id)
+    report, count = await following_service.follow(principal=require_principal(request), public_id=public_id)
     out = FollowOut(id=report.public_id, report_no=report.report_no, following=True, followers=count)
     return json(out.model_dump())
 
@@ -297,7 +181,7 @@ async def follow(request: Request, public_id: str) -> HTTPResponse:
 @requires()
 @responds(204, None, "You no longer follow the report")
 async def unfollow(request: Request, public_id: str) -> HTTPResponse:
-    await service.unfollow(principal=require_principal(request), public_id=public_id)
+    await following_service.unfollow(principal=require_principal(request), public_id=public_id)
     return empty()
 
 
@@ -309,26 +193,26 @@ async def get_report(request: Request, public_id: str) -> HTTPResponse:
     """The report as you may see it: all of it for its reporter and the staff in scope (the reporter's
     id unless it is anonymous); the public view (`redacted`) for a follower."""
     principal = require_principal(request)
-    report, viewer, following = await service.get_readable(principal=principal, public_id=public_id)
+    report, viewer, following = await access.get_readable(principal=principal, public_id=public_id)
     view = viewer.view(report)
     out = await report_out(report, viewer=viewer)
     reporter = None
-    if report.reporter_id is not None and view is not service.View.PUBLIC:
+    if report.reporter_id is not None and view is not access.View.PUBLIC:
         account = await Account.get_or_none(id=report.reporter_id)
         reporter = account.public_id if account else None
-    timeline = timeline_of(await service.history(report), report, view, reporter)
+    timeline = timeline_of(await access.history(report), report, view, reporter)
     suggested = None
-    if view is service.View.STAFF:
+    if view is access.View.STAFF:
         category = await Category.get(id=report.category_id)
         department = await catalogue.suggest_department(category, report.node_path)
         suggested = department.code if department else None
-    if following and view is not service.View.STAFF:
+    if following and view is not access.View.STAFF:
         out.allowed_actions = []
     detail = ReportDetail(
         **out.model_dump(),
         timeline=timeline,
         suggested_department=suggested,
-        followers=await service.followers(report),
+        followers=await following_service.followers(report),
         following=following,
     )
     return json(detail.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
@@ -356,7 +240,7 @@ async def move(request: Request, public_id: str, body: MoveIn) -> HTTPResponse:
             comment=body.comment,
         ),
     )
-    out = await report_out(report, viewer=await service.viewer_of(principal))
+    out = await report_out(report, viewer=await access.viewer_of(principal))
     return json(out.model_dump(mode="json"))
 
 
@@ -367,9 +251,9 @@ async def move(request: Request, public_id: str, body: MoveIn) -> HTTPResponse:
 @errors(422)
 async def feed(request: Request, query: FeedQuery) -> HTTPResponse:
     principal = require_principal(request)
-    rows, after = await service.feed(
+    rows, after = await feed_service.feed(
         principal=principal,
-        filters=service.FeedFilter(
+        filters=feed_service.FeedFilter(
             states=query.state,
             category=query.category,
             building=query.building,
@@ -380,7 +264,7 @@ async def feed(request: Request, query: FeedQuery) -> HTTPResponse:
         limit=query.limit,
         cursor=_feed_cursor(query.cursor),
     )
-    items = await report_outs(rows, viewer=await service.viewer_of(principal))
+    items = await report_outs(rows, viewer=await access.viewer_of(principal))
     body = ReportList(items=items, next_cursor=_cursor(after))
     return json(body.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
@@ -499,7 +383,7 @@ async def similar(request: Request, query: SimilarQuery) -> HTTPResponse:
     state, community (the building only when you asked about it), about how far and when; never its
     text, its reporter or its exact position."""
     principal = require_principal(request)
-    found = await service.similar(
+    found = await similar_service.similar(
         principal=principal,
         category_key=query.category,
         node_code=query.node,
@@ -507,7 +391,7 @@ async def similar(request: Request, query: SimilarQuery) -> HTTPResponse:
         lat=query.lat,
         lng=query.lng,
     )
-    categories, _ = await _names()
+    categories, _ = await names()
     items = [
         SimilarOut(
             id=s.report.public_id,

@@ -16,7 +16,7 @@ from sanic import Sanic
 
 from identity.audit import AuditEntry
 from identity.roles import Role
-from qr import codec, keys, kinds, service
+from qr import codec, keys, kinds, scanning, service
 from qr.kinds import KindSpec, ScanContext
 from qr.models import Credential, ScanEvent
 from server.settings import Settings
@@ -256,7 +256,7 @@ async def test_a_valid_code_scans_as_url_or_bare_token(client: httpx.AsyncClient
         # A kind without a resolver shows its kind and status, nothing about the subject.
         assert "bld-scan" not in response.text
 
-    await service.flush_scan_log()  # scan records are written in batches
+    await scanning.flush_scan_log()  # scan records are written in batches
     events = await ScanEvent.all().order_by("id")
     assert len(events) == len(payloads)
     for event in events:
@@ -309,7 +309,7 @@ async def test_every_refusal_has_its_code_status_and_a_scan_log(client: httpx.As
             assert error["details"]["kind"] == "ebike"
         assert "bike-" not in response.text
 
-    await service.flush_scan_log()  # scan records are written in batches
+    await scanning.flush_scan_log()  # scan records are written in batches
     events = await ScanEvent.all().order_by("id")
     assert [e.result for e in events] == [code for _, code, _ in cases]
     assert all(e.audience == "anonymous" and e.actor == "" for e in events)
@@ -335,7 +335,7 @@ async def test_scan_refuses_invalid_requests(client: httpx.AsyncClient) -> None:
         response = await client.post("/api/v1/scan", json=body)
         assert response.status_code == 422, (body, response.text)
         assert error_of(response)["code"] == "validation_failed"
-    await service.flush_scan_log()  # scan records are written in batches
+    await scanning.flush_scan_log()  # scan records are written in batches
     assert await ScanEvent.all().count() == 0
 
 
@@ -369,7 +369,7 @@ async def test_each_role_sees_its_own_view(client: httpx.AsyncClient, app: Sanic
         assert body["view"]["actor"] == (actor or None)
         assert body["view"]["subject"] == (None if role is None else "subject-7")
 
-    await service.flush_scan_log()  # scan records are written in batches
+    await scanning.flush_scan_log()  # scan records are written in batches
     events = await ScanEvent.all().order_by("id")
     assert [(e.actor, e.audience) for e in events] == [
         (actor, audience) for actor, (_, audience) in zip(actors, AUDIENCES, strict=True)
@@ -401,7 +401,7 @@ async def test_landing_page_for_a_valid_code(client: httpx.AsyncClient, plainkin
     assert "有效" in page
     assert credential.public_id[:4] in page
     assert "张三" not in page and "13800138000" not in page and "owner-" not in page
-    await service.flush_scan_log()  # scan records are written in batches
+    await scanning.flush_scan_log()  # scan records are written in batches
     [event] = await ScanEvent.all()
     assert (event.result, event.audience, event.public_id) == ("ok", "anonymous", credential.public_id)
 
@@ -427,7 +427,7 @@ async def test_landing_page_refuses_revoked_superseded_and_junk(client: httpx.As
         assert text in response.text
         assert "有效，已登记" not in response.text
         assert "张三" not in response.text
-    await service.flush_scan_log()  # scan records are written in batches
+    await scanning.flush_scan_log()  # scan records are written in batches
     assert [e.result for e in await ScanEvent.all().order_by("id")] == [
         "revoked",
         "superseded",
@@ -515,7 +515,7 @@ async def test_a_genuine_token_on_another_site_is_not_vouched_for(client: httpx.
         response = await client.post("/api/v1/scan", json={"payload": payload})
         assert response.status_code == 422, payload
         assert response.json()["error"]["code"] == "foreign_url"
-    await service.flush_scan_log()  # scan records are written in batches
+    await scanning.flush_scan_log()  # scan records are written in batches
     assert await ScanEvent.filter(result="foreign_url").count() == 4
 
 

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from sanic import Sanic
 
 from identity.roles import Role
-from qr import scancache, service
+from qr import scancache, scanning, service
 from qr.models import Credential, ScanEvent
 from qr.scanlog import ScanLog
 from server.ratelimit import Rate, RateLimiter
@@ -193,7 +193,7 @@ async def test_a_scan_is_recorded_without_waiting_for_its_row(app: Sanic, client
     owner = await user(app, Role.RESIDENT)
     bike = await register(client, owner)
     await scan(client, bike["credential"]["url"])
-    await service.flush_scan_log()
+    await scanning.flush_scan_log()
     [event] = await ScanEvent.filter(public_id=bike["credential"]["id"])
     assert (event.result, event.audience, event.kind) == ("ok", "anonymous", "ebike")
 

@@ -11,6 +11,7 @@ import httpx
 from sanic import Sanic
 
 from identity.roles import Role
+from miniapp_api.reports import feed as feed_service
 from miniapp_api.reports import service
 from miniapp_api.reports.models import Report, ReportFollower
 from miniapp_api.reports.states import State
@@ -167,5 +168,5 @@ async def test_a_cursor_the_api_did_not_give_out_is_422(app: Sanic, client: http
 
 def test_every_state_with_a_deadline_is_in_the_feed() -> None:
     # The feed reads reports with a deadline without a state filter (its partial index, in order).
-    assert set(service._DEADLINES) <= service.FEED_STATES
-    assert State.CONFIRMED in service.FEED_STATES  # grid staff close what reporters confirmed
+    assert set(service._DEADLINES) <= feed_service.FEED_STATES
+    assert State.CONFIRMED in feed_service.FEED_STATES  # grid staff close what reporters confirmed

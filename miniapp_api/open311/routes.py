@@ -20,9 +20,10 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from identity.roles import Role
-from miniapp_api.clinic import open311
-from miniapp_api.clinic.open311_models import Open311Client
-from miniapp_api.clinic.open311_schemas import (
+from miniapp_api.open311 import clients
+from miniapp_api.open311 import service as open311
+from miniapp_api.open311.models import Open311Client
+from miniapp_api.open311.schemas import (
     ClientCreated,
     ClientIn,
     ClientList,
@@ -275,7 +276,7 @@ async def create(request: Request, body: RequestIn) -> HTTPResponse:
     else the area the key is bound to; a key bound to an area files nowhere else (403). The reporter
     fields (email, phone, names, device and account ids) are dropped unread."""
     open311.check_jurisdiction(body.jurisdiction_id)
-    client = await open311.authenticate(body.api_key)
+    client = await clients.authenticate(body.api_key)
     await _limit(request, client)
     _, created = await open311.file_request(
         client=client,
@@ -329,15 +330,15 @@ def client_out(client: Open311Client) -> ClientOut:
     return ClientOut(
         id=client.public_id,
         name=client.name,
-        node=open311.node_code_of(client.node_path),
+        node=clients.node_code_of(client.node_path),
         active=client.active,
         created_at=client.created_at,
         last_used_at=client.last_used_at,
     )
 
 
-def _by(request: Request) -> open311.By:
-    return open311.By(
+def _by(request: Request) -> clients.By:
+    return clients.By(
         principal=require_principal(request),
         client_addr=str(request.remote_addr or request.ip),
         request_id=str(getattr(request.ctx, "request_id", "")),
@@ -352,7 +353,7 @@ def _by(request: Request) -> open311.By:
 async def create_client(request: Request, body: ClientIn) -> HTTPResponse:
     """Give an outside system an API key to file reports through Open311. The key is in this answer
     only; a lost key is revoked and a new one made. A key bound to a node files only under it."""
-    client, key = await open311.create_client(by=_by(request), name=body.name, node_code=body.node)
+    client, key = await clients.create_client(by=_by(request), name=body.name, node_code=body.node)
     out = ClientCreated(**client_out(client).model_dump(), api_key=key)
     return json(out.model_dump(mode="json"), status=201, headers={"Cache-Control": "no-store"})
 
@@ -361,7 +362,7 @@ async def create_client(request: Request, body: ClientIn) -> HTTPResponse:
 @requires(Role.ADMIN)
 @responds(200, ClientList, "The clients you may manage, without their keys")
 async def list_clients(request: Request) -> HTTPResponse:
-    rows = await open311.list_clients(principal=require_principal(request))
+    rows = await clients.list_clients(principal=require_principal(request))
     return json(ClientList(items=[client_out(c) for c in rows]).model_dump(mode="json"))
 
 
@@ -370,5 +371,5 @@ async def list_clients(request: Request) -> HTTPResponse:
 @responds(200, ClientOut, "Revoked: its key no longer files anything")
 @errors(404)
 async def revoke_client(request: Request, public_id: str) -> HTTPResponse:
-    client = await open311.revoke_client(by=_by(request), public_id=public_id)
+    client = await clients.revoke_client(by=_by(request), public_id=public_id)
     return json(client_out(client).model_dump(mode="json"))

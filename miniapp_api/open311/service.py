@@ -1,5 +1,5 @@
 """Open311 GeoReport v2 over 明心桥 reports: services are the active report categories, service requests
-are the reports, and outside systems file reports with an API key.
+are the reports, and outside systems file reports with an API key (their keys: ``clients``).
 
 What leaves through it: the category, the state as ``open`` or ``closed``, the department, the deadline
 and the point rounded to about 100 m. A report filed through Open311 also shows the description,
@@ -13,30 +13,24 @@ arrival: nothing of them is stored or echoed.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import logging
 import re
 import secrets
 from dataclasses import dataclass
 from typing import Literal
 
-from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
 
-from identity import audit, hierarchy
 from identity.models import Node
-from identity.service import is_district_level
 from miniapp_api.buildings.models import Building
-from miniapp_api.clinic.open311_models import Open311Client, Open311Request
-from miniapp_api.clinic.open311_schemas import CreatedOut, RequestOut, ServiceDefinition, ServiceOut
-from miniapp_api.reports import catalogue
+from miniapp_api.open311.models import Open311Client, Open311Request
+from miniapp_api.open311.redaction import redact
+from miniapp_api.open311.schemas import CreatedOut, RequestOut, ServiceDefinition, ServiceOut
+from miniapp_api.reports import access, catalogue, similar
 from miniapp_api.reports import service as reports
 from miniapp_api.reports.models import Category, Department, Report
 from miniapp_api.reports.states import State
-from server.auth import Principal
-from server.errors import BadRequest, Conflict, Forbidden, NotFound
+from server.errors import BadRequest, Forbidden, NotFound
 
 log = logging.getLogger("gmid.open311")
 
@@ -44,8 +38,6 @@ JURISDICTION_ID = "guangming.shenzhen.gov.cn"
 CHANNEL = "open311"
 WINDOW = dt.timedelta(days=90)  # the spec's default span of GET requests, and the longest one asked for
 MAX_RESULTS = 1000  # the spec's cap on one GET requests answer
-KEY_PREFIX = "o311_"
-MAX_KEY_LENGTH = 128
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 FIRST_YEAR, LAST_YEAR = 2000, 2100  # the dates requests.json accepts
 
@@ -56,7 +48,7 @@ CLOSED_STATES = frozenset({State.RESOLVED, State.CONFIRMED, State.CLOSED, State.
 OPEN_STATES = frozenset(State) - CLOSED_STATES
 STATUSES = ("open", "closed")
 # Reports about crime and public order go to the police, not to the public: not offered, not listed.
-NOT_PUBLIC = reports.PRIVATE_CATEGORIES
+NOT_PUBLIC = access.PRIVATE_CATEGORIES
 # Published points are rounded to about 100 m: a resident's report is often about their own home.
 PLACE_DECIMALS = 3
 PLACE_METRES = 200.0  # a point given alone is filed under the grid of a building this near
@@ -80,49 +72,6 @@ def check_jurisdiction(jurisdiction_id: str | None) -> None:
     """Ours, or none given (we serve one jurisdiction); any other is 404, as the spec says."""
     if jurisdiction_id and jurisdiction_id.strip() != JURISDICTION_ID:
         raise NotFound(f"jurisdiction_id not found: this server serves {JURISDICTION_ID}.", code="unknown_jurisdiction")
-
-
-# Redaction ------------------------------------------------------------------------------------------
-
-_DIGIT = r"[0-9０-９]"
-_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-# Addresses with other letters (张三@例子.中国): after the ASCII ones, so these swallow a word typed
-# before the address too (邮箱张三@...), which errs on the side of hiding.
-_WIDE_EMAIL_RE = re.compile(r"[\w.%+-]+[@＠][\w-]+(?:[.．。][\w-]+)+")
-# ID numbers (15 digits, or 17 and a check digit or X), and any other run of 15 digits or more (bank
-# cards): digits may be grouped by single spaces or hyphens, as people type them (440306-19900101-123X).
-_SEP = r"[ \u3000\-－]?"
-_LONG_NUMBER_RE = re.compile(
-    rf"(?<![0-9０-９A-Za-z]){_DIGIT}(?:{_SEP}{_DIGIT}){{13,}}(?:{_SEP}[XxＸｘ])?(?![0-9０-９A-Za-z])"
-)
-# Mainland mobile numbers, grouped by spaces or hyphens; those with +86 / 0086 / 86 go first, before
-# the country code and the number together look like one long number.
-_MOBILE = rf"[1１][3-9３-９]{_DIGIT}(?:[ \-]?{_DIGIT}){{8}}(?![0-9０-９A-Za-z])"
-_PREFIXED_MOBILE_RE = re.compile(r"(?<![0-9０-９A-Za-z+＋])(?:[+＋]|00)?86[ \-]?" + _MOBILE)
-_MOBILE_RE = re.compile(r"(?<![0-9０-９A-Za-z+＋])" + _MOBILE)
-# Landlines: an area code and a 7- or 8-digit number (0755-27123456, 010 12345678).
-_LANDLINE_RE = re.compile(r"(?<![0-9０-９A-Za-z])0\d{2,3}[- ]?\d{7,8}(?![0-9０-９A-Za-z])")
-# Mainland number plates (粤B12345, 粤BD12345 for new energy, 粤B·12345).
-_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
-_PLATE_RE = re.compile(rf"[{_PROVINCES}][A-Z][A-Z0-9·]{{5,6}}(?![A-Za-z0-9])")
-REDACTED_EMAIL = "[邮箱已隐去]"
-REDACTED_NUMBER = "[证件号已隐去]"
-REDACTED_MOBILE = "[手机号已隐去]"
-REDACTED_PHONE = "[电话已隐去]"
-REDACTED_PLATE = "[车牌已隐去]"
-
-
-def redact(text: str) -> str:
-    """The text with e-mail addresses, ID numbers (and other long numbers), mobile and landline
-    numbers and number plates replaced. Only text an outside system filed through Open311 is
-    published at all (see ``describe``); this keeps contact details typed into it from leaving."""
-    text = _EMAIL_RE.sub(REDACTED_EMAIL, text)
-    text = _WIDE_EMAIL_RE.sub(REDACTED_EMAIL, text)
-    text = _PREFIXED_MOBILE_RE.sub(REDACTED_MOBILE, text)
-    text = _LONG_NUMBER_RE.sub(REDACTED_NUMBER, text)
-    text = _MOBILE_RE.sub(REDACTED_MOBILE, text)
-    text = _LANDLINE_RE.sub(REDACTED_PHONE, text)
-    return _PLATE_RE.sub(REDACTED_PLATE, text)
 
 
 # Services -------------------------------------------------------------------------------------------
@@ -270,7 +219,7 @@ async def describe(rows: list[Report]) -> list[RequestOut]:
     addresses: dict[str, str] = {}
     if codes:
         addresses = dict(await Building.filter(code__in=codes).values_list("code", "address"))
-    places = await reports.community_places({r.node_path for r in rows if r.channel != CHANNEL})
+    places = await access.community_places({r.node_path for r in rows if r.channel != CHANNEL})
     merged_ids = {r.merged_into_id for r in rows if r.merged_into_id is not None}
     merged: dict[int, str] = {}
     if merged_ids:
@@ -329,23 +278,6 @@ async def token_request(token: str) -> str:
 # Filing requests ------------------------------------------------------------------------------------
 
 
-def key_digest(api_key: str) -> str:
-    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
-
-
-async def authenticate(api_key: str | None) -> Open311Client:
-    """The active client whose key this is. The key is looked up by its SHA-256 (so the comparison
-    does not depend on how much of a guess is right); unknown, revoked and missing keys get one answer."""
-    refused = Forbidden("api_key is missing or not valid.", code="invalid_api_key")
-    if not api_key or len(api_key) > MAX_KEY_LENGTH:
-        raise refused
-    digest = key_digest(api_key)
-    client = await Open311Client.get_or_none(key_hash=digest)
-    if client is None or not hmac.compare_digest(client.key_hash, digest) or not client.active:
-        raise refused
-    return client
-
-
 @dataclass(frozen=True)
 class NewRequest:
     service_code: str
@@ -361,14 +293,14 @@ async def nearest_building(lat: float, lng: float) -> Building | None:
     """The building nearest the point within PLACE_METRES, or None. Buildings carry no coordinates of
     their own: a building is where the reports filed at it (with a point) were made."""
     found = await (
-        Report.filter(reports.near_box(lat, lng, PLACE_METRES), building_code__isnull=False)
+        Report.filter(similar.near_box(lat, lng, PLACE_METRES), building_code__isnull=False)
         .order_by("-created_at")
         .limit(500)
         .values_list("building_code", "lat", "lng")
     )
     best: tuple[float, str] | None = None
     for code, at_lat, at_lng in found:
-        metres = reports.distance_m(lat, lng, at_lat, at_lng)
+        metres = similar.distance_m(lat, lng, at_lat, at_lng)
         if metres <= PLACE_METRES and (best is None or metres < best[0]):
             best = (metres, code)
     return await Building.get_or_none(code=best[1]) if best else None
@@ -453,95 +385,3 @@ async def file_request(*, client: Open311Client, new: NewRequest) -> tuple[Repor
     log.info("open311 request filed id=%s client=%s", report.public_id, client.public_id)
     notice = f"已收到，{_notice(report)}；将在{category.dispatch_minutes}分钟内派单。"
     return report, CreatedOut(service_request_id=report.public_id, token=token, service_notice=notice, account_id=None)
-
-
-# Clients (administration) ---------------------------------------------------------------------------
-
-
-def node_code_of(path: str | None) -> str | None:
-    return path.strip("/").rsplit("/", 1)[-1] if path else None
-
-
-def _visible(principal: Principal, client: Open311Client) -> bool:
-    # The district sees every client; an administrator lower down, those bound inside their area.
-    if is_district_level(principal):
-        return True
-    return client.node_path is not None and principal.covers(client.node_path)
-
-
-@dataclass(frozen=True)
-class By:
-    """Who acts, for the audit log."""
-
-    principal: Principal
-    client_addr: str = ""
-    request_id: str = ""
-
-
-async def create_client(*, by: By, name: str, node_code: str | None) -> tuple[Open311Client, str]:
-    """A client and its API key: the key is returned here once and only its SHA-256 is kept."""
-    node_path = None
-    if node_code:
-        node = await hierarchy.get_by_code(node_code)
-        if node is None:
-            raise NotFound("No hierarchy node has this code.", code="unknown_node")
-        node_path = node.path
-    if not is_district_level(by.principal) and (node_path is None or not by.principal.covers(node_path)):
-        raise Forbidden("You can only make keys bound to your part of the hierarchy.", code="outside_scope")
-    if await Open311Client.exists(name=name):
-        raise Conflict("A client with this name exists.", code="name_taken")
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    try:
-        async with in_transaction() as conn:
-            client = await Open311Client.create(
-                public_id="oc_" + secrets.token_urlsafe(9)[:12],
-                name=name,
-                key_hash=key_digest(key),
-                node_path=node_path,
-                active=True,
-                created_at=utcnow(),
-                using_db=conn,
-            )
-            await audit.record(
-                actor=by.principal.account_id,
-                role=by.principal.role.value,
-                action="open311.client.create",
-                target=client.public_id,
-                client_addr=by.client_addr,
-                request_id=by.request_id,
-                details={"node": node_code_of(node_path)},
-                scope=node_path or "",
-                using_db=conn,
-            )
-    except IntegrityError:
-        raise Conflict("A client with this name exists.", code="name_taken") from None
-    log.info("open311 client created id=%s", client.public_id)
-    return client, key
-
-
-async def list_clients(*, principal: Principal) -> list[Open311Client]:
-    return [c for c in await Open311Client.all().order_by("id") if _visible(principal, c)]
-
-
-async def revoke_client(*, by: By, public_id: str) -> Open311Client:
-    """Its key stops working at once; revoking twice is the same as once."""
-    client = await Open311Client.get_or_none(public_id=public_id) if 0 < len(public_id) <= 16 else None
-    if client is None or not _visible(by.principal, client):
-        raise NotFound("No Open311 client with this id.", code="client_not_found")
-    if not client.active:
-        return client
-    async with in_transaction() as conn:
-        client.active = False
-        await client.save(using_db=conn, update_fields=["active"])
-        await audit.record(
-            actor=by.principal.account_id,
-            role=by.principal.role.value,
-            action="open311.client.revoke",
-            target=client.public_id,
-            client_addr=by.client_addr,
-            request_id=by.request_id,
-            scope=client.node_path or "",
-            using_db=conn,
-        )
-    log.info("open311 client revoked id=%s", client.public_id)
-    return client

@@ -15,9 +15,9 @@ from sanic import Sanic
 
 from identity.audit import AuditEntry
 from identity.roles import Role
-from miniapp_api.clinic import open311_routes
-from miniapp_api.clinic.open311_models import Open311Client, Open311Request
-from miniapp_api.clinic.open311_schemas import MAX_IDS_LENGTH
+from miniapp_api.open311 import routes as open311_routes
+from miniapp_api.open311.models import Open311Client, Open311Request
+from miniapp_api.open311.schemas import MAX_IDS_LENGTH
 from miniapp_api.reports import service as reports
 from miniapp_api.reports.models import Report, ReportEvent
 from server.ratelimit import Rate
@@ -492,7 +492,7 @@ async def test_a_request_filed_through_open311_is_published_redacted_with_its_me
 
 
 def test_redaction_keeps_ordinary_numbers() -> None:
-    from miniapp_api.clinic.open311 import redact
+    from miniapp_api.open311.redaction import redact
 
     assert redact("3号楼2单元501室，2024年5月1日起，共12户") == "3号楼2单元501室，2024年5月1日起，共12户"
     assert redact("电话：１３８１２３４５６７８") == "电话：[手机号已隐去]"
@@ -504,7 +504,7 @@ def test_redaction_keeps_ordinary_numbers() -> None:
 
 
 def test_redaction_masks_landlines_spaced_ids_plates_and_other_emails() -> None:
-    from miniapp_api.clinic.open311 import redact
+    from miniapp_api.open311.redaction import redact
 
     assert redact("固话0755-27123456，或010 12345678") == "固话[电话已隐去]，或[电话已隐去]"
     assert redact("身份证 440306-19900101-123X，440306 19900101 1234") == "身份证 [证件号已隐去]，[证件号已隐去]"

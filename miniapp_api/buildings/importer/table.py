@@ -1,0 +1,194 @@
+"""Reading an import file: a CSV (UTF-8, with a header) or XLSX file (first sheet, with a header) as a
+header and its non-blank rows, the columns a header may name (English, or the Chinese a district sheet
+uses), and the report of rejected rows.
+
+``line`` is the row number a spreadsheet shows: the header is line 1, the first building line 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import warnings
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    required: bool
+    aliases: tuple[str, ...] = ()
+
+
+# The header names a file may use for each column (English, or the Chinese a district sheet uses).
+COLUMNS: tuple[Column, ...] = (
+    Column("code", True, ("楼栋编码", "编码", "building_code")),
+    Column("address", True, ("地址", "楼栋地址")),
+    Column("grid", True, ("网格", "网格编码", "grid_code")),
+    Column("floor_area", True, ("建筑面积", "面积", "floor_area_m2")),
+    Column("floors", True, ("楼层数", "层数")),
+    Column("households", True, ("户数", "出租户数")),
+    Column("residents", True, ("居住人数", "人数")),
+    Column("extinguishers", False, ("灭火器",)),
+    Column("hydrants", False, ("消防栓",)),
+    Column("escape_routes", False, ("逃生通道",)),
+    Column("smoke_detectors", False, ("烟感", "烟雾报警器")),
+    Column("landlord_name", False, ("房东姓名", "房东")),
+    Column("landlord_phone", False, ("房东电话", "房东手机")),
+    Column("incidents", False, ("周边警情", "警情")),
+    Column("services", False, ("周边服务", "服务")),
+)
+COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+FIRE_COLUMNS = ("extinguishers", "hydrants", "escape_routes", "smoke_detectors")
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be used (unreadable, not CSV/XLSX, no header, a required column
+    missing); ``problems`` lists what is wrong in the report's own (line, column, reason) form."""
+
+    def __init__(self, message: str, problems: list[Rejected] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = problems or []
+
+
+@dataclass(frozen=True)
+class Rejected:
+    line: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column}: {self.reason}"
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[tuple[int, list[str]]]  # (line, cells)
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # spreadsheets keep 12 as 12.0
+    return str(value).strip()
+
+
+def _is_xlsx(path: Path, head: bytes) -> bool:
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return True
+    if path.suffix.lower() in (".csv", ".txt"):
+        return False
+    return head.startswith(b"PK\x03\x04")
+
+
+def read_table(path: Path) -> Table:
+    """The header and the non-blank rows of a CSV or XLSX file; ImportFileError when unreadable."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise ImportFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return _read_xlsx(path) if _is_xlsx(path, head) else _read_csv(path)
+
+
+def _read_csv(path: Path) -> Table:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportFileError(f"{path.name} is not UTF-8 text: save it as CSV UTF-8 (or as .xlsx)") from None
+    except OSError as exc:
+        raise ImportFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if "\x00" in text:
+        raise ImportFileError(f"{path.name} is not a CSV text file")
+    try:
+        records = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise ImportFileError(f"{path.name} is not valid CSV: {exc}") from None
+    return _table(path, records)
+
+
+def _read_xlsx(path: Path) -> Table:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        with warnings.catch_warnings():
+            # Files from other tools often lack a default style; openpyxl warns about it, harmlessly.
+            warnings.simplefilter("ignore")
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            try:
+                sheet = book.worksheets[0]
+                records = [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+            finally:
+                book.close()
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, IndexError, ValueError, OSError) as exc:
+        raise ImportFileError(f"{path.name} is not a readable .xlsx workbook ({type(exc).__name__})") from None
+    return _table(path, records)
+
+
+def _table(path: Path, records: list[list[str]]) -> Table:
+    rows: list[tuple[int, list[str]]] = []
+    header: list[str] | None = None
+    for line, record in enumerate(records, start=1):
+        cells = [c.strip() for c in record]
+        if not any(cells):
+            continue
+        if header is None:
+            if line != 1:
+                raise ImportFileError(f"{path.name}: the header must be on line 1")
+            header = cells
+            continue
+        rows.append((line, cells))
+    if header is None:
+        raise ImportFileError(f"{path.name} is empty: it needs a header line and one line per building")
+    return Table(header, rows)
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[\s_\-()（）㎡]+", "", name).lower()
+
+
+_ALIASES = {_key(alias): c.name for c in COLUMNS for alias in (c.name, *c.aliases)}
+
+
+def map_header(header: list[str]) -> tuple[dict[str, int], list[str]]:
+    """Column name -> cell index, and the header cells no column uses (ignored)."""
+    positions: dict[str, int] = {}
+    ignored: list[str] = []
+    problems: list[Rejected] = []
+    for index, title in enumerate(header):
+        name = _ALIASES.get(_key(title))
+        if name is None:
+            if title:
+                ignored.append(title)
+            continue
+        if name in positions:
+            problems.append(Rejected(1, name, "this column appears twice in the header"))
+            continue
+        positions[name] = index
+    for column in COLUMNS:
+        if column.required and column.name not in positions:
+            problems.append(Rejected(1, column.name, "required column missing from the header"))
+    if problems:
+        names = ", ".join(p.column for p in problems)
+        raise ImportFileError(f"the header cannot be used ({names})", problems)
+    return positions, ignored
+
+
+def write_report(path: Path, rejected: Iterable[Rejected]) -> None:
+    """The rejected rows as CSV (UTF-8 with a BOM, so that Excel opens the Chinese right)."""
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "column", "reason"])
+        for item in rejected:
+            writer.writerow([item.line, item.column, item.reason])

@@ -1,0 +1,114 @@
+"""Who reads a report, and how much: the staff in scope and its reporter all of it, a follower (and
+the reporter of a report merged into it) its public view, anyone else nothing (404, no hint that it
+exists). Police matters are never public. A report's place, shown to the public, is its community."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from identity.models import Account, Node
+from identity.roles import STAFF_ROLES, NodeLevel
+from identity.service import is_district_level
+from miniapp_api.reports.models import Category, Report, ReportEvent, ReportFollower
+from server.auth import Principal
+from server.errors import NotFound
+
+# Reports about crime and public order go to the police, not to the public: never suggested to a
+# resident, never followed by one, never published (Open311).
+PRIVATE_CATEGORIES = frozenset({"public_order"})
+
+
+def in_scope(principal: Principal, report: Report) -> bool:
+    """Staff see the reports under their node; the district level sees all."""
+    if principal.role not in STAFF_ROLES:
+        return False
+    if is_district_level(principal):
+        return True
+    return principal.covers(report.node_path)
+
+
+class View(StrEnum):
+    """How much of a report one reader sees; decided per report, never per page."""
+
+    REPORTER = "reporter"  # who filed it: all of it, their own comment included
+    STAFF = "staff"  # staff in whose part of the hierarchy it lies: all of it, the reporter unless anonymous
+    PUBLIC = "public"  # a follower, or the reporter of a report merged into it: category, state, place, times
+
+
+@dataclass(frozen=True)
+class Viewer:
+    principal: Principal
+    account_id: int | None  # the database id of the principal's account, when it still exists
+
+    def view(self, report: Report) -> View:
+        if self.account_id is not None and report.reporter_id == self.account_id:
+            return View.REPORTER
+        if in_scope(self.principal, report):
+            return View.STAFF
+        return View.PUBLIC
+
+
+async def viewer_of(principal: Principal) -> Viewer:
+    account = await Account.get_or_none(public_id=principal.account_id)
+    return Viewer(principal, account.id if account else None)
+
+
+def not_found() -> NotFound:
+    return NotFound("No report with this id.", code="report_not_found")
+
+
+async def by_public_id(public_id: str) -> Report:
+    report = await Report.get_or_none(public_id=public_id) if 0 < len(public_id) <= 16 else None
+    if report is None:
+        raise not_found()
+    return report
+
+
+async def get_visible(*, principal: Principal, public_id: str) -> tuple[Report, bool]:
+    """The report and whether the caller filed it; 404 for anyone else (no hint that it exists)."""
+    report = await by_public_id(public_id)
+    viewer = await viewer_of(principal)
+    view = viewer.view(report)
+    if view is View.PUBLIC:
+        raise not_found()
+    return report, view is View.REPORTER
+
+
+async def get_readable(*, principal: Principal, public_id: str) -> tuple[Report, Viewer, bool]:
+    """For reading: the report, who reads it, and whether they follow it. Its reporter and the staff
+    in scope read all of it; a follower, and the reporter of a report merged into it, read its public
+    view (``View.PUBLIC``) and cannot move it; anyone else gets 404."""
+    report = await by_public_id(public_id)
+    viewer = await viewer_of(principal)
+    following = viewer.account_id is not None and await ReportFollower.exists(
+        report_id=report.id, account_id=viewer.account_id
+    )
+    if viewer.view(report) is View.PUBLIC:
+        told = following or (
+            viewer.account_id is not None
+            and await Report.exists(merged_into_id=report.id, reporter_id=viewer.account_id)
+        )
+        category = await Category.get_or_none(id=report.category_id)
+        if not told or category is None or category.key in PRIVATE_CATEGORIES:
+            raise not_found()
+    return report, viewer, following
+
+
+async def history(report: Report) -> list[ReportEvent]:
+    return list(await ReportEvent.filter(report_id=report.id).order_by("id"))
+
+
+def community_path(node_path: str) -> str:
+    """The community a node lies in (district, street, community: the first three codes), or the node
+    itself when it is higher: the place a report is shown at to anyone but its reporter and staff."""
+    return "/" + "/".join([code for code in node_path.strip("/").split("/") if code][:3]) + "/"
+
+
+async def community_places(paths: set[str]) -> dict[str, str | None]:
+    """Each node path's place above the grid, by name (光明区光明街道光明社区): where a report is, no
+    closer than the community."""
+    segments = {path: [code for code in path.strip("/").split("/") if code] for path in paths}
+    codes = {code for parts in segments.values() for code in parts}
+    names = dict(await Node.filter(code__in=codes).exclude(level=NodeLevel.GRID).values_list("code", "name"))
+    return {path: "".join(names[c] for c in parts if c in names) or None for path, parts in segments.items()}
