@@ -20,7 +20,8 @@ from tortoise import connections
 from tortoise.exceptions import DBConnectionError, OperationalError
 
 from notify import outbox
-from notify.dispatcher import Dispatcher, Policy, _transient
+from notify.dispatcher import Dispatcher, Policy
+from notify.dispatcher.durable import is_transient
 from notify.models import Attempt, Notification, Status
 from notify.worker import make_dispatcher
 from server.settings import Settings
@@ -330,11 +331,11 @@ async def test_a_long_message_id_is_stored_within_its_column(
 
 
 async def test_only_passing_database_failures_are_waited_out(running: object) -> None:
-    assert _transient(OperationalError(sqlite3.OperationalError("database is locked")))
-    assert _transient(DBConnectionError("connection refused"))
-    assert not _transient(OperationalError(sqlite3.OperationalError("no such column: sending_channel")))
-    assert not _transient(OperationalError(asyncpg.exceptions.StringDataRightTruncationError("value too long")))
-    assert _transient(asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"))
+    assert is_transient(OperationalError(sqlite3.OperationalError("database is locked")))
+    assert is_transient(DBConnectionError("connection refused"))
+    assert not is_transient(OperationalError(sqlite3.OperationalError("no such column: sending_channel")))
+    assert not is_transient(OperationalError(asyncpg.exceptions.StringDataRightTruncationError("value too long")))
+    assert is_transient(asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"))
     if ON_POSTGRES:
         # The real thing: what Tortoise raises when PostgreSQL refuses a value too long for varchar(64).
         row = await stolen("m2", email="owner@example.cn", channels=["email"])
@@ -342,7 +343,7 @@ async def test_only_passing_database_failures_are_waited_out(running: object) ->
             await connections.get("default").execute_query(
                 "UPDATE notify_notification SET provider_message_id = $1 WHERE id = $2", ["x" * 65, row.id]
             )
-        assert not _transient(raised.value)
+        assert not is_transient(raised.value)
 
 
 # A row that cannot be prepared is dead after a bounded number of tries --------------------------------

@@ -17,7 +17,7 @@ Quick start::
         assert [s.phone for s in sms.sent] == ["+8613800000001"]
 
 Authentication is checked the way Tencent does, with this module's own implementation of
-TC3-HMAC-SHA256 (written apart from ``notify/sms_tencent.py`` so that one cannot hide a mistake of
+TC3-HMAC-SHA256 (written apart from ``notify/sms_tencent/signing.py`` so that one cannot hide a mistake of
 the other): the canonical request is rebuilt from the headers *as received* that the client lists in
 ``SignedHeaders`` (which must include ``content-type`` and ``host``), the body as received, and the
 configured SecretKey. Answers, in this order:
