@@ -1203,7 +1203,7 @@ def bench(args: argparse.Namespace, work: Workspace) -> int:
     # 1. The building import, as buildings_import_bench times it.
     residents = max(50, args.day // 2)
     party_members = max(10, args.day // 40)
-    gmid(env, "load-hierarchy", cwd=work.path)
+    gmid(env, "load-hierarchy", str(hierarchy.demo_file()), cwd=work.path)  # with grids, as the demo buildings need
     demo = work.path / "buildings-demo.csv"
     made, _ = gmid(env, "buildings", "demo-file", str(demo), "--count", str(args.buildings), cwd=work.path)
     import_seconds, out = gmid(env, "import", "buildings", str(demo), "--quiet", cwd=work.path)
@@ -1226,7 +1226,8 @@ def bench(args: argparse.Namespace, work: Workspace) -> int:
 
     # 3. The feed, over HTTP.
     port = free_port()
-    server_environment = server_env(settings, port, args.workers)
+    # Every staff account signs in from this one address: more than identity.auth.login allows an address a minute.
+    server_environment = server_env(settings, port, args.workers, lifted_routes=("identity.auth.login",))
     server_environment["GMID_NOTIFY_WORKER"] = "true"  # as in production: the dispatcher and SLA timers
     # Staff sign in once for the whole run (the app would refresh its 15-minute tokens instead).
     server_environment["GMID_ACCESS_TOKEN_TTL"] = str(6 * 3600)
