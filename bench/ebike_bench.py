@@ -48,33 +48,43 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
-import json as json_module
 import math
-import multiprocessing
 import os
 import random
-import re
-import shutil
-import signal
 import sqlite3
 import sys
-import tempfile
 import time
-from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlencode, urlparse, urlunparse
+from typing import Any
+from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx
-from http_bench import HOST, Server, free_port, percentile, start, stop_leftover_redis, terminate_on_sigterm
+from _harness import (
+    GMID,
+    HOST,
+    Check,
+    Figures,
+    RawAnswer,
+    RawConnection,
+    RawError,
+    Request,
+    Workspace,
+    asyncpg_dsn,
+    expect,
+    free_port,
+    generate_in_processes,
+    measure,
+    percentile,
+    require_gmid,
+    run,
+    run_async,
+    run_plain,
+    server_env,
+)
 
 from identity import hierarchy, tokens
 from identity import service as identity_service
@@ -88,7 +98,6 @@ from server import db
 from server.app import load_access_token_secret
 from server.cli import init_keys
 from server.settings import Settings
-from tests.support.cli import GMID, gmid_env
 
 BASE_URL = "https://eid.gm.sz.gov.cn/abcdefg"  # as in qr_bench: the size budget's worst case
 MAX_BIKES = 5_000_000  # the plate and ID-number schemes below stay unique up to here
@@ -97,11 +106,9 @@ LOOKUP_P99_TARGET_MS = 10.0
 PACED_TARGET_RATE = 100.0  # lookups a second at which the p99 target is judged in the open-loop figures
 SCAN_RATIO_TARGET = 0.25
 SCAN_CPU_TARGET_MS = 0.5  # server CPU per scan
-LIFTED_RATE = "1000000000/second"
 # One lookup a millisecond: a whole number of milliseconds per lookup, which the limiter needs (docstring).
 LIFTED_LOOKUP_RATE = "3600000/hour"
 PER_RESIDENT = 4  # registrations per bench resident: under the default limit of 5
-T = TypeVar("T")
 
 # The seeded register: everything follows from the bike's index i and the owner's index k ----------
 
@@ -215,7 +222,6 @@ class SeedPlan:
 
 @dataclass
 class Chunk:
-    bikes: int
     accounts: list[Row]
     credentials: list[Row]
     ebikes: list[Row]
@@ -233,7 +239,6 @@ _worker = _Worker()
 
 
 def _init_worker(plan: SeedPlan) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     from identity import pii
     from qr import keys
 
@@ -315,16 +320,10 @@ def generate_chunk(start: int, end: int) -> Chunk:
                 at,
             )
         )
-    return Chunk(end - start, accounts, credentials, ebikes)
+    return Chunk(accounts, credentials, ebikes)
 
 
 # Seeding: the writers ------------------------------------------------------------------------------
-
-
-def asyncpg_dsn(url: str) -> str:
-    """The Tortoise URL for asyncpg: its scheme, without Tortoise's own options (maxsize=...)."""
-    parts = urlparse(url)
-    return urlunparse(parts._replace(scheme="postgresql", query=""))
 
 
 def sqlite_path(url: str) -> str:
@@ -428,36 +427,6 @@ class SqliteWriter:
 Writer = PostgresWriter | SqliteWriter
 
 
-class Progress:
-    """A plain-text progress bar on stderr, redrawn at most five times a second."""
-
-    def __init__(self, total: int, label: str) -> None:
-        self.total, self.label = total, label
-        self.started = self.shown = time.perf_counter()
-        self.done = 0
-
-    def update(self, n: int) -> None:
-        self.done += n
-        now = time.perf_counter()
-        if now - self.shown < 0.2 and self.done < self.total:
-            return
-        self.shown = now
-        elapsed = now - self.started
-        rate = self.done / elapsed if elapsed else 0.0
-        eta = (self.total - self.done) / rate if rate else float("nan")
-        filled = int(30 * self.done / self.total)
-        bar = "#" * filled + "." * (30 - filled)
-        print(
-            f"\r{self.label} [{bar}] {self.done:>11,} / {self.total:,} {rate:>9,.0f}/s  ETA {eta:5.0f} s ",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def close(self) -> None:
-        print(file=sys.stderr, flush=True)
-
-
 @dataclass
 class Seeded:
     bikes: int
@@ -480,36 +449,17 @@ async def seed(settings: Settings, bikes: int, node_paths: Sequence[str], proces
         now = time.time()
         span = 2 * 365 * 86400.0  # registered over the last two years, oldest first
         plan = SeedPlan(settings.var_dir, bikes, max_id + 1, tuple(node_paths), now - span, span / bikes)
-        ranges = [(s, min(s + CHUNK, bikes)) for s in range(0, bikes, CHUNK)]
-        loop = asyncio.get_running_loop()
-        progress = Progress(bikes, "seeding")
         started = time.perf_counter()
-        with ProcessPoolExecutor(
-            max_workers=processes,
-            mp_context=multiprocessing.get_context("spawn"),  # not fork: this process holds loops and sockets
+        await generate_in_processes(
+            bikes,
+            CHUNK,
+            processes=processes,
             initializer=_init_worker,
             initargs=(plan,),
-        ) as pool:
-            todo = iter(ranges)
-            pending: deque[asyncio.Future[Chunk]] = deque()
-
-            def submit() -> None:
-                span_ = next(todo, None)
-                if span_ is not None:
-                    pending.append(loop.run_in_executor(pool, generate_chunk, *span_))
-
-            for _ in range(processes + 1):  # one chunk ahead: the workers make while this process writes
-                submit()
-            try:
-                while pending:
-                    chunk = await pending.popleft()
-                    submit()
-                    await writer.write(chunk)
-                    progress.update(chunk.bikes)
-            finally:
-                for future in pending:
-                    future.cancel()
-                progress.close()
+            generate=generate_chunk,
+            consume=writer.write,
+            label="seeding",
+        )
         loaded = time.perf_counter()
         await writer.finish()
         analyzed = time.perf_counter()
@@ -581,143 +531,6 @@ async def prepare(settings: Settings, residents: int) -> People:
 
 # The load ------------------------------------------------------------------------------------------
 
-Request = tuple[str, str, dict[str, Any]]  # method, URL path, httpx keyword arguments
-Check = Callable[[Any], str | None]  # None when the answer (httpx's or RawAnswer) is right, otherwise why not
-
-
-@dataclass
-class Figures:
-    name: str
-    latencies_ns: list[int] = field(default_factory=list)
-    seconds: float = 0.0
-    failures: Counter[str] = field(default_factory=Counter)
-    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per request: server, database, client
-
-    @property
-    def errors(self) -> int:
-        return sum(self.failures.values())
-
-    @property
-    def rps(self) -> float:
-        return len(self.latencies_ns) / self.seconds if self.seconds else 0.0
-
-    def p(self, fraction: float) -> float:
-        return percentile(sorted(self.latencies_ns), fraction)
-
-
-def error_code(response: Any) -> str:
-    """``STATUS error.code``: the error shape's code only, never its message or details."""
-    try:
-        code = response.json()["error"]["code"]
-    except (ValueError, KeyError, TypeError):
-        code = "?"
-    return f"{response.status_code} {code}"
-
-
-def expect(status: int, check: Callable[[dict[str, Any]], str | None] | None = None) -> Check:
-    def run(response: Any) -> str | None:
-        if response.status_code != status:
-            return error_code(response)
-        return check(response.json()) if check is not None else None
-
-    return run
-
-
-class RawError(Exception):
-    """The raw client's connection failed or answered something it cannot read."""
-
-
-@dataclass
-class RawAnswer:
-    status_code: int
-    content: bytes
-
-    def json(self) -> Any:
-        return json_module.loads(self.content)
-
-
-class RawConnection:
-    """One keep-alive HTTP/1.1 connection, one request at a time: a client far lighter than httpx
-    (http_bench's own generator, with bodies and headers), for when httpx is what runs out of CPU."""
-
-    def __init__(self, base_url: str) -> None:
-        parts = urlparse(base_url)
-        self.host, self.port = parts.hostname or HOST, parts.port or 80
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: dict[str, str] | None = None,
-        json: object = None,
-        headers: dict[str, str] | None = None,
-    ) -> RawAnswer:
-        target = url + ("?" + urlencode(params) if params else "")
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
-        body = b""
-        if json is not None:
-            body = json_module.dumps(json, ensure_ascii=False, separators=(",", ":")).encode()
-            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-        try:
-            if self.writer is None:
-                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-            assert self.reader is not None
-            self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-            head = await self.reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
-            if length is None:
-                raise ValueError("no Content-Length")
-            content = await self.reader.readexactly(int(length.group(1)))
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
-            self.close()
-            raise RawError(type(exc).__name__) from exc
-        if re.search(rb"(?i)\r\nconnection:\s*close", head):
-            self.close()
-        return RawAnswer(status, content)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-
-Sender = Callable[..., Awaitable[Any]]  # httpx.AsyncClient.request, or RawConnection.request
-
-
-async def drive(
-    senders: Sequence[Sender],
-    sink: Figures,
-    indices: range,
-    make: Callable[[int], Request],
-    check: Check,
-) -> None:
-    """Send make(j) for every j of ``indices``, one task per sender; record into ``sink``."""
-    todo = iter(indices)
-
-    async def task(send: Sender) -> None:
-        for j in todo:  # one iterator shared by the tasks: each index is sent once
-            method, url, kwargs = make(j)
-            started = time.perf_counter_ns()
-            try:
-                response = await send(method, url, **kwargs)
-            except (httpx.HTTPError, RawError) as exc:
-                name = str(exc) if isinstance(exc, RawError) else type(exc).__name__
-                sink.failures[f"exception {name}"] += 1
-                continue
-            sink.latencies_ns.append(time.perf_counter_ns() - started)
-            problem = check(response)
-            if problem is not None:
-                sink.failures[problem] += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(task(send) for send in senders))
-    sink.seconds = time.perf_counter() - started
-
 
 def _proc_stats() -> dict[int, tuple[int, str, float]]:
     """pid -> (parent pid, command name, CPU seconds used so far) of every process we can read."""
@@ -762,41 +575,6 @@ class CpuProbe:
         }
         if self.local_postgres:
             figures["database"] = sum(cpu for _, name, cpu in stats.values() if name == "postgres")
-        return figures
-
-
-async def measure(
-    name: str,
-    base_url: str,
-    args: argparse.Namespace,
-    make: Callable[[int], Request],
-    check: Check,
-    cpu: CpuProbe | None = None,
-) -> Figures:
-    requests, warmup, concurrency = args.requests, args.warmup, args.concurrency
-    print(f"  {name}: {warmup:,} warm-up, then {requests:,} requests", file=sys.stderr, flush=True)
-    async with contextlib.AsyncExitStack() as stack:
-        senders: list[Sender]
-        if args.client == "httpx":
-            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-            # trust_env=False: a proxy from the environment must not sit between us and the loopback servers.
-            client = httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60.0, trust_env=False)
-            await stack.enter_async_context(client)
-            senders = [client.request] * concurrency
-        else:
-            connections = [RawConnection(base_url) for _ in range(concurrency)]
-            for connection in connections:
-                stack.callback(connection.close)
-            senders = [connection.request for connection in connections]
-        figures = Figures(name)
-        if warmup:
-            warm = Figures("warm-up")
-            await drive(senders, warm, range(warmup), make, check)
-            figures.failures.update({f"(warm-up) {why}": n for why, n in warm.failures.items()})
-        before = cpu.read() if cpu else {}
-        await drive(senders, figures, range(warmup, warmup + requests), make, check)
-        after = cpu.read() if cpu else {}
-        figures.cpu_ms = {k: (after[k] - before[k]) * 1000 / requests for k in before}
         return figures
 
 
@@ -1005,67 +783,9 @@ async def run_load(
     return Load(lookup_frame, lookup_id, frame_alone, id_alone, register, scan_figures, hello, paced_lookups)
 
 
-# The bare Sanic hello-world (a subprocess of this file) ---------------------------------------------
-
-
-def serve_hello(port: int) -> None:
-    from sanic import Sanic
-    from sanic.response import json
-
-    app = Sanic("bare_hello")
-    app.config.MOTD = False
-    app.config.ACCESS_LOG = False
-    app.config.AUTO_EXTEND = False  # bare: no sanic-ext, even though it is installed
-
-    @app.get("/healthz")
-    async def healthz(request):  # type: ignore[no-untyped-def]
-        return json({"status": "ok"})
-
-    @app.post("/api/v1/scan")
-    async def scan(request):  # type: ignore[no-untyped-def]
-        # The same request as the real scan, body parsed; a small answer, nothing else.
-        payload = (request.json or {}).get("payload", "")
-        return json({"valid": True, "code": "ok", "length": len(payload)})
-
-    app.run(host=HOST, port=port, single_process=True, access_log=False, motd=False)
-
-
-# Main ------------------------------------------------------------------------------------------------
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
-
-
-def run_plain(factory: Callable[[], Awaitable[T]]) -> T:
-    async def wrapper() -> T:
-        return await factory()
-
-    return asyncio.run(wrapper())
-
-
-def server_env(settings: Settings, port: int, workers: int) -> dict[str, str]:
-    env = gmid_env(settings)
-    env.update(
-        GMID_HOST=HOST,
-        GMID_PORT=str(port),
-        GMID_WORKERS=str(workers),
-        GMID_NOTIFY_WORKER="false",
-        # Rate limits stay on (their Redis round trip is part of each request's cost) at rates no
-        # bench reaches, for the routes measured and by default.
-        GMID_RATE_LIMIT_IP=LIFTED_RATE,
-        GMID_RATE_LIMIT_ACCOUNT=LIFTED_RATE,
-        GMID_RATE_LIMITS=";".join(
-            f"{route}=ip:{LIFTED_RATE}|account:{LIFTED_RATE}"
-            for route in ("qr.scan", "ebikes.police.ebikes", "ebikes.register")
-        ),
-        GMID_POLICE_LOOKUP_RATE=LIFTED_LOOKUP_RATE,
-        GMID_ACCESS_LOG="false",
-    )
+def ebike_server_env(settings: Settings, port: int, workers: int) -> dict[str, str]:
+    env = server_env(settings, port, workers, lifted_routes=("qr.scan", "ebikes.police.ebikes", "ebikes.register"))
+    env["GMID_POLICE_LOOKUP_RATE"] = LIFTED_LOOKUP_RATE
     return env
 
 
@@ -1192,12 +912,8 @@ def main(argv: list[str] | None = None) -> int:
         "--processes", type=int, default=os.cpu_count() or 1, help="seeding processes (default: one per CPU)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (server logs, keys)")
-    parser.add_argument("--serve-hello", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.serve_hello:
-        serve_hello(args.serve_hello)
-        return 0
     if not 1 <= args.bikes <= MAX_BIKES:
         parser.error(f"--bikes must be from 1 to {MAX_BIKES:,}")
     if not 1 <= args.concurrency <= 1000 or args.requests < 1 or args.warmup < 0:
@@ -1206,89 +922,50 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rates must be from 0 to 10,000 a second, --rate-seconds from 1 to 600")
     if not 1 <= args.workers <= 64 or args.processes < 1:
         parser.error("--workers must be from 1 to 64, --processes at least 1")
-    if not GMID.exists():
-        parser.error(f"{GMID} is missing: run `make install` and use .venv/bin/python")
+    require_gmid(parser)
     if args.workers > 1:
         print(
             "note: the hello-world runs one process; gmid runs more, so the ratio is not like for like", file=sys.stderr
         )
+    return run("ebike_bench", lambda work: bench(args, work), prefix="gmideb-", keep=args.keep)
 
+
+def bench(args: argparse.Namespace, work: Workspace) -> int:
     at_start = os.getloadavg()[0]  # other work on the machine skews the figures
-    # A short folder: the embedded Redis listens on a unix socket inside it (paths < 108 bytes).
-    work = Path(tempfile.mkdtemp(prefix="gmideb-", dir="/tmp"))
-    var_dir = work / "var"
-    servers: list[Server] = []
-    try:
-        with terminate_on_sigterm():
-            settings = Settings(
-                var_dir=str(var_dir),
-                database_url=args.database_url,
-                redis_url=args.redis_url,
-                public_base_url=BASE_URL,
-                log_level="WARNING",
-            )
-            backend = database_version(settings)
-            init_keys(settings)
-            run_plain(lambda: db.migrate(settings))
-            residents = math.ceil((args.requests + args.warmup) / PER_RESIDENT)
-            people = run_plain(lambda: prepare(settings, residents))
-            seeded = run_plain(
-                lambda: seed(settings, args.bikes, people.grid_paths, args.processes, random.Random(args.bikes))
-            )
-            if not seeded.scan_tokens:
-                raise RuntimeError("no seeded bike's code was found after seeding")
+    settings = Settings(
+        var_dir=str(work.var_dir),
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        public_base_url=BASE_URL,
+        log_level="WARNING",
+    )
+    backend = database_version(settings)
+    init_keys(settings)
+    run_plain(lambda: db.migrate(settings))
+    residents = math.ceil((args.requests + args.warmup) / PER_RESIDENT)
+    people = run_plain(lambda: prepare(settings, residents))
+    seeded = run_plain(lambda: seed(settings, args.bikes, people.grid_paths, args.processes, random.Random(args.bikes)))
+    if not seeded.scan_tokens:
+        raise RuntimeError("no seeded bike's code was found after seeding")
 
-            gmid_port, hello_port = free_port(), free_port()
-            hello = start(
-                "bare Sanic hello",
-                [sys.executable, str(Path(__file__).resolve()), "--serve-hello", str(hello_port)],
-                env=server_env(settings, hello_port, 1),
-                cwd=work,
-                port=hello_port,
-            )
-            servers.append(hello)
-            ours = start(
-                "gmid serve",
-                [str(GMID), "serve", "--workers", str(args.workers), "--port", str(gmid_port)],
-                env=server_env(settings, gmid_port, args.workers),
-                cwd=work,  # outside the repository: a developer's .env stays out
-                port=gmid_port,
-            )
-            servers.append(ours)
-            hello.wait_ready()
-            ours.wait_ready()
-            print("load:", file=sys.stderr, flush=True)
-            before = os.getloadavg()[0]
-            local_pg = urlparse(settings.effective_database_url).hostname in ("127.0.0.1", "localhost", "::1")
-            local_pg = local_pg and not settings.effective_database_url.startswith("sqlite://")
-            probes = (CpuProbe(ours.process.pid, local_pg), CpuProbe(hello.process.pid, False))
-            load = run_async(
-                run_load(args, f"http://{HOST}:{gmid_port}", f"http://{HOST}:{hello_port}", people, seeded, probes)
-            )
-            after = os.getloadavg()[0]
-        return report(args, backend, seeded, load, (at_start, before, after))
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping the servers", file=sys.stderr)
-        return 130
-    except (RuntimeError, OSError) as exc:
-        print(f"ebike_bench: {exc}", file=sys.stderr)
-        for server in servers:
-            if server.process.poll() is not None:
-                print(f"{server.name} log:\n{server.log_tail()}", file=sys.stderr)
-        return 1
-    finally:
-        # Ignore a second Ctrl-C while the servers stop.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            for server in reversed(servers):
-                server.stop()
-            stop_leftover_redis(var_dir)
-        finally:
-            signal.signal(signal.SIGINT, previous)
-            if args.keep:
-                print(f"kept {work}", file=sys.stderr)
-            else:
-                shutil.rmtree(work, ignore_errors=True)
+    hello = work.start_hello()
+    port = free_port()
+    ours = work.start_server(
+        "gmid serve",
+        [str(GMID), "serve", "--workers", str(args.workers), "--port", str(port)],
+        env=ebike_server_env(settings, port, args.workers),
+        port=port,
+    )
+    hello.wait_ready()
+    ours.wait_ready()
+    print("load:", file=sys.stderr, flush=True)
+    before = os.getloadavg()[0]
+    local_pg = urlparse(settings.effective_database_url).hostname in ("127.0.0.1", "localhost", "::1")
+    local_pg = local_pg and not settings.effective_database_url.startswith("sqlite://")
+    probes = (CpuProbe(ours.process.pid, local_pg), CpuProbe(hello.process.pid, False))
+    load = run_async(run_load(args, f"http://{HOST}:{port}", f"http://{HOST}:{hello.port}", people, seeded, probes))
+    after = os.getloadavg()[0]
+    return report(args, backend, seeded, load, (at_start, before, after))
 
 
 if __name__ == "__main__":

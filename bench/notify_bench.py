@@ -25,16 +25,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
 import re
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -42,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _harness import GMID, Process, Workspace, gmid_env, percentile, require_gmid, run
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
@@ -52,15 +49,13 @@ from notify.models import Attempt, Notification, Status
 from server import db
 from server import redis as gmid_redis
 from server.cli import init_keys
-from server.settings import SPECS, Settings
+from server.settings import Settings
 from tests.support.sms_fake import SmsFake
 from tests.support.smtp_server import SmtpServer
 from tests.support.wechat_fake import WeChatFake
 
-GMID = Path(sys.executable).parent / "gmid"
 SENDER = "noreply@gm.example.cn"
 CHANNELS = ("wechat", "sms", "email")
-Worker = tuple[subprocess.Popen[bytes], Path]  # a notify-worker process and its log file
 
 
 class TimedSmtpServer(SmtpServer):
@@ -81,58 +76,15 @@ class TimedSmtpServer(SmtpServer):
 Fakes = tuple[WeChatFake, SmsFake, TimedSmtpServer]
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment of a ``gmid`` subprocess that reads exactly ``settings`` (nothing from our shell)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GMID_")}
-    for spec in SPECS:
-        value = getattr(settings, spec.attr)
-        if value is not None and value != spec.default:
-            env[spec.env] = ("true" if value else "false") if isinstance(value, bool) else str(value)
-    Settings.from_env(env, env_file=None)  # a value that does not survive the round trip stops here
-    return env
-
-
-def start_workers(n: int, env: dict[str, str], work: Path) -> list[Worker]:
-    workers = []
-    for i in range(n):
-        log_path = work / f"worker-{i}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [str(GMID), "notify-worker"],
-                env=env,
-                cwd=work,  # outside the repository: a developer's .env stays out
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches only us; we stop them with SIGTERM
-            )
-        workers.append((process, log_path))
-    return workers
-
-
-def stop_workers(workers: list[Worker]) -> None:
-    for process, _ in workers:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)  # graceful: the sends in flight finish
-    for process, _ in workers:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-async def wait_ready(workers: list[Worker], redis_url: str) -> None:
+async def wait_ready(workers: list[Process], redis_url: str) -> None:
     """Until every dispatcher listens for wake-ups (a running ``Dispatcher.run`` subscribes)."""
     client = gmid_redis.make_client(redis_url)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            for process, log_path in workers:
-                if process.poll() is not None:
-                    raise RuntimeError(f"notify-worker exited with {process.returncode}:\n{log_path.read_text()}")
+            for worker in workers:
+                if worker.exited():
+                    raise RuntimeError(f"{worker.name} exited with {worker.process.returncode}:\n{worker.log_tail()}")
             [(_, listening)] = await client.pubsub_numsub(outbox.WAKE_CHANNEL)
             if listening >= len(workers):
                 return
@@ -198,7 +150,7 @@ async def wait_sent(run: Run, deadline: float) -> None:
         await asyncio.sleep(0.1)
 
 
-async def measure(args: argparse.Namespace, settings: Settings, workers: list[Worker]) -> Run:
+async def measure(args: argparse.Namespace, settings: Settings, workers: list[Process]) -> Run:
     redis_url = gmid_redis.redis_url_for(settings)
     await wait_ready(workers, redis_url)
     pii.set_vault(pii.Vault(pii.PiiKeyRing.from_settings(settings)))
@@ -215,12 +167,6 @@ async def measure(args: argparse.Namespace, settings: Settings, workers: list[Wo
         await client.aclose()
         await db.close_db()
         pii.set_vault(None)
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    return sorted_values[min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))]
 
 
 def worker_noise(logs: list[Path]) -> Counter[str]:
@@ -316,72 +262,60 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--mix takes names from {', '.join(CHANNELS)}")
     if args.count < 1 or args.workers < 1 or args.batch < 1 or args.rate < 0:
         parser.error("--count, --workers and --batch must be at least 1, --rate not negative")
-    if not GMID.exists():
-        parser.error(f"{GMID} is missing: run `make install` and use .venv/bin/python")
-    backend = "PostgreSQL" if args.database_url and not args.database_url.startswith("sqlite") else "SQLite"
+    require_gmid(parser)
+    return run("notify_bench", lambda work: bench(args, work), prefix="gmidnb-", keep=args.keep)
 
-    # A short folder: the embedded Redis listens on a unix socket inside it (paths < 108 bytes).
-    work = Path(tempfile.mkdtemp(prefix="gmidnb-", dir="/tmp"))
-    workers: list[Worker] = []
+
+def bench(args: argparse.Namespace, work: Workspace) -> int:
+    backend = "PostgreSQL" if args.database_url and not args.database_url.startswith("sqlite") else "SQLite"
     embedded: gmid_redis.EmbeddedRedis | None = None
-    try:
-        smtp = TimedSmtpServer()
-        signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up like Ctrl-C
-        with WeChatFake() as wechat, SmsFake() as sms, smtp:
-            settings = Settings(
-                var_dir=str(work / "var"),
-                database_url=args.database_url,
-                redis_url=args.redis_url,
-                log_level="WARNING",
-                wechat_appid=wechat.appid,
-                wechat_secret=wechat.secret,
-                wechat_api_base_url=wechat.base_url,
-                sms_secret_id=sms.secret_id,
-                sms_secret_key=sms.secret_key,
-                sms_sdk_app_id=sms.sdk_app_id,
-                sms_sign_name=sms.sign_name,
-                sms_endpoint=sms.base_url.rstrip("/"),
-                smtp_host=smtp.host,
-                smtp_port=smtp.port,
-                smtp_security="none",
-                smtp_from=SENDER,
-                notify_worker=False,
-                notify_concurrency=args.concurrency,
-                notify_batch_size=args.claim,
-                notify_wechat_templates="ebike.stolen=TPL_STOLEN",
-                notify_sms_templates="ebike.stolen=1001",
-            )
-            env = settings_env(settings)
-            init_keys(settings)
+    smtp = TimedSmtpServer()
+    with WeChatFake() as wechat, SmsFake() as sms, smtp:
+        settings = Settings(
+            var_dir=str(work.var_dir),
+            database_url=args.database_url,
+            redis_url=args.redis_url,
+            log_level="WARNING",
+            wechat_appid=wechat.appid,
+            wechat_secret=wechat.secret,
+            wechat_api_base_url=wechat.base_url,
+            sms_secret_id=sms.secret_id,
+            sms_secret_key=sms.secret_key,
+            sms_sdk_app_id=sms.sdk_app_id,
+            sms_sign_name=sms.sign_name,
+            sms_endpoint=sms.base_url.rstrip("/"),
+            smtp_host=smtp.host,
+            smtp_port=smtp.port,
+            smtp_security="none",
+            smtp_from=SENDER,
+            notify_worker=False,
+            notify_concurrency=args.concurrency,
+            notify_batch_size=args.claim,
+            notify_wechat_templates="ebike.stolen=TPL_STOLEN",
+            notify_sms_templates="ebike.stolen=1001",
+        )
+        env = gmid_env(settings)
+        init_keys(settings)
+        try:
+            if settings.uses_embedded_redis:
+                embedded = gmid_redis.embedded_for(settings)
+                embedded.start()
+            asyncio.run(db.migrate(settings))
+            workers = [
+                work.start(f"notify-worker {i}", [str(GMID), "notify-worker"], env=env) for i in range(args.workers)
+            ]
+            measured = asyncio.run(measure(args, settings, workers))
+            work.stop_processes()  # before reading their logs and the fakes' records
+            return report(args, backend, (wechat, sms, smtp), measured, [worker.log_path for worker in workers])
+        finally:
+            # Workers first, while the fakes still answer; a second Ctrl-C must not skip this.
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
             try:
-                if settings.uses_embedded_redis:
-                    embedded = gmid_redis.embedded_for(settings)
-                    embedded.start()
-                asyncio.run(db.migrate(settings))
-                workers = start_workers(args.workers, env, work)
-                run = asyncio.run(measure(args, settings, workers))
-                stop_workers(workers)  # before reading their logs and the fakes' records
-                return report(args, backend, (wechat, sms, smtp), run, [log for _, log in workers])
+                work.stop_processes()
+                if embedded is not None:
+                    embedded.stop()
             finally:
-                # Workers first, while the fakes still answer; a second Ctrl-C must not skip this.
-                previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-                try:
-                    stop_workers(workers)
-                    if embedded is not None:
-                        embedded.stop()
-                finally:
-                    signal.signal(signal.SIGINT, previous)
-    except KeyboardInterrupt:
-        print("interrupted; stopping the workers", file=sys.stderr)
-        return 130
-    except (RuntimeError, OSError) as exc:  # a worker that would not start, a database that does not answer
-        print(f"notify_bench: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+                signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":

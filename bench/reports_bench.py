@@ -51,46 +51,48 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import multiprocessing
 import os
 import random
 import re
 import secrets
-import shutil
-import signal
 import sys
-import tempfile
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
-from buildings_import_bench import TARGET_SECONDS as IMPORT_TARGET_SECONDS
-from buildings_import_bench import run as run_gmid
-from ebike_bench import (
+from _harness import (
+    GMID,
+    HOST,
     Figures,
     Progress,
-    RawConnection,
     RawError,
     Request,
     Sender,
+    Workspace,
     asyncpg_dsn,
+    bench_database,
     error_code,
     expect,
+    free_port,
+    generate_in_processes,
+    gmid,
+    gmid_env,
     measure,
+    require_gmid,
+    run,
     run_async,
     run_plain,
+    senders,
     server_env,
 )
-from http_bench import HOST, Server, free_port, start, stop_leftover_redis, terminate_on_sigterm
+from buildings_import_bench import TARGET_SECONDS as IMPORT_TARGET_SECONDS
 from tortoise import connections
 
 from identity import hierarchy, tokens
@@ -109,8 +111,6 @@ from server.app import load_access_token_secret
 from server.auth import Principal
 from server.cli import init_keys
 from server.settings import Settings
-from tests.support.cli import GMID, gmid_env
-from tests.support.postgres import pg_admin, pg_url
 
 FEED_P99_TARGET_MS = 50.0
 PER_DAY = 4_100  # the district's reports a day: the seeded history's pace
@@ -273,7 +273,6 @@ _worker = _Worker()
 
 
 def _init_worker(plan: SeedPlan) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _worker.plan = plan
 
 
@@ -407,41 +406,27 @@ async def seed(
             first,
             reporters,
         )
-        ranges = [(s, min(s + CHUNK, reports)) for s in range(0, reports, CHUNK)]
-        loop = asyncio.get_running_loop()
-        progress = Progress(reports, "seeding reports")
         states: Counter[str] = Counter()
         overdue = without_deadline = 0
-        with ProcessPoolExecutor(
-            max_workers=processes,
-            mp_context=multiprocessing.get_context("spawn"),  # not fork: this process holds a loop and sockets
+
+        async def write(chunk: list[Row]) -> None:
+            nonlocal overdue, without_deadline
+            await conn.copy_records_to_table("report", records=chunk, columns=REPORT_COLUMNS)
+            for row in chunk:
+                states[row[STATE]] += 1
+                overdue += row[OVERDUE]
+                without_deadline += row[DUE_AT] is None and State(row[STATE]) in feed_service.FEED_STATES
+
+        await generate_in_processes(
+            reports,
+            CHUNK,
+            processes=processes,
             initializer=_init_worker,
             initargs=(plan,),
-        ) as pool:
-            todo = iter(ranges)
-            pending: deque[asyncio.Future[list[Row]]] = deque()
-
-            def submit() -> None:
-                span = next(todo, None)
-                if span is not None:
-                    pending.append(loop.run_in_executor(pool, generate_chunk, *span))
-
-            for _ in range(processes + 1):  # one chunk ahead: the workers make while this process writes
-                submit()
-            try:
-                while pending:
-                    chunk = await pending.popleft()
-                    submit()
-                    await conn.copy_records_to_table("report", records=chunk, columns=REPORT_COLUMNS)
-                    for row in chunk:
-                        states[row[STATE]] += 1
-                        overdue += row[OVERDUE]
-                        without_deadline += row[DUE_AT] is None and State(row[STATE]) in feed_service.FEED_STATES
-                    progress.update(len(chunk))
-            finally:
-                for future in pending:
-                    future.cancel()
-                progress.close()
+            generate=generate_chunk,
+            consume=write,
+            label="seeding reports",
+        )
         await conn.execute("SELECT setval(pg_get_serial_sequence('report', 'id'), (SELECT MAX(id) FROM report))")
         loaded = time.perf_counter()
         # The invariant the feed relies on, checked in the database rather than trusted.
@@ -1029,21 +1014,10 @@ async def run_day(
                 sink.failures[str(exc)] += 1
             progress.update(1)
 
-    async with contextlib.AsyncExitStack() as stack:
-        senders: list[Sender]
-        if args.client == "httpx":
-            limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-            http = httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60.0, trust_env=False)
-            await stack.enter_async_context(http)
-            senders = [http.request] * args.concurrency
-        else:
-            connections = [RawConnection(base_url) for _ in range(args.concurrency)]
-            for connection in connections:
-                stack.callback(connection.close)
-            senders = [connection.request for connection in connections]
+    async with senders(base_url, args.client, args.concurrency) as sending:
         started = time.perf_counter()
         try:
-            await asyncio.gather(*(client(send) for send in senders))
+            await asyncio.gather(*(client(send) for send in sending))
         finally:
             progress.close()
         sink.seconds = time.perf_counter() - started
@@ -1159,10 +1133,6 @@ async def feed_scopes(settings: Settings, feed_staff: Sequence[tuple[str, str, s
         await db.close_db()
 
 
-async def recreate_database(url: str, name: str) -> None:
-    await pg_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
-
-
 async def database_facts(url: str) -> str:
     import asyncpg
 
@@ -1211,149 +1181,118 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--reports from 1 to 20,000,000, --day from 1 to 1,000,000, --buildings not negative")
     if not 1 <= args.concurrency <= 1000 or args.requests < 1 or args.warmup < 0 or not 1 <= args.page_size <= 200:
         parser.error("--concurrency 1 to 1000, --requests at least 1, --warmup not negative, --page-size 1 to 200")
-    if not GMID.exists():
-        parser.error(f"{GMID} is missing: run `make install` and use .venv/bin/python")
+    require_gmid(parser)
+    return run("reports_bench", lambda work: bench(args, work), prefix="gmidrp-", keep=args.keep)
 
+
+def bench(args: argparse.Namespace, work: Workspace) -> int:
     at_start = os.getloadavg()[0]
-    work = Path(tempfile.mkdtemp(prefix="gmidrp-", dir="/tmp"))  # short: the embedded Redis's socket is in it
-    var_dir = work / "var"
-    url = pg_url(args.database_url, args.bench_database)
-    servers: list[Server] = []
-    made_database = False
-    try:
-        with terminate_on_sigterm():
-            asyncio.run(recreate_database(args.database_url, args.bench_database))
-            made_database = True
-            settings = Settings(var_dir=str(var_dir), database_url=url, redis_url=args.redis_url, log_level="WARNING")
-            facts = asyncio.run(database_facts(url))
-            print(
-                f"{facts}; database {args.bench_database}; {os.cpu_count()} CPU cores shared by client, server and "
-                f"database; 1-minute load average {at_start:.2f} at the start",
-                flush=True,
-            )
-            init_keys(settings)
-            run_plain(lambda: db.migrate(settings))
-            env = gmid_env(settings)
+    url = bench_database(args.database_url, args.bench_database, work, keep=args.keep)
+    if args.keep:
+        work.callback(lambda: print(f"kept the database {args.bench_database}", file=sys.stderr))
+    settings = Settings(var_dir=str(work.var_dir), database_url=url, redis_url=args.redis_url, log_level="WARNING")
+    facts = asyncio.run(database_facts(url))
+    print(
+        f"{facts}; database {args.bench_database}; {os.cpu_count()} CPU cores shared by client, server and "
+        f"database; 1-minute load average {at_start:.2f} at the start",
+        flush=True,
+    )
+    init_keys(settings)
+    run_plain(lambda: db.migrate(settings))
+    env = gmid_env(settings)
 
-            # 1. The building import, as buildings_import_bench times it.
-            residents = max(50, args.day // 2)
-            party_members = max(10, args.day // 40)
-            with contextlib.chdir(work):  # outside the repository: a developer's .env stays out
-                run_gmid(env, "load-hierarchy")
-                demo = work / "buildings-demo.csv"
-                made, _ = run_gmid(env, "buildings", "demo-file", str(demo), "--count", str(args.buildings))
-                import_seconds, out = run_gmid(env, "import", "buildings", str(demo), "--quiet")
-            summary = next((line for line in out.splitlines() if line.startswith("buildings:")), out.strip())
-            verdict = "met" if import_seconds < IMPORT_TARGET_SECONDS else "NOT met"
-            print(
-                f"building import: {args.buildings:,} demo buildings ({demo.stat().st_size / 1e6:.1f} MB, made in "
-                f"{made:.1f} s): `gmid import buildings` {import_seconds:.2f} s wall, process start included; "
-                f"target under {IMPORT_TARGET_SECONDS:.0f} s: {verdict}\n    gmid: {summary}",
-                flush=True,
-            )
+    # 1. The building import, as buildings_import_bench times it.
+    residents = max(50, args.day // 2)
+    party_members = max(10, args.day // 40)
+    gmid(env, "load-hierarchy", str(hierarchy.demo_file()), cwd=work.path)  # with grids, as the demo buildings need
+    demo = work.path / "buildings-demo.csv"
+    made, _ = gmid(env, "buildings", "demo-file", str(demo), "--count", str(args.buildings), cwd=work.path)
+    import_seconds, out = gmid(env, "import", "buildings", str(demo), "--quiet", cwd=work.path)
+    summary = next((line for line in out.splitlines() if line.startswith("buildings:")), out.strip())
+    verdict = "met" if import_seconds < IMPORT_TARGET_SECONDS else "NOT met"
+    print(
+        f"building import: {args.buildings:,} demo buildings ({demo.stat().st_size / 1e6:.1f} MB, made in "
+        f"{made:.1f} s): `gmid import buildings` {import_seconds:.2f} s wall, process start included; "
+        f"target under {IMPORT_TARGET_SECONDS:.0f} s: {verdict}\n    gmid: {summary}",
+        flush=True,
+    )
 
-            # 2. The seeded history.
-            people = run_plain(lambda: prepare(settings, residents, party_members))
-            seeded = run_plain(
-                lambda: seed(settings, args.reports, [g.path for g in people.grids], people.buildings, args.processes)
-            )
-            print_seeded(seeded)
-            scopes = run_plain(lambda: feed_scopes(settings, people.feed_staff))
+    # 2. The seeded history.
+    people = run_plain(lambda: prepare(settings, residents, party_members))
+    seeded = run_plain(
+        lambda: seed(settings, args.reports, [g.path for g in people.grids], people.buildings, args.processes)
+    )
+    print_seeded(seeded)
+    scopes = run_plain(lambda: feed_scopes(settings, people.feed_staff))
 
-            # 3. The feed, over HTTP.
-            port = free_port()
-            server_environment = server_env(settings, port, args.workers)
-            server_environment["GMID_NOTIFY_WORKER"] = "true"  # as in production: the dispatcher and SLA timers
-            # Staff sign in once for the whole run (the app would refresh its 15-minute tokens instead).
-            server_environment["GMID_ACCESS_TOKEN_TTL"] = str(6 * 3600)
-            ours = start(
-                "gmid serve",
-                [str(GMID), "serve", "--workers", str(args.workers), "--port", str(port)],
-                env=server_environment,
-                cwd=work,
-                port=port,
-            )
-            servers.append(ours)
-            ours.wait_ready()
-            base_url = f"http://{HOST}:{port}"
-            usernames = [u for _, _, u in people.feed_staff]
-            usernames += [u for u in people.grid_usernames.values() if u not in usernames]
-            usernames += list(people.officer_usernames.values())
-            signed, login = run_async(sign_in(base_url, usernames, args.concurrency))
-            print(
-                f"signed in {len(signed):,} staff over HTTP in {login.seconds:.1f} s "
-                f"(POST /api/v1/auth/login p50 {login.p(0.5):.0f} ms, p99 {login.p(0.99):.0f} ms: scrypt)",
-                flush=True,
-            )
-            feed_tokens = [(level, signed[username]) for level, _, username in people.feed_staff]
-            print("feed:", file=sys.stderr, flush=True)
-            before = os.getloadavg()[0]
-            feed = run_async(run_feed(args, base_url, feed_tokens))
-            print_feed(
-                f"feed: GET /api/v1/grid/feed?limit={args.page_size}, {args.concurrency} concurrent {args.client} "
-                f"clients, {args.requests:,} requests per figure after {args.warmup:,} warm-up, 1 server worker"
-                f"{'s' if args.workers > 1 else ''} x {args.workers}; load average {before:.2f} before",
-                feed,
-                scopes,
-            )
-            paths = {level: path for level, path, _ in people.feed_staff}
-            for level in ("district", "grid"):
-                shape = asyncio.run(anatomy(settings, paths[level], args.page_size))
-                print_anatomy(f"the {level}'s first page ({paths[level]}), in this process:", shape, args.page_size)
-            sys.stdout.flush()
+    # 3. The feed, over HTTP.
+    port = free_port()
+    # Every staff account signs in from this one address: more than identity.auth.login allows an address a minute.
+    server_environment = server_env(settings, port, args.workers, lifted_routes=("identity.auth.login",))
+    server_environment["GMID_NOTIFY_WORKER"] = "true"  # as in production: the dispatcher and SLA timers
+    # Staff sign in once for the whole run (the app would refresh its 15-minute tokens instead).
+    server_environment["GMID_ACCESS_TOKEN_TTL"] = str(6 * 3600)
+    ours = work.start_server(
+        "gmid serve",
+        [str(GMID), "serve", "--workers", str(args.workers), "--port", str(port)],
+        env=server_environment,
+        port=port,
+    )
+    ours.wait_ready()
+    base_url = f"http://{HOST}:{port}"
+    usernames = [u for _, _, u in people.feed_staff]
+    usernames += [u for u in people.grid_usernames.values() if u not in usernames]
+    usernames += list(people.officer_usernames.values())
+    signed, login = run_async(sign_in(base_url, usernames, args.concurrency))
+    print(
+        f"signed in {len(signed):,} staff over HTTP in {login.seconds:.1f} s "
+        f"(POST /api/v1/auth/login p50 {login.p(0.5):.0f} ms, p99 {login.p(0.99):.0f} ms: scrypt)",
+        flush=True,
+    )
+    feed_tokens = [(level, signed[username]) for level, _, username in people.feed_staff]
+    print("feed:", file=sys.stderr, flush=True)
+    before = os.getloadavg()[0]
+    feed = run_async(run_feed(args, base_url, feed_tokens))
+    print_feed(
+        f"feed: GET /api/v1/grid/feed?limit={args.page_size}, {args.concurrency} concurrent {args.client} "
+        f"clients, {args.requests:,} requests per figure after {args.warmup:,} warm-up, 1 server worker"
+        f"{'s' if args.workers > 1 else ''} x {args.workers}; load average {before:.2f} before",
+        feed,
+        scopes,
+    )
+    paths = {level: path for level, path, _ in people.feed_staff}
+    for level in ("district", "grid"):
+        shape = asyncio.run(anatomy(settings, paths[level], args.page_size))
+        print_anatomy(f"the {level}'s first page ({paths[level]}), in this process:", shape, args.page_size)
+    sys.stdout.flush()
 
-            # 4. The day, on the same database.
-            staff = {path: signed[u] for path, u in people.grid_usernames.items()}
-            staff.update({path: signed[u] for _, path, u in people.feed_staff})  # the district's, for colleagues
-            officers = {path: signed[u] for path, u in people.officer_usernames.items()}
-            lives = plan_day(people, args.day, random.Random(args.day))
-            day_started = dt.datetime.now(dt.UTC)
-            day = run_async(run_day(args, base_url, lives, staff, officers, "the day"))
-            print_day(
-                f"a day of {args.day:,} reports at {args.concurrency} concurrent clients, as fast as they go:",
-                day,
-                len(lives),
-            )
-            sla = run_plain(lambda: run_sla(settings, day_started))
-            print(
-                f"  SLA scheduler, clock one day on: {sla.fired:,} timers fired (each an escalation one level up) in "
-                f"{sla.seconds:.1f} s; {sla.escalations:,} escalate events; {sla.open_timers:,} timers still pending"
-            )
-            time.sleep(3)  # the dispatcher's last batch
-            sent = run_plain(lambda: notification_counts(settings))
-            print(
-                "  report.updated notifications: " + ", ".join(f"{n:,} {status}" for status, n in sent.most_common()),
-                flush=True,
-            )
-            after = os.getloadavg()[0]
-            print(f"load average {after:.2f} at the end")
-        failed = sum(f.figures.errors for f in feed) + day.failed_lives
-        return 1 if failed else 0
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping the server", file=sys.stderr)
-        return 130
-    except (RuntimeError, OSError) as exc:
-        print(f"reports_bench: {exc}", file=sys.stderr)
-        for server in servers:
-            if server.process.poll() is not None:
-                print(f"{server.name} log:\n{server.log_tail()}", file=sys.stderr)
-        return 1
-    finally:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while the server stops
-        try:
-            for server in reversed(servers):
-                server.stop()
-            stop_leftover_redis(var_dir)
-            if made_database and not args.keep:
-                asyncio.run(
-                    pg_admin(args.database_url, f'DROP DATABASE IF EXISTS "{args.bench_database}" WITH (FORCE)')
-                )
-        finally:
-            signal.signal(signal.SIGINT, previous)
-            if args.keep:
-                print(f"kept {work} and the database {args.bench_database}", file=sys.stderr)
-            else:
-                shutil.rmtree(work, ignore_errors=True)
+    # 4. The day, on the same database.
+    staff = {path: signed[u] for path, u in people.grid_usernames.items()}
+    staff.update({path: signed[u] for _, path, u in people.feed_staff})  # the district's, for colleagues
+    officers = {path: signed[u] for path, u in people.officer_usernames.items()}
+    lives = plan_day(people, args.day, random.Random(args.day))
+    day_started = dt.datetime.now(dt.UTC)
+    day = run_async(run_day(args, base_url, lives, staff, officers, "the day"))
+    print_day(
+        f"a day of {args.day:,} reports at {args.concurrency} concurrent clients, as fast as they go:",
+        day,
+        len(lives),
+    )
+    sla = run_plain(lambda: run_sla(settings, day_started))
+    print(
+        f"  SLA scheduler, clock one day on: {sla.fired:,} timers fired (each an escalation one level up) in "
+        f"{sla.seconds:.1f} s; {sla.escalations:,} escalate events; {sla.open_timers:,} timers still pending"
+    )
+    time.sleep(3)  # the dispatcher's last batch
+    sent = run_plain(lambda: notification_counts(settings))
+    print(
+        "  report.updated notifications: " + ", ".join(f"{n:,} {status}" for status, n in sent.most_common()),
+        flush=True,
+    )
+    after = os.getloadavg()[0]
+    print(f"load average {after:.2f} at the end")
+    failed = sum(f.figures.errors for f in feed) + day.failed_lives
+    return 1 if failed else 0
 
 
 def print_seeded(seeded: Seeded) -> None:

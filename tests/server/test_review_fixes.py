@@ -342,12 +342,10 @@ async def test_metrics_answer_only_allowed_networks(settings: Settings) -> None:
 # 8. Secrets never printed ---------------------------------------------------------------------------
 
 
-def test_gmid_settings_and_settings_repr_hide_passwords(tmp_path: Path) -> None:
-    db_url = "postgres://u:s3cretpw@db:5432/x"
-    redis_url = "redis://:r3dispw@h:6379/0"
+def gmid_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [str(GMID), "settings"],
-        env=clean_env(GMID_DATABASE_URL=db_url, GMID_REDIS_URL=redis_url, GMID_VAR_DIR=str(tmp_path / "var")),
+        env=clean_env(GMID_VAR_DIR=str(tmp_path / "var"), **env),
         cwd=str(tmp_path),
         capture_output=True,
         text=True,
@@ -355,6 +353,13 @@ def test_gmid_settings_and_settings_repr_hide_passwords(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_gmid_settings_and_settings_repr_hide_passwords(tmp_path: Path) -> None:
+    db_url = "postgres://u:s3cretpw@db:5432/x"
+    redis_url = "redis://:r3dispw@h:6379/0"
+    done = gmid_settings(tmp_path, GMID_DATABASE_URL=db_url, GMID_REDIS_URL=redis_url)
     output = done.stdout + done.stderr
     assert "s3cretpw" not in output
     assert "r3dispw" not in output
@@ -365,6 +370,27 @@ def test_gmid_settings_and_settings_repr_hide_passwords(tmp_path: Path) -> None:
     assert "s3cretpw" not in shown
     assert "r3dispw" not in shown
     assert "wx-secret-value-123" not in shown
+
+
+def test_gmid_settings_shows_every_secret_as_set(tmp_path: Path) -> None:
+    """Each secret an operator may put in the environment is printed as "(set)", its value never."""
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    given = {
+        "GMID_WECHAT_SECRET": "wechat-secret-1",
+        "GMID_WECHAT_OA_SECRET": "oa-secret-2",
+        "GMID_WECHAT_OA_TOKEN": "oa-token-3",
+        "GMID_ACCESS_TOKEN_SECRET": "access-token-secret-4-" + secrets.token_hex(16),
+        "GMID_PII_KEYS": f"k1:{key}",
+        "GMID_PII_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "GMID_SMS_SECRET_KEY": "sms-secret-key-5",
+        "GMID_SMS_CALLBACK_TOKEN": "sms-callback-token-6",
+        "GMID_SMTP_PASSWORD": "smtp-password-7",
+    }
+    done = gmid_settings(tmp_path, **given)
+    for name, value in given.items():
+        assert f"{name}=(set)" in done.stdout.splitlines()
+        assert value not in done.stdout + done.stderr
+    assert key not in done.stdout + done.stderr
 
 
 # 9. Files gmid creates are for its owner alone ----------------------------------------------------------
