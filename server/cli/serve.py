@@ -46,9 +46,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     else:
         os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
+    from server import graceful_stop
     from server.app import create_app
 
-    _stop_cleanly_during_startup()
+    graceful_stop.install()  # before Sanic's manager exists: it binds its signal handler when created
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
     app.prepare(
@@ -67,23 +68,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     Sanic.serve(primary=app, app_loader=loader)
     return 0
-
-
-def _stop_cleanly_during_startup() -> None:
-    """Sanic 25.12's manager spins forever when SIGTERM arrives before every worker has said it is
-    ready (its wait loop re-queues the stop message). Count a stopping manager as acknowledged, so
-    the stop goes through: workers end and the embedded Redis is stopped."""
-    from sanic.worker.manager import WorkerManager
-
-    original = WorkerManager._all_workers_ack
-    if getattr(original, "__gmid_patched__", False):
-        return
-
-    def all_acked_or_stopping(self: WorkerManager) -> bool:
-        return bool(self._shutting_down or original(self))
-
-    all_acked_or_stopping.__gmid_patched__ = True  # type: ignore[attr-defined]
-    WorkerManager._all_workers_ack = all_acked_or_stopping  # type: ignore[method-assign]
 
 
 def _check_keys(settings: Settings) -> None:
