@@ -1,8 +1,8 @@
 """A loopback fake of Tencent Cloud SMS ``SendSms`` (API 2021-01-11) for tests.
 
-Real HTTP on ``127.0.0.1`` (ephemeral port), served by the standard library
-(``http.server.ThreadingHTTPServer`` in a daemon thread), like :mod:`tests.support.wechat_fake`, so
-blocking and async clients can call it from any thread or event loop. It speaks the wire format of
+Real HTTP on ``127.0.0.1`` (ephemeral port), from :class:`tests.support.fake_base.LoopbackFake`
+(the server, call recording, fake clock and scripting it shares with :mod:`tests.support.wechat_fake`),
+so blocking and async clients can call it from any thread or event loop. It speaks the wire format of
 Tencent Cloud API 3.0: ``POST /`` with a JSON body and ``X-TC-*`` headers; every answer is HTTP 200
 with ``{"Response": {..., "RequestId"}}``, errors as ``{"Response": {"Error": {"Code", "Message"},
 "RequestId"}}``.
@@ -51,26 +51,22 @@ them to a URL.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
-import http.server
 import json
 import re
 import secrets
-import socket
-import sys
-import threading
-import time
-import traceback
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+from tests.support import fake_base
+from tests.support.fake_base import LoopbackFake, Request, Response, Scripted, html_page
 
 __all__ = [
     "DEFAULT_SDK_APP_ID",
@@ -140,22 +136,14 @@ _CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
 
 
 @dataclass
-class RecordedCall:
+class RecordedCall(fake_base.RecordedCall):
     """One request the fake received. ``status``/``response`` are filled once answered.
 
     ``auth_error`` is the AuthFailure code the request deserved (None when correctly signed), computed
     even when a scripted answer replaced the normal one.
     """
 
-    method: str
-    path: str
-    headers: dict[str, str]
-    json: Any
-    body: bytes
-    time: float
     auth_error: str | None = None
-    status: int | None = None
-    response: Any = None
 
     @property
     def error_code(self) -> str | None:
@@ -184,12 +172,9 @@ class SentSms:
 
 
 @dataclass
-class _Scripted:
-    remaining: int
+class _Scripted(Scripted):
     code: str | None = None
     message: str | None = None
-    http_status: int | None = None
-    seconds: float = 0.0
 
 
 @dataclass
@@ -197,20 +182,6 @@ class _NumberFailure:
     code: str
     message: str | None
     remaining: int | None  # None: for ever
-
-
-@dataclass
-class _Response:
-    status: int
-    payload: Any
-    content_type: str = "application/json"
-    raw: bytes | None = None
-    extra_headers: dict[str, str] = field(default_factory=dict)
-
-    def encode(self) -> bytes:
-        if self.raw is not None:
-            return self.raw
-        return json.dumps(self.payload, ensure_ascii=False).encode("utf-8")
 
 
 class _ApiError(Exception):
@@ -238,8 +209,11 @@ def expected_signature(secret_key: str, *, date: str, service: str, timestamp: s
 # --------------------------------------------------------------------------- the fake
 
 
-class SmsFake:
+class SmsFake(LoopbackFake[RecordedCall]):
     """Loopback ``SendSms`` server. Use ``with SmsFake() as sms:`` or ``start()``/``stop()``."""
+
+    thread_name = "sms-fake"
+    call_type = RecordedCall
 
     def __init__(
         self,
@@ -249,77 +223,19 @@ class SmsFake:
         sdk_app_id: str = DEFAULT_SDK_APP_ID,
         sign_name: str = DEFAULT_SIGN_NAME,
     ) -> None:
+        super().__init__()
         self.secret_id = secret_id
         self.secret_key = secret_key
         self.sdk_app_id = sdk_app_id
         self.sign_name = sign_name
-        self.calls: list[RecordedCall] = []
-        """Every request in arrival order (read under :attr:`lock` if senders are running)."""
         self.sent: list[SentSms] = []
         """Accepted messages, one per number, in order."""
-        self.server_errors: list[str] = []
-        """Tracebacks of bugs inside the fake itself (answered as HTTP 500); should stay empty."""
-        self.lock = threading.RLock()
-        self._cond = threading.Condition(self.lock)
-        self._time_offset = 0.0
-        self._scripts: deque[_Scripted] = deque()
-        self._delays: deque[_Scripted] = deque()
+        self._scripts: dict[str, deque[_Scripted]] = {}  # one queue, under "", for every call
         self._number_failures: dict[str, _NumberFailure] = {}
         self._templates: set[str] | None = None
         self._serial = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._connections: set[socket.socket] = set()
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> SmsFake:
-        if self._server is not None:
-            raise RuntimeError("SmsFake already started")
-        self._stopping.clear()
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="sms-fake", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._stopping.set()  # wakes delayed answers
-        server.shutdown()
-        server.server_close()
-        with self.lock:
-            conns = list(self._connections)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> SmsFake:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("SmsFake not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT/``, the stand-in for ``https://sms.tencentcloudapi.com/``."""
-        return f"http://127.0.0.1:{self.port}/"
+    # ------------------------------------------------------------------ pointing a client at the fake
 
     def client_settings(self) -> dict[str, str]:
         """Keyword arguments for a client pointed at the fake: secret_id, secret_key, sdk_app_id,
@@ -332,32 +248,21 @@ class SmsFake:
             "endpoint": self.base_url,
         }
 
-    # ------------------------------------------------------------------ fake time
-
-    def now(self) -> float:
-        """The fake's clock: wall time plus :meth:`advance_time` offsets."""
-        return time.time() + self._time_offset
-
-    def advance_time(self, seconds: float) -> None:
-        """Move the fake's clock (negative goes back): requests signed ``MAX_SKEW`` s away expire."""
-        with self.lock:
-            self._time_offset += seconds
-
     # ------------------------------------------------------------------ scripting
 
     def fail_next(self, code: str, message: str | None = None, *, times: int = 1) -> None:
         """The next ``times`` calls answer ``{"Response": {"Error": {code, message}, "RequestId"}}``
         (HTTP 200) before any check; nothing is sent."""
-        self._enqueue(self._scripts, _Scripted(times, code=code, message=message))
+        self._enqueue(self._scripts, "", _Scripted(times, code=code, message=message))
 
     def fail_next_http(self, status: int = 502, *, times: int = 1) -> None:
         """The next ``times`` calls answer HTTP ``status`` with an HTML page; nothing is sent."""
-        self._enqueue(self._scripts, _Scripted(times, http_status=status))
+        self._enqueue(self._scripts, "", _Scripted(times, http_status=status))
 
     def delay_next(self, seconds: float, *, times: int = 1) -> None:
         """The next ``times`` calls sleep ``seconds`` before being processed (cut short by stop()).
         The message is still sent after the sleep, even if the client has given up."""
-        self._enqueue(self._delays, _Scripted(times, seconds=seconds))
+        self._delay("", seconds, times)
 
     def fail_number(self, phone: str, code: str, message: str | None = None, *, times: int | None = None) -> None:
         """Sends to ``phone`` (E.164) get ``code`` in their ``SendStatusSet`` entry: for the next
@@ -385,16 +290,7 @@ class SmsFake:
 
     def wait_for_calls(self, count: int = 1, timeout: float = 5.0) -> list[RecordedCall]:
         """Block until ``count`` answered calls exist; returns them (in async tests, via ``asyncio.to_thread``)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                done = [c for c in self.calls if c.status is not None]
-                if len(done) >= count:
-                    return done
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{len(done)} of {count} calls after {timeout}s")
-                self._cond.wait(left)
+        return self.wait_for(count, timeout, lambda c: True, "calls")
 
     # ------------------------------------------------------------------ status callbacks
 
@@ -439,60 +335,26 @@ class SmsFake:
 
     # ------------------------------------------------------------------ request handling
 
-    def _enqueue(self, table: deque[_Scripted], item: _Scripted) -> None:
-        if item.remaining < 1:
-            raise ValueError("times must be >= 1")
-        with self.lock:
-            table.append(item)
+    def record(self, request: Request) -> RecordedCall:
+        call = super().record(request)
+        call.auth_error = self._auth_error(request.method, request.target, request.headers, request.body)
+        return call
 
-    @staticmethod
-    def _take(table: deque[_Scripted]) -> _Scripted | None:
-        if not table:
-            return None
-        item = table[0]
-        item.remaining -= 1
-        if item.remaining <= 0:
-            table.popleft()
-        return item
+    def bug_response(self) -> Response:
+        return Response(500, {"Response": {"Error": {"Code": "InternalError", "Message": "fake bug"}}})
 
-    def _handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> _Response:
-        path = urlsplit(target).path
-        try:
-            parsed: Any = json.loads(body.decode("utf-8")) if body else None
-        except (UnicodeDecodeError, ValueError):
-            parsed = None
-        call = RecordedCall(method=method, path=path, headers=headers, json=parsed, body=body, time=self.now())
-        with self._cond:
-            call.auth_error = self._auth_error(method, target, headers, body)
-            self.calls.append(call)
-            delay = self._take(self._delays)
-        if delay is not None:
-            self._stopping.wait(delay.seconds)
-        try:
-            with self.lock:
-                resp = self._answer(method, path, headers, parsed, call)
-        except Exception:
-            with self.lock:
-                self.server_errors.append(traceback.format_exc())
-            resp = _Response(500, {"Response": {"Error": {"Code": "InternalError", "Message": "fake bug"}}})
-        with self._cond:
-            call.status = resp.status
-            call.response = resp.payload if resp.raw is None else None
-            self._cond.notify_all()
-        return resp
-
-    def _answer(self, method: str, path: str, headers: dict[str, str], parsed: Any, call: RecordedCall) -> _Response:
+    def answer(self, request: Request, call: RecordedCall) -> Response:
+        method, path, headers, parsed = request.method, request.path, request.headers, request.json
         request_id = str(uuid.uuid4())
-        scripted = self._take(self._scripts)
+        scripted = self._take(self._scripts, "")
         if scripted is not None:
             if scripted.http_status is not None:
                 status = scripted.http_status
-                page = f"<html><body><h1>{status}</h1><p>tencentcloudapi gateway</p></body></html>"
-                return _Response(status, None, "text/html", page.encode())
+                return html_page(status, f"<h1>{status}</h1><p>tencentcloudapi gateway</p>")
             assert scripted.code is not None
             return self._error(_ApiError(scripted.code, scripted.message), request_id)
         if path != "/":
-            return _Response(404, None, "text/html", b"<html><body><h1>404 Not Found</h1></body></html>")
+            return html_page(404)
         try:
             if method != "POST":
                 raise _ApiError("InvalidParameter", "only POST with a JSON body is supported by this fake")
@@ -504,8 +366,8 @@ class SmsFake:
             return self._error(exc, request_id)
 
     @staticmethod
-    def _error(exc: _ApiError, request_id: str) -> _Response:
-        return _Response(
+    def _error(exc: _ApiError, request_id: str) -> Response:
+        return Response(
             200, {"Response": {"Error": {"Code": exc.code, "Message": exc.message}, "RequestId": request_id}}
         )
 
@@ -565,7 +427,7 @@ class SmsFake:
             )
         return MESSAGES.get(code, code)
 
-    def _send(self, req: Any, request_id: str) -> _Response:
+    def _send(self, req: Any, request_id: str) -> Response:
         if not isinstance(req, dict):
             raise _ApiError("InvalidParameter", "the request body must be a JSON object")
         if req.get("SmsSdkAppId") != self.sdk_app_id:
@@ -625,7 +487,7 @@ class SmsFake:
                     )
                 )
             statuses.append(entry)
-        return _Response(200, {"Response": {"SendStatusSet": statuses, "RequestId": request_id}})
+        return Response(200, {"Response": {"SendStatusSet": statuses, "RequestId": request_id}})
 
     def _number_code(self, phone: str, template_id: str, sign_name: str | None) -> tuple[str, str]:
         failure = self._number_failures.get(phone)
@@ -648,70 +510,6 @@ class SmsFake:
     def _next_serial(self) -> str:
         self._serial += 1
         return f"2640:{int(self.now())}{self._serial:08d}{secrets.randbelow(10**6):06d}"
-
-
-# --------------------------------------------------------------------------- HTTP plumbing
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    fake: SmsFake
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, OSError):  # the client gave up (timeout tests), or stop() cut the socket
-            return
-        with self.fake.lock:
-            self.fake.server_errors.append(traceback.format_exc())
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.fake.lock:
-            self.server.fake._connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.fake.lock:
-            self.server.fake._connections.discard(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _serve(self) -> None:
-        body = self._read_body()
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        resp = self.server.fake._handle(self.command, self.path, headers, body)
-        data = resp.encode()
-        self.send_response(resp.status)
-        self.send_header("Content-Type", resp.content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in resp.extra_headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 # --------------------------------------------------------------------------- helpers

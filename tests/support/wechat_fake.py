@@ -1,8 +1,8 @@
 """A loopback fake of WeChat's server API (``api.weixin.qq.com``) for tests.
 
-Real HTTP on ``127.0.0.1`` (ephemeral port), served by the standard library
-(``http.server.ThreadingHTTPServer`` in a daemon thread), so it answers blocking
-clients (wechatpy uses ``requests``) and async ones (httpx) alike, from any thread
+Real HTTP on ``127.0.0.1`` (ephemeral port), from :class:`tests.support.fake_base.LoopbackFake`
+(the server, call recording, fake clock and scripting it shares with the SMS fake), so it answers
+blocking clients (wechatpy uses ``requests``) and async ones (httpx) alike, from any thread
 or event loop. It speaks WeChat's wire format: errors are HTTP 200 with
 ``{"errcode": N, "errmsg": "... rid: ..."}``; successes look like the real ones.
 
@@ -70,22 +70,18 @@ Push callbacks: :func:`build_template_finish_event` builds a signed
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-import http.server
 import json
 import re
 import secrets
-import socket
-import sys
-import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+from tests.support import fake_base
+from tests.support.fake_base import LoopbackFake, Request, Scripted, html_page
 
 __all__ = [
     "ERRMSG",
@@ -180,17 +176,8 @@ _MSGID_BASE = 2_900_000_000_000_000_000
 
 
 @dataclass
-class RecordedCall:
+class RecordedCall(fake_base.RecordedCall):
     """One request the fake received. ``status``/``response`` are filled once answered."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    json: Any
-    time: float
-    body: bytes = b""
-    status: int | None = None
-    response: Any = None
 
     @property
     def errcode(self) -> int | None:
@@ -242,27 +229,16 @@ class _Token:
 
 
 @dataclass
-class _Scripted:
-    remaining: int
+class _Scripted(Scripted):
     errcode: int | None = None
     errmsg: str | None = None
-    http_status: int | None = None
-    seconds: float = 0.0
     answer: bytes | None = None
     content_type: str = "text/plain"
 
 
 @dataclass
-class _Response:
-    status: int
-    payload: Any
+class _Response(fake_base.Response):
     content_type: str = "application/json; encoding=utf-8"
-    raw: bytes | None = None
-
-    def encode(self) -> bytes:
-        if self.raw is not None:
-            return self.raw
-        return json.dumps(self.payload, ensure_ascii=False).encode("utf-8")
 
 
 class _WeChatError(Exception):
@@ -275,19 +251,16 @@ class _WeChatError(Exception):
 # --------------------------------------------------------------------------- the fake
 
 
-class WeChatFake:
+class WeChatFake(LoopbackFake[RecordedCall]):
     """Loopback WeChat API server. Use ``with WeChatFake() as wx:`` or ``start()``/``stop()``."""
 
+    thread_name = "wechat-fake"
+    call_type = RecordedCall
+
     def __init__(self, appid: str = DEFAULT_APPID, secret: str = DEFAULT_SECRET) -> None:
+        super().__init__()
         self.appid = appid
         self.secret = secret
-        self.calls: list[RecordedCall] = []
-        """Every request in arrival order (read under :attr:`lock` if senders are running)."""
-        self.server_errors: list[str] = []
-        """Tracebacks of bugs inside the fake itself (answered as HTTP 500); should stay empty."""
-        self.lock = threading.RLock()
-        self._cond = threading.Condition(self.lock)
-        self._time_offset = 0.0
         self._tokens: list[_Token] = []
         self._login_codes: dict[str, LoginGrant] = {}
         self._phone_codes: dict[str, _PhoneGrant] = {}
@@ -295,81 +268,12 @@ class WeChatFake:
         self._dedup: dict[tuple[str, str], tuple[int, float]] = {}
         self._msgid = _MSGID_BASE
         self._scripts: dict[str, deque[_Scripted]] = {}
-        self._delays: dict[str, deque[_Scripted]] = {}
         self._refused: set[str] = set()
         self._quota: dict[tuple[str, str], int] = {}
         self._invalid_openids: set[str] = set()
         self._risky_words: dict[str, tuple[str, int]] = {}
         self._unfollowed: set[str] = set()
         self._templates: set[str] | None = None
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._connections: set[socket.socket] = set()
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> WeChatFake:
-        if self._server is not None:
-            raise RuntimeError("WeChatFake already started")
-        self._stopping.clear()
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="wechat-fake", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._stopping.set()  # wakes delayed answers
-        server.shutdown()
-        server.server_close()
-        with self.lock:
-            conns = list(self._connections)
-        for conn in conns:  # keep-alive connections would otherwise park their threads
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> WeChatFake:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("WeChatFake not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT/`` (with the trailing slash), the stand-in for ``https://api.weixin.qq.com/``."""
-        return f"http://127.0.0.1:{self.port}/"
-
-    def url(self, path: str) -> str:
-        """Absolute URL of an endpoint path, e.g. ``wx.url("/cgi-bin/stable_token")``."""
-        return self.base_url + path.lstrip("/")
-
-    # ------------------------------------------------------------------ fake time
-
-    def now(self) -> float:
-        """The fake's clock: wall time plus :meth:`advance_time` offsets."""
-        return time.time() + self._time_offset
-
-    def advance_time(self, seconds: float) -> None:
-        """Move the fake's clock forward (token grace/expiry, code lifetimes, dedup windows)."""
-        with self.lock:
-            self._time_offset += seconds
 
     # ------------------------------------------------------------------ test set-up
 
@@ -417,11 +321,11 @@ class WeChatFake:
         ``errmsg`` defaults to WeChat's wording for the code (see :data:`ERRMSG`). Scripted
         answers come before any other check, so a scripted failure consumes no login code.
         """
-        self._enqueue(self._scripts, path, _Scripted(times, errcode=errcode, errmsg=errmsg))
+        self._enqueue(self._scripts, _route(path), _Scripted(times, errcode=errcode, errmsg=errmsg))
 
     def fail_next_http(self, path: str, status: int = 500, *, times: int = 1) -> None:
         """The next ``times`` calls to ``path`` answer HTTP ``status`` with a non-JSON body."""
-        self._enqueue(self._scripts, path, _Scripted(times, http_status=status))
+        self._enqueue(self._scripts, _route(path), _Scripted(times, http_status=status))
 
     def answer_next(
         self,
@@ -436,11 +340,11 @@ class WeChatFake:
         ``raw``), whatever they asked: to play a WeChat that answers oddly (an openid of 200
         characters, a number for a session key, JSON nested 2,000 levels deep, not JSON at all)."""
         body = raw if raw is not None else json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self._enqueue(self._scripts, path, _Scripted(times, answer=body, content_type=content_type))
+        self._enqueue(self._scripts, _route(path), _Scripted(times, answer=body, content_type=content_type))
 
     def delay_next(self, path: str, seconds: float, *, times: int = 1) -> None:
         """The next ``times`` calls to ``path`` sleep ``seconds`` before answering (cut short by stop())."""
-        self._enqueue(self._delays, path, _Scripted(times, seconds=seconds))
+        self._delay(_route(path), seconds, times)
 
     def refuse_subscription(self, openid: str) -> None:
         """Subscribe messages to ``openid`` answer 43101 (user refused / no subscription left)."""
@@ -505,68 +409,18 @@ class WeChatFake:
         """Block until ``count`` answered calls to ``path`` exist; returns them. For background senders
         (in async tests, run it via ``asyncio.to_thread``)."""
         path = _norm(path)
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                done = [c for c in self.calls if c.path == path and c.status is not None]
-                if len(done) >= count:
-                    return done
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{len(done)} of {count} calls to {path} after {timeout}s")
-                self._cond.wait(left)
+        return self.wait_for(count, timeout, lambda c: c.path == path, f"calls to {path}")
 
     # ------------------------------------------------------------------ request handling
 
-    def _enqueue(self, table: dict[str, deque[_Scripted]], path: str, item: _Scripted) -> None:
-        path = _norm(path)
-        if path not in ROUTES:
-            raise ValueError(f"{path!r} is not an endpoint of the fake; known: {sorted(ROUTES)}")
-        if item.remaining < 1:
-            raise ValueError("times must be >= 1")
-        with self.lock:
-            table.setdefault(path, deque()).append(item)
+    def delay_key(self, request: Request) -> str:
+        return request.path
 
-    def _take(self, table: dict[str, deque[_Scripted]], path: str) -> _Scripted | None:
-        queue = table.get(path)
-        if not queue:
-            return None
-        item = queue[0]
-        item.remaining -= 1
-        if item.remaining <= 0:
-            queue.popleft()
-        return item
+    def bug_response(self) -> _Response:
+        return _Response(500, {"errcode": -1, "errmsg": "fake internal error"})
 
-    def _handle(self, method: str, target: str, body: bytes) -> _Response:
-        split = urlsplit(target)
-        path = split.path
-        query = dict(parse_qsl(split.query, keep_blank_values=True))
-        parsed: Any | None = None
-        if body:
-            try:
-                parsed = json.loads(body.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError):
-                parsed = None
-        call = RecordedCall(method=method, path=path, query=query, json=parsed, time=self.now(), body=body)
-        with self._cond:
-            self.calls.append(call)
-            delay = self._take(self._delays, path)
-        if delay is not None:
-            self._stopping.wait(delay.seconds)
-        try:
-            with self.lock:
-                resp = self._answer(method, path, query, body, parsed)
-        except Exception:
-            with self.lock:
-                self.server_errors.append(traceback.format_exc())
-            resp = _Response(500, {"errcode": -1, "errmsg": "fake internal error"})
-        with self._cond:
-            call.status = resp.status
-            call.response = resp.payload if resp.raw is None else None
-            self._cond.notify_all()
-        return resp
-
-    def _answer(self, method: str, path: str, query: dict[str, str], body: bytes, parsed: Any) -> _Response:
+    def answer(self, request: Request, call: RecordedCall) -> fake_base.Response:
+        method, path, query, body, parsed = request.method, request.path, request.query, request.body, request.json
         if path not in ROUTES:
             return _Response(404, {"errcode": 404, "errmsg": f"Not Found: {path}"})
         scripted = self._take(self._scripts, path)
@@ -574,9 +428,7 @@ class WeChatFake:
             if scripted.answer is not None:
                 return _Response(200, None, scripted.content_type, scripted.answer)
             if scripted.http_status is not None:
-                reason = _REASONS.get(scripted.http_status, "")
-                text = f"<html><body><h1>{scripted.http_status} {reason}</h1></body></html>"
-                return _Response(scripted.http_status, None, "text/html", text.encode())
+                return html_page(scripted.http_status)
             assert scripted.errcode is not None
             return self._error(_WeChatError(scripted.errcode, scripted.errmsg), rid=False)
         if method != ROUTES[path]:
@@ -629,14 +481,7 @@ class WeChatFake:
         raise _WeChatError(40001)
 
     def _new_token(self) -> _Token:
-        now = self.now()
-        previous = [t for t in self._tokens if t.kind == "token"]
-        for i, tok in enumerate(previous):
-            limit = now + TOKEN_GRACE if i == len(previous) - 1 else now
-            tok.invalid_after = limit if tok.invalid_after is None else min(tok.invalid_after, limit)
-        tok = _Token(_new_token_value(), "token", now, now + TOKEN_TTL)
-        self._tokens.append(tok)
-        return tok
+        return self._supersede("token", self.now())
 
     def _stable_token(self, *, force: bool) -> _Token:
         now = self.now()
@@ -644,10 +489,15 @@ class WeChatFake:
         current = stable[-1] if stable else None
         if current is not None and not force and not current.force_expired and current.expires_at - now > TOKEN_GRACE:
             return current
-        for i, tok in enumerate(stable):
-            limit = now + TOKEN_GRACE if i == len(stable) - 1 else now
+        return self._supersede("stable", now)
+
+    def _supersede(self, kind: str, now: float) -> _Token:
+        """A new token of ``kind``: the newest before it keeps working ``TOKEN_GRACE`` s, older ones stop."""
+        previous = [t for t in self._tokens if t.kind == kind]
+        for i, tok in enumerate(previous):
+            limit = now + TOKEN_GRACE if i == len(previous) - 1 else now
             tok.invalid_after = limit if tok.invalid_after is None else min(tok.invalid_after, limit)
-        tok = _Token(_new_token_value(), "stable", now, now + TOKEN_TTL)
+        tok = _Token(_new_token_value(), kind, now, now + TOKEN_TTL)
         self._tokens.append(tok)
         return tok
 
@@ -797,74 +647,19 @@ class WeChatFake:
         return _Response(200, {"errcode": 0, "errmsg": "ok", "phone_info": phone_info})
 
 
-# --------------------------------------------------------------------------- HTTP plumbing
-
-_REASONS = {s.value: s.phrase for s in http.HTTPStatus}
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    fake: WeChatFake
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, OSError):  # client went away (timeout tests), or stop() cut the socket
-            return
-        with self.fake.lock:
-            self.fake.server_errors.append(traceback.format_exc())
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.fake.lock:
-            self.server.fake._connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.fake.lock:
-            self.server.fake._connections.discard(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _serve(self) -> None:
-        body = self._read_body()
-        resp = self.server.fake._handle(self.command, self.path, body)
-        data = resp.encode()
-        self.send_response(resp.status)
-        self.send_header("Content-Type", resp.content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 # --------------------------------------------------------------------------- helpers
 
 
 def _norm(path: str) -> str:
     return "/" + path.split("?", 1)[0].lstrip("/")
+
+
+def _route(path: str) -> str:
+    """``path`` normalised, when it is an endpoint of the fake (scripting another path is a test's mistake)."""
+    path = _norm(path)
+    if path not in ROUTES:
+        raise ValueError(f"{path!r} is not an endpoint of the fake; known: {sorted(ROUTES)}")
+    return path
 
 
 def _rid() -> str:
