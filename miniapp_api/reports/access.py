@@ -17,6 +17,9 @@ from server.errors import NotFound
 # Reports about crime and public order go to the police, not to the public: never suggested to a
 # resident, never followed by one, never published (Open311).
 PRIVATE_CATEGORIES = frozenset({"public_order"})
+# A person's own matters (卫生计生: an illness in the family; 劳动和社会保障: wages, insurance, a dismissal):
+# never suggested to another resident, so no suggestion places someone's health or job near them.
+PERSONAL_CATEGORIES = frozenset({"health_family_planning", "labour_social_security"})
 
 
 def in_scope(principal: Principal, report: Report) -> bool:

@@ -379,9 +379,10 @@ async def feed_stream(request: Request) -> HTTPResponse | None:
 @errors(422)
 async def similar(request: Request, query: SimilarQuery) -> HTTPResponse:
     """Before submitting: reports that may be the same thing, so you can follow one instead. Staff see
-    those under their own node; residents any but police matters. Each is its public view: category,
-    state, community (the building only when you asked about it), about how far and when; never its
-    text, its reporter or its exact position."""
+    those under their own node (at the very building they name); residents any but police matters and
+    personal ones (health, labour and social security), a building they name counting as its grid. Each
+    is its public view: category, state, community (the building only for staff who asked about it),
+    about how far and when; never its text, its reporter or its exact position."""
     principal = require_principal(request)
     found = await similar_service.similar(
         principal=principal,
