@@ -57,6 +57,21 @@ async def viewer_of(principal: Principal) -> Viewer:
     return Viewer(principal, account.id if account else None)
 
 
+def viewer_of_account(account: Account) -> Viewer:
+    """An account as a reader, as its own token would make it (``account.node`` fetched)."""
+    node: Node | None = account.node
+    return Viewer(Principal(account.public_id, account.role, node.path if node else None), account.id)
+
+
+def may_read(view: View, *, told: bool, category_key: str | None) -> bool:
+    """Whether one reads a report, in the view they have of it: its reporter and the staff in scope
+    always; anyone else (``View.PUBLIC``) only when told of it (a follower, or the reporter of a report
+    merged into it), and never a police matter."""
+    if view is not View.PUBLIC:
+        return True
+    return told and category_key is not None and category_key not in PRIVATE_CATEGORIES
+
+
 def not_found() -> NotFound:
     return NotFound("No report with this id.", code="report_not_found")
 
@@ -93,7 +108,7 @@ async def get_readable(*, principal: Principal, public_id: str) -> tuple[Report,
             and await Report.exists(merged_into_id=report.id, reporter_id=viewer.account_id)
         )
         category = await Category.get_or_none(id=report.category_id)
-        if not told or category is None or category.key in PRIVATE_CATEGORIES:
+        if not may_read(View.PUBLIC, told=told, category_key=category.key if category else None):
             raise not_found()
     return report, viewer, following
 

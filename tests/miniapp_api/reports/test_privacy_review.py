@@ -304,3 +304,50 @@ async def test_a_resident_never_learns_the_building_of_anothers_report(
     for category, report in personal.items():
         found = await similar(client, grid, category=category, lat=None, lng=None, building=second)
         assert [(i["id"], i["building"]) for i in found] == [(report["id"], second)]
+
+
+async def test_only_those_who_may_still_read_a_report_hear_of_its_steps(
+    app: Sanic, client: httpx.AsyncClient, dispatcher: Dispatcher, wechat: WeChatFake
+) -> None:
+    """Once a report becomes a police matter, a resident who followed it, and the reporter of a report
+    merged into it, may no longer read it (404): they are no longer told of its steps either. Its own
+    reporter and the staff in scope still are; a disabled account is told nothing. Who is told is who
+    reads it (``GET /reports/{id}``)."""
+    reporter, follower, duplicate_reporter, disabled, early = [await user(app, Role.RESIDENT) for _ in range(5)]
+    grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    watcher = await user(app, Role.GRID_STAFF, node="GM010101")
+    admin = await user(app, Role.ADMIN, node="GM")
+    report = await submit(client, reporter, text="楼下有人半夜吵闹", **HERE)
+    duplicate = await submit(client, duplicate_reporter, text="楼下半夜很吵", **NEAR)
+    # Followed the duplicate before it was merged: it does not read the main report, nor hears of it.
+    assert (await client.put(f"/api/v1/reports/{duplicate['id']}/follow", headers=early.headers)).status_code == 200
+    assert (await move(client, grid, duplicate["id"], action="merge", merge_into=report["id"])).status_code == 200
+    assert (await client.get(f"/api/v1/reports/{report['id']}", headers=early.headers)).status_code == 404
+    for who in (follower, watcher, disabled):
+        assert (await client.put(f"/api/v1/reports/{report['id']}/follow", headers=who.headers)).status_code == 200
+    patched = await client.patch(
+        f"/api/v1/accounts/{disabled.account.public_id}", json={"is_active": False}, headers=admin.headers
+    )
+    assert patched.status_code == 200, patched.text
+
+    def told(state: str) -> set[str]:
+        return {m["touser"] for m in wechat.sent_messages() if m["data"]["phrase2"]["value"] == state}
+
+    def openids(*users: User) -> set[str]:
+        return {u.account.wechat_openid for u in users if u.account.wechat_openid}
+
+    assert (await move(client, grid, report["id"], action="accept")).status_code == 200
+    await dispatcher.run_once()
+    assert told("已受理") == openids(reporter, follower, duplicate_reporter, watcher)
+    for who in (follower, duplicate_reporter, watcher):  # each one told reads it
+        assert (await client.get(f"/api/v1/reports/{report['id']}", headers=who.headers)).status_code == 200
+
+    recategorised = await client.put(
+        f"/api/v1/reports/{report['id']}/category", json={"category": "public_order"}, headers=grid.headers
+    )
+    assert recategorised.status_code == 200, recategorised.text
+    for who in (follower, duplicate_reporter):
+        assert (await client.get(f"/api/v1/reports/{report['id']}", headers=who.headers)).status_code == 404
+    assert (await move(client, grid, report["id"], action="dispatch")).status_code == 200
+    await dispatcher.run_once()
+    assert told("已派单") == openids(reporter, watcher)
