@@ -58,6 +58,7 @@ def require_principal(request: Request) -> Principal:
 async def authenticate(request: Request) -> None:
     """Request middleware: read the bearer token, if any."""
     request.ctx.principal = None
+    request.ctx.token_expires_at = None
     header = request.headers.get("authorization")
     if not header:
         return
@@ -73,6 +74,14 @@ async def authenticate(request: Request) -> None:
     if not await account_is_active(request.app.ctx.redis, claims.account_id):
         raise Unauthorized("This account is disabled.", code="account_disabled")
     request.ctx.principal = Principal(claims.account_id, claims.role, claims.node_path)
+    request.ctx.token_expires_at = claims.expires_at
+
+
+def token_expires_at(request: Request) -> int | None:
+    """When the caller's access token expires (Unix seconds), for a response that outlives the request's
+    own check (a stream); None when no token was read."""
+    expires: int | None = getattr(request.ctx, "token_expires_at", None)
+    return expires
 
 
 ACTIVE_CACHE_SECONDS = 30

@@ -121,7 +121,10 @@ class HotQuery(StrictModel):
 
 class TermOut(BaseModel):
     term: str
-    count: int = Field(description="Voices (distinct reporters) using it this week.")
+    count: int = Field(
+        description="Reports using it this week (it rises on voices: distinct reporters, an anonymous report "
+        "counting as a voice of its own)."
+    )
     previous: int = Field(description="The week before.")
     score: float
     reports: list[str] = Field(description="Some reports that use it.")
@@ -133,7 +136,7 @@ class HotGroupOut(BaseModel):
     size: int
     previous: int = Field(description="Reports of the group the week before.")
     change: int
-    voices: int = Field(description="Distinct reporters.")
+    voices: int = Field(description="Distinct reporters; an anonymous report counts as a voice of its own.")
     followers: int = Field(description="Residents who followed these reports instead of filing again.")
     first_at: WireTime
     last_at: WireTime

@@ -28,6 +28,12 @@ class Topics:
     groups: list[hot.HotGroup]
 
 
+def voice_of(public_id: str, reporter_id: int | None, *, anonymous: bool) -> str:
+    """Whose voice a report is, for counting voices: its reporter's account, or the report itself when
+    it is anonymous or has no reporter (so nothing ties an anonymous report to an account)."""
+    return f"report:{public_id}" if anonymous or reporter_id is None else f"account:{reporter_id}"
+
+
 def this_week() -> dt.date:
     return hot.week_of(dt.datetime.now(BEIJING).date())
 
@@ -42,7 +48,7 @@ async def topics(*, principal: Principal, week: dt.date | None, top: int) -> Top
         await Report.filter(node_path__startswith=principal.node_path, created_at__gte=start, created_at__lt=end)
         .order_by("-id")
         .limit(MAX_REPORTS)
-        .values("id", "public_id", "text", "created_at", "node_path", "reporter_id")
+        .values("id", "public_id", "text", "created_at", "node_path", "reporter_id", "anonymous")
     )
     ids = [r["id"] for r in rows]
     follows = (
@@ -62,7 +68,7 @@ async def topics(*, principal: Principal, week: dt.date | None, top: int) -> Top
             at=r["created_at"].astimezone(BEIJING).replace(tzinfo=None),
             node=r["node_path"],
             likes=int(follows.get(r["id"], 0)),
-            author=str(r["reporter_id"] or r["public_id"]),
+            author=voice_of(r["public_id"], r["reporter_id"], anonymous=r["anonymous"]),
         )
         for r in rows
     ]

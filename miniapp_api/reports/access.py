@@ -17,6 +17,9 @@ from server.errors import NotFound
 # Reports about crime and public order go to the police, not to the public: never suggested to a
 # resident, never followed by one, never published (Open311).
 PRIVATE_CATEGORIES = frozenset({"public_order"})
+# A person's own matters (卫生计生: an illness in the family; 劳动和社会保障: wages, insurance, a dismissal):
+# never suggested to another resident, so no suggestion places someone's health or job near them.
+PERSONAL_CATEGORIES = frozenset({"health_family_planning", "labour_social_security"})
 
 
 def in_scope(principal: Principal, report: Report) -> bool:
@@ -52,6 +55,21 @@ class Viewer:
 async def viewer_of(principal: Principal) -> Viewer:
     account = await Account.get_or_none(public_id=principal.account_id)
     return Viewer(principal, account.id if account else None)
+
+
+def viewer_of_account(account: Account) -> Viewer:
+    """An account as a reader, as its own token would make it (``account.node`` fetched)."""
+    node: Node | None = account.node
+    return Viewer(Principal(account.public_id, account.role, node.path if node else None), account.id)
+
+
+def may_read(view: View, *, told: bool, category_key: str | None) -> bool:
+    """Whether one reads a report, in the view they have of it: its reporter and the staff in scope
+    always; anyone else (``View.PUBLIC``) only when told of it (a follower, or the reporter of a report
+    merged into it), and never a police matter."""
+    if view is not View.PUBLIC:
+        return True
+    return told and category_key is not None and category_key not in PRIVATE_CATEGORIES
 
 
 def not_found() -> NotFound:
@@ -90,7 +108,7 @@ async def get_readable(*, principal: Principal, public_id: str) -> tuple[Report,
             and await Report.exists(merged_into_id=report.id, reporter_id=viewer.account_id)
         )
         category = await Category.get_or_none(id=report.category_id)
-        if not told or category is None or category.key in PRIVATE_CATEGORIES:
+        if not may_read(View.PUBLIC, told=told, category_key=category.key if category else None):
             raise not_found()
     return report, viewer, following
 

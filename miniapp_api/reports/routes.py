@@ -43,7 +43,15 @@ from miniapp_api.reports.schemas import (
     SubmitIn,
 )
 from server import redis as gmid_redis
-from server.auth import public, require_principal, requires, token_ignored
+from server.auth import (
+    Principal,
+    account_is_active,
+    public,
+    require_principal,
+    requires,
+    token_expires_at,
+    token_ignored,
+)
 from server.errors import NotFound, ServiceUnavailable, ValidationFailed
 from server.validation import errors, json_body, query_args, responds
 
@@ -294,6 +302,19 @@ def _block_ms(last_sent: float) -> int:
     return max(1, int(wait * 1000))
 
 
+async def _why_stream_ends(request: Request, principal: Principal, expires_at: int | None) -> str | None:
+    """Why an open stream must stop now (its token expired, its account was disabled), else None: the
+    request was checked once when it came, and a stream may stay open for hours."""
+    if expires_at is not None and time.time() >= expires_at:
+        return "the access token has expired; refresh it and reconnect"
+    try:
+        active = await account_is_active(request.app.ctx.redis, principal.account_id)
+    except Exception as exc:  # the database is unreachable: nothing more is sent unchecked
+        log.warning("grid feed stream ended: account check failed error=%s", exc.__class__.__name__)
+        return "the live feed cannot check your account now; reconnect later"
+    return None if active else "this account is disabled"
+
+
 @bp.get("/grid/feed/stream", name="grid.feed.stream")
 @requires(Role.GRID_STAFF, Role.OFFICER, Role.ADMIN, Role.PARTY_MEMBER)
 @responds(
@@ -307,8 +328,11 @@ async def feed_stream(request: Request) -> HTTPResponse | None:
     """New and changed reports under your node as they happen, from any app instance. Reconnect with
     `Last-Event-ID` to receive what you missed; a comment line every 15 s keeps proxies from closing
     the connection, however long it stays open. If Redis is unreachable for a minute the stream ends
-    (reconnect later); before it starts, that is 503. Fetch the report itself with GET /api/v1/reports/{id}."""
+    (reconnect later); before it starts, that is 503. The stream ends (with a comment saying why) when
+    your access token expires or your account is disabled: refresh it and reconnect. Fetch the report
+    itself with GET /api/v1/reports/{id}."""
     principal = require_principal(request)
+    expires_at = token_expires_at(request)
     if principal.node_path is None:
         raise ValidationFailed("Only staff with a place in the hierarchy have a feed.", code="no_feed")
     last_id = request.headers.get("last-event-id", "").strip()
@@ -332,7 +356,7 @@ async def feed_stream(request: Request) -> HTTPResponse | None:
     )
     await response.send(": connected\n\n")
     prefix = principal.node_path
-    last_sent = time.monotonic()
+    last_sent = checked = time.monotonic()
     failing_since: float | None = None
     pause = STREAM_RETRY_SECONDS
     while True:
@@ -357,6 +381,15 @@ async def feed_stream(request: Request) -> HTTPResponse | None:
             if failing_since is not None:
                 log.info("grid feed stream: redis back after %.0f s", time.monotonic() - failing_since)
                 failing_since, pause = None, STREAM_RETRY_SECONDS
+        # The account and its token, again at each keep-alive interval (and the token before each send).
+        due = time.monotonic() - checked >= KEEPALIVE_SECONDS
+        if due or (expires_at is not None and time.time() >= expires_at):
+            checked = time.monotonic()
+            reason = await _why_stream_ends(request, principal, expires_at)
+            if reason is not None:
+                await response.send(f": {reason}\n\n")
+                await response.eof()
+                return None
         for entry_id, fields in batch[0][1] if batch else ():
             cursor = entry_id.decode()
             data = {k.decode(): v.decode() for k, v in fields.items()}
@@ -379,9 +412,10 @@ async def feed_stream(request: Request) -> HTTPResponse | None:
 @errors(422)
 async def similar(request: Request, query: SimilarQuery) -> HTTPResponse:
     """Before submitting: reports that may be the same thing, so you can follow one instead. Staff see
-    those under their own node; residents any but police matters. Each is its public view: category,
-    state, community (the building only when you asked about it), about how far and when; never its
-    text, its reporter or its exact position."""
+    those under their own node (at the very building they name); residents any but police matters and
+    personal ones (health, labour and social security), a building they name counting as its grid. Each
+    is its public view: category, state, community (the building only for staff who asked about it),
+    about how far and when; never its text, its reporter or its exact position."""
     principal = require_principal(request)
     found = await similar_service.similar(
         principal=principal,

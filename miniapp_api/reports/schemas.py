@@ -149,7 +149,9 @@ class SimilarOut(BaseModel):
     category_name: str
     state: State
     state_name: str
-    building: str | None = Field(description="The building, when you asked about that building.")
+    building: str | None = Field(
+        description="The building, for staff in scope who asked about that building; always null for a resident."
+    )
     place: str | None = Field(description="The community's name.")
     created_at: WireTime
     distance_m: float | None = Field(

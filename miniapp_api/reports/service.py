@@ -22,7 +22,7 @@ from identity.roles import STAFF_ROLES
 from identity.service import is_district_level
 from identity.wechat import WeChatGateway
 from miniapp_api.reports import catalogue, events, states
-from miniapp_api.reports.access import View, get_readable, in_scope
+from miniapp_api.reports.access import View, get_readable, in_scope, may_read, viewer_of_account
 from miniapp_api.reports.models import Category, Department, Report, ReportEvent, ReportFollower, SlaTimer
 from miniapp_api.reports.states import State
 from notify import outbox
@@ -334,15 +334,25 @@ async def _set_deadline(report: Report, category: Category, now: dt.datetime, co
 
 async def _tell_reporters(report: Report, now: dt.datetime, conn: BaseDBAsyncClient, *, note: str = "") -> None:
     """The reporter and the followers, and those of every report merged into this one, hear of each
-    step (each account once). Only the report's own reporter is told the note (a staff note, a
-    reason): the others read its public view, which has none."""
+    step (each account once), as long as they may still read it (``access.may_read``: a follower or
+    the reporter of a merged report no longer does once it is a police matter) and their account is
+    active. Only the report's own reporter is told the note (a staff note, a reason): the others read
+    its public view, which has none."""
     targets = [report, *await Report.filter(merged_into_id=report.id).using_db(conn)]
     ids = [t.id for t in targets]
-    followers = await ReportFollower.filter(report_id__in=ids).using_db(conn).values_list("account_id", flat=True)
-    recipients = list(dict.fromkeys([*(t.reporter_id for t in targets if t.reporter_id is not None), *followers]))
+    follows = await ReportFollower.filter(report_id__in=ids).using_db(conn).values_list("report_id", "account_id")
+    reporters = [t.reporter_id for t in targets if t.reporter_id is not None]
+    recipients = list(dict.fromkeys([*reporters, *(account_id for _, account_id in follows)]))
+    # Who reads its public view (``access.get_readable``): its own followers, the merged reports' reporters.
+    told_of_it = {*(t.reporter_id for t in targets[1:]), *(a for r, a in follows if r == report.id)}
+    category = await Category.get(id=report.category_id, using_db=conn)
+    accounts = {a.id: a for a in await Account.filter(id__in=recipients).using_db(conn).select_related("node")}
     for account_id in recipients:
-        account = await Account.get_or_none(id=account_id, using_db=conn)
-        if account is None or not outbox.reachable(account, "report.updated"):
+        account = accounts.get(account_id)
+        if account is None or not account.is_active or not outbox.reachable(account, "report.updated"):
+            continue
+        view = viewer_of_account(account).view(report)
+        if not may_read(view, told=account_id in told_of_it, category_key=category.key):
             continue
         told = note if account_id == report.reporter_id else ""
         await outbox.enqueue(

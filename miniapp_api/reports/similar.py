@@ -16,6 +16,7 @@ from identity.roles import STAFF_ROLES, Role
 from identity.service import is_district_level
 from miniapp_api.reports import states
 from miniapp_api.reports.access import (
+    PERSONAL_CATEGORIES,
     PRIVATE_CATEGORIES,
     community_places,
 )
@@ -49,7 +50,7 @@ class Similar:
 
     report: Report
     distance_m: float | None  # rough: from the report's point rounded to about 100 m, to 10 m
-    building: str | None  # the building, only when the caller asked about that building
+    building: str | None  # the building, only for staff in scope who asked about that building
     place: str | None  # the community's name
 
 
@@ -75,26 +76,30 @@ async def similar(
 ) -> list[Similar]:
     """Open reports of the same category from the last 7 days at the same building or within about
     100 m (nearest first), so one can follow a report instead of filing the same thing again; with
-    neither, the newest of the node named. Staff see those under their own node only; a resident, any
-    but police matters. Each answer is the public view: no text, no reporter, no exact position."""
+    neither, the newest of the node named. Staff see those under their own node only, and at the very
+    building they name. A resident sees any but police matters and personal ones (health, labour), and a
+    building named by a resident counts as its grid: building codes are sequential and printed on
+    stickers, so an answer by the building would tell anyone which building has an open report. Each
+    answer is the public view: no text, no reporter, no exact position, and for a resident no building."""
     category = await Category.get_or_none(key=category_key)
     if category is None:
         raise ValidationFailed.field("category", "no such category", "unknown_category")
     since = utcnow() - dt.timedelta(days=SIMILAR_DAYS)
     query = Report.filter(category_id=category.id, state__in=list(states.OPEN_STATES), created_at__gte=since)
-    if principal.role in STAFF_ROLES:
+    staff = principal.role in STAFF_ROLES
+    if staff:
         if principal.node_path is None:
             return []
         if not is_district_level(principal):
             query = query.filter(node_path__startswith=principal.node_path)
     elif principal.role is Role.RESIDENT:
-        if category.key in PRIVATE_CATEGORIES:
+        if category.key in PRIVATE_CATEGORIES or category.key in PERSONAL_CATEGORIES:
             return []
     else:
         return []
     code = building_code.strip().upper() if building_code else None
     found: list[tuple[Report, float | None, bool]] = []
-    if code:
+    if code and staff:
         found += [(r, None, True) for r in await query.filter(building_code=code).order_by("-created_at").limit(limit)]
     if lat is not None and lng is not None:
         # The box first (wide enough for a rounded point within 100 m), then the distance.
@@ -106,6 +111,12 @@ async def similar(
             metres = distance_m(lat, lng, *rough_point(report.lat, report.lng))
             if metres <= SIMILAR_METRES:
                 found.append((report, float(round(metres, -1)), False))
+    if code and not staff:
+        grid = await _grid_of_building(code)
+        if grid is not None:
+            seen = {r.id for r, _, _ in found}
+            rows = await query.filter(node_path__startswith=grid).order_by("-created_at").limit(limit)
+            found += [(r, None, False) for r in rows if r.id not in seen]
     if not found and node_code and not code and lat is None:
         node = await hierarchy.get_by_code(node_code)
         if node is not None:
@@ -118,3 +129,11 @@ async def similar(
         Similar(r, metres, r.building_code if by_building else None, places.get(r.node_path))
         for r, metres, by_building in found
     ]
+
+
+async def _grid_of_building(code: str) -> str | None:
+    """The path of a building's grid, None for an unknown building."""
+    from miniapp_api.buildings.service import get_by_code  # reports work without the buildings package
+
+    building = await get_by_code(code=code)
+    return building.node_path if building is not None else None

@@ -74,3 +74,26 @@ async def test_hot_topics_of_a_week_under_the_callers_node(app: Sanic, client: h
         assert (await client.get("/api/v1/clinic/hot", params={"week": edge}, headers=grid.headers)).status_code == 422
     resident = await user(app, Role.RESIDENT)
     assert (await client.get("/api/v1/clinic/hot", headers=resident.headers)).status_code == 403
+
+
+async def test_an_anonymous_report_is_a_voice_of_its_own(app: Sanic, client: httpx.AsyncClient) -> None:
+    """Nothing in hot topics ties an anonymous report to its reporter's account: neither a group's voices
+    nor the voices a rising term needs count it as the same person as a named report."""
+    resident = await user(app, Role.RESIDENT)
+    grid = await user(app, Role.GRID_STAFF, node="GM010102")
+    texts = (
+        "伊景园滨河苑停车场强制捆绑销售车位，不买车位不给停车，请尽快处理",
+        "伊景园滨河苑停车场强制捆绑销售车位，不买不让停，请尽快处理",
+        "伊景园滨河苑停车场强制捆绑销售车位，请相关部门尽快处理",
+    )
+    for n, text in enumerate(texts):
+        body = {"category": "urban_construction", "text": text, "node": "GM010102", "anonymous": n > 0}
+        response = await client.post("/api/v1/reports", json=body, headers=resident.headers)
+        assert response.status_code == 201, response.text
+
+    hot = await client.get("/api/v1/clinic/hot", headers=grid.headers)
+    assert hot.status_code == 200, hot.text
+    group = hot.json()["groups"][0]
+    assert (group["size"], group["voices"]) == (3, 3)
+    # Three voices say 伊景园滨河苑 (one person by name, two nobody knows): a rising term.
+    assert any("伊景园" in t["term"] for t in hot.json()["terms"]), hot.json()["terms"]

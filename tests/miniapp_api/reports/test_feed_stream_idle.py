@@ -1,8 +1,9 @@
 """The grid feed's Server-Sent Events over long idle periods and Redis outages (issue 12): the stream's
 blocking reads outlast the ordinary Redis socket timeout, keep-alive comments keep coming (also while
 only other grids' events arrive), a Redis that goes away is retried without a traceback, and a Redis
-gone for long ends the stream cleanly. The intervals are shortened here so the tests stay short: the
-ordinary socket timeout to 1 s, the keep-alive to 1.5 s, the give-up time to 3 s."""
+gone for long ends the stream cleanly; an account disabled, or a token expired, while its stream is
+open ends the stream at the next keep-alive. The intervals are shortened here so the tests stay short:
+the ordinary socket timeout to 1 s, the keep-alive to 1.5 s, the give-up time to 3 s."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from identity.roles import Role
 from miniapp_api.reports import routes as report_routes
 from server import redis as gmid_redis
 from server.settings import Settings
+from tests.factories import auth, token_for
 from tests.miniapp_api.ebikes.conftest import User, user
 from tests.miniapp_api.reports.test_closed_loop import submit
 from tests.support.notify_fixtures import app_with_channels
@@ -198,4 +200,48 @@ async def test_a_redis_outage_is_retried_without_a_traceback_and_a_long_one_ends
         assert lines.comments("the live feed is unavailable; reconnect later"), lines.received
     messages = [r.getMessage() for r in logged.records if r.name == "gmid.reports"]
     assert any("redis read failed" in m for m in messages) and any("stream ended" in m for m in messages)
+    assert_no_traceback(logged)
+
+
+async def test_a_stream_ends_when_its_account_is_disabled(
+    app: Sanic, client: httpx.AsyncClient, logged: pytest.LogCaptureFixture
+) -> None:
+    resident = await user(app, Role.RESIDENT)
+    grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    admin = await user(app, Role.ADMIN, node="GM")
+    async with open_stream(client, grid) as lines:
+        first = await submit(client, resident)
+        await lines.wait_for(lambda: lines.events(), within=3)
+        disabled = await client.patch(
+            f"/api/v1/accounts/{grid.account.public_id}", json={"is_active": False}, headers=admin.headers
+        )
+        assert disabled.status_code == 200, disabled.text
+        assert (await client.get("/api/v1/grid/feed", headers=grid.headers)).status_code == 401
+        # At the next keep-alive at the latest, the stream says why and ends.
+        await asyncio.wait_for(lines.ended.wait(), timeout=KEEPALIVE + 2.0)
+        assert lines.comments("this account is disabled"), lines.received
+        later = await submit(client, resident)
+        await asyncio.sleep(0.5)
+        assert [first["id"] in e for e in lines.events()] == [True]
+        assert later["id"] not in str(lines.received)
+    assert_no_traceback(logged)
+
+
+async def test_a_stream_ends_when_its_access_token_expires(
+    app: Sanic, client: httpx.AsyncClient, logged: pytest.LogCaptureFixture
+) -> None:
+    resident = await user(app, Role.RESIDENT)
+    grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    short = User(grid.account, auth(await token_for(app, grid.account, ttl=2)))
+    async with open_stream(client, short) as lines:
+        opened = time.monotonic()
+        report = await submit(client, resident)
+        await lines.wait_for(lambda: lines.events(), within=2)  # delivered while the token holds
+        await asyncio.wait_for(lines.ended.wait(), timeout=2 + KEEPALIVE + 2.0)
+        assert time.monotonic() - opened >= 1.0
+        assert lines.comments("the access token has expired; refresh it and reconnect"), lines.received
+        assert report["id"] in lines.events()[0]
+    # A fresh token opens it again.
+    async with open_stream(client, grid) as lines:
+        assert not lines.ended.is_set()
     assert_no_traceback(logged)

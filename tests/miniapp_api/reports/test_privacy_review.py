@@ -4,6 +4,7 @@ every answer, and the reporter's feedback comment for the staff in scope."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ from sanic import Sanic
 from identity.roles import Role
 from miniapp_api.reports.models import Report, ReportFollower
 from notify.dispatcher import Dispatcher
+from tests.miniapp_api.buildings.conftest import import_rows, row
 from tests.miniapp_api.ebikes.conftest import User, user
 from tests.miniapp_api.reports.test_closed_loop import move, submit
 from tests.miniapp_api.reports.test_photos import jpeg
@@ -259,3 +261,93 @@ async def test_the_reporters_feedback_comment_reaches_the_staff_in_scope_and_nob
     followed = (await client.get(f"/api/v1/reports/{report['id']}", headers=follower.headers)).json()
     assert followed["comment"] is None and "修得慢" not in str(followed)
     assert (await client.get(f"/api/v1/reports/{report['id']}", headers=other_grid.headers)).status_code == 404
+
+
+async def test_a_resident_never_learns_the_building_of_anothers_report(
+    app: Sanic, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """Building codes are sequential and printed on stickers: walking them through `similar` must not
+    tell a resident which building has an open report. A named building counts as its grid for a
+    resident, and the answer never carries a building; personal matters are never suggested to one."""
+    await import_rows(tmp_path, [row(1), row(2), row(3, grid="GM010102")])
+    first, second, other_grid = "GM0101010001", "GM0101010002", "GM0101020003"
+    reporter = await user(app, Role.RESIDENT)
+    walker = await user(app, Role.RESIDENT)
+    grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    lamp = await submit(client, reporter, text=PRIVATE, building=second, node=None, anonymous=True, **HERE)
+    personal = {
+        category: await submit(
+            client, reporter, category=category, text="我家老人确诊肺结核，需要社区医生上门", building=second,
+            node=None, anonymous=True, **HERE,
+        )
+        for category in ("health_family_planning", "labour_social_security")
+    }  # fmt: skip
+
+    # Every building of the grid gives the same answer, and none says which building.
+    answers = [await similar(client, walker, lat=None, lng=None, building=code) for code in (first, second)]
+    assert answers[0] == answers[1] and [i["id"] for i in answers[0]] == [lamp["id"]]
+    assert answers[0][0]["building"] is None and answers[0][0]["place"] == COMMUNITY
+    assert await similar(client, walker, lat=None, lng=None, building=other_grid) == []
+    with_point = await similar(client, walker, building=second)
+    assert [(i["id"], i["building"]) for i in with_point] == [(lamp["id"], None)]
+    assert await similar(client, walker, lat=None, lng=None, building="GM0101019999") == []
+    # A personal matter (health, labour and social security) is never suggested to a resident, however asked.
+    for category in personal:
+        for asked in ({"building": second}, {"building": second, "lat": None, "lng": None}, {}):
+            assert await similar(client, walker, category=category, **asked) == [], (category, asked)
+        assert await similar(client, walker, category=category, lat=None, lng=None, node="GM010101") == []
+
+    # Staff in scope: as before, the very building, and named.
+    assert await similar(client, grid, lat=None, lng=None, building=first) == []
+    staff = await similar(client, grid, lat=None, lng=None, building=second)
+    assert [(i["id"], i["building"]) for i in staff] == [(lamp["id"], second)]
+    for category, report in personal.items():
+        found = await similar(client, grid, category=category, lat=None, lng=None, building=second)
+        assert [(i["id"], i["building"]) for i in found] == [(report["id"], second)]
+
+
+async def test_only_those_who_may_still_read_a_report_hear_of_its_steps(
+    app: Sanic, client: httpx.AsyncClient, dispatcher: Dispatcher, wechat: WeChatFake
+) -> None:
+    """Once a report becomes a police matter, a resident who followed it, and the reporter of a report
+    merged into it, may no longer read it (404): they are no longer told of its steps either. Its own
+    reporter and the staff in scope still are; a disabled account is told nothing. Who is told is who
+    reads it (``GET /reports/{id}``)."""
+    reporter, follower, duplicate_reporter, disabled, early = [await user(app, Role.RESIDENT) for _ in range(5)]
+    grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    watcher = await user(app, Role.GRID_STAFF, node="GM010101")
+    admin = await user(app, Role.ADMIN, node="GM")
+    report = await submit(client, reporter, text="楼下有人半夜吵闹", **HERE)
+    duplicate = await submit(client, duplicate_reporter, text="楼下半夜很吵", **NEAR)
+    # Followed the duplicate before it was merged: it does not read the main report, nor hears of it.
+    assert (await client.put(f"/api/v1/reports/{duplicate['id']}/follow", headers=early.headers)).status_code == 200
+    assert (await move(client, grid, duplicate["id"], action="merge", merge_into=report["id"])).status_code == 200
+    assert (await client.get(f"/api/v1/reports/{report['id']}", headers=early.headers)).status_code == 404
+    for who in (follower, watcher, disabled):
+        assert (await client.put(f"/api/v1/reports/{report['id']}/follow", headers=who.headers)).status_code == 200
+    patched = await client.patch(
+        f"/api/v1/accounts/{disabled.account.public_id}", json={"is_active": False}, headers=admin.headers
+    )
+    assert patched.status_code == 200, patched.text
+
+    def told(state: str) -> set[str]:
+        return {m["touser"] for m in wechat.sent_messages() if m["data"]["phrase2"]["value"] == state}
+
+    def openids(*users: User) -> set[str]:
+        return {u.account.wechat_openid for u in users if u.account.wechat_openid}
+
+    assert (await move(client, grid, report["id"], action="accept")).status_code == 200
+    await dispatcher.run_once()
+    assert told("已受理") == openids(reporter, follower, duplicate_reporter, watcher)
+    for who in (follower, duplicate_reporter, watcher):  # each one told reads it
+        assert (await client.get(f"/api/v1/reports/{report['id']}", headers=who.headers)).status_code == 200
+
+    recategorised = await client.put(
+        f"/api/v1/reports/{report['id']}/category", json={"category": "public_order"}, headers=grid.headers
+    )
+    assert recategorised.status_code == 200, recategorised.text
+    for who in (follower, duplicate_reporter):
+        assert (await client.get(f"/api/v1/reports/{report['id']}", headers=who.headers)).status_code == 404
+    assert (await move(client, grid, report["id"], action="dispatch")).status_code == 200
+    await dispatcher.run_once()
+    assert told("已派单") == openids(reporter, watcher)
