@@ -235,3 +235,11 @@ async def test_a_refusal_kept_by_the_previous_version_does_not_answer_for_a_pict
     # From then on the key stands for that picture.
     again = await upload(client, resident, report["id"], jpeg(), "upgrade-ph")
     assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+
+
+def test_the_upload_is_the_only_streamed_route(app: Sanic) -> None:
+    # A streamed route's Idempotency-Key is only honoured once its handler has read the body and
+    # called server.idempotency.claim_body (until then nothing is kept, so nothing is replayed for
+    # another body). A new streamed route must do the same, with tests like the ones above.
+    streamed = sorted(route.name for route in app.router.routes if getattr(route.extra, "stream", False))
+    assert streamed == [f"{app.name}.report_photos.upload"]
