@@ -22,6 +22,7 @@ from miniapp_api.reports import access, photos, service
 from miniapp_api.reports.models import Report
 from miniapp_api.reports.photo_models import ReportPhoto
 from miniapp_api.reports.storage import LocalStorage, PhotoNotStored, PhotoStorage, digest_of
+from server import idempotency
 from server.auth import require_principal, requires
 from server.conditional import etag_matches
 from server.errors import (
@@ -209,10 +210,16 @@ async def upload(request: Request, public_id: str) -> HTTPResponse:
     add photos, at most 9 per report (409 beyond). Each account may upload a limited number of photos
     per hour and per day (429 with Retry-After); when the server is busy decoding others, 503 with
     Retry-After. The same picture sent again is answered with the stored one (200) rather than added
-    twice.
+    twice. With an `Idempotency-Key`, the same bytes sent again get the first answer again
+    (`Idempotent-Replayed: true`); other bytes, or another media type, with that key are 422
+    `idempotency_key_reused`.
     """
     principal = require_principal(request)
     data = await read_upload(request)
+    # The Idempotency-Key stands for this very picture: claimed now that it has been read.
+    replay = await idempotency.claim_body(request, data)
+    if replay is not None:
+        return replay
     media = _media_type(request)
     if media not in photos.ALLOWED_TYPES:
         raise UnsupportedMediaType(
@@ -247,9 +254,8 @@ async def upload(request: Request, public_id: str) -> HTTPResponse:
             photo.height,
             photo.bytes,
         )
-    # no-store also keeps the idempotency layer from replaying it: the streamed body is not part of
-    # its fingerprint, so a replay could answer for another picture. A retry is safe anyway.
-    headers = {"Cache-Control": "no-store", "Location": out.url}
+    # Kept for an Idempotency-Key (its fingerprint holds the picture): a retry gets this very answer.
+    headers = {"Location": out.url}
     return json(out.model_dump(mode="json"), status=201 if created else 200, headers=headers)
 
 

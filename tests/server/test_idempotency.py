@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -209,3 +211,91 @@ async def test_key_is_ignored_on_other_methods(client: httpx.AsyncClient, admin_
     assert (r1.status_code, r2.status_code) == (200, 200)
     assert "idempotent-replayed" not in r2.headers
     assert r2.json()["is_active"] is True
+
+
+async def test_the_media_type_is_part_of_the_request(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
+    raw = json.dumps(staff_body("jack")).encode()
+    headers = {**admin_headers, "Idempotency-Key": "typed-1"}
+    r = await client.post("/api/v1/accounts", content=raw, headers={**headers, "Content-Type": "text/plain"})
+    assert r.status_code == 415, r.text
+    # The same bytes labelled as JSON are another request: not the kept 415 replayed.
+    r = await client.post("/api/v1/accounts", content=raw, headers={**headers, "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "idempotency_key_reused"
+    assert not await Account.exists(username="jack")
+    # Parameters and letter case do not make it another request.
+    r = await client.post(
+        "/api/v1/accounts", content=raw, headers={**headers, "Content-Type": "TEXT/plain; charset=utf-8"}
+    )
+    assert r.status_code == 415 and r.headers["idempotent-replayed"] == "true"
+
+
+async def test_a_refused_body_does_not_answer_for_the_corrected_one(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    headers = {**admin_headers, "Idempotency-Key": "fix-me-1", "Content-Type": "application/json"}
+    broken = await client.post("/api/v1/accounts", content=b'{"username": "kim",', headers=headers)
+    assert broken.status_code == 400 and broken.json()["error"]["code"] == "malformed_json"
+    invalid = await client.post("/api/v1/accounts", json={**staff_body("kim"), "role": "emperor"}, headers=headers)
+    assert invalid.status_code == 422 and invalid.json()["error"]["code"] == "idempotency_key_reused"
+    fixed = await client.post("/api/v1/accounts", json=staff_body("kim"), headers=headers)
+    assert fixed.status_code == 422 and fixed.json()["error"]["code"] == "idempotency_key_reused"
+    assert not await Account.exists(username="kim")
+    # A new key for the corrected request.
+    fixed = await client.post(
+        "/api/v1/accounts", json=staff_body("kim"), headers={**headers, "Idempotency-Key": "fix-me-2"}
+    )
+    assert fixed.status_code == 201, fixed.text
+
+
+async def test_refusals_before_the_handler_keep_nothing(
+    app: Sanic, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    headers = {**admin_headers, "Idempotency-Key": "early-1"}
+    # Too large for the app's body limit: refused while reading, before any handler or middleware.
+    huge = b'{"username": "' + b"x" * app.ctx.settings.max_body_bytes + b'"}'
+    r = await client.post("/api/v1/accounts", content=huge, headers={**headers, "Content-Type": "application/json"})
+    assert r.status_code == 413, r.text
+    # No such route, and a method the route does not take.
+    r = await client.post("/api/v1/no-such-thing", json={}, headers=headers)
+    assert r.status_code == 404, r.text
+    assert (await client.post("/healthz", json={}, headers=headers)).status_code in (404, 405)
+    # A bad token: 401, not kept.
+    bad = {"Authorization": "Bearer nope", "Idempotency-Key": "early-1"}
+    assert (await client.post("/api/v1/accounts", json=staff_body("lena"), headers=bad)).status_code == 401
+    # The key is still free for the real request.
+    r = await create(client, admin_headers, "early-1", staff_body("lena"))
+    assert r.status_code == 201, r.text
+    assert "idempotent-replayed" not in r.headers
+
+
+async def rewrite_as_previous_version(app: Sanic, before: set[bytes], fingerprint: str) -> None:
+    """Turn the one record made since ``before`` into what the previous version wrote: the same record
+    with the old fingerprint (method, path, query and body; no media type, no version prefix)."""
+    redis = app.ctx.redis
+    (key,) = {k async for k in redis.scan_iter(match="idem:*")} - before
+    record = json.loads(await redis.get(key))
+    record["fingerprint"] = fingerprint
+    await redis.set(key, json.dumps(record), ex=3600)
+
+
+def previous_fingerprint(method: str, path: str, body: bytes) -> str:
+    return hashlib.sha256(method.encode() + b"\0" + path.encode() + b"\0\0" + body).hexdigest()
+
+
+async def test_records_of_the_previous_version_are_still_honoured(
+    app: Sanic, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    before = {k async for k in app.ctx.redis.scan_iter(match="idem:*")}
+    first = await create(client, admin_headers, "upgrade-1", staff_body("mona"))
+    assert first.status_code == 201, first.text
+    raw = first.request.content  # the bytes httpx sent
+    await rewrite_as_previous_version(app, before, previous_fingerprint("POST", "/api/v1/accounts", raw))
+
+    again = await create(client, admin_headers, "upgrade-1", staff_body("mona"))
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.content == first.content
+    other = await create(client, admin_headers, "upgrade-1", staff_body("nina"))
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
+    assert await Account.filter(username="mona").count() == 1
+    assert not await Account.exists(username="nina")
