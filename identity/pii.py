@@ -37,6 +37,7 @@ __all__ = [
     "Vault",
     "current_vault",
     "ensure_pii_keys",
+    "has_personal_number",
     "mask_address",
     "mask_embedded",
     "mask_id_number",
@@ -441,3 +442,8 @@ def mask_embedded(text: str) -> str:
     text = _ID_SHAPE.sub(_mask_id_match, text)
     text = _MOBILE_SHAPE.sub(_mask_mobile_match, text)
     return _LANDLINE_SHAPE.sub(_mask_landline_match, text)
+
+
+def has_personal_number(text: str) -> bool:
+    """Whether ``text`` holds anything shaped like a mainland ID number, mobile or landline number."""
+    return mask_embedded(text) != text

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StrictBool, field_validator
 
+from identity.pii import has_personal_number
 from identity.roles import NodeLevel, Role
 from identity.validators import InvalidIdNumber, InvalidMobile, normalize_id_number, normalize_mobile
 from server.validation import StrictModel, Stripped, domain_error
@@ -80,8 +81,21 @@ def checked_mobile(value: str) -> str:
         raise domain_error("invalid_phone", str(exc)) from None
 
 
+def checked_public_text(value: str) -> str:
+    """Text printed on an e-ID sticker or shown to anyone who scans it: `personal_number` when it
+    holds a phone or ID number (the message never repeats it)."""
+    if has_personal_number(value):
+        raise domain_error(
+            "personal_number",
+            "this is printed on the e-ID sticker and shown to anyone who scans it: no phone or ID numbers",
+        )
+    return value
+
+
 IdNumberText = Annotated[str, Field(max_length=20), AfterValidator(checked_id_number)]
 MobileText = Annotated[str, Field(max_length=20), AfterValidator(checked_mobile)]
+PublicText = Annotated[Stripped, AfterValidator(checked_public_text)]
+"""Stripped text for anyone to read (a sticker's label, a public scan view): no personal numbers."""
 
 
 class ProfileIn(StrictModel):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from qr import kinds, render
+from qr import kinds, render, service
 from qr.models import Credential
 from server import product
 
@@ -20,7 +20,8 @@ def draw_image(*, fmt: str, url: str, size: int, credential: Credential, font: s
     if fmt == "sticker":
         spec = kinds.by_name(credential.kind)
         title = spec.title if spec else product.NAME_ZH
-        return render.sticker_png(url, title=title, public_id=credential.public_id, caption=credential.label, font=font)
+        caption = service.printable_label(credential.label)
+        return render.sticker_png(url, title=title, public_id=credential.public_id, caption=caption, font=font)
     return render.png(url, size)
 
 

@@ -283,7 +283,7 @@ def credential_out(request: Request, credential: Credential) -> dict[str, Any]:
         kind=credential.kind,
         serial=credential.serial,
         status=credential.status.value,
-        label=credential.label,
+        label=service.printable_label(credential.label),
         url=code_url(request, credential.token),
         issued_at=credential.issued_at,
         revoked_at=credential.revoked_at,

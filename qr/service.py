@@ -20,6 +20,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from identity import audit
+from identity.pii import mask_embedded
 from qr import codec, keys, kinds, scancache
 from qr.keys import Keyring, KeyringCache
 from qr.models import Credential, CredentialStatus, RevocationEntry, RevocationHead
@@ -70,6 +71,13 @@ def _sign(spec: kinds.KindSpec, public_id: bytes, serial: int) -> tuple[str, dat
     return token, datetime.fromtimestamp(now, UTC)
 
 
+def printable_label(text: str) -> str:
+    """What a sticker may print under its code: at most 64 characters, and anything shaped like a
+    phone or ID number masked (the feature packages refuse such text where it is typed; this also
+    covers rows stored before they did)."""
+    return mask_embedded(text)[:64]
+
+
 async def issue(
     *,
     kind: str,
@@ -87,10 +95,22 @@ async def issue(
         serial=1,
         subject_id=subject_id,
         node_path=node_path,
-        label=label[:64],
+        label=printable_label(label),
         token=token,
         issued_at=issued_at,
         using_db=using_db,
+    )
+
+
+async def follow(*, public_id: str, node_path: str | None, label: str, using_db: BaseDBAsyncClient) -> None:
+    """Keep a credential with its subject: its node decides who may read, print, reissue and revoke
+    it and which area's sheet prints it; its label is what the sticker prints (and is part of the
+    image's cache key and ETag). Call in the transaction that changes the subject, with what the
+    subject now is, and ``changed()`` after the commit."""
+    await (
+        Credential.filter(public_id=public_id)
+        .using_db(using_db)
+        .update(node_path=node_path, label=printable_label(label))
     )
 
 

@@ -75,6 +75,8 @@ def printable(*, kind: str, node_path: str | None, reissued_since: datetime | No
 async def pages_from_db(
     *, kind: str, node_path: str | None, base_url: str, batch: int = 1000, reissued_since: datetime | None = None
 ) -> AsyncIterator[list[StickerSpec]]:
+    from qr.service import printable_label  # here: the drawing workers import this module, not the registry
+
     spec = kinds.by_name(kind)
     title = spec.title if spec else product.NAME_ZH
     last_id = 0
@@ -86,7 +88,8 @@ async def pages_from_db(
             break
         last_id = rows[-1]["id"]
         for row in rows:
-            pending.append(StickerSpec(f"{base_url}/q/{row['token']}", title, row["public_id"], row["label"]))
+            caption = printable_label(row["label"])
+            pending.append(StickerSpec(f"{base_url}/q/{row['token']}", title, row["public_id"], caption))
             if len(pending) == PER_PAGE:
                 yield pending
                 pending = []

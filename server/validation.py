@@ -78,7 +78,7 @@ zone), between 1970 and 2099."""
 # Mistakes with a code of their own, the same in every route whether a schema or a service finds them
 # (an invalid ID number is `invalid_id_number` everywhere): a schema validator raises
 # ``domain_error(code, message)`` and the answer's code is that one, not `validation_failed`.
-DOMAIN_ERROR_CODES = frozenset({"invalid_id_number", "invalid_phone"})
+DOMAIN_ERROR_CODES = frozenset({"invalid_id_number", "invalid_phone", "personal_number"})
 
 
 def domain_error(code: str, message: str) -> PydanticCustomError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, HttpUrl
 
+from identity.schemas import PublicText
 from server.validation import StrictModel, Stripped
 from server.wire import WireTime
 
@@ -16,7 +17,12 @@ class MemberIn(StrictModel):
 
 class BoardIn(StrictModel):
     code: Stripped = Field(pattern=r"^[A-Za-z0-9-]{3,32}$")
-    title: Stripped = Field(min_length=1, max_length=64, examples=["凤凰社区第一网格党员亮相牌"])
+    title: PublicText = Field(
+        min_length=1,
+        max_length=64,
+        examples=["凤凰社区第一网格党员亮相牌"],
+        description="Printed on its e-ID sticker and shown to anyone who scans it: no phone or ID numbers.",
+    )
     node: Stripped = Field(pattern=r"^[A-Za-z0-9]{1,32}$", description="The grid it serves.")
     building: Stripped | None = Field(default=None, max_length=32)
     members: list[MemberIn] = Field(min_length=1, max_length=30)

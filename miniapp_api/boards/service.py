@@ -16,7 +16,6 @@ from miniapp_api.boards.schemas import BoardIn
 from miniapp_api.reports import service as reports
 from miniapp_api.reports.models import Report
 from qr import service as qr_service
-from qr.models import Credential
 from server.auth import Principal
 from server.errors import NotFound, ValidationFailed
 
@@ -89,7 +88,7 @@ async def upsert(*, data: BoardIn, principal: Principal) -> Board:
         board = await Board.filter(code=data.code).using_db(conn).select_for_update().first()
         if board is None:
             credential = await qr_service.issue(
-                kind="board", subject_id=data.code, node_path=node.path, label=data.title[:64], using_db=conn
+                kind="board", subject_id=data.code, node_path=node.path, label=data.title, using_db=conn
             )
             board = await Board.create(
                 code=data.code,
@@ -106,12 +105,14 @@ async def upsert(*, data: BoardIn, principal: Principal) -> Board:
             if not _covers(principal, board.node_path):
                 # Another grid's board: not this caller's to overwrite, nor to learn of.
                 raise NotFound("No board with this code in your part of the hierarchy.", code="board_not_found")
-            if board.node_path != node.path:
-                # Its code is printed for the grid it serves: sheets by node must find it there.
-                await Credential.filter(public_id=board.credential_id).using_db(conn).update(node_path=node.path)
             board.title, board.node_path, board.building_code = data.title, node.path, building_code
             board.members, board.updated_at = members, now
             await board.save(using_db=conn)
+            # Its code belongs to the grid it serves (that grid's staff manage and print it) and its
+            # sticker prints its title as it is now.
+            await qr_service.follow(
+                public_id=board.credential_id, node_path=board.node_path, label=board.title, using_db=conn
+            )
     await qr_service.changed(board.credential_id)  # its title and members are what a scan shows
     return board
 

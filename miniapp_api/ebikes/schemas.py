@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from identity.schemas import IdNumberText, MobileText
+from identity.schemas import IdNumberText, MobileText, PublicText
 from miniapp_api.ebikes.models import AlarmStatus, BikeStatus
 from server.validation import StrictModel, Stripped
 from server.wire import WireTime
@@ -51,9 +51,10 @@ class OwnerIdentityIn(StrictModel):
 
 
 class BikeFieldsIn(StrictModel):
-    brand: Stripped = Field(min_length=1, max_length=32, examples=["雅迪"])
+    # The make and colour are printed on the sticker and shown to anyone who scans it.
+    brand: PublicText = Field(min_length=1, max_length=32, examples=["雅迪"])
     model: Stripped = Field(default="", max_length=32, examples=["DE2"])
-    colour: Stripped = Field(min_length=1, max_length=16, examples=["白色"])
+    colour: PublicText = Field(min_length=1, max_length=16, examples=["白色"])
     plate: Stripped | None = Field(default=None, max_length=16, description="Plate, when the bike has one.")
     purchase_date: PurchaseDate | None = Field(default=None, description="Not in the future, not before 1990.")
     node: Stripped = Field(
@@ -68,9 +69,9 @@ class RegisterIn(BikeFieldsIn):
 
 
 class UpdateIn(StrictModel):
-    brand: Stripped | None = Field(default=None, min_length=1, max_length=32)
+    brand: PublicText | None = Field(default=None, min_length=1, max_length=32)
     model: Stripped | None = Field(default=None, max_length=32)
-    colour: Stripped | None = Field(default=None, min_length=1, max_length=16)
+    colour: PublicText | None = Field(default=None, min_length=1, max_length=16)
     plate: Stripped | None = Field(default=None, max_length=16, description="An empty string removes the plate.")
     purchase_date: PurchaseDate | None = Field(default=None, description="Not in the future, not before 1990.")
     node: Stripped | None = Field(default=None, pattern=NODE_CODE)

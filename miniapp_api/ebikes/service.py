@@ -81,7 +81,15 @@ def on_register() -> QuerySet[EBike]:
 
 def bike_label(bike: EBike) -> str:
     # Printed under the code: the make and colour, never the owner.
-    return f"{bike.brand} {bike.colour}"[:64]
+    return qr_service.printable_label(f"{bike.brand} {bike.colour}")
+
+
+async def follow(bike: EBike, conn: BaseDBAsyncClient) -> None:
+    """The bike's code where the bike is kept now (its area's staff manage it, its area's sheet
+    prints it) and printing the bike as it is now; in the transaction that changed the bike."""
+    await qr_service.follow(
+        public_id=bike.credential_id, node_path=bike.node_path, label=bike_label(bike), using_db=conn
+    )
 
 
 # Registration and ownership -------------------------------------------------------------------------
@@ -166,30 +174,38 @@ async def lock_bike(bike: EBike, conn: BaseDBAsyncClient) -> EBike:
 
 
 async def update(*, bike: EBike, data: UpdateIn) -> EBike:
+    """The owner's corrections; the bike's code follows in the same transaction (a move hands it to
+    the new area, a new make or colour is what its sticker prints)."""
     ensure_registered(bike)
     changes = data.model_dump(exclude_unset=True)
+    plate = normalize_plate(changes["plate"]) if "plate" in changes else None
+    node = await node_of(changes["node"]) if changes.get("node") else None
     fields: list[str] = []
-    for name in ("brand", "model", "colour", "purchase_date"):
-        if name in changes and changes[name] is not None:
-            setattr(bike, name, changes[name])
-            fields.append(name)
-    if "plate" in changes:
-        plate = normalize_plate(changes["plate"])
-        if plate is not None and await on_register().filter(plate=plate).exclude(id=bike.id).exists():
-            raise Conflict("This plate is already registered.", code="plate_taken")
-        bike.plate = plate
-        fields.append("plate")
-    if changes.get("node"):
-        bike.node_path = (await node_of(changes["node"])).path
-        fields.append("node_path")
+    try:
+        async with in_transaction() as conn:
+            locked = await lock_bike(bike, conn)
+            for name in ("brand", "model", "colour", "purchase_date"):
+                if name in changes and changes[name] is not None:
+                    setattr(locked, name, changes[name])
+                    fields.append(name)
+            if "plate" in changes:
+                taken = on_register().filter(plate=plate).exclude(id=locked.id).using_db(conn)
+                if plate is not None and await taken.exists():
+                    raise Conflict("This plate is already registered.", code="plate_taken")
+                locked.plate = plate
+                fields.append("plate")
+            if node is not None:
+                locked.node_path = node.path
+                fields.append("node_path")
+            if fields:
+                locked.updated_at = utcnow()
+                await locked.save(using_db=conn, update_fields=[*fields, "updated_at"])
+                await follow(locked, conn)
+    except IntegrityError:
+        raise Conflict("This plate is already registered.", code="plate_taken") from None
     if fields:
-        bike.updated_at = utcnow()
-        try:
-            await bike.save(update_fields=[*fields, "updated_at"])
-        except IntegrityError:
-            raise Conflict("This plate is already registered.", code="plate_taken") from None
-        await qr_service.changed(bike.credential_id)  # make and colour are in the public scan view
-    return bike
+        await qr_service.changed(locked.credential_id)  # after the commit: make and colour are in the public scan
+    return locked
 
 
 async def deregister(*, bike: EBike) -> EBike:

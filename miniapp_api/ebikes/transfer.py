@@ -15,7 +15,7 @@ from identity.models import Account
 from miniapp_api.ebikes.models import BikeStatus, EBike, Transfer, TransferStatus
 from miniapp_api.ebikes.owners import bind_identity, check_capacity, check_identity, lock_account
 from miniapp_api.ebikes.schemas import OwnerIdentityIn
-from miniapp_api.ebikes.service import bike_label, ensure_registered, utcnow
+from miniapp_api.ebikes.service import bike_label, ensure_registered, follow, utcnow
 from notify import outbox
 from qr import service as qr_service
 from server.errors import Conflict, NotFound
@@ -91,6 +91,9 @@ async def accept_transfer(
         bike.owner_id = new_owner.id
         bike.updated_at = now
         await bike.save(using_db=conn, update_fields=["owner_id", "updated_at"])
+        # The owner is not on the code (it is checked live when they print it); its place and label
+        # are re-derived all the same, as after every change to the bike.
+        await follow(bike, conn)
         transfer.status = TransferStatus.ACCEPTED
         transfer.to_owner_id = new_owner.id
         transfer.accepted_at = now

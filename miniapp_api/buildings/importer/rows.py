@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from identity.models import Node
+from identity.pii import has_personal_number
 from identity.roles import NodeLevel
 from identity.validators import InvalidMobile, normalize_mobile
 from miniapp_api.buildings.importer.table import FIRE_COLUMNS, Rejected, Table, map_header
@@ -199,6 +200,9 @@ def parse_row(
         errors.add("code", "a building code is required")
     elif not _CODE_RE.fullmatch(code):
         errors.add("code", "a building code is 4 to 32 letters and digits")
+    elif has_personal_number(code):
+        # The code is printed on the building's sticker and shown to anyone who scans it.
+        errors.add("code", "a building code must not be shaped like a phone or ID number")
     address = cell("address")
     if not address:
         errors.add("address", "an address is required")
