@@ -271,7 +271,7 @@ def test_png_decodes_to_exactly_the_url(size: int) -> None:
     assert image.format == "PNG"
     width = render.encode(URL).width
     assert image.size[0] == image.size[1] == width * max(1, size // width)
-    results = zxingcpp.read_barcodes(image)
+    results = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)  # no phantom linear codes
     assert [b.text for b in results] == [URL]
     assert results[0].ec_level == "M"
     extra = cast(dict[str, str], results[0].extra)
