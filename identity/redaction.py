@@ -4,7 +4,7 @@
 mobiles (with ``+86`` / ``0086`` / ``86``, a long-distance ``0``, spaces or hyphens, or every digit set
 apart), landlines (the area code in ASCII or full-width brackets, after a space or hyphen, after ``+86``,
 or the digits run together; a 7- or 8-digit local number after a word such as 电话 or 座机), ID numbers
-and other runs of 14 digits or more (bank cards), and, when asked, number plates. Two renderings:
+and other runs of 15 digits or more (bank cards), and, when asked, number plates. Two renderings:
 ``redact`` puts a label in each place (what Open311 publishes), ``mask_embedded`` keeps only the ends
 (the audit log, log lines). Full-width digits, letters and brackets count as their ASCII forms.
 
@@ -78,13 +78,16 @@ _OPEN, _CLOSE = r"[(\[]", r"[)\]]"
 _OBFUSCATED_AT = rf"(?:{_OPEN}|[{{<])[ ]*at[ ]*(?:{_CLOSE}|[}}>])"
 _OBFUSCATED_DOT = rf"(?:{_OPEN}|[{{<])[ ]*dot[ ]*(?:{_CLOSE}|[}}>])"
 _DOT = rf"(?:\.|[ ]*{_OBFUSCATED_DOT}[ ]*)"
+# Each address is tried from the start of a run of its characters only: a long run without an @ costs
+# one pass, not one pass from each of its characters.
 _EMAIL_RE = re.compile(
-    rf"[A-Za-z0-9._%+\-]+(?:[ ]*@[ ]*|[ ]*{_OBFUSCATED_AT}[ ]*)[A-Za-z0-9\-]+(?:{_DOT}[A-Za-z0-9\-]+)+",
+    rf"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+(?:[ ]*@[ ]*|[ ]*{_OBFUSCATED_AT}[ ]*)"
+    rf"[A-Za-z0-9\-]+(?:{_DOT}[A-Za-z0-9\-]+)+",
     re.IGNORECASE,
 )
 # Addresses with other letters (张三@例子.中国): these swallow a word typed before the address too
 # (邮箱张三@...), which errs on the side of hiding.
-_WIDE_EMAIL_RE = re.compile(r"[\w.%+\-]+@[\w\-]+(?:[.。][\w\-]+)+")
+_WIDE_EMAIL_RE = re.compile(r"(?<![\w.%+\-])[\w.%+\-]+@[\w\-]+(?:[.。][\w\-]+)+")
 
 _PREFIXED_MOBILE_RE = re.compile(
     rf"(?<![0-9A-Za-z+])(?:{_OPEN}[ ]*\+?(?:00)?86[ ]*{_CLOSE}|{_COUNTRY}|86){_SEP}?{_MOBILE}{_RIGHT}"
@@ -95,9 +98,12 @@ _PREFIXED_LANDLINE_RE = re.compile(
     rf"{_SEP}?{_LOCAL}{_RIGHT}"
 )
 # ID numbers (17 digits and a check digit or X; 15 for the old ones), bank cards: digits typed in
-# groups of three or more (440306-19900101-123X, 6222 0212 3456 7890), counted below.
-_LONG_RE = re.compile(rf"{_LEFT}[0-9]{{3,}}(?:{_SEP}[0-9]{{3,}})*(?:{_SEP}?[Xx])?{_RIGHT}")
-_LONG_MIN_DIGITS = 14
+# groups of three or more (440306-19900101-123X, 6222 0212 3456 7890), 15 digits or more. Neither
+# begins with 0 (that is a landline's area code) nor with a mobile number and a space (联系13912345678
+# 114号: the mobile is hidden, the house number stays).
+_LONG_RE = re.compile(rf"{_LEFT}[1-9][0-9]{{2,}}(?:{_SEP}[0-9]{{3,}})*(?:{_SEP}?[Xx])?{_RIGHT}")
+_LONG_MIN_DIGITS = 15
+_MOBILE_FIRST = re.compile(rf"1[3-9][0-9]{{9}}{_SEP}")
 _MOBILE_RE = re.compile(rf"(?<![0-9A-Za-z+])0?{_MOBILE}{_RIGHT}")
 # Every digit set apart (1 3 9 1 2 3 4 5 6 7 8), with nothing more of the same around it.
 _SPACED_MOBILE_RE = re.compile(rf"{_LEFT}(?<![0-9]{_SEP})1{_SEP}[3-9](?:{_SEP}[0-9]){{9}}{_RIGHT}(?!{_SEP}[0-9])")
@@ -114,8 +120,8 @@ _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕
 _PLATE_RE = re.compile(rf"[{_PROVINCES}][A-Z][A-Z0-9·]{{5,6}}(?![A-Za-z0-9])")
 
 
-def _long_enough(text: str) -> bool:
-    return sum(c.isdigit() for c in text) >= _LONG_MIN_DIGITS
+def _long_number(text: str) -> bool:
+    return sum(c.isdigit() for c in text) >= _LONG_MIN_DIGITS and not _MOBILE_FIRST.match(text)
 
 
 # In this order: what an earlier pattern took, a later one does not see.
@@ -124,7 +130,7 @@ _PATTERNS: list[tuple[Kind, re.Pattern[str], Callable[[str], bool] | None]] = [
     (Kind.EMAIL, _WIDE_EMAIL_RE, None),
     (Kind.MOBILE, _PREFIXED_MOBILE_RE, None),
     (Kind.LANDLINE, _PREFIXED_LANDLINE_RE, None),
-    (Kind.NUMBER, _LONG_RE, _long_enough),
+    (Kind.NUMBER, _LONG_RE, _long_number),
     (Kind.MOBILE, _MOBILE_RE, None),
     (Kind.MOBILE, _SPACED_MOBILE_RE, None),
     (Kind.LANDLINE, _LANDLINE_RE, None),

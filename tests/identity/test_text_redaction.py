@@ -94,6 +94,12 @@ def test_ordinary_numbers_in_a_complaint_stay(text: str) -> None:
     assert mask_embedded(text) == text
 
 
+def test_numbers_next_to_a_phone_stay() -> None:
+    assert redact("联系13912345678 114号3栋") == f"联系{MOBILE} 114号3栋"
+    assert redact("座机0755-26123456 3栋502") == f"座机{PHONE} 3栋502"
+    assert redact("139 1234 5678，2024年3月") == f"{MOBILE}，2024年3月"
+
+
 def test_the_audit_rendering_keeps_the_ends() -> None:
     assert mask_embedded("座机(0755)26123456") == "座机075*****3456"
     assert mask_embedded("手机1 3 9 1 2 3 4 5 6 7 8") == "手机139****5678"
