@@ -7,8 +7,9 @@ Appends are serialised through the single ``audit_head`` row: the first statemen
 transaction updates it, which takes a row lock on PostgreSQL and the write lock on SQLite, so
 concurrent writers (several app instances) form one chain without gaps or forks.
 
-Every value is masked on its way in (``_storable``): anything shaped like a mainland ID number, mobile
-or landline number, in any field and at any depth of ``details``, keeps only its ends. Callers mask
+Every value is masked on its way in (``_storable``, through ``identity.redaction``): anything shaped like
+a mainland ID number, mobile or landline number or an e-mail address, in any field and at any depth of
+``details``, keeps only its ends. Callers mask
 what they know is personal; this catches what was typed where it did not belong (an ID number given
 as a frame number, a phone in a reason).
 
@@ -33,7 +34,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from identity.pii import mask_embedded
+from identity.redaction import mask_embedded
 
 GENESIS = "0" * 64
 _BUMP_HEAD = "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"  # SQLite >= 3.35 and PostgreSQL

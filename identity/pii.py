@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from identity.redaction import mask_embedded
 from server.keyfiles import KeyFileError, decode_b64_key, ensure_b64_secret, read_b64_secret, write_b64_secret
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ __all__ = [
     "ensure_pii_keys",
     "has_personal_number",
     "mask_address",
-    "mask_embedded",
+    "mask_embedded",  # identity.redaction's, here too
     "mask_id_number",
     "mask_name",
     "mask_phone",
@@ -394,56 +395,7 @@ def mask_address(value: str | None) -> str:
     return text[:6] + "****"
 
 
-# Personal numbers typed where they do not belong (an ID number in a frame-number search, a phone in
-# a reason) -------------------------------------------------------------------------------------------
-# Shapes, not checks: a number that fails its check digit is still someone's (mistyped) number, and
-# hiding a few harmless digit runs costs less than keeping one real number. ``\d`` matches any decimal
-# digit, full-width ones included; separators are spaces (also the ideographic one) and hyphens.
-_SEP = r"[ \t\u3000\-\u2010\u2011\u2013\u2014\uff0d]"
-_ID_SHAPE = re.compile(rf"(?<!\d)(?:\d{_SEP}?){{17}}[\dXx\uff38\uff58](?![\dA-Za-z])")
-# A mobile with or without +86 / 0086 / 86 / a long-distance 0.
-_MOBILE_SHAPE = re.compile(rf"(?<!\d)(?:(?:[+\uff0b]|00)?86{_SEP}?|0)?1[3-9]\d(?:{_SEP}?\d){{8}}(?!\d)")
-# A landline: +86 and an area code; or an area code (0 and two or three digits) set off by a separator
-# or brackets; or the ten to twelve digits run together, standing alone (a code such as GM0103010001 has
-# the same digits inside a word, and is not a phone).
-_LANDLINE_SHAPE = re.compile(
-    rf"(?:(?<!\d)(?:[+\uff0b]|00)86{_SEP}?[(\uff08]?0?[1-9]\d{{1,2}}[)\uff09]?{_SEP}?"
-    rf"|(?<!\d)(?:[(\uff08]0[1-9]\d{{1,2}}[)\uff09]{_SEP}?|0[1-9]\d{{1,2}}{_SEP}))"
-    rf"[1-9]\d{{2,3}}{_SEP}?\d{{4}}(?!\d)"
-    rf"|(?<![\dA-Za-z])0[1-9]\d{{1,2}}[1-9]\d{{6,7}}(?![\dA-Za-z])"
-)
-
-
-def _digits(text: str) -> str:
-    # Full-width and other decimal digits as ASCII; X (the check character) upper case.
-    return "".join(str(int(c)) if c.isdigit() else "X" for c in text if c.isdigit() or c in "Xx\uff38\uff58")
-
-
-def _mask_id_match(match: re.Match[str]) -> str:
-    return mask_id_number(_digits(match.group()))
-
-
-def _mask_mobile_match(match: re.Match[str]) -> str:
-    return mask_phone(_digits(match.group())[-11:])
-
-
-def _mask_landline_match(match: re.Match[str]) -> str:
-    digits = _digits(match.group())
-    if match.group().lstrip().startswith(("+", "\uff0b", "00")) and digits.startswith(("0086", "86")):
-        digits = digits[4:] if digits.startswith("0086") else digits[2:]
-    return _keep_ends(digits, 3, 4)
-
-
-def mask_embedded(text: str) -> str:
-    """``text`` with everything shaped like a mainland ID number, mobile or landline number masked
-    (``车主440301199001011234`` -> ``车主440***********1234``); the rest unchanged."""
-    if not any(c.isdigit() for c in text):
-        return text
-    text = _ID_SHAPE.sub(_mask_id_match, text)
-    text = _MOBILE_SHAPE.sub(_mask_mobile_match, text)
-    return _LANDLINE_SHAPE.sub(_mask_landline_match, text)
-
-
 def has_personal_number(text: str) -> bool:
-    """Whether ``text`` holds anything shaped like a mainland ID number, mobile or landline number."""
+    """Whether ``text`` holds anything shaped like an ID number, a mobile or landline number or an
+    e-mail address (what :func:`mask_embedded` hides)."""
     return mask_embedded(text) != text

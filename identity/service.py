@@ -243,8 +243,10 @@ class Profile:
 # (``correct_id_number``: verified at a desk, with a reason and a case number, audited, the resident
 # told). The resident's own routes (profile, registration, transfer acceptance) get one answer for
 # every ID number they cannot bind, whatever the cause (the account's number is bound, the number is
-# another account's, too many tries today), so that the answer tells nobody whether a number is
-# registered; and each account may try at most ID_NUMBER_TRIES_PER_DAY numbers other than its own.
+# another account's, too many tries today), which never says which cause holds. An account with
+# nothing bound can still tell a free number (it binds: 200) from another account's (409), inherent to
+# a unique binding on first use; each account may try at most ID_NUMBER_TRIES_PER_DAY numbers other
+# than its own, which bounds that to a few numbers a day.
 
 ID_NUMBER_TRIES_PER_DAY = 5
 PlacesOf = Callable[[int, BaseDBAsyncClient | None], Awaitable[list[str | None]]]

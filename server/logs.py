@@ -17,11 +17,14 @@ from types import TracebackType
 
 from pydantic import ValidationError
 
+from identity.redaction import mask_embedded
+
 request_id_var: ContextVar[str | None] = ContextVar("gmid_request_id", default=None)
 
 # A traceback is for finding the code, not the data: its frames are bounded (a recursion error has a
-# thousand), and an exception's text is cut short, with digit runs shaped like a phone or ID number
-# masked and a validation error reduced to where it failed (its text quotes what the client sent).
+# thousand), and an exception's text is cut short, with phone and ID numbers and e-mail addresses masked
+# (identity.redaction, as in the audit log), any other run of six digits or more hidden, and a
+# validation error reduced to where it failed (its text quotes what the client sent).
 MAX_TRACEBACK_FRAMES = 24
 MAX_EXCEPTION_TEXT = 300
 _LONG_DIGITS = re.compile(r"\d{6,}[\dXx]*")
@@ -35,7 +38,7 @@ def exception_text(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     if len(text) > MAX_EXCEPTION_TEXT:
         text = text[:MAX_EXCEPTION_TEXT] + "…"
-    return _LONG_DIGITS.sub("<digits>", text)
+    return _LONG_DIGITS.sub("<digits>", mask_embedded(text))
 
 
 def format_exception(exc: BaseException) -> str:

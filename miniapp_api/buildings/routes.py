@@ -8,7 +8,7 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from identity import purpose
+from identity import lookup_limit, purpose
 from identity.roles import Role
 from miniapp_api.buildings import scan, service
 from miniapp_api.buildings.models import Building
@@ -67,14 +67,50 @@ async def building_out(
 @requires(*READERS)
 @query_args(BuildingListQuery)
 @responds(200, BuildingList, "Buildings under your node, by code; follow `next_cursor` for more")
-@errors(404, 422)
+@errors(404, 422, 429, 503)
 async def list_buildings(request: Request, query: BuildingListQuery) -> HTTPResponse:
     """Rental buildings in your area (a grid worker: their grid; a street officer: the street).
-    `grid` outside your area is 404."""
+    `grid` outside your area is 404. A search by the landlord's mobile finds a person's property: it is
+    audited, and police give `reason` and `case_no` (else 422 `reason_required`, audited too) and
+    spend one lookup of GMID_POLICE_LOOKUP_RATE, the budget of the e-bike owner lookup."""
     principal = require_principal(request)
+    phone = service.landlord_phone_query(query.q)
+    area = await service.search_area(viewer=principal, grid=query.grid)
+    reason = case_no = ""
+    if phone is not None and area is not None:
+
+        async def audited(outcome: str, found: list[Building] | None = None) -> int:
+            return await service.audit_landlord_search(
+                viewer=principal,
+                phone=phone,
+                area=area,
+                found=found or [],
+                client_addr=str(request.remote_addr or request.ip),
+                request_id=request.ctx.request_id,
+                reason=reason,
+                case_no=case_no,
+                outcome=outcome,
+            )
+
+        if principal.role is Role.POLICE:
+            reason, case_no = (query.reason or "").strip(), (query.case_no or "").strip()
+            try:
+                why = purpose.require_purpose(query.reason, query.case_no)
+            except ValidationFailed:
+                await audited("refused_no_reason")
+                raise
+            reason, case_no = why.reason, why.case_no
+            await lookup_limit.spend(
+                limiter=request.app.ctx.rate_limiter,
+                rate_text=request.app.ctx.settings.police_lookup_rate,
+                viewer=principal,
+                refused=audited,
+            )
     rows, next_cursor = await service.list_in_scope(
         viewer=principal, grid=query.grid, q=query.q, cursor=query.cursor, limit=query.limit
     )
+    if phone is not None and area is not None:
+        await audited("ok", rows)
     names = await service.grid_names({b.grid_code for b in rows})
     items = [
         BuildingSummary(

@@ -23,10 +23,23 @@ class BuildingListQuery(StrictModel):
     q: str | None = Field(
         default=None,
         max_length=100,
-        description="The start of a building code, part of the address, or the landlord's mobile number.",
+        description="The start of a building code, part of the address, or the landlord's mobile number "
+        "(a person lookup: audited; police also give `reason` and `case_no`, and it counts against their "
+        "lookup limit).",
     )
     cursor: str | None = Field(default=None, max_length=100, description="`next_cursor` of the previous page.")
     limit: int = Field(default=50, ge=1, le=200)
+    # Checked by identity.purpose (real text, bounded; one error code, reason_required), not here.
+    reason: str | None = Field(
+        default=None,
+        description="Police searching by a mobile number: why, in words (kept in the audit log).",
+        json_schema_extra={"maxLength": 200},
+    )
+    case_no: str | None = Field(
+        default=None,
+        description="Police searching by a mobile number: the case number.",
+        json_schema_extra={"maxLength": 64},
+    )
 
 
 class DetailQuery(StrictModel):

@@ -36,6 +36,9 @@ log = logging.getLogger("gmid.buildings")
 LANDLORD_NAME_FIELD = "building.landlord_name"
 LANDLORD_PHONE_FIELD = "building.landlord_phone"
 AUDIT_ACTION = "police.building_landlord"
+# A search of buildings by the landlord's mobile: by police (with a reason and a case number), by staff.
+POLICE_SEARCH_ACTION = "police.building_landlord_search"
+STAFF_SEARCH_ACTION = "building.landlord_search"
 LIST_LIMIT = 50
 LIST_MAX = 200
 _CODE_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
@@ -133,6 +136,28 @@ def _decode_cursor(cursor: str) -> str:
     return code
 
 
+def landlord_phone_query(q: str | None) -> str | None:
+    """The mobile number a search ``q`` is, when it is one: a search of the landlord's phone, which
+    finds a person's property (a person lookup); None for a search by code or address."""
+    try:
+        return normalize_mobile((q or "").strip())
+    except InvalidMobile:
+        return None
+
+
+async def search_area(*, viewer: Principal, grid: str | None = None) -> str | None:
+    """The node path a list covers: the viewer's node, or ``grid`` (any node code) inside it; None for
+    a viewer without a node. ``grid`` outside the viewer's area is 404."""
+    if viewer.node_path is None:
+        return None
+    if not grid:
+        return viewer.node_path
+    node = await hierarchy.get_by_code(grid.upper())
+    if node is None or not viewer.covers(node.path):
+        raise NotFound("No hierarchy node with this code in your area.", code="node_not_found")
+    return node.path
+
+
 async def list_in_scope(
     *, viewer: Principal, grid: str | None = None, q: str | None = None, cursor: str | None = None, limit: int = 50
 ) -> tuple[list[Building], str | None]:
@@ -140,21 +165,13 @@ async def list_in_scope(
 
     ``q`` matches the start of a code, part of the address, or, when it is a mobile number, the
     landlord's phone (by its blind index: the number itself is never stored)."""
-    if viewer.node_path is None:
+    under = await search_area(viewer=viewer, grid=grid)
+    if under is None:
         return [], None
-    under = viewer.node_path
-    if grid:
-        node = await hierarchy.get_by_code(grid.upper())
-        if node is None or not viewer.covers(node.path):
-            raise NotFound("No hierarchy node with this code in your area.", code="node_not_found")
-        under = node.path
     query = Building.filter(node_path__startswith=under)
     text = (q or "").strip()
     if text:
-        try:
-            phone: str | None = normalize_mobile(text)
-        except InvalidMobile:
-            phone = None
+        phone = landlord_phone_query(text)
         if phone is not None:
             query = query.filter(landlord_phone_bidx=phone_index(phone))
         elif _CODE_RE.fullmatch(text):
@@ -300,5 +317,37 @@ async def audit_landlord_read(
             "outcome": outcome,
         },
         scope=building.node_path,
+    )
+    return entry.seq
+
+
+async def audit_landlord_search(
+    *,
+    viewer: Principal,
+    phone: str,
+    area: str,
+    found: list[Building],
+    client_addr: str,
+    request_id: str,
+    reason: str = "",
+    case_no: str = "",
+    outcome: str = "ok",
+) -> int:
+    """A search of buildings by a landlord's mobile (who lets out what): one audit entry, the number
+    masked, the buildings found as the target; police entries carry the reason and case number."""
+    police = viewer.role is Role.POLICE
+    details: dict[str, Any] = {"query": mask_phone(phone), "result_count": len(found), "outcome": outcome}
+    if police:
+        details["case_no"] = case_no[:64]
+    entry = await audit.record(
+        actor=viewer.account_id,
+        role=viewer.role.value,
+        action=POLICE_SEARCH_ACTION if police else STAFF_SEARCH_ACTION,
+        target=",".join(b.code for b in found)[:128],
+        reason=reason[:500],
+        client_addr=client_addr,
+        request_id=request_id,
+        details=details,
+        scope=area,
     )
     return entry.seq

@@ -1,6 +1,6 @@
 """The police lookup of owners and their bikes (by frame number, plate, QR code or the owner's ID
-number), its audit trail (one entry per lookup, the query masked) and the word to the district's
-administrators when an officer passes the lookup limit."""
+number) and its audit trail (one entry per lookup, the query masked). The lookup limit, shared with
+the other person lookups, is ``identity.lookup_limit``."""
 
 from __future__ import annotations
 
@@ -8,19 +8,16 @@ import logging
 
 from identity import audit
 from identity import service as identity_service
-from identity.models import Account, Node
+from identity.models import Account
 from identity.pii import mask_id_number
-from identity.roles import Role
 from identity.validators import InvalidIdNumber, normalize_id_number
 from miniapp_api.ebikes.models import EBike
-from miniapp_api.ebikes.service import normalize_frame_no, normalize_plate, utcnow
-from notify import outbox
+from miniapp_api.ebikes.service import normalize_frame_no, normalize_plate
 from qr import codec
 from qr import service as qr_service
 from qr.models import Credential
 from server.auth import Principal
 from server.errors import ValidationFailed
-from server.wire import wire_time
 
 log = logging.getLogger("gmid.ebikes")
 
@@ -108,30 +105,3 @@ async def audit_lookup(
         scope=scope,
     )
     return entry.seq
-
-
-async def tell_admins_about_limit(*, viewer: Principal, count: int) -> None:
-    """The officer went past the lookup limit: district administrators hear once an hour."""
-    now = utcnow()
-    hour = now.strftime("%Y%m%d%H")
-    admins = await Account.filter(role=Role.ADMIN, is_active=True).prefetch_related("node")
-    for admin in admins:
-        node = admin.node if isinstance(admin.node, Node) else None
-        if node is not None and node.path.count("/") != 2:
-            continue  # only the district level reviews police lookups
-        profile = identity_service.read_profile(admin)
-        address: dict[str, str] = {}
-        if admin.wechat_openid:
-            address["openid"] = admin.wechat_openid
-        if profile.phone:
-            address["phone"] = profile.phone
-        if not address:
-            log.warning("admin without a contact cannot be told of a lookup limit admin=%s", admin.public_id)
-            continue
-        await outbox.enqueue(
-            template="police.lookup_limit",
-            data={"officer": viewer.account_id, "count": str(count), "at": wire_time(now)},
-            idempotency_key=f"lookup-limit:{viewer.account_id}:{hour}:{admin.public_id}",
-            account=admin,
-            **address,  # type: ignore[arg-type]
-        )

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from redis.exceptions import RedisError
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from identity import hierarchy
+from identity import hierarchy, lookup_limit
 from identity import service as identity_service
 from identity.models import Account
 from identity.purpose import require_purpose
@@ -34,9 +33,9 @@ from miniapp_api.ebikes.schemas import (
 )
 from qr.routes import code_url, image_urls
 from server.auth import Principal, require_principal, requires
-from server.errors import AppError, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
+from server.errors import AppError, NotFound, ValidationFailed
 from server.openapi import doc_of
-from server.ratelimit import Rate, RateLimiter, rate_limit
+from server.ratelimit import rate_limit
 from server.validation import Handler, errors, json_body, parse_query, responds
 
 bp = Blueprint("ebikes", url_prefix="/api/v1")
@@ -317,23 +316,13 @@ async def police_lookup(request: Request) -> HTTPResponse:
         raise
     reason, case_no = purpose.reason, purpose.case_no
     settings = request.app.ctx.settings
-    rate = Rate.parse(settings.police_lookup_rate)
-    limiter: RateLimiter = request.app.ctx.rate_limiter
-    try:
-        decision = await limiter.hit_window(f"police-lookup:{principal.account_id}", rate)
-    except RedisError:
-        # The limit cannot be checked: refuse (fail closed) rather than allow unlimited lookups.
-        await audited(by, value, reason, case_no, "refused_limit_unavailable")
-        raise ServiceUnavailable(
-            "Owner lookups are unavailable for a moment; try again shortly.", code="lookup_limit_unavailable"
-        ) from None
-    if not decision.allowed:
-        await audited(by, value, reason, case_no, "refused_rate_limit")
-        await lookup.tell_admins_about_limit(viewer=principal, count=rate.count)
-        raise RateLimited(
-            "You have reached the limit of owner lookups; an administrator has been told.",
-            retry_after=max(1, int(decision.retry_after + 0.999)),
-        )
+
+    async def refused(outcome: str) -> None:
+        await audited(by, value, reason, case_no, outcome)
+
+    await lookup_limit.spend(
+        limiter=request.app.ctx.rate_limiter, rate_text=settings.police_lookup_rate, viewer=principal, refused=refused
+    )
     try:
         found = await lookup.police_lookup(by=by, value=value, base_url=settings.public_base_url)
     except ValidationFailed:

@@ -22,9 +22,9 @@ from typing import Literal
 from tortoise.expressions import Q
 
 from identity.models import Node
+from identity.redaction import redact
 from miniapp_api.buildings.models import Building
 from miniapp_api.open311.models import Open311Client, Open311Request
-from miniapp_api.open311.redaction import redact
 from miniapp_api.open311.schemas import CreatedOut, RequestOut, ServiceDefinition, ServiceOut
 from miniapp_api.reports import access, catalogue, similar
 from miniapp_api.reports import service as reports

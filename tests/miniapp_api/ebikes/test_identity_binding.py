@@ -157,6 +157,28 @@ async def test_tries_of_other_numbers_are_limited_per_account_and_day(app: Sanic
     assert same.status_code == 200, same.text
 
 
+async def test_what_the_refusal_reveals_is_bounded_by_the_daily_tries(app: Sanic, client: httpx.AsyncClient) -> None:
+    # The README's narrowed promise: an account with nothing bound can tell a free number (200, and
+    # it now holds it) from another account's (409), for at most ID_NUMBER_TRIES_PER_DAY numbers a day;
+    # past them, a registered number and a free one get the same answer.
+    holder = await user(app, Role.RESIDENT)
+    await register(client, holder, 1)
+    prober = await user(app, Role.RESIDENT)
+    taken = await client.put(PROFILE, json={"id_number": id_number(1)}, headers=prober.headers)
+    assert refusal(taken)["code"] == "identity_mismatch" and id_number(1) not in taken.text
+    assert holder.account.public_id not in taken.text
+    free = await client.put(PROFILE, json={"id_number": id_number(30)}, headers=prober.headers)
+    assert free.status_code == 200, free.text
+    for n in range(identity_service.ID_NUMBER_TRIES_PER_DAY - 2):
+        assert (await client.put(PROFILE, json={"id_number": id_number(31 + n)}, headers=prober.headers)).is_success
+    past = [
+        await client.put(PROFILE, json={"id_number": number}, headers=prober.headers)
+        for number in (id_number(1), id_number(50))
+    ]
+    assert [r.status_code for r in past] == [409, 409]
+    assert past[0].json() == past[1].json()
+
+
 # The staff correction ----------------------------------------------------------------------------------
 
 

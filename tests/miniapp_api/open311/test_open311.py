@@ -491,8 +491,39 @@ async def test_a_request_filed_through_open311_is_published_redacted_with_its_me
     assert listed_view == view
 
 
+# What the reviewer typed (the README's own examples among them), and what Open311 publishes of it.
+WRITTEN_FORMS = [
+    ("座机(0755)26123456", "座机[电话已隐去]"),
+    ("座机（0755）26123456", "座机[电话已隐去]"),
+    ("座机0755 2612 3456", "座机[电话已隐去]"),
+    ("座机(010)12345678", "座机[电话已隐去]"),
+    ("座机 +86 755 2612 3456", "座机 [电话已隐去]"),
+    ("座机(0755)2612 3456", "座机[电话已隐去]"),
+    ("电话1 3 6 1 2 3 4 5 6 7 8", "电话[手机号已隐去]"),
+    ("手机 +86 136-1234-5678", "手机 [手机号已隐去]"),
+    ("邮箱wang(at)example.com", "邮箱[邮箱已隐去]"),
+    ("邮箱 wang [at] example [dot] com", "邮箱 [邮箱已隐去]"),
+]
+
+
+async def test_every_written_form_of_a_phone_or_e_mail_is_published_redacted(
+    app: Sanic, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    admin = await user(app, Role.ADMIN)
+    await import_rows(tmp_path, [row(1)])
+    key = await make_key(client, admin, "civic-app", node="GM010101")
+    ordinary = "2024年3月15日起华夏路114号3栋路灯不亮，8:00-18:00有人，"
+    for typed, published in WRITTEN_FORMS:
+        form = {"api_key": key, "service_code": "transport", "description": ordinary + typed, **WHERE}
+        filed = await client.post(f"{BASE}/requests.json", data=form)
+        assert filed.status_code == 201, filed.text
+        request_id = filed.json()[0]["service_request_id"]
+        [view] = (await client.get(f"{BASE}/requests/{request_id}.json")).json()
+        assert view["description"] == ordinary + published, typed
+
+
 def test_redaction_keeps_ordinary_numbers() -> None:
-    from miniapp_api.open311.redaction import redact
+    from identity.redaction import redact
 
     assert redact("3号楼2单元501室，2024年5月1日起，共12户") == "3号楼2单元501室，2024年5月1日起，共12户"
     assert redact("电话：１３８１２３４５６７８") == "电话：[手机号已隐去]"
@@ -504,7 +535,7 @@ def test_redaction_keeps_ordinary_numbers() -> None:
 
 
 def test_redaction_masks_landlines_spaced_ids_plates_and_other_emails() -> None:
-    from miniapp_api.open311.redaction import redact
+    from identity.redaction import redact
 
     assert redact("固话0755-27123456，或010 12345678") == "固话[电话已隐去]，或[电话已隐去]"
     assert redact("身份证 440306-19900101-123X，440306 19900101 1234") == "身份证 [证件号已隐去]，[证件号已隐去]"
