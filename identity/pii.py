@@ -395,7 +395,12 @@ def mask_address(value: str | None) -> str:
     return text[:6] + "****"
 
 
+# A mobile or an ID number run into letters (``GM13912345678``): free text keeps such codes (a code
+# like GM0101010001 is no phone), but a label printed for everyone to read must not carry one.
+_NUMBER_IN_A_WORD = re.compile(r"(?<!\d)(?:1[3-9]\d{9}|\d{17}[\dXx])(?!\d)")
+
+
 def has_personal_number(text: str) -> bool:
     """Whether ``text`` holds anything shaped like an ID number, a mobile or landline number or an
-    e-mail address (what :func:`mask_embedded` hides)."""
-    return mask_embedded(text) != text
+    e-mail address (what :func:`mask_embedded` hides), or a mobile or ID number run into letters."""
+    return mask_embedded(text) != text or _NUMBER_IN_A_WORD.search(text) is not None
