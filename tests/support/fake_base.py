@@ -295,6 +295,9 @@ class LoopbackFake(Generic[CallT]):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # socketserver's default backlog is 5: thirty senders at once on a loaded machine overflowed it and
+    # their connects timed out (a real provider's backlog is not a test's bottleneck).
+    request_queue_size = 128
     fake: LoopbackFake[Any]
 
     def handle_error(self, request: Any, client_address: Any) -> None:
