@@ -247,7 +247,8 @@ async def service(request: Request, service_code: str, query: Open311Query) -> H
 async def requests(request: Request, query: RequestsQuery) -> HTTPResponse:
     """GET requests.json: reports by id, or requested in a span of at most 90 days (by default the last
     90), by service and status. Nothing says who filed a report; a resident's report shows only its
-    category and community, a request filed through Open311 its description (redacted), address and media_url."""
+    category and community, a request filed through Open311 its description and address (redacted) and its
+    media_url (null when it carries personal data). Police matters and personal ones (health, labour) are not listed."""
     open311.check_jurisdiction(query.jurisdiction_id)
     rows = await open311.find_requests(
         open311.RequestFilter(

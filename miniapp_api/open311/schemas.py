@@ -63,7 +63,11 @@ class RequestIn(BaseModel):
     address_id: str | None = Field(default=None, max_length=32, description="A building code.")
     description: str = Field(default="", max_length=4000)
     media_url: str | None = Field(
-        default=None, max_length=500, pattern=r"^https?://\S+$", description="Published as the request's media_url."
+        default=None,
+        max_length=500,
+        pattern=r"^https?://\S+$",
+        description="Published as the request's media_url, unless it carries a phone or ID number, an e-mail "
+        "address or a number plate (then null).",
     )
     email: str | None = Field(default=None, max_length=254, description="Dropped: never stored.")
     device_id: str | None = Field(default=None, max_length=200, description="Dropped: never stored.")
@@ -134,8 +138,9 @@ class RequestOut(BaseModel):
     lat: float | None
     long: float | None
     media_url: str | None = Field(
-        description="The media_url a request was filed with through Open311; null for any other report (residents' "
-        "photos are never published)."
+        description="The media_url a request was filed with through Open311, null when it carries a phone or ID "
+        "number, an e-mail address or a number plate; null for any other report (residents' photos are never "
+        "published)."
     )
 
 

@@ -2,12 +2,14 @@
 are the reports, and outside systems file reports with an API key (their keys: ``clients``).
 
 What leaves through it: the category, the state as ``open`` or ``closed``, the department, the deadline
-and the point rounded to about 100 m. A report filed through Open311 also shows the description,
-address and media_url its client sent, with phone and ID numbers, e-mail addresses and number plates
-redacted; any other report (a resident's, who agreed to no publication) shows only its category and
-its community, never its text, building or photos. Never the reporter, nor whether a report was
-anonymous. The reporter fields of a POST (email, phone, names, device and account ids) are dropped on
-arrival: nothing of them is stored or echoed.
+and the point rounded to about 100 m. A report filed through Open311 also shows the description and
+address its client sent, with phone and ID numbers, e-mail addresses and number plates redacted, and
+its media_url unless that carries any of them (then null: a link cannot be redacted and still work);
+police matters and a person's own matters (health, labour) are never published; any other report (a
+resident's, who agreed to no publication) shows only its category and its community, never its text,
+building or photos. Never the reporter, nor whether a report was anonymous. The reporter fields of a
+POST (email, phone, names, device and account ids) are dropped on arrival: nothing of them is stored
+or echoed.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import datetime as dt
 import logging
 import re
 import secrets
+import urllib.parse
 from dataclasses import dataclass
 from typing import Literal
 
 from tortoise.expressions import Q
 
 from identity.models import Node
-from identity.redaction import redact
+from identity.redaction import find, redact
 from miniapp_api.buildings.models import Building
 from miniapp_api.open311.models import Open311Client, Open311Request
 from miniapp_api.open311.schemas import CreatedOut, RequestOut, ServiceDefinition, ServiceOut
@@ -47,8 +50,9 @@ FIRST_YEAR, LAST_YEAR = 2000, 2100  # the dates requests.json accepts
 CLOSED_STATES = frozenset({State.RESOLVED, State.CONFIRMED, State.CLOSED, State.MERGED})
 OPEN_STATES = frozenset(State) - CLOSED_STATES
 STATUSES = ("open", "closed")
-# Reports about crime and public order go to the police, not to the public: not offered, not listed.
-NOT_PUBLIC = access.PRIVATE_CATEGORIES
+# Reports about crime and public order go to the police, and a person's own matters (health, labour)
+# are theirs, not the public's: not offered, not listed, not found by id.
+NOT_PUBLIC = access.PRIVATE_CATEGORIES | access.PERSONAL_CATEGORIES
 # Published points are rounded to about 100 m: a resident's report is often about their own home.
 PLACE_DECIMALS = 3
 PLACE_METRES = 200.0  # a point given alone is filed under the grid of a building this near
@@ -189,6 +193,16 @@ async def get_request(service_request_id: str) -> Report:
     return report
 
 
+def published_media_url(url: str) -> str | None:
+    """The media_url as filed, or None when it carries a phone or ID number, an e-mail address or a
+    number plate anywhere (host, path, query; percent-encoded too): a redacted link would not work."""
+    seen, decoded = {url}, url
+    for _ in range(3):  # %2540 is %40 is @
+        decoded = urllib.parse.unquote_plus(decoded)
+        seen.add(decoded)
+    return None if any(find(text, plates=True) for text in seen) else url
+
+
 def _notice(report: Report) -> str:
     return f"明心桥诉求编号 {report.report_no}"
 
@@ -237,7 +251,9 @@ async def describe(rows: list[Report]) -> list[RequestOut]:
             text, address_string, media_url = filed_parts(report.text)
             description = redact(text)
             building = addresses.get(report.building_code) if report.building_code else None
-            address = building or (redact(address_string) if address_string else None)
+            filed_address = building or address_string
+            address = redact(filed_address) if filed_address else None
+            media_url = published_media_url(media_url) if media_url else None
             address_id = report.building_code
         else:
             description = f"{RESIDENT_PREFIX}{category.name}"

@@ -18,7 +18,8 @@ from server.errors import NotFound
 # resident, never followed by one, never published (Open311).
 PRIVATE_CATEGORIES = frozenset({"public_order"})
 # A person's own matters (卫生计生: an illness in the family; 劳动和社会保障: wages, insurance, a dismissal):
-# never suggested to another resident, so no suggestion places someone's health or job near them.
+# never suggested to another resident, so no suggestion places someone's health or job near them; never
+# followed or read by one (not even the reporter of a report merged into it), never published (Open311).
 PERSONAL_CATEGORIES = frozenset({"health_family_planning", "labour_social_security"})
 
 
@@ -66,10 +67,10 @@ def viewer_of_account(account: Account) -> Viewer:
 def may_read(view: View, *, told: bool, category_key: str | None) -> bool:
     """Whether one reads a report, in the view they have of it: its reporter and the staff in scope
     always; anyone else (``View.PUBLIC``) only when told of it (a follower, or the reporter of a report
-    merged into it), and never a police matter."""
+    merged into it), and never a police matter or a person's own matter (``PERSONAL_CATEGORIES``)."""
     if view is not View.PUBLIC:
         return True
-    return told and category_key is not None and category_key not in PRIVATE_CATEGORIES
+    return told and category_key is not None and category_key not in PRIVATE_CATEGORIES | PERSONAL_CATEGORIES
 
 
 def not_found() -> NotFound:

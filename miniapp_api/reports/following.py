@@ -1,5 +1,5 @@
 """Following a report: instead of filing the same problem again, one follows an open report (a
-resident any but a police matter, staff those in scope) and hears of its moves."""
+resident any but a police matter or a person's own matter, staff those in scope) and hears of its moves."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from identity.models import Account
 from identity.roles import Role
 from miniapp_api.reports import states
 from miniapp_api.reports.access import (
+    PERSONAL_CATEGORIES,
     PRIVATE_CATEGORIES,
     View,
     by_public_id,
@@ -31,8 +32,9 @@ async def follow(*, principal: Principal, public_id: str) -> tuple[Report, int]:
     and its number of followers.
 
     Staff follow only reports in their part of the hierarchy. A resident follows any open report but
-    a police matter, and reads only its public view (category, state, community, times): what anyone
-    may already read of it through Open311. Anything else is 404, as if it did not exist."""
+    a police matter or a person's own matter (health, labour: ``PERSONAL_CATEGORIES``), and reads only
+    its public view (category, state, community, times): what anyone may already read of it through
+    Open311. Anything else is 404, as if it did not exist."""
     report = await by_public_id(public_id)
     viewer = await viewer_of(principal)
     if viewer.account_id is None:
@@ -42,7 +44,7 @@ async def follow(*, principal: Principal, public_id: str) -> tuple[Report, int]:
     view = viewer.view(report)
     if view is View.PUBLIC:
         category = await Category.get(id=report.category_id)
-        if principal.role is not Role.RESIDENT or category.key in PRIVATE_CATEGORIES:
+        if principal.role is not Role.RESIDENT or category.key in PRIVATE_CATEGORIES | PERSONAL_CATEGORIES:
             raise not_found()
     if report.state in states.FINAL_STATES:
         raise Conflict("This report is closed; file a new one if the problem is back.", code="report_closed")
@@ -73,12 +75,14 @@ async def followers(report: Report) -> int:
 
 
 async def followed(*, principal: Principal, limit: int = MAX_FOLLOWED) -> list[Report]:
-    """The reports the caller follows, as ``get_readable`` lets them read each: a police matter out of
-    their scope (followed before such follows were refused) is not listed."""
+    """The reports the caller follows, as ``get_readable`` lets them read each: a police matter or a
+    person's own matter out of their scope (followed before such follows were refused, or since become
+    one) is not listed."""
     viewer = await viewer_of(principal)
     if viewer.account_id is None:
         return []
     ids = ReportFollower.filter(account_id=viewer.account_id).values_list("report_id", flat=True)
     rows = await Report.filter(id__in=Subquery(ids)).order_by("-updated_at", "-id").limit(limit)
-    private = set(await Category.filter(key__in=list(PRIVATE_CATEGORIES)).values_list("id", flat=True))
+    hidden = PRIVATE_CATEGORIES | PERSONAL_CATEGORIES
+    private = set(await Category.filter(key__in=list(hidden)).values_list("id", flat=True))
     return [r for r in rows if r.category_id not in private or viewer.view(r) is not View.PUBLIC]

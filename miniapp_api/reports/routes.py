@@ -178,7 +178,8 @@ async def follow(request: Request, public_id: str) -> HTTPResponse:
     """Follow an open report instead of filing the same thing again: you are told of each step and read
     its public view (category, state, department, deadline, community and times; never the reporter's
     text, position, photos or the staff's notes). Staff follow only reports in their part of the
-    hierarchy; residents any open report but police matters; anything else is 404. Following twice is
+    hierarchy; residents any open report but police matters and personal ones (health, labour);
+    anything else is 404. Following twice is
     the same as once."""
     report, count = await following_service.follow(principal=require_principal(request), public_id=public_id)
     out = FollowOut(id=report.public_id, report_no=report.report_no, following=True, followers=count)

@@ -87,7 +87,7 @@ async def test_services_and_a_service_definition(app: Sanic, client: httpx.Async
     response = await client.get(f"{BASE}/services.json")
     assert response.status_code == 200, response.text
     services = response.json()
-    assert len(services) == 10  # the eleven categories but public order (a police matter)
+    assert len(services) == 8  # the eleven categories but public order (a police matter), health and labour
     first = services[0]
     assert first == {
         "service_code": "urban_construction",
