@@ -54,8 +54,11 @@ async def test_a_party_member_reads_no_closed_category_and_no_reporter(app: Sani
     assert ledger.status_code == 200, ledger.text
     for key in CLOSED:
         assert key not in ledger.text
-    assert key in (
-        await client.get("/api/v1/clinic/ledger", params={"since": today, "until": today}, headers=grid.headers)
-    ).text
+    assert (
+        key
+        in (
+            await client.get("/api/v1/clinic/ledger", params={"since": today, "until": today}, headers=grid.headers)
+        ).text
+    )
     hot = await client.get("/api/v1/clinic/hot", headers=party.headers)
     assert hot.status_code == 200 and "疫苗" not in hot.text
