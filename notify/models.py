@@ -41,6 +41,11 @@ class Notification(Model):
     phone_enc = fields.TextField(null=True)
     email_enc = fields.TextField(null=True)
     recipient_key = fields.CharField(max_length=32)
+    # A message about an anonymous report: no staff view shows whom it went to (the row's time and
+    # the report's steps would name the reporter). Delivery uses the addresses as for any row.
+    recipient_hidden = fields.BooleanField(
+        default=False, db_default=False, description="Staff views do not show the recipient (anonymous report)."
+    )
     channels = fields.CharField(max_length=64, description="Channel preference, comma-separated.")
     channel_index = fields.SmallIntField(default=0)
     channel = fields.CharField(max_length=16, default="", description="Channel of the last attempt.")

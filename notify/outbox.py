@@ -79,6 +79,7 @@ async def enqueue(
     email: str | None = None,
     channels: Sequence[str] | None = None,
     not_before: dt.datetime | None = None,
+    hide_recipient: bool = False,
     using_db: BaseDBAsyncClient | None = None,
 ) -> Notification:
     """Write one notification for one recipient; returns the row (the existing one for a repeated key).
@@ -87,7 +88,8 @@ async def enqueue(
     explicit addresses; WeChat is a channel only if the template's kind has its openid (subscribe:
     ``openid``, official-account template: ``oa_openid``). ``channels`` is the order to try (default
     WeChat, SMS, email, skipping those without an address). ``event_key`` names the event for the dedup
-    window (default: the idempotency key). Pass ``using_db`` to join the caller's transaction.
+    window (default: the idempotency key). ``hide_recipient``: no staff view of the outbox shows whom
+    it is for (a message about an anonymous report). Pass ``using_db`` to join the caller's transaction.
     """
     values = templates.check_data(template, data)
     if not idempotency_key or len(idempotency_key) > 200:
@@ -129,6 +131,7 @@ async def enqueue(
         phone_enc=vault.encrypt(phone, field="notify.phone") if phone else None,
         email_enc=vault.encrypt(email, field="notify.email") if email else None,
         recipient_key=vault.blind_index(recipient, field="notify.recipient"),
+        recipient_hidden=hide_recipient,
         channels=",".join(chosen),
         status=Status.PENDING,
         next_attempt_at=max(now, not_before) if not_before else now,

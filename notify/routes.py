@@ -42,8 +42,20 @@ _EVENT_MAX_AGE = 300
 _MAX_CALLBACK_BYTES = 256 * 1024
 
 
-def _out(row: Notification, accounts: dict[int, str]) -> NotificationOut:
+def _recipient(row: Notification, accounts: dict[int, str]) -> RecipientOut:
+    if row.recipient_hidden:
+        # About an anonymous report: who got it (and when) would name the reporter.
+        return RecipientOut(account=None, wechat=None, phone=None, email=None, hidden="anonymous_report")
     recipient = service.masked_recipient(row)
+    return RecipientOut(
+        account=accounts.get(row.account_id) if row.account_id is not None else None,
+        wechat=bool(recipient["wechat"]),
+        phone=recipient["phone"],  # type: ignore[arg-type]
+        email=recipient["email"],  # type: ignore[arg-type]
+    )
+
+
+def _out(row: Notification, accounts: dict[int, str]) -> NotificationOut:
     return NotificationOut(
         id=row.public_id,
         template=row.template,
@@ -61,12 +73,7 @@ def _out(row: Notification, accounts: dict[int, str]) -> NotificationOut:
         receipt_at=row.receipt_at,
         created_at=row.created_at,
         sent_at=row.sent_at,
-        recipient=RecipientOut(
-            account=accounts.get(row.account_id) if row.account_id is not None else None,
-            wechat=bool(recipient["wechat"]),
-            phone=recipient["phone"],  # type: ignore[arg-type]
-            email=recipient["email"],  # type: ignore[arg-type]
-        ),
+        recipient=_recipient(row, accounts),
     )
 
 

@@ -18,9 +18,16 @@ class NotificationQuery(StrictModel):
 
 class RecipientOut(BaseModel):
     account: str | None = Field(description="The account's public id, when the message is for an account.")
-    wechat: bool = Field(description="Whether the recipient has a WeChat openid.")
+    wechat: bool | None = Field(description="Whether the recipient has a WeChat openid (null when hidden).")
     phone: str | None = Field(description="Masked phone number.")
     email: str | None = Field(description="Masked email address (domain only).")
+    hidden: str | None = Field(
+        default=None,
+        description=(
+            "Why the recipient is not shown (account, WeChat, phone and email all null): `anonymous_report`, "
+            "a message about an anonymous report, whose recipient would name its reporter. Null otherwise."
+        ),
+    )
 
 
 class NotificationOut(BaseModel):

@@ -44,11 +44,14 @@ class Page:
 
 def in_scope(within: str | None) -> QuerySet[Notification]:
     """The notifications an administrator may see: ``within`` None is the whole district; a node path
-    keeps the rows whose recipient account works under that node (a row for a resident, or for an
-    address without an account, is the district's)."""
+    keeps the rows whose recipient account works under that node (a row for a resident, for an
+    address without an account, or whose recipient is hidden, is the district's: its place in a
+    scope would say where an anonymous reporter works)."""
     if within is None:
         return Notification.all()
-    return Notification.filter(account_id__in=Subquery(Account.filter(node__path__startswith=within).values("id")))
+    return Notification.filter(
+        recipient_hidden=False, account_id__in=Subquery(Account.filter(node__path__startswith=within).values("id"))
+    )
 
 
 async def list_notifications(
@@ -96,7 +99,7 @@ async def history(row: Notification) -> list[Attempt]:
 
 
 async def account_public_ids(rows: list[Notification]) -> dict[int, str]:
-    ids = {row.account_id for row in rows if row.account_id is not None}
+    ids = {row.account_id for row in rows if row.account_id is not None and not row.recipient_hidden}
     if not ids:
         return {}
     pairs = await Account.filter(id__in=ids).values_list("id", "public_id")
@@ -104,8 +107,8 @@ async def account_public_ids(rows: list[Notification]) -> dict[int, str]:
 
 
 async def recipient_scope(row: Notification, conn: BaseDBAsyncClient | None = None) -> str:
-    """The node path of the row's recipient account ("" when it has none: the district's)."""
-    if row.account_id is None:
+    """The node path of the row's recipient account ("" when it has none or is hidden: the district's)."""
+    if row.account_id is None or row.recipient_hidden:
         return ""
     paths = await Account.filter(id=row.account_id).using_db(conn).values_list("node__path", flat=True)
     return str(paths[0]) if paths and paths[0] else ""

@@ -48,9 +48,13 @@ def _require_staff(principal: Principal) -> str:
     return principal.node_path
 
 
-async def _build(group_ids: list[int], node_path: str) -> list[Group]:
+async def _build(group_ids: list[int], node_path: str, closed: frozenset[str] = frozenset()) -> list[Group]:
+    """``closed``: category keys whose reports the reader does not see (a party member's)."""
     insights = await ReportInsight.filter(group_id__in=group_ids, node_path__startswith=node_path)
-    reports_by_id = {r.id: r for r in await Report.filter(id__in=[i.report_id for i in insights])}
+    members = Report.filter(id__in=[i.report_id for i in insights])
+    if closed:
+        members = members.exclude(category__key__in=list(closed))
+    reports_by_id = {r.id: r for r in await members}
     groups: dict[int, Group] = {}
     for insight in sorted(insights, key=lambda i: i.report_id):
         report = reports_by_id.get(insight.report_id)
@@ -76,7 +80,7 @@ async def list_groups(*, principal: Principal, include_closed: bool = False, lim
         .distinct()
         .values_list("group_id", flat=True)
     )
-    groups = await _build([int(i) for i in cast(list[int], ids)], node_path)
+    groups = await _build([int(i) for i in cast(list[int], ids)], node_path, access.closed_categories(principal))
     if not include_closed:
         groups = [g for g in groups if g.open]
     groups.sort(key=lambda g: (-len(g.members), -g.members[-1][0].id))
@@ -90,8 +94,8 @@ async def get_group(*, principal: Principal, public_id: str) -> Group:
     insight = await ReportInsight.get_or_none(report_id=report.id) if report else None
     if report is None or insight is None or insight.group_id is None or not access.in_scope(principal, report):
         raise NotFound("This report is in no duplicate group.", code="group_not_found")
-    found = await _build([insight.group_id], node_path)
-    if not found:
+    found = await _build([insight.group_id], node_path, access.closed_categories(principal))
+    if not found or report.id not in {r.id for r, _ in found[0].members}:
         raise NotFound("This report is in no duplicate group.", code="group_not_found")
     return found[0]
 

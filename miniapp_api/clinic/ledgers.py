@@ -17,7 +17,7 @@ from openpyxl.cell import WriteOnlyCell
 
 from identity.models import Node
 from identity.roles import STAFF_ROLES
-from miniapp_api.reports import states
+from miniapp_api.reports import access, states
 from miniapp_api.reports.models import Category, Report, ReportEvent
 from miniapp_api.reports.states import State
 from server.auth import Principal
@@ -94,6 +94,8 @@ async def ledger(
     start = dt.datetime.combine(since, dt.time(), BEIJING)
     end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), BEIJING)
     query = Report.filter(node_path__startswith=principal.node_path, created_at__gte=start, created_at__lt=end)
+    if closed := access.closed_categories(principal):
+        query = query.exclude(category__key__in=list(closed))
     categories = {c.id: c for c in await Category.all()}
     if category:
         wanted = next((c for c in categories.values() if c.key == category), None)

@@ -12,6 +12,7 @@ from tortoise.functions import Count
 
 from identity.roles import STAFF_ROLES
 from miniapp_api.clinic import hot
+from miniapp_api.reports import access
 from miniapp_api.reports.models import Report, ReportFollower
 from server.auth import Principal
 from server.errors import Forbidden
@@ -46,6 +47,7 @@ async def topics(*, principal: Principal, week: dt.date | None, top: int) -> Top
     end = dt.datetime.combine(monday + dt.timedelta(days=7), dt.time(), BEIJING)
     rows = (
         await Report.filter(node_path__startswith=principal.node_path, created_at__gte=start, created_at__lt=end)
+        .exclude(category__key__in=sorted(access.closed_categories(principal) or {"-"}))
         .order_by("-id")
         .limit(MAX_REPORTS)
         .values("id", "public_id", "text", "created_at", "node_path", "reporter_id", "anonymous")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from identity.models import Account, Node
-from identity.roles import STAFF_ROLES, NodeLevel
+from identity.roles import STAFF_ROLES, NodeLevel, Role
 from identity.service import is_district_level
 from miniapp_api.reports.models import Category, Report, ReportEvent, ReportFollower
 from server.auth import Principal
@@ -21,6 +21,19 @@ PRIVATE_CATEGORIES = frozenset({"public_order"})
 # never suggested to another resident, so no suggestion places someone's health or job near them; never
 # followed or read by one (not even the reporter of a report merged into it), never published (Open311).
 PERSONAL_CATEGORIES = frozenset({"health_family_planning", "labour_social_security"})
+# Party members are volunteers: they read neither police matters nor a person's own matters (unless
+# they filed it), and never whose a report is.
+CLOSED_TO_PARTY_MEMBERS = PRIVATE_CATEGORIES | PERSONAL_CATEGORIES
+
+
+def closed_categories(principal: Principal) -> frozenset[str]:
+    """The category keys this reader's lists and staff view leave out."""
+    return CLOSED_TO_PARTY_MEMBERS if principal.role is Role.PARTY_MEMBER else frozenset()
+
+
+async def _closed_to(principal: Principal, report: Report) -> bool:
+    closed = closed_categories(principal)
+    return bool(closed) and await Category.exists(id=report.category_id, key__in=list(closed))
 
 
 def in_scope(principal: Principal, report: Report) -> bool:
@@ -89,7 +102,7 @@ async def get_visible(*, principal: Principal, public_id: str) -> tuple[Report, 
     report = await by_public_id(public_id)
     viewer = await viewer_of(principal)
     view = viewer.view(report)
-    if view is View.PUBLIC:
+    if view is View.PUBLIC or (view is View.STAFF and await _closed_to(principal, report)):
         raise not_found()
     return report, view is View.REPORTER
 
@@ -103,6 +116,8 @@ async def get_readable(*, principal: Principal, public_id: str) -> tuple[Report,
     following = viewer.account_id is not None and await ReportFollower.exists(
         report_id=report.id, account_id=viewer.account_id
     )
+    if viewer.view(report) is View.STAFF and await _closed_to(principal, report):
+        raise not_found()
     if viewer.view(report) is View.PUBLIC:
         told = following or (
             viewer.account_id is not None

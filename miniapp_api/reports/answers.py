@@ -5,6 +5,7 @@ history as that reader may see it."""
 from __future__ import annotations
 
 from identity.models import Account
+from identity.roles import Role
 from miniapp_api.reports import access, service, states
 from miniapp_api.reports.models import Category, Department, Report, ReportEvent
 from miniapp_api.reports.schemas import (
@@ -29,12 +30,13 @@ async def report_outs(reports: list[Report], *, viewer: access.Viewer) -> list[R
     the reporter unless that report is anonymous), anyone else its public view."""
     categories, departments = await names()
     views = [viewer.view(r) for r in reports]
+    hides_reporter = viewer.principal.role is Role.PARTY_MEMBER  # a volunteer never reads whose a report is
     merged_ids = {r.merged_into_id for r in reports if r.merged_into_id}
     merged = dict(await Report.filter(id__in=merged_ids).values_list("id", "public_id")) if merged_ids else {}
     named = {
         r.reporter_id
         for r, view in zip(reports, views, strict=True)
-        if r.reporter_id is not None and view is access.View.STAFF and not r.anonymous
+        if r.reporter_id is not None and view is access.View.STAFF and not r.anonymous and not hides_reporter
     }
     accounts = dict(await Account.filter(id__in=named).values_list("id", "public_id")) if named else {}
     places = await access.community_places({r.node_path for r in reports}) if reports else {}
@@ -42,7 +44,9 @@ async def report_outs(reports: list[Report], *, viewer: access.Viewer) -> list[R
     for report, view in zip(reports, views, strict=True):
         if view is access.View.REPORTER:
             reporter: str | None = viewer.principal.account_id
-        elif view is access.View.STAFF and not report.anonymous and report.reporter_id is not None:
+        elif (
+            view is access.View.STAFF and not report.anonymous and not hides_reporter and report.reporter_id is not None
+        ):
             reporter = accounts.get(report.reporter_id)
         else:
             reporter = None
@@ -99,10 +103,13 @@ async def report_out(report: Report, *, viewer: access.Viewer) -> ReportOut:
     return out
 
 
-def timeline_of(events: list[ReportEvent], report: Report, view: access.View, reporter: str | None) -> list[EventOut]:
+def timeline_of(
+    events: list[ReportEvent], report: Report, view: access.View, reporter: str | None, *, hide_reporter: bool = False
+) -> list[EventOut]:
     """The history as this reader may see it. The public view: states and times only. The reporter:
     their own id, the roles of the others. Staff: everyone, but an anonymous report's reporter (by
-    account, and in the reporter's own actions) is only "reporter"."""
+    account, and in the reporter's own actions) is only "reporter", and so is every reporter for
+    ``hide_reporter`` (a party member)."""
     out = []
     for e in events:
         if view is access.View.PUBLIC:
@@ -119,7 +126,7 @@ def timeline_of(events: list[ReportEvent], report: Report, view: access.View, re
         if view is access.View.REPORTER:
             if not by_reporter and e.role != "system":
                 actor = e.role
-        elif report.anonymous and by_reporter:
+        elif (report.anonymous or hide_reporter) and by_reporter:
             actor = role = "reporter"
         out.append(
             EventOut(

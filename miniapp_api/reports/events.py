@@ -16,7 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from miniapp_api.reports.models import Report
+from miniapp_api.reports.models import Category, Report
 
 log = logging.getLogger("gmid.reports.events")
 
@@ -56,9 +56,17 @@ async def publish(report: Report, action: str) -> None:
     if _client is None:
         return
     try:
+        # The category key: a party member's stream leaves out what their feed does.
+        keys = await Category.filter(id=report.category_id).values_list("key", flat=True)
         await _client.xadd(
             STREAM,
-            {"id": report.public_id, "node": report.node_path, "state": report.state.value, "action": action},
+            {
+                "id": report.public_id,
+                "node": report.node_path,
+                "state": report.state.value,
+                "action": action,
+                "category": str(keys[0]) if keys else "",
+            },
             maxlen=MAXLEN,
             approximate=True,
         )

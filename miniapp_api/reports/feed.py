@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from tortoise.expressions import Q
 
 from identity.roles import STAFF_ROLES
-from miniapp_api.reports import states
+from miniapp_api.reports import access, states
 from miniapp_api.reports.models import Report
 from miniapp_api.reports.states import State
 from server.auth import Principal
@@ -86,6 +86,8 @@ async def feed(
     if principal.role not in STAFF_ROLES or principal.node_path is None:
         raise Forbidden("Only staff with a place in the hierarchy have a feed.", code="no_feed")
     query = Report.filter(node_path__startswith=principal.node_path)
+    if closed := access.closed_categories(principal):
+        query = query.exclude(category__key__in=list(closed))
     if filters.category:
         query = query.filter(category__key=filters.category)
     if filters.building:

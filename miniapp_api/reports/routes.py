@@ -209,7 +209,8 @@ async def get_report(request: Request, public_id: str) -> HTTPResponse:
     if report.reporter_id is not None and view is not access.View.PUBLIC:
         account = await Account.get_or_none(id=report.reporter_id)
         reporter = account.public_id if account else None
-    timeline = timeline_of(await access.history(report), report, view, reporter)
+    hide_reporter = view is access.View.STAFF and principal.role is Role.PARTY_MEMBER
+    timeline = timeline_of(await access.history(report), report, view, reporter, hide_reporter=hide_reporter)
     suggested = None
     if view is access.View.STAFF:
         category = await Category.get(id=report.category_id)
@@ -357,6 +358,7 @@ async def feed_stream(request: Request) -> HTTPResponse | None:
     )
     await response.send(": connected\n\n")
     prefix = principal.node_path
+    closed = access.closed_categories(principal)  # a party member's stream leaves out what their feed does
     last_sent = checked = time.monotonic()
     failing_since: float | None = None
     pause = STREAM_RETRY_SECONDS
@@ -395,7 +397,7 @@ async def feed_stream(request: Request) -> HTTPResponse | None:
             cursor = entry_id.decode()
             data = {k.decode(): v.decode() for k, v in fields.items()}
             # Scope on the report's own node; the event says nothing of who filed it.
-            if not data.get("node", "").startswith(prefix):
+            if not data.get("node", "").startswith(prefix) or (closed and data.get("category", "") in {*closed, ""}):
                 continue
             payload = jsonlib.dumps({"id": data["id"], "state": data["state"], "action": data["action"]})
             await response.send(f"id: {cursor}\nevent: report\ndata: {payload}\n\n")

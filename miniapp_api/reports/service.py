@@ -345,6 +345,9 @@ async def _tell_reporters(report: Report, now: dt.datetime, conn: BaseDBAsyncCli
     recipients = list(dict.fromkeys([*reporters, *(account_id for _, account_id in follows)]))
     # Who reads its public view (``access.get_readable``): its own followers, the merged reports' reporters.
     told_of_it = {*(t.reporter_id for t in targets[1:]), *(a for r, a in follows if r == report.id)}
+    # No staff view of the outbox shows who hears of an anonymous report, nor which row went to the
+    # reporter of an anonymous report merged into this one: the rows' times would name them.
+    hidden = {t.reporter_id for t in targets if t.anonymous}
     category = await Category.get(id=report.category_id, using_db=conn)
     accounts = {a.id: a for a in await Account.filter(id__in=recipients).using_db(conn).select_related("node")}
     for account_id in recipients:
@@ -367,6 +370,7 @@ async def _tell_reporters(report: Report, now: dt.datetime, conn: BaseDBAsyncCli
             idempotency_key=f"report:{report.public_id}:{report.state.value}:{now.timestamp()}:{account.public_id}",
             event_key=f"report:{report.public_id}:{report.state.value}:{now.timestamp()}",
             account=account,
+            hide_recipient=report.anonymous or account_id in hidden,
             using_db=conn,
         )
 

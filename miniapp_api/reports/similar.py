@@ -18,6 +18,7 @@ from miniapp_api.reports import states
 from miniapp_api.reports.access import (
     PERSONAL_CATEGORIES,
     PRIVATE_CATEGORIES,
+    closed_categories,
     community_places,
 )
 from miniapp_api.reports.models import Category, Report
@@ -87,6 +88,8 @@ async def similar(
     since = utcnow() - dt.timedelta(days=SIMILAR_DAYS)
     query = Report.filter(category_id=category.id, state__in=list(states.OPEN_STATES), created_at__gte=since)
     staff = principal.role in STAFF_ROLES
+    if category.key in closed_categories(principal):
+        return []
     if staff:
         if principal.node_path is None:
             return []

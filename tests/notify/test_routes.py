@@ -546,7 +546,13 @@ async def test_admin_lists_dead_rows_with_counts_and_pages(
     first = body["items"][0]
     assert (first["status"], first["template"], first["title"]) == ("dead", "ebike.stolen", "电动车被盗报警")
     assert first["channels"] == ["sms", "email"]
-    assert first["recipient"] == {"account": None, "wechat": False, "phone": MASKED_PHONE, "email": MASKED_EMAIL}
+    assert first["recipient"] == {
+        "account": None,
+        "wechat": False,
+        "phone": MASKED_PHONE,
+        "email": MASKED_EMAIL,
+        "hidden": None,
+    }
     assert_no_personal_data(response)
 
     page1 = await client.get(ADMIN, params={"status": "dead", "limit": 2}, headers=headers)
