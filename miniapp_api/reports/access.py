@@ -28,7 +28,12 @@ CLOSED_TO_PARTY_MEMBERS = PRIVATE_CATEGORIES | PERSONAL_CATEGORIES
 
 def closed_categories(principal: Principal) -> frozenset[str]:
     """The category keys this reader's lists and staff view leave out."""
-    return CLOSED_TO_PARTY_MEMBERS if principal.role is Role.PARTY_MEMBER else frozenset()
+    return closed_to_role(principal.role)
+
+
+def closed_to_role(role: Role) -> frozenset[str]:
+    """The category keys a role's staff view leaves out (party members: police and personal matters)."""
+    return CLOSED_TO_PARTY_MEMBERS if role is Role.PARTY_MEMBER else frozenset()
 
 
 async def _closed_to(principal: Principal, report: Report) -> bool:

@@ -316,6 +316,7 @@ async def test_only_those_who_may_still_read_a_report_hear_of_its_steps(
     reporter, follower, duplicate_reporter, disabled, early = [await user(app, Role.RESIDENT) for _ in range(5)]
     grid = await user(app, Role.GRID_STAFF, node="GM010101")
     watcher = await user(app, Role.GRID_STAFF, node="GM010101")
+    volunteer = await user(app, Role.PARTY_MEMBER, node="GM010101", openid="o_volunteer_follows")
     admin = await user(app, Role.ADMIN, node="GM")
     report = await submit(client, reporter, text="楼下有人半夜吵闹", **HERE)
     duplicate = await submit(client, duplicate_reporter, text="楼下半夜很吵", **NEAR)
@@ -323,7 +324,7 @@ async def test_only_those_who_may_still_read_a_report_hear_of_its_steps(
     assert (await client.put(f"/api/v1/reports/{duplicate['id']}/follow", headers=early.headers)).status_code == 200
     assert (await move(client, grid, duplicate["id"], action="merge", merge_into=report["id"])).status_code == 200
     assert (await client.get(f"/api/v1/reports/{report['id']}", headers=early.headers)).status_code == 404
-    for who in (follower, watcher, disabled):
+    for who in (follower, watcher, volunteer, disabled):
         assert (await client.put(f"/api/v1/reports/{report['id']}/follow", headers=who.headers)).status_code == 200
     patched = await client.patch(
         f"/api/v1/accounts/{disabled.account.public_id}", json={"is_active": False}, headers=admin.headers
@@ -338,15 +339,15 @@ async def test_only_those_who_may_still_read_a_report_hear_of_its_steps(
 
     assert (await move(client, grid, report["id"], action="accept")).status_code == 200
     await dispatcher.run_once()
-    assert told("已受理") == openids(reporter, follower, duplicate_reporter, watcher)
-    for who in (follower, duplicate_reporter, watcher):  # each one told reads it
+    assert told("已受理") == openids(reporter, follower, duplicate_reporter, watcher, volunteer)
+    for who in (follower, duplicate_reporter, watcher, volunteer):  # each one told reads it
         assert (await client.get(f"/api/v1/reports/{report['id']}", headers=who.headers)).status_code == 200
 
     recategorised = await client.put(
         f"/api/v1/reports/{report['id']}/category", json={"category": "public_order"}, headers=grid.headers
     )
     assert recategorised.status_code == 200, recategorised.text
-    for who in (follower, duplicate_reporter):
+    for who in (follower, duplicate_reporter, volunteer):  # a party member reads no police matter either
         assert (await client.get(f"/api/v1/reports/{report['id']}", headers=who.headers)).status_code == 404
     assert (await move(client, grid, report["id"], action="dispatch")).status_code == 200
     await dispatcher.run_once()
