@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json as jsonlib
 import logging
 import re
@@ -19,7 +20,7 @@ from sanic.response import HTTPResponse, empty, json
 from identity import service as identity_service
 from identity.models import Account
 from identity.roles import Role
-from miniapp_api.reports import access, catalogue, events, service
+from miniapp_api.reports import access, catalogue, events, service, stream_slots
 from miniapp_api.reports import feed as feed_service
 from miniapp_api.reports import following as following_service
 from miniapp_api.reports import similar as similar_service
@@ -52,7 +53,7 @@ from server.auth import (
     token_expires_at,
     token_ignored,
 )
-from server.errors import NotFound, ServiceUnavailable, ValidationFailed
+from server.errors import NotFound, RateLimited, ServiceUnavailable, ValidationFailed
 from server.validation import errors, json_body, query_args, responds
 
 log = logging.getLogger("gmid.reports")
@@ -66,6 +67,9 @@ KEEPALIVE_SECONDS = 15.0
 # Redis unreachable this long (seconds): the stream ends cleanly; the client reconnects with Last-Event-ID.
 STREAM_GIVE_UP_SECONDS = 60.0
 STREAM_RETRY_SECONDS = 0.5  # the first pause before reading again after a Redis error (doubling)
+# Before sending events, the account is checked again when the last check is older than this (seconds):
+# a disabled account hears at most this much more.
+ACCOUNT_RECHECK_SECONDS = 1.0
 REPORTERS = (Role.RESIDENT, Role.PARTY_MEMBER, Role.GRID_STAFF)
 _CHANNEL = {Role.PARTY_MEMBER: "party_member", Role.GRID_STAFF: "grid_staff"}
 
@@ -325,14 +329,15 @@ async def _why_stream_ends(request: Request, principal: Principal, expires_at: i
     "Server-Sent Events: `event: report`, `data: {id, state, action}`, `id:` to resume",
     media="text/event-stream",
 )
-@errors(422, 503)
+@errors(422, 429, 503)
 async def feed_stream(request: Request) -> HTTPResponse | None:
     """New and changed reports under your node as they happen, from any app instance. Reconnect with
     `Last-Event-ID` to receive what you missed; a comment line every 15 s keeps proxies from closing
     the connection, however long it stays open. If Redis is unreachable for a minute the stream ends
     (reconnect later); before it starts, that is 503. The stream ends (with a comment saying why) when
-    your access token expires or your account is disabled: refresh it and reconnect. Fetch the report
-    itself with GET /api/v1/reports/{id}."""
+    your access token expires or your account is disabled: refresh it and reconnect. One account holds
+    at most 5 streams at once (429 too_many_streams beyond). Fetch the report itself with
+    GET /api/v1/reports/{id}."""
     principal = require_principal(request)
     expires_at = token_expires_at(request)
     if principal.node_path is None:
@@ -351,6 +356,34 @@ async def feed_stream(request: Request) -> HTTPResponse | None:
                 code="feed_stream_unavailable",
             ) from None
         cursor = newest[0][0].decode() if newest else "0-0"
+    try:
+        slot = await stream_slots.take(request.app.ctx.redis, principal.account_id)
+    except stream_slots.StreamsFull as full:
+        if full.scope == "account":
+            raise RateLimited(
+                f"This account has {stream_slots.STREAMS_PER_ACCOUNT} live feeds open already; close one first.",
+                code="too_many_streams",
+                retry_after=int(KEEPALIVE_SECONDS),
+            ) from None
+        raise ServiceUnavailable(
+            "This server has as many live feeds open as it serves; try again later.", code="feed_stream_busy"
+        ) from None
+    except RedisError as exc:
+        log.warning("grid feed stream refused: redis unavailable error=%s", exc.__class__.__name__)
+        raise ServiceUnavailable(
+            "The live feed is unavailable right now; read GET /api/v1/grid/feed and try again later.",
+            code="feed_stream_unavailable",
+        ) from None
+    try:
+        return await _serve_stream(request, principal, expires_at, cursor, slot)
+    finally:
+        await slot.release()
+
+
+async def _serve_stream(
+    request: Request, principal: Principal, expires_at: int | None, cursor: str, slot: stream_slots.Slot
+) -> HTTPResponse | None:
+    assert principal.node_path is not None
     blocking = _blocking_redis(request.app)
     response = await request.respond(
         content_type="text/event-stream; charset=utf-8",
@@ -359,7 +392,7 @@ async def feed_stream(request: Request) -> HTTPResponse | None:
     await response.send(": connected\n\n")
     prefix = principal.node_path
     closed = access.closed_categories(principal)  # a party member's stream leaves out what their feed does
-    last_sent = checked = time.monotonic()
+    last_sent = checked = renewed = time.monotonic()
     failing_since: float | None = None
     pause = STREAM_RETRY_SECONDS
     while True:
@@ -384,8 +417,10 @@ async def feed_stream(request: Request) -> HTTPResponse | None:
             if failing_since is not None:
                 log.info("grid feed stream: redis back after %.0f s", time.monotonic() - failing_since)
                 failing_since, pause = None, STREAM_RETRY_SECONDS
-        # The account and its token, again at each keep-alive interval (and the token before each send).
-        due = time.monotonic() - checked >= KEEPALIVE_SECONDS
+        # The account and its token, again at each keep-alive interval, and before sending events
+        # (the token each time, the account when its last check is a second old).
+        since = time.monotonic() - checked
+        due = since >= KEEPALIVE_SECONDS or (bool(batch) and since >= ACCOUNT_RECHECK_SECONDS)
         if due or (expires_at is not None and time.time() >= expires_at):
             checked = time.monotonic()
             reason = await _why_stream_ends(request, principal, expires_at)
@@ -402,6 +437,10 @@ async def feed_stream(request: Request) -> HTTPResponse | None:
             payload = jsonlib.dumps({"id": data["id"], "state": data["state"], "action": data["action"]})
             await response.send(f"id: {cursor}\nevent: report\ndata: {payload}\n\n")
             last_sent = time.monotonic()
+        if time.monotonic() - renewed >= KEEPALIVE_SECONDS:  # this stream still holds its slot
+            renewed = time.monotonic()
+            with contextlib.suppress(RedisError):
+                await slot.renew()
         # Also when only other nodes' events came: this client has heard nothing for a while.
         if time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
             await response.send(": keep-alive\n\n")

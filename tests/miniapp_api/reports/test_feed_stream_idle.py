@@ -245,3 +245,54 @@ async def test_a_stream_ends_when_its_access_token_expires(
     async with open_stream(client, grid) as lines:
         assert not lines.ended.is_set()
     assert_no_traceback(logged)
+
+
+async def test_a_disabled_account_hears_no_event_after_the_last_second(
+    app: Sanic, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, logged: pytest.LogCaptureFixture
+) -> None:
+    """Review 3, F11: the account is checked again before events are sent (when its last check is a
+    second old), not only at each keep-alive: a long keep-alive does not lengthen what a disabled
+    account still hears."""
+    monkeypatch.setattr(report_routes, "KEEPALIVE_SECONDS", 30.0, raising=False)
+    resident = await user(app, Role.RESIDENT)
+    grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    admin = await user(app, Role.ADMIN, node="GM")
+    async with open_stream(client, grid) as lines:
+        await asyncio.sleep(report_routes.ACCOUNT_RECHECK_SECONDS + 0.2)
+        disabled = await client.patch(
+            f"/api/v1/accounts/{grid.account.public_id}", json={"is_active": False}, headers=admin.headers
+        )
+        assert disabled.status_code == 200, disabled.text
+        report = await submit(client, resident)
+        await asyncio.wait_for(lines.ended.wait(), timeout=5.0)  # long before the 30 s keep-alive
+        assert lines.comments("this account is disabled"), lines.received
+        assert report["id"] not in str(lines.received)
+    assert_no_traceback(logged)
+
+
+async def test_one_account_holds_at_most_a_few_streams_and_starves_nobody(
+    app: Sanic, client: httpx.AsyncClient, logged: pytest.LogCaptureFixture
+) -> None:
+    """Review 3, F13: each stream holds a blocking Redis read; one account may hold only
+    STREAMS_PER_ACCOUNT at once (429 too_many_streams beyond, with Retry-After), a closed stream gives
+    its slot back, and another account's stream still delivers while the first holds all of its."""
+    from miniapp_api.reports import stream_slots
+
+    resident = await user(app, Role.RESIDENT)
+    greedy = await user(app, Role.GRID_STAFF, node="GM010101")
+    other = await user(app, Role.GRID_STAFF, node="GM010101")
+    async with contextlib.AsyncExitStack() as held:
+        streams = [
+            await held.enter_async_context(open_stream(client, greedy)) for _ in range(stream_slots.STREAMS_PER_ACCOUNT)
+        ]
+        refused = await client.get("/api/v1/grid/feed/stream", headers=greedy.headers)
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["code"] == "too_many_streams" and refused.headers["Retry-After"]
+        async with open_stream(client, other) as lines:
+            report = await submit(client, resident)
+            await lines.wait_for(lambda: any(report["id"] in e for e in lines.events()), within=3)
+        await streams[0].wait_for(lambda: any(report["id"] in e for e in streams[0].events()), within=3)
+    # Every slot is given back when its stream ends.
+    async with open_stream(client, greedy) as lines:
+        assert not lines.ended.is_set()
+    assert_no_traceback(logged)
