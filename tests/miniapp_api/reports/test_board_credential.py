@@ -78,7 +78,16 @@ async def test_a_moved_board_s_code_is_the_new_grid_s_and_no_longer_the_old_one_
 async def test_a_title_with_a_phone_or_id_number_is_refused(app: Sanic, client: httpx.AsyncClient) -> None:
     grid = await user(app, Role.GRID_STAFF, node="GM010101")
     code = (await put(client, grid))["credential"]
-    for title in ("党员亮相牌 联系13912345678", "亮相牌（0755）26123456", "亮相牌440311198803010011"):
+    for title in (
+        "党员亮相牌 联系13912345678",
+        "亮相牌（0755）26123456",
+        "亮相牌440311198803010011",
+        "党员 139/1234/5678",
+        "党员 139_1234_5678",
+        "党员亮相牌 139.1234.5678",
+        "一三九一二三四五六七八",
+        "亮相牌 wang at example dot com",
+    ):
         for changes in ({"title": title}, {"title": title, "code": "GM010101-B02"}):
             refused = await client.put("/api/v1/boards", json=board(**changes), headers=grid.headers)
             assert refused.status_code == 422, (title, refused.text)
