@@ -28,7 +28,7 @@ async def board_out(request: Request, board: Board) -> BoardOut:
         title=board.title,
         node=board.node_path,
         building=board.building_code,
-        members=[MemberOut(name=m["name"], duty=m["duty"], photo_url=m.get("photo_url")) for m in board.members],
+        members=[MemberOut(**member) for member in service.shown_members(board)],
         credential=board.credential_id,
         url=code_url(request, credential.token) if credential else "",
         updated_at=board.updated_at,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from miniapp_api.boards import service
 from miniapp_api.boards.models import Board
 from qr import kinds
 from qr.kinds import ScanContext
@@ -19,7 +20,7 @@ async def view(credential: Credential, context: ScanContext) -> dict[str, Any]:
     return {
         "kind": "board",
         "title": board.title,
-        "members": [{"name": m["name"], "duty": m["duty"], "photo_url": m.get("photo_url")} for m in board.members],
+        "members": service.shown_members(board),
         "actions": [
             {
                 "key": "message_party_branch",
