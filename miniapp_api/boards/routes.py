@@ -6,6 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from identity import service as identity_service
+from identity.pii import mask_public_text
 from identity.roles import Role
 from miniapp_api.boards import scan, service
 from miniapp_api.boards.models import Board
@@ -25,7 +26,7 @@ async def board_out(request: Request, board: Board) -> BoardOut:
     credential = await qr_service.get(public_id=board.credential_id)
     return BoardOut(
         code=board.code,
-        title=board.title,
+        title=mask_public_text(board.title),
         node=board.node_path,
         building=board.building_code,
         members=[MemberOut(**member) for member in service.shown_members(board)],

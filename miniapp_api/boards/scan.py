@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from identity.pii import mask_public_text
 from miniapp_api.boards import service
 from miniapp_api.boards.models import Board
 from qr import kinds
@@ -19,7 +20,7 @@ async def view(credential: Credential, context: ScanContext) -> dict[str, Any]:
         return {"kind": "board", "registered": False}
     return {
         "kind": "board",
-        "title": board.title,
+        "title": mask_public_text(board.title),
         "members": service.shown_members(board),
         "actions": [
             {

@@ -120,9 +120,13 @@ async def test_a_phone_in_a_member_s_name_or_duty_is_refused(app: Sanic, client:
 async def test_members_stored_with_a_phone_before_are_shown_masked(app: Sanic, client: httpx.AsyncClient) -> None:
     grid = await user(app, Role.GRID_STAFF, node="GM010101")
     body = await put(client, grid)
-    await Board.filter(code="GM010101-B01").update(members=[{"name": "13912345678", "duty": "联系电话13812345678"}])
+    await Board.filter(code="GM010101-B01").update(
+        title="亮相牌 139.1234.5678", members=[{"name": "13912345678", "duty": "联系电话13812345678"}]
+    )
     expected = [{"name": "139****5678", "duty": "联系电话138****5678", "photo_url": None}]
-    assert (await client.get("/api/v1/boards/GM010101-B01")).json()["members"] == expected  # no token
+    shown = (await client.get("/api/v1/boards/GM010101-B01")).json()  # no token
+    assert (shown["title"], shown["members"]) == ("亮相牌 139****5678", expected)
     scanned = await client.post("/api/v1/scan", json={"payload": body["url"]})  # anonymous scan
     assert scanned.status_code == 200, scanned.text
     assert scanned.json()["view"]["members"] == expected
+    assert scanned.json()["view"]["title"] == "亮相牌 139****5678"
