@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from identity.redaction import mask_embedded
+from identity.redaction import mask_embedded, scannable
 from server.keyfiles import KeyFileError, decode_b64_key, ensure_b64_secret, read_b64_secret, write_b64_secret
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ __all__ = [
     "mask_id_number",
     "mask_name",
     "mask_phone",
+    "mask_public_text",
     "rotate_pii_key",
     "set_vault",
 ]
@@ -403,4 +404,15 @@ _NUMBER_IN_A_WORD = re.compile(r"(?<!\d)(?:1[3-9]\d{9}|\d{17}[\dXx])(?!\d)")
 def has_personal_number(text: str) -> bool:
     """Whether ``text`` holds anything shaped like an ID number, a mobile or landline number or an
     e-mail address (what :func:`mask_embedded` hides), or a mobile or ID number run into letters."""
-    return mask_embedded(text) != text or _NUMBER_IN_A_WORD.search(text) is not None
+    return mask_embedded(text) != text or _NUMBER_IN_A_WORD.search(scannable(text)) is not None
+
+
+def mask_public_text(text: str) -> str:
+    """Text shown to anyone (an address, a service, a board member's name or duty) with what
+    :func:`has_personal_number` finds masked to its ends: for rows stored before such text was refused."""
+    masked = mask_embedded(text)
+    parts, at = [], 0
+    for match in _NUMBER_IN_A_WORD.finditer(scannable(masked)):  # one character for one: same positions
+        parts += [masked[at : match.start()], _keep_ends(match.group(), 3, 4)]
+        at = match.end()
+    return "".join(parts) + masked[at:]

@@ -87,7 +87,7 @@ def checked_public_text(value: str) -> str:
     if has_personal_number(value):
         raise domain_error(
             "personal_number",
-            "this is printed on the e-ID sticker and shown to anyone who scans it: no phone or ID numbers",
+            "this is shown to anyone who scans the e-ID code (or printed on its sticker): no phone or ID numbers",
         )
     return value
 

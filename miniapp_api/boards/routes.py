@@ -6,6 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from identity import service as identity_service
+from identity.pii import mask_public_text
 from identity.roles import Role
 from miniapp_api.boards import scan, service
 from miniapp_api.boards.models import Board
@@ -25,10 +26,10 @@ async def board_out(request: Request, board: Board) -> BoardOut:
     credential = await qr_service.get(public_id=board.credential_id)
     return BoardOut(
         code=board.code,
-        title=board.title,
+        title=mask_public_text(board.title),
         node=board.node_path,
         building=board.building_code,
-        members=[MemberOut(name=m["name"], duty=m["duty"], photo_url=m.get("photo_url")) for m in board.members],
+        members=[MemberOut(**member) for member in service.shown_members(board)],
         credential=board.credential_id,
         url=code_url(request, credential.token) if credential else "",
         updated_at=board.updated_at,

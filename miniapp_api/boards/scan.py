@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from identity.pii import mask_public_text
+from miniapp_api.boards import service
 from miniapp_api.boards.models import Board
 from qr import kinds
 from qr.kinds import ScanContext
@@ -18,8 +20,8 @@ async def view(credential: Credential, context: ScanContext) -> dict[str, Any]:
         return {"kind": "board", "registered": False}
     return {
         "kind": "board",
-        "title": board.title,
-        "members": [{"name": m["name"], "duty": m["duty"], "photo_url": m.get("photo_url")} for m in board.members],
+        "title": mask_public_text(board.title),
+        "members": service.shown_members(board),
         "actions": [
             {
                 "key": "message_party_branch",

@@ -10,8 +10,10 @@ from server.wire import WireTime
 
 
 class MemberIn(StrictModel):
-    name: Stripped = Field(min_length=1, max_length=16)
-    duty: Stripped = Field(min_length=1, max_length=32, description="What they do for the grid, e.g. 消防安全.")
+    """Shown to anyone who scans the board: no phone or ID numbers (contact goes through the platform)."""
+
+    name: PublicText = Field(min_length=1, max_length=16)
+    duty: PublicText = Field(min_length=1, max_length=32, description="What they do for the grid, e.g. 消防安全.")
     photo_url: HttpUrl | None = None
 
 

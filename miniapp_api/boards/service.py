@@ -10,6 +10,7 @@ from tortoise.transactions import in_transaction
 
 from identity import hierarchy
 from identity.models import Account
+from identity.pii import mask_public_text
 from identity.service import is_district_level
 from miniapp_api.boards.models import Board
 from miniapp_api.boards.schemas import BoardIn
@@ -25,6 +26,15 @@ def _node_error() -> ValidationFailed:
     return ValidationFailed(
         f"node: {message}", code="unknown_node", details={"fields": [{"field": "node", "message": message}]}
     )
+
+
+def shown_members(board: Board) -> list[dict[str, Any]]:
+    """The members as anyone sees them: a phone or ID number in a name or duty stored before these
+    were refused is masked."""
+    return [
+        {"name": mask_public_text(m["name"]), "duty": mask_public_text(m["duty"]), "photo_url": m.get("photo_url")}
+        for m in board.members
+    ]
 
 
 async def get(code: str) -> Board:

@@ -9,6 +9,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from identity import lookup_limit, purpose
+from identity.pii import mask_public_text
 from identity.roles import Role
 from miniapp_api.buildings import scan, service
 from miniapp_api.buildings.models import Building
@@ -115,7 +116,7 @@ async def list_buildings(request: Request, query: BuildingListQuery) -> HTTPResp
     items = [
         BuildingSummary(
             code=b.code,
-            address=b.address,
+            address=mask_public_text(b.address),
             grid=b.grid_code,
             grid_name=names.get(b.grid_code),
             floors=b.floors,

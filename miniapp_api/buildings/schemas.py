@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
+from identity.schemas import PublicText, checked_public_text
 from server.validation import StrictModel, Stripped
 from server.wire import WireTime
 
 NODE_CODE = r"^[A-Za-z0-9]{1,32}$"
 IncidentType = Annotated[str, StringConstraints(pattern=r"^[\w\-]{1,32}$")]
 IncidentCount = Annotated[int, Field(ge=0, le=100000)]
-ServiceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# Shown to anyone who scans the building's code: no phone or ID numbers (422 personal_number).
+ServiceName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(checked_public_text)
+]
 Count = Annotated[int, Field(ge=0, le=10000)]
 
 
@@ -143,7 +147,9 @@ class FireFacilitiesIn(StrictModel):
 
 
 class BuildingPatch(StrictModel):
-    address: Stripped | None = Field(default=None, min_length=1, max_length=200)
+    address: PublicText | None = Field(
+        default=None, min_length=1, max_length=200, description="Shown to anyone who scans: no phone or ID numbers."
+    )
     floor_area: float | None = Field(default=None, gt=0, le=1_000_000)
     floors: int | None = Field(default=None, ge=1, le=200)
     households: int | None = Field(default=None, ge=0, le=5000)

@@ -22,7 +22,7 @@ from tortoise.expressions import Q
 
 from identity import audit, hierarchy
 from identity.models import Node
-from identity.pii import PiiDecryptError, current_vault, mask_name, mask_phone
+from identity.pii import PiiDecryptError, current_vault, mask_name, mask_phone, mask_public_text
 from identity.roles import Role
 from identity.validators import InvalidMobile, normalize_mobile
 from miniapp_api.buildings.models import Building
@@ -259,10 +259,11 @@ def landlord_access(building: Building) -> dict[str, Any]:
 
 
 def public_view(building: Building) -> dict[str, Any]:
+    # Masked as shown: rows stored before address and services refused phone and ID numbers.
     return {
         "code": building.code,
-        "address": building.address,
-        "services": list(building.services),
+        "address": mask_public_text(building.address),
+        "services": [mask_public_text(name) for name in building.services],
         "actions": actions(building.code),
     }
 

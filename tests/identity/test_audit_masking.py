@@ -40,6 +40,16 @@ SHAPES = [
     ("010-12345678", "12345678", "010****5678"),
     (LANDLINE, LANDLINE, "075*****3456"),
     ("+86 755 2612 3456", "2612", "755****3456"),
+    # review 3 (F3): dots, underscores, slashes, groups of two or four, digit words, spelt-out e-mail
+    ("139.1234.5678", "1234", "139****5678"),
+    ("139_1234_5678", "1234", "139****5678"),
+    ("139/1234/5678", "1234", "139****5678"),
+    ("0755.2612.3456", "2612", "075*****3456"),
+    (" ".join(ID[i : i + 2] for i in range(0, 18, 2)), ID[8:10] + " " + ID[10:12], ID[:3] + "*" * 11 + ID[-4:]),
+    ("-".join(ID[i : i + 4] for i in range(0, 18, 4)), ID[4:8] + "-" + ID[8:12], ID[:3] + "*" * 11 + ID[-4:]),
+    ("一三九一二三四五六七八", "二三四五", "139****5678"),
+    ("Tel13912345678", MOBILE, "139****5678"),
+    ("wang at example dot com", "wang", "w***@example.com"),
 ]
 
 
@@ -96,6 +106,28 @@ async def test_every_audited_value_is_masked_nested_json_too(running: object) ->
     assert (stored.details["count"], stored.details["flag"]) == (2, True)  # other values as given
     assert "139****5678" in stored.details["nested"]  # the key is masked too
     assert (await audit.verify()).ok  # the chain covers what is stored
+
+
+async def test_a_police_reason_with_a_number_in_any_writing_is_stored_and_shown_masked(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    police = await make_account(Role.POLICE, node="GM01")
+    headers = auth(await token_for(app, police))
+    pairs = " ".join(ID[i : i + 2] for i in range(0, 18, 2))
+    for typed, secret in (
+        ("139.1234.5678", "1234.5678"),
+        ("139_1234_5678", "1234_5678"),
+        ("0755.2612.3456", "2612.3456"),
+        (pairs, pairs),
+        ("wang at example dot com", "wang at"),
+        ("壹叁玖壹贰叁肆伍陆柒捌", "贰叁肆伍"),
+    ):
+        params = {"frame_no": "LYD2026000123", "reason": f"嫌疑人电话{typed}", "case_no": "GM-1"}
+        response = await client.get("/api/v1/police/ebikes", params=params, headers=headers)
+        assert response.status_code in (200, 404), response.text
+        stored = await AuditEntry.filter(action="police.ebike_lookup").order_by("-seq").first()
+        assert stored is not None and stored.reason.startswith("嫌疑人电话")
+        assert secret not in stored.reason, (typed, stored.reason)
 
 
 async def test_our_request_ids_are_kept_as_made(running: object) -> None:

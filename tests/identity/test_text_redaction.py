@@ -54,6 +54,33 @@ FORMS = [
     ("wang [at] example [dot] com", EMAIL, "wang"),
     ("wang（at）example.com", EMAIL, "wang"),
     ("wang＠example.com", EMAIL, "wang"),
+    # Dots, underscores, slashes, middle dots between a phone's groups (review 3, F3)
+    ("139.1234.5678", MOBILE, "1234"),
+    ("139_1234_5678", MOBILE, "1234"),
+    ("139/1234/5678", MOBILE, "1234"),
+    ("139·1234·5678", MOBILE, "1234"),
+    ("139。1234。5678", MOBILE, "1234"),
+    ("139．1234．5678", MOBILE, "1234"),
+    ("0755.2612.3456", PHONE, "2612"),
+    ("0755/26123456", PHONE, "26123456"),
+    # ID numbers in pairs, in fours, with dots
+    (" ".join(ID[i : i + 2] for i in range(0, 18, 2)), NUMBER, ID[8:10] + " " + ID[10:12]),
+    ("-".join(ID[i : i + 4] for i in range(0, 18, 4)), NUMBER, ID[8:12]),
+    (".".join(ID[i : i + 4] for i in range(0, 18, 4)), NUMBER, ID[8:12]),
+    # Digits written as words
+    ("一三九一二三四五六七八", MOBILE, "二三四五六七"),
+    ("幺三九幺二三四五六七八", MOBILE, "二三四五六七"),
+    ("壹叁玖壹贰叁肆伍陆柒捌", MOBILE, "贰叁肆伍陆柒"),
+    ("〇七五五-二六一二三四五六", PHONE, "二六一二三四五六"),
+    # Spelt out
+    ("wang at example dot com", EMAIL, "wang"),
+    ("wang AT example DOT com DOT cn", EMAIL, "wang"),
+    # A mobile run into a word on one side
+    ("Tel13912345678", MOBILE, "12345678"),
+    ("mobile13912345678", MOBILE, "12345678"),
+    ("vx13912345678", MOBILE, "12345678"),
+    ("13912345678wx", MOBILE, "12345678"),
+    ("张三13912345678", MOBILE, "12345678"),  # a name's digit word does not join the number
 ]
 
 
@@ -85,6 +112,17 @@ ORDINARY = [
     "19:30-21:00噪音，持续3个月",
     "1、2、3号楼 10-12层",
     "meet at home, 5 at night",
+    # review 3: ordinary numbers with dots, slashes, underscores, middle dots, digit words
+    "2024.03.15 下午，2024/03/15，2024_03_15",
+    "版本1.2.3，v2.10.4，IP 172.168.100.10",
+    "金额1,234.56元，面积120.5平方米，3/4的住户",
+    "3·15消费者权益日，8.30-17.30办公",
+    "二〇二四年三月十五日，三楼两户，一二三号楼",
+    "楼栋13 15 16 17 18 19 20 21 22号",
+    "文件名 scan_2024_03_15_001.jpg",
+    "we looked at it, dot the i's",
+    "建筑编码GM0101010001 GM0101019998",
+    "张三、李四、王五值班，三楼两户，第一二期",
 ]
 
 
@@ -92,6 +130,22 @@ ORDINARY = [
 def test_ordinary_numbers_in_a_complaint_stay(text: str) -> None:
     assert redact(text) == text
     assert mask_embedded(text) == text
+
+
+def test_an_id_number_in_groups_is_redacted_to_its_last_digit() -> None:
+    for sep in ("-", " ", ".", "/"):
+        fours = sep.join(ID[i : i + 4] for i in range(0, 18, 4))
+        assert redact(f"身份证{fours}。") == f"身份证{NUMBER}。", fours
+
+
+def test_a_new_energy_plate_is_redacted_when_published() -> None:
+    for plate in ("粤B·D12345", "粤BD12345", "粤B12345", "粤B·12345", "粤B D12345"):
+        assert redact(f"车牌{plate}乱停") == "车牌[车牌已隐去]乱停", plate
+
+
+def test_a_mobile_inside_a_code_with_letters_on_both_sides_stays() -> None:
+    assert redact("订单号A13812345678B") == "订单号A13812345678B"
+    assert redact("GM0101010001") == "GM0101010001"
 
 
 def test_numbers_next_to_a_phone_stay() -> None:

@@ -35,6 +35,7 @@ LIMITS = {
 MAX_FLOOR_AREA = 1_000_000.0
 MAX_INCIDENT_TYPES = 20
 MAX_SERVICES = 30
+_PERSONAL = "shown to anyone who scans the building's code: no phone or ID numbers or e-mail addresses"
 
 
 @dataclass
@@ -208,6 +209,9 @@ def parse_row(
         errors.add("address", "an address is required")
     elif len(address) > 200:
         errors.add("address", "an address is at most 200 characters")
+    elif has_personal_number(address):
+        # Shown to anyone who scans the building's code.
+        errors.add("address", _PERSONAL)
     grid_code = cell("grid").upper()
     grid = grids.get(grid_code)
     if not grid_code:
@@ -257,6 +261,9 @@ def parse_row(
             row.services = parse_services(cell("services"))
         except ValueError as exc:
             errors.add("services", str(exc))
+        else:
+            if any(has_personal_number(name) for name in row.services):
+                errors.add("services", _PERSONAL)
     return (None if errors.items else row), errors.items
 
 

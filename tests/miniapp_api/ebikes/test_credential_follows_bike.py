@@ -161,6 +161,15 @@ PERSONAL = (
     ("brand", "雅迪 139-1234-5678"),
     ("colour", "0755-26123456"),
     ("brand", "440311198803010011"),
+    # review 3 (F3): dots, underscores, slashes, digit words, ID numbers in pairs, a mobile run into a word
+    ("brand", "139.1234.5678"),
+    ("brand", "139_1234_5678"),
+    ("colour", "139/1234/5678"),
+    ("brand", "壹叁玖壹贰叁肆伍陆柒捌"),
+    ("brand", "一三九一二三四五六七八"),
+    ("brand", "44 03 11 19 88 03 01 00 11"),
+    ("brand", "vx13912345678"),
+    ("colour", "0755.2612.3456"),
 )
 
 
