@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from identity import pii
 from identity import service as identity_service
 from identity.models import Account
 from identity.roles import Role
@@ -35,7 +36,9 @@ async def view(credential: Credential, context: ScanContext) -> dict[str, Any]:
     answer: dict[str, Any] = {}
     if stolen:
         answer.update(alert="stolen", message=STOLEN_MESSAGE)
-    answer.update(kind="ebike", registered=True, brand=bike.brand, colour=bike.colour, stolen=stolen)
+    # Masked: a make or colour stored before such text was refused may hold a phone number.
+    brand, colour = (pii.mask_public_text(v) if v else v for v in (bike.brand, bike.colour))
+    answer.update(kind="ebike", registered=True, brand=brand, colour=colour, stolen=stolen)
     if context.audience not in (Audience.OFFICER, Audience.POLICE, Audience.ADMIN):
         return answer
     owner = await Account.get(id=bike.owner_id)

@@ -205,3 +205,19 @@ async def test_a_label_stored_with_a_personal_number_before_is_shown_masked(
     shown = await credential(client, code, owner)
     assert "13912345678" not in shown["label"] and shown["label"].startswith("雅迪 139")
     assert (await sticker(client, code, owner)).headers["etag"] != before.headers["etag"]
+
+
+async def test_a_make_or_colour_stored_with_a_phone_before_is_masked_in_the_anonymous_scan(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    from miniapp_api.ebikes.models import EBike
+    from qr import service as qr_service
+
+    owner = await user(app, Role.RESIDENT)
+    bike = await register(client, owner, 1)
+    # Rows written before brand and colour refused personal numbers.
+    await EBike.filter(public_id=bike["id"]).update(brand="雅迪13912345678", colour="白色 139.1234.5678")
+    await qr_service.changed(bike["credential"]["id"])
+    view = (await client.post("/api/v1/scan", json={"payload": bike["credential"]["url"]})).json()["view"]
+    assert "13912345678" not in json.dumps(view) and "1234.5678" not in json.dumps(view)
+    assert view["brand"].startswith("雅迪") and view["colour"].startswith("白色")
