@@ -237,7 +237,12 @@ async def describe(rows: list[Report]) -> list[RequestOut]:
     merged_ids = {r.merged_into_id for r in rows if r.merged_into_id is not None}
     merged: dict[int, str] = {}
     if merged_ids:
-        merged = dict(await Report.filter(id__in=merged_ids).values_list("id", "public_id"))
+        # Only a published main report is named: a police or personal matter is not, nor its existence.
+        merged = dict(
+            await Report.filter(id__in=merged_ids)
+            .exclude(category__key__in=list(NOT_PUBLIC))
+            .values_list("id", "public_id")
+        )
     out = []
     for report in rows:
         category = categories[report.category_id]

@@ -119,3 +119,22 @@ async def test_a_clean_media_url_and_a_buildings_address_are_published(
     [created] = filed.json()
     [view] = (await client.get(f"{BASE}/requests/{created['service_request_id']}.json")).json()
     assert (view["media_url"], view["address"]) == (CLEAN, "华夏路1号 房东电话[手机号已隐去]")
+
+
+@pytest.mark.parametrize("category", ["public_order", "health_family_planning"])
+async def test_a_report_merged_into_an_unpublished_one_does_not_name_it(
+    app: Sanic, client: httpx.AsyncClient, category: str
+) -> None:
+    """Review 3, F12: a published report merged into a police or personal matter says only that it was
+    merged: neither the unpublished report's id nor that it exists."""
+    from tests.miniapp_api.open311.test_open311 import move
+
+    resident = await user(app, Role.RESIDENT)
+    grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    duplicate = await file_report(client, resident, text="楼下每晚有人聚集吵闹")
+    hidden = await file_report(client, resident, text="楼下每晚有人聚集赌博", category=category)
+    await move(client, grid, duplicate["id"], action="merge", merge_into=hidden["id"])
+    shown = (await client.get(f"{BASE}/requests/{duplicate['id']}.json")).json()[0]
+    assert shown["status_notes"] == "已合并", shown
+    assert hidden["id"] not in str(shown)
+    assert (await client.get(f"{BASE}/requests/{hidden['id']}.json")).status_code == 404
