@@ -58,7 +58,9 @@ class BikeFieldsIn(StrictModel):
     plate: Stripped | None = Field(default=None, max_length=16, description="Plate, when the bike has one.")
     purchase_date: PurchaseDate | None = Field(default=None, description="Not in the future, not before 1990.")
     node: Stripped = Field(
-        pattern=NODE_CODE, description="Code of the community or grid where the bike is kept (e.g. GM010101)."
+        pattern=NODE_CODE,
+        description="Code of the community or grid where the bike is kept (e.g. GM010101); "
+        "a street or the district is 422 `node_level`.",
     )
 
 
