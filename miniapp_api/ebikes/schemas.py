@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from identity.schemas import IdNumberText, MobileText, PublicText
 from miniapp_api.ebikes.models import AlarmStatus, BikeStatus
-from server.validation import StrictModel, Stripped
+from server.validation import StrictModel, Stripped, WithPoint
 from server.wire import WireTime
 
 NODE_CODE = r"^[A-Za-z0-9]{1,32}$"
@@ -129,7 +129,7 @@ class TransferAcceptIn(StrictModel):
     owner: OwnerIdentityIn
 
 
-class AlarmIn(StrictModel):
+class AlarmIn(WithPoint):
     lost_at: LostAt = Field(
         description="When the bike was lost (ISO 8601 with offset); not before 2000, not more than 5 minutes ahead."
     )

@@ -96,6 +96,19 @@ async def test_staff_search_by_phone_as_before_and_audited(
     assert nothing.status_code == 200 and nothing.json()["items"] == []
 
 
+async def test_a_search_is_real_text_as_a_reason_is(app: Sanic, client: httpx.AsyncClient, tmp_path: Path) -> None:
+    # Bytes that are not UTF-8 (decoded to U+FFFD) or invisible characters are no search: 422 naming q,
+    # as identity.purpose refuses them in a reason.
+    await setup(tmp_path)
+    worker = await user(app, Role.GRID_STAFF, "GM010101")
+    for raw in ("q=%ff%fe", "q=%E5%8D%8E%FF", "q=%E5%8D%8E%E2%80%8B", "q=%07"):
+        response = await client.get(f"/api/v1/buildings?{raw}", headers=worker.headers)
+        assert response.status_code == 422, (raw, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "validation_failed" and [f["field"] for f in error["details"]["fields"]] == ["q"]
+    assert (await search(client, worker.headers, q="华夏路")).json()["items"]
+
+
 class TestPoliceLimit:
     @pytest.fixture
     def app(self, settings: Settings) -> Sanic:
