@@ -1,7 +1,8 @@
 """Each police account's budget of person lookups: GMID_POLICE_LOOKUP_RATE in any window of its period,
-one budget for every route that finds a person's data by what identifies them (the e-bike owner
-lookup, a building search by the landlord's mobile). Going past it is refused and the district's
-administrators hear of it once an hour; when the budget cannot be checked the lookup is refused too."""
+one budget for every route that shows police a person's data in full (the e-bike owner lookup, a
+building's landlord read with a reason, a building search by the landlord's mobile). Going past it
+is refused and the district's administrators hear of it once an hour; when the budget cannot be
+checked the lookup is refused too."""
 
 from __future__ import annotations
 

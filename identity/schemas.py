@@ -10,7 +10,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StrictBool
 from identity.pii import has_personal_number
 from identity.roles import NodeLevel, Role
 from identity.validators import InvalidIdNumber, InvalidMobile, normalize_id_number, normalize_mobile
-from server.validation import StrictModel, Stripped, domain_error
+from server.validation import CounterCursor, StrictModel, Stripped, TextCursor, domain_error
 from server.wire import WireTime
 
 
@@ -158,7 +158,7 @@ class AccountListQuery(StrictModel):
     role: Role | None = None
     node: str | None = Field(default=None, max_length=32)
     limit: int = Field(default=100, ge=1, le=500)
-    after: str | None = Field(default=None, max_length=32, description="Cursor: the last id of the previous page.")
+    after: TextCursor | None = Field(default=None, description="Cursor: the last id of the previous page.")
 
 
 class AccountList(BaseModel):
@@ -188,9 +188,7 @@ class AuditQuery(StrictModel):
         return value
 
     limit: int = Field(default=100, ge=1, le=1000)
-    after: int | None = Field(
-        default=None, ge=0, le=2**63 - 1, description="Cursor: the last seq of the previous page."
-    )
+    after: CounterCursor | None = Field(default=None, description="Cursor: the last seq of the previous page.")
 
 
 class AuditEntryOut(BaseModel):

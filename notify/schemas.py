@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from notify.models import Status
-from server.validation import StrictModel
+from server.validation import StrictModel, TextCursor
 from server.wire import WireTime
 
 
@@ -13,7 +13,7 @@ class NotificationQuery(StrictModel):
     status: Status | None = Field(default=None, description="pending, sending, sent, failed or dead.")
     template: str | None = Field(default=None, max_length=48, description="A template key, e.g. ebike.stolen.")
     limit: int = Field(default=50, ge=1, le=500)
-    cursor: str | None = Field(default=None, max_length=24, description="`next_cursor` of the previous page.")
+    cursor: TextCursor | None = Field(default=None, description="`next_cursor` of the previous page.")
 
 
 class RecipientOut(BaseModel):

@@ -6,11 +6,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from server.validation import StrictModel, Stripped
+from server.validation import CounterCursor, StrictModel, Stripped, WithPoint
 from server.wire import WireTime
 
 
-class ScanIn(StrictModel):
+class ScanIn(WithPoint):
     payload: str = Field(
         min_length=1, max_length=2048, description="The scanned text: the code's URL or the bare token."
     )
@@ -45,7 +45,7 @@ class Jwks(BaseModel):
 
 
 class RevocationsQuery(StrictModel):
-    since: int = Field(default=0, ge=0, le=2**63 - 1, description="Return entries with a counter above this one.")
+    since: CounterCursor = Field(default=0, description="Return entries with a counter above this one.")
     limit: int = Field(default=1000, ge=1, le=10000)
 
 

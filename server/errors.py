@@ -206,12 +206,33 @@ def client_went_away(request: Request | None, exception: BaseException) -> bool:
 CLIENT_CLOSED_STATUS = 499
 
 
+# Sanic refuses a request line and headers past 8 KiB before there is a request (its path is then "*"):
+# the answer says so, not "the request body", and keeps the shape of the API the address was for.
+_HEAD_TOO_LARGE = "Request header exceeds the size limit"
+_HEAD_TOO_LARGE_MESSAGE = "The address or the headers are too large (at most 8 KiB together)."
+
+
+def path_of(request: Request | None) -> str:
+    """The request's path; for a request refused before it was parsed, read from the request line
+    still in the receive buffer (the path only: nothing of the query)."""
+    path = str(getattr(request, "path", "") or "")
+    if path not in ("", "*"):
+        return path
+    buffer = getattr(getattr(request, "stream", None), "recv_buffer", None)
+    if not isinstance(buffer, bytes | bytearray):
+        return path
+    parts = bytes(buffer[:2048]).split(b" ", 2)
+    if len(parts) < 2:
+        return path
+    return parts[1].split(b"?", 1)[0].decode("latin-1")
+
+
 class JSONErrorHandler(ErrorHandler):
     """Turns every exception into the one JSON error shape."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         response = self.standard(request, exception)
-        path = getattr(request, "path", "")
+        path = path_of(request)
         for prefix, reshape in _RESHAPERS.items():
             if path.startswith(prefix):
                 return reshape(request, response)
@@ -227,6 +248,8 @@ class JSONErrorHandler(ErrorHandler):
         elif isinstance(exception, sanic_exc.SanicException) and exception.status_code in _SANIC_CODES:
             status = exception.status_code
             code, message = _SANIC_CODES[status]
+            if status == 413 and _HEAD_TOO_LARGE in str(exception):
+                message = _HEAD_TOO_LARGE_MESSAGE
             details: dict[str, Any] = {}
             if isinstance(exception, sanic_exc.MethodNotAllowed):
                 allowed = sorted(getattr(exception, "allowed_methods", None) or allowed_methods(request))

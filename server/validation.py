@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import wraps
@@ -23,8 +24,12 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     StringConstraints,
     ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 from sanic import Request
@@ -44,6 +49,37 @@ class StrictModel(BaseModel):
 
 
 Stripped = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+
+class WithPoint(StrictModel):
+    """A request with a point: its own ``lat`` and ``lng`` fields, which go together (one without the
+    other is 422 naming the missing one, not a point quietly ignored)."""
+
+    @model_validator(mode="after")
+    def _a_whole_point(self) -> Any:
+        lat, lng = getattr(self, "lat", None), getattr(self, "lng", None)
+        if (lat is None) != (lng is None):
+            missing = "lng" if lng is None else "lat"
+            raise ValidationFailed.field(missing, "lat and lng go together: give both or neither", "validation_failed")
+        return self
+
+
+# Cc control, Cf format (zero-width, bidi), Cs surrogate, Co private use, Cn unassigned; and the
+# replacement character a query decoder puts where the bytes were not UTF-8 (identity.purpose, the
+# reason's check, refuses the same).
+_NOT_TEXT = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+def _real_text(value: str) -> str:
+    if "\ufffd" in value:
+        raise ValueError("is not valid UTF-8 text")
+    if any(unicodedata.category(c) in _NOT_TEXT for c in value):
+        raise ValueError("holds control or invisible characters")
+    return value
+
+
+# Free text a list is searched by (a query's ``q``): real UTF-8 text, no control or invisible characters.
+SearchText = Annotated[str, AfterValidator(_real_text)]
 
 
 _ISO_DATETIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
@@ -78,12 +114,25 @@ zone), between 1970 and 2099."""
 # Mistakes with a code of their own, the same in every route whether a schema or a service finds them
 # (an invalid ID number is `invalid_id_number` everywhere): a schema validator raises
 # ``domain_error(code, message)`` and the answer's code is that one, not `validation_failed`.
-DOMAIN_ERROR_CODES = frozenset({"invalid_id_number", "invalid_phone", "personal_number"})
+DOMAIN_ERROR_CODES = frozenset({"invalid_id_number", "invalid_phone", "personal_number", "bad_cursor"})
 
 
 def domain_error(code: str, message: str) -> PydanticCustomError:
     assert code in DOMAIN_ERROR_CODES, code
     return PydanticCustomError(code, message)
+
+
+def _only_a_cursor(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError:
+        raise domain_error("bad_cursor", "not a cursor this list gave out") from None
+
+
+# A page cursor is only what a list gave out: whatever else is sent (too long, not a number, out of
+# range) is 422 `bad_cursor`, as a well-formed cursor that names nothing is in each list's service.
+TextCursor = Annotated[str, StringConstraints(max_length=128), WrapValidator(_only_a_cursor)]
+CounterCursor = Annotated[int, Field(ge=0, le=2**63 - 1), WrapValidator(_only_a_cursor)]
 
 
 def schema_failure(exc: ValidationError) -> ValidationFailed:

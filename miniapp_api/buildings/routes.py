@@ -134,11 +134,13 @@ async def list_buildings(request: Request, query: BuildingListQuery) -> HTTPResp
 @requires(*READERS)
 @query_args(DetailQuery)
 @responds(200, BuildingOut, "The building; the landlord masked, except for police with a reason and a case number")
-@errors(404, 422)
+@errors(404, 422, 429, 503)
 async def get_building(request: Request, code: str, query: DetailQuery) -> HTTPResponse:
     """One building of your area by its code; others are 404. Police of the area see the landlord in
     full only with `reason` and `case_no` (the read is audited; a reason that is not real text is 422
-    `reason_required`, audited too); without them, the masked view and `landlord_access`, how to ask."""
+    `reason_required`, audited too), and each such read spends one lookup of GMID_POLICE_LOOKUP_RATE,
+    the budget of the e-bike owner lookup (429 past it, and the district's administrators are told);
+    without them, the masked view (free) and `landlord_access`, how to ask."""
     principal = require_principal(request)
     building = await service.get_in_scope(viewer=principal, code=code)
     seq = None
@@ -162,6 +164,17 @@ async def get_building(request: Request, code: str, query: DetailQuery) -> HTTPR
         except ValidationFailed:
             await audited(query.reason or "", query.case_no or "", "refused_no_reason")
             raise
+
+        async def refused(outcome: str) -> int:
+            return await audited(why.reason, why.case_no, outcome)
+
+        # A full landlord is a person lookup: one of the budget the e-bike owner lookup spends.
+        await lookup_limit.spend(
+            limiter=request.app.ctx.rate_limiter,
+            rate_text=request.app.ctx.settings.police_lookup_rate,
+            viewer=principal,
+            refused=refused,
+        )
         seq = await audited(why.reason, why.case_no, "ok")
         full = True
     out = await building_out(request, building, principal, full=full, audit_seq=seq)

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from identity.schemas import PublicText, checked_public_text
-from server.validation import StrictModel, Stripped
+from server.validation import SearchText, StrictModel, Stripped, TextCursor
 from server.wire import WireTime
 
 NODE_CODE = r"^[A-Za-z0-9]{1,32}$"
@@ -24,14 +24,14 @@ class BuildingListQuery(StrictModel):
     grid: str | None = Field(
         default=None, pattern=NODE_CODE, description="Only buildings under this node (a grid, community or street)."
     )
-    q: str | None = Field(
+    q: SearchText | None = Field(
         default=None,
         max_length=100,
         description="The start of a building code, part of the address, or the landlord's mobile number "
         "(a person lookup: audited; police also give `reason` and `case_no`, and it counts against their "
         "lookup limit).",
     )
-    cursor: str | None = Field(default=None, max_length=100, description="`next_cursor` of the previous page.")
+    cursor: TextCursor | None = Field(default=None, description="`next_cursor` of the previous page.")
     limit: int = Field(default=50, ge=1, le=200)
     # Checked by identity.purpose (real text, bounded; one error code, reason_required), not here.
     reason: str | None = Field(

@@ -129,10 +129,7 @@ def _decode_cursor(cursor: str) -> str:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         code = ""
     if not _CODE_RE.fullmatch(code):
-        raise ValidationFailed(
-            "cursor: this is not a cursor from an earlier page",
-            details={"fields": [{"field": "cursor", "message": "not a cursor from an earlier page", "type": "cursor"}]},
-        )
+        raise ValidationFailed.field("cursor", "not a cursor this list gave out", "bad_cursor")
     return code
 
 

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from identity.schemas import IdNumberText, MobileText, PublicText
 from miniapp_api.ebikes.models import AlarmStatus, BikeStatus
-from server.validation import StrictModel, Stripped
+from server.validation import StrictModel, Stripped, WithPoint
 from server.wire import WireTime
 
 NODE_CODE = r"^[A-Za-z0-9]{1,32}$"
@@ -58,7 +58,9 @@ class BikeFieldsIn(StrictModel):
     plate: Stripped | None = Field(default=None, max_length=16, description="Plate, when the bike has one.")
     purchase_date: PurchaseDate | None = Field(default=None, description="Not in the future, not before 1990.")
     node: Stripped = Field(
-        pattern=NODE_CODE, description="Code of the community or grid where the bike is kept (e.g. GM010101)."
+        pattern=NODE_CODE,
+        description="Code of the community or grid where the bike is kept (e.g. GM010101); "
+        "a street or the district is 422 `node_level`.",
     )
 
 
@@ -127,7 +129,7 @@ class TransferAcceptIn(StrictModel):
     owner: OwnerIdentityIn
 
 
-class AlarmIn(StrictModel):
+class AlarmIn(WithPoint):
     lost_at: LostAt = Field(
         description="When the bike was lost (ISO 8601 with offset); not before 2000, not more than 5 minutes ahead."
     )

@@ -27,7 +27,7 @@ from tortoise.transactions import in_transaction
 from identity import hierarchy
 from identity import service as identity_service
 from identity.models import Account, Node
-from identity.roles import Role
+from identity.roles import NodeLevel, Role
 from miniapp_api.ebikes.models import Alarm, AlarmStatus, BikeStatus, EBike, Sighting, Transfer, TransferStatus
 from miniapp_api.ebikes.owners import bind_identity, check_capacity, check_identity, lock_account
 from miniapp_api.ebikes.schemas import RegisterIn, UpdateIn
@@ -67,10 +67,19 @@ def normalize_plate(raw: str | None) -> str | None:
     return value
 
 
+# Where a bike is kept: its credential belongs to this node, so the community and grid staff who check
+# bikes in the field hold it (kept at a street or the district, they would lose it).
+KEPT_AT = (NodeLevel.COMMUNITY, NodeLevel.GRID)
+
+
 async def node_of(code: str) -> Node:
     node = await hierarchy.get_by_code(code)
     if node is None:
         raise ValidationFailed.field("node", "no hierarchy node has this code", "unknown_node")
+    if node.level not in KEPT_AT:
+        raise ValidationFailed.field(
+            "node", "a bike is kept in a community or a grid, not a street or the district", "node_level"
+        )
     return node
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints
 
 from miniapp_api.reports.states import State
-from server.validation import CalendarTime, StrictModel, Stripped
+from server.validation import CalendarTime, StrictModel, Stripped, TextCursor, WithPoint
 from server.wire import WireTime
 
 
-class SubmitIn(StrictModel):
+class SubmitIn(WithPoint):
     category: Stripped = Field(min_length=1, max_length=32, description="A key from GET /api/v1/report-categories.")
     text: Stripped = Field(min_length=2, max_length=2000, description="What is wrong, in your words.")
     node: Stripped | None = Field(
@@ -117,7 +119,7 @@ class FeedQuery(StrictModel):
     since: CalendarTime | None = Field(default=None, description="Filed at or after (ISO 8601 with offset).")
     until: CalendarTime | None = Field(default=None, description="Filed before (ISO 8601 with offset).")
     limit: int = Field(default=50, ge=1, le=200)
-    cursor: str | None = Field(default=None, max_length=96, description="next_cursor of the previous page.")
+    cursor: TextCursor | None = Field(default=None, description="next_cursor of the previous page.")
 
 
 class CategoryOut(BaseModel):
@@ -132,7 +134,7 @@ class CategoryList(BaseModel):
     items: list[CategoryOut]
 
 
-class SimilarQuery(StrictModel):
+class SimilarQuery(WithPoint):
     category: str = Field(min_length=1, max_length=32)
     node: str | None = Field(default=None, max_length=32)
     building: str | None = Field(default=None, max_length=32)
@@ -163,9 +165,13 @@ class SimilarList(BaseModel):
     items: list[SimilarOut]
 
 
+# A report's public id (rp_ and 13 characters): longer is no id, refused before anything is echoed.
+ReportId = Annotated[str, StringConstraints(min_length=1, max_length=16)]
+
+
 class BulkIn(StrictModel):
     action: str = Field(min_length=1, max_length=16, description="accept, dispatch or merge (or any other action).")
-    ids: list[str] = Field(min_length=1, max_length=100)
+    ids: list[ReportId] = Field(min_length=1, max_length=100, description="At most 100 report ids.")
     department: str | None = Field(default=None, max_length=32)
     merge_into: str | None = Field(default=None, max_length=16)
     note: str = Field(default="", max_length=500)

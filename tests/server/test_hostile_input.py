@@ -118,7 +118,9 @@ async def test_a_body_within_the_bounds_is_processed_as_before(app: Sanic, clien
     resident = auth(await token_for(app, await make_account(Role.RESIDENT)))
     # Text that merely looks deep or numeric is free text: only structure and number tokens count.
     text = "[" * 200 + "楼道灯坏了" + "9" * 200 + '\\"{{{'
-    r = await client.post("/api/v1/reports", json={**REPORT, "text": text, "lat": 22.78012345678901}, headers=resident)
+    r = await client.post(
+        "/api/v1/reports", json={**REPORT, "text": text, "lat": 22.78012345678901, "lng": 113.9}, headers=resident
+    )
     assert r.status_code == 201, r.text
     assert (await Report.get(public_id=r.json()["id"])).text == text
 
@@ -343,6 +345,38 @@ async def test_an_account_list_cursor_that_names_no_account_is_422(app: Sanic, c
     assert (await client.get("/api/v1/accounts", params={"after": after}, headers=admin)).status_code == 200
 
 
+async def test_every_cursor_a_list_did_not_give_out_is_422_bad_cursor(app: Sanic, client: httpx.AsyncClient) -> None:
+    # README: "Cursors are only what a list gave out: anything else, out-of-range numbers included, is
+    # 422 bad_cursor": well-formed base64 of the wrong thing, too long, not a number, out of range.
+    tokens = {role: auth(await token_for(app, await make_account(role))) for role in (Role.ADMIN, Role.GRID_STAFF)}
+    crafted: list[tuple[Role, str, dict[str, str]]] = [
+        (Role.ADMIN, "/api/v1/buildings", {"cursor": "eyJhIjoxfQ"}),  # {"a":1}
+        (Role.ADMIN, "/api/v1/buildings", {"cursor": _cursor("GM" + "9" * 90)}),
+        (Role.ADMIN, "/api/v1/buildings", {"cursor": "%%%"}),
+        (Role.ADMIN, "/api/v1/buildings", {"cursor": "A" * 300}),
+        (Role.ADMIN, "/api/v1/admin/notifications", {"cursor": "\u00e9" * 20}),
+        (Role.ADMIN, "/api/v1/admin/notifications", {"cursor": "n" * 300}),
+        (Role.ADMIN, "/api/v1/accounts", {"after": "a" * 300}),
+        (Role.ADMIN, "/api/v1/admin/audit", {"after": str(2**63)}),
+        (Role.ADMIN, "/api/v1/admin/audit", {"after": "-1"}),
+        (Role.ADMIN, "/api/v1/admin/audit", {"after": "seq12"}),
+        (Role.ADMIN, "/api/v1/qr/revocations", {"since": str(2**64)}),
+        (Role.ADMIN, "/api/v1/qr/revocations", {"since": "-1"}),
+        (Role.GRID_STAFF, "/api/v1/grid/feed", {"cursor": "A" * 300}),
+    ]
+    for role, path, params in crafted:
+        r = await client.get(path, params=params, headers=tokens[role])
+        assert_error(r, 422, "bad_cursor")
+        assert "9" * 20 not in r.text and "A" * 20 not in r.text and "n" * 20 not in r.text  # never echoed
+    # A cursor that a list gave out still pages.
+    await make_account(Role.RESIDENT)
+    first = await client.get("/api/v1/admin/audit", params={"limit": 1}, headers=tokens[Role.ADMIN])
+    assert first.status_code == 200, first.text
+    assert (
+        await client.get("/api/v1/qr/revocations", params={"since": "0"}, headers=tokens[Role.ADMIN])
+    ).status_code == 200
+
+
 async def test_every_other_cursor_and_bound_answers_4xx_never_500(app: Sanic, client: httpx.AsyncClient) -> None:
     admin = auth(await token_for(app, await make_account(Role.ADMIN)))
     requests: list[tuple[str, dict[str, str], int]] = [
@@ -440,7 +474,7 @@ WRONG_JSON: dict[type, list[Any]] = {
 }
 WRONG_TEXT: dict[type, list[str]] = {
     float: ["true", "yes", "nan", "inf", "-Infinity", "1_0", "0x10", " 22.5", "22,5"],
-    int: ["true", "yes", "1.0", "1e3", "nan", "1_000", " 5", "\u0665"],
+    int: ["true", "yes", "1.0", "1e3", "1e2", "nan", "1_000", " 5", "\u0665"],
     bool: ["yes", "no", "on", "off", "t", "y", "2"],
 }
 

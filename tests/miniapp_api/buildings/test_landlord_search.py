@@ -15,8 +15,9 @@ from sanic import Sanic
 
 from identity.audit import AuditEntry
 from identity.roles import Role
+from notify.models import Notification
 from server.settings import Settings
-from tests.miniapp_api.buildings.conftest import PHONE, import_rows, row, user
+from tests.miniapp_api.buildings.conftest import NAME, PHONE, import_rows, row, user
 
 WHY = {"reason": "走访核查出租屋", "case_no": "深公光(刑)2026-0042"}
 POLICE_ACTION = "police.building_landlord_search"
@@ -95,6 +96,19 @@ async def test_staff_search_by_phone_as_before_and_audited(
     assert nothing.status_code == 200 and nothing.json()["items"] == []
 
 
+async def test_a_search_is_real_text_as_a_reason_is(app: Sanic, client: httpx.AsyncClient, tmp_path: Path) -> None:
+    # Bytes that are not UTF-8 (decoded to U+FFFD) or invisible characters are no search: 422 naming q,
+    # as identity.purpose refuses them in a reason.
+    await setup(tmp_path)
+    worker = await user(app, Role.GRID_STAFF, "GM010101")
+    for raw in ("q=%ff%fe", "q=%E5%8D%8E%FF", "q=%E5%8D%8E%E2%80%8B", "q=%07"):
+        response = await client.get(f"/api/v1/buildings?{raw}", headers=worker.headers)
+        assert response.status_code == 422, (raw, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "validation_failed" and [f["field"] for f in error["details"]["fields"]] == ["q"]
+    assert (await search(client, worker.headers, q="华夏路")).json()["items"]
+
+
 class TestPoliceLimit:
     @pytest.fixture
     def app(self, settings: Settings) -> Sanic:
@@ -119,3 +133,52 @@ class TestPoliceLimit:
         assert (await search(client, police.headers, q="华夏路")).status_code == 200
         outcomes = [e.details["outcome"] for e in await AuditEntry.filter(action=POLICE_ACTION).order_by("seq")]
         assert outcomes == ["ok", "refused_rate_limit"]
+
+    async def test_each_full_landlord_read_spends_a_lookup_and_is_refused_past_the_limit(
+        self, app: Sanic, client: httpx.AsyncClient, tmp_path: Path
+    ) -> None:
+        # Building codes are printed and sequential: reading landlords one by one is a person lookup
+        # like any other, from the same budget, and past it nothing personal comes back.
+        await setup(tmp_path)
+        admin = await user(app, Role.ADMIN, "GM")
+        admin.account.wechat_openid = "o_district_admin"
+        await admin.account.save()
+        police = await user(app, Role.POLICE, "GM01")
+        detail = f"/api/v1/buildings/{MINE}"
+        masked = await client.get(detail, headers=police.headers)  # the masked view costs nothing
+        assert masked.status_code == 200 and masked.json()["landlord"]["masked"] is True
+        for code in (MINE, "GM0101010002"):
+            full = await client.get(f"/api/v1/buildings/{code}", params=WHY, headers=police.headers)
+            assert full.status_code == 200, full.text
+            assert full.json()["landlord"]["masked"] is False
+        for _ in range(2):
+            refused = await client.get(detail, params=WHY, headers=police.headers)
+            assert refused.status_code == 429, refused.text
+            assert refused.json()["error"]["code"] == "rate_limited"
+            assert NAME not in refused.text and PHONE not in refused.text
+        assert await Notification.filter(template="police.lookup_limit").count() == 1
+        # The budget is one: the phone search and the e-bike owner lookup are refused too.
+        assert (await search(client, police.headers, q=PHONE, **WHY)).status_code == 429
+        owner_lookup = await client.get(
+            "/api/v1/police/ebikes", params={"frame_no": "LYD20260007X", **WHY}, headers=police.headers
+        )
+        assert owner_lookup.status_code == 429, owner_lookup.text
+        # Still the masked view, for nothing.
+        assert (await client.get(detail, headers=police.headers)).json()["landlord"]["masked"] is True
+        reads = await AuditEntry.filter(action="police.building_landlord").order_by("seq")
+        assert [e.details["outcome"] for e in reads] == ["ok", "ok", "refused_rate_limit", "refused_rate_limit"]
+        assert all(PHONE not in entry_text(e) and NAME not in entry_text(e) for e in reads)
+
+    async def test_an_owner_lookup_spends_the_budget_of_the_landlord_read(
+        self, app: Sanic, client: httpx.AsyncClient, tmp_path: Path
+    ) -> None:
+        await setup(tmp_path)
+        police = await user(app, Role.POLICE, "GM01")
+        for _ in range(2):
+            owner_lookup = await client.get(
+                "/api/v1/police/ebikes", params={"frame_no": "LYD20260007X", **WHY}, headers=police.headers
+            )
+            assert owner_lookup.status_code == 200, owner_lookup.text
+        refused = await client.get(f"/api/v1/buildings/{MINE}", params=WHY, headers=police.headers)
+        assert refused.status_code == 429, refused.text
+        assert NAME not in refused.text and PHONE not in refused.text

@@ -508,3 +508,31 @@ async def test_registrations_at_the_same_time_never_pass_the_limit(app: Sanic, c
     assert sorted(r.status_code for r in answers) == [201] * 5 + [409] * 5, [r.status_code for r in answers]
     assert {error_of(r)["code"] for r in answers if r.status_code != 201} == {"too_many_bikes"}
     assert await EBike.filter(owner_id=owner.account.id).count() == 5
+
+
+async def test_a_bike_is_kept_in_a_community_or_a_grid_not_the_district_or_a_street(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    # The credential belongs to the bike's node: kept at the district or a street, the community and
+    # grid staff who check it in the field would lose it.
+    owner = await user(app, Role.RESIDENT)
+    for node in ("GM", "GM01"):
+        response = await client.post("/api/v1/ebikes", json=registration(1, node=node), headers=owner.headers)
+        assert response.status_code == 422, (node, response.text)
+        assert response.json()["error"]["code"] == "node_level" and "node" in fields_of(response)
+        assert await stored_counts() == (0, 0)
+    in_community = await register(client, owner, 1, node="GM0101")
+    assert in_community["node"] == "/GM/GM01/GM0101/"
+    body = registration(2, node="GM010101", owner=registration(1)["owner"])  # the same person
+    created = await client.post("/api/v1/ebikes", json=body, headers=owner.headers)
+    assert created.status_code == 201, created.text
+    bike = created.json()
+    before = await _bike_state(bike["id"])
+    for node in ("GM", "GM01"):
+        response = await client.patch(f"/api/v1/ebikes/{bike['id']}", json={"node": node}, headers=owner.headers)
+        assert response.status_code == 422, (node, response.text)
+        assert response.json()["error"]["code"] == "node_level" and "node" in fields_of(response)
+        assert await _bike_state(bike["id"]) == before
+        assert (await EBike.get(public_id=bike["id"])).node_path == "/GM/GM01/GM0101/GM010101/"
+    moved = await client.patch(f"/api/v1/ebikes/{bike['id']}", json={"node": "GM0102"}, headers=owner.headers)
+    assert moved.status_code == 200 and moved.json()["node"] == "/GM/GM01/GM0102/", moved.text

@@ -223,6 +223,45 @@ async def test_bulk_accept_and_dispatch(app: Sanic, client: httpx.AsyncClient) -
     assert {r["state"] for r in dispatched.json()["results"]} == {"dispatched"}
 
 
+async def test_bulk_ids_are_bounded_and_never_echoed(app: Sanic, client: httpx.AsyncClient) -> None:
+    resident = await user(app, Role.RESIDENT)
+    grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    report = await submit(client, resident)
+    huge = "x" * 100_000
+    for ids in ([huge], [report["id"], "rp_" + "y" * 14], [report["id"]] * 101, []):
+        refused = await client.post(
+            "/api/v1/grid/reports/bulk", json={"action": "accept", "ids": ids}, headers=grid.headers
+        )
+        assert refused.status_code == 422, refused.text
+        assert "xxxxxxxxxx" not in refused.text and "yyyyyyyyyy" not in refused.text
+        assert len(refused.content) < 2000
+    assert (await Report.get(public_id=report["id"])).state == "submitted"  # nothing moved
+
+
+async def test_a_point_is_lat_and_lng_together(app: Sanic, client: httpx.AsyncClient) -> None:
+    # One without the other is no point: 422 naming the missing one, everywhere a point is taken.
+    resident = await user(app, Role.RESIDENT)
+    for given, missing in (({"lat": "22.7"}, "lng"), ({"lng": "113.9"}, "lat")):
+        similar = await client.get(
+            "/api/v1/reports/similar", params={"category": "urban_construction", **given}, headers=resident.headers
+        )
+        assert similar.status_code == 422, similar.text
+        assert [f["field"] for f in similar.json()["error"]["details"]["fields"]] == [missing]
+        point = {k: float(v) for k, v in given.items()}
+        filed = await client.post("/api/v1/reports", json={**REPORT, **point}, headers=resident.headers)
+        assert filed.status_code == 422, filed.text
+        scanned = await client.post("/api/v1/scan", json={"payload": "x", **point}, headers=resident.headers)
+        assert scanned.status_code == 422 and missing in scanned.text, scanned.text
+    assert await Report.all().count() == 0
+    await submit(client, resident, lat=22.7, lng=113.9)
+    whole = await client.get(
+        "/api/v1/reports/similar",
+        params={"category": "urban_construction", "lat": "22.7", "lng": "113.9"},
+        headers=resident.headers,
+    )
+    assert whole.status_code == 200, whole.text
+
+
 async def test_text_that_fails_wechat_content_check_is_refused(
     app: Sanic, client: httpx.AsyncClient, wechat: WeChatFake
 ) -> None:
