@@ -158,7 +158,8 @@ async def _seen_now(codes: list[str], conn: Any, chunk: int) -> dict[str, tuple[
     return seen
 
 
-async def _write(plan: dict[str, _Entry], conn: Any, chunk: int) -> None:
+async def _write(plan: dict[str, _Entry], conn: Any, chunk: int) -> list[str]:
+    """Write the plan; the credentials of the boards carried along with a moved building."""
     creates = [e.create for e in plan.values() if e.create is not None]
     for part in _parts(creates, chunk):
         await Credential.bulk_create([c for c, _ in part], using_db=conn)
@@ -172,12 +173,27 @@ async def _write(plan: dict[str, _Entry], conn: Any, chunk: int) -> None:
         for part in _parts(buildings, UPDATE_BATCH):
             await Building.bulk_update(part, fields=list(columns), using_db=conn)
     moved: dict[str, list[str]] = {}  # new node path -> credentials whose building changed grid
+    moved_codes: dict[str, list[str]] = {}  # new node path -> the buildings that changed grid
     for entry in plan.values():
         if entry.moved_to is not None and entry.building is not None:
             moved.setdefault(entry.moved_to, []).append(entry.building.credential_id)
+            moved_codes.setdefault(entry.moved_to, []).append(entry.building.code)
     for node_path, public_ids in moved.items():
         for ids in _parts(public_ids, chunk):
             await Credential.filter(public_id__in=ids).using_db(conn).update(node_path=node_path)
+    # A board on a moved building goes with it, and its code too: its messages become reports of the
+    # building's grid, whose staff must hold the board (review 3, F8).
+    from miniapp_api.boards.models import Board  # here: boards build on buildings, not the reverse
+
+    boards: list[str] = []
+    for node_path, codes in moved_codes.items():
+        for part in _parts(codes, chunk):
+            found = await Board.filter(building_code__in=part).using_db(conn).values_list("credential_id", flat=True)
+            if found:
+                await Board.filter(building_code__in=part).using_db(conn).update(node_path=node_path)
+                await Credential.filter(public_id__in=list(found)).using_db(conn).update(node_path=node_path)
+                boards += [str(c) for c in found]
+    return boards
 
 
 async def _prepare(
@@ -214,7 +230,7 @@ async def import_rows(
                 for part in _parts(stale, chunk):
                     found = await Building.filter(code__in=[r.code for r in part]).using_db(conn)
                     plan.update(_plan(part, {b.code: b for b in found}, now))
-                await _write(plan, conn, chunk)
+                boards = await _write(plan, conn, chunk)
             break
         except IntegrityError:
             # PostgreSQL: another import inserted some of these codes after we looked, and had not
@@ -224,5 +240,5 @@ async def import_rows(
     created = sum(1 for e in plan.values() if e.create is not None)
     changed = [e.building.credential_id for e in plan.values() if e.building is not None]
     # After the commit: the next scan of a changed building's code shows what the file says now.
-    await qr_service.changed(*changed)
+    await qr_service.changed(*changed, *boards)
     return created, len(changed), len(plan) - created - len(changed)

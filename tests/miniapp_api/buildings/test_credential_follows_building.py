@@ -72,3 +72,44 @@ async def test_a_building_code_shaped_like_a_personal_number_is_refused(
     assert [(r.line, r.column) for r in result.rejected] == [(3, "code"), (4, "code"), (5, "code")]
     assert all("139" not in r.reason and "4403" not in r.reason for r in result.rejected)
     assert await Building.all().values_list("code", flat=True) == [CODE]
+
+
+async def test_a_board_on_a_building_moves_with_it_and_its_messages_reach_the_new_grid(
+    app: Sanic, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """Review 3, F8: a re-import that puts a building in another grid carries the boards on it along
+    (their node and their code): the new grid's staff hold the board and read its messages."""
+    await import_rows(tmp_path, [row(1)])
+    old_grid = await user(app, Role.GRID_STAFF, "GM010101")
+    new_grid = await user(app, Role.GRID_STAFF, "GM010102")
+    resident = await user(app, Role.RESIDENT)
+    board = {
+        "code": "BD-F8",
+        "title": "第一栋党员亮相牌",
+        "node": "GM010101",
+        "building": CODE,
+        "members": [{"name": "李四", "duty": "治安"}],
+    }
+    made = await client.put("/api/v1/boards", json=board, headers=old_grid.headers)
+    assert made.status_code in (200, 201), made.text
+    board_code = made.json()["credential"]
+
+    result = await import_rows(tmp_path, [row(1, grid="GM010102", code=CODE)], name="moved.csv")
+    assert (result.updated, result.rejected) == (1, [])
+
+    shown = (await client.get("/api/v1/boards/BD-F8")).json()
+    assert shown["node"].endswith("/GM010102/") and shown["building"] == CODE, shown
+    assert await statuses(client, board_code, new_grid) == [200] * 4
+    assert await statuses(client, board_code, old_grid) == [404] * 4
+    sent = await client.post(
+        "/api/v1/boards/BD-F8/messages",
+        json={"text": "三栋门口垃圾多", "category": "environment"},
+        headers=resident.headers,
+    )
+    assert sent.status_code == 201, sent.text
+    report_id = sent.json()["report"]
+    assert (await client.get(f"/api/v1/reports/{report_id}", headers=new_grid.headers)).status_code == 200
+    # The board's own grid holds it: the new grid's staff keep it up to date as it is.
+    assert (
+        await client.put("/api/v1/boards", json={**board, "node": "GM010102"}, headers=new_grid.headers)
+    ).status_code == 200
