@@ -10,7 +10,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StrictBool
 from identity.pii import has_personal_number
 from identity.roles import NodeLevel, Role
 from identity.validators import InvalidIdNumber, InvalidMobile, normalize_id_number, normalize_mobile
-from server.validation import CounterCursor, StrictModel, Stripped, TextCursor, domain_error
+from server.validation import CounterCursor, IdCursor, StrictModel, Stripped, domain_error
 from server.wire import WireTime
 
 
@@ -158,7 +158,7 @@ class AccountListQuery(StrictModel):
     role: Role | None = None
     node: str | None = Field(default=None, max_length=32)
     limit: int = Field(default=100, ge=1, le=500)
-    after: TextCursor | None = Field(default=None, description="Cursor: the last id of the previous page.")
+    after: IdCursor | None = Field(default=None, description="Cursor: the last id of the previous page.")
 
 
 class AccountList(BaseModel):

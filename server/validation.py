@@ -132,6 +132,8 @@ def _only_a_cursor(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
 # A page cursor is only what a list gave out: whatever else is sent (too long, not a number, out of
 # range) is 422 `bad_cursor`, as a well-formed cursor that names nothing is in each list's service.
 TextCursor = Annotated[str, StringConstraints(max_length=128), WrapValidator(_only_a_cursor)]
+# A cursor that is a row's public id (at most 32 characters, as the column).
+IdCursor = Annotated[str, StringConstraints(max_length=32), WrapValidator(_only_a_cursor)]
 CounterCursor = Annotated[int, Field(ge=0, le=2**63 - 1), WrapValidator(_only_a_cursor)]
 
 
