@@ -31,7 +31,7 @@ from server import auth, automethods, db, errors, idempotency, metrics, ratelimi
 from server import redis as gmid_redis
 from server.keyfiles import read_b64_secret
 from server.logs import configure_logging, request_id_var
-from server.settings import Settings
+from server.settings import Settings, SettingsError
 
 log = logging.getLogger("gmid.app")
 
@@ -85,9 +85,21 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     for bp in blueprints():
         app.blueprint(bp)
     automethods.add_head_and_options(app)
+    _check_rate_limit_routes(app, settings)
     _install_middleware(app)
     _install_listeners(app, settings)
     return app
+
+
+def _check_rate_limit_routes(app: Sanic, settings: Settings) -> None:
+    unknown = ratelimit.unknown_routes(
+        ratelimit.parse_overrides(settings.rate_limits), {route.name for route in app.router.routes}
+    )
+    if unknown:
+        raise SettingsError(
+            f"invalid setting GMID_RATE_LIMITS: no route named {', '.join(map(repr, unknown))} "
+            "(route names as in /docs, e.g. qr.scan)"
+        )
 
 
 def _configure(app: Sanic, settings: Settings) -> None:

@@ -225,6 +225,13 @@ def parse_overrides(text: str) -> dict[str, RoutePolicy]:
     return result
 
 
+def unknown_routes(overrides: dict[str, RoutePolicy], route_names: set[str]) -> list[str]:
+    """The names in GMID_RATE_LIMITS that name no route (a route is named as in /docs, with or without
+    the app's prefix): a misspelt name would otherwise leave that route at the default rates, unseen."""
+    known = route_names | {name.split(".", 1)[1] for name in route_names if "." in name}
+    return sorted(name for name in overrides if name not in known)
+
+
 @dataclass(frozen=True)
 class Limits:
     default_ip: Rate

@@ -161,7 +161,8 @@ SPECS: tuple[Spec, ...] = (
         "rate_limits",
         parse_rate_overrides,
         "",
-        "Per-route rates: `ROUTE=ip:N/PERIOD|account:N/PERIOD;...` (route names as in /docs).",
+        "Per-route rates: `ROUTE=ip:N/PERIOD|account:N/PERIOD;...` (route names as in /docs; a name that names "
+        "no route stops start-up).",
     ),
     Spec("rate_limit_enabled", parse_bool, True, "Set false to switch rate limiting off."),
     Spec(

@@ -178,3 +178,34 @@ async def test_a_fractional_interval_refuses_after_the_burst_until_exactly_one_i
         assert [d.allowed for d in decisions] == [True] * rate.count + [False]
         interval = rate.period / rate.count
         assert interval - elapsed - 0.01 <= decisions[-1].retry_after <= interval
+
+
+def test_a_route_name_that_names_no_route_stops_start_up(settings: Settings) -> None:
+    """A misspelt route in GMID_RATE_LIMITS would leave that route at the default rates, unseen: the
+    app refuses to start, in one line naming the setting and the name; names as in /docs, with or
+    without the app's prefix, are taken."""
+    create_app(settings.replace(rate_limits="qr.scan=ip:10/minute;gmid.ebikes.register=ip:5/minute"), name="gmid")
+    with pytest.raises(SettingsError) as refused:
+        create_app(settings.replace(rate_limits="qr.scan=ip:10/minute;qr.scna=ip:10/minute"))
+    message = str(refused.value)
+    assert message.startswith("invalid setting GMID_RATE_LIMITS: ") and "'qr.scna'" in message
+    assert "\n" not in message and "'qr.scan'," not in message
+
+
+async def test_gmid_serve_stops_at_a_misspelt_route_with_one_line(settings: Settings) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        str(GMID),
+        "serve",
+        "--port",
+        "1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**gmid_env(settings), "GMID_RATE_LIMITS": "ebikes.regster=ip:5/minute"},
+        cwd=settings.var_dir.rsplit("/", 1)[0],
+    )
+    _, raw_err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    err = raw_err.decode()
+    assert proc.returncode == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gmid: invalid setting GMID_RATE_LIMITS: "), err
+    assert "'ebikes.regster'" in lines[0]
