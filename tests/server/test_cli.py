@@ -225,58 +225,32 @@ async def test_serve_stops_on_sigterm_even_while_starting(settings: Settings, de
     """SIGTERM must stop `gmid serve` at any moment, and leave no process of it behind: Sanic 25.12
     alone spins forever when the signal arrives before every worker has reported ready, and breaks
     its own state-sharing connection when the signal lands mid-exchange (server/graceful_stop.py)."""
-    import signal
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = gmid_env(Path(settings.var_dir), settings)
-    proc = await asyncio.create_subprocess_exec(
-        str(GMID),
-        "serve",
-        "--workers",
-        "2",
-        "--port",
-        str(port),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-        cwd=str(Path(settings.var_dir).parent),
-        start_new_session=True,  # its own process group: what is left of it can be found
-    )
+    proc = await _start_serve(settings)
     await asyncio.sleep(delay)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        _, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        pytest.fail(f"gmid serve still ran 30 s after SIGTERM sent {delay} s into start-up")
-    # 0: Sanic's graceful stop; -15: the signal came before Python had set its handlers.
-    assert proc.returncode in (0, -signal.SIGTERM), stderr.decode(errors="replace")[-3000:]
-    left: list[int] = []
-    for _ in range(50):  # the group's last members may be a moment behind their parent
-        left = _pids_in_group(proc.pid)
-        if not left:
-            break
-        await asyncio.sleep(0.1)
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"processes of gmid serve left running after it stopped: {left}"
+    await _stop_and_find_nothing_left(proc, f"{delay} s into start-up")
 
 
 @pytest.mark.parametrize("children", [1, 2, 3])
 async def test_serve_stops_on_sigterm_the_moment_it_starts_processes(settings: Settings, children: int) -> None:
     """SIGTERM sent as soon as `gmid serve` has started its n-th process (the resource tracker,
     Sanic's state-sharing process, the workers): each window of the start-up stops cleanly too."""
-    import signal
+    proc = await _start_serve(settings)
+    for _ in range(3000):
+        if len(_pids_in_group(proc.pid)) > children or proc.returncode is not None:
+            break
+        await asyncio.sleep(0.005)
+    await _stop_and_find_nothing_left(proc, f"at its process number {children}")
+
+
+async def _start_serve(settings: Settings) -> asyncio.subprocess.Process:
+    """`gmid serve` with two workers on a free port, in its own process group (so what is left of it
+    can be found)."""
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         str(GMID),
         "serve",
         "--workers",
@@ -289,20 +263,23 @@ async def test_serve_stops_on_sigterm_the_moment_it_starts_processes(settings: S
         cwd=str(Path(settings.var_dir).parent),
         start_new_session=True,
     )
-    for _ in range(3000):
-        if len(_pids_in_group(proc.pid)) > children or proc.returncode is not None:
-            break
-        await asyncio.sleep(0.005)
+
+
+async def _stop_and_find_nothing_left(proc: asyncio.subprocess.Process, when: str) -> None:
+    """SIGTERM now: it must end within 30 s, cleanly, and no process of its group may outlive it."""
+    import signal
+
     proc.send_signal(signal.SIGTERM)
     try:
         _, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        pytest.fail(f"gmid serve still ran 30 s after SIGTERM sent at its process number {children}")
+        pytest.fail(f"gmid serve still ran 30 s after SIGTERM sent {when}")
+    # 0: Sanic's graceful stop; -15: the signal came before Python had set its handlers.
     assert proc.returncode in (0, -signal.SIGTERM), stderr.decode(errors="replace")[-3000:]
     left: list[int] = []
-    for _ in range(50):
+    for _ in range(50):  # the group's last members may be a moment behind their parent
         left = _pids_in_group(proc.pid)
         if not left:
             break
