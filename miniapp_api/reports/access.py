@@ -82,10 +82,13 @@ def viewer_of_account(account: Account) -> Viewer:
     return Viewer(Principal(account.public_id, account.role, node.path if node else None), account.id)
 
 
-def may_read(view: View, *, told: bool, category_key: str | None) -> bool:
-    """Whether one reads a report, in the view they have of it: its reporter and the staff in scope
-    always; anyone else (``View.PUBLIC``) only when told of it (a follower, or the reporter of a report
-    merged into it), and never a police matter or a person's own matter (``PERSONAL_CATEGORIES``)."""
+def may_read(view: View, *, role: Role, told: bool, category_key: str | None) -> bool:
+    """Whether one reads a report, in the view they have of it: its reporter always; the staff in scope
+    but for the categories their role leaves out (``closed_to_role``: a party member reads no police or
+    personal matter); anyone else (``View.PUBLIC``) only when told of it (a follower, or the reporter of
+    a report merged into it), and never a police matter or a person's own matter (``PERSONAL_CATEGORIES``)."""
+    if view is View.STAFF:
+        return category_key not in closed_to_role(role)
     if view is not View.PUBLIC:
         return True
     return told and category_key is not None and category_key not in PRIVATE_CATEGORIES | PERSONAL_CATEGORIES
@@ -129,7 +132,7 @@ async def get_readable(*, principal: Principal, public_id: str) -> tuple[Report,
             and await Report.exists(merged_into_id=report.id, reporter_id=viewer.account_id)
         )
         category = await Category.get_or_none(id=report.category_id)
-        if not may_read(View.PUBLIC, told=told, category_key=category.key if category else None):
+        if not may_read(View.PUBLIC, role=principal.role, told=told, category_key=category.key if category else None):
             raise not_found()
     return report, viewer, following
 

@@ -22,7 +22,7 @@ from identity.roles import STAFF_ROLES
 from identity.service import is_district_level
 from identity.wechat import WeChatGateway
 from miniapp_api.reports import catalogue, events, states
-from miniapp_api.reports.access import View, closed_to_role, get_readable, in_scope, may_read, viewer_of_account
+from miniapp_api.reports.access import View, get_readable, in_scope, may_read, viewer_of_account
 from miniapp_api.reports.models import Category, Department, Report, ReportEvent, ReportFollower, SlaTimer
 from miniapp_api.reports.states import State
 from notify import outbox
@@ -355,10 +355,8 @@ async def _tell_reporters(report: Report, now: dt.datetime, conn: BaseDBAsyncCli
         if account is None or not account.is_active or not outbox.reachable(account, "report.updated"):
             continue
         view = viewer_of_account(account).view(report)
-        if not may_read(view, told=account_id in told_of_it, category_key=category.key):
+        if not may_read(view, role=account.role, told=account_id in told_of_it, category_key=category.key):
             continue
-        if view is View.STAFF and category.key in closed_to_role(account.role):
-            continue  # a party member following it reads it no more (access.get_visible): 404, and no news
         told = note if account_id == report.reporter_id else ""
         await outbox.enqueue(
             template="report.updated",
