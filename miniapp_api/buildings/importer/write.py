@@ -172,27 +172,25 @@ async def _write(plan: dict[str, _Entry], conn: Any, chunk: int) -> list[str]:
     for columns, buildings in groups.items():
         for part in _parts(buildings, UPDATE_BATCH):
             await Building.bulk_update(part, fields=list(columns), using_db=conn)
-    moved: dict[str, list[str]] = {}  # new node path -> credentials whose building changed grid
-    moved_codes: dict[str, list[str]] = {}  # new node path -> the buildings that changed grid
+    moved: dict[str, list[Building]] = {}  # new node path -> the buildings that changed grid
     for entry in plan.values():
         if entry.moved_to is not None and entry.building is not None:
-            moved.setdefault(entry.moved_to, []).append(entry.building.credential_id)
-            moved_codes.setdefault(entry.moved_to, []).append(entry.building.code)
-    for node_path, public_ids in moved.items():
-        for ids in _parts(public_ids, chunk):
-            await Credential.filter(public_id__in=ids).using_db(conn).update(node_path=node_path)
+            moved.setdefault(entry.moved_to, []).append(entry.building)
     # A board on a moved building goes with it, and its code too: its messages become reports of the
     # building's grid, whose staff must hold the board (review 3, F8).
     from miniapp_api.boards.models import Board  # here: boards build on buildings, not the reverse
 
     boards: list[str] = []
-    for node_path, codes in moved_codes.items():
-        for part in _parts(codes, chunk):
-            found = await Board.filter(building_code__in=part).using_db(conn).values_list("credential_id", flat=True)
+    for node_path, buildings in moved.items():
+        for part in _parts(buildings, chunk):
+            codes = [b.code for b in part]
+            on_them = Board.filter(building_code__in=codes).using_db(conn)
+            found = [str(c) for c in await on_them.values_list("credential_id", flat=True)]
             if found:
-                await Board.filter(building_code__in=part).using_db(conn).update(node_path=node_path)
-                await Credential.filter(public_id__in=list(found)).using_db(conn).update(node_path=node_path)
-                boards += [str(c) for c in found]
+                await on_them.update(node_path=node_path)
+            credentials = [b.credential_id for b in part] + found
+            await Credential.filter(public_id__in=credentials).using_db(conn).update(node_path=node_path)
+            boards += found
     return boards
 
 
