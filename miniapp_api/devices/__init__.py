@@ -1,0 +1,1 @@
+"""Sensor devices: registry, readings, rules, alarms, valve commands."""
