@@ -229,6 +229,38 @@ register(
 )
 register(
     Template(
+        key="device.alarm",
+        title="家中设备报警",
+        required=("device", "what", "level", "at", "alarm_id"),
+        wechat=WeChatSpec(
+            "subscribe",
+            (("thing1", "{device}"), ("thing2", "{what}"), ("phrase3", "{level}"), ("time4", "{at:time}")),
+            "pages/device/alarm?id={alarm_id}",
+        ),
+        sms_params=("{device}", "{what}", "{level}"),
+        sms_text="您家中的{1}发出{2}报警（{3}），请立即查看并处置，必要时开窗通风、远离火源并拨打119。",
+        email_subject="设备报警：{device}（{level}）",
+        email_body="您家中的 {device} 于 {at:time} 发出“{what}”报警，级别：{level}。请立即查看并处置。",
+    )
+)
+register(
+    Template(
+        key="device.alarm_cleared",
+        title="设备报警已解除",
+        required=("device", "what", "level", "at", "alarm_id"),
+        wechat=WeChatSpec(
+            "subscribe",
+            (("thing1", "{device}"), ("thing2", "{what}"), ("phrase3", "已解除"), ("time4", "{at:time}")),
+            "pages/device/alarm?id={alarm_id}",
+        ),
+        sms_params=("{device}", "{what}"),
+        sms_text="您家中的{1}的{2}报警已解除。",
+        email_subject="设备报警已解除：{device}",
+        email_body="您家中的 {device} 的“{what}”报警已于 {at:time} 解除。",
+    )
+)
+register(
+    Template(
         key="checkpoint.fever",
         title="体温异常提醒",
         required=("place", "at"),

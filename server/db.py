@@ -29,6 +29,7 @@ MODEL_MODULES: list[str] = [
     "miniapp_api.reports.models",
     "miniapp_api.reports.photo_models",
     "miniapp_api.boards.models",
+    "miniapp_api.devices.models",
     "miniapp_api.open311.models",
     "miniapp_api.clinic.models",
 ]

@@ -138,6 +138,7 @@ def test_every_template_renders_within_wechat_limits() -> None:
         "deadline": "2026-11-25T04:00:00Z",
         "node": "光明街道",
         "device": "燃气报警器",
+        "what": "燃气浓度超标",
         "level": "高",
         "officer": "警员A",
         "count": "61",

@@ -1,0 +1,105 @@
+"""Device tests: the app with notifications going to the loopback fakes, staff and residents, a
+rental building, registered devices with their secrets, and signed readings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sanic import Sanic
+
+from identity import service as identity_service
+from identity.models import Account
+from identity.roles import Role
+from miniapp_api.devices import signing
+from server.settings import Settings
+from tests.factories import auth, make_account, token_for
+from tests.miniapp_api.buildings.conftest import import_rows, row
+from tests.support.notify_fixtures import app_with_channels
+
+READINGS = "/api/v1/devices/readings"
+
+
+@pytest.fixture
+def app(notify_settings: Settings) -> Sanic:
+    return app_with_channels(notify_settings)
+
+
+@dataclass
+class User:
+    account: Account
+    headers: dict[str, str]
+
+
+async def user(
+    app: Sanic, role: Role, *, node: str | None = None, phone: str | None = None, openid: str | None = None
+) -> User:
+    account = await make_account(role, node=node)
+    if openid is not None:
+        account.wechat_openid = openid
+        await account.save(update_fields=["wechat_openid"])
+    if phone is not None:
+        await identity_service.update_profile(account=account, name=None, phone=phone, id_number=None)
+    return User(account, auth(await token_for(app, account)))
+
+
+@dataclass
+class Registered:
+    id: str
+    serial: str
+    secret: str
+    binding_code: str
+    body: dict[str, Any]
+
+
+async def buildings(tmp_path: Path) -> None:
+    """GM0101010001 in grid GM010101 and GM0101020001 in grid GM010102."""
+    result = await import_rows(tmp_path, [row(1), row(1, grid="GM010102")])
+    assert result.created == 2 and not result.rejected, result.rejected
+
+
+async def register(
+    client: httpx.AsyncClient, staff: User, serial: str, kind: str = "gas", **changes: Any
+) -> Registered:
+    body: dict[str, Any] = {"serial": serial, "type": kind, "building": "GM0101010001", "place": "厨房"}
+    body.update(changes)
+    response = await client.post("/api/v1/devices", json=body, headers=staff.headers)
+    assert response.status_code == 201, response.text
+    out = response.json()
+    return Registered(out["id"], out["serial"], out["secret"], out["binding_code"], out)
+
+
+def at(seconds_ago: float = 0.0) -> str:
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds_ago)).isoformat()
+
+
+def gas(serial: str, value: float, seconds_ago: float = 0.0) -> dict[str, Any]:
+    return {"device": serial, "metric": "gas_lel_pct", "value": value, "at": at(seconds_ago)}
+
+
+async def send(
+    client: httpx.AsyncClient,
+    signer: Registered,
+    readings: list[Any],
+    *,
+    secret: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    body = json.dumps({"readings": readings}).encode()
+    signed = signing.headers(signer.serial, secret or signer.secret, READINGS, body)
+    signed.update(headers or {})
+    return await client.post(READINGS, content=body, headers=signed)
+
+
+async def bound_resident(app: Sanic, client: httpx.AsyncClient, device: Registered, *, phone: str, openid: str) -> User:
+    resident = await user(app, Role.RESIDENT, phone=phone, openid=openid)
+    response = await client.post(
+        "/api/v1/devices/bind", json={"serial": device.serial, "code": device.binding_code}, headers=resident.headers
+    )
+    assert response.status_code == 201, response.text
+    return resident
