@@ -18,6 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from identity.models import Account
+from miniapp_api.devices import escalation, silences
 from miniapp_api.devices.models import AlarmEvent, AlarmState, Device, DeviceAlarm, DeviceMember
 from miniapp_api.devices.rules import DeviceType, Severity
 from miniapp_api.devices.schemas import DeviceAlarmChange
@@ -119,6 +120,7 @@ async def apply(item: Pending) -> DeviceAlarmChange | None:
                 value=item.value,
                 cleared_by="device",
             )
+            await escalation.cancel(current, conn)
             await _tell_household(current, device, event, conn, cleared=True)
             return _change(current, device, "clear")
         assert item.severity is not None
@@ -128,6 +130,7 @@ async def apply(item: Pending) -> DeviceAlarmChange | None:
                 event = await _record(
                     current, "raise", "", AlarmState.ACTIVE_UNACK, item.severity, "device", "", conn, now, item.readings
                 )
+                await escalation.schedule(current, conn, now)
                 await _tell_household(current, device, event, conn)
                 return _change(current, device, "raise")
         if current.severity == item.severity.value:
@@ -149,6 +152,8 @@ async def apply(item: Pending) -> DeviceAlarmChange | None:
             value=item.value,
         )
         if rose:
+            if current.state == AlarmState.ACTIVE_UNACK:
+                await escalation.schedule(current, conn, now)
             await _tell_household(current, device, event, conn)
         return _change(current, device, "severity")
 
@@ -264,6 +269,11 @@ async def _tell_household(
 ) -> int:
     """Each member of the household, at once: WeChat (a subscribe message), and for a critical gas or
     smoke alarm SMS as well; other alarms fall back to SMS when WeChat cannot carry them."""
+    silence = await silences.covering(device, event.at, conn)
+    if silence is not None:
+        # Recorded and shown, not told: the history says why nobody heard of it.
+        await AlarmEvent.filter(id=event.id).using_db(conn).update(note=f"silenced by {silence.public_id}")
+        return 0
     member_ids = await DeviceMember.filter(device_id=device.id).using_db(conn).values_list("account_id", flat=True)
     members = await Account.filter(id__in=list(member_ids), is_active=True).using_db(conn).order_by("id")
     severity = Severity(alarm.severity)
@@ -313,6 +323,7 @@ async def acknowledge(*, alarm: DeviceAlarm, actor: str, actor_role: str, note: 
         await _transition(
             locked, "ack", to_state, Severity(locked.severity), actor, actor_role, conn, now, note=note, acked_by=actor
         )
+        await escalation.cancel(locked, conn)
     return locked
 
 
@@ -336,6 +347,7 @@ async def clear(*, alarm: DeviceAlarm, actor: str, actor_role: str, note: str) -
             note=note,
             cleared_by=actor,
         )
+        await escalation.cancel(locked, conn)
         device = await Device.get(id=locked.device_id, using_db=conn)
         event = await AlarmEvent.filter(alarm_id=locked.id).using_db(conn).order_by("-id").first()
         assert event is not None

@@ -123,3 +123,145 @@ class AlarmEvent(Model):
 
     class Meta:
         table = "device_alarm_event"
+
+
+class CommandState(StrEnum):
+    PENDING = "pending"  # waiting for its first delivery
+    SENT = "sent"  # delivered (MQTT publish, or in an ingest answer), not yet confirmed
+    CONFIRMED = "confirmed"
+    FAILED = "failed"  # not confirmed within its TTL after its retries
+
+
+# A command to a device (a valve: close, open), confirmed by the device with its id.
+class DeviceCommand(Model):
+    id = fields.BigIntField(primary_key=True)
+    public_id = fields.CharField(max_length=16, unique=True)
+    device_id = fields.BigIntField(db_index=True)
+    alarm_id = fields.BigIntField(null=True, db_index=True, description="The alarm that caused it, if any.")
+    action = fields.CharField(max_length=16)
+    state = fields.CharField(max_length=16, default=CommandState.PENDING.value)
+    attempts = fields.IntField(default=0)
+    max_attempts = fields.IntField(default=3)
+    created_at = fields.DatetimeField()
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    expires_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField(null=True)
+    confirmed_at = fields.DatetimeField(null=True)
+    failed_at = fields.DatetimeField(null=True)
+    requested_by = fields.CharField(max_length=64, description="Account public id, or 'system'.")
+    requested_role = fields.CharField(max_length=16, default="")
+    lease_owner = fields.CharField(max_length=64, null=True)
+    lease_until = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "device_command"
+        indexes = (("device_id", "state"),)
+
+
+# A durable escalation step of an alarm (like the report SLA timers): claimed with a lease, fired once.
+class AlarmTimer(Model):
+    id = fields.BigIntField(primary_key=True)
+    alarm_id = fields.BigIntField(db_index=True)
+    step = fields.IntField(description="1 staff of the grid, 2 duty staff of the community.")
+    due_at = fields.DatetimeField(db_index=True)
+    fired_at = fields.DatetimeField(null=True)
+    cancelled = fields.BooleanField(default=False)
+    lease_owner = fields.CharField(max_length=64, null=True)
+    lease_until = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "device_alarm_timer"
+        unique_together = (("alarm_id", "step"),)
+
+
+# Alarm messages to one recipient about one building, grouped per window (Alertmanager's
+# group_interval): the first goes at once, the rest of the window in one message at its end.
+class AlarmNotice(Model):
+    id = fields.BigIntField(primary_key=True)
+    account_id = fields.BigIntField(db_index=True)
+    group_key = fields.CharField(max_length=64, description="b:<building id>, or d:<device id>.")
+    window_start = fields.DatetimeField()
+    window_end = fields.DatetimeField(db_index=True)
+    alarm_ids: list[int] = fields.JSONField(default=list)
+    flushed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "device_alarm_notice"
+        unique_together = (("account_id", "group_key", "window_start"),)
+
+
+# Staff silence alarms of a device, a building or a type in their area for a bounded time;
+# silenced alarms are still recorded, only not told.
+class DeviceSilence(Model):
+    id = fields.BigIntField(primary_key=True)
+    public_id = fields.CharField(max_length=16, unique=True)
+    scope = fields.CharField(max_length=16)  # device, building, type
+    device_id = fields.BigIntField(null=True, db_index=True)
+    building_id = fields.BigIntField(null=True, db_index=True)
+    device_type = fields.CharField(max_length=16, null=True)
+    node_path = fields.CharField(max_length=255, db_index=True, description="Where it applies.")
+    starts_at = fields.DatetimeField()
+    ends_at = fields.DatetimeField(db_index=True)
+    ended_at = fields.DatetimeField(null=True, description="Lifted early.")
+    reason = fields.TextField()
+    created_by = fields.CharField(max_length=64)
+    created_role = fields.CharField(max_length=16)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "device_silence"
+
+
+# One hour of one metric of one device (kept 400 days), flushed in batches from Redis.
+class DeviceRollup(Model):
+    id = fields.BigIntField(primary_key=True)
+    device_id = fields.BigIntField()
+    metric = fields.CharField(max_length=32)
+    hour = fields.DatetimeField()
+    count = fields.IntField()
+    min_value = fields.FloatField()
+    max_value = fields.FloatField()
+    sum_value = fields.FloatField()
+    last_value = fields.FloatField()
+    last_at = fields.DatetimeField()
+
+    class Meta:
+        table = "device_rollup"
+        unique_together = (("device_id", "metric", "hour"),)
+
+
+# Raw readings kept as an alarm's evidence: the 30 minutes before it and while it is open.
+class EvidenceReading(Model):
+    id = fields.BigIntField(primary_key=True)
+    device_id = fields.BigIntField()
+    metric = fields.CharField(max_length=32)
+    at = fields.DatetimeField()
+    value = fields.FloatField()
+
+    class Meta:
+        table = "device_evidence"
+        unique_together = (("device_id", "metric", "at"),)
+
+
+class BindingState(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"
+    CANCELLED = "cancelled"
+
+
+# A resident who scanned a device's sticker asks to join its household; grid staff decide.
+class BindingRequest(Model):
+    id = fields.BigIntField(primary_key=True)
+    public_id = fields.CharField(max_length=16, unique=True)
+    device_id = fields.BigIntField(db_index=True)
+    account_id = fields.BigIntField(db_index=True)
+    node_path = fields.CharField(max_length=255, db_index=True)
+    state = fields.CharField(max_length=16, default=BindingState.PENDING.value)
+    created_at = fields.DatetimeField()
+    decided_at = fields.DatetimeField(null=True)
+    decided_by = fields.CharField(max_length=64, default="")
+    note = fields.CharField(max_length=200, default="")
+
+    class Meta:
+        table = "device_binding_request"
