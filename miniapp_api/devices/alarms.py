@@ -18,7 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from identity.models import Account
-from miniapp_api.devices import escalation, silences
+from miniapp_api.devices import escalation, silences, valve
 from miniapp_api.devices.models import AlarmEvent, AlarmState, Device, DeviceAlarm, DeviceMember
 from miniapp_api.devices.rules import DeviceType, Severity
 from miniapp_api.devices.schemas import DeviceAlarmChange
@@ -57,7 +57,7 @@ ALARM_ZH = {
     "valve_failed": "阀门关闭失败",
 }
 # Always by SMS as well as WeChat: a leak or a fire must reach a phone that is not looking at WeChat.
-SMS_ALWAYS = frozenset({("gas", Severity.CRITICAL), ("smoke", Severity.CRITICAL)})
+SMS_ALWAYS = frozenset({("gas", Severity.CRITICAL), ("smoke", Severity.CRITICAL), ("valve_failed", Severity.CRITICAL)})
 OPEN_STATES = (AlarmState.ACTIVE_UNACK, AlarmState.ACTIVE_ACK)
 
 
@@ -132,6 +132,7 @@ async def apply(item: Pending) -> DeviceAlarmChange | None:
                 )
                 await escalation.schedule(current, conn, now)
                 await _tell_household(current, device, event, conn)
+                await valve.on_gas_alarm(current, device, conn, now)
                 return _change(current, device, "raise")
         if current.severity == item.severity.value:
             return None
@@ -155,6 +156,7 @@ async def apply(item: Pending) -> DeviceAlarmChange | None:
             if current.state == AlarmState.ACTIVE_UNACK:
                 await escalation.schedule(current, conn, now)
             await _tell_household(current, device, event, conn)
+            await valve.on_gas_alarm(current, device, conn, now)
         return _change(current, device, "severity")
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,11 +21,11 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from identity.pii import PiiDecryptError
-from miniapp_api.devices import alarms, rules, signing
+from miniapp_api.devices import alarms, rules, signing, valve
 from miniapp_api.devices.models import BuildingDeviceRules, Device, DeviceAlarm
 from miniapp_api.devices.registry import normalize_serial, secret_of
 from miniapp_api.devices.rules import DeviceType, RuleState
-from miniapp_api.devices.schemas import DeviceAlarmChange, ReadingRefusal, ReadingsAnswer
+from miniapp_api.devices.schemas import CommandOut, DeviceAlarmChange, ReadingRefusal, ReadingsAnswer
 from server.errors import ServiceUnavailable, Unauthorized, ValidationFailed
 
 log = logging.getLogger("gmid.devices.ingest")
@@ -36,6 +37,8 @@ SEEN_TTL_SECONDS = int((OLDEST + dt.timedelta(days=1)).total_seconds())
 STATE_TTL_SECONDS = 30 * 86400
 ITEM_KEYS_READING = frozenset({"device", "metric", "value", "at"})
 ITEM_KEYS_EVENT = frozenset({"device", "event", "at"})
+ITEM_KEYS_COMMAND = frozenset({"device", "command", "result", "at"})
+COMMAND_RE = re.compile(r"^dc_[A-Za-z0-9_-]{1,13}$")
 AUTH_HEADERS = {"WWW-Authenticate": 'GMID-HMAC-SHA256 realm="gmid-devices"'}
 HEARTBEAT_KEY = "dev:heartbeat"
 
@@ -104,10 +107,11 @@ async def authenticate(
 class Item:
     index: int
     serial: str
-    what: str  # the metric, or the event
+    what: str  # the metric, the event, or the command's id
     is_event: bool
-    value: float
+    value: float  # a command's answer: 1 done, 0 failed
     at: dt.datetime
+    is_command: bool = False
 
     @property
     def at_ms(self) -> int:
@@ -123,8 +127,8 @@ def parse_item(index: int, raw: Any, now: dt.datetime) -> Item | ReadingRefusal:
     if not isinstance(raw, dict):
         return _refusal(index, "not_an_object", "Each reading is a JSON object.")
     keys = set(raw)
-    is_event = "event" in raw
-    allowed = ITEM_KEYS_EVENT if is_event else ITEM_KEYS_READING
+    is_event, is_command = "event" in raw, "command" in raw
+    allowed = ITEM_KEYS_EVENT if is_event else ITEM_KEYS_COMMAND if is_command else ITEM_KEYS_READING
     if keys - allowed or ("metric" in raw and is_event):
         return _refusal(index, "unknown_field", f"A reading has only the fields {', '.join(sorted(allowed))}.")
     serial = raw.get("device")
@@ -142,6 +146,13 @@ def parse_item(index: int, raw: Any, now: dt.datetime) -> Item | ReadingRefusal:
     if at > now + NEWEST or at < now - OLDEST:
         return _refusal(index, "time_out_of_range", "`at` is in the future or more than 7 days ago.")
     at = at.astimezone(dt.UTC)
+    if is_command:
+        command, result = raw.get("command"), raw.get("result")
+        if not isinstance(command, str) or not COMMAND_RE.match(command) or result not in ("done", "failed"):
+            return _refusal(
+                index, "bad_command_answer", "A command's answer is {device, command: id, result: done|failed, at}."
+            )
+        return Item(index, normalize_serial(serial), command, False, 1.0 if result == "done" else 0.0, at, True)
     if is_event:
         event = raw.get("event")
         if not isinstance(event, str) or event not in rules.EVENTS:
@@ -190,6 +201,7 @@ async def ingest(*, signer: Device, readings: list[Any], redis: aioredis.Redis) 
     serials = {item.serial for item in parsed}
     devices = {d.serial: d for d in await Device.filter(serial__in=list(serials))} if serials else {}
     batches: dict[int, DeviceBatch] = {}
+    answered = 0
     for item in parsed:
         device = devices.get(item.serial)
         if device is None or not device.active or not may_report(signer, device):
@@ -198,6 +210,13 @@ async def ingest(*, signer: Device, readings: list[Any], redis: aioredis.Redis) 
             )
             continue
         kind = DeviceType(device.type)
+        if item.is_command:
+            problem = await valve.confirm(device=device, command_id=item.what, done=item.value == 1.0, at=item.at)
+            if problem is not None:
+                refused.append(_refusal(item.index, problem, "No open command with this id for this device."))
+            else:
+                answered += 1
+            continue
         if not item.is_event and item.what not in rules.METRICS_BY_TYPE[kind]:
             refused.append(
                 _refusal(item.index, "metric_not_for_type", f"A {kind.value} device does not send `{item.what}`.")
@@ -206,6 +225,11 @@ async def ingest(*, signer: Device, readings: list[Any], redis: aioredis.Redis) 
         batches.setdefault(device.id, DeviceBatch(device)).items.append(item)
     accepted, duplicates = await _first_seen(batches, redis)
     changes = await _evaluate(batches, redis, now) if batches else []
+    accepted += answered
+    commands = [
+        CommandOut(id=c.id, device=c.device, action=c.action, expires_at=c.expires_at)  # type: ignore[arg-type]
+        for c in await valve.due_for(signer, now)
+    ]
     refused.sort(key=lambda r: r.index)
     log.info(
         "readings ingested signer=%s accepted=%s duplicates=%s refused=%s alarms=%s",
@@ -215,7 +239,7 @@ async def ingest(*, signer: Device, readings: list[Any], redis: aioredis.Redis) 
         len(refused),
         len(changes),
     )
-    return ReadingsAnswer(accepted=accepted, duplicates=duplicates, refused=refused, alarms=changes)
+    return ReadingsAnswer(accepted=accepted, duplicates=duplicates, refused=refused, alarms=changes, commands=commands)
 
 
 async def _first_seen(batches: dict[int, DeviceBatch], redis: aioredis.Redis) -> tuple[int, int]:

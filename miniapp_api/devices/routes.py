@@ -10,8 +10,8 @@ from sanic.response import HTTPResponse, json
 
 from identity import service as identity_service
 from identity.models import Account
-from miniapp_api.devices import alarms, ingest, registry
-from miniapp_api.devices.models import AlarmEvent, Device, DeviceAlarm
+from miniapp_api.devices import alarms, ingest, registry, valve
+from miniapp_api.devices.models import AlarmEvent, Device, DeviceAlarm, DeviceCommand
 from miniapp_api.devices.rules import DeviceType, Severity
 from miniapp_api.devices.schemas import (
     AlarmAckIn,
@@ -22,6 +22,8 @@ from miniapp_api.devices.schemas import (
     DeviceAlarmList,
     DeviceAlarmOut,
     DeviceAlarmQuery,
+    DeviceCommandList,
+    DeviceCommandOut,
     DeviceCreated,
     DeviceIn,
     DeviceList,
@@ -33,6 +35,7 @@ from miniapp_api.devices.schemas import (
     ReadingsAnswer,
     ReadingsIn,
     SecretOut,
+    ValveOpenIn,
 )
 from server.auth import Principal, public, require_principal, requires, token_ignored
 from server.errors import NotFound, UnsupportedMediaType, ValidationFailed
@@ -395,3 +398,64 @@ async def clear_alarm(request: Request, alarm_id: str, body: AlarmClearIn) -> HT
     alarm = await alarms.clear(alarm=alarm, actor=principal.account_id, actor_role=principal.role.value, note=body.note)
     await ingest.forget_rule_state(alarm.device_id, alarm.alarm_type, request.app.ctx.redis)
     return json((await detail(alarm, principal)).model_dump(mode="json"), headers=NO_STORE)
+
+
+# The gas valve --------------------------------------------------------------------------------------
+
+
+async def valve_for(request: Request, device_id: str) -> tuple[Device, Principal]:
+    """Staff: a valve in their area. Residents: a valve of their household (theirs, or the one their
+    detector is paired with). 404 otherwise."""
+    principal = require_principal(request)
+    if principal.role in RESIDENTS:
+        account = await current_account(principal)
+        device = await Device.get_or_none(public_id=device_id) if len(device_id) <= 16 else None
+        if device is None or not await valve.may_operate(account, device):
+            raise NotFound("No device with this id in your household.", code="device_not_found")
+        return device, principal
+    return await registry.staff_device(viewer=principal, public_id=device_id), principal
+
+
+def command_out(command: DeviceCommand) -> DeviceCommandOut:
+    return DeviceCommandOut(
+        id=command.public_id,
+        action=command.action,
+        state=command.state,
+        attempts=command.attempts,
+        created_at=command.created_at,
+        expires_at=command.expires_at,
+        confirmed_at=command.confirmed_at,
+        failed_at=command.failed_at,
+    )
+
+
+@bp.post("/devices/<device_id:str>/open", name="devices.valve_open")
+@requires(*registry.MANAGERS, *RESIDENTS)
+@json_body(ValveOpenIn)
+@responds(202, DeviceCommandOut, "The open command, waiting for the valve's confirmation")
+@errors(404, 409, 422)
+async def open_valve(request: Request, device_id: str, body: ValveOpenIn) -> HTTPResponse:
+    """Reopen a shut gas valve (the household, or grid staff in the area), with `confirm: true`. A valve
+    is never reopened automatically; this is refused (409 `alarm_open`) while the gas alarm of its detector
+    is open, and audited."""
+    device, principal = await valve_for(request, device_id)
+    command = await valve.reopen(
+        valve=device,
+        actor=principal.account_id,
+        role=principal.role.value,
+        client_addr=str(request.remote_addr or request.ip),
+        request_id=request.ctx.request_id,
+    )
+    return json(command_out(command).model_dump(mode="json"), status=202, headers=NO_STORE)
+
+
+@bp.get("/devices/<device_id:str>/commands", name="devices.commands")
+@requires(*registry.MANAGERS, *RESIDENTS)
+@responds(200, DeviceCommandList, "The valve's commands, newest first (the last 50)")
+@errors(404)
+async def list_commands(request: Request, device_id: str) -> HTTPResponse:
+    """The close and open commands of a valve, with their state."""
+    device, _ = await valve_for(request, device_id)
+    rows = await DeviceCommand.filter(device_id=device.id).order_by("-id").limit(50)
+    answer = DeviceCommandList(items=[command_out(c) for c in rows])
+    return json(answer.model_dump(mode="json"), headers=NO_STORE)

@@ -134,8 +134,16 @@ class ReadingsIn(BaseModel):
 
     readings: list[dict[str, Any]] = Field(
         max_length=1000,
-        description="Up to 1,000 of {device, metric, value, at} or {device, event, at}; `at` is ISO 8601 with offset.",
+        description="Up to 1,000 of {device, metric, value, at}, {device, event, at} or a valve's answer to a "
+        "command {device, command, result: done|failed, at}; `at` is ISO 8601 with its offset.",
     )
+
+
+class CommandOut(BaseModel):
+    id: str = Field(description="Confirm with {device, command: id, result: done|failed, at}.")
+    device: str
+    action: Literal["close", "open"]
+    expires_at: WireTime
 
 
 class ReadingsAnswer(BaseModel):
@@ -143,6 +151,7 @@ class ReadingsAnswer(BaseModel):
     duplicates: int = Field(description="Readings already received (same device, metric and time): counted once.")
     refused: list[ReadingRefusal]
     alarms: list[DeviceAlarmChange]
+    commands: list[CommandOut] = Field(description="For a valve or its gateway: what to do now.")
 
 
 class DeviceAlarmOut(BaseModel):
@@ -201,3 +210,22 @@ class AlarmClearIn(StrictModel):
 
 class AlarmAckIn(StrictModel):
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class ValveOpenIn(StrictModel):
+    confirm: Literal[True] = Field(description="true: I checked the home and the gas alarm is over.")
+
+
+class DeviceCommandOut(BaseModel):
+    id: str
+    action: str
+    state: str
+    attempts: int
+    created_at: WireTime
+    expires_at: WireTime
+    confirmed_at: WireTime | None
+    failed_at: WireTime | None
+
+
+class DeviceCommandList(BaseModel):
+    items: list[DeviceCommandOut]
