@@ -23,6 +23,7 @@ from server.settings_parsers import (
     parse_id_map,
     parse_int,
     parse_log_level,
+    parse_mqtt_url,
     parse_networks,
     parse_rate_list,
     parse_rate_overrides,
@@ -236,6 +237,12 @@ SPECS: tuple[Spec, ...] = (
     Spec("smtp_from", parse_email, "", "Sender address of notification emails."),
     Spec("smtp_timeout", parse_int(1, 60), 10, "Seconds to wait for the SMTP server."),
     Spec(
+        "mqtt_url",
+        parse_mqtt_url,
+        "",
+        "MQTT broker the background worker subscribes to for device readings (`gmid/devices/+/up`); empty: HTTP only.",
+    ),
+    Spec(
         "notify_worker",
         parse_bool,
         True,
@@ -352,6 +359,7 @@ class Settings:
     smtp_password: str = field(default="", repr=False)
     smtp_from: str = ""
     smtp_timeout: int = 10
+    mqtt_url: str = field(default="", repr=False)  # may carry a password
     notify_worker: bool = True
     notify_batch_size: int = 50
     notify_concurrency: int = 16

@@ -54,6 +54,20 @@ def parse_redis_url(raw: str) -> str:
     return value
 
 
+def parse_mqtt_url(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        return ""
+    parts = urlparse(value)
+    if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
+        raise ValueError("expected mqtt://USER:PASSWORD@HOST:PORT or mqtts://... (empty: HTTP ingest only)")
+    try:
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        raise ValueError("the MQTT port is not a number") from None
+    return value
+
+
 RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 MAX_RATE_COUNT = 1_000_000_000  # per period: past this a limit limits nothing (and stays exact below it)
 _RATE_RE = re.compile(r"^\s*([+-]?\d+)\s*/\s*([a-z]+)\s*$")

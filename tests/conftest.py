@@ -35,7 +35,7 @@ from server.settings import Settings
 from tests.support.postgres import pg_admin, pg_url
 
 Sanic.test_mode = True
-pytest_plugins = ["tests.support.notify_fixtures"]
+pytest_plugins = ["tests.support.notify_fixtures", "tests.support.mosquitto"]
 
 TEST_DATABASE_URL = os.environ.get("GMID_TEST_DATABASE_URL", "").strip()
 TEST_REDIS_URL = os.environ.get("GMID_TEST_REDIS_URL", "").strip()

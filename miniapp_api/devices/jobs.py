@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from miniapp_api.devices import valve
 from server.jobs import Job, JobContext
 from server.settings import Settings
 
 COMMANDS_JOB = "devices.commands"
+MQTT_JOB = "devices.mqtt"
 
 
 def jobs(settings: Settings) -> list[Job]:
-    return [*command_jobs(settings)]
+    return [*command_jobs(settings), *mqtt_jobs(settings)]
 
 
 def command_jobs(settings: Settings) -> list[Job]:
@@ -21,3 +24,16 @@ def command_jobs(settings: Settings) -> list[Job]:
         return await valve.expire_due()
 
     return [Job(COMMANDS_JOB, run=run, every=10.0)]
+
+
+def mqtt_jobs(settings: Settings) -> list[Job]:
+    """With GMID_MQTT_URL: the MQTT ingest and the valve commands' push (any number of workers: the
+    subscription is shared, each delivery claimed under the command's row lock)."""
+    if not settings.mqtt_url:
+        return []
+    from miniapp_api.devices.mqtt import MqttService
+
+    async def serve(ctx: JobContext, stop: asyncio.Event) -> None:
+        await MqttService(settings.mqtt_url).serve(ctx, stop)
+
+    return [Job(MQTT_JOB, serve=serve)]
