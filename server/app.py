@@ -27,7 +27,7 @@ from qr import scancache, scanning
 from qr import service as qr_service
 from qr.keys import KeyringCache
 from qr.scanlog import ScanLog
-from server import auth, automethods, db, errors, idempotency, metrics, ratelimit
+from server import auth, automethods, db, errors, idempotency, live_stream, metrics, ratelimit
 from server import redis as gmid_redis
 from server.keyfiles import read_b64_secret
 from server.logs import configure_logging, request_id_var
@@ -224,6 +224,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
         scanning.set_scan_log(None)
         scancache.set_client(None)
         await db.close_db()
+        await live_stream.close_blocking_redis(app)
         wechat = getattr(app.ctx, "wechat", None)
         if wechat is not None:
             wechat.close()

@@ -3,24 +3,17 @@ a report looks like in an answer, for each reader: ``answers``."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
-import json as jsonlib
 import logging
-import re
-import time
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-from sanic import Blueprint, Request, Sanic
+from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
 from identity import service as identity_service
 from identity.models import Account
 from identity.roles import Role
-from miniapp_api.reports import access, catalogue, events, service, stream_slots
+from miniapp_api.reports import access, catalogue, events, service
 from miniapp_api.reports import feed as feed_service
 from miniapp_api.reports import following as following_service
 from miniapp_api.reports import similar as similar_service
@@ -43,33 +36,20 @@ from miniapp_api.reports.schemas import (
     SimilarQuery,
     SubmitIn,
 )
-from server import redis as gmid_redis
+from server import live_stream
 from server.auth import (
-    Principal,
-    account_is_active,
     public,
     require_principal,
     requires,
-    token_expires_at,
     token_ignored,
 )
-from server.errors import NotFound, RateLimited, ServiceUnavailable, ValidationFailed
+from server.errors import NotFound, ValidationFailed
 from server.validation import errors, json_body, query_args, responds
 
 log = logging.getLogger("gmid.reports")
 
 bp = Blueprint("reports", url_prefix="/api/v1")
 
-_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-# The grid feed's stream: a comment line at least this often (seconds) keeps proxies from closing an
-# idle connection; each blocking read waits at most until the next one is due.
-KEEPALIVE_SECONDS = 15.0
-# Redis unreachable this long (seconds): the stream ends cleanly; the client reconnects with Last-Event-ID.
-STREAM_GIVE_UP_SECONDS = 60.0
-STREAM_RETRY_SECONDS = 0.5  # the first pause before reading again after a Redis error (doubling)
-# Before sending events, the account is checked again when the last check is older than this (seconds):
-# a disabled account hears at most this much more.
-ACCOUNT_RECHECK_SECONDS = 1.0
 REPORTERS = (Role.RESIDENT, Role.PARTY_MEMBER, Role.GRID_STAFF)
 _CHANNEL = {Role.PARTY_MEMBER: "party_member", Role.GRID_STAFF: "grid_staff"}
 
@@ -87,14 +67,6 @@ def _feed_cursor(text: str | None) -> feed_service.FeedCursor | None:
         return feed_service.FeedCursor.decode(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode())
     except (ValueError, UnicodeDecodeError, OverflowError):
         raise ValidationFailed("The cursor is not one this API gave out.", code="bad_cursor") from None
-
-
-def _stream_id_ok(text: str) -> bool:
-    """A Redis stream id as this stream sends them: two unsigned 64-bit numbers (Redis refuses more)."""
-    if not _STREAM_ID.fullmatch(text):
-        return False
-    ms, seq = text.split("-")
-    return int(ms) < 2**64 and int(seq) < 2**64
 
 
 @bp.get("/report-categories", name="reports.categories")
@@ -283,44 +255,6 @@ async def feed(request: Request, query: FeedQuery) -> HTTPResponse:
     return json(body.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
 
-def _blocking_redis(app: Sanic) -> aioredis.Redis:
-    """This worker's client for the stream's blocking reads (made on first use): the shared client's
-    socket timeout is shorter than a block, and would end every idle stream with a TimeoutError."""
-    client: aioredis.Redis | None = getattr(app.ctx, "redis_blocking", None)
-    if client is None:
-        client = gmid_redis.make_blocking_client(gmid_redis.redis_url_for(app.ctx.settings))
-        app.ctx.redis_blocking = client
-    return client
-
-
-@bp.after_server_stop
-async def close_blocking_redis(app: Sanic) -> None:
-    client: aioredis.Redis | None = getattr(app.ctx, "redis_blocking", None)
-    app.ctx.redis_blocking = None
-    if client is not None:
-        await client.aclose()
-
-
-def _block_ms(last_sent: float) -> int:
-    """How long the next read may wait: until the next keep-alive is due, within the blocking client's
-    socket timeout, and never 0 (which Redis takes as "forever")."""
-    wait = min(KEEPALIVE_SECONDS - (time.monotonic() - last_sent), gmid_redis.BLOCKING_SOCKET_TIMEOUT - 5)
-    return max(1, int(wait * 1000))
-
-
-async def _why_stream_ends(request: Request, principal: Principal, expires_at: int | None) -> str | None:
-    """Why an open stream must stop now (its token expired, its account was disabled), else None: the
-    request was checked once when it came, and a stream may stay open for hours."""
-    if expires_at is not None and time.time() >= expires_at:
-        return "the access token has expired; refresh it and reconnect"
-    try:
-        active = await account_is_active(request.app.ctx.redis, principal.account_id)
-    except Exception as exc:  # the database is unreachable: nothing more is sent unchecked
-        log.warning("grid feed stream ended: account check failed error=%s", exc.__class__.__name__)
-        return "the live feed cannot check your account now; reconnect later"
-    return None if active else "this account is disabled"
-
-
 @bp.get("/grid/feed/stream", name="grid.feed.stream")
 @requires(Role.GRID_STAFF, Role.OFFICER, Role.ADMIN, Role.PARTY_MEMBER)
 @responds(
@@ -339,112 +273,25 @@ async def feed_stream(request: Request) -> HTTPResponse | None:
     at most 5 streams at once (429 too_many_streams beyond). Fetch the report itself with
     GET /api/v1/reports/{id}."""
     principal = require_principal(request)
-    expires_at = token_expires_at(request)
     if principal.node_path is None:
         raise ValidationFailed("Only staff with a place in the hierarchy have a feed.", code="no_feed")
-    last_id = request.headers.get("last-event-id", "").strip()
-    if last_id and not _stream_id_ok(last_id):
-        raise ValidationFailed("Last-Event-ID is not an id this stream sent.", code="bad_last_event_id")
-    cursor = last_id or "$"
-    if cursor == "$":  # start from now, but with a concrete id so nothing between reads is lost
-        try:
-            newest = await request.app.ctx.redis.xrevrange(events.STREAM, count=1)
-        except RedisError as exc:
-            log.warning("grid feed stream refused: redis unavailable error=%s", exc.__class__.__name__)
-            raise ServiceUnavailable(
-                "The live feed is unavailable right now; read GET /api/v1/grid/feed and try again later.",
-                code="feed_stream_unavailable",
-            ) from None
-        cursor = newest[0][0].decode() if newest else "0-0"
-    try:
-        slot = await stream_slots.take(request.app.ctx.redis, principal.account_id)
-    except stream_slots.StreamsFull as full:
-        if full.scope == "account":
-            raise RateLimited(
-                f"This account has {stream_slots.STREAMS_PER_ACCOUNT} live feeds open already; close one first.",
-                code="too_many_streams",
-                retry_after=int(KEEPALIVE_SECONDS),
-            ) from None
-        raise ServiceUnavailable(
-            "This server has as many live feeds open as it serves; try again later.", code="feed_stream_busy"
-        ) from None
-    except RedisError as exc:
-        log.warning("grid feed stream refused: redis unavailable error=%s", exc.__class__.__name__)
-        raise ServiceUnavailable(
-            "The live feed is unavailable right now; read GET /api/v1/grid/feed and try again later.",
-            code="feed_stream_unavailable",
-        ) from None
-    try:
-        return await _serve_stream(request, principal, expires_at, cursor, slot)
-    finally:
-        await slot.release()
-
-
-async def _serve_stream(
-    request: Request, principal: Principal, expires_at: int | None, cursor: str, slot: stream_slots.Slot
-) -> HTTPResponse | None:
-    assert principal.node_path is not None
-    blocking = _blocking_redis(request.app)
-    response = await request.respond(
-        content_type="text/event-stream; charset=utf-8",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
-    await response.send(": connected\n\n")
     prefix = principal.node_path
     closed = access.closed_categories(principal)  # a party member's stream leaves out what their feed does
-    last_sent = checked = renewed = time.monotonic()
-    failing_since: float | None = None
-    pause = STREAM_RETRY_SECONDS
-    while True:
-        batch: Any = []  # RESP2: [[stream, [(id, fields), ...]]]
-        try:
-            batch = await blocking.xread({events.STREAM: cursor}, count=100, block=_block_ms(last_sent))
-        except RedisError as exc:
-            # Lost Redis (a restart, a failover, a network cut): say so once, keep the client with
-            # keep-alives while retrying, and end cleanly if it stays away (the client reconnects).
-            now = time.monotonic()
-            if failing_since is None:
-                failing_since = now
-                log.warning("grid feed stream: redis read failed error=%s; retrying", exc.__class__.__name__)
-            if now - failing_since >= STREAM_GIVE_UP_SECONDS:
-                log.warning("grid feed stream ended: redis unavailable for %.0f s", now - failing_since)
-                await response.send(": the live feed is unavailable; reconnect later\n\n")
-                await response.eof()
-                return None
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, KEEPALIVE_SECONDS)
-        else:
-            if failing_since is not None:
-                log.info("grid feed stream: redis back after %.0f s", time.monotonic() - failing_since)
-                failing_since, pause = None, STREAM_RETRY_SECONDS
-        # The account and its token, again at each keep-alive interval, and before sending events
-        # (the token each time, the account when its last check is a second old).
-        since = time.monotonic() - checked
-        due = since >= KEEPALIVE_SECONDS or (bool(batch) and since >= ACCOUNT_RECHECK_SECONDS)
-        if due or (expires_at is not None and time.time() >= expires_at):
-            checked = time.monotonic()
-            reason = await _why_stream_ends(request, principal, expires_at)
-            if reason is not None:
-                await response.send(f": {reason}\n\n")
-                await response.eof()
-                return None
-        for entry_id, fields in batch[0][1] if batch else ():
-            cursor = entry_id.decode()
-            data = {k.decode(): v.decode() for k, v in fields.items()}
-            # Scope on the report's own node; the event says nothing of who filed it.
-            if not data.get("node", "").startswith(prefix) or (closed and data.get("category", "") in {*closed, ""}):
-                continue
-            payload = jsonlib.dumps({"id": data["id"], "state": data["state"], "action": data["action"]})
-            await response.send(f"id: {cursor}\nevent: report\ndata: {payload}\n\n")
-            last_sent = time.monotonic()
-        if time.monotonic() - renewed >= KEEPALIVE_SECONDS:  # this stream still holds its slot
-            renewed = time.monotonic()
-            with contextlib.suppress(RedisError):
-                await slot.renew()
-        # Also when only other nodes' events came: this client has heard nothing for a while.
-        if time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
-            await response.send(": keep-alive\n\n")
-            last_sent = time.monotonic()
+
+    def select(data: dict[str, str]) -> tuple[str, dict[str, Any]] | None:
+        # Scope on the report's own node; the event says nothing of who filed it.
+        if not data.get("node", "").startswith(prefix) or (closed and data.get("category", "") in {*closed, ""}):
+            return None
+        return "report", {"id": data["id"], "state": data["state"], "action": data["action"]}
+
+    return await live_stream.serve(
+        request,
+        principal,
+        stream=events.STREAM,
+        select=select,
+        name="grid feed",
+        unavailable="The live feed is unavailable right now; read GET /api/v1/grid/feed and try again later.",
+    )
 
 
 @bp.get("/reports/similar", name="reports.similar")

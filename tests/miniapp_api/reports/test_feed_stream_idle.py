@@ -20,7 +20,7 @@ import pytest
 from sanic import Sanic
 
 from identity.roles import Role
-from miniapp_api.reports import routes as report_routes
+from server import live_stream
 from server import redis as gmid_redis
 from server.settings import Settings
 from tests.factories import auth, token_for
@@ -36,9 +36,9 @@ def app(notify_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Sanic:
     # Before the app opens its Redis clients: an ordinary command gives up after 1 s, far less than
     # the stream's blocking read, as the 5 s did against the 15 s block.
     monkeypatch.setattr(gmid_redis, "SOCKET_TIMEOUT", 1.0, raising=False)
-    monkeypatch.setattr(report_routes, "KEEPALIVE_SECONDS", KEEPALIVE, raising=False)
-    monkeypatch.setattr(report_routes, "STREAM_GIVE_UP_SECONDS", 3.0, raising=False)
-    monkeypatch.setattr(report_routes, "STREAM_RETRY_SECONDS", 0.1, raising=False)
+    monkeypatch.setattr(live_stream, "KEEPALIVE_SECONDS", KEEPALIVE)
+    monkeypatch.setattr(live_stream, "STREAM_GIVE_UP_SECONDS", 3.0)
+    monkeypatch.setattr(live_stream, "STREAM_RETRY_SECONDS", 0.1)
     return app_with_channels(notify_settings)
 
 
@@ -198,7 +198,7 @@ async def test_a_redis_outage_is_retried_without_a_traceback_and_a_long_one_ends
         await proxy.cut()
         await asyncio.wait_for(lines.ended.wait(), timeout=10)
         assert lines.comments("the live feed is unavailable; reconnect later"), lines.received
-    messages = [r.getMessage() for r in logged.records if r.name == "gmid.reports"]
+    messages = [r.getMessage() for r in logged.records if r.name == "gmid.live_stream"]
     assert any("redis read failed" in m for m in messages) and any("stream ended" in m for m in messages)
     assert_no_traceback(logged)
 
@@ -253,12 +253,12 @@ async def test_a_disabled_account_hears_no_event_after_the_last_second(
     """Review 3, F11: the account is checked again before events are sent (when its last check is a
     second old), not only at each keep-alive: a long keep-alive does not lengthen what a disabled
     account still hears."""
-    monkeypatch.setattr(report_routes, "KEEPALIVE_SECONDS", 30.0, raising=False)
+    monkeypatch.setattr(live_stream, "KEEPALIVE_SECONDS", 30.0)
     resident = await user(app, Role.RESIDENT)
     grid = await user(app, Role.GRID_STAFF, node="GM010101")
     admin = await user(app, Role.ADMIN, node="GM")
     async with open_stream(client, grid) as lines:
-        await asyncio.sleep(report_routes.ACCOUNT_RECHECK_SECONDS + 0.2)
+        await asyncio.sleep(live_stream.ACCOUNT_RECHECK_SECONDS + 0.2)
         disabled = await client.patch(
             f"/api/v1/accounts/{grid.account.public_id}", json={"is_active": False}, headers=admin.headers
         )
@@ -276,7 +276,7 @@ async def test_one_account_holds_at_most_a_few_streams_and_starves_nobody(
     """Review 3, F13: each stream holds a blocking Redis read; one account may hold only
     STREAMS_PER_ACCOUNT at once (429 too_many_streams beyond, with Retry-After), a closed stream gives
     its slot back, and another account's stream still delivers while the first holds all of its."""
-    from miniapp_api.reports import stream_slots
+    from server import stream_slots
 
     resident = await user(app, Role.RESIDENT)
     greedy = await user(app, Role.GRID_STAFF, node="GM010101")
