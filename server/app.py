@@ -21,6 +21,7 @@ from sanic.response import HTTPResponse
 from identity import pii
 from identity.pii import PiiKeyRing, Vault
 from identity.wechat import WeChatGateway
+from miniapp_api.devices import events as device_events
 from miniapp_api.reports import events as report_events
 from notify import outbox
 from qr import scancache, scanning
@@ -189,6 +190,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
         app.ctx.redis = gmid_redis.make_client(gmid_redis.redis_url_for(settings))
         outbox.set_wake_client(app.ctx.redis)
         report_events.set_client(app.ctx.redis)
+        device_events.set_client(app.ctx.redis)
         app.ctx.wechat = WeChatGateway(settings, gmid_redis.redis_url_for(settings))
         app.ctx.rate_limiter = ratelimit.RateLimiter(app.ctx.redis)
         app.ctx.metrics_allow = [
@@ -217,6 +219,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
     @app.after_server_stop
     async def close_resources(app: Sanic) -> None:
         report_events.set_submit_listener(None)
+        device_events.set_client(None)
         await report_events.drain()
         scan_log = getattr(app.ctx, "scan_log", None)
         if scan_log is not None:

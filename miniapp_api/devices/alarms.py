@@ -18,7 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from identity.models import Account
-from miniapp_api.devices import escalation, silences, valve
+from miniapp_api.devices import escalation, events, silences, valve
 from miniapp_api.devices.models import AlarmEvent, AlarmState, Device, DeviceAlarm, DeviceMember
 from miniapp_api.devices.rules import DeviceType, Severity
 from miniapp_api.devices.schemas import DeviceAlarmChange
@@ -98,7 +98,23 @@ async def apply_all(pending: list[Pending]) -> list[DeviceAlarmChange]:
 
 
 async def apply(item: Pending) -> DeviceAlarmChange | None:
-    """One change in one transaction: the alarm row, its history and the household's notifications."""
+    """One change in one transaction: the alarm row, its history and the household's notifications;
+    then, committed, it goes on the staff's live alarm board."""
+    change = await _apply(item)
+    if change is not None:
+        await events.publish(
+            alarm_id=change.id,
+            node_path=item.device.node_path,
+            device=change.device,
+            alarm_type=change.type,
+            severity=change.severity.value,
+            state=change.state,
+            change=change.change,
+        )
+    return change
+
+
+async def _apply(item: Pending) -> DeviceAlarmChange | None:
     now = utcnow()
     device = item.device
     async with in_transaction() as conn:
@@ -326,6 +342,7 @@ async def acknowledge(*, alarm: DeviceAlarm, actor: str, actor_role: str, note: 
             locked, "ack", to_state, Severity(locked.severity), actor, actor_role, conn, now, note=note, acked_by=actor
         )
         await escalation.cancel(locked, conn)
+    await _published(locked, "ack")
     return locked
 
 
@@ -354,7 +371,21 @@ async def clear(*, alarm: DeviceAlarm, actor: str, actor_role: str, note: str) -
         event = await AlarmEvent.filter(alarm_id=locked.id).using_db(conn).order_by("-id").first()
         assert event is not None
         await _tell_household(locked, device, event, conn, cleared=True)
+    await _published(locked, "clear")
     return locked
+
+
+async def _published(alarm: DeviceAlarm, change: str) -> None:
+    serial = await Device.filter(id=alarm.device_id).values_list("serial", flat=True)
+    await events.publish(
+        alarm_id=alarm.public_id,
+        node_path=alarm.node_path,
+        device=str(serial[0]) if serial else "",
+        alarm_type=alarm.alarm_type,
+        severity=alarm.severity,
+        state=alarm.state,
+        change=change,
+    )
 
 
 # Reading -----------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from miniapp_api.devices import valve
+from miniapp_api.devices import events, valve
 from server.jobs import Job, JobContext
 from server.settings import Settings
 
@@ -20,10 +20,16 @@ def command_jobs(settings: Settings) -> list[Job]:
     """Valve commands past their TTL unconfirmed fail (and raise valve_failed): each command is failed
     under its row lock, so any number of hosts may run this."""
 
+    async def setup(ctx: JobContext) -> None:
+        events.set_client(ctx.redis)  # alarms raised here (valve_failed) reach the live alarm board
+
     async def run(ctx: JobContext) -> int:
         return await valve.expire_due()
 
-    return [Job(COMMANDS_JOB, run=run, every=10.0)]
+    async def teardown(ctx: JobContext) -> None:
+        events.set_client(None)
+
+    return [Job(COMMANDS_JOB, run=run, every=10.0, setup=setup, teardown=teardown)]
 
 
 def mqtt_jobs(settings: Settings) -> list[Job]:

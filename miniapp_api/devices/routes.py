@@ -10,7 +10,7 @@ from sanic.response import HTTPResponse, json
 
 from identity import service as identity_service
 from identity.models import Account
-from miniapp_api.devices import alarms, ingest, registry, valve
+from miniapp_api.devices import alarms, events, ingest, registry, valve
 from miniapp_api.devices.models import AlarmEvent, Device, DeviceAlarm, DeviceCommand
 from miniapp_api.devices.rules import DeviceType, Severity
 from miniapp_api.devices.schemas import (
@@ -37,6 +37,7 @@ from miniapp_api.devices.schemas import (
     SecretOut,
     ValveOpenIn,
 )
+from server import live_stream
 from server.auth import Principal, public, require_principal, requires, token_ignored
 from server.errors import NotFound, UnsupportedMediaType, ValidationFailed
 from server.openapi import doc_of
@@ -360,6 +361,40 @@ async def my_alarms(request: Request, query: DeviceAlarmQuery) -> HTTPResponse:
     )
     answer = DeviceAlarmList(items=await alarms_out(rows), next_cursor=cursor)
     return json(answer.model_dump(mode="json"), headers=NO_STORE)
+
+
+@bp.get("/device-alarms/stream", name="devices.alarms_stream")
+@requires(*registry.READERS)
+@responds(
+    200,
+    None,
+    "Server-Sent Events: `event: alarm`, `data: {id, device, type, severity, state, change}`, `id:` to resume",
+    media="text/event-stream",
+)
+@errors(422, 429, 503)
+async def alarms_stream(request: Request) -> HTTPResponse | None:
+    """Alarms under your node as they are raised, change, are acknowledged or cleared, from any app
+    instance: reconnect with `Last-Event-ID` for what you missed (like the grid feed's stream, and under
+    the same limits: 5 live streams an account, ended when the token expires or the account is disabled)."""
+    principal = require_principal(request)
+    if principal.node_path is None:
+        raise ValidationFailed("Only staff with a place in the hierarchy have an alarm board.", code="no_feed")
+    prefix = principal.node_path
+
+    def select(data: dict[str, str]) -> tuple[str, dict[str, str]] | None:
+        if not data.get("node", "").startswith(prefix):
+            return None
+        keys = ("id", "device", "type", "severity", "state", "change")
+        return "alarm", {key: data.get(key, "") for key in keys}
+
+    return await live_stream.serve(
+        request,
+        principal,
+        stream=events.STREAM,
+        select=select,
+        name="alarm board",
+        unavailable="The live alarm board is unavailable now; read GET /api/v1/device-alarms and try again later.",
+    )
 
 
 @bp.get("/device-alarms/<alarm_id:str>", name="devices.alarm")
