@@ -48,6 +48,7 @@ def blueprints() -> list[Any]:
     from miniapp_api.boards.routes import bp as boards_bp
     from miniapp_api.buildings.routes import bp as buildings_bp
     from miniapp_api.clinic.routes import bp as clinic_bp
+    from miniapp_api.devices.reading_routes import bp as device_readings_bp
     from miniapp_api.devices.routes import bp as devices_bp
     from miniapp_api.ebikes.routes import bp as ebikes_bp
     from miniapp_api.open311.routes import group as open311_group
@@ -72,6 +73,7 @@ def blueprints() -> list[Any]:
         open311_group,
         clinic_bp,
         devices_bp,
+        device_readings_bp,
     ]
 
 

@@ -14,11 +14,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import redis.asyncio as aioredis
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from identity.models import Account
-from miniapp_api.devices import escalation, events, silences, valve
+from miniapp_api.devices import escalation, events, readings_store, silences, valve
 from miniapp_api.devices.models import AlarmEvent, AlarmState, Device, DeviceAlarm, DeviceMember
 from miniapp_api.devices.rules import DeviceType, Severity
 from miniapp_api.devices.schemas import DeviceAlarmChange
@@ -88,19 +89,20 @@ def device_label(device: Device) -> str:
     return f"{name}·{device.place}" if device.place else name
 
 
-async def apply_all(pending: list[Pending]) -> list[DeviceAlarmChange]:
+async def apply_all(pending: list[Pending], *, redis: aioredis.Redis | None = None) -> list[DeviceAlarmChange]:
     changes = []
     for item in pending:
-        change = await apply(item)
+        change = await apply(item, redis=redis)
         if change is not None:
             changes.append(change)
     return changes
 
 
-async def apply(item: Pending) -> DeviceAlarmChange | None:
-    """One change in one transaction: the alarm row, its history and the household's notifications;
+async def apply(item: Pending, *, redis: aioredis.Redis | None = None) -> DeviceAlarmChange | None:
+    """One change in one transaction: the alarm row, its history and the household's notifications
+    (with ``redis``, a raise also copies the device's last 30 minutes of readings as its evidence);
     then, committed, it goes on the staff's live alarm board."""
-    change = await _apply(item)
+    change = await _apply(item, redis)
     if change is not None:
         await events.publish(
             alarm_id=change.id,
@@ -114,7 +116,7 @@ async def apply(item: Pending) -> DeviceAlarmChange | None:
     return change
 
 
-async def _apply(item: Pending) -> DeviceAlarmChange | None:
+async def _apply(item: Pending, redis: aioredis.Redis | None) -> DeviceAlarmChange | None:
     now = utcnow()
     device = item.device
     async with in_transaction() as conn:
@@ -149,6 +151,7 @@ async def _apply(item: Pending) -> DeviceAlarmChange | None:
                 await escalation.schedule(current, conn, now)
                 await _tell_household(current, device, event, conn)
                 await valve.on_gas_alarm(current, device, conn, now)
+                await readings_store.alarm_raised(current, conn, redis)
                 return _change(current, device, "raise")
         if current.severity == item.severity.value:
             return None

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from identity.pii import PiiDecryptError
-from miniapp_api.devices import alarms, rules, signing, valve
+from miniapp_api.devices import alarms, readings_store, rules, signing, valve
 from miniapp_api.devices.models import BuildingDeviceRules, Device, DeviceAlarm
 from miniapp_api.devices.registry import normalize_serial, secret_of
 from miniapp_api.devices.rules import DeviceType, RuleState
@@ -225,6 +225,7 @@ async def ingest(*, signer: Device, readings: list[Any], redis: aioredis.Redis) 
         batches.setdefault(device.id, DeviceBatch(device)).items.append(item)
     accepted, duplicates = await _first_seen(batches, redis)
     changes = await _evaluate(batches, redis, now) if batches else []
+    await readings_store.record(batches, changes, redis, now)  # rollups and alarm evidence, one call a batch
     accepted += answered
     commands = [
         CommandOut(id=c.id, device=c.device, action=c.action, expires_at=c.expires_at)  # type: ignore[arg-type]
@@ -349,7 +350,7 @@ async def _evaluate(
     # device's retry is evaluated again; rule states written after a commit that then fails to be
     # written only make the next reading meet the same open alarm.
     try:
-        changes = await alarms.apply_all(pending)
+        changes = await alarms.apply_all(pending, redis=redis)
     except Exception:
         await _unsee(live, redis)
         raise
