@@ -134,8 +134,8 @@ class EscalationScheduler:
         for timer_id in await self.claim(moment):
             try:
                 fired += await self.fire(timer_id, moment)
-            except Exception:  # the lease runs out and another run takes it again
-                log.exception("escalation step failed id=%s", timer_id)
+            except Exception as exc:  # the lease runs out and another run takes it again
+                log.error("escalation step failed id=%s error=%s", timer_id, exc.__class__.__name__)
         self.fired += fired
         return fired
 

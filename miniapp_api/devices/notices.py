@@ -109,8 +109,8 @@ class NoticeFlusher:
         for notice in due:
             try:
                 sent += await self.flush(notice.id, moment)
-            except Exception:  # left unflushed: the next run tries again
-                log.exception("alarm notice flush failed id=%s", notice.id)
+            except Exception as exc:  # left unflushed: the next run tries again (class only: no personal data)
+                log.error("alarm notice flush failed id=%s error=%s", notice.id, exc.__class__.__name__)
         self.sent += sent
         return sent
 
