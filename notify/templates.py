@@ -261,6 +261,46 @@ register(
 )
 register(
     Template(
+        key="device.alarm_escalated",
+        title="设备报警无人确认",
+        required=("device", "what", "level", "at", "node", "alarm_id"),
+        # Staff, in the mini-program: an alarm nobody acknowledged in time, escalated to them.
+        wechat=WeChatSpec(
+            "subscribe",
+            (
+                ("thing1", "{device}"),
+                ("thing2", "{what}"),
+                ("phrase3", "{level}"),
+                ("time4", "{at:time}"),
+                ("thing5", "{node}"),
+            ),
+            "pages/grid/device-alarm?id={alarm_id}",
+        ),
+        sms_params=("{node}", "{device}", "{what}"),
+        sms_text="{1}辖区{2}的{3}报警无人确认，请立即处置。",
+        email_subject="设备报警无人确认：{device}（{level}）",
+        email_body="{node} 辖区的 {device} 于 {at:time} 发出“{what}”报警（{level}），至今无人确认，请立即处置。",
+    )
+)
+register(
+    Template(
+        key="device.alarm_group",
+        title="设备报警汇总",
+        required=("building", "count", "level", "at"),
+        # Further alarms about one building within a window after the first message: one message.
+        wechat=WeChatSpec(
+            "subscribe",
+            (("thing1", "{building}"), ("number2", "{count}"), ("phrase3", "{level}"), ("time4", "{at:time}")),
+            "pages/device/alarms",
+        ),
+        sms_params=("{building}", "{count}", "{level}"),
+        sms_text="{1}又有{2}条设备报警，最高级别{3}，请在小程序查看并处置。",
+        email_subject="设备报警汇总：{building}（{count} 条）",
+        email_body="截至 {at:time}，{building} 又有 {count} 条设备报警，最高级别：{level}。请在小程序查看并处置。",
+    )
+)
+register(
+    Template(
         key="checkpoint.fever",
         title="体温异常提醒",
         required=("place", "at"),

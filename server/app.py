@@ -22,6 +22,7 @@ from identity import pii
 from identity.pii import PiiKeyRing, Vault
 from identity.wechat import WeChatGateway
 from miniapp_api.devices import events as device_events
+from miniapp_api.devices import jobs as device_jobs
 from miniapp_api.reports import events as report_events
 from notify import outbox
 from qr import scancache, scanning
@@ -207,6 +208,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
             enabled=settings.rate_limit_enabled,
         )
         await db.open_db(settings)
+        device_jobs.configure(settings)  # escalation minutes and the alarm message window
         # Scans: public answers cached in Redis, scan records written in batches (qr/scancache.py, scanlog.py).
         scancache.set_client(app.ctx.redis)
         app.ctx.scan_log = ScanLog()

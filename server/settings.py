@@ -19,6 +19,7 @@ from server.settings_parsers import (
     parse_choice,
     parse_database_url,
     parse_email,
+    parse_escalation,
     parse_http_url,
     parse_id_map,
     parse_int,
@@ -300,6 +301,19 @@ SPECS: tuple[Spec, ...] = (
         2000,
         "Longest wait for the report classifier's suggestion; a slower model suggests nothing for that report.",
     ),
+    Spec(
+        "device_escalation",
+        parse_escalation,
+        "critical=5+10,major=15+30,warning=60+120",
+        "An unacknowledged device alarm's escalation by severity: SEVERITY=A+B, A minutes to the grid's staff, "
+        "B more to the community's duty staff (severities not named keep these defaults).",
+    ),
+    Spec(
+        "device_group_seconds",
+        parse_int(1, 3600),
+        60,
+        "Alarm messages to one person about one building within this window after the first are sent as one.",
+    ),
     Spec("log_level", parse_log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Spec("access_log", parse_bool, False, "Write Sanic's access log (request lines, no bodies)."),
 )
@@ -376,6 +390,8 @@ class Settings:
     ebike_max_per_owner: int = 5
     police_lookup_rate: str = "60/hour"
     clinic_predict_timeout_ms: int = 2000
+    device_escalation: str = "critical=5+10,major=15+30,warning=60+120"
+    device_group_seconds: int = 60
     log_level: str = "INFO"
     access_log: bool = False
 

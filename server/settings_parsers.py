@@ -185,3 +185,34 @@ def parse_email(raw: str) -> str:
     if value and not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", value):
         raise ValueError("expected an address like noreply@example.cn")
     return value
+
+
+ESCALATION_SEVERITIES = ("critical", "major", "warning")
+_ESCALATION_RE = re.compile(r"^([a-z]+)=(\d{1,4})\+(\d{1,4})$")
+
+
+def escalation_minutes(raw: str) -> dict[str, tuple[int, int]]:
+    """``critical=5+10,major=15+30``: minutes to the grid's staff, then further minutes to the
+    community's duty staff, by severity (each 1-1440, each severity at most once)."""
+    found: dict[str, tuple[int, int]] = {}
+    for part in raw.split(","):
+        item = part.replace(" ", "")
+        if not item:
+            continue
+        match = _ESCALATION_RE.match(item)
+        if match is None:
+            raise ValueError(f"{part.strip()!r} is not SEVERITY=MINUTES+MINUTES (e.g. critical=5+10)")
+        severity, first, second = match.group(1), int(match.group(2)), int(match.group(3))
+        if severity not in ESCALATION_SEVERITIES:
+            raise ValueError(f"unknown severity {severity!r} (use {', '.join(ESCALATION_SEVERITIES)})")
+        if severity in found:
+            raise ValueError(f"severity {severity!r} is given twice")
+        if not (1 <= first <= 1440 and 1 <= second <= 1440):
+            raise ValueError(f"{part.strip()!r}: minutes must be from 1 to 1440")
+        found[severity] = (first, second)
+    return found
+
+
+def parse_escalation(raw: str) -> str:
+    escalation_minutes(raw)
+    return raw.strip()

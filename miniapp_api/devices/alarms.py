@@ -19,7 +19,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from identity.models import Account
-from miniapp_api.devices import escalation, events, readings_store, silences, valve
+from miniapp_api.devices import escalation, events, notices, readings_store, silences, valve
 from miniapp_api.devices.models import AlarmEvent, AlarmState, Device, DeviceAlarm, DeviceMember
 from miniapp_api.devices.rules import DeviceType, Severity
 from miniapp_api.devices.schemas import DeviceAlarmChange
@@ -311,6 +311,8 @@ async def _tell_household(
     for account in members:
         if not outbox.reachable(account, template):
             continue
+        if not cleared and not await notices.send_now(account, alarm, event.at, conn, urgent=both):
+            continue  # inside an open window: told in the window's summary (notices.py)
         channel_sets: list[list[str] | None] = [["wechat"], ["sms"]] if both else [None]
         for channels in channel_sets:
             if channels == ["wechat"] and not account.wechat_openid:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from miniapp_api.devices import events, readings_store, valve
+from miniapp_api.devices import escalation, events, notices, readings_store, valve
 from server.jobs import Job, JobContext
 from server.settings import Settings
 
@@ -13,11 +13,56 @@ COMMANDS_JOB = "devices.commands"
 MQTT_JOB = "devices.mqtt"
 ROLLUPS_JOB = "devices.rollups"
 ROLLUPS_SECONDS = 60.0
+ESCALATION_JOB = "devices.escalation"
+ESCALATION_SECONDS = 15.0
+NOTICES_JOB = "devices.notices"
+NOTICES_SECONDS = 5.0
 PURGE_SECONDS = 3600.0  # old rollups and evidence: once an hour is enough (their tables have no index on time)
 
 
 def jobs(settings: Settings) -> list[Job]:
-    return [*command_jobs(settings), *rollup_jobs(settings), *mqtt_jobs(settings)]
+    return [
+        *escalation_jobs(settings),
+        *notice_jobs(settings),
+        *command_jobs(settings),
+        *rollup_jobs(settings),
+        *mqtt_jobs(settings),
+    ]
+
+
+def configure(settings: Settings) -> None:
+    """The escalation minutes and the grouping window, in the app and in the worker."""
+    escalation.configure_from(settings.device_escalation)
+    notices.configure(settings.device_group_seconds)
+
+
+def escalation_jobs(settings: Settings) -> list[Job]:
+    """Escalation steps of unacknowledged alarms: any number of hosts (each step is claimed with a row lease)."""
+
+    async def setup(ctx: JobContext) -> None:
+        configure(ctx.settings)
+        ctx.state[ESCALATION_JOB] = escalation.EscalationScheduler()
+
+    async def run(ctx: JobContext) -> int:
+        scheduler: escalation.EscalationScheduler = ctx.state[ESCALATION_JOB]
+        return await scheduler.run_once()
+
+    return [Job(ESCALATION_JOB, run=run, every=ESCALATION_SECONDS, setup=setup)]
+
+
+def notice_jobs(settings: Settings) -> list[Job]:
+    """Summaries of the grouped alarm messages whose window ended (each window is flushed by one
+    conditional UPDATE, whatever instance runs it)."""
+
+    async def setup(ctx: JobContext) -> None:
+        configure(ctx.settings)
+        ctx.state[NOTICES_JOB] = notices.NoticeFlusher()
+
+    async def run(ctx: JobContext) -> int:
+        flusher: notices.NoticeFlusher = ctx.state[NOTICES_JOB]
+        return await flusher.run_once()
+
+    return [Job(NOTICES_JOB, run=run, every=NOTICES_SECONDS, setup=setup)]
 
 
 def command_jobs(settings: Settings) -> list[Job]:
