@@ -241,14 +241,16 @@ async def run(*, fleet: Fleet, url: str, rate: float, seconds: float, say: Say, 
     ticks = max(1, math.ceil(seconds))
     if fleet.leak is not None:
         ticks = max(ticks, len(LEAK_RAMP))
-    per_tick = max(1, round(rate))
+    budget = 0.0  # readings owed: a rate below 1 a second sends one every few seconds
     cursor = 0
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         for tick in range(ticks):
             started = time.monotonic()
             now = dt.datetime.now(dt.UTC)
             batches: dict[str, list[dict[str, Any]]] = {}
-            for i in range(per_tick if fleet.devices else 0):
+            budget += rate
+            per_tick, budget = int(budget), budget - int(budget)
+            for i in range(per_tick):
                 sim = fleet.devices[cursor % len(fleet.devices)]
                 cursor += 1
                 if sim is fleet.leak:

@@ -122,6 +122,7 @@ def cmd_import_devices(args: argparse.Namespace, settings: Settings) -> int:
         print(f"gmid: {why}; nothing was imported", file=sys.stderr)
         return 3
 
+    code = 130  # interrupted, unless the import says otherwise
     try:
         code = run_with_db(go, settings)
     except DatabaseBusy:
@@ -132,8 +133,9 @@ def cmd_import_devices(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if fd is not None:
             os.close(fd)
-    if secrets_path is not None and (code not in (0, 1) or not wrote):
-        secrets_path.unlink(missing_ok=True)  # no secrets of devices that do not exist; no empty file
+        if secrets_path is not None and (code not in (0, 1) or not wrote):
+            # No secrets of devices that were not created (failed, refused or interrupted); no empty file.
+            secrets_path.unlink(missing_ok=True)
     return code
 
 
