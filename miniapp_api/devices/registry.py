@@ -125,36 +125,66 @@ async def _check_valve(
     return valve
 
 
-async def register(*, viewer: Principal, data: DeviceIn) -> tuple[Device, str, str]:
-    """A new device in the viewer's area; its signing secret and binding code (shown once)."""
+@dataclass(frozen=True)
+class Checked:
+    """A device's data that passed the registry's checks: where it goes, what it is paired with."""
+
+    where: Placement
+    gateway: Device | None
+    valve: Device | None
+    rules: list[dict[str, object]]
+
+
+async def check(*, viewer: Principal, data: DeviceIn, own: Device | None = None) -> Checked:
+    """The checks of a registration (also of a re-imported device, ``own``): its place in the viewer's
+    area, an active gateway and a free valve in it, valid rule overrides. ValidationFailed or Conflict
+    name the field."""
     where = await placement(viewer=viewer, building=data.building, node=data.node)
     gateway = await _paired(viewer, data.gateway, DeviceType.GATEWAY, "gateway")
-    if gateway is not None and data.type is DeviceType.GATEWAY:
+    if gateway is not None and (data.type is DeviceType.GATEWAY or (own is not None and gateway.id == own.id)):
         raise ValidationFailed.field("gateway", "a gateway reports for itself", "gateway_not_for_type")
-    valve = await _check_valve(viewer, data.type, data.valve, None)
-    overrides = checked_rules(data.type, data.rules)
+    valve = await _check_valve(viewer, data.type, data.valve, own.id if own is not None else None)
+    return Checked(where, gateway, valve, checked_rules(data.type, data.rules))
+
+
+def columns_of(data: DeviceIn, checked: Checked) -> dict[str, object]:
+    """The registry's columns a device's data sets (not its secret, binding code or times)."""
+    return {
+        "type": data.type.value,
+        "model": data.model,
+        "firmware": data.firmware,
+        "building_id": checked.where.building.id if checked.where.building else None,
+        "node_path": checked.where.node_path,
+        "place": data.place,
+        "gateway_id": checked.gateway.id if checked.gateway else None,
+        "valve_id": checked.valve.id if checked.valve else None,
+        "noise_zone": data.noise_zone,
+        "rules": checked.rules,
+        "auto_shutoff": data.auto_shutoff,
+    }
+
+
+def new_device(data: DeviceIn, checked: Checked) -> tuple[Device, str, str]:
+    """An unsaved device with a new secret (kept encrypted) and binding code (kept as a hash)."""
     secret, code, now = new_secret(), new_binding_code(), utcnow()
+    device = Device(
+        public_id=new_public_id(),
+        serial=normalize_serial(data.serial),
+        **columns_of(data, checked),
+        secret_enc=current_vault().encrypt(secret, field=SECRET_FIELD),
+        secret_rotated_at=now,
+        binding_code_hash=binding_hash(code),
+        created_at=now,
+        updated_at=now,
+    )
+    return device, secret, code
+
+
+async def register(*, viewer: Principal, data: DeviceIn) -> tuple[Device, str, str]:
+    """A new device in the viewer's area; its signing secret and binding code (shown once)."""
+    device, secret, code = new_device(data, await check(viewer=viewer, data=data))
     try:
-        device = await Device.create(
-            public_id=new_public_id(),
-            serial=normalize_serial(data.serial),
-            type=data.type.value,
-            model=data.model,
-            firmware=data.firmware,
-            building_id=where.building.id if where.building else None,
-            node_path=where.node_path,
-            place=data.place,
-            gateway_id=gateway.id if gateway else None,
-            valve_id=valve.id if valve else None,
-            noise_zone=data.noise_zone,
-            rules=overrides,
-            auto_shutoff=data.auto_shutoff,
-            secret_enc=current_vault().encrypt(secret, field=SECRET_FIELD),
-            secret_rotated_at=now,
-            binding_code_hash=binding_hash(code),
-            created_at=now,
-            updated_at=now,
-        )
+        await device.save()
     except IntegrityError:
         raise Conflict("A device with this serial is already registered.", code="serial_taken") from None
     log.info("device registered id=%s type=%s", device.public_id, device.type)

@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from server.cli.common import CLIError, qr_keyring, run_with_db
+from server.cli.common import CLIError, group, qr_keyring, run_with_db
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -15,9 +15,7 @@ if TYPE_CHECKING:
 
 
 def register(commands: Subparsers) -> None:
-    imports = commands.add_parser("import", help="import district files").add_subparsers(
-        dest="import_cmd", required=True
-    )
+    imports = group(commands, "import", "import district files")
     p = imports.add_parser("buildings", help="rental buildings from CSV (UTF-8) or XLSX; re-import updates by code")
     p.add_argument("file", nargs="?", help="the .csv or .xlsx file (header on line 1)")
     p.add_argument("--demo", action="store_true", help="generate the 15,016 demo buildings and import them")

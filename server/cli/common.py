@@ -29,6 +29,18 @@ class CLIError(Exception):
     """A mistake the operator can fix: printed as one line ``gmid: ...``, exit code 2."""
 
 
+def group(commands: Subparsers, name: str, help_text: str) -> Subparsers:
+    """The subcommands of ``gmid NAME``, made by the first module that needs them (several modules add
+    to ``gmid import``)."""
+    parser = commands.choices.get(name)
+    if parser is None:
+        return commands.add_parser(name, help=help_text).add_subparsers(dest=f"{name}_cmd", required=True)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    raise ValueError(f"gmid {name} has no subcommands")
+
+
 def run_with_db(coro_factory: Callable[[], Awaitable[int]], settings: Settings, *, scan_cache: bool = False) -> int:
     """Run a coroutine with the database (and the PII vault) open; with ``scan_cache``, also with the
     Redis of the running servers, so that what the command changes is seen by their next scan."""

@@ -150,7 +150,7 @@ def _table(path: Path, records: list[list[str]]) -> Table:
             continue
         rows.append((line, cells))
     if header is None:
-        raise ImportFileError(f"{path.name} is empty: it needs a header line and one line per building")
+        raise ImportFileError(f"{path.name} is empty: it needs a header line and the lines under it")
     return Table(header, rows)
 
 
@@ -158,16 +158,22 @@ def _key(name: str) -> str:
     return re.sub(r"[\s_\-()（）㎡]+", "", name).lower()
 
 
-_ALIASES = {_key(alias): c.name for c in COLUMNS for alias in (c.name, *c.aliases)}
+def _aliases(columns: tuple[Column, ...]) -> dict[str, str]:
+    return {_key(alias): c.name for c in columns for alias in (c.name, *c.aliases)}
 
 
-def map_header(header: list[str]) -> tuple[dict[str, int], list[str]]:
-    """Column name -> cell index, and the header cells no column uses (ignored)."""
+_ALIASES = _aliases(COLUMNS)
+
+
+def map_header(header: list[str], columns: tuple[Column, ...] = COLUMNS) -> tuple[dict[str, int], list[str]]:
+    """Column name -> cell index, and the header cells no column uses (ignored). ``columns``: the
+    columns of another import (devices) than the buildings'."""
+    aliases = _ALIASES if columns is COLUMNS else _aliases(columns)
     positions: dict[str, int] = {}
     ignored: list[str] = []
     problems: list[Rejected] = []
     for index, title in enumerate(header):
-        name = _ALIASES.get(_key(title))
+        name = aliases.get(_key(title))
         if name is None:
             if title:
                 ignored.append(title)
@@ -176,7 +182,7 @@ def map_header(header: list[str]) -> tuple[dict[str, int], list[str]]:
             problems.append(Rejected(1, name, "this column appears twice in the header"))
             continue
         positions[name] = index
-    for column in COLUMNS:
+    for column in columns:
         if column.required and column.name not in positions:
             problems.append(Rejected(1, column.name, "required column missing from the header"))
     if problems:
