@@ -21,6 +21,7 @@ from sanic.response import HTTPResponse
 from identity import pii
 from identity.pii import PiiKeyRing, Vault
 from identity.wechat import WeChatGateway
+from miniapp_api.devices import scan as device_scan
 from miniapp_api.reports import events as report_events
 from notify import outbox
 from qr import scancache, scanning
@@ -47,6 +48,7 @@ def blueprints() -> list[Any]:
     from miniapp_api.boards.routes import bp as boards_bp
     from miniapp_api.buildings.routes import bp as buildings_bp
     from miniapp_api.clinic.routes import bp as clinic_bp
+    from miniapp_api.devices.binding_routes import bp as device_binding_bp
     from miniapp_api.devices.routes import bp as devices_bp
     from miniapp_api.ebikes.routes import bp as ebikes_bp
     from miniapp_api.open311.routes import group as open311_group
@@ -71,6 +73,7 @@ def blueprints() -> list[Any]:
         open311_group,
         clinic_bp,
         devices_bp,
+        device_binding_bp,
     ]
 
 
@@ -189,6 +192,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
         app.ctx.redis = gmid_redis.make_client(gmid_redis.redis_url_for(settings))
         outbox.set_wake_client(app.ctx.redis)
         report_events.set_client(app.ctx.redis)
+        device_scan.set_client(app.ctx.redis)
         app.ctx.wechat = WeChatGateway(settings, gmid_redis.redis_url_for(settings))
         app.ctx.rate_limiter = ratelimit.RateLimiter(app.ctx.redis)
         app.ctx.metrics_allow = [
@@ -230,6 +234,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
         client = getattr(app.ctx, "redis", None)
         outbox.set_wake_client(None)
         report_events.set_client(None)
+        device_scan.set_client(None)
         if client is not None:
             await client.aclose()
         own = getattr(app.ctx, "own_redis", None)

@@ -142,6 +142,8 @@ def test_every_template_renders_within_wechat_limits() -> None:
         "level": "高",
         "officer": "警员A",
         "count": "61",
+        "result": "已通过",
+        "request_id": "br_1",
     }
     for key, template in templates.TEMPLATES.items():
         data = templates.check_data(key, {k: v for k, v in samples.items()})
