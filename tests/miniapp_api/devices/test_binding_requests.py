@@ -184,3 +184,16 @@ async def test_concurrent_requests_leave_one_pending(app: Sanic, client: httpx.A
     answers = await asyncio.gather(*[client.post(ask_url(device), headers=asker.headers) for _ in range(4)])
     assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
     assert await BindingRequest.filter(state="pending").count() == 1
+
+
+async def test_a_request_for_a_device_retired_since_cannot_be_approved(
+    app: Sanic, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    staff, device, asker = await scene(app, client, tmp_path)
+    asked = await ask(client, device, asker)
+    await client.patch(f"/api/v1/devices/{device.id}", json={"active": False}, headers=staff.headers)
+    response = await client.post(decide_url(asked["id"], "approve"), json={}, headers=staff.headers)
+    assert response.status_code == 409 and response.json()["error"]["code"] == "device_inactive"
+    assert (await BindingRequest.get(public_id=asked["id"])).state == "pending" and not await is_member(device, asker)
+    refused = await client.post(decide_url(asked["id"], "refuse"), json={"note": "设备已停用"}, headers=staff.headers)
+    assert refused.status_code == 200 and [d["result"] for d in await told(asker)] == ["未通过"]
