@@ -301,6 +301,22 @@ register(
 )
 register(
     Template(
+        key="device.binding",
+        title="设备绑定申请结果",
+        required=("device", "result", "at", "request_id"),
+        wechat=WeChatSpec(
+            "subscribe",
+            (("thing1", "{device}"), ("phrase2", "{result}"), ("time3", "{at:time}")),
+            "pages/device/binding?id={request_id}",
+        ),
+        sms_params=("{device}", "{result}"),
+        sms_text="您申请绑定的{1}审核{2}，详情请在小程序中查看。",
+        email_subject="设备绑定申请{result}：{device}",
+        email_body="您于光明e证申请绑定的 {device} 已于 {at:time} 审核{result}。详情请在小程序中查看。",
+    )
+)
+register(
+    Template(
         key="checkpoint.fever",
         title="体温异常提醒",
         required=("place", "at"),

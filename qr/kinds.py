@@ -94,3 +94,5 @@ def all_kinds() -> list[KindSpec]:
 EBIKE = register(KindSpec("ebike", 1, "光明区电动单车电子身份证", "光明区登记的电动单车", public_view_cacheable=True))
 BUILDING = register(KindSpec("building", 2, "光明区出租屋智慧身份证", "光明区出租屋", public_view_cacheable=True))
 BOARD = register(KindSpec("board", 3, "光明区党员亮相牌", "光明区党员亮相牌", public_view_cacheable=True))
+# A resident's scan shows whether they are in the device's household: not one view for all residents.
+DEVICE = register(KindSpec("device", 4, "光明区安全设备电子身份证", "光明区登记的安全设备"))

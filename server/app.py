@@ -23,6 +23,7 @@ from identity.pii import PiiKeyRing, Vault
 from identity.wechat import WeChatGateway
 from miniapp_api.devices import events as device_events
 from miniapp_api.devices import jobs as device_jobs
+from miniapp_api.devices import scan as device_scan
 from miniapp_api.reports import events as report_events
 from notify import outbox
 from qr import scancache, scanning
@@ -49,6 +50,7 @@ def blueprints() -> list[Any]:
     from miniapp_api.boards.routes import bp as boards_bp
     from miniapp_api.buildings.routes import bp as buildings_bp
     from miniapp_api.clinic.routes import bp as clinic_bp
+    from miniapp_api.devices.binding_routes import bp as device_binding_bp
     from miniapp_api.devices.reading_routes import bp as device_readings_bp
     from miniapp_api.devices.routes import bp as devices_bp
     from miniapp_api.ebikes.routes import bp as ebikes_bp
@@ -75,6 +77,7 @@ def blueprints() -> list[Any]:
         clinic_bp,
         devices_bp,
         device_readings_bp,
+        device_binding_bp,
     ]
 
 
@@ -194,6 +197,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
         outbox.set_wake_client(app.ctx.redis)
         report_events.set_client(app.ctx.redis)
         device_events.set_client(app.ctx.redis)
+        device_scan.set_client(app.ctx.redis)
         app.ctx.wechat = WeChatGateway(settings, gmid_redis.redis_url_for(settings))
         app.ctx.rate_limiter = ratelimit.RateLimiter(app.ctx.redis)
         app.ctx.metrics_allow = [
@@ -238,6 +242,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
         client = getattr(app.ctx, "redis", None)
         outbox.set_wake_client(None)
         report_events.set_client(None)
+        device_scan.set_client(None)
         if client is not None:
             await client.aclose()
         own = getattr(app.ctx, "own_redis", None)

@@ -193,6 +193,7 @@ async def _import_row(row: DeviceRow, viewer: Principal, new: list[NewDevice], n
     if existing is None:
         device, secret, code = registry.new_device(row.data, checked)
         await device.save()
+        await registry.issue_code(device)  # its sticker's code, as a device registered one by one
         new.append(NewDevice(device.serial, device.public_id, device.type, secret, code))
         return "created", []
     wanted = registry.columns_of(row.data, checked)

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import cast
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -20,10 +21,14 @@ from identity.pii import current_vault
 from identity.roles import NodeLevel, Role
 from miniapp_api.buildings.models import Building
 from miniapp_api.devices import rules
+from miniapp_api.devices.alarms import TYPE_ZH
 from miniapp_api.devices.models import Device, DeviceAlarm, DeviceMember
 from miniapp_api.devices.rules import DeviceType
 from miniapp_api.devices.schemas import DeviceIn, DevicePatch
 from miniapp_api.devices.signing import new_secret
+from qr import kinds
+from qr import service as qr_service
+from qr.models import Credential
 from server.auth import Principal
 from server.errors import Conflict, NotFound, ValidationFailed
 
@@ -184,11 +189,27 @@ async def register(*, viewer: Principal, data: DeviceIn) -> tuple[Device, str, s
     """A new device in the viewer's area; its signing secret and binding code (shown once)."""
     device, secret, code = new_device(data, await check(viewer=viewer, data=data))
     try:
-        await device.save()
+        async with in_transaction() as conn:
+            await device.save(using_db=conn)
+            await issue_code(device, conn)
     except IntegrityError:
         raise Conflict("A device with this serial is already registered.", code="serial_taken") from None
     log.info("device registered id=%s type=%s", device.public_id, device.type)
     return device, secret, code
+
+
+async def issue_code(device: Device, conn: BaseDBAsyncClient | None = None) -> None:
+    """The code of the device's sticker (QR kind ``device``), in the transaction that registers it
+    (``conn``, or the transaction the caller is in)."""
+    credential = await qr_service.issue(
+        kind=kinds.DEVICE.name,
+        subject_id=device.public_id,
+        node_path=device.node_path,
+        label=TYPE_ZH.get(device.type, "安全设备"),
+        using_db=conn,
+    )
+    device.credential_id = credential.public_id
+    await device.save(using_db=conn, update_fields=["credential_id"])
 
 
 async def staff_device(*, viewer: Principal, public_id: str) -> Device:
@@ -340,6 +361,7 @@ class Related:
     serials: dict[int, str]
     households: dict[int, int]
     open_alarms: dict[int, int]
+    credentials: dict[str, Credential]  # by public id
 
 
 async def related(devices: list[Device]) -> Related:
@@ -352,4 +374,6 @@ async def related(devices: list[Device]) -> Related:
     alarmed = await DeviceAlarm.filter(device_id__in=ids, cleared_at=None).values_list("device_id", flat=True)
     households = Counter(cast(list[int], members))
     open_alarms = Counter(cast(list[int], alarmed))
-    return Related(buildings, serials, dict(households), dict(open_alarms))
+    codes = [d.credential_id for d in devices if d.credential_id]
+    credentials = {c.public_id: c for c in await Credential.filter(public_id__in=codes)} if codes else {}
+    return Related(buildings, serials, dict(households), dict(open_alarms), credentials)

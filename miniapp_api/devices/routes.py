@@ -10,6 +10,7 @@ from sanic.response import HTTPResponse, json
 
 from identity import service as identity_service
 from identity.models import Account
+from miniapp_api.buildings.schemas import CredentialRef
 from miniapp_api.devices import alarms, events, ingest, registry, valve
 from miniapp_api.devices.models import AlarmEvent, Device, DeviceAlarm, DeviceCommand
 from miniapp_api.devices.rules import DeviceType, Severity
@@ -37,6 +38,8 @@ from miniapp_api.devices.schemas import (
     SecretOut,
     ValveOpenIn,
 )
+from qr.models import Credential
+from qr.routes import code_url, image_urls
 from server import live_stream
 from server.auth import Principal, public, require_principal, requires, token_ignored
 from server.errors import NotFound, UnsupportedMediaType, ValidationFailed
@@ -57,7 +60,18 @@ async def current_account(principal: Principal) -> Account:
     return account
 
 
-def device_out(device: Device, related: registry.Related) -> DeviceOut:
+def credential_ref(request: Request, credential: Credential | None) -> CredentialRef | None:
+    if credential is None:
+        return None
+    return CredentialRef(
+        id=credential.public_id,
+        serial=credential.serial,
+        url=code_url(request, credential.token),
+        images=image_urls(credential.public_id),
+    )
+
+
+def device_out(request: Request, device: Device, related: registry.Related) -> DeviceOut:
     return DeviceOut(
         id=device.public_id,
         serial=device.serial,
@@ -75,6 +89,7 @@ def device_out(device: Device, related: registry.Related) -> DeviceOut:
         active=device.active,
         last_seen_at=device.last_seen_at,
         household=related.households.get(device.id, 0),
+        credential=credential_ref(request, related.credentials.get(device.credential_id or "")),
         created_at=device.created_at,
         updated_at=device.updated_at,
     )
@@ -94,7 +109,7 @@ async def register_device(request: Request, body: DeviceIn) -> HTTPResponse:
     the device's signing `secret` and the `binding_code` for the box: neither is shown again."""
     viewer = require_principal(request)
     device, secret, code = await registry.register(viewer=viewer, data=body)
-    out = device_out(device, await registry.related([device]))
+    out = device_out(request, device, await registry.related([device]))
     created = DeviceCreated(**out.model_dump(), secret=secret, binding_code=code)
     return json(created.model_dump(mode="json"), status=201, headers=NO_STORE)
 
@@ -116,7 +131,7 @@ async def list_devices(request: Request, query: DeviceListQuery) -> HTTPResponse
         limit=query.limit,
     )
     related = await registry.related(rows)
-    answer = DeviceList(items=[device_out(d, related) for d in rows], next_cursor=cursor)
+    answer = DeviceList(items=[device_out(request, d, related) for d in rows], next_cursor=cursor)
     return json(answer.model_dump(mode="json"), headers=NO_STORE)
 
 
@@ -127,7 +142,7 @@ async def list_devices(request: Request, query: DeviceListQuery) -> HTTPResponse
 async def get_device(request: Request, device_id: str) -> HTTPResponse:
     """A device in your area (404 outside it)."""
     device = await registry.staff_device(viewer=require_principal(request), public_id=device_id)
-    out = device_out(device, await registry.related([device]))
+    out = device_out(request, device, await registry.related([device]))
     return json(out.model_dump(mode="json"), headers=NO_STORE)
 
 
@@ -142,7 +157,7 @@ async def update_device(request: Request, device_id: str, body: DevicePatch) -> 
     viewer = require_principal(request)
     device = await registry.staff_device(viewer=viewer, public_id=device_id)
     device = await registry.update(viewer=viewer, device=device, patch=body)
-    out = device_out(device, await registry.related([device]))
+    out = device_out(request, device, await registry.related([device]))
     return json(out.model_dump(mode="json"), headers=NO_STORE)
 
 

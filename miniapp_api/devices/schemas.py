@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from identity.schemas import PublicText
+from miniapp_api.buildings.schemas import CredentialRef
 from miniapp_api.devices.rules import DeviceType, Severity
 from server.validation import IdCursor, StrictModel
 from server.wire import WireTime
@@ -64,6 +65,7 @@ class DeviceOut(BaseModel):
     active: bool
     last_seen_at: WireTime | None
     household: int = Field(description="How many residents the device is bound to.")
+    credential: CredentialRef | None = Field(description="The code of the device's sticker (QR kind `device`).")
     created_at: WireTime
     updated_at: WireTime
 
@@ -229,3 +231,52 @@ class DeviceCommandOut(BaseModel):
 
 class DeviceCommandList(BaseModel):
     items: list[DeviceCommandOut]
+
+
+# Binding requests --------------------------------------------------------------------------------
+
+BindingStateName = Literal["pending", "approved", "refused", "cancelled"]
+
+
+class RequesterOut(BaseModel):
+    """Who asks, masked: enough for grid staff to call back, never in full."""
+
+    name: str | None
+    phone: str | None
+
+
+class BindingRequestOut(BaseModel):
+    id: str
+    device: str = Field(description="The device's id.")
+    device_type: DeviceType
+    building: str | None
+    place: str
+    state: BindingStateName
+    created_at: WireTime
+    decided_at: WireTime | None
+    note: str = Field(description="What grid staff wrote when they decided.")
+    requester: RequesterOut | None = Field(default=None, description="Staff only: who asks, masked.")
+
+
+class BindingRequestList(BaseModel):
+    items: list[BindingRequestOut]
+    next_cursor: str | None
+
+
+class BindingRequestQuery(StrictModel):
+    state: BindingStateName | Literal["all"] = "pending"
+    node: NodeCode | None = Field(default=None, description="Only requests under this node (in your area).")
+    cursor: IdCursor | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class BindingDecisionIn(StrictModel):
+    note: Annotated[PublicText, StringConstraints(max_length=200)] = Field(
+        default="", description="Told to the resident with the decision (no personal numbers)."
+    )
+
+
+class BindingRefusalIn(StrictModel):
+    note: Annotated[PublicText, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="Why: told to the resident (no personal numbers)."
+    )

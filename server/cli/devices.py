@@ -92,7 +92,10 @@ def cmd_import_devices(args: argparse.Namespace, settings: Settings) -> int:
 
     async def go() -> int:
         try:
-            result = await importer.import_file(Path(args.file), viewer=viewer, keep=keep if fd is not None else None)
+            with qr_keyring(settings):  # each new device's sticker code is signed as it is created
+                result = await importer.import_file(
+                    Path(args.file), viewer=viewer, keep=keep if fd is not None else None
+                )
         except importer.ImportFileError as exc:
             for problem in exc.problems:
                 print(problem)

@@ -143,6 +143,8 @@ def test_every_template_renders_within_wechat_limits() -> None:
         "officer": "警员A",
         "count": "61",
         "building": "GM0101010001",
+        "result": "已通过",
+        "request_id": "br_1",
     }
     for key, template in templates.TEMPLATES.items():
         data = templates.check_data(key, {k: v for k, v in samples.items()})

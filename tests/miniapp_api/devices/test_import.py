@@ -17,6 +17,7 @@ from sanic import Sanic
 from identity.roles import Role
 from miniapp_api.devices.models import Device
 from miniapp_api.devices.registry import secret_of
+from qr.models import Credential
 from server.settings import Settings
 from tests.miniapp_api.devices.conftest import Registered, buildings, gas, send, user
 from tests.support.cli import gmid
@@ -79,6 +80,9 @@ async def test_import_creates_devices_and_writes_their_secrets_to_a_private_file
     detector = await Device.get(serial="GD-3001")
     gateway = await Device.get(serial="GW-3001")
     valve = await Device.get(serial="VL-3001")
+    # Each has its sticker's code, as when registered one by one.
+    codes = await Device.filter(serial__in=kept).values_list("credential_id", flat=True)
+    assert len(codes) == 4 and all(codes) and await Credential.filter(public_id__in=codes, kind="device").count() == 4
     assert (detector.gateway_id, detector.valve_id, detector.model, detector.firmware, detector.place) == (
         gateway.id,
         valve.id,
