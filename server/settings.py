@@ -18,6 +18,7 @@ from server.settings_parsers import (
     parse_channel_limits,
     parse_choice,
     parse_database_url,
+    parse_device_heartbeats,
     parse_email,
     parse_http_url,
     parse_id_map,
@@ -300,6 +301,13 @@ SPECS: tuple[Spec, ...] = (
         2000,
         "Longest wait for the report classifier's suggestion; a slower model suggests nothing for that report.",
     ),
+    Spec(
+        "device_heartbeats",
+        parse_device_heartbeats,
+        "",
+        "Seconds of silence after which a device is offline, per type (`gas=3600,gateway=300`); types not "
+        "named keep their default (gas, smoke, valve 3600; water, noise, air 1800; gateway 300).",
+    ),
     Spec("log_level", parse_log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Spec("access_log", parse_bool, False, "Write Sanic's access log (request lines, no bodies)."),
 )
@@ -376,6 +384,7 @@ class Settings:
     ebike_max_per_owner: int = 5
     police_lookup_rate: str = "60/hour"
     clinic_predict_timeout_ms: int = 2000
+    device_heartbeats: str = ""
     log_level: str = "INFO"
     access_log: bool = False
 

@@ -12,12 +12,14 @@ from server.settings import Settings
 COMMANDS_JOB = "devices.commands"
 MQTT_JOB = "devices.mqtt"
 ROLLUPS_JOB = "devices.rollups"
+HEARTBEAT_JOB = "devices.heartbeat"
+HEARTBEAT_EVERY = 30.0
 ROLLUPS_SECONDS = 60.0
 PURGE_SECONDS = 3600.0  # old rollups and evidence: once an hour is enough (their tables have no index on time)
 
 
 def jobs(settings: Settings) -> list[Job]:
-    return [*command_jobs(settings), *rollup_jobs(settings), *mqtt_jobs(settings)]
+    return [*command_jobs(settings), *rollup_jobs(settings), *mqtt_jobs(settings), *heartbeat_jobs(settings)]
 
 
 def command_jobs(settings: Settings) -> list[Job]:
@@ -62,3 +64,16 @@ def rollup_jobs(settings: Settings) -> list[Job]:
         return moved
 
     return [Job(ROLLUPS_JOB, run=run, every=ROLLUPS_SECONDS, exclusive=True)]
+
+
+def heartbeat_jobs(settings: Settings) -> list[Job]:
+    """Offline alarms from the heartbeat ZSET: one instance at a time (an exclusive lease), so two hosts
+    never judge the same silence twice."""
+    from miniapp_api.devices.heartbeat import Heartbeats, intervals_from
+
+    intervals = intervals_from(settings.device_heartbeats)
+
+    async def run(ctx: JobContext) -> int:
+        return (await Heartbeats(ctx.redis, intervals).run_once()).total
+
+    return [Job(HEARTBEAT_JOB, run=run, every=HEARTBEAT_EVERY, exclusive=True)]

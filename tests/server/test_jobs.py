@@ -183,7 +183,14 @@ async def test_jobs_are_declared_sanely() -> None:
 
 def test_the_features_register_their_jobs(settings: Settings) -> None:
     names = [job.name for job in all_jobs(settings)]
-    assert names == ["notify.dispatcher", "reports.sla", "clinic.sweep", "devices.commands", "devices.rollups"]
+    assert names == [
+        "notify.dispatcher",
+        "reports.sla",
+        "clinic.sweep",
+        "devices.commands",
+        "devices.rollups",
+        "devices.heartbeat",
+    ]
     assert [job.name for job in all_jobs(settings, {"reports.sla"})] == ["reports.sla"]
     with pytest.raises(ValueError, match="no such job: nope"):
         all_jobs(settings, {"nope"})
@@ -241,7 +248,8 @@ async def test_gmid_worker_once_and_its_refusals(settings: Settings, running: ob
     code, out, err = await gmid(settings, "worker", "--once")
     assert code == 0, err
     assert (
-        out.strip() == "gmid: ran notify.dispatcher, reports.sla, clinic.sweep, devices.commands, devices.rollups once"
+        out.strip()
+        == "gmid: ran notify.dispatcher, reports.sla, clinic.sweep, devices.commands, devices.rollups, devices.heartbeat once"
     )
     code, _, err = await gmid(settings, "worker", "--once", "--job", "nope")
     assert code == 2
