@@ -50,6 +50,7 @@ def blueprints() -> list[Any]:
     from miniapp_api.clinic.routes import bp as clinic_bp
     from miniapp_api.devices.reading_routes import bp as device_readings_bp
     from miniapp_api.devices.routes import bp as devices_bp
+    from miniapp_api.devices.silence_routes import bp as device_silences_bp
     from miniapp_api.ebikes.routes import bp as ebikes_bp
     from miniapp_api.open311.routes import group as open311_group
     from miniapp_api.reports.photo_routes import bp as report_photos_bp
@@ -74,6 +75,7 @@ def blueprints() -> list[Any]:
         clinic_bp,
         devices_bp,
         device_readings_bp,
+        device_silences_bp,
     ]
 
 
