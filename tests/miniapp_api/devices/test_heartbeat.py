@@ -4,6 +4,7 @@ gateway's outage inhibits the offline alarms of the devices behind it; last_seen
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -100,7 +101,7 @@ async def test_a_silent_detector_goes_offline_once_and_clears_when_heard(
 
 
 async def test_last_seen_at_follows_the_heartbeats(
-    app: Sanic, client: httpx.AsyncClient, tmp_path: Path, redis: aioredis.Redis
+    app: Sanic, client: httpx.AsyncClient, tmp_path: Path, redis: aioredis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     await buildings(tmp_path)
     staff = await user(app, Role.GRID_STAFF, node="GM010101")
@@ -108,8 +109,11 @@ async def test_last_seen_at_follows_the_heartbeats(
     for device in devices[:2]:
         await send(client, device, [gas(device.serial, 1.0)])
     before = now()
-    outcome = await Heartbeats(redis).run_once()
+    with caplog.at_level(logging.DEBUG, logger="tortoise.db_client"):
+        outcome = await Heartbeats(redis).run_once()
     assert outcome.seen_updated == 2
+    updates = [r.getMessage() for r in caplog.records if 'UPDATE "device"' in r.getMessage()]
+    assert len(updates) == 1, updates  # one statement for the batch, not one per device
     seen = [(await row_of(d)).last_seen_at for d in devices]
     assert seen[0] is not None and seen[1] is not None and seen[2] is None
     assert before - dt.timedelta(seconds=60) < seen[0] <= before
