@@ -18,6 +18,7 @@ from server.settings_parsers import (
     parse_channel_limits,
     parse_choice,
     parse_database_url,
+    parse_device_heartbeats,
     parse_email,
     parse_escalation,
     parse_http_url,
@@ -314,6 +315,13 @@ SPECS: tuple[Spec, ...] = (
         60,
         "Alarm messages to one person about one building within this window after the first are sent as one.",
     ),
+    Spec(
+        "device_heartbeats",
+        parse_device_heartbeats,
+        "",
+        "Seconds of silence after which a device is offline, per type (`gas=3600,gateway=300`); types not "
+        "named keep their default (gas, smoke, valve 3600; water, noise, air 1800; gateway 300).",
+    ),
     Spec("log_level", parse_log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Spec("access_log", parse_bool, False, "Write Sanic's access log (request lines, no bodies)."),
 )
@@ -392,6 +400,7 @@ class Settings:
     clinic_predict_timeout_ms: int = 2000
     device_escalation: str = "critical=5+10,major=15+30,warning=60+120"
     device_group_seconds: int = 60
+    device_heartbeats: str = ""
     log_level: str = "INFO"
     access_log: bool = False
 

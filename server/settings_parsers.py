@@ -216,3 +216,27 @@ def escalation_minutes(raw: str) -> dict[str, tuple[int, int]]:
 def parse_escalation(raw: str) -> str:
     escalation_minutes(raw)
     return raw.strip()
+
+
+def parse_device_heartbeats(raw: str) -> str:
+    """``gas=3600,gateway=300``: seconds of silence after which a device of that type is offline."""
+    device_heartbeat_seconds(raw)
+    return raw.strip()
+
+
+def device_heartbeat_seconds(raw: str) -> dict[str, int]:
+    """The per-type overrides of ``parse_device_heartbeats`` (60 s to 7 days each)."""
+    from miniapp_api.devices.rules import DeviceType  # pure module: no cycle, nothing started
+
+    types = [t.value for t in DeviceType]
+    out: dict[str, int] = {}
+    for part in raw.split(","):
+        name, sep, seconds = part.replace(" ", "").partition("=")
+        if not part.strip():
+            continue
+        if not sep or name not in types:
+            raise ValueError(f"{part.strip()!r} is not TYPE=SECONDS (TYPE one of {', '.join(types)})")
+        if not seconds.isdigit() or not 60 <= int(seconds) <= 7 * 86400:
+            raise ValueError(f"{part.strip()!r}: SECONDS is a whole number from 60 to 604800")
+        out[name] = int(seconds)
+    return out

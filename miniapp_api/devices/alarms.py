@@ -20,8 +20,9 @@ from tortoise.transactions import in_transaction
 
 from identity.models import Account
 from miniapp_api.devices import escalation, events, notices, readings_store, silences, valve
+from miniapp_api.devices.labels import ALARM_ZH, SEVERITY_ZH, TYPE_ZH
 from miniapp_api.devices.models import AlarmEvent, AlarmState, Device, DeviceAlarm, DeviceMember
-from miniapp_api.devices.rules import DeviceType, Severity
+from miniapp_api.devices.rules import Severity
 from miniapp_api.devices.schemas import DeviceAlarmChange
 from notify import outbox
 from server.errors import Conflict, NotFound, ValidationFailed
@@ -30,33 +31,6 @@ from server.wire import wire_time
 log = logging.getLogger("gmid.devices.alarms")
 
 SEVERITY_RANK = {Severity.WARNING: 1, Severity.MAJOR: 2, Severity.CRITICAL: 3}
-SEVERITY_ZH = {Severity.WARNING: "预警", Severity.MAJOR: "重要", Severity.CRITICAL: "紧急"}
-TYPE_ZH = {
-    DeviceType.GAS.value: "燃气报警器",
-    DeviceType.SMOKE.value: "烟感报警器",
-    DeviceType.WATER.value: "水质监测仪",
-    DeviceType.NOISE.value: "噪声监测仪",
-    DeviceType.AIR.value: "空气监测仪",
-    DeviceType.VALVE.value: "燃气阀门",
-    DeviceType.GATEWAY.value: "网关",
-}
-ALARM_ZH = {
-    "gas": "燃气浓度超标",
-    "smoke": "烟雾报警",
-    "ph_low": "水质pH偏低",
-    "ph_high": "水质pH偏高",
-    "turbidity": "水质浑浊度超标",
-    "chlorine_low": "余氯偏低",
-    "chlorine_high": "余氯偏高",
-    "noise": "噪声超标",
-    "pm25": "PM2.5超标",
-    "battery_low": "电量低",
-    "low_battery": "电量低",
-    "tamper": "设备被拆动",
-    "fault": "设备故障",
-    "offline": "设备离线",
-    "valve_failed": "阀门关闭失败",
-}
 # Always by SMS as well as WeChat: a leak or a fire must reach a phone that is not looking at WeChat.
 SMS_ALWAYS = frozenset({("gas", Severity.CRITICAL), ("smoke", Severity.CRITICAL), ("valve_failed", Severity.CRITICAL)})
 OPEN_STATES = (AlarmState.ACTIVE_UNACK, AlarmState.ACTIVE_ACK)

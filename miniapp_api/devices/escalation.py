@@ -170,7 +170,8 @@ class EscalationScheduler:
     async def _tell(
         self, alarm: DeviceAlarm, timer: AlarmTimer, nodes: list[Node], now: dt.datetime, conn: BaseDBAsyncClient
     ) -> int:
-        from miniapp_api.devices.alarms import ALARM_ZH, SEVERITY_ZH, device_label
+        from miniapp_api.devices.alarms import device_label
+        from miniapp_api.devices.labels import ALARM_ZH, SEVERITY_ZH
 
         staff = (
             await Account.filter(

@@ -231,6 +231,7 @@ async def ingest(*, signer: Device, readings: list[Any], redis: aioredis.Redis) 
         CommandOut(id=c.id, device=c.device, action=c.action, expires_at=c.expires_at)  # type: ignore[arg-type]
         for c in await valve.due_for(signer, now)
     ]
+    await _heard(signer, redis, now)
     refused.sort(key=lambda r: r.index)
     log.info(
         "readings ingested signer=%s accepted=%s duplicates=%s refused=%s alarms=%s",
@@ -368,6 +369,15 @@ async def _evaluate(
     except RedisError:
         log.warning("rule states not written devices=%s", len(ids))
     return changes
+
+
+async def _heard(signer: Device, redis: aioredis.Redis, now: dt.datetime) -> None:
+    """A signed request is a sign of life of its signer (a gateway that only forwards its devices'
+    readings is heard too): the heartbeat job judges it by this."""
+    try:
+        await redis.zadd(HEARTBEAT_KEY, {str(signer.id): now.timestamp()})
+    except RedisError:
+        log.warning("heartbeat not written signer=%s", signer.public_id)
 
 
 async def _unsee(batches: dict[int, DeviceBatch], redis: aioredis.Redis) -> None:

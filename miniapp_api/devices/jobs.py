@@ -12,6 +12,8 @@ from server.settings import Settings
 COMMANDS_JOB = "devices.commands"
 MQTT_JOB = "devices.mqtt"
 ROLLUPS_JOB = "devices.rollups"
+HEARTBEAT_JOB = "devices.heartbeat"
+HEARTBEAT_EVERY = 30.0
 ROLLUPS_SECONDS = 60.0
 ESCALATION_JOB = "devices.escalation"
 ESCALATION_SECONDS = 15.0
@@ -27,6 +29,7 @@ def jobs(settings: Settings) -> list[Job]:
         *command_jobs(settings),
         *rollup_jobs(settings),
         *mqtt_jobs(settings),
+        *heartbeat_jobs(settings),
     ]
 
 
@@ -107,3 +110,16 @@ def rollup_jobs(settings: Settings) -> list[Job]:
         return moved
 
     return [Job(ROLLUPS_JOB, run=run, every=ROLLUPS_SECONDS, exclusive=True)]
+
+
+def heartbeat_jobs(settings: Settings) -> list[Job]:
+    """Offline alarms from the heartbeat ZSET: one instance at a time (an exclusive lease), so two hosts
+    never judge the same silence twice."""
+    from miniapp_api.devices.heartbeat import Heartbeats, intervals_from
+
+    intervals = intervals_from(settings.device_heartbeats)
+
+    async def run(ctx: JobContext) -> int:
+        return (await Heartbeats(ctx.redis, intervals).run_once()).total
+
+    return [Job(HEARTBEAT_JOB, run=run, every=HEARTBEAT_EVERY, exclusive=True)]

@@ -130,7 +130,8 @@ class NoticeFlusher:
         return sent
 
     async def flush(self, notice_id: int, now: dt.datetime) -> int:
-        from miniapp_api.devices.alarms import SEVERITY_RANK, SEVERITY_ZH, SMS_ALWAYS
+        from miniapp_api.devices.alarms import SEVERITY_RANK, SMS_ALWAYS
+        from miniapp_api.devices.labels import SEVERITY_ZH
 
         async with in_transaction() as conn:
             # The conditional UPDATE is the claim: of several flushers, one changes the row.

@@ -21,7 +21,7 @@ from identity.pii import current_vault
 from identity.roles import NodeLevel, Role
 from miniapp_api.buildings.models import Building
 from miniapp_api.devices import rules
-from miniapp_api.devices.alarms import TYPE_ZH
+from miniapp_api.devices.labels import TYPE_ZH
 from miniapp_api.devices.models import Device, DeviceAlarm, DeviceMember
 from miniapp_api.devices.rules import DeviceType
 from miniapp_api.devices.schemas import DeviceIn, DevicePatch

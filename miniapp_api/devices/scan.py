@@ -21,8 +21,8 @@ from redis.exceptions import RedisError
 from identity.models import Account
 from miniapp_api.buildings.models import Building
 from miniapp_api.devices import rules
-from miniapp_api.devices.alarms import TYPE_ZH
 from miniapp_api.devices.ingest import HEARTBEAT_KEY
+from miniapp_api.devices.labels import TYPE_ZH
 from miniapp_api.devices.models import BindingRequest, BindingState, Device, DeviceAlarm, DeviceMember
 from miniapp_api.devices.registry import RESIDENTS, node_code_of
 from qr import kinds

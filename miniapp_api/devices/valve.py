@@ -22,6 +22,7 @@ from identity import audit
 from identity.models import Account
 from identity.roles import Role
 from miniapp_api.devices import alarms  # a cycle: each uses the other only when called
+from miniapp_api.devices.labels import ALARM_ZH, SEVERITY_ZH
 from miniapp_api.devices.models import AlarmEvent, CommandState, Device, DeviceAlarm, DeviceCommand, DeviceMember
 from miniapp_api.devices.rules import DeviceType, Severity
 from notify import outbox
@@ -224,8 +225,8 @@ async def _tell_grid_staff(detector: Device, alarm_public_id: str) -> int:
     staff = await Account.filter(role=Role.GRID_STAFF, is_active=True, node__path__in=paths).order_by("id")
     data = {
         "device": alarms.device_label(detector),
-        "what": alarms.ALARM_ZH["valve_failed"],
-        "level": alarms.SEVERITY_ZH[Severity.CRITICAL],
+        "what": ALARM_ZH["valve_failed"],
+        "level": SEVERITY_ZH[Severity.CRITICAL],
         "at": wire_time(alarm.started_at),
         "alarm_id": alarm.public_id,
     }

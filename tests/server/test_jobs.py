@@ -191,6 +191,7 @@ def test_the_features_register_their_jobs(settings: Settings) -> None:
         "devices.notices",
         "devices.commands",
         "devices.rollups",
+        "devices.heartbeat",
     ]
     assert [job.name for job in all_jobs(settings, {"reports.sla"})] == ["reports.sla"]
     with pytest.raises(ValueError, match="no such job: nope"):
@@ -248,10 +249,11 @@ async def test_gmid_worker_once_and_its_refusals(settings: Settings, running: ob
 
     code, out, err = await gmid(settings, "worker", "--once")
     assert code == 0, err
-    assert (
-        out.strip() == "gmid: ran notify.dispatcher, reports.sla, clinic.sweep, devices.escalation, devices.notices, "
-        "devices.commands, devices.rollups once"
+    ran = (
+        "notify.dispatcher, reports.sla, clinic.sweep, devices.escalation, devices.notices, devices.commands, "
+        "devices.rollups, devices.heartbeat"
     )
+    assert out.strip() == f"gmid: ran {ran} once"
     code, _, err = await gmid(settings, "worker", "--once", "--job", "nope")
     assert code == 2
     assert err.strip().startswith("gmid: no such job: nope")
