@@ -84,11 +84,11 @@ def test_the_import_check_sees_every_way_of_importing() -> None:
 Indexes = dict[str, tuple[tuple[str, ...], bool]]
 
 
-async def account_indexes(settings: Settings) -> Indexes:
+async def table_indexes(settings: Settings, table: str = "account") -> Indexes:
     conn = connections.get("default")
     found: Indexes = {}
     if settings.effective_database_url.startswith("sqlite://"):
-        for row in await conn.execute_query_dict("PRAGMA index_list('account')"):
+        for row in await conn.execute_query_dict(f"PRAGMA index_list('{table}')"):
             columns = await conn.execute_query_dict(f"PRAGMA index_info('{row['name']}')")
             found[row["name"]] = (tuple(c["name"] for c in columns), bool(row["unique"]))
         return found
@@ -97,7 +97,8 @@ async def account_indexes(settings: Settings) -> Indexes:
         "array_to_string(array(SELECT a.attname FROM unnest(ix.indkey) WITH ORDINALITY k(attnum, ord) "
         "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum ORDER BY k.ord), ',') AS cols "
         "FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid JOIN pg_class i ON i.oid = ix.indexrelid "
-        "WHERE t.relname = 'account' AND NOT ix.indisprimary"
+        "WHERE t.relname = $1 AND NOT ix.indisprimary",
+        [table],
     )
     for row in rows:
         found[row["name"]] = (tuple(row["cols"].split(",")), bool(row["uniq"]))
@@ -106,7 +107,7 @@ async def account_indexes(settings: Settings) -> Indexes:
 
 async def test_account_table_keeps_its_indexes(running: object, settings: Settings) -> None:
     """A table rebuild in an earlier migration dropped these; look-ups by phone and role need them."""
-    indexes = await account_indexes(settings)
+    indexes = await table_indexes(settings, "account")
     by_column: dict[str, set[bool]] = {}
     for columns, unique in indexes.values():
         if len(columns) == 1:
@@ -124,6 +125,22 @@ async def test_account_table_keeps_its_indexes(running: object, settings: Settin
         assert unique in by_column.get(column, set()), f"account.{column}: no {'unique ' if unique else ''}index"
     # The ID number index is unique and there is no leftover non-unique one beside it.
     assert by_column["id_number_bidx"] == {True}
+
+
+async def test_report_table_keeps_its_indexes(running: object, settings: Settings) -> None:
+    """0014's AlterField rebuilt the SQLite table without them (0023 puts them back); the grid feed, a
+    reporter's list and every move's merged-report look-up need them."""
+    indexes = set((await table_indexes(settings, "report")).values())
+    for columns in [
+        ("node_path",),
+        ("node_path", "state"),
+        ("state", "due_at"),
+        ("reporter_id",),
+        ("building_code",),
+        ("board_code",),
+        ("merged_into_id",),
+    ]:
+        assert (columns, False) in indexes, f"report{columns}: no index"
 
 
 async def gmid_migrate(var_dir: Path, database_url: str | None) -> tuple[int, str]:

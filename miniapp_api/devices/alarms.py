@@ -56,6 +56,7 @@ class Pending:
     value: float | None
     at: dt.datetime
     readings: list[dict[str, Any]]
+    actor: str = "device"  # who the history names: the device's readings, or "system" (offline, a failed valve)
 
 
 def device_label(device: Device) -> str:
@@ -104,13 +105,13 @@ async def _apply(item: Pending, redis: aioredis.Redis | None) -> DeviceAlarmChan
                 "clear",
                 state,
                 Severity(current.severity),
-                "device",
+                item.actor,
                 "",
                 conn,
                 now,
                 readings=item.readings,
                 value=item.value,
-                cleared_by="device",
+                cleared_by=item.actor,
             )
             await escalation.cancel(current, conn)
             await _tell_household(current, device, event, conn, cleared=True)
@@ -120,7 +121,16 @@ async def _apply(item: Pending, redis: aioredis.Redis | None) -> DeviceAlarmChan
             current, created = await _insert(item, now, conn)
             if created:
                 event = await _record(
-                    current, "raise", "", AlarmState.ACTIVE_UNACK, item.severity, "device", "", conn, now, item.readings
+                    current,
+                    "raise",
+                    "",
+                    AlarmState.ACTIVE_UNACK,
+                    item.severity,
+                    item.actor,
+                    "",
+                    conn,
+                    now,
+                    item.readings,
                 )
                 await escalation.schedule(current, conn, now)
                 await _tell_household(current, device, event, conn)
@@ -138,7 +148,7 @@ async def _apply(item: Pending, redis: aioredis.Redis | None) -> DeviceAlarmChan
             "severity",
             AlarmState(current.state),
             item.severity,
-            "device",
+            item.actor,
             "",
             conn,
             now,

@@ -191,6 +191,7 @@ class Heartbeats:
                 None,
                 now,
                 evidence,
+                actor="system",  # nobody's reading raised it: the service noticed the silence
             )
         )
         return change is not None

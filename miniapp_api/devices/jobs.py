@@ -19,7 +19,7 @@ ESCALATION_JOB = "devices.escalation"
 ESCALATION_SECONDS = 15.0
 NOTICES_JOB = "devices.notices"
 NOTICES_SECONDS = 5.0
-PURGE_SECONDS = 3600.0  # old rollups and evidence: once an hour is enough (their tables have no index on time)
+PURGE_SECONDS = 3600.0  # old rollups and evidence: once an hour is enough
 
 
 def jobs(settings: Settings) -> list[Job]:

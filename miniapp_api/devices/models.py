@@ -217,7 +217,7 @@ class DeviceRollup(Model):
     id = fields.BigIntField(primary_key=True)
     device_id = fields.BigIntField()
     metric = fields.CharField(max_length=32)
-    hour = fields.DatetimeField()
+    hour = fields.DatetimeField()  # indexed for the 400-day purge (migration 0022)
     count = fields.IntField()
     min_value = fields.FloatField()
     max_value = fields.FloatField()
@@ -235,7 +235,7 @@ class EvidenceReading(Model):
     id = fields.BigIntField(primary_key=True)
     device_id = fields.BigIntField()
     metric = fields.CharField(max_length=32)
-    at = fields.DatetimeField()
+    at = fields.DatetimeField()  # indexed for the purge (migration 0022)
     value = fields.FloatField()
 
     class Meta:

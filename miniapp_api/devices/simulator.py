@@ -6,7 +6,9 @@ file under VAR_DIR records what was made (serials only: the secrets stay in the 
 are read from it). ``run`` sends their readings over HTTP as the devices would: signed by each gateway
 (``signing.headers``), at R readings a second, one batch per gateway a second. The gas-leak scenario
 ramps one gas detector (paired with a valve, bound to the demo residents when there are any) from 0 to
-30 %LEL: a warning, then a critical alarm, with the household's notifications.
+30 %LEL: a warning, then a critical alarm, with the household's notifications; its valve, behind the
+same gateway, takes the close command from the gateway's next answer, confirms it by its id and reports
+itself shut.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Fleet:
     leak: SimDevice | None
     registered: int = 0  # new this run
     bound: int = 0
+    valve: str | None = None  # the leak's valve, behind the leak's gateway
 
 
 async def demo_building(code: str | None) -> Building:
@@ -122,8 +125,19 @@ async def prepare(*, count: int, building: str | None, var_dir: Path, leak: bool
         fleet.gateways[serial] = registry.secret_of(await _ensure(serial, data, fleet))
     valve_serial = f"SIM-{where.code}-V00001"
     if leak:
-        data = DeviceIn(serial=valve_serial, type=DeviceType.VALVE, building=where.code, place="厨房", model="SIM-V")
-        await _ensure(valve_serial, data, fleet)
+        gateway = devices[0].gateway
+        data = DeviceIn(
+            serial=valve_serial,
+            type=DeviceType.VALVE,
+            building=where.code,
+            gateway=gateway,
+            place="厨房",
+            model="SIM-V",
+        )
+        shutoff = await _ensure(valve_serial, data, fleet)
+        if shutoff.gateway_id is None:  # made by an earlier version without one
+            await Device.filter(id=shutoff.id).update(gateway_id=(await Device.get(serial=gateway)).id)
+        fleet.valve = valve_serial
     for n, sim in enumerate(devices):
         valve = valve_serial if leak and n == 0 else None
         data = DeviceIn(
@@ -197,6 +211,8 @@ class Totals:
     refused: int = 0
     failed: int = 0  # requests the server did not take
     alarms: list[dict[str, Any]] = field(default_factory=list)
+    commands: list[dict[str, Any]] = field(default_factory=list)  # handed out, to answer in the next batch
+    confirmed: int = 0
 
 
 Say = Callable[[str], object]
@@ -232,6 +248,9 @@ async def _post(
         totals.alarms.append(alarm)
         what = f"{alarm['type']} {alarm['severity']} on {alarm['device']}"
         say(f"alarm {alarm['change']}: {what} ({alarm['id']}, {alarm['state']})")
+    for command in answer.get("commands", []):
+        totals.commands.append(command)
+        say(f"command {command['action']} for {command['device']} ({command['id']})")
 
 
 async def run(*, fleet: Fleet, url: str, rate: float, seconds: float, say: Say, seed: int | None = None) -> Totals:
@@ -240,7 +259,7 @@ async def run(*, fleet: Fleet, url: str, rate: float, seconds: float, say: Say, 
     totals = Totals()
     ticks = max(1, math.ceil(seconds))
     if fleet.leak is not None:
-        ticks = max(ticks, len(LEAK_RAMP))
+        ticks = max(ticks, len(LEAK_RAMP) + 2)  # and the valve's confirmation after the last step
     budget = 0.0  # readings owed: a rate below 1 a second sends one every few seconds
     cursor = 0
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
@@ -265,6 +284,19 @@ async def run(*, fleet: Fleet, url: str, rate: float, seconds: float, say: Say, 
                 say(f"t+{tick}s {fleet.leak.serial} gas {value:g} %LEL")
                 reading = {"device": fleet.leak.serial, "metric": "gas_lel_pct", "value": value, "at": now.isoformat()}
                 batches.setdefault(fleet.leak.gateway, []).append(reading)
+            if fleet.leak is not None and fleet.valve is not None:
+                for command in totals.commands:  # the valve does it, then says so with the command's id
+                    confirm = {
+                        "device": command["device"],
+                        "command": command["id"],
+                        "result": "done",
+                        "at": now.isoformat(),
+                    }
+                    shut = {"device": command["device"], "metric": "valve_state", "value": 0.0, "at": now.isoformat()}
+                    batches.setdefault(fleet.leak.gateway, []).extend([confirm, shut])
+                    totals.confirmed += 1
+                    say(f"valve {command['device']}: {command['action']} done, confirmed ({command['id']})")
+                totals.commands.clear()
             for gateway, readings in batches.items():
                 for start in range(0, len(readings), PER_GATEWAY):
                     await _post(

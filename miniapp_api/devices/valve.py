@@ -211,7 +211,7 @@ async def fail(command: DeviceCommand, *, reason: str, now: dt.datetime) -> bool
         return True
     evidence = [{"command": locked.public_id, "action": locked.action, "at": now.isoformat()}]
     change = await alarms.apply(
-        alarms.Pending(detector, "valve_failed", "raise", Severity.CRITICAL, "", None, now, evidence)
+        alarms.Pending(detector, "valve_failed", "raise", Severity.CRITICAL, "", None, now, evidence, "system")
     )
     if change is not None:
         await _tell_grid_staff(detector, change.id)

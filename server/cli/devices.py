@@ -179,6 +179,7 @@ def cmd_devices_simulate(args: argparse.Namespace, settings: Settings) -> int:
             f"{totals.accepted:,} accepted, "
             f"{totals.duplicates:,} duplicates, {totals.refused:,} refused, {totals.failed:,} requests failed; "
             f"{len(totals.alarms)} alarm changes"
+            + (f"; valve commands confirmed: {totals.confirmed}" if fleet.leak is not None else "")
         )
         return 1 if totals.failed or totals.refused else 0
 

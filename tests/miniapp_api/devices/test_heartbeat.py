@@ -77,6 +77,8 @@ async def test_a_silent_detector_goes_offline_once_and_clears_when_heard(
     assert outcome.raised == 1
     [alarm] = await offline_alarms(detector)
     assert (alarm.severity, alarm.state) == ("major", "active_unack")
+    # Nobody's reading raised it: the history names the service, not the device.
+    assert [e.actor for e in await AlarmEvent.filter(alarm_id=alarm.id)] == ["system"]
     assert await offline_alarms(fresh) == []
     # Judged again: still one alarm, the household told once.
     assert (await beats.run_once()).raised == 0

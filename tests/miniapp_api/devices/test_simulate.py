@@ -13,7 +13,7 @@ from sanic import Sanic
 from identity.models import Account
 from identity.roles import Role
 from miniapp_api.buildings.models import Building
-from miniapp_api.devices.models import Device, DeviceAlarm, DeviceMember
+from miniapp_api.devices.models import Device, DeviceAlarm, DeviceCommand, DeviceMember
 from notify.models import Notification
 from server.settings import Settings
 from tests.miniapp_api.devices.conftest import buildings, user
@@ -35,7 +35,11 @@ async def test_gas_leak_raises_a_warning_then_a_critical_alarm_and_tells_the_hou
         "alarm raise: gas warning on SIM-GM0101010001-00001",
         "alarm severity: gas critical on SIM-GM0101010001-00001",
     ]
-    assert " 0 refused, 0 requests failed; 2 alarm changes" in out
+    assert " 0 refused, 0 requests failed; 2 alarm changes; valve commands confirmed: 1" in out
+    # The critical alarm shut the valve: the command came in the gateway's answer and was confirmed.
+    [command] = await DeviceCommand.all()
+    assert (command.action, command.state) == ("close", "confirmed")
+    assert any(line.startswith("valve SIM-GM0101010001-V00001: close done, confirmed") for line in out.splitlines())
 
     detector = await Device.get(serial="SIM-GM0101010001-00001")
     valve = await Device.get(serial="SIM-GM0101010001-V00001")
@@ -49,8 +53,9 @@ async def test_gas_leak_raises_a_warning_then_a_critical_alarm_and_tells_the_hou
     assert any("sms" in n.channels for n in notices)  # critical gas: by SMS too
     # Only the leak alarmed: the other devices' readings were quiet, and all reached the service.
     assert await DeviceAlarm.all().count() == 1
-    # Seven seconds of the ramp, one gateway batch a second: the leak's reading and five quiet ones.
-    assert "sent 42 readings in 7 requests" in out and ": 42 accepted, 0 duplicates" in out, out
+    # Nine seconds (the ramp and the valve's answer), one gateway batch a second: the leak's reading and five
+    # quiet ones, and once the valve's confirmation with its shut state.
+    assert "sent 56 readings in 9 requests" in out and ": 56 accepted, 0 duplicates" in out, out
     # No secret was printed or kept in the state file.
     state = (Path(settings.var_dir) / "device-simulator.json").read_text(encoding="utf-8")
     assert json.loads(state)["buildings"]["GM0101010001"]["leak"] == "SIM-GM0101010001-00001"

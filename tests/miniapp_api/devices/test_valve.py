@@ -95,6 +95,7 @@ async def test_an_unconfirmed_close_fails_and_raises_valve_failed(
     assert (await DeviceCommand.get(id=command.id)).state == "failed"
     [failed] = await DeviceAlarm.filter(alarm_type="valve_failed")
     assert failed.severity == "critical" and failed.device_id == (await Device.get(serial="GD-3001")).id
+    assert [e.actor for e in await AlarmEvent.filter(alarm_id=failed.id)] == ["system"]
     household = await Notification.filter(account_id=resident.account.id, template="device.alarm").order_by("id")
     channels = [r.channels for r in household]
     assert channels[-2:] == ["wechat", "sms"]  # valve_failed: WeChat AND SMS
