@@ -53,6 +53,7 @@ def blueprints() -> list[Any]:
     from miniapp_api.devices.binding_routes import bp as device_binding_bp
     from miniapp_api.devices.reading_routes import bp as device_readings_bp
     from miniapp_api.devices.routes import bp as devices_bp
+    from miniapp_api.devices.rule_routes import bp as device_rules_bp
     from miniapp_api.devices.silence_routes import bp as device_silences_bp
     from miniapp_api.ebikes.routes import bp as ebikes_bp
     from miniapp_api.open311.routes import group as open311_group
@@ -77,6 +78,7 @@ def blueprints() -> list[Any]:
         open311_group,
         clinic_bp,
         devices_bp,
+        device_rules_bp,
         device_readings_bp,
         device_binding_bp,
         device_silences_bp,

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from identity.pii import PiiDecryptError
 from miniapp_api.devices import alarms, readings_store, rules, signing, valve
+from miniapp_api.devices import building_rules as building_overrides
 from miniapp_api.devices.models import BuildingDeviceRules, Device, DeviceAlarm
 from miniapp_api.devices.registry import normalize_serial, secret_of
 from miniapp_api.devices.rules import DeviceType, RuleState
@@ -302,8 +303,14 @@ async def _evaluate(
     for device_id, batch in live.items():
         device = batch.device
         kind = DeviceType(device.type)
-        overrides = [*building_rules.get(device.building_id or 0, []), *device.rules]
-        device_rules = rules.rules_for(kind, noise_zone=device.noise_zone, overrides=overrides)
+        stored = building_rules.get(device.building_id or 0, [])
+        overrides = [*building_overrides.for_type(stored, kind.value), *device.rules]
+        try:
+            device_rules = rules.rules_for(kind, noise_zone=device.noise_zone, overrides=overrides)
+        except rules.RuleError:
+            # Overrides are checked when saved; one that no longer holds must not stop the readings.
+            log.error("device rule overrides refused, defaults used device=%s", device.public_id)
+            device_rules = rules.rules_for(kind, noise_zone=device.noise_zone)
         states: dict[str, RuleState] = {}
         raw_states = stored_states[device_id]
         for rule in device_rules:

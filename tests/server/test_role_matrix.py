@@ -98,6 +98,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/device-alarms/stream"):               "-    -    -    +    +    -    +",
     ("GET", "/api/v1/devices/<device_id:str>/readings"):   "-    +    +    +    +    -    +",
     ("GET", "/api/v1/device-alarms/<alarm_id:str>/evidence"): "- +    +    +    +    -    +",
+    ("GET", "/api/v1/buildings/<code:str>/device-rules"):  "-    -    -    +    +    -    +",
+    ("PUT", "/api/v1/buildings/<code:str>/device-rules"):  "-    -    -    +    -    -    +",
     ("GET", "/api/v1/police/ebikes"):                      "-    -    -    -    -    +    -",
     ("GET", "/api/v1/buildings"):                          "-    -    -    +    +    +    +",
     ("GET", "/api/v1/buildings/<code:str>"):               "-    -    -    +    +    +    +",
