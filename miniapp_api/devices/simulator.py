@@ -14,13 +14,14 @@ itself shut.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from server.auth import Principal
 READINGS_PATH = "/api/v1/devices/readings"
 STATE_FILE = "device-simulator.json"
 PER_GATEWAY = 500
+ANSWER_SECONDS = 10.0  # an MQTT batch's answer
 KINDS = (DeviceType.GAS, DeviceType.SMOKE, DeviceType.NOISE, DeviceType.AIR, DeviceType.WATER)
 LEAK_RAMP = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0)  # %LEL, one a second: warning at 10, critical at 20
 DEMO_RESIDENTS = ("demo-openid-1",)  # `gmid seed-demo`'s first resident hears the demo leak
@@ -218,29 +220,83 @@ class Totals:
 Say = Callable[[str], object]
 
 
+class Channel:
+    """How the gateways reach the ingest: HTTP (``POST /api/v1/devices/readings``) or MQTT (the up topic;
+    the answer read from the down topic). ``send`` gives the answer, or why there is none."""
+
+    pushed: list[dict[str, Any]]  # commands that came without a request (MQTT pushes them)
+
+    async def send(self, gateway: str, secret: str, body: bytes) -> tuple[dict[str, Any] | None, str]:
+        raise NotImplementedError
+
+
+class HttpChannel(Channel):
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self.pushed = []
+
+    async def send(self, gateway: str, secret: str, body: bytes) -> tuple[dict[str, Any] | None, str]:
+        try:
+            response = await self.http.post(
+                READINGS_PATH, content=body, headers=signing.headers(gateway, secret, READINGS_PATH, body)
+            )
+        except httpx.HTTPError as exc:
+            return None, f"no answer ({type(exc).__name__})"
+        if response.status_code != 200:
+            try:
+                code = response.json().get("error", {}).get("code", "")
+            except ValueError:
+                code = ""
+            return None, f"HTTP {response.status_code} {code}".rstrip()
+        answer: dict[str, Any] = response.json()
+        return answer, ""
+
+
+class MqttChannel(Channel):
+    """One MQTT connection for every simulated gateway; one batch in flight per gateway (its answer is the
+    next message on its down topic)."""
+
+    def __init__(self, client: Any, gateways: list[str]) -> None:
+        self.client = client
+        self.answers: dict[str, asyncio.Queue[bytes]] = {g: asyncio.Queue() for g in gateways}
+        self.pushed = []
+
+    async def read(self) -> None:
+        async for message in self.client.messages:
+            serial = str(message.topic.value).split("/")[2]
+            if serial not in self.answers or not isinstance(message.payload, bytes):
+                continue
+            document = json.loads(message.payload)
+            if isinstance(document, dict) and set(document) == {"commands"}:
+                self.pushed.extend(document["commands"])  # the service pushed them: no batch asked
+            else:
+                await self.answers[serial].put(message.payload)
+
+    async def send(self, gateway: str, secret: str, body: bytes) -> tuple[dict[str, Any] | None, str]:
+        from miniapp_api.devices import mqtt
+
+        await self.client.publish(mqtt.up_topic(gateway), mqtt.envelope(gateway, secret, body), qos=1)
+        try:
+            payload = await asyncio.wait_for(self.answers[gateway].get(), timeout=ANSWER_SECONDS)
+        except TimeoutError:
+            return None, f"no answer on {mqtt.down_topic(gateway)} within {ANSWER_SECONDS:g} s"
+        answer: dict[str, Any] = json.loads(payload)
+        if "error" in answer:
+            return None, f"MQTT {answer['error'].get('code', '')}".rstrip()
+        return answer, ""
+
+
 async def _post(
-    http: httpx.AsyncClient, gateway: str, secret: str, readings: list[dict[str, Any]], totals: Totals, say: Say
+    channel: Channel, gateway: str, secret: str, readings: list[dict[str, Any]], totals: Totals, say: Say
 ) -> None:
     body = json.dumps({"readings": readings}).encode()
     totals.requests += 1
     totals.readings += len(readings)
-    try:
-        response = await http.post(
-            READINGS_PATH, content=body, headers=signing.headers(gateway, secret, READINGS_PATH, body)
-        )
-    except httpx.HTTPError as exc:
+    answer, problem = await channel.send(gateway, secret, body)
+    if answer is None:
         totals.failed += 1
-        say(f"{gateway}: no answer ({type(exc).__name__})")
+        say(f"{gateway}: {problem}")
         return
-    if response.status_code != 200:
-        totals.failed += 1
-        try:
-            code = response.json().get("error", {}).get("code", "")
-        except ValueError:
-            code = ""
-        say(f"{gateway}: HTTP {response.status_code} {code}".rstrip())
-        return
-    answer = response.json()
     totals.accepted += answer["accepted"]
     totals.duplicates += answer["duplicates"]
     totals.refused += len(answer["refused"])
@@ -253,8 +309,51 @@ async def _post(
         say(f"command {command['action']} for {command['device']} ({command['id']})")
 
 
-async def run(*, fleet: Fleet, url: str, rate: float, seconds: float, say: Say, seed: int | None = None) -> Totals:
-    """Send readings for ``seconds`` (at least the leak's ramp) at ``rate`` readings a second."""
+@contextlib.asynccontextmanager
+async def channel_for(url: str, mqtt_url: str | None, gateways: list[str]) -> AsyncIterator[Channel]:
+    """HTTP to ``url``, or MQTT through the broker at ``mqtt_url`` when one is given."""
+    if not mqtt_url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            yield HttpChannel(http)
+        return
+    import aiomqtt
+
+    from miniapp_api.devices import mqtt
+
+    broker = mqtt.Broker.from_url(mqtt_url)
+    client = aiomqtt.Client(
+        broker.host,
+        broker.port,
+        username=broker.username,
+        password=broker.password,
+        identifier=f"gmid-simulator-{os.getpid()}",
+        tls_params=aiomqtt.TLSParameters() if broker.tls else None,
+    )
+    async with client:
+        for gateway in gateways:
+            await client.subscribe(mqtt.down_topic(gateway), qos=1)
+        channel = MqttChannel(client, gateways)
+        reader = asyncio.create_task(channel.read())
+        try:
+            yield channel
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+
+async def run(
+    *,
+    fleet: Fleet,
+    url: str,
+    rate: float,
+    seconds: float,
+    say: Say,
+    seed: int | None = None,
+    mqtt_url: str | None = None,
+) -> Totals:
+    """Send readings for ``seconds`` (at least the leak's ramp) at ``rate`` readings a second, over HTTP
+    to ``url`` or, with ``mqtt_url``, over MQTT."""
     rng = random.Random(seed)
     totals = Totals()
     ticks = max(1, math.ceil(seconds))
@@ -262,7 +361,7 @@ async def run(*, fleet: Fleet, url: str, rate: float, seconds: float, say: Say, 
         ticks = max(ticks, len(LEAK_RAMP) + 2)  # and the valve's confirmation after the last step
     budget = 0.0  # readings owed: a rate below 1 a second sends one every few seconds
     cursor = 0
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+    async with channel_for(url, mqtt_url, list(fleet.gateways)) as channel:
         for tick in range(ticks):
             started = time.monotonic()
             now = dt.datetime.now(dt.UTC)
@@ -284,6 +383,10 @@ async def run(*, fleet: Fleet, url: str, rate: float, seconds: float, say: Say, 
                 say(f"t+{tick}s {fleet.leak.serial} gas {value:g} %LEL")
                 reading = {"device": fleet.leak.serial, "metric": "gas_lel_pct", "value": value, "at": now.isoformat()}
                 batches.setdefault(fleet.leak.gateway, []).append(reading)
+            for command in channel.pushed:
+                say(f"command {command['action']} for {command['device']} ({command['id']}, pushed)")
+            totals.commands.extend(channel.pushed)
+            channel.pushed.clear()
             if fleet.leak is not None and fleet.valve is not None:
                 for command in totals.commands:  # the valve does it, then says so with the command's id
                     confirm = {
@@ -300,7 +403,7 @@ async def run(*, fleet: Fleet, url: str, rate: float, seconds: float, say: Say, 
             for gateway, readings in batches.items():
                 for start in range(0, len(readings), PER_GATEWAY):
                     await _post(
-                        http, gateway, fleet.gateways[gateway], readings[start : start + PER_GATEWAY], totals, say
+                        channel, gateway, fleet.gateways[gateway], readings[start : start + PER_GATEWAY], totals, say
                     )
             if tick < ticks - 1:
                 await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - started)))

@@ -41,6 +41,11 @@ def register(commands: Subparsers) -> None:
     p.add_argument("--scenario", choices=["gas-leak"], help="gas-leak: one detector's gas rises from 0 to 30 %%LEL")
     p.add_argument("--building", help="the building's code (default: the first one, or a demo building made now)")
     p.add_argument("--url", help="the service's base URL (default GMID_PUBLIC_BASE_URL)")
+    p.add_argument(
+        "--via",
+        choices=["http", "mqtt"],
+        help="how the gateways send: mqtt (to GMID_MQTT_URL's broker) when it is set, else http",
+    )
     p.set_defaults(func=cmd_devices_simulate)
 
 
@@ -150,6 +155,9 @@ def cmd_devices_simulate(args: argparse.Namespace, settings: Settings) -> int:
     if not 0 < args.rate <= 100_000:
         raise CLIError("--rate is more than 0 and at most 100,000 readings a second")
     url = (args.url or settings.public_base_url).rstrip("/")
+    via = args.via or ("mqtt" if settings.mqtt_url else "http")
+    if via == "mqtt" and not settings.mqtt_url:
+        raise CLIError("--via mqtt needs GMID_MQTT_URL (the broker the service's worker listens to)")
     seconds = args.seconds if args.seconds is not None else (0 if args.scenario else 10)
 
     def say(line: str) -> None:
@@ -173,9 +181,11 @@ def cmd_devices_simulate(args: argparse.Namespace, settings: Settings) -> int:
         if fleet.leak is not None:
             bound = f"bound to {fleet.bound} demo resident(s)" if fleet.bound else "no demo resident (gmid seed-demo)"
             say(f"gas leak on {fleet.leak.serial}, {bound}")
-        totals = await simulator.run(fleet=fleet, url=url, rate=args.rate, seconds=seconds, say=say)
+        mqtt_url = settings.mqtt_url if via == "mqtt" else None
+        totals = await simulator.run(fleet=fleet, url=url, rate=args.rate, seconds=seconds, say=say, mqtt_url=mqtt_url)
+        target = url if mqtt_url is None else "the MQTT broker"
         say(
-            f"sent {totals.readings:,} readings in {totals.requests:,} requests to {url}: "
+            f"sent {totals.readings:,} readings in {totals.requests:,} requests to {target}: "
             f"{totals.accepted:,} accepted, "
             f"{totals.duplicates:,} duplicates, {totals.refused:,} refused, {totals.failed:,} requests failed; "
             f"{len(totals.alarms)} alarm changes"

@@ -22,6 +22,8 @@ def gmid_env(settings: Settings) -> dict[str, str]:
         GMID_PUBLIC_BASE_URL=settings.public_base_url,
         GMID_LOG_LEVEL="WARNING",
     )
+    if settings.mqtt_url:
+        env["GMID_MQTT_URL"] = settings.mqtt_url
     return env
 
 

@@ -3,8 +3,10 @@ rental building, registered devices with their secrets, and signed readings."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,13 @@ from identity import service as identity_service
 from identity.models import Account
 from identity.roles import Role
 from miniapp_api.devices import signing
+from miniapp_api.devices.mqtt import MqttService
+from server import redis as gmid_redis
+from server.jobs import JobContext
 from server.settings import Settings
 from tests.factories import auth, make_account, token_for
 from tests.miniapp_api.buildings.conftest import import_rows, row
+from tests.support.mosquitto import Mosquitto
 from tests.support.notify_fixtures import app_with_channels
 
 READINGS = "/api/v1/devices/readings"
@@ -103,3 +109,19 @@ async def bound_resident(app: Sanic, client: httpx.AsyncClient, device: Register
     )
     assert response.status_code == 201, response.text
     return resident
+
+
+@pytest.fixture
+async def service(notify_settings: Settings, mosquitto: Mosquitto) -> AsyncIterator[MqttService]:
+    url = gmid_redis.redis_url_for(notify_settings)
+    redis = gmid_redis.make_client(url)
+    svc = MqttService(mosquitto.url, poll_seconds=0.2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(svc.serve(JobContext(settings=notify_settings, redis=redis, redis_url=url), stop))
+    await asyncio.wait_for(svc.connected.wait(), timeout=10)
+    try:
+        yield svc
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+        await redis.aclose()

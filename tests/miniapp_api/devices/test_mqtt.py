@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,29 +16,10 @@ from sanic import Sanic
 from identity.roles import Role
 from miniapp_api.devices.models import DeviceAlarm, DeviceCommand
 from miniapp_api.devices.mqtt import MqttService, down_topic, envelope, up_topic
-from server import redis as gmid_redis
-from server.jobs import JobContext
-from server.settings import Settings
 from tests.miniapp_api.devices.conftest import Registered, at, bound_resident, buildings, gas, register, send, user
 from tests.support.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.usefixtures("running")
-
-
-@pytest.fixture
-async def service(notify_settings: Settings, mosquitto: Mosquitto) -> AsyncIterator[MqttService]:
-    url = gmid_redis.redis_url_for(notify_settings)
-    redis = gmid_redis.make_client(url)
-    svc = MqttService(mosquitto.url, poll_seconds=0.2)
-    stop = asyncio.Event()
-    task = asyncio.create_task(svc.serve(JobContext(settings=notify_settings, redis=redis, redis_url=url), stop))
-    await asyncio.wait_for(svc.connected.wait(), timeout=10)
-    try:
-        yield svc
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
-        await redis.aclose()
 
 
 async def next_message(client: aiomqtt.Client) -> dict[str, Any]:

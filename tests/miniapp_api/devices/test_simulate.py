@@ -1,13 +1,15 @@
 """`gmid devices simulate`: simulated devices registered once and reused, signed readings over real HTTP
 to the test app in gateway batches, and the gas-leak scenario's warning then critical alarm with the
-demo household's notifications."""
+demo household's notifications, and the same over MQTT through a real Mosquitto."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import httpx
+import pytest
 from sanic import Sanic
 
 from identity.models import Account
@@ -18,6 +20,7 @@ from notify.models import Notification
 from server.settings import Settings
 from tests.miniapp_api.devices.conftest import buildings, user
 from tests.support.cli import gmid
+from tests.support.mosquitto import Mosquitto
 
 
 async def test_gas_leak_raises_a_warning_then_a_critical_alarm_and_tells_the_household(
@@ -98,3 +101,23 @@ async def test_bad_arguments_and_a_service_that_refuses_are_one_line_each(
     assert code == 1, out + err
     assert "no answer (ConnectError)" in out and "1 requests failed" in out and "Traceback" not in err
     assert not await Account.filter(wechat_openid="demo-openid-1").exists()
+
+
+@pytest.mark.usefixtures("service")
+async def test_the_gas_leak_over_mqtt_ends_with_the_valve_shut(
+    app: Sanic, client: httpx.AsyncClient, notify_settings: Settings, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    await buildings(tmp_path)
+    await user(app, Role.RESIDENT, phone="13900003002", openid="demo-openid-1")
+    over_mqtt = dataclasses.replace(notify_settings, mqtt_url=mosquitto.url)
+    args = ("devices", "simulate", "--count", "3", "--rate", "3", "--scenario", "gas-leak", "--building")
+    code, out, err = await gmid(over_mqtt, *args, "GM0101010001", "--url", str(client.base_url))
+    assert code == 0, out + err
+    changes = [line.split(" (")[0] for line in out.splitlines() if line.startswith("alarm ")]
+    assert changes == [
+        "alarm raise: gas warning on SIM-GM0101010001-00001",
+        "alarm severity: gas critical on SIM-GM0101010001-00001",
+    ]
+    assert "requests to the MQTT broker" in out and "valve commands confirmed: 1" in out, out
+    [command] = await DeviceCommand.all()
+    assert (command.action, command.state) == ("close", "confirmed")
