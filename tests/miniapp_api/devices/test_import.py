@@ -5,6 +5,7 @@ written to the operator's file (mode 0600, never overwritten) and never printed.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import os
 import stat
 from pathlib import Path
@@ -23,7 +24,7 @@ from miniapp_api.devices.registry import secret_of
 from qr.models import Credential
 from server.auth import Principal
 from server.settings import Settings
-from tests.miniapp_api.devices.conftest import Registered, buildings, gas, send, user
+from tests.miniapp_api.devices.conftest import Registered, buildings, gas, register, send, user
 from tests.support.cli import gmid
 
 HEADER = ["serial", "type", "model", "firmware", "building", "node", "place", "gateway", "valve", "noise_zone"]
@@ -260,3 +261,34 @@ async def test_a_reimport_does_not_take_over_a_device_of_another_area(
         "line 2, column serial: a device with this serial is registered outside your area"
     ]
     assert (await Device.get(serial="GD-5101")).node_path.endswith("/GM010101/")
+
+
+async def test_a_pending_binding_request_follows_a_moved_device_to_its_new_area(
+    app: Sanic, client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    await buildings(tmp_path)
+    old_grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    new_grid = await user(app, Role.GRID_STAFF, node="GM010102")
+    asker = await user(app, Role.RESIDENT)
+    device = await register(client, old_grid, "GD-5201")
+    asked = await client.post(f"/api/v1/devices/{device.id}/binding-requests", headers=asker.headers)
+    assert asked.status_code == 201, asked.text
+    ends = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+    silence = {"device": device.id, "ends_at": ends, "reason": "设备检修期间暂停报警通知"}
+    silenced = await client.post("/api/v1/device-silences", json=silence, headers=old_grid.headers)
+    assert silenced.status_code == 201, silenced.text
+    path = write_csv(tmp_path / "move.csv", [device_row("GD-5201", building="GM0101020001")])
+    assert (await run_import(settings, path))[0] == 0
+    # The old grid's staff no longer decide who joins a device that is not in their area.
+    approve = f"/api/v1/device-binding-requests/{asked.json()['id']}/approve"
+    assert (await client.post(approve, json={}, headers=old_grid.headers)).status_code == 404
+    assert (await client.get("/api/v1/device-binding-requests", headers=old_grid.headers)).json()["items"] == []
+    listed = (await client.get("/api/v1/device-binding-requests", headers=new_grid.headers)).json()["items"]
+    assert [r["id"] for r in listed] == [asked.json()["id"]]
+    assert (await client.post(approve, json={}, headers=new_grid.headers)).status_code == 200
+    # The device's silence is seen, and may be lifted, where the device now is.
+    silences = (await client.get("/api/v1/device-silences", headers=new_grid.headers)).json()["items"]
+    assert [s["id"] for s in silences] == [silenced.json()["id"]]
+    lift = f"/api/v1/device-silences/{silenced.json()['id']}/lift"
+    assert (await client.post(lift, headers=old_grid.headers)).status_code == 404
+    assert (await client.post(lift, headers=new_grid.headers)).status_code == 200
