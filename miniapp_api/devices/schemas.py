@@ -41,7 +41,7 @@ class DeviceIn(StrictModel):
 
 class DevicePatch(StrictModel):
     place: Annotated[PublicText, StringConstraints(max_length=32)] | None = None
-    gateway: Serial | None = Field(default=None, description="A gateway's serial; empty string unpairs.")
+    gateway: Serial | None = Field(default=None, description="A gateway's serial; null unpairs.")
     valve: Serial | None = None
     noise_zone: NoiseZone | None = None
     auto_shutoff: bool | None = None
