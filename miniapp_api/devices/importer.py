@@ -25,7 +25,7 @@ from tortoise.transactions import in_transaction
 from miniapp_api.buildings.importer import ImportFileError, ImportResult, Rejected, Table, map_header, read_table
 from miniapp_api.buildings.importer.table import Column
 from miniapp_api.devices import registry
-from miniapp_api.devices.models import Device
+from miniapp_api.devices.models import BindingRequest, BindingState, Device, DeviceSilence
 from miniapp_api.devices.rules import DeviceType
 from miniapp_api.devices.schemas import DeviceIn
 from server.auth import Principal
@@ -184,6 +184,9 @@ async def _import_row(row: DeviceRow, viewer: Principal, new: list[NewDevice], n
     """'created', 'updated', 'unchanged' or 'rejected', with the reasons."""
     serial = registry.normalize_serial(row.data.serial)
     existing = await Device.get_or_none(serial=serial)
+    if existing is not None and not viewer.covers(existing.node_path):
+        # Found again by its serial, but another area's device: never taken over by a re-import.
+        return "rejected", [Rejected(row.line, "serial", "a device with this serial is registered outside your area")]
     if existing is not None and existing.type != row.data.type.value:
         return "rejected", [Rejected(row.line, "type", "a registered device keeps its type (retire it instead)")]
     try:
@@ -201,8 +204,42 @@ async def _import_row(row: DeviceRow, viewer: Principal, new: list[NewDevice], n
     changes = {k: wanted[k] for k in sorted(names) if getattr(existing, k) != wanted[k]}
     if not changes:
         return "unchanged", []
+    if "node_path" in changes or "building_id" in changes:
+        problems = await _pairs_kept(row.line, existing, {**changes})
+        if problems:
+            return "rejected", problems
     await Device.filter(id=existing.id).update(**changes, updated_at=now)
+    if "node_path" in changes:
+        # What staff decide about the device goes with it to its new area: pending binding requests,
+        # and the device's silences (seen and lifted there).
+        moved_to = str(changes["node_path"])
+        pending = BindingRequest.filter(device_id=existing.id, state=BindingState.PENDING.value)
+        await pending.update(node_path=moved_to)
+        await DeviceSilence.filter(device_id=existing.id, scope="device", ended_at=None).update(node_path=moved_to)
     return "updated", []
+
+
+async def _pairs_kept(line: int, device: Device, changes: dict[str, Any]) -> list[Rejected]:
+    """A device moved by a re-import keeps its pairs only where they still hold (a valve in its
+    detector's home, a gateway at the device's place or above): the pairs the file does not name, and
+    the devices paired with it, are checked at its new place."""
+    node_path = str(changes.get("node_path", device.node_path))
+    building_id = changes.get("building_id", device.building_id)
+    valve_id = changes.get("valve_id", device.valve_id)
+    gateway_id = changes.get("gateway_id", device.gateway_id)
+    if valve_id is not None:
+        valve = await Device.get(id=valve_id)
+        if valve.node_path != node_path or valve.building_id != building_id:
+            return [Rejected(line, "valve", "the valve is installed where its detector is")]
+    if gateway_id is not None and not node_path.startswith((await Device.get(id=gateway_id)).node_path):
+        return [Rejected(line, "gateway", "the gateway is at the device's grid or community, or above it")]
+    for detector in await Device.filter(valve_id=device.id).order_by("id"):
+        if detector.node_path != node_path or detector.building_id != building_id:
+            return [Rejected(line, "building", f"its detector {detector.serial} is installed elsewhere")]
+    for behind in await Device.filter(gateway_id=device.id).order_by("id"):
+        if not behind.node_path.startswith(node_path):
+            return [Rejected(line, "building", f"its device {behind.serial} is not under its new place")]
+    return []
 
 
 async def import_table(table: Table, *, viewer: Principal, keep: Keep | None) -> DeviceImportResult:

@@ -114,14 +114,32 @@ def checked_rules(device_type: DeviceType, overrides: list[dict[str, object]]) -
     return cleaned
 
 
+def _check_gateway_place(gateway: Device | None, node_path: str) -> None:
+    """A gateway reports for devices at its own place or below it (never for another grid's)."""
+    if gateway is not None and not node_path.startswith(gateway.node_path):
+        raise ValidationFailed.field(
+            "gateway", "the gateway is at the device's grid or community, or above it", "gateway_elsewhere"
+        )
+
+
 async def _check_valve(
-    viewer: Principal, device_type: DeviceType, serial: str | None, own_id: int | None
+    viewer: Principal,
+    device_type: DeviceType,
+    serial: str | None,
+    own_id: int | None,
+    *,
+    node_path: str,
+    building_id: int | None,
 ) -> Device | None:
     valve = await _paired(viewer, serial, DeviceType.VALVE, "valve")
     if valve is None:
         return None
     if device_type is not DeviceType.GAS:
         raise ValidationFailed.field("valve", "only a gas detector is paired with a valve", "valve_not_for_type")
+    # The valve shuts the gas of the detector's own home: another home's valve would be shut by this
+    # detector's alarm and reopened by this detector's household.
+    if valve.building_id != building_id or valve.node_path != node_path:
+        raise ValidationFailed.field("valve", "the valve is installed where its detector is", "valve_elsewhere")
     taken = Device.filter(valve_id=valve.id)
     if own_id is not None:
         taken = taken.exclude(id=own_id)
@@ -148,7 +166,16 @@ async def check(*, viewer: Principal, data: DeviceIn, own: Device | None = None)
     gateway = await _paired(viewer, data.gateway, DeviceType.GATEWAY, "gateway")
     if gateway is not None and (data.type is DeviceType.GATEWAY or (own is not None and gateway.id == own.id)):
         raise ValidationFailed.field("gateway", "a gateway reports for itself", "gateway_not_for_type")
-    valve = await _check_valve(viewer, data.type, data.valve, own.id if own is not None else None)
+    _check_gateway_place(gateway, where.node_path)
+    building_id = where.building.id if where.building else None
+    valve = await _check_valve(
+        viewer,
+        data.type,
+        data.valve,
+        own.id if own is not None else None,
+        node_path=where.node_path,
+        building_id=building_id,
+    )
     return Checked(where, gateway, valve, checked_rules(data.type, data.rules))
 
 
@@ -285,9 +312,12 @@ async def update(*, viewer: Principal, device: Device, patch: DevicePatch) -> De
         gateway = await _paired(viewer, patch.gateway, DeviceType.GATEWAY, "gateway")
         if gateway is not None and (kind is DeviceType.GATEWAY or gateway.id == device.id):
             raise ValidationFailed.field("gateway", "a gateway reports for itself", "gateway_not_for_type")
+        _check_gateway_place(gateway, device.node_path)
         changes["gateway_id"] = gateway.id if gateway else None
     if "valve" in fields:
-        valve = await _check_valve(viewer, kind, patch.valve, device.id)
+        valve = await _check_valve(
+            viewer, kind, patch.valve, device.id, node_path=device.node_path, building_id=device.building_id
+        )
         changes["valve_id"] = valve.id if valve else None
     if "noise_zone" in fields:
         changes["noise_zone"] = patch.noise_zone
@@ -297,9 +327,16 @@ async def update(*, viewer: Principal, device: Device, patch: DevicePatch) -> De
         changes["rules"] = checked_rules(kind, patch.rules)
     if "active" in fields and patch.active is not None:
         changes["active"] = patch.active
+        if not patch.active:
+            # A retired device lets go of its valve (or its detector): the valve is free for the device
+            # that replaces it, and the retired one's household no longer reaches it.
+            changes["valve_id"] = None
     if changes:
         changes["updated_at"] = utcnow()
-        await Device.filter(id=device.id).update(**changes)
+        async with in_transaction() as conn:
+            await Device.filter(id=device.id).using_db(conn).update(**changes)
+            if changes.get("active") is False:
+                await Device.filter(valve_id=device.id).using_db(conn).update(valve_id=None, updated_at=utcnow())
         await device.refresh_from_db()
     return device
 

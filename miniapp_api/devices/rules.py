@@ -542,7 +542,8 @@ def check_override(device_type: DeviceType, override: Mapping[str, Any]) -> dict
         raise RuleError("override", "must be an object")
     for key in override:
         if key not in _OVERRIDE_KEYS:
-            raise RuleError(str(key), "unknown field")
+            # Named by what is allowed, never by the key sent (it may be anything, of any length).
+            raise RuleError("override", f"unknown field: the fields are {', '.join(sorted(_OVERRIDE_KEYS))}")
     alarm_type = override.get("alarm_type")
     rules = {r.alarm_type: r for r in default_rules(DeviceType(device_type))}
     if not isinstance(alarm_type, str) or alarm_type not in rules:
@@ -594,7 +595,7 @@ def _check_levels(rule: ThresholdRule, name: str, raw: object) -> list[dict[str,
             raise RuleError(where, "must be an object with severity, raise_at and clear_at")
         for key in item:
             if key not in ("severity", "raise_at", "clear_at"):
-                raise RuleError(f"{where}.{key}", "unknown field")
+                raise RuleError(where, "unknown field: a level has only severity, raise_at and clear_at")
         for key in ("severity", "raise_at", "clear_at"):
             if key not in item:
                 raise RuleError(f"{where}.{key}", "is required")

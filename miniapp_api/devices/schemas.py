@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
+from identity.pii import has_personal_number
 from identity.schemas import PublicText
 from miniapp_api.buildings.schemas import CredentialRef
 from miniapp_api.devices.rules import DeviceType, Severity
-from server.validation import IdCursor, StrictModel
+from server.validation import IdCursor, StrictModel, domain_error
 from server.wire import WireTime
 
 SERIAL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{3,63}$"
@@ -40,7 +41,7 @@ class DeviceIn(StrictModel):
 
 class DevicePatch(StrictModel):
     place: Annotated[PublicText, StringConstraints(max_length=32)] | None = None
-    gateway: Serial | None = Field(default=None, description="A gateway's serial; empty string unpairs.")
+    gateway: Serial | None = Field(default=None, description="A gateway's serial; null unpairs.")
     valve: Serial | None = None
     noise_zone: NoiseZone | None = None
     auto_shutoff: bool | None = None
@@ -204,14 +205,24 @@ class DeviceAlarmList(BaseModel):
     next_cursor: str | None
 
 
+def checked_note(value: str) -> str:
+    """An alarm's note is read by its household, the area's staff and officers: `personal_number` when
+    it holds a phone or ID number (the message never repeats it)."""
+    if has_personal_number(value):
+        raise domain_error(
+            "personal_number", "an alarm's notes are read by the household and staff: no phone or ID numbers"
+        )
+    return value
+
+
 class AlarmClearIn(StrictModel):
-    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] = Field(
-        description="What was found and done."
-    )
+    note: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(checked_note)
+    ] = Field(description="What was found and done (no phone or ID numbers).")
 
 
 class AlarmAckIn(StrictModel):
-    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), AfterValidator(checked_note)] = ""
 
 
 class ValveOpenIn(StrictModel):

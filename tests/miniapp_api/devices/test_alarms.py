@@ -159,3 +159,22 @@ async def test_device_events_raise_their_own_alarms(app: Sanic, client: httpx.As
     assert [(a["type"], a["severity"]) for a in answer["alarms"]] == [("tamper", "major")]
     mine = (await client.get("/api/v1/me/device-alarms", headers=resident.headers)).json()["items"]
     assert [(a["type"], a["device"]) for a in mine] == [("tamper", device.serial)]
+
+
+async def test_notes_on_an_alarm_hold_no_personal_numbers(
+    app: Sanic, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    # An alarm's notes are read by the household, the grid's staff and officers above them.
+    staff, device, resident = await scene(app, client, tmp_path)
+    await send(client, device, [gas(device.serial, 22.0)])
+    [alarm] = await alarms_of(device)
+    path = f"/api/v1/device-alarms/{alarm.public_id}"
+    for note in ("请联系房东 13912345678", "租户身份证 440306199001011234"):
+        acked = await client.post(f"{path}/ack", json={"note": note}, headers=resident.headers)
+        assert acked.status_code == 422 and acked.json()["error"]["code"] == "personal_number", acked.text
+        assert "13912345678" not in acked.text and "440306199001011234" not in acked.text
+        cleared = await client.post(f"{path}/clear", json={"note": note}, headers=staff.headers)
+        assert cleared.status_code == 422 and cleared.json()["error"]["code"] == "personal_number", cleared.text
+    row = await DeviceAlarm.get(id=alarm.id)
+    assert (row.state, row.acked_at, row.cleared_at) == ("active_unack", None, None)
+    assert [e.action for e in await AlarmEvent.filter(alarm_id=alarm.id)] == ["raise"]

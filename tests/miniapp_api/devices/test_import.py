@@ -5,6 +5,7 @@ written to the operator's file (mode 0600, never overwritten) and never printed.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import os
 import stat
 from pathlib import Path
@@ -14,12 +15,16 @@ import httpx
 import openpyxl
 from sanic import Sanic
 
+from identity import hierarchy
 from identity.roles import Role
+from miniapp_api.buildings.importer import read_table
+from miniapp_api.devices import importer
 from miniapp_api.devices.models import Device
 from miniapp_api.devices.registry import secret_of
 from qr.models import Credential
+from server.auth import Principal
 from server.settings import Settings
-from tests.miniapp_api.devices.conftest import Registered, buildings, gas, send, user
+from tests.miniapp_api.devices.conftest import Registered, buildings, gas, register, send, user
 from tests.support.cli import gmid
 
 HEADER = ["serial", "type", "model", "firmware", "building", "node", "place", "gateway", "valve", "noise_zone"]
@@ -163,8 +168,8 @@ async def test_reimport_updates_by_serial_and_keeps_the_secret(
     kept = read_secrets(first)
 
     changed = [
-        device_row("GD-5001", building="GM0101020001", firmware="1.3.0", place="客厅", valve="VL-5001"),
-        device_row("GD-5002"),
+        device_row("GD-5001", firmware="1.3.0", place="客厅", valve="VL-5001"),
+        device_row("GD-5002", building="GM0101020001"),
         device_row("VL-5001", "gas"),  # a registered valve stays a valve
     ]
     write_csv(path, changed)
@@ -172,20 +177,27 @@ async def test_reimport_updates_by_serial_and_keeps_the_secret(
     code, out, err = await run_import(settings, path)
     assert code == 1, out + err
     assert out.splitlines()[0] == "line 4, column type: a registered device keeps its type (retire it instead)"
-    assert "2 imported (0 created, 1 updated, 1 unchanged), 1 rejected" in out
-    moved = await Device.get(serial="GD-5001")
+    assert "2 imported (0 created, 2 updated, 0 unchanged), 1 rejected" in out
+    paired = await Device.get(serial="GD-5001")
     valve = await Device.get(serial="VL-5001")
-    assert (moved.firmware, moved.place, moved.valve_id, moved.type) == ("1.3.0", "客厅", valve.id, "gas")
-    assert moved.node_path.endswith("/GM010102/") and valve.type == "valve"
-    assert secret_of(moved) == kept["GD-5001"]["secret"]  # the device's own secret still signs
+    assert (paired.firmware, paired.place, paired.valve_id, paired.type) == ("1.3.0", "客厅", valve.id, "gas")
+    assert (await Device.get(serial="GD-5002")).node_path.endswith("/GM010102/") and valve.type == "valve"
+    assert secret_of(paired) == kept["GD-5001"]["secret"]  # the device's own secret still signs
     assert (await send(client, as_registered(kept["GD-5001"]), [gas("GD-5001", 1.0)])).status_code == 200
 
-    # A file of some columns changes only those.
+    # A file of some columns changes only those: moving the detector away from its valve (kept, as the
+    # file has no valve column) is refused, and so is moving the valve away from its detector.
+    columns = ["serial", "type", "building", "place"]
+    write_csv(path, [{"serial": "GD-5001", "type": "gas", "building": "GM0101020001", "place": "厨房"}], columns)
+    code, out, _ = await run_import(settings, path)
+    assert code == 1 and out.splitlines()[0] == "line 2, column valve: the valve is installed where its detector is"
     write_csv(
-        path,
-        [{"serial": "GD-5001", "type": "gas", "building": "GM0101020001", "place": "厨房"}],
-        ["serial", "type", "building", "place"],
+        path, [{"serial": "VL-5001", "type": "valve", "building": "GM0101020001"}], ["serial", "type", "building"]
     )
+    code, out, _ = await run_import(settings, path)
+    assert code == 1 and out.splitlines()[0] == "line 2, column building: its detector GD-5001 is installed elsewhere"
+    assert (await Device.get(serial="VL-5001")).node_path.endswith("/GM010101/")
+    write_csv(path, [{"serial": "GD-5001", "type": "gas", "building": "GM0101010001", "place": "厨房"}], columns)
     code, out, _ = await run_import(settings, path)
     assert code == 0 and "1 updated" in out
     kept_fields = await Device.get(serial="GD-5001")
@@ -232,3 +244,51 @@ async def test_xlsx_with_chinese_headers(
     assert "2 imported (2 created" in out and "ignored columns: 备注" in out
     assert (await Device.get(serial="GD-7001")).auto_shutoff is False
     assert (await Device.get(serial="NS-7001")).noise_zone == "1"
+
+
+async def test_a_reimport_does_not_take_over_a_device_of_another_area(
+    app: Sanic, client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    await buildings(tmp_path)
+    path = write_csv(tmp_path / "devices.csv", [device_row("GD-5101")])
+    assert (await run_import(settings, path, "--secrets-out", str(tmp_path / "s.csv")))[0] == 0
+    grid = await hierarchy.get_by_code("GM010102")
+    assert grid is not None
+    theirs = Principal("ac_other_grid", Role.GRID_STAFF, grid.path)
+    table = read_table(write_csv(tmp_path / "take.csv", [device_row("GD-5101", building="GM0101020001")]))
+    result = await importer.import_table(table, viewer=theirs, keep=None)
+    assert [str(r) for r in result.rejected] == [
+        "line 2, column serial: a device with this serial is registered outside your area"
+    ]
+    assert (await Device.get(serial="GD-5101")).node_path.endswith("/GM010101/")
+
+
+async def test_a_pending_binding_request_follows_a_moved_device_to_its_new_area(
+    app: Sanic, client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    await buildings(tmp_path)
+    old_grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    new_grid = await user(app, Role.GRID_STAFF, node="GM010102")
+    asker = await user(app, Role.RESIDENT)
+    device = await register(client, old_grid, "GD-5201")
+    asked = await client.post(f"/api/v1/devices/{device.id}/binding-requests", headers=asker.headers)
+    assert asked.status_code == 201, asked.text
+    ends = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+    silence = {"device": device.id, "ends_at": ends, "reason": "设备检修期间暂停报警通知"}
+    silenced = await client.post("/api/v1/device-silences", json=silence, headers=old_grid.headers)
+    assert silenced.status_code == 201, silenced.text
+    path = write_csv(tmp_path / "move.csv", [device_row("GD-5201", building="GM0101020001")])
+    assert (await run_import(settings, path))[0] == 0
+    # The old grid's staff no longer decide who joins a device that is not in their area.
+    approve = f"/api/v1/device-binding-requests/{asked.json()['id']}/approve"
+    assert (await client.post(approve, json={}, headers=old_grid.headers)).status_code == 404
+    assert (await client.get("/api/v1/device-binding-requests", headers=old_grid.headers)).json()["items"] == []
+    listed = (await client.get("/api/v1/device-binding-requests", headers=new_grid.headers)).json()["items"]
+    assert [r["id"] for r in listed] == [asked.json()["id"]]
+    assert (await client.post(approve, json={}, headers=new_grid.headers)).status_code == 200
+    # The device's silence is seen, and may be lifted, where the device now is.
+    silences = (await client.get("/api/v1/device-silences", headers=new_grid.headers)).json()["items"]
+    assert [s["id"] for s in silences] == [silenced.json()["id"]]
+    lift = f"/api/v1/device-silences/{silenced.json()['id']}/lift"
+    assert (await client.post(lift, headers=old_grid.headers)).status_code == 404
+    assert (await client.post(lift, headers=new_grid.headers)).status_code == 200

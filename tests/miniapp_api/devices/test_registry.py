@@ -174,3 +174,21 @@ async def test_a_binding_code_binds_once_and_guessing_locks_it(
     assert (
         await client.post("/api/v1/devices/bind", json={"serial": device.serial, "code": "x"}, headers=staff.headers)
     ).status_code == 403
+
+
+async def test_a_refused_rule_override_does_not_repeat_what_was_sent(
+    app: Sanic, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    await buildings(tmp_path)
+    staff = await user(app, Role.GRID_STAFF, node="GM010101")
+    device = await register(client, staff, "GD-0090")
+    phone, long_key = "13912345678", "k" * 5000
+    for rules in (
+        [{"alarm_type": "gas", phone: 1}],
+        [{"alarm_type": "gas", long_key: 1}],
+        [{"alarm_type": "gas", "levels": [{"severity": "critical", "raise_at": 20, "clear_at": 10, phone: 1}]}],
+    ):
+        patched = await client.patch(f"/api/v1/devices/{device.id}", json={"rules": rules}, headers=staff.headers)
+        assert patched.status_code == 422 and patched.json()["error"]["code"] == "invalid_rule", patched.text
+        assert phone not in patched.text and long_key not in patched.text
+    assert (await Device.get(public_id=device.id)).rules == []

@@ -324,7 +324,7 @@ BAD_OVERRIDES: list[tuple[DeviceType, Any, str]] = [
     (DeviceType.GAS, {"alarm_type": 3}, "alarm_type"),
     (DeviceType.WATER, {"alarm_type": "gas"}, "alarm_type"),
     (DeviceType.GATEWAY, {"alarm_type": "battery_low", "disabled": True}, "alarm_type"),
-    (DeviceType.GAS, {"alarm_type": "gas", "colour": "red"}, "colour"),
+    (DeviceType.GAS, {"alarm_type": "gas", "colour": "red"}, "override"),
     (DeviceType.GAS, {"alarm_type": "gas", "disabled": "yes"}, "disabled"),
     (DeviceType.GAS, {"alarm_type": "gas", "levels": "high"}, "levels"),
     (DeviceType.GAS, {"alarm_type": "gas", "levels": []}, "levels"),
@@ -343,7 +343,7 @@ BAD_OVERRIDES: list[tuple[DeviceType, Any, str]] = [
     (DeviceType.GAS, {"alarm_type": "battery_low", "levels": [lv("warning", 20, 15)]}, "levels[0].clear_at"),
     (DeviceType.GAS, {"alarm_type": "gas", "levels": [lv("fatal", 10, 8)]}, "levels[0].severity"),
     (DeviceType.GAS, {"alarm_type": "gas", "levels": [{"severity": "warning", "raise_at": 10}]}, "levels[0].clear_at"),
-    (DeviceType.GAS, {"alarm_type": "gas", "levels": [{**lv("warning", 10, 8), "x": 1}]}, "levels[0].x"),
+    (DeviceType.GAS, {"alarm_type": "gas", "levels": [{**lv("warning", 10, 8), "x": 1}]}, "levels[0]"),
     (
         DeviceType.GAS,
         {"alarm_type": "gas", "levels": [lv("critical", 10, 8), lv("warning", 20, 16)]},

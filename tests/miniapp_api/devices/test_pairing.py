@@ -1,0 +1,104 @@
+"""Pairing, as an attacker or a careless member of staff: a gas detector's valve is in the detector's own
+home (building), a gateway is at the device's place or above it; a retired device lets go of its valve.
+Otherwise one household's gas alarm shuts another's gas, and its members may reopen another home's valve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from sanic import Sanic
+
+from identity.roles import Role
+from miniapp_api.devices.models import Device
+from tests.miniapp_api.buildings.conftest import import_rows, row
+from tests.miniapp_api.devices.conftest import bound_resident, register, user
+
+
+async def three_buildings(tmp_path: Path) -> None:
+    """GM0101010001 and GM0101010002 in grid GM010101, GM0101020001 in grid GM010102."""
+    result = await import_rows(tmp_path, [row(1), row(2), row(1, grid="GM010102")])
+    assert result.created == 3 and not result.rejected, result.rejected
+
+
+def refused(response: httpx.Response, field: str, code: str) -> None:
+    assert response.status_code == 422, response.text
+    body = response.json()["error"]
+    assert body["code"] == code, body
+    assert body["details"]["fields"][0]["field"] == field
+
+
+async def test_a_detector_is_paired_only_with_a_valve_of_its_own_home(
+    app: Sanic, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    await three_buildings(tmp_path)
+    staff = await user(app, Role.GRID_STAFF, node="GM010101")
+    neighbours_valve = await register(client, staff, "VL-7002", "valve", building="GM0101010002")
+    at_the_grid = await register(client, staff, "VL-7003", "valve", building=None, node="GM010101")
+    for valve in (neighbours_valve, at_the_grid):
+        created = await client.post(
+            "/api/v1/devices",
+            json={"serial": "GD-7001", "type": "gas", "building": "GM0101010001", "valve": valve.serial},
+            headers=staff.headers,
+        )
+        refused(created, "valve", "valve_elsewhere")
+    assert not await Device.exists(serial="GD-7001")
+    detector = await register(client, staff, "GD-7001")
+    patched = await client.patch(
+        f"/api/v1/devices/{detector.id}", json={"valve": neighbours_valve.serial}, headers=staff.headers
+    )
+    refused(patched, "valve", "valve_elsewhere")
+    assert (await Device.get(public_id=detector.id)).valve_id is None
+    # The valve of its own home: paired.
+    own = await register(client, staff, "VL-7001", "valve")
+    paired = await client.patch(f"/api/v1/devices/{detector.id}", json={"valve": own.serial}, headers=staff.headers)
+    assert paired.status_code == 200 and paired.json()["valve"] == "VL-7001"
+
+
+async def test_a_gateway_reports_only_for_devices_at_its_place_or_below(
+    app: Sanic, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    await three_buildings(tmp_path)
+    admin = await user(app, Role.ADMIN, node="GM")
+    other_grid = await register(client, admin, "GW-7102", "gateway", building="GM0101020001")
+    detector = await register(client, admin, "GD-7101")
+    created = await client.post(
+        "/api/v1/devices",
+        json={"serial": "GD-7102", "type": "gas", "building": "GM0101010001", "gateway": other_grid.serial},
+        headers=admin.headers,
+    )
+    refused(created, "gateway", "gateway_elsewhere")
+    patched = await client.patch(
+        f"/api/v1/devices/{detector.id}", json={"gateway": other_grid.serial}, headers=admin.headers
+    )
+    refused(patched, "gateway", "gateway_elsewhere")
+    assert (await Device.get(public_id=detector.id)).gateway_id is None
+    # A gateway of the same grid (another building) or of the community above: paired.
+    same_grid = await register(client, admin, "GW-7103", "gateway", building="GM0101010002")
+    community = await register(client, admin, "GW-7104", "gateway", building=None, node="GM0101")
+    for gateway in (same_grid, community):
+        ok = await client.patch(
+            f"/api/v1/devices/{detector.id}", json={"gateway": gateway.serial}, headers=admin.headers
+        )
+        assert ok.status_code == 200 and ok.json()["gateway"] == gateway.serial
+
+
+async def test_a_retired_detector_lets_go_of_its_valve(app: Sanic, client: httpx.AsyncClient, tmp_path: Path) -> None:
+    await three_buildings(tmp_path)
+    staff = await user(app, Role.GRID_STAFF, node="GM010101")
+    valve = await register(client, staff, "VL-7201", "valve")
+    old = await register(client, staff, "GD-7201", valve=valve.serial)
+    former = await bound_resident(app, client, old, phone="13900007201", openid="o_former_7201")
+    retired = await client.patch(f"/api/v1/devices/{old.id}", json={"active": False}, headers=staff.headers)
+    assert retired.status_code == 200 and retired.json()["valve"] is None
+    # The former household no longer reaches the valve through the retired detector.
+    path = f"/api/v1/devices/{valve.id}"
+    assert (await client.post(f"{path}/open", json={"confirm": True}, headers=former.headers)).status_code == 404
+    assert (await client.get(f"{path}/commands", headers=former.headers)).status_code == 404
+    # And the valve is free for the detector that replaces it.
+    new = await register(client, staff, "GD-7202", valve=valve.serial)
+    assert new.body["valve"] == "VL-7201"
+    # A retired valve lets go of its detector too.
+    gone = await client.patch(path, json={"active": False}, headers=staff.headers)
+    assert gone.status_code == 200
+    assert (await Device.get(public_id=new.id)).valve_id is None
