@@ -11,8 +11,9 @@ from sanic import Sanic
 
 from identity.roles import Role
 from miniapp_api.devices.models import Device
+from notify.models import Notification
 from tests.miniapp_api.buildings.conftest import import_rows, row
-from tests.miniapp_api.devices.conftest import bound_resident, register, user
+from tests.miniapp_api.devices.conftest import bound_resident, buildings, gas, register, send, user
 
 
 async def three_buildings(tmp_path: Path) -> None:
@@ -102,3 +103,21 @@ async def test_a_retired_detector_lets_go_of_its_valve(app: Sanic, client: httpx
     gone = await client.patch(path, json={"active": False}, headers=staff.headers)
     assert gone.status_code == 200
     assert (await Device.get(public_id=new.id)).valve_id is None
+
+
+async def test_a_retired_device_lets_go_of_its_household(app: Sanic, client: httpx.AsyncClient, tmp_path: Path) -> None:
+    await buildings(tmp_path)
+    staff = await user(app, Role.GRID_STAFF, node="GM010101")
+    device = await register(client, staff, "GD-7801")
+    former = await bound_resident(app, client, device, phone="13900007801", openid="o_former_7801")
+    await send(client, device, [gas(device.serial, 12.0, 10)])
+    [alarm] = (await client.get("/api/v1/me/device-alarms", headers=former.headers)).json()["items"]
+    told = await Notification.filter(account_id=former.account.id).count()
+    path = f"/api/v1/devices/{device.id}"
+    assert (await client.patch(path, json={"active": False}, headers=staff.headers)).status_code == 200
+    assert (await client.patch(path, json={"active": True}, headers=staff.headers)).status_code == 200
+    # Back in service for a new tenant: the former household neither sees it nor hears of it.
+    assert (await client.get("/api/v1/me/devices", headers=former.headers)).json()["items"] == []
+    assert (await client.get(f"/api/v1/device-alarms/{alarm['id']}", headers=former.headers)).status_code == 404
+    assert (await send(client, device, [gas(device.serial, 25.0, 1)])).json()["alarms"]
+    assert await Notification.filter(account_id=former.account.id).count() == told
