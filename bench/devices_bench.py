@@ -197,6 +197,7 @@ class Seeded:
     device_ids: dict[int, int]  # index -> id
     storm_accounts: list[int]
     households: int
+    household_devices: int
 
 
 async def prepare(settings: Settings, plan: Plan) -> tuple[list[tuple[int, str]], list[str]]:
@@ -382,6 +383,7 @@ async def seed(settings: Settings, plan: Plan) -> Seeded:
         {i: plan.gateways + 1 + i for i in range(plan.devices)},
         storm_accounts,
         len(members),
+        sum(len(devices) for devices in members.values()),
     )
 
 
@@ -766,7 +768,8 @@ def bench(args: argparse.Namespace, work: Workspace, command: str) -> int:
     )
     print(
         f"seeded {plan.devices:,} devices behind {plan.gateways} gateways of {GATEWAY_SIZE} in "
-        f"{len(seeded.building_ids)} buildings, {seeded.households:,} households, in {seeded.seconds:.1f} s"
+        f"{len(seeded.building_ids)} buildings, {seeded.household_devices:,} devices with a household "
+        f"({seeded.households:,} residents), in {seeded.seconds:.1f} s"
     )
     failed = False
     for minute, latency in ((http, http_latency), (mqtt, mqtt_latency)):
