@@ -10,8 +10,10 @@ Then starts ``gmid serve`` and ``gmid worker --job devices.mqtt --job devices.no
 1. HTTP: one simulated minute (one reading per device, their times spread over the last minute) in
    gateway batches of 500, each signed by its gateway, from ``--concurrency`` keep-alive raw HTTP/1.1
    connections (several gateways at once): readings/s, target >= 3,300 (twice real time);
-2. MQTT: the next minute, the same way, published (QoS 1) with aiomqtt on each gateway's up topic, the
-   answers counted on the down topics: readings/s from the first publish to the last answer;
+2. MQTT: the next minute (another 1 % crossing; the HTTP minute's alarming devices stay at their values,
+   so each minute has the same 1 % of alarm changes), the same way, published (QoS 1) with aiomqtt on
+   each gateway's up topic, the answers counted on the down topics: readings/s from the first publish
+   to the last answer;
 3. in each minute 1 % of the devices (gas detectors outside the storm building) cross a threshold
    (12 %LEL: warning; every third 25 %LEL: critical): from the send of the request (or publish) that
    carried the reading to the alarm row's ``started_at`` and, for the HTTP minute's devices (those with
@@ -409,12 +411,16 @@ class Minute:
         return self.readings / self.seconds if self.seconds else 0.0
 
 
-def minute_batches(plan: Plan, start: dt.datetime, offset: int) -> list[list[dict[str, Any]]]:
-    """One reading per device, their times spread over the minute from ``start``; 1 % crossing."""
+def minute_batches(
+    plan: Plan, start: dt.datetime, offset: int, still: Sequence[int] = ()
+) -> list[list[dict[str, Any]]]:
+    """One reading per device, their times spread over the minute from ``start``; 1 % crossing (and the
+    devices that crossed in an earlier minute, ``still``, at the same value: no change, no clear)."""
     batches: list[list[dict[str, Any]]] = [[] for _ in range(plan.gateways)]
     for i in range(plan.devices):
         at = (start + dt.timedelta(seconds=60 * i / plan.devices)).isoformat()
-        reading = alarm_reading(i, at) if plan.crosses(i, offset) else normal_reading(i, at)
+        alarming = plan.crosses(i, offset) or any(plan.crosses(i, o) for o in still)
+        reading = alarm_reading(i, at) if alarming else normal_reading(i, at)
         batches[plan.gateway_of(i)].append(reading)
     return batches
 
@@ -749,7 +755,7 @@ def bench(args: argparse.Namespace, work: Workspace, command: str) -> int:
                 raise RuntimeError(f"gmid worker exited:\n{worker.log_tail()}")
             await asyncio.sleep(3)  # the worker's subscription
             print("MQTT minute ...", file=sys.stderr, flush=True)
-            batches = minute_batches(plan, start + dt.timedelta(seconds=60), 50)
+            batches = minute_batches(plan, start + dt.timedelta(seconds=60), 50, still=(0,))
             mqtt = await mqtt_minute(mqtt_port, batches, args.concurrency, "MQTT")
             await asyncio.sleep(1)
             mqtt_latency = await latencies(settings, plan, seeded, mqtt, 50)
