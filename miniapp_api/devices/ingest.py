@@ -44,6 +44,60 @@ AUTH_HEADERS = {"WWW-Authenticate": 'GMID-HMAC-SHA256 realm="gmid-devices"'}
 HEARTBEAT_KEY = "dev:heartbeat"
 
 
+# One Redis call a step of a batch (a pipeline of hundreds of commands costs the server's event loop far
+# more, in the client's packing and parsing, than the commands cost Redis).
+# ARGV: ttl, then the keys: "1" for a key set now (not seen before), "0" for one that was there.
+_FIRST_SEEN = """
+local ttl = ARGV[1]
+local out = {}
+for i = 2, #ARGV do
+  if redis.call('SET', ARGV[i], '1', 'NX', 'EX', ttl) then out[#out + 1] = '1' else out[#out + 1] = '0' end
+end
+return table.concat(out)
+"""
+
+# ARGV: device ids. JSON: per device, the flat field/value list of dev:rule:{id}, then of dev:last:{id}.
+_LOAD_STATES = """
+local out = {}
+for i = 1, #ARGV do
+  out[#out + 1] = redis.call('HGETALL', 'dev:rule:' .. ARGV[i])
+  out[#out + 1] = redis.call('HGETALL', 'dev:last:' .. ARGV[i])
+end
+return cjson.encode(out)
+"""
+
+# KEYS[1] the heartbeat ZSET; ARGV: ttl, now (Unix seconds), then per device: id, the number of rule
+# states, the number of last values, and those field/value pairs (rule states first).
+_SAVE_STATES = """
+local ttl = tonumber(ARGV[1])
+local now = ARGV[2]
+local i = 3
+while i <= #ARGV do
+  local id, nstates, nlast = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  i = i + 3
+  for _, spec in ipairs({{'dev:rule:', nstates}, {'dev:last:', nlast}}) do
+    if spec[2] > 0 then
+      local key = spec[1] .. id
+      for j = 0, spec[2] - 1 do
+        redis.call('HSET', key, ARGV[i + 2 * j], ARGV[i + 2 * j + 1])
+      end
+      redis.call('EXPIRE', key, ttl)
+      i = i + 2 * spec[2]
+    end
+  end
+  redis.call('ZADD', KEYS[1], now, id)
+end
+return 1
+"""
+
+
+def _pairs(flat: Any) -> dict[str, str]:
+    """A hash read as a flat list (cjson writes an empty one as {})."""
+    if not isinstance(flat, list):
+        return {}
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 def _seen_key(device_id: int, what: str, at_ms: int) -> str:
     return f"dev:seen:{device_id}:{what}:{at_ms}"
 
@@ -252,12 +306,11 @@ async def _first_seen(batches: dict[int, DeviceBatch], redis: aioredis.Redis) ->
     if not flat:
         return 0, 0
     try:
-        async with redis.pipeline(transaction=False) as pipe:
-            for batch, item in flat:
-                pipe.set(_seen_key(batch.device.id, item.what, item.at_ms), b"1", nx=True, ex=SEEN_TTL_SECONDS)
-            fresh = await pipe.execute()
+        keys = [_seen_key(batch.device.id, item.what, item.at_ms) for batch, item in flat]
+        flags = await redis.eval(_FIRST_SEEN, 0, SEEN_TTL_SECONDS, *keys)
     except RedisError:
         raise ServiceUnavailable("Readings cannot be stored now; send them again shortly.") from None
+    fresh = [c == 49 for c in (flags if isinstance(flags, bytes) else str(flags).encode())]  # b"1"
     keep: set[int] = set()
     seen_in_batch: set[tuple[int, str, int]] = set()
     for (batch, item), first in zip(flat, fresh, strict=True):
@@ -279,15 +332,11 @@ async def _evaluate(
         return []
     ids = list(live)
     try:
-        async with redis.pipeline(transaction=False) as pipe:
-            for device_id in ids:
-                pipe.hgetall(_rule_key(device_id))
-                pipe.hgetall(_last_key(device_id))
-            loaded = await pipe.execute()
+        loaded = json.loads(await redis.eval(_LOAD_STATES, 0, *ids))
     except RedisError:
         raise ServiceUnavailable("Readings cannot be stored now; send them again shortly.") from None
-    stored_states = {device_id: loaded[2 * n] for n, device_id in enumerate(ids)}
-    stored_last = {device_id: loaded[2 * n + 1] for n, device_id in enumerate(ids)}
+    stored_states = {device_id: _pairs(loaded[2 * n]) for n, device_id in enumerate(ids)}
+    stored_last = {device_id: _pairs(loaded[2 * n + 1]) for n, device_id in enumerate(ids)}
     # A device whose rule states Redis no longer has starts from its open alarms in the database.
     missing = [device_id for device_id in ids if not stored_states[device_id]]
     open_now: dict[int, dict[str, str]] = {}
@@ -300,26 +349,32 @@ async def _evaluate(
     pending: list[alarms.Pending] = []
     new_states: dict[int, dict[str, str]] = {}
     new_last: dict[int, dict[str, str]] = {}
+    rules_seen: dict[tuple[DeviceType, str | None, str], list[rules.ThresholdRule]] = {}
     for device_id, batch in live.items():
         device = batch.device
         kind = DeviceType(device.type)
         stored = building_rules.get(device.building_id or 0, [])
         overrides = [*building_overrides.for_type(stored, kind.value), *device.rules]
-        try:
-            device_rules = rules.rules_for(kind, noise_zone=device.noise_zone, overrides=overrides)
-        except rules.RuleError:
-            # Overrides are checked when saved; one that no longer holds must not stop the readings.
-            log.error("device rule overrides refused, defaults used device=%s", device.public_id)
-            device_rules = rules.rules_for(kind, noise_zone=device.noise_zone)
+        # Most devices of a batch share their type and rules: each set is worked out once a batch.
+        rules_key = (kind, device.noise_zone, json.dumps(overrides, sort_keys=True) if overrides else "")
+        device_rules = rules_seen.get(rules_key)
+        if device_rules is None:
+            try:
+                device_rules = rules.rules_for(kind, noise_zone=device.noise_zone, overrides=overrides)
+            except rules.RuleError:
+                # Overrides are checked when saved; one that no longer holds must not stop the readings.
+                log.error("device rule overrides refused, defaults used device=%s", device.public_id)
+                device_rules = rules.rules_for(kind, noise_zone=device.noise_zone)
+            rules_seen[rules_key] = device_rules
         states: dict[str, RuleState] = {}
         raw_states = stored_states[device_id]
         for rule in device_rules:
-            raw = raw_states.get(rule.alarm_type.encode())
+            raw = raw_states.get(rule.alarm_type)
             state = rules.RuleState.from_json(raw)
             if raw is None and rule.alarm_type in open_now.get(device_id, {}):
                 state.severity = rules.Severity(open_now[device_id][rule.alarm_type])
             states[rule.alarm_type] = state
-        last = {k.decode(): v for k, v in stored_last[device_id].items()}
+        last = stored_last[device_id]
         changed_last: dict[str, str] = {}
         for item in batch.items:
             evidence = {"metric": item.what, "value": item.value, "at": item.at.isoformat()}
@@ -362,17 +417,15 @@ async def _evaluate(
     except Exception:
         await _unsee(live, redis)
         raise
+    argv: list[Any] = [STATE_TTL_SECONDS, repr(now.timestamp())]
+    for device_id in ids:
+        states_json, last_json = new_states.get(device_id, {}), new_last.get(device_id, {})
+        argv += [device_id, len(states_json), len(last_json)]
+        for mapping in (states_json, last_json):
+            for name, value in mapping.items():
+                argv += [name, value]
     try:
-        async with redis.pipeline(transaction=False) as pipe:
-            for device_id, states_json in new_states.items():
-                if states_json:
-                    pipe.hset(_rule_key(device_id), mapping=states_json)  # type: ignore[arg-type]
-                    pipe.expire(_rule_key(device_id), STATE_TTL_SECONDS)
-                if new_last[device_id]:
-                    pipe.hset(_last_key(device_id), mapping=new_last[device_id])  # type: ignore[arg-type]
-                    pipe.expire(_last_key(device_id), STATE_TTL_SECONDS)
-            pipe.zadd(HEARTBEAT_KEY, {str(device_id): now.timestamp() for device_id in ids})
-            await pipe.execute()
+        await redis.eval(_SAVE_STATES, 1, HEARTBEAT_KEY, *argv)
     except RedisError:
         log.warning("rule states not written devices=%s", len(ids))
     return changes

@@ -70,7 +70,7 @@ async def send_now(
     if current is not None:
         others = [i for i in current.alarm_ids if i != alarm.id]
         now_urgently = urgent and not (others and await _any_urgent(others, conn))
-        if not (now_urgently and alarm.id in current.alarm_ids):  # an alarm told now is not summed up again
+        if not (now_urgently and alarm.id in current.alarm_ids):  # the same alarm told now is not summed up again
             await AlarmNotice.filter(id=current.id).using_db(conn).update(alarm_ids=[*current.alarm_ids, alarm.id])
         return bool(now_urgently)
     await AlarmNotice.create(

@@ -22,7 +22,7 @@ from identity.roles import NodeLevel, Role
 from miniapp_api.buildings.models import Building
 from miniapp_api.devices import rules
 from miniapp_api.devices.labels import TYPE_ZH
-from miniapp_api.devices.models import BindingRequest, BindingState, Device, DeviceAlarm, DeviceMember
+from miniapp_api.devices.models import Device, DeviceAlarm, DeviceMember
 from miniapp_api.devices.rules import DeviceType
 from miniapp_api.devices.schemas import DeviceIn, DevicePatch
 from miniapp_api.devices.signing import new_secret
@@ -339,10 +339,8 @@ async def update(*, viewer: Principal, device: Device, patch: DevicePatch) -> De
                 await Device.filter(valve_id=device.id).using_db(conn).update(valve_id=None, updated_at=utcnow())
                 # Its household lets go of it too: brought back for a new tenant, it must not tell the last
                 # one of that home's alarms (the new household binds it afresh, through grid staff).
+                # (Its pending requests to join stay for grid staff to refuse, telling the asker why.)
                 await DeviceMember.filter(device_id=device.id).using_db(conn).delete()
-                await BindingRequest.filter(device_id=device.id, state=BindingState.PENDING.value).using_db(
-                    conn
-                ).update(state=BindingState.CANCELLED.value, decided_at=utcnow(), note="device retired")
         await device.refresh_from_db()
     return device
 
