@@ -155,3 +155,22 @@ async def decide(*, viewer: Principal, request: BindingRequest, approve: bool, n
             )
     log.info("device binding %s id=%s", state.value, locked.public_id)
     return locked
+
+
+async def cancel(*, account: Account, public_id: str) -> BindingRequest:
+    """The resident who asked takes the request back while it is pending (404 for anyone else's; 409
+    ``binding_request_decided`` once decided)."""
+    async with in_transaction() as conn:
+        locked = (
+            await BindingRequest.filter(public_id=public_id).using_db(conn).select_for_update().first()
+            if len(public_id) <= 16
+            else None
+        )
+        if locked is None or locked.account_id != account.id:
+            raise _not_found()
+        if locked.state != BindingState.PENDING.value:
+            raise Conflict(f"This request is already {locked.state}.", code="binding_request_decided")
+        locked.state, locked.decided_at = BindingState.CANCELLED.value, utcnow()
+        await locked.save(using_db=conn, update_fields=["state", "decided_at"])
+    log.info("device binding cancelled id=%s", locked.public_id)
+    return locked

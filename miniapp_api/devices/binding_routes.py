@@ -131,3 +131,15 @@ async def refuse(request: Request, request_id: str, body: BindingRefusalIn) -> H
     row = await binding.decide(viewer=viewer, request=row, approve=False, note=body.note)
     [out] = await requests_out([row], staff=True)
     return json(out.model_dump(mode="json"), headers=NO_STORE)
+
+
+@bp.post("/me/device-binding-requests/<request_id:str>/cancel", name="devices.binding_cancel")
+@requires(*RESIDENTS)
+@responds(200, BindingRequestOut, "Taken back: grid staff no longer see it as pending")
+@errors(404, 409)
+async def cancel_request(request: Request, request_id: str) -> HTTPResponse:
+    """Take back your own request while it is pending (409 `binding_request_decided` once decided)."""
+    account = await current_account(require_principal(request))
+    row = await binding.cancel(account=account, public_id=request_id)
+    [out] = await requests_out([row], staff=False)
+    return json(out.model_dump(mode="json"), headers=NO_STORE)

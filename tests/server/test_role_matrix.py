@@ -100,6 +100,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/device-alarms/<alarm_id:str>/evidence"): "- +    +    +    +    -    +",
     ("GET", "/api/v1/buildings/<code:str>/device-rules"):  "-    -    -    +    +    -    +",
     ("PUT", "/api/v1/buildings/<code:str>/device-rules"):  "-    -    -    +    -    -    +",
+    ("POST", "/api/v1/me/device-binding-requests/<request_id:str>/cancel"): "- + + - - - -",
     ("GET", "/api/v1/police/ebikes"):                      "-    -    -    -    -    +    -",
     ("GET", "/api/v1/buildings"):                          "-    -    -    +    +    +    +",
     ("GET", "/api/v1/buildings/<code:str>"):               "-    -    -    +    +    +    +",

@@ -197,3 +197,27 @@ async def test_a_request_for_a_device_retired_since_cannot_be_approved(
     assert (await BindingRequest.get(public_id=asked["id"])).state == "pending" and not await is_member(device, asker)
     refused = await client.post(decide_url(asked["id"], "refuse"), json={"note": "设备已停用"}, headers=staff.headers)
     assert refused.status_code == 200 and [d["result"] for d in await told(asker)] == ["未通过"]
+
+
+async def test_a_resident_takes_back_only_their_own_pending_request(
+    app: Sanic, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    staff, device, asker = await scene(app, client, tmp_path)
+    other = await user(app, Role.RESIDENT)
+    asked = await ask(client, device, asker)
+    cancel = f"/api/v1/me/device-binding-requests/{asked['id']}/cancel"
+    # Another resident, staff, and a made-up id: nothing is taken back.
+    assert (await client.post(cancel, headers=other.headers)).status_code == 404
+    assert (await client.post(cancel, headers=staff.headers)).status_code == 403
+    made_up = "/api/v1/me/device-binding-requests/br_nope/cancel"
+    assert (await client.post(made_up, headers=asker.headers)).status_code == 404
+    assert (await BindingRequest.get(public_id=asked["id"])).state == "pending"
+    taken = await client.post(cancel, headers=asker.headers)
+    assert taken.status_code == 200 and taken.json()["state"] == "cancelled"
+    assert (await client.post(cancel, headers=asker.headers)).status_code == 409
+    late = await client.post(decide_url(asked["id"], "approve"), json={}, headers=staff.headers)
+    assert late.status_code == 409 and not await is_member(device, asker)
+    pending = (await client.get("/api/v1/device-binding-requests", headers=staff.headers)).json()["items"]
+    assert pending == []
+    # Taken back, the resident may ask again.
+    assert (await ask(client, device, asker))["state"] == "pending"
