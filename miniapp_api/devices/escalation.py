@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 
 from identity.models import Account, Node
 from identity.roles import NodeLevel, Role
-from miniapp_api.devices import notices
+from miniapp_api.devices import notices, silences
 from miniapp_api.devices.models import AlarmEvent, AlarmState, AlarmTimer, Device, DeviceAlarm
 from miniapp_api.devices.rules import Severity
 from notify import outbox
@@ -149,9 +149,15 @@ class EscalationScheduler:
                 await AlarmTimer.filter(id=timer.id).using_db(conn).update(cancelled=True)
                 return 0
             await AlarmTimer.filter(id=timer.id).using_db(conn).update(fired_at=now)
-            nodes = await step_nodes(alarm, timer.step, conn)
+            device = await Device.get(id=alarm.device_id, using_db=conn)
+            silence = await silences.covering(device, now, conn)
+            # A silenced alarm's messages are not sent, to staff no more than to the household.
+            nodes = [] if silence is not None else await step_nodes(alarm, timer.step, conn)
             codes = ",".join(n.code for n in nodes) or "-"
             who = "grid staff" if timer.step == 1 else "community duty staff"
+            note = f"step {timer.step}: {who} of {codes}"
+            if silence is not None:
+                note = f"step {timer.step}: silenced by {silence.public_id}"
             await AlarmEvent.create(
                 alarm_id=alarm.id,
                 at=now,
@@ -160,15 +166,21 @@ class EscalationScheduler:
                 to_state=alarm.state,
                 severity=alarm.severity,
                 actor="system",
-                note=f"step {timer.step}: {who} of {codes}",
+                note=note,
                 using_db=conn,
             )
-            told = await self._tell(alarm, timer, nodes, now, conn) if nodes else 0
+            told = await self._tell(alarm, device, timer, nodes, now, conn) if nodes else 0
         log.info("device alarm escalated id=%s step=%s told=%s", alarm.public_id, timer.step, told)
         return 1
 
     async def _tell(
-        self, alarm: DeviceAlarm, timer: AlarmTimer, nodes: list[Node], now: dt.datetime, conn: BaseDBAsyncClient
+        self,
+        alarm: DeviceAlarm,
+        device: Device,
+        timer: AlarmTimer,
+        nodes: list[Node],
+        now: dt.datetime,
+        conn: BaseDBAsyncClient,
     ) -> int:
         from miniapp_api.devices.alarms import device_label
         from miniapp_api.devices.labels import ALARM_ZH, SEVERITY_ZH
@@ -180,7 +192,6 @@ class EscalationScheduler:
             .using_db(conn)
             .order_by("id")
         )
-        device = await Device.get(id=alarm.device_id, using_db=conn)
         names = {n.id: n.name for n in nodes}
         told = 0
         for account in staff:

@@ -25,7 +25,7 @@ from tortoise.transactions import in_transaction
 from miniapp_api.buildings.importer import ImportFileError, ImportResult, Rejected, Table, map_header, read_table
 from miniapp_api.buildings.importer.table import Column
 from miniapp_api.devices import registry
-from miniapp_api.devices.models import BindingRequest, BindingState, Device, DeviceSilence
+from miniapp_api.devices.models import BindingRequest, BindingState, Device, DeviceAlarm, DeviceSilence
 from miniapp_api.devices.rules import DeviceType
 from miniapp_api.devices.schemas import DeviceIn
 from server.auth import Principal
@@ -209,13 +209,18 @@ async def _import_row(row: DeviceRow, viewer: Principal, new: list[NewDevice], n
         if problems:
             return "rejected", problems
     await Device.filter(id=existing.id).update(**changes, updated_at=now)
-    if "node_path" in changes:
+    if "node_path" in changes or "building_id" in changes:
         # What staff decide about the device goes with it to its new area: pending binding requests,
-        # and the device's silences (seen and lifted there).
-        moved_to = str(changes["node_path"])
+        # the device's silences (seen and lifted there), and its open alarms (seen, acknowledged and
+        # escalated there; cleared ones stay where they happened).
+        moved_to = str(changes.get("node_path", existing.node_path))
+        building_id = changes.get("building_id", existing.building_id)
         pending = BindingRequest.filter(device_id=existing.id, state=BindingState.PENDING.value)
         await pending.update(node_path=moved_to)
         await DeviceSilence.filter(device_id=existing.id, scope="device", ended_at=None).update(node_path=moved_to)
+        await DeviceAlarm.filter(device_id=existing.id, cleared_at=None).update(
+            node_path=moved_to, building_id=building_id
+        )
     return "updated", []
 
 

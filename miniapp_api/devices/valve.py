@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 from identity import audit
 from identity.models import Account
 from identity.roles import Role
-from miniapp_api.devices import alarms  # a cycle: each uses the other only when called
+from miniapp_api.devices import alarms, silences  # alarms: a cycle, each uses the other only when called
 from miniapp_api.devices.labels import ALARM_ZH, SEVERITY_ZH
 from miniapp_api.devices.models import AlarmEvent, CommandState, Device, DeviceAlarm, DeviceCommand, DeviceMember
 from miniapp_api.devices.rules import DeviceType, Severity
@@ -219,8 +219,11 @@ async def fail(command: DeviceCommand, *, reason: str, now: dt.datetime) -> bool
 
 
 async def _tell_grid_staff(detector: Device, alarm_public_id: str) -> int:
-    """The grid's staff at once (a failed shut-off cannot wait for the escalation steps)."""
+    """The grid's staff at once (a failed shut-off cannot wait for the escalation steps), unless the
+    detector is silenced (nobody is messaged about a silenced alarm; its history says so)."""
     alarm = await DeviceAlarm.get(public_id=alarm_public_id)
+    if await silences.covering(detector, alarm.started_at) is not None:
+        return 0
     paths = _ancestors_to_grid(detector.node_path)
     staff = await Account.filter(role=Role.GRID_STAFF, is_active=True, node__path__in=paths).order_by("id")
     data = {

@@ -174,3 +174,29 @@ def test_escalation_minutes_are_read_strictly() -> None:
         assert "GMID_DEVICE_ESCALATION" in message and "\n" not in message, (bad, message)
     with pytest.raises(SettingsError):
         Settings.from_env({"GMID_DEVICE_GROUP_SECONDS": "0"}, env_file=None)
+
+
+async def test_a_silenced_alarm_is_escalated_to_nobody(app: Sanic, client: httpx.AsyncClient, tmp_path: Path) -> None:
+    # A silence means nobody is messaged about the alarm: not the household, not staff by escalation.
+    await buildings(tmp_path)
+    staff = await staff_scene(app)
+    device = await register(client, staff["grid"], "GE-3401")
+    ends = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+    silence = {"device": device.id, "ends_at": ends, "reason": "设备检修期间暂停报警通知"}
+    silenced = await client.post("/api/v1/device-silences", json=silence, headers=staff["grid"].headers)
+    assert silenced.status_code == 201, silenced.text
+    await send(client, device, [gas(device.serial, 30.0)])
+    alarm = await alarm_of(device)
+    assert await EscalationScheduler().run_once(now=later(6)) == 1
+    assert await EscalationScheduler().run_once(now=later(16)) == 1
+    for name in staff:
+        assert await escalations_to(staff[name]) == [], name
+    sid = silenced.json()["id"]
+    assert await escalate_notes(alarm) == [f"step 1: silenced by {sid}", f"step 2: silenced by {sid}"]
+    # Lifted before a step is due: that step is told.
+    lift = await client.post(f"/api/v1/device-silences/{sid}/lift", headers=staff["grid"].headers)
+    assert lift.status_code == 200
+    other = await register(client, staff["grid"], "GE-3402")
+    await send(client, other, [gas(other.serial, 30.0)])
+    assert await EscalationScheduler().run_once(now=later(6)) == 1
+    assert len(await escalations_to(staff["grid"])) == 1

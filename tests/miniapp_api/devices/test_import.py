@@ -292,3 +292,34 @@ async def test_a_pending_binding_request_follows_a_moved_device_to_its_new_area(
     lift = f"/api/v1/device-silences/{silenced.json()['id']}/lift"
     assert (await client.post(lift, headers=old_grid.headers)).status_code == 404
     assert (await client.post(lift, headers=new_grid.headers)).status_code == 200
+
+
+async def test_a_moved_devices_open_alarm_goes_with_it_to_its_new_area(
+    app: Sanic, client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    from miniapp_api.devices.escalation import EscalationScheduler
+    from miniapp_api.devices.models import DeviceAlarm
+    from notify.models import Notification
+
+    await buildings(tmp_path)
+    old_grid = await user(app, Role.GRID_STAFF, node="GM010101", openid="o_move_old")
+    new_grid = await user(app, Role.GRID_STAFF, node="GM010102", openid="o_move_new")
+    device = await register(client, old_grid, "GD-5301")
+    await send(client, device, [gas(device.serial, 30.0)])
+    [alarm] = (await client.get("/api/v1/device-alarms", headers=old_grid.headers)).json()["items"]
+    path = write_csv(tmp_path / "move.csv", [device_row("GD-5301", building="GM0101020001")])
+    assert (await run_import(settings, path))[0] == 0
+    # The old grid no longer sees, acknowledges or hears of it; the new grid does.
+    assert (await client.get("/api/v1/device-alarms", headers=old_grid.headers)).json()["items"] == []
+    url = f"/api/v1/device-alarms/{alarm['id']}"
+    assert (await client.get(url, headers=old_grid.headers)).status_code == 404
+    assert (await client.post(f"{url}/ack", json={}, headers=old_grid.headers)).status_code == 404
+    listed = (await client.get("/api/v1/device-alarms", headers=new_grid.headers)).json()["items"]
+    assert [a["id"] for a in listed] == [alarm["id"]]
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6)
+    assert await EscalationScheduler().run_once(now=later) == 1
+    told = await Notification.filter(template="device.alarm_escalated").values_list("account_id", flat=True)
+    assert list(told) == [new_grid.account.id]
+    moved = await DeviceAlarm.get(public_id=alarm["id"])
+    building_id = (await Device.get(serial="GD-5301")).building_id
+    assert moved.node_path.endswith("/GM010102/") and moved.building_id == building_id

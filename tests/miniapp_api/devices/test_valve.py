@@ -152,3 +152,19 @@ async def test_no_reopening_while_the_gas_alarm_is_open(app: Sanic, client: http
     assert (await send(client, detector, [other])).json()["error"]["details"]["refused"][0]["code"] == "unknown_command"
     bad = {"device": shutoff.serial, "command": "not-an-id", "result": "maybe", "at": at()}
     assert (await send(client, shutoff, [bad])).json()["error"]["details"]["refused"][0]["code"] == "bad_command_answer"
+
+
+async def test_a_failed_close_on_a_silenced_detector_messages_nobody(
+    app: Sanic, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    # The silence's promise holds for the valve's failure too: recorded and listed, nobody messaged.
+    staff, detector, _, resident = await scene(app, client, tmp_path)
+    ends = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+    body = {"device": detector.id, "ends_at": ends, "reason": "设备检修期间暂停报警通知"}
+    assert (await client.post("/api/v1/device-silences", json=body, headers=staff.headers)).status_code == 201
+    await send(client, detector, [gas(detector.serial, 25.0, 20)])
+    later = dt.datetime.now(dt.UTC) + valve.TTL + dt.timedelta(seconds=1)
+    assert await valve.expire_due(now=later) == 1
+    assert await DeviceAlarm.filter(alarm_type="valve_failed").exists()
+    for who in (staff, resident):
+        assert not await Notification.filter(account_id=who.account.id, template="device.alarm").exists()
