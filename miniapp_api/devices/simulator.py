@@ -69,15 +69,19 @@ class Fleet:
     valve: str | None = None  # the leak's valve, behind the leak's gateway
 
 
+DEMO_ADDRESS = "光明区演示楼栋（设备模拟）"
+
+
 async def demo_building(code: str | None) -> Building:
-    """The building asked for; else the first there is (``gmid import buildings --demo``); else a
-    demo building made now in the first grid of the hierarchy (the demo hierarchy when there is none)."""
+    """The building asked for; else the simulator's own demo building (made now, in the first grid of the
+    hierarchy, the demo hierarchy when there is none). Never some real building by chance: a simulated
+    leak there would raise a real alarm to real staff."""
     if code:
         found = await Building.get_or_none(code=code.upper())
         if found is None:
             raise SimulatorError("no building with this code (gmid import buildings, or leave out --building)")
         return found
-    found = await Building.all().order_by("id").first()
+    found = await Building.filter(address=DEMO_ADDRESS).order_by("id").first()
     if found is not None:
         return found
     from identity import hierarchy
@@ -92,7 +96,9 @@ async def demo_building(code: str | None) -> Building:
         raise SimulatorError("the hierarchy has no grid to put a demo building in")
     building_code = f"{grid.code}9001"
     header = ["code", "address", "grid", "floor_area", "floors", "households", "residents"]
-    row = [building_code, "光明区演示楼栋（设备模拟）", grid.code, "300", "6", "12", "30"]
+    if await Building.exists(code=building_code):
+        raise SimulatorError(f"building {building_code} is not the simulator's: give --building CODE")
+    row = [building_code, DEMO_ADDRESS, grid.code, "300", "6", "12", "30"]
     result = await importer.import_table(importer.Table(header, [(2, row)]))
     if result.rejected:
         raise SimulatorError(f"the demo building was refused: {result.rejected[0]}")

@@ -39,7 +39,9 @@ def register(commands: Subparsers) -> None:
     p.add_argument("--rate", type=float, default=10.0, help="readings a second (default 10)")
     p.add_argument("--seconds", type=float, help="how long to send (default 10; a scenario runs at least its course)")
     p.add_argument("--scenario", choices=["gas-leak"], help="gas-leak: one detector's gas rises from 0 to 30 %%LEL")
-    p.add_argument("--building", help="the building's code (default: the first one, or a demo building made now)")
+    p.add_argument(
+        "--building", help="the building's code (default: the simulator's own demo building, made on first use)"
+    )
     p.add_argument("--url", help="the service's base URL (default GMID_PUBLIC_BASE_URL)")
     p.add_argument(
         "--via",

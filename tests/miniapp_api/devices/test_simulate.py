@@ -121,3 +121,16 @@ async def test_the_gas_leak_over_mqtt_ends_with_the_valve_shut(
     assert "requests to the MQTT broker" in out and "valve commands confirmed: 1" in out, out
     [command] = await DeviceCommand.all()
     assert (command.action, command.state) == ("close", "confirmed")
+
+
+async def test_without_building_it_never_picks_a_real_one(
+    app: Sanic, client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    await buildings(tmp_path)  # real buildings of the register
+    args = ("devices", "simulate", "--count", "2", "--rate", "2", "--seconds", "1", "--url", str(client.base_url))
+    code, out, err = await gmid(settings, *args)
+    assert code == 0, out + err
+    demo = await Building.get(address="光明区演示楼栋（设备模拟）")
+    assert f"building {demo.code}:" in out
+    real = await Building.filter(code__in=["GM0101010001", "GM0101020001"]).values_list("id", flat=True)
+    assert not await Device.filter(building_id__in=list(real)).exists()
