@@ -16,6 +16,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from identity.models import Account
@@ -387,9 +388,17 @@ async def staff_alarm(*, viewer_node: str | None, public_id: str) -> DeviceAlarm
     return alarm
 
 
+def household_may_see(alarm: DeviceAlarm, device: Device) -> bool:
+    """A household sees its home's open alarms, and the ones that began since the device last came back
+    into service: never a former tenant's history."""
+    return alarm.cleared_at is None or device.retired_at is None or alarm.started_at >= device.retired_at
+
+
 async def member_alarm(*, account: Account, public_id: str) -> DeviceAlarm:
     alarm = await DeviceAlarm.get_or_none(public_id=public_id) if len(public_id) <= 16 else None
     if alarm is None or not await DeviceMember.exists(device_id=alarm.device_id, account_id=account.id):
+        raise NotFound("No alarm with this id on your devices.", code="alarm_not_found")
+    if not household_may_see(alarm, await Device.get(id=alarm.device_id)):
         raise NotFound("No alarm with this id on your devices.", code="alarm_not_found")
     return alarm
 
@@ -412,9 +421,17 @@ async def list_alarms(
     alarm_type: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    retired: dict[int, dt.datetime] | None = None,
 ) -> tuple[list[DeviceAlarm], str | None]:
-    """Newest first; ``under`` a node path (staff) or ``device_ids`` (a household)."""
+    """Newest first; ``under`` a node path (staff) or ``device_ids`` (a household, with ``retired``: when
+    each device last left service, what ``household_may_see``)."""
     query = DeviceAlarm.filter(state__in=[s.value for s in STATE_FILTERS[state]])
+    if device_ids is not None and retired:
+        seen = [
+            Q(device_id=d) & (Q(cleared_at=None) | Q(started_at__gte=retired[d])) if d in retired else Q(device_id=d)
+            for d in device_ids
+        ]
+        query = query.filter(Q(*seen, join_type="OR"))
     query = (
         query.filter(device_id__in=device_ids) if device_ids is not None else query.filter(node_path__startswith=under)
     )

@@ -49,6 +49,8 @@ class Device(Model):
     binding_failures = fields.IntField(default=0)
     credential_id = fields.CharField(max_length=13, null=True, unique=True)
     active = fields.BooleanField(default=True)
+    # Its next household sees nothing of it from before this (a former tenant's alarms and readings).
+    retired_at = fields.DatetimeField(null=True, description="When it last left service.")
     last_seen_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()

@@ -60,6 +60,11 @@ async def chart(request: Request, device_id: str, query: ReadingsQuery) -> HTTPR
     hours), the current hour included. Staff in the device's area and its household."""
     since, until = window(query)
     device = await device_for(request, device_id)
+    if require_principal(request).role in registry.RESIDENTS and device.retired_at is not None:
+        # A household's chart starts with the first whole hour after the device came back into service:
+        # an hour's point may hold a former tenant's readings.
+        hour = device.retired_at.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        since = max(since, hour + dt.timedelta(hours=1))
     if query.metric not in rules.METRICS_BY_TYPE[DeviceType(device.type)]:
         raise ValidationFailed.field("metric", f"a {device.type} device does not send this metric", "bad_metric")
     rows = await readings_store.hourly(

@@ -327,6 +327,8 @@ async def update(*, viewer: Principal, device: Device, patch: DevicePatch) -> De
         changes["rules"] = checked_rules(kind, patch.rules)
     if "active" in fields and patch.active is not None:
         changes["active"] = patch.active
+        if not patch.active and device.active:
+            changes["retired_at"] = utcnow()
         if not patch.active:
             # A retired device lets go of its valve (or its detector): the valve is free for the device
             # that replaces it, and the retired one's household no longer reaches it.

@@ -368,6 +368,7 @@ async def my_alarms(request: Request, query: DeviceAlarmQuery) -> HTTPResponse:
     rows, cursor = await alarms.list_alarms(
         under="",
         device_ids=[d.id for d in devices],
+        retired={d.id: d.retired_at for d in devices if d.retired_at is not None},
         state=query.state,
         severity=query.severity,
         alarm_type=query.type,

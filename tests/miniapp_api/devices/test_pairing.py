@@ -121,3 +121,46 @@ async def test_a_retired_device_lets_go_of_its_household(app: Sanic, client: htt
     assert (await client.get(f"/api/v1/device-alarms/{alarm['id']}", headers=former.headers)).status_code == 404
     assert (await send(client, device, [gas(device.serial, 25.0, 1)])).json()["alarms"]
     assert await Notification.filter(account_id=former.account.id).count() == told
+
+
+async def test_a_new_tenant_never_reads_the_former_households_history(
+    app: Sanic, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    await buildings(tmp_path)
+    staff = await user(app, Role.GRID_STAFF, node="GM010101")
+    device = await register(client, staff, "GD-7901")
+    former = await bound_resident(app, client, device, phone="13900007901", openid="o_former_7901")
+    await send(client, device, [gas(device.serial, 12.0, 40)])
+    await send(client, device, [gas(device.serial, 1.0, 30)])  # their alarm, raised and cleared
+    [old] = (await client.get("/api/v1/me/device-alarms", params={"state": "all"}, headers=former.headers)).json()[
+        "items"
+    ]
+    path = f"/api/v1/devices/{device.id}"
+    assert (await client.patch(path, json={"active": False}, headers=staff.headers)).status_code == 200
+    assert (await client.patch(path, json={"active": True}, headers=staff.headers)).status_code == 200
+    tenant = await user(app, Role.RESIDENT)
+    asked = await client.post(f"/api/v1/devices/{device.id}/binding-requests", headers=tenant.headers)
+    assert asked.status_code == 201, asked.text
+    approve = f"/api/v1/device-binding-requests/{asked.json()['id']}/approve"
+    assert (await client.post(approve, json={}, headers=staff.headers)).status_code == 200
+    # The former household's alarm, its evidence and its readings are not the new tenant's.
+    mine = await client.get("/api/v1/me/device-alarms", params={"state": "all"}, headers=tenant.headers)
+    assert mine.json()["items"] == []
+    for suffix in ("", "/evidence", "/ack"):
+        method = "POST" if suffix == "/ack" else "GET"
+        kwargs = {"json": {}} if method == "POST" else {}
+        answer = await client.request(
+            method, f"/api/v1/device-alarms/{old['id']}{suffix}", headers=tenant.headers, **kwargs
+        )
+        assert answer.status_code == 404, (suffix, answer.text)
+    chart = await client.get(
+        f"{path}/readings",
+        params={"metric": "gas_lel_pct", "from": "2026-01-01T00:00:00+08:00"},
+        headers=tenant.headers,
+    )
+    assert chart.status_code == 200 and all(p["last_at"] >= asked.json()["created_at"] for p in chart.json()["points"])
+    # Staff still see the device's whole history; and the home's next alarm is the tenant's.
+    assert (await client.get(f"/api/v1/device-alarms/{old['id']}", headers=staff.headers)).status_code == 200
+    await send(client, device, [gas(device.serial, 15.0, 1)])
+    [new] = (await client.get("/api/v1/me/device-alarms", headers=tenant.headers)).json()["items"]
+    assert new["id"] != old["id"]
