@@ -11,7 +11,6 @@ import os
 import secrets
 import socket
 
-from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
@@ -21,6 +20,7 @@ from miniapp_api.devices import notices, silences
 from miniapp_api.devices.models import AlarmEvent, AlarmState, AlarmTimer, Device, DeviceAlarm
 from miniapp_api.devices.rules import Severity
 from notify import outbox
+from server import timers
 from server.settings_parsers import escalation_minutes
 from server.wire import wire_time
 
@@ -77,19 +77,6 @@ async def cancel(alarm: DeviceAlarm, conn: BaseDBAsyncClient) -> int:
 TEMPLATE = "device.alarm_escalated"
 STEP_ROLES: dict[int, tuple[Role, ...]] = {1: (Role.GRID_STAFF,), 2: (Role.GRID_STAFF, Role.OFFICER)}
 
-_CLAIM_SQL = {
-    True: (
-        "UPDATE device_alarm_timer SET lease_owner = $1, lease_until = $2 WHERE id IN (SELECT id FROM "
-        "device_alarm_timer WHERE fired_at IS NULL AND cancelled = FALSE AND due_at <= $3 AND (lease_until IS NULL "
-        "OR lease_until < $3) ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id"
-    ),
-    False: (
-        "UPDATE device_alarm_timer SET lease_owner = ?, lease_until = ? WHERE id IN (SELECT id FROM "
-        "device_alarm_timer WHERE fired_at IS NULL AND cancelled = 0 AND due_at <= ? AND (lease_until IS NULL "
-        "OR lease_until < ?) ORDER BY due_at LIMIT ?) RETURNING id"
-    ),
-}
-
 
 def _paths(node_path: str) -> list[str]:
     """The node itself and the paths above it."""
@@ -117,15 +104,9 @@ class EscalationScheduler:
         self.fired = 0
 
     async def claim(self, now: dt.datetime) -> list[int]:
-        conn = connections.get("default")
-        postgres = conn.capabilities.dialect == "postgres"
-        params: list[object] = (
-            [self.worker, now + self.lease, now, self.batch]
-            if postgres
-            else [self.worker, now + self.lease, now, now, self.batch]
+        return await timers.claim_due(
+            table="device_alarm_timer", worker=self.worker, lease=self.lease, now=now, batch=self.batch
         )
-        rows = await conn.execute_query_dict(_CLAIM_SQL[postgres], params)
-        return [int(r["id"]) for r in rows]
 
     async def run_once(self, *, now: dt.datetime | None = None) -> int:
         """Fire every step due at ``now`` (a test passes a later clock); the number fired."""

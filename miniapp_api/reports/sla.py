@@ -14,7 +14,6 @@ import logging
 import os
 import socket
 
-from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
@@ -24,6 +23,7 @@ from miniapp_api.reports import events
 from miniapp_api.reports.models import Category, Report, ReportEvent, SlaTimer
 from miniapp_api.reports.service import STATE_NAMES, utcnow
 from notify import outbox
+from server import timers
 from server.wire import wire_time
 
 log = logging.getLogger("gmid.reports.sla")
@@ -34,19 +34,6 @@ _MINUTES = {
     "start": "start_minutes",
     "resolve": "resolve_minutes",
     "feedback": "feedback_minutes",
-}
-
-_CLAIM_SQL = {
-    True: (
-        "UPDATE report_sla_timer SET lease_owner = $1, lease_until = $2 WHERE id IN (SELECT id FROM report_sla_timer "
-        "WHERE fired_at IS NULL AND cancelled = FALSE AND due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) "
-        "ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id"
-    ),
-    False: (
-        "UPDATE report_sla_timer SET lease_owner = ?, lease_until = ? WHERE id IN (SELECT id FROM report_sla_timer "
-        "WHERE fired_at IS NULL AND cancelled = 0 AND due_at <= ? AND (lease_until IS NULL OR lease_until < ?) "
-        "ORDER BY due_at LIMIT ?) RETURNING id"
-    ),
 }
 
 
@@ -64,15 +51,9 @@ class SlaScheduler:
         self.fired = 0
 
     async def claim(self, now: dt.datetime) -> list[int]:
-        conn = connections.get("default")
-        postgres = conn.capabilities.dialect == "postgres"
-        params: list[object] = (
-            [self.worker, now + self.lease, now, self.batch]
-            if postgres
-            else [self.worker, now + self.lease, now, now, self.batch]
+        return await timers.claim_due(
+            table="report_sla_timer", worker=self.worker, lease=self.lease, now=now, batch=self.batch
         )
-        rows = await conn.execute_query_dict(_CLAIM_SQL[postgres], params)
-        return [int(r["id"]) for r in rows]
 
     async def run_once(self, *, now: dt.datetime | None = None) -> int:
         """Fire every timer due at ``now`` (a test passes a later clock); the number fired."""
