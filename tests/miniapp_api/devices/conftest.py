@@ -15,16 +15,14 @@ import httpx
 import pytest
 from sanic import Sanic
 
-from identity import service as identity_service
-from identity.models import Account
 from identity.roles import Role
 from miniapp_api.devices import signing
 from miniapp_api.devices.mqtt import MqttService
 from server import redis as gmid_redis
 from server.jobs import JobContext
 from server.settings import Settings
-from tests.factories import auth, make_account, token_for
 from tests.miniapp_api.buildings.conftest import import_rows, row
+from tests.miniapp_api.ebikes.conftest import User, user
 from tests.support.mosquitto import Mosquitto
 from tests.support.notify_fixtures import app_with_channels
 
@@ -34,24 +32,6 @@ READINGS = "/api/v1/devices/readings"
 @pytest.fixture
 def app(notify_settings: Settings) -> Sanic:
     return app_with_channels(notify_settings)
-
-
-@dataclass
-class User:
-    account: Account
-    headers: dict[str, str]
-
-
-async def user(
-    app: Sanic, role: Role, *, node: str | None = None, phone: str | None = None, openid: str | None = None
-) -> User:
-    account = await make_account(role, node=node)
-    if openid is not None:
-        account.wechat_openid = openid
-        await account.save(update_fields=["wechat_openid"])
-    if phone is not None:
-        await identity_service.update_profile(account=account, name=None, phone=phone, id_number=None)
-    return User(account, auth(await token_for(app, account)))
 
 
 @dataclass
