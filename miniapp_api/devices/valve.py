@@ -112,18 +112,16 @@ async def due_for(signer: Device, now: dt.datetime | None = None) -> list[Outgoi
         ids = [signer.id]
     else:
         return []
-    if not ids:
+    due_now = DeviceCommand.filter(
+        device_id__in=ids, state__in=list(OPEN_STATES), next_attempt_at__lte=moment, expires_at__gt=moment
+    )
+    # Every ingest request of a valve or a gateway asks: almost always nothing is due, and then no
+    # transaction is opened (the claim below re-reads under the row lock).
+    if not ids or not await due_now.exists():
         return []
     out: list[Outgoing] = []
     async with in_transaction() as conn:
-        due = (
-            await DeviceCommand.filter(
-                device_id__in=ids, state__in=list(OPEN_STATES), next_attempt_at__lte=moment, expires_at__gt=moment
-            )
-            .using_db(conn)
-            .select_for_update()
-            .order_by("id")
-        )
+        due = await due_now.using_db(conn).select_for_update().order_by("id")
         serials = dict(
             await Device.filter(id__in=[c.device_id for c in due]).using_db(conn).values_list("id", "serial")
         )
