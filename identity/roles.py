@@ -11,12 +11,16 @@ class Role(StrEnum):
     GRID_STAFF = "grid_staff"
     OFFICER = "officer"
     POLICE = "police"
+    HEALTH_STAFF = "health_staff"
     ADMIN = "admin"
 
 
 # Every role but resident works for the district and is scoped to a node of the hierarchy.
 STAFF_ROLES: frozenset[Role] = frozenset(Role) - {Role.RESIDENT}
 ALL_ROLES: frozenset[Role] = frozenset(Role)
+# Staff who work civic matters (reports, the clinic's ledgers). Health staff see health data of the
+# people in their area and nothing of residents' reports: minimum necessary (PIPL art. 6).
+CIVIC_STAFF_ROLES: frozenset[Role] = STAFF_ROLES - {Role.HEALTH_STAFF}
 
 
 class NodeLevel(StrEnum):

@@ -61,6 +61,7 @@ def audience_of(principal: Principal | None) -> str:
         Role.GRID_STAFF: Audience.OFFICER,
         Role.OFFICER: Audience.OFFICER,
         Role.POLICE: Audience.POLICE,
+        Role.HEALTH_STAFF: Audience.RESIDENT,  # no enforcement role: what any resident sees
         Role.ADMIN: Audience.ADMIN,
     }[principal.role]
 

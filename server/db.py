@@ -32,6 +32,7 @@ MODEL_MODULES: list[str] = [
     "miniapp_api.devices.models",
     "miniapp_api.open311.models",
     "miniapp_api.clinic.models",
+    "miniapp_api.wristbands.models",
 ]
 
 

@@ -322,6 +322,13 @@ SPECS: tuple[Spec, ...] = (
         "Seconds of silence after which a device is offline, per type (`gas=3600,gateway=300`); types not "
         "named keep their default (gas, smoke, valve 3600; water, noise, air 1800; gateway 300).",
     ),
+    Spec(
+        "checkin_retention_days",
+        parse_int(1, 365),
+        28,
+        "Check-ins, temperatures, trips, health statuses and quarantine orders are deleted this many days "
+        "after they end.",
+    ),
     Spec("log_level", parse_log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Spec("access_log", parse_bool, False, "Write Sanic's access log (request lines, no bodies)."),
 )
@@ -401,6 +408,7 @@ class Settings:
     device_escalation: str = "critical=5+10,major=15+30,warning=60+120"
     device_group_seconds: int = 60
     device_heartbeats: str = ""
+    checkin_retention_days: int = 28
     log_level: str = "INFO"
     access_log: bool = False
 

@@ -15,6 +15,7 @@ STAFF_NODES = {
     Role.ADMIN: "GM",
     Role.POLICE: "GM01",
     Role.OFFICER: "GM0101",
+    Role.HEALTH_STAFF: "GM0101",
     Role.GRID_STAFF: "GM010101",
     Role.PARTY_MEMBER: "GM010101",
 }

@@ -9,7 +9,7 @@ from typing import cast
 
 from tortoise.transactions import in_transaction
 
-from identity.roles import STAFF_ROLES
+from identity.roles import CIVIC_STAFF_ROLES
 from miniapp_api.clinic.models import CategoryFeedback, ReportInsight
 from miniapp_api.reports import access, states
 from miniapp_api.reports import service as reports
@@ -43,7 +43,7 @@ class Group:
 
 
 def _require_staff(principal: Principal) -> str:
-    if principal.role not in STAFF_ROLES or principal.node_path is None:
+    if principal.role not in CIVIC_STAFF_ROLES or principal.node_path is None:
         raise Forbidden("Only staff with a place in the hierarchy see duplicate groups.", code="no_scope")
     return principal.node_path
 

@@ -16,7 +16,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
 from identity.models import Node
-from identity.roles import STAFF_ROLES
+from identity.roles import CIVIC_STAFF_ROLES
 from miniapp_api.reports import access, states
 from miniapp_api.reports.models import Category, Report, ReportEvent
 from miniapp_api.reports.states import State
@@ -86,7 +86,7 @@ async def ledger(
 ) -> list[LedgerRow]:
     """Rows for reports filed from ``since`` to ``until`` (Beijing dates, inclusive) under the caller's
     node, by the nodes one level below it (or at ``level``), by category and period."""
-    if principal.role not in STAFF_ROLES or principal.node_path is None:
+    if principal.role not in CIVIC_STAFF_ROLES or principal.node_path is None:
         raise Forbidden("Only staff with a place in the hierarchy read ledgers.", code="no_scope")
     if until < since or (until - since).days > MAX_DAYS:
         raise ValidationFailed.field("until", f"a range of 0 to {MAX_DAYS} days after since", "bad_range")

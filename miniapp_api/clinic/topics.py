@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from tortoise.functions import Count
 
-from identity.roles import STAFF_ROLES
+from identity.roles import CIVIC_STAFF_ROLES
 from miniapp_api.clinic import hot
 from miniapp_api.reports import access
 from miniapp_api.reports.models import Report, ReportFollower
@@ -40,7 +40,7 @@ def this_week() -> dt.date:
 
 
 async def topics(*, principal: Principal, week: dt.date | None, top: int) -> Topics:
-    if principal.role not in STAFF_ROLES or principal.node_path is None:
+    if principal.role not in CIVIC_STAFF_ROLES or principal.node_path is None:
         raise Forbidden("Only staff with a place in the hierarchy see hot topics.", code="no_scope")
     monday = hot.week_of(week or this_week())
     start = dt.datetime.combine(monday - dt.timedelta(days=7), dt.time(), BEIJING)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from identity.models import Account, Node
-from identity.roles import STAFF_ROLES, NodeLevel, Role
+from identity.roles import CIVIC_STAFF_ROLES, NodeLevel, Role
 from identity.service import is_district_level
 from miniapp_api.reports.models import Category, Report, ReportEvent, ReportFollower
 from server.auth import Principal
@@ -43,7 +43,7 @@ async def _closed_to(principal: Principal, report: Report) -> bool:
 
 def in_scope(principal: Principal, report: Report) -> bool:
     """Staff see the reports under their node; the district level sees all."""
-    if principal.role not in STAFF_ROLES:
+    if principal.role not in CIVIC_STAFF_ROLES:
         return False
     if is_district_level(principal):
         return True

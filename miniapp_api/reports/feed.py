@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from tortoise.expressions import Q
 
-from identity.roles import STAFF_ROLES
+from identity.roles import CIVIC_STAFF_ROLES
 from miniapp_api.reports import access, states
 from miniapp_api.reports.models import Report
 from miniapp_api.reports.states import State
@@ -83,7 +83,7 @@ async def feed(
 ) -> tuple[list[Report], FeedCursor | None]:
     """Reports under the caller's node, most urgent first: overdue ones, then by nearest deadline,
     then the newest of those without a deadline. Answers a page and the cursor of the next one."""
-    if principal.role not in STAFF_ROLES or principal.node_path is None:
+    if principal.role not in CIVIC_STAFF_ROLES or principal.node_path is None:
         raise Forbidden("Only staff with a place in the hierarchy have a feed.", code="no_feed")
     query = Report.filter(node_path__startswith=principal.node_path)
     if closed := access.closed_categories(principal):

@@ -12,7 +12,7 @@ from math import asin, cos, radians, sin, sqrt
 from tortoise.expressions import Q
 
 from identity import hierarchy
-from identity.roles import STAFF_ROLES, Role
+from identity.roles import CIVIC_STAFF_ROLES, Role
 from identity.service import is_district_level
 from miniapp_api.reports import states
 from miniapp_api.reports.access import (
@@ -87,7 +87,7 @@ async def similar(
         raise ValidationFailed.field("category", "no such category", "unknown_category")
     since = utcnow() - dt.timedelta(days=SIMILAR_DAYS)
     query = Report.filter(category_id=category.id, state__in=list(states.OPEN_STATES), created_at__gte=since)
-    staff = principal.role in STAFF_ROLES
+    staff = principal.role in CIVIC_STAFF_ROLES
     if category.key in closed_categories(principal):
         return []
     if staff:
