@@ -130,6 +130,7 @@ DEMO_STAFF = [
     ("officer", "officer", "GM0101"),
     ("grid.worker", "grid_staff", "GM010101"),
     ("party.member", "party_member", "GM010101"),
+    ("health.worker", "health_staff", "GM0101"),
 ]
 
 
