@@ -81,7 +81,7 @@ def _in_scope(viewer: Principal) -> Q:
 
 
 async def checkpoint_in_scope(viewer: Principal, public_id: str) -> Checkpoint:
-    found = await Checkpoint.get_or_none(public_id=public_id[:16])
+    found = await Checkpoint.get_or_none(public_id=public_id) if len(public_id) <= 16 else None
     if found is None or not viewer.covers(found.node_path):
         raise NotFound("No such checkpoint.", code="checkpoint_not_found")
     return found
@@ -92,7 +92,7 @@ async def band_in_scope(viewer: Principal, *, band: str | None, ble_id: str | No
     by someone living there, or seen at one of their checkpoints; else 404 like a missing one."""
     found: Wristband | None = None
     if band is not None:
-        found = await Wristband.get_or_none(public_id=band[:16])
+        found = await Wristband.get_or_none(public_id=band) if len(band) <= 16 else None
     elif ble_id is not None:
         normal = codes.normalize_ble_id(ble_id)
         if normal is None:
@@ -109,7 +109,7 @@ async def band_in_scope(viewer: Principal, *, band: str | None, ble_id: str | No
 
 async def person_in_scope(viewer: Principal, public_id: str) -> Account:
     """A person the viewer may trace: living in their area or seen at one of their checkpoints."""
-    account = await Account.get_or_none(public_id=public_id[:64])
+    account = await Account.get_or_none(public_id=public_id) if len(public_id) <= 32 else None
     if account is None or not (
         await _lives_in_scope(viewer, account.id)
         or await Checkin.filter(_in_scope(viewer), account_id=account.id).exists()

@@ -165,8 +165,16 @@ async def test_checkpoints_bands_and_people_outside_the_area_are_404_like_missin
         r = await trace(client, other_health, kind, **body, **RANGE, **WHY)
         assert r.status_code == 404 and error_of(r)["code"] == code, (kind, body, r.text)
         assert "1391234" not in r.text
+    # An id with something after a real one names nothing (never the real one, cut short).
+    for kind, body, code in (
+        ("checkpoint", {"checkpoint": s.gate.public_id + "x" * 10}, "checkpoint_not_found"),
+        ("band", {"band": s.band.public_id + "x" * 10}, "band_not_found"),
+        ("contacts", {"person": s.subject.account.public_id + "x" * 40, "minutes": 5}, "person_not_found"),
+    ):
+        r = await trace(client, s.health, kind, **body, **RANGE, **WHY)
+        assert r.status_code == 404 and error_of(r)["code"] == code, (kind, body, r.text)
     outcomes = [e.details["outcome"] for e in await entries()]
-    assert outcomes == ["not_found"] * 10
+    assert outcomes == ["not_found"] * 13
 
 
 async def test_time_ranges_are_bounded_and_bodies_checked(app: Sanic, client: httpx.AsyncClient) -> None:
