@@ -138,6 +138,9 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/open311/v2/requests/<service_request_id:str>"): "+ +    +    +    +    +    +    +",
     ("GET", "/open311/v2/tokens/<token:str>"):             "+    +    +    +    +    +    +    +",
     ("POST", "/api/v1/admin/open311/clients"):             "-    -    -    -    -    -    -    +",
+    ("POST", "/api/v1/tracing/checkpoint"):                "-    -    -    -    -    +    +    -",
+    ("POST", "/api/v1/tracing/band"):                      "-    -    -    -    -    +    +    -",
+    ("POST", "/api/v1/tracing/contacts"):                  "-    -    -    -    -    +    +    -",
     ("GET", "/api/v1/admin/open311/clients"):              "-    -    -    -    -    -    -    +",
     ("POST", "/api/v1/admin/open311/clients/<public_id:str>/revoke"): "- - - - -  -    -    +",
 }  # fmt: skip
