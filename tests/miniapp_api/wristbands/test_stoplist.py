@@ -4,8 +4,11 @@ nothing else does; lifts are empty entries; compaction keeps what readers need."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from typing import Any
+
+from tortoise.transactions import in_transaction
 
 from identity.roles import Role
 from miniapp_api.wristbands import bundle, engine, sealed, stoplist
@@ -121,3 +124,20 @@ async def test_compaction_drops_superseded_and_long_ended_entries_and_raises_the
     assert await bundle.compact(retention_days=28) == 1
     assert await StopEntry.all().values_list("counter", flat=True) == [3]
     assert await stoplist.floor() == 2
+
+
+async def test_a_change_in_a_rolled_back_transaction_leaves_no_entry(running: object) -> None:
+    wearer = await make_account(Role.RESIDENT)
+    band, _ = await seed.band(wearer=wearer)
+
+    class Undo(Exception):
+        pass
+
+    with contextlib.suppress(Undo):
+        async with in_transaction() as tx:
+            await Wristband.filter(id=band.id).using_db(tx).update(state="revoked", revoked_at=seed.now())
+            await stoplist.band_changed(band.id, conn=tx)
+            assert await StopEntry.filter(band_id=band.id).using_db(tx).count() == 1
+            raise Undo
+    assert await StopEntry.filter(band_id=band.id).count() == 0
+    assert (await stoplist.head()).counter == 0
