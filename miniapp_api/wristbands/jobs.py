@@ -6,7 +6,7 @@ from server.jobs import Job, JobContext
 from server.settings import Settings
 
 STOPLIST_JOB = "checkins.stoplist"
-STOPLIST_SECONDS = 3600.0  # rule sets that take effect later, windows that ended: hourly is enough
+STOPLIST_SECONDS = 300.0  # a rule set that takes effect later is applied within 5 minutes
 COMPACT_JOB = "checkins.compact"
 COMPACT_SECONDS = 3600.0
 
@@ -16,13 +16,20 @@ def jobs(settings: Settings) -> list[Job]:
 
 
 def stoplist_jobs(settings: Settings) -> list[Job]:
-    """The offline stop list: recompute every band that has or had a window (rule sets that took
-    effect since, key areas), and compact the feed (superseded entries, long-ended windows)."""
+    """The offline stop list: recompute every band that has or had a window when a rule set set for
+    later takes effect, and compact the feed (superseded entries, long-ended windows)."""
 
     async def sweep(ctx: JobContext) -> int:
-        from miniapp_api.wristbands import stoplist
+        from miniapp_api.wristbands import facts, stoplist
 
-        return await stoplist.sweep()
+        # Windows only move with the facts (their writers call the stop list) or the rules: sweep when
+        # another rule set has come into force (and once after a start).
+        in_force = (await facts.rules_at(stoplist.now())).as_json()
+        if ctx.state.get(STOPLIST_JOB) == in_force:
+            return 0
+        appended = await stoplist.sweep()
+        ctx.state[STOPLIST_JOB] = in_force
+        return appended
 
     async def compact(ctx: JobContext) -> int:
         from miniapp_api.wristbands import bundle

@@ -12,7 +12,8 @@ from tortoise.transactions import in_transaction
 
 from identity.roles import Role
 from miniapp_api.wristbands import bundle, engine, sealed, stoplist
-from miniapp_api.wristbands.models import HealthStatus, KeyArea, QuarantineOrder, StopEntry, Wristband
+from miniapp_api.wristbands.models import CheckinRuleSet, HealthStatus, KeyArea, QuarantineOrder, StopEntry, Wristband
+from server.settings import Settings
 from tests.factories import make_account
 from tests.miniapp_api.wristbands import seed
 
@@ -141,3 +142,23 @@ async def test_a_change_in_a_rolled_back_transaction_leaves_no_entry(running: ob
             raise Undo
     assert await StopEntry.filter(band_id=band.id).count() == 0
     assert (await stoplist.head()).counter == 0
+
+
+async def test_the_job_sweeps_when_a_later_rule_set_takes_effect(running: object, settings: Settings) -> None:
+    from miniapp_api.wristbands.jobs import STOPLIST_JOB, stoplist_jobs
+    from server.jobs import JobContext
+
+    wearer = await make_account(Role.RESIDENT)
+    band, _ = await seed.band(wearer=wearer)
+    await seed.status(wearer, "yellow")  # the default rules stop yellow: nobody told the stop list yet
+    job = next(j for j in stoplist_jobs(settings) if j.name == STOPLIST_JOB)
+    assert job.run is not None
+    ctx = JobContext(settings=settings, redis=None, redis_url="")  # type: ignore[arg-type]
+    assert await job.run(ctx) == 1
+    assert await job.run(ctx) == 0  # the same rules: no sweep
+    at = seed.now()
+    await CheckinRuleSet.create(
+        effective_from=at, fever_celsius=37.3, trip_window_days=14, stop_statuses=["red"], created_at=at, created_by="t"
+    )
+    assert await job.run(ctx) == 1  # yellow no longer stops
+    assert (await entries(band))[-1] == []

@@ -146,3 +146,18 @@ async def test_the_command_exits_0_pass_1_stop_2_bad_bundle(
     assert code == 2 and out.startswith("BAD BUNDLE")
     code, out = await check("not-a-ble-id", "36.6")
     assert code == 2 and "not-a-ble-id" not in out
+
+
+async def test_a_new_epoch_changes_the_salt_and_old_bundles_still_decide(
+    app: Sanic, client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    bands = await scenario()
+    token, jwks = await fetch_bundle(app, client)
+    code, out, err = await gmid(settings, "checkins", "new-epoch")
+    assert (code, out.strip()) == (0, "bundle epoch 2: checkpoint apps fetch the whole list at their next sync"), err
+    renewed, _ = await fetch_bundle(app, client)
+    old, new = offline.verify(token, jwks, at=seed.now()), offline.verify(renewed, jwks, at=seed.now())
+    assert (new["epoch"], new["reset"]) == (2, False) and new["salt"] != old["salt"]
+    for payload in (old, new):
+        verdict = offline.decide(payload, ble_id=bands["red"].ble_id, temperature=36.5, at=seed.now())
+        assert verdict.reasons == (engine.Reason.HEALTH_CHECK_NEEDED,)
