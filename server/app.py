@@ -59,6 +59,7 @@ def blueprints() -> list[Any]:
     from miniapp_api.open311.routes import group as open311_group
     from miniapp_api.reports.photo_routes import bp as report_photos_bp
     from miniapp_api.reports.routes import bp as reports_bp
+    from miniapp_api.wristbands.bundle_routes import bp as checkin_bundle_bp
     from miniapp_api.wristbands.trace_routes import bp as wristband_tracing_bp
     from notify.routes import bp as notify_bp
     from qr.routes import bp as qr_bp
@@ -84,6 +85,7 @@ def blueprints() -> list[Any]:
         device_binding_bp,
         device_silences_bp,
         wristband_tracing_bp,
+        checkin_bundle_bp,
     ]
 
 

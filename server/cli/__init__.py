@@ -15,7 +15,20 @@ import argparse
 import os
 import sys
 
-from server.cli import accounts, audit, buildings, checkins_purge, devices, keys, migrate, qr, reports, serve, workers
+from server.cli import (
+    accounts,
+    audit,
+    buildings,
+    checkins,
+    checkins_purge,
+    devices,
+    keys,
+    migrate,
+    qr,
+    reports,
+    serve,
+    workers,
+)
 from server.cli import settings as settings_command
 from server.cli.common import CLIError, Command
 from server.cli.keys import init_keys
@@ -33,6 +46,7 @@ COMMAND_MODULES = (
     buildings,  # import buildings, buildings demo-file
     devices,  # import devices, devices simulate
     reports,  # reports train
+    checkins,  # checkins verify-offline | new-epoch
     checkins_purge,  # checkins purge
     workers,  # worker, notify-worker
     settings_command,  # settings

@@ -143,6 +143,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/tracing/contacts"):                  "-    -    -    -    -    +    +    -",
     ("GET", "/api/v1/admin/open311/clients"):              "-    -    -    -    -    -    -    +",
     ("POST", "/api/v1/admin/open311/clients/<public_id:str>/revoke"): "- - - - -  -    -    +",
+    ("GET", "/api/v1/checkins/bundle"):                   "-    -    -    -    -    -    -    +",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"
