@@ -60,6 +60,7 @@ def blueprints() -> list[Any]:
     from miniapp_api.reports.photo_routes import bp as report_photos_bp
     from miniapp_api.reports.routes import bp as reports_bp
     from miniapp_api.wristbands.band_routes import bp as wristbands_bp
+    from miniapp_api.wristbands.health_routes import bp as wristband_health_bp
     from notify.routes import bp as notify_bp
     from qr.routes import bp as qr_bp
     from server.docs import bp as docs_bp
@@ -84,6 +85,7 @@ def blueprints() -> list[Any]:
         device_binding_bp,
         device_silences_bp,
         wristbands_bp,
+        wristband_health_bp,
     ]
 
 

@@ -60,7 +60,9 @@ def who_of(viewer: Principal, client_addr: str, request_id: str) -> Who:
     return Who(viewer.account_id, viewer.role.value, client_addr, request_id)
 
 
-async def _audit(who: Who, action: str, target: str, scope: str, conn: BaseDBAsyncClient, **details: object) -> None:
+async def audit_change(
+    who: Who, action: str, target: str, scope: str, conn: BaseDBAsyncClient, **details: object
+) -> None:
     await audit.record(
         actor=who.actor,
         role=who.role,
@@ -142,7 +144,7 @@ async def register(
         try:
             async with in_transaction() as conn:
                 await Wristband.bulk_create(rows, using_db=conn)
-                await _audit(who, "wristband.registered", "", where, conn, count=len(rows))
+                await audit_change(who, "wristband.registered", "", where, conn, count=len(rows))
         except IntegrityError:
             raise Conflict("Some bands were registered meanwhile; send the batch again.", code="bands_taken") from None
     refused.sort(key=lambda r: r.index)
@@ -225,7 +227,7 @@ async def _bind(
     else:
         person.home_node_path, person.updated_at, person.updated_by = home.path, now, by
         await person.save(using_db=conn, update_fields=["home_node_path", "updated_at", "updated_by"])
-    await _audit(who, action, band.public_id, home.path, conn, account=account.public_id)
+    await audit_change(who, action, band.public_id, home.path, conn, account=account.public_id)
 
 
 async def bind_own(*, account: Account, code: str, community_code: str, who: Who) -> Wristband:
@@ -260,7 +262,7 @@ async def revoke(*, band: Wristband, reason: str, who: Who) -> Wristband:
         )
         if updated != 1:
             raise Conflict("The band is revoked already.", code="wristband_revoked")
-        await _audit(who, "wristband.revoked", band.public_id, band.node_path, conn, reason=reason)
+        await audit_change(who, "wristband.revoked", band.public_id, band.node_path, conn, reason=reason)
     await stoplist.band_changed(band.id)
     if band.account_id is not None:
         await stoplist.person_changed(band.account_id)
