@@ -61,6 +61,7 @@ def blueprints() -> list[Any]:
     from miniapp_api.reports.routes import bp as reports_bp
     from miniapp_api.wristbands.band_routes import bp as wristbands_bp
     from miniapp_api.wristbands.health_routes import bp as wristband_health_bp
+    from miniapp_api.wristbands.key_area_routes import bp as key_areas_bp
     from notify.routes import bp as notify_bp
     from qr.routes import bp as qr_bp
     from server.docs import bp as docs_bp
@@ -86,6 +87,7 @@ def blueprints() -> list[Any]:
         device_silences_bp,
         wristbands_bp,
         wristband_health_bp,
+        key_areas_bp,
     ]
 
 
