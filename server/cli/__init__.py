@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from server.cli import accounts, audit, buildings, devices, keys, migrate, qr, reports, serve, workers
+from server.cli import accounts, audit, buildings, devices, key_areas, keys, migrate, qr, reports, serve, workers
 from server.cli import settings as settings_command
 from server.cli.common import CLIError, Command
 from server.cli.keys import init_keys
@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     qr,  # qr verify | sheet | reissue
     buildings,  # import buildings, buildings demo-file
     devices,  # import devices, devices simulate
+    key_areas,  # import key-areas
     reports,  # reports train
     workers,  # worker, notify-worker
     settings_command,  # settings

@@ -4,6 +4,7 @@ roles, administrators below the district and bad input change nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,8 +14,10 @@ from identity.audit import AuditEntry
 from identity.roles import Role
 from miniapp_api.wristbands import facts
 from miniapp_api.wristbands.models import KeyArea
+from server.settings import Settings
 from tests.factories import load_demo_hierarchy
 from tests.miniapp_api.ebikes.conftest import user
+from tests.support.cli import gmid
 
 AREAS = "/api/v1/health/key-areas"
 SOURCE = "国务院联防联控机制公告 2026-91"
@@ -159,3 +162,25 @@ async def test_csv_import_reports_each_bad_row_without_its_value(app: Sanic, cli
         refused = await client.post(f"{AREAS}/import", content=content, headers=headers)
         assert refused.status_code == status, refused.text
     assert await KeyArea.all().count() == 2
+
+
+async def test_command_imports_a_file_with_the_same_report(
+    app: Sanic, client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    await load_demo_hierarchy()
+    path = tmp_path / "areas.csv"
+    path.write_text(
+        "area_code,name,risk_level,from,until,source\n"
+        "420106,武昌区,high,2026-11-20,,公告 1\n"
+        "999999,x,high,2026-11-20,,公告\n",
+        encoding="utf-8",
+    )
+    code, out, err = await gmid(settings, "import", "key-areas", str(path))
+    assert code == 1, (out, err)
+    assert "line 3, area_code" in out and "999999" not in out + err
+    assert [a.area_code for a in await KeyArea.all()] == ["420106"]
+    assert (await AuditEntry.get(action="health.key_areas_imported")).actor == "cli"
+    empty = tmp_path / "empty.csv"
+    empty.write_text("name\n", encoding="utf-8")
+    code, out, err = await gmid(settings, "import", "key-areas", str(empty))
+    assert code == 2 and "nothing was imported" in err
