@@ -4,7 +4,9 @@ staff, other residents, wrong roles, wrong codes and bad input change nothing an
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
 import httpx
 from sanic import Sanic
@@ -227,3 +229,23 @@ async def test_staff_issue_at_a_desk_and_revoke_in_their_area(app: Sanic, client
     dumped = json.dumps([[e.details, e.target, e.reason] for e in entries], ensure_ascii=False)
     assert id_number(1) not in dumped and "李四" not in dumped and code not in dumped
     assert elsewhere.state == "stock"
+
+
+async def test_racing_binds_give_one_band_each_and_each_band_once(app: Sanic, client: httpx.AsyncClient) -> None:
+    await load_demo_hierarchy()
+    codes_ = [(await seed.band())[1] for _ in range(3)]
+    resident = await user(app, Role.RESIDENT)
+    others = [await user(app, Role.RESIDENT) for _ in range(2)]
+
+    async def bind(who: Any, code: str) -> int:
+        answer = await client.post(MINE, json={"code": code, "community": "GM0101"}, headers=who.headers)
+        return answer.status_code
+
+    # One person, two bands at once: one is bound, the other refused.
+    same_person = sorted(await asyncio.gather(bind(resident, codes_[0]), bind(resident, codes_[1])))
+    assert same_person == [201, 409]
+    # Two people, one band at once: one of them has it.
+    same_band = sorted(await asyncio.gather(*(bind(o, codes_[2]) for o in others)))
+    assert same_band == [201, 404]
+    assert await Wristband.filter(account_id=resident.account.id, state="active").count() == 1
+    assert await Wristband.filter(state="active").count() == 2
