@@ -11,8 +11,9 @@ from tortoise.transactions import in_transaction
 
 from identity import service as identity_service
 from identity.models import Account
+from identity.pii import current_vault
 from identity.roles import Role
-from identity.validators import InvalidIdNumber, InvalidMobile
+from identity.validators import InvalidIdNumber, InvalidMobile, normalize_id_number, normalize_mobile
 from miniapp_api.wristbands import sealed, stoplist
 from miniapp_api.wristbands.bands import Who, audit_change, node_code_of, plausible_id
 from miniapp_api.wristbands.models import HealthStatus, QuarantineOrder, Wristband, WristbandPerson
@@ -81,28 +82,35 @@ async def find(
     """Find one person by ID number or phone (blind index), in the viewer's communities; audited."""
     if (id_number is None) == (phone is None):
         raise ValidationFailed.field("id_number", "give an id_number or a phone (one of them)", "search_key")
+    field = "id_number" if id_number is not None else "phone"
     try:
-        found = (
-            await identity_service.find_by_id_number(id_number=id_number)
-            if id_number is not None
-            else await identity_service.find_by_phone(phone=phone or "")
-        )
+        if id_number is not None:
+            bidx = current_vault().blind_index(normalize_id_number(id_number), field=identity_service.ID_NUMBER_FIELD)
+            ids = await Account.filter(id_number_bidx=bidx).values_list("id", flat=True)
+        else:
+            bidx = current_vault().blind_index(normalize_mobile(phone or ""), field=identity_service.PHONE_FIELD)
+            ids = await Account.filter(phone_bidx=bidx).values_list("id", flat=True)
     except (InvalidIdNumber, InvalidMobile):
-        field = "id_number" if id_number is not None else "phone"
         raise ValidationFailed.field(field, f"not a valid {field.replace('_', ' ')}", f"invalid_{field}") from None
-    person = await WristbandPerson.get_or_none(account_id=found.id) if found else None
+    # A phone may be on several accounts: only the caller's own people count.
+    people = [p for p in await WristbandPerson.filter(account_id__in=list(ids)) if viewer.covers(p.home_node_path)]
+    person = people[0] if len(people) == 1 else None
+    found = await Account.get_or_none(id=person.account_id) if person else None
     async with in_transaction() as conn:
-        hit = found is not None and person is not None and viewer.covers(person.home_node_path)
+        hit = found is not None and person is not None
         await audit_change(
             who,
             "health.person_lookup",
-            found.public_id if hit and found else "",
+            found.public_id if found is not None else "",
             viewer.node_path or "",
             conn,
-            by="id_number" if id_number is not None else "phone",
+            by=field,
             found=hit,
+            matches=len(people),
         )
-    if not hit or found is None or person is None:
+    if len(people) > 1:
+        raise Conflict("Several of your people have this phone number; search by ID number.", code="several_people")
+    if found is None or person is None:
         raise not_found()
     return found, person
 

@@ -168,3 +168,22 @@ async def test_quarantine_ordered_and_lifted(app: Sanic, client: httpx.AsyncClie
         ("health.quarantine_lifted", order_id),
     ]
     assert "close_contact" not in json.dumps([e.details for e in entries])
+
+
+async def test_a_phone_shared_by_several_accounts_finds_the_one_in_scope(app: Sanic, client: httpx.AsyncClient) -> None:
+    await load_demo_hierarchy()
+    person = await wearer(app)
+    await user(app, Role.RESIDENT, phone=PHONE)  # the same phone on another account, wearing no band
+    elsewhere = await user(app, Role.RESIDENT, phone=PHONE)
+    await seed.band(wearer=elsewhere.account, home="GM0201")
+    staff = await user(app, Role.HEALTH_STAFF, node="GM0101")
+    found = await client.get(PEOPLE, params={"phone": PHONE}, headers=staff.headers)
+    assert found.status_code == 200, found.text
+    assert found.json()["id"] == person.account.public_id
+    # Two of the caller's own people share it: ask for the ID number instead.
+    third = await user(app, Role.RESIDENT, phone=PHONE)
+    await seed.band(wearer=third.account, home="GM0101")
+    several = await client.get(PEOPLE, params={"phone": PHONE}, headers=staff.headers)
+    assert several.status_code == 409 and several.json()["error"]["code"] == "several_people", several.text
+    admin = await user(app, Role.ADMIN, node="GM")
+    assert (await client.get(PEOPLE, params={"phone": PHONE}, headers=admin.headers)).status_code == 409
