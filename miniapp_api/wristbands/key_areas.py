@@ -155,7 +155,10 @@ def _date(text: str) -> dt.date | None:
 
 def parse_rows(text: str) -> tuple[list[KeyArea], list[KeyAreaImportRejected]]:
     """The good rows as unsaved areas and the bad ones by line and column (never the value)."""
-    records = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    try:
+        records = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
+    except csv.Error:  # a cell beyond the csv module's limit (128 KiB): no key area is that long
+        raise ValidationFailed("The file is not a CSV file of key areas.", code="unreadable_file") from None
     if not records:
         raise ValidationFailed("The file is empty; the first line names the columns.", code="empty_file")
     header = [h.strip().lower() for h in records[0]]

@@ -158,6 +158,7 @@ async def test_csv_import_reports_each_bad_row_without_its_value(app: Sanic, cli
         (b"\xff\xfe\x00", csv_headers(admin), 400),
         (text.encode(), admin.headers, 415),
         (b"area_code,risk_level,from,source\n" + b"420106,high,2026-11-20,x\n" * 5001, csv_headers(admin), 422),
+        (b"area_code,risk_level,from,source\n" + b"4" * 200_000 + b",high,2026-11-20,x\n", csv_headers(admin), 422),
     ):
         refused = await client.post(f"{AREAS}/import", content=content, headers=headers)
         assert refused.status_code == status, refused.text
