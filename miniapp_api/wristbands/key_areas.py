@@ -108,7 +108,9 @@ async def get(public_id: str) -> KeyArea:
 async def update(*, row: KeyArea, data: KeyAreaPatch, who: Who) -> KeyArea:
     if row.withdrawn_at is not None:
         raise Conflict("The key area is withdrawn.", code="key_area_withdrawn")
-    changes = data.model_dump(exclude_unset=True)
+    changes = {k: v for k, v in data.model_dump(exclude_unset=True).items() if getattr(row, k) != v}
+    if not changes:  # nothing to correct: nothing written, nothing audited
+        return row
     if any(v is None for k, v in changes.items() if k != "until_date"):
         raise ValidationFailed.field("(body)", "only until may be set to null", "null_field")
     for key, value in changes.items():

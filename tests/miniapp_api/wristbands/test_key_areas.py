@@ -98,6 +98,8 @@ async def test_admins_add_correct_and_withdraw_anyone_reads(app: Sanic, client: 
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["risk_level"] == "medium" and patched.json()["until"] == "2026-12-03"
+    same = await client.patch(f"{AREAS}/{made['id']}", json={"risk_level": "medium"}, headers=admin.headers)
+    assert same.status_code == 200 and same.json() == patched.json()  # no change: nothing audited (below)
     bad = await client.patch(f"{AREAS}/{made['id']}", json={"until": "2026-11-01"}, headers=admin.headers)
     assert bad.status_code == 422
     nulled = await client.patch(f"{AREAS}/{made['id']}", json={"source": None}, headers=admin.headers)
