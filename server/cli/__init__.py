@@ -22,6 +22,7 @@ from server.cli import (
     checkins,
     checkins_purge,
     devices,
+    key_areas,
     keys,
     migrate,
     qr,
@@ -45,6 +46,7 @@ COMMAND_MODULES = (
     qr,  # qr verify | sheet | reissue
     buildings,  # import buildings, buildings demo-file
     devices,  # import devices, devices simulate
+    key_areas,  # import key-areas
     reports,  # reports train
     checkins,  # checkins verify-offline | new-epoch
     checkins_purge,  # checkins purge
