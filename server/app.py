@@ -59,6 +59,9 @@ def blueprints() -> list[Any]:
     from miniapp_api.open311.routes import group as open311_group
     from miniapp_api.reports.photo_routes import bp as report_photos_bp
     from miniapp_api.reports.routes import bp as reports_bp
+    from miniapp_api.wristbands.checkin_routes import bp as wristband_checkins_bp
+    from miniapp_api.wristbands.checkpoint_routes import bp as wristband_checkpoints_bp
+    from miniapp_api.wristbands.rule_routes import bp as wristband_rules_bp
     from notify.routes import bp as notify_bp
     from qr.routes import bp as qr_bp
     from server.docs import bp as docs_bp
@@ -82,6 +85,9 @@ def blueprints() -> list[Any]:
         device_readings_bp,
         device_binding_bp,
         device_silences_bp,
+        wristband_checkpoints_bp,
+        wristband_rules_bp,
+        wristband_checkins_bp,
     ]
 
 
