@@ -89,7 +89,7 @@ class CheckinAnswer(BaseModel):
 class CheckinBatchIn(BaseModel):
     """Each check-in is checked on its own and answered by its index."""
 
-    checkins: list[dict[str, Any]] = Field(max_length=BATCH_MAX, description="Up to 500 check-ins as above.")
+    checkins: list[Any] = Field(max_length=BATCH_MAX, description="Up to 500 check-ins as above.")
 
 
 class CheckinRefusal(BaseModel):

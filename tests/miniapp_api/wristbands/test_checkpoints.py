@@ -49,9 +49,7 @@ async def test_other_areas_checkpoints_are_not_found_and_not_listed(app: Sanic, 
     assert (await Checkpoint.get()).name == "一号门"
 
 
-async def test_grid_staff_create_list_and_edit_checkpoints_in_their_area(
-    app: Sanic, client: httpx.AsyncClient
-) -> None:
+async def test_grid_staff_create_list_and_edit_checkpoints_in_their_area(app: Sanic, client: httpx.AsyncClient) -> None:
     grid = await user(app, Role.GRID_STAFF, node="GM010101")
     admin = await user(app, Role.ADMIN, node="GM01")
     gate = await create(client, grid)
