@@ -159,7 +159,8 @@ async def run(args: argparse.Namespace) -> None:
         timings.append((time.perf_counter() - start) * 1000)
         if outcome.stop is not None:
             stops += 1
-            await alerts.tell(outcome.stop, redis=redis)
+            if not args.no_alerts:
+                await alerts.tell(outcome.stop, redis=redis)
 
     total = int(args.rate * args.seconds)
     tasks = []
@@ -186,6 +187,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", required=True, help="an EMPTY database")
     parser.add_argument("--redis-url", help="for the alerts' once-an-hour keys (FLUSHDB after); default none")
+    parser.add_argument("--no-alerts", action="store_true", help="decide only (no stop messages queued)")
     parser.add_argument("--bands", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=300.0)
     parser.add_argument("--seconds", type=float, default=30.0)

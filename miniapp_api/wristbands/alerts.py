@@ -91,14 +91,16 @@ async def tell(stop: Stop, *, redis: aioredis.Redis | None, now: dt.datetime | N
         return 0
     hour = stop.at.astimezone(dt.UTC).strftime("%Y%m%d%H")
     subject = f"p{stop.person_id}" if stop.person_id is not None else f"b{stop.band_key}"
-    person = await WristbandPerson.get_or_none(account_id=stop.person_id) if stop.person_id is not None else None
-    grid = await nearest_staff(Role.GRID_STAFF, stop.checkpoint.node_path)
-    health = await nearest_staff(Role.HEALTH_STAFF, person.home_node_path) if person is not None else []
-    told = 0
     fresh: list[Reason] = []
     for reason in stop.reasons:
         if await first_in_hour(redis, f"gmid:checkin:alert:{subject}:{reason.value}"):
             fresh.append(reason)
+    if not fresh:
+        return 0  # told within the hour: no reads at all
+    person = await WristbandPerson.get_or_none(account_id=stop.person_id) if stop.person_id is not None else None
+    grid = await nearest_staff(Role.GRID_STAFF, stop.checkpoint.node_path)
+    health = await nearest_staff(Role.HEALTH_STAFF, person.home_node_path) if person is not None else []
+    told = 0
     for reason in fresh:
         data = {"place": stop.checkpoint.name, "at": wire_time(stop.at), "reason": REASON_ZH[reason]}
         for account in [*grid, *health]:

@@ -3,6 +3,8 @@ decided offline) and gets pass or stop back in the same round trip."""
 
 from __future__ import annotations
 
+import logging
+
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
@@ -20,6 +22,7 @@ from server.auth import Principal, require_principal, requires
 from server.errors import AppError, ValidationFailed
 from server.validation import errors, json_body, responds, validate_strictly
 
+log = logging.getLogger("gmid.wristbands")
 bp = Blueprint("wristband_checkins", url_prefix="/api/v1")
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -29,7 +32,10 @@ async def one(request: Request, viewer: Principal, data: CheckinIn) -> CheckinAn
         viewer=viewer, data=data, retention_days=request.app.ctx.settings.checkin_retention_days
     )
     if outcome.stop is not None:
-        await alerts.tell(outcome.stop, redis=getattr(request.app.ctx, "redis", None))
+        try:
+            await alerts.tell(outcome.stop, redis=getattr(request.app.ctx, "redis", None))
+        except Exception as exc:  # the gate still gets its decision (the check-in is kept already)
+            log.error("stop alert failed checkpoint=%s error=%s", data.checkpoint, exc.__class__.__name__)
     return outcome.answer
 
 
