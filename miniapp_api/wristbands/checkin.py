@@ -76,11 +76,6 @@ async def gate_facts() -> GateFacts:
     return _cached
 
 
-def forget_cache() -> None:
-    global _cached
-    _cached = None
-
-
 # Who may send -------------------------------------------------------------------------------------
 
 _account_ids: dict[str, int] = {}  # public id -> id: never changes, so kept for the process's life
@@ -230,7 +225,7 @@ async def check_in(
     )
     try:
         await row.save()
-    except IntegrityError:  # the same id at the same moment from another request: one of them won
+    except IntegrityError:  # a replay (or the same id sent twice at once: one of them won)
         return Outcome(await replayed(checkpoint, data.id, digest), None)
     answer = answer_of(data.id, verdict.decision, verdict.reasons)
     if not verdict.stop:
