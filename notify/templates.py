@@ -329,6 +329,38 @@ register(
 )
 register(
     Template(
+        key="checkin.stop",
+        title="卡口拦截提醒",
+        required=("place", "at", "reason"),
+        # Grid and health staff: the place, the time and the reason category; never who, nor health details.
+        wechat=WeChatSpec(
+            "subscribe", (("thing1", "{place}"), ("time2", "{at:time}"), ("thing3", "{reason}")), "pages/grid/checkins"
+        ),
+        sms_params=("{place}", "{at:time}", "{reason}"),
+        sms_text="{1}卡口于{2}拦截一人（{3}），请及时到场处置。",
+        email_subject="卡口拦截提醒：{place}",
+        email_body="{place} 卡口于 {at:time} 拦截一人，原因类别：{reason}。请及时到场处置，详情请在小程序查看。",
+    )
+)
+register(
+    Template(
+        key="checkin.stop_person",
+        title="卡口通行提示",
+        required=("place", "at"),
+        # The wearer: what to do next, no diagnosis.
+        wechat=WeChatSpec(
+            "subscribe",
+            (("thing1", "{place}"), ("time2", "{at:time}"), ("thing3", "请联系社区健康服务中心")),
+            "pages/health/index",
+        ),
+        sms_params=("{place}", "{at:time}"),
+        sms_text="您于{2}在{1}卡口未能通行。请前往或致电所在社区健康服务中心，按工作人员指引办理。",
+        email_subject="光明e证：卡口通行提示",
+        email_body=("您于 {at:time} 在 {place} 卡口未能通行。请前往或致电所在社区健康服务中心，按工作人员指引办理。"),
+    )
+)
+register(
+    Template(
         key="police.lookup_limit",
         title="查询超限提醒",
         required=("officer", "count", "at"),

@@ -61,8 +61,11 @@ def blueprints() -> list[Any]:
     from miniapp_api.reports.routes import bp as reports_bp
     from miniapp_api.wristbands.band_routes import bp as wristbands_bp
     from miniapp_api.wristbands.bundle_routes import bp as checkin_bundle_bp
+    from miniapp_api.wristbands.checkin_routes import bp as wristband_checkins_bp
+    from miniapp_api.wristbands.checkpoint_routes import bp as wristband_checkpoints_bp
     from miniapp_api.wristbands.health_routes import bp as wristband_health_bp
     from miniapp_api.wristbands.key_area_routes import bp as key_areas_bp
+    from miniapp_api.wristbands.rule_routes import bp as wristband_rules_bp
     from miniapp_api.wristbands.trace_routes import bp as wristband_tracing_bp
     from notify.routes import bp as notify_bp
     from qr.routes import bp as qr_bp
@@ -92,6 +95,9 @@ def blueprints() -> list[Any]:
         key_areas_bp,
         wristband_tracing_bp,
         checkin_bundle_bp,
+        wristband_checkpoints_bp,
+        wristband_rules_bp,
+        wristband_checkins_bp,
     ]
 
 

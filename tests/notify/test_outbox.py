@@ -145,6 +145,7 @@ def test_every_template_renders_within_wechat_limits() -> None:
         "building": "GM0101010001",
         "result": "已通过",
         "request_id": "br_1",
+        "reason": "需健康核查",
     }
     for key, template in templates.TEMPLATES.items():
         data = templates.check_data(key, {k: v for k, v in samples.items()})
