@@ -280,7 +280,7 @@ def body(seeded: Seeded, n: int, gate: int) -> dict[str, object]:
         band = seeded.ble_ids[secrets.randbelow(len(seeded.ble_ids))]
     temperature = 38.1 if n % 100 == 17 else 36.2 + secrets.randbelow(9) / 10
     return {
-        "client_id": str(uuid.uuid4()),
+        "id": str(uuid.uuid4()),
         "checkpoint": seeded.checkpoints[gate],
         "ble_id": band,
         "temperature": temperature,
@@ -390,7 +390,7 @@ def bench(args: argparse.Namespace, steps: list[int], work: Workspace, command: 
     print(f"seeding {args.bands:,} bound bands ...", file=sys.stderr, flush=True)
     seeded = run_plain(lambda: seed(settings, args.bands))
     port = free_port()
-    env = server_env(settings, port, args.workers, lifted_routes=("checkins.create",))
+    env = server_env(settings, port, args.workers, lifted_routes=("wristbands.checkin",))
     server = work.start_server(
         "gmid serve", [str(GMID), "serve", "--workers", str(args.workers), "--port", str(port)], env=env, port=port
     )
