@@ -494,11 +494,12 @@ def _load_policy(
     if not isinstance(not_with, list) or not all(isinstance(x, str) for x in not_with):
         problems.append(f"{where}: exclusions.not_with must be a list of policy ids")
         not_with = []
-    if "receiving" not in variables:
-        problems.append(f"{where}: exclusions need the household variable 'receiving' in variables.yaml")
+    receiving = "enterprise_receiving" if target == "enterprise" else "receiving"
+    if receiving not in variables:
+        problems.append(f"{where}: exclusions need the variable {receiving!r} in variables.yaml")
     elif len(problems) == before:
         for other in [pid, *not_with]:
-            node = expr.parse(f'"{other}" not in receiving')
+            node = expr.parse(f'"{other}" not in {receiving}')
             label = "目前未在享受本项" if other == pid else f"未在享受「{other}」（不可同时享受）"
             conditions.append(
                 Condition(

@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from server.cli import accounts, audit, buildings, devices, keys, migrate, qr, reports, serve, workers
+from server.cli import accounts, audit, buildings, devices, keys, migrate, qr, reports, serve, welfare, workers
 from server.cli import settings as settings_command
 from server.cli.common import CLIError, Command
 from server.cli.keys import init_keys
@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     buildings,  # import buildings, buildings demo-file
     devices,  # import devices, devices simulate
     reports,  # reports train
+    welfare,  # welfare check
     workers,  # worker, notify-worker
     settings_command,  # settings
 )
