@@ -225,8 +225,10 @@ class _Parser:
             args: list[Node] = []
             while not self.at(")"):
                 args.append(self.or_())
-                if not self.at(")"):
-                    self.take(",")
+                if self.at(","):
+                    self.i += 1
+                elif not self.at(")"):
+                    self.take(")")
             self.take(")")
             self.depth -= 1
             low, high = FUNCTIONS[text]

@@ -611,11 +611,14 @@ def _build(root: Path) -> tuple[Pack | None, list[str]]:
             if len(problems) == count:
                 derived[name] = expr.compile_node(var.formula, scope)
     policies: dict[str, Policy] = {}
+    ids_seen: set[str] = set()
     for path in policy_files:
         rel = str(path.relative_to(root))
         raw = _read(path, root, problems)
         if raw is None:
             continue
+        if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+            ids_seen.add(raw["id"])  # a policy refused for another reason is still not "unknown"
         policy = _load_policy(raw, rel, variables, parameters, income_kinds, derived_names, derived, problems)
         if policy is None:
             continue
@@ -625,7 +628,7 @@ def _build(root: Path) -> tuple[Pack | None, list[str]]:
         policies[policy.id] = policy
     for policy in policies.values():
         for other in policy.not_with:
-            if other not in policies:
+            if other not in ids_seen:
                 problems.append(f"{policy.path} ({policy.id}): exclusions.not_with names an unknown policy {other!r}")
     if problems:
         return None, problems
