@@ -130,14 +130,22 @@ def _money(v: float) -> str:
     return f"{_fmt(round(v, 2))} 元"
 
 
-def _run_condition(cond: Any, env: expr.Env) -> ConditionResult:
-    env.missing = set()
-    env.failed = None
+def _run_condition(cond: Any, env: expr.Env, explain: bool = True) -> ConditionResult:
+    """A condition's result with its details (the fast path in ``evaluate`` skips this for passes)."""
+    env.missing.clear()
     v = cond.run(env)
     if v is None:
-        return ConditionResult(cond.id, cond.label, "unknown", cond.text, missing=sorted(env.missing))
+        return ConditionResult(cond.id, cond.label, "unknown", cond.text, missing=sorted(set(env.missing)))
     if v:
         return ConditionResult(cond.id, cond.label, "pass", cond.text)
+    if not explain:
+        return ConditionResult(cond.id, cond.label, "fail", cond.text)
+    env.failed = None
+    env.explain = True
+    try:
+        cond.run(env)  # again, to find the comparison that failed closest to its limit
+    finally:
+        env.explain = False
     failed = env.failed
     if failed is None:
         return ConditionResult(cond.id, cond.label, "fail", cond.text)
@@ -156,9 +164,16 @@ def _why_not(c: ConditionResult) -> str:
 
 
 def evaluate(
-    profile: dict[str, Any] | expr.Env, policy: Policy, day: dt.date, *, pack: Pack, trace: bool = False
+    profile: dict[str, Any] | expr.Env,
+    policy: Policy,
+    day: dt.date,
+    *,
+    pack: Pack,
+    trace: bool = False,
+    explain: bool = True,
 ) -> PolicyResult:
-    """One policy for one profile on one day."""
+    """One policy for one profile on one day. ``explain=False`` (re-screening many stored profiles): the
+    status, amount, failing condition ids and missing facts only, no texts and no failing values."""
     env = profile if isinstance(profile, expr.Env) else prepare(profile, day, pack)
     steps: list[dict[str, Any]] | None = [] if trace else None
     if steps is not None:
@@ -177,15 +192,23 @@ def evaluate(
             f"{'至 ' + policy.effective_until.isoformat() if policy.effective_until else '起'}）。",
             trace=steps,
         )  # fmt: skip
-    results = [_run_condition(c, env) for c in policy.conditions]
     if steps is not None:
+        results = [_run_condition(c, env) for c in policy.conditions]
         steps.extend({"step": "condition", **r.as_dict()} for r in results)
+    else:  # the fast path: details only for the conditions that did not pass
+        results = []
+        for c in policy.conditions:
+            v = c.run(env)
+            if v is None or not v:
+                results.append(_run_condition(c, env, explain))
     fails = [r for r in results if r.status == "fail"]
     unknown = [r for r in results if r.status == "unknown"]
     if fails:
         exclusion_ids = {c.id for c in policy.conditions if c.exclusion}
         near = len(fails) == 1 and not unknown and fails[0].id not in exclusion_ids
         status = "near_miss" if near else "not_eligible"
+        if not explain:
+            return PolicyResult(policy.id, policy.name, status, "", failing=fails)
         head = f"差一点符合「{policy.name}」，只有一项不满足：" if near else f"暂不符合「{policy.name}」："
         result = PolicyResult(policy.id, policy.name, status, head + "；".join(_why_not(f) for f in fails) + "。")
         result.failing = fails
@@ -193,34 +216,49 @@ def evaluate(
         return result
     if unknown:
         missing = sorted({m for r in unknown for m in r.missing})
+        if not explain:
+            return PolicyResult(policy.id, policy.name, "unknown", "", missing=missing)
         asks = "；".join(dict.fromkeys(pack.question(m) for m in missing))
         result = PolicyResult(
             policy.id, policy.name, "unknown", f"还不能判断是否符合「{policy.name}」，需要了解：{asks}", missing=missing
         )
         result.trace = steps
         return result
-    return _eligible(policy, env, steps)
+    return _eligible(policy, env, steps, pack, explain)
 
 
-def _eligible(policy: Policy, env: expr.Env, steps: list[dict[str, Any]] | None) -> PolicyResult:
+def _eligible(
+    policy: Policy, env: expr.Env, steps: list[dict[str, Any]] | None, pack: Pack, explain: bool
+) -> PolicyResult:
     result = PolicyResult(policy.id, policy.name, "eligible", "")
+    amount = policy.amount
+    if not explain:
+        if amount is not None:
+            env.missing.clear()
+            value = amount.run(env)
+            result.amount = None if value is None else round(max(float(value), 0.0), 2)
+            result.period = amount.period
+            months = amount.months(env) if amount.months is not None else None
+            result.months = None if months is None else int(months)
+            if result.amount is None or (amount.months is not None and months is None):
+                result.missing = sorted(set(env.missing))
+        return result
     apply = (
         "无需申请，符合条件将自动发放（免申即享）。"
         if policy.no_application
         else f"申请渠道：{policy.channel}。" + (f"需准备：{'、'.join(policy.documents)}。" if policy.documents else "")
     )
-    amount = policy.amount
     if amount is None:
         result.explanation = f"您可能符合「{policy.name}」。{policy.summary} {apply}"
         result.trace = steps
         return result
-    env.missing = set()
+    env.missing.clear()
     value = amount.run(env)
     months = amount.months(env) if amount.months is not None else None
     if value is None or (amount.months is not None and months is None):
-        result.missing = sorted(env.missing)
+        result.missing = sorted(set(env.missing))
         result.explanation = f"您可能符合「{policy.name}」，金额还需要了解：" + "；".join(
-            dict.fromkeys(m for m in result.missing)
+            dict.fromkeys(pack.question(m) for m in result.missing)
         )
         result.trace = steps
         return result
@@ -254,12 +292,15 @@ def _kind(profile: dict[str, Any]) -> set[str]:
     return kinds or {"person", "household", "enterprise"}
 
 
-def screen(profile: dict[str, Any], day: dt.date, *, pack: Pack, trace: bool = False) -> Screening:
-    """Every policy in force on ``day`` for the profile's kind (household or enterprise), and the questions."""
+def screen(
+    profile: dict[str, Any], day: dt.date, *, pack: Pack, trace: bool = False, explain: bool = True
+) -> Screening:
+    """Every policy in force on ``day`` for the profile's kind (household or enterprise), and the questions
+    (``explain=False``: no texts, see ``evaluate``)."""
     kinds = _kind(profile)
     env = prepare(profile, day, pack)
     results = [
-        evaluate(env, p, day, pack=pack, trace=trace)
+        evaluate(env, p, day, pack=pack, trace=trace, explain=explain)
         for p in pack.policies.values()
         if p.target in kinds and p.in_force(day)
     ]
@@ -269,6 +310,8 @@ def screen(profile: dict[str, Any], day: dt.date, *, pack: Pack, trace: bool = F
             others = [o for o in pack.policies[r.policy_id].not_with if o in eligible]
             if others:
                 r.conflicts = others
+                if not explain:
+                    continue
                 names = "、".join(f"「{pack.policies[o].name}」" for o in others)
                 r.explanation += f" 注意：与{names}不可同时享受，需择一。"
     counts = Counter(m for r in results if r.status == "unknown" for m in r.missing)

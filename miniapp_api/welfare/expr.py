@@ -22,6 +22,7 @@ unknown operand is unknown. A variable missing from the profile is unknown and i
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -291,8 +292,12 @@ class Env:
     enterprise: dict[str, Any] | None
     params: dict[str, Any]
     member: dict[str, Any] | None = None
-    missing: set[str] = field(default_factory=set)
+    # Facts looked for and not found, in order (may repeat); a decided and/or/quantifier drops what its
+    # undecided parts added, so that only facts that could change the answer are asked.
+    missing: list[str] = field(default_factory=list)
     failed: Comparison | None = None
+    memo: dict[str, Any] = field(default_factory=dict)  # derived household and enterprise values
+    explain: bool = False  # record the closest failed comparison (slower; for the failed conditions only)
 
 
 Compiled = Callable[[Env], Value]
@@ -310,12 +315,14 @@ class Scope:
 
 def _kleene_and(parts: tuple[Compiled, ...]) -> Compiled:
     def run(env: Env) -> Value:
+        mark = len(env.missing)
         unknown = False
         for part in parts:
             v = part(env)
             if v is None:
                 unknown = True
             elif not v:
+                del env.missing[mark:]
                 return False
         return None if unknown else True
 
@@ -324,34 +331,30 @@ def _kleene_and(parts: tuple[Compiled, ...]) -> Compiled:
 
 def _kleene_or(parts: tuple[Compiled, ...]) -> Compiled:
     def run(env: Env) -> Value:
+        mark = len(env.missing)
         unknown = False
         for part in parts:
             v = part(env)
             if v is None:
                 unknown = True
             elif v:
+                del env.missing[mark:]
                 return True
         return None if unknown else False
 
     return run
 
 
-def _compare(op: str, a: Value, b: Value) -> bool:
-    if op == "<":
-        return bool(a < b)
-    if op == "<=":
-        return bool(a <= b)
-    if op == ">":
-        return bool(a > b)
-    if op == ">=":
-        return bool(a >= b)
-    if op == "==":
-        return bool(a == b)
-    if op == "!=":
-        return bool(a != b)
-    if op == "in":
-        return a in b
-    return a not in b
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "in": lambda a, b: a in b,
+    "not in": lambda a, b: a not in b,
+}
 
 
 def render(node: Node) -> str:
@@ -423,16 +426,18 @@ def compile_node(node: Node, scope: Scope) -> Compiled:
     if op in COMPARISONS:
         text = render(node)
 
+        test = _COMPARE[op]
+
         def cmp(env: Env) -> Value:
             a = left(env)
             b = right(env)
             if a is None or b is None:
                 return None
             try:
-                ok = _compare(op, a, b)
+                ok = test(a, b)
             except TypeError:
                 return None
-            if not ok:
+            if not ok and env.explain:  # only when a failed condition is run again to say why
                 failed = env.failed
                 new = Comparison(text, op, a, b)
                 if failed is None or (new.gap is not None and (failed.gap is None or new.gap < failed.gap)):
@@ -476,9 +481,23 @@ def _compile_var(name: str, scope: Scope) -> Compiled:
     derived = scope.derived
 
     if name in scope.derived_names:
+        key = f"@{name}"  # memo in the member's (or household's) dict: one value per profile and day
 
         def derived_var(env: Env) -> Value:
-            return derived[name](env)
+            holder = env.member if entity == "member" else env.memo
+            if holder is None:
+                return None
+            if env.explain:  # the comparisons inside are wanted again
+                return derived[name](env)
+            found = holder.get(key)
+            if found is None:
+                mark = len(env.missing)
+                value = derived[name](env)
+                holder[key] = (value, tuple(env.missing[mark:]) if value is None else ())
+                return value
+            if found[0] is None:
+                env.missing.extend(found[1])
+            return found[0]
 
         return derived_var
     if entity == "member":
@@ -490,7 +509,7 @@ def _compile_var(name: str, scope: Scope) -> Compiled:
                 return None
             v = m.get(name)
             if v is None:
-                env.missing.add(fact)
+                env.missing.append(fact)
             return v
 
         return member_var
@@ -501,7 +520,7 @@ def _compile_var(name: str, scope: Scope) -> Compiled:
             e = env.enterprise
             v = None if e is None else e.get(name)
             if v is None:
-                env.missing.add(efact)
+                env.missing.append(efact)
             return v
 
         return enterprise_var
@@ -509,15 +528,17 @@ def _compile_var(name: str, scope: Scope) -> Compiled:
     def household_var(env: Env) -> Value:
         v = env.household.get(name)
         if v is None:
-            env.missing.add(name)
+            env.missing.append(name)
         return v
 
     return household_var
 
 
 def _members(env: Env) -> list[dict[str, Any]] | None:
-    if env.members is None:
-        env.missing.add("members")
+    """The members, or None (unknown, asked) when the profile gives none."""
+    if not env.members:
+        env.missing.append("members")
+        return None
     return env.members
 
 
@@ -536,6 +557,7 @@ def _compile_call(node: Node, scope: Scope) -> Compiled:
             members = _members(env)
             if members is None:
                 return None
+            mark = len(env.missing)
             outer = env.member
             passed = 0
             total = 0.0
@@ -551,6 +573,7 @@ def _compile_call(node: Node, scope: Scope) -> Compiled:
                     elif v:
                         passed += 1
                         if fname == "any_member":
+                            del env.missing[mark:]
                             return True
                         if value is not None:
                             x = value(env)
@@ -559,6 +582,7 @@ def _compile_call(node: Node, scope: Scope) -> Compiled:
                             else:
                                 total += x
                     elif fname == "all_members":
+                        del env.missing[mark:]
                         return False
             finally:
                 env.member = outer
@@ -583,16 +607,29 @@ def _compile_call(node: Node, scope: Scope) -> Compiled:
     if fname == "income_per_head":
         kinds = scope.income_kinds
 
+        memo_key = "@income:" + ",".join(kinds)
+
         def income_per_head(env: Env) -> Value:
+            found = env.memo.get(memo_key)
+            if found is not None:
+                if found[0] is None:
+                    env.missing.extend(found[1])
+                return found[0]
+            value = _income_per_head(env)
+            env.memo[memo_key] = (value, ("members",) if not env.members else ("member.incomes",))
+            return value
+
+        def _income_per_head(env: Env) -> Value:
             members = _members(env)
-            if not members:
+            if not members:  # no one in the household: ask who lives there
+                env.missing.append("members")
                 return None
             total = 0.0
             unknown = False
             for m in members:
                 incomes = m.get("incomes")
                 if incomes is None:
-                    env.missing.add("member.incomes")
+                    env.missing.append("member.incomes")
                     unknown = True
                     continue
                 for kind in kinds:

@@ -14,7 +14,9 @@ DAY = dt.date(2025, 6, 1)
 
 
 def run(text: str, household: dict[str, Any] | None = None, members: list[dict[str, Any]] | None = None) -> Any:
-    scope = expr.Scope({"a": "household", "b": "household", "age": "member"}, frozenset(), {}, income_kinds=("wage",))
+    scope = expr.Scope(
+        {"a": "household", "b": "household", "c": "household", "age": "member"}, frozenset(), {}, income_kinds=("wage",)
+    )
     env = expr.Env(household or {}, members, None, {"limit": 10})
     return expr.compile_node(expr.parse(text), scope)(env), env
 
@@ -42,22 +44,32 @@ def test_kleene_logic(text: str, household: dict[str, Any], want: bool | None) -
 
 def test_unknown_facts_are_recorded_never_passed_or_failed() -> None:
     got, env = run("any_member(age >= 70)", {}, [{"age": 50}, {}])
-    assert got is None and env.missing == {"member.age"}
+    assert got is None and set(env.missing) == {"member.age"}
     got, env = run("any_member(age >= 70)", {}, [{"age": 75}, {}])
     assert got is True  # one member passing decides
     got, env = run("all_members(age >= 70)", {}, [{"age": 50}, {}])
     assert got is False
     got, env = run("count_members(age >= 70)", {}, None)
-    assert got is None and env.missing == {"members"}
+    assert got is None and set(env.missing) == {"members"}
     got, env = run("income_per_head() > 0", {}, [{"incomes": {"wage": 100, "other": 900}}, {}])
-    assert got is None and env.missing == {"member.incomes"}
+    assert got is None and set(env.missing) == {"member.incomes"}
     got, _ = run("income_per_head() == 50", {}, [{"incomes": {"wage": 100, "other": 900}}, {"incomes": {}}])
     assert got is True  # only the kinds the policy counts
 
 
+def test_only_facts_that_can_change_the_answer_are_asked() -> None:
+    got, env = run("(a > 1 and b > 1) or c > 1", {"b": 0})  # b decides the left part: a is not needed
+    assert got is None and env.missing == ["c"]
+    got, env = run("any_member(age >= 70) or a > 1", {"a": 5}, [{}])
+    assert got is True and env.missing == []
+
+
 def test_a_failed_comparison_keeps_the_value_the_limit_and_the_gap() -> None:
     got, env = run("a < param.limit and b == 1", {"a": 12, "b": 1})
-    assert got is False
+    assert got is False and env.failed is None  # not recorded on the fast path
+    scope = expr.Scope({"a": "household", "b": "household"}, frozenset(), {})
+    env.explain = True
+    assert expr.compile_node(expr.parse("a < param.limit and b == 1"), scope)(env) is False
     assert env.failed is not None and (env.failed.value, env.failed.limit, env.failed.gap) == (12, 10, 2)
 
 
@@ -121,3 +133,27 @@ def test_the_trace_shows_dated_parameters_with_sources_each_condition_and_the_am
 
 def test_the_shipped_pack_is_parsed_once() -> None:
     assert pack.shipped() is pack.shipped()
+
+
+def test_an_empty_household_is_asked_who_lives_there() -> None:
+    shipped = pack.shipped()
+    result = engine.evaluate(
+        {"household": {"receiving": []}, "members": []}, shipped.policies["dibao"], DAY, pack=shipped
+    )
+    assert result.status == "unknown" and result.missing == ["members"]
+    assert "家里一共有哪些成员" in result.explanation
+
+
+def test_screening_without_texts_gives_the_same_statuses_and_amounts() -> None:
+    shipped = pack.shipped()
+    profile = {
+        "household": {"receiving": []},
+        "members": [{"age": 72, "hukou_city": "深圳", "incomes": {"pension": 1000}}, {"age": 1, "incomes": {}}],
+    }
+    full = engine.screen(profile, DAY, pack=shipped)
+    fast = engine.screen(profile, DAY, pack=shipped, explain=False)
+    assert [(r.policy_id, r.status, r.amount, r.missing) for r in full.results] == [
+        (r.policy_id, r.status, r.amount, r.missing) for r in fast.results
+    ]
+    assert [q.fact for q in full.questions] == [q.fact for q in fast.questions]
+    assert all(r.explanation == "" for r in fast.results) and all(r.explanation for r in full.results)
