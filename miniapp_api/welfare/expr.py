@@ -125,19 +125,19 @@ class _Parser:
 
     def or_(self) -> Node:
         self.enter()
-        node = self.and_()
+        parts = [self.and_()]
         while self.at("or"):
             self.i += 1
-            node = Node("op", "or", (node, self.and_()))
+            parts.append(self.and_())
         self.depth -= 1
-        return node
+        return parts[0] if len(parts) == 1 else Node("op", "or", tuple(parts))
 
     def and_(self) -> Node:
-        node = self.not_()
+        parts = [self.not_()]
         while self.at("and"):
             self.i += 1
-            node = Node("op", "and", (node, self.not_()))
-        return node
+            parts.append(self.not_())
+        return parts[0] if len(parts) == 1 else Node("op", "and", tuple(parts))
 
     def not_(self) -> Node:
         if self.at("not"):
@@ -244,7 +244,16 @@ class _Parser:
 def parse(text: str) -> Node:
     if not isinstance(text, str):
         raise ExprError("an expression must be a string")
-    return _Parser(text).parse()
+    node = _Parser(text).parse()
+    # The tree's own depth too (a chain "1 + 1 + 1 ..." nests without any parenthesis): compiling and
+    # rendering recurse over it.
+    stack = [(node, 1)]
+    while stack:
+        n, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ExprError(f"expression nested deeper than {MAX_DEPTH}")
+        stack.extend((a, depth + 1) for a in n.args)
+    return node
 
 
 def names(node: Node, *, in_member: bool = False) -> list[tuple[str, str, bool]]:
@@ -378,6 +387,8 @@ def render(node: Node) -> str:
         return f"-{render(node.args[0])}"
     if k == "call":
         return f"{node.value}(" + ", ".join(render(a) for a in node.args) + ")"
+    if node.value in ("and", "or"):
+        return "(" + f" {node.value} ".join(render(a) for a in node.args) + ")"
     left, right = node.args
     return f"({render(left)} {node.value} {render(right)})"
 

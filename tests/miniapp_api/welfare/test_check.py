@@ -195,3 +195,21 @@ def test_duplicate_policy_id(bad: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "policies/childcare_copy.yaml: id 'childcare' is already used by policies/childcare.yaml" in refused(
         bad, capsys
     )
+
+
+def test_a_long_chain_nests_too(bad: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """ "1 + 1 + ... + 1" has no parenthesis but a tree 40 deep: refused with the message, never a crash."""
+    chain = " + ".join(["1"] * 40) + " > 2"
+    edit(bad / "policies" / "childcare.yaml", "test: any_member(age < 3)", f"test: {chain}")
+    assert "condition child: malformed expression: expression nested deeper than 32" in refused(bad, capsys)
+
+
+def test_a_long_list_of_and_is_flat_and_accepted(bad: Path) -> None:
+    flat = " and ".join(["any_member(age < 3)"] * 60)
+    edit(bad / "policies" / "childcare.yaml", "test: any_member(age < 3)", f"test: {flat}")
+    assert pack.check(bad) == []
+
+
+def test_an_expression_longer_than_2000_characters(bad: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    edit(bad / "policies" / "childcare.yaml", "test: any_member(age < 3)", "test: " + "1" * 2_001 + " > 2")
+    assert "expression longer than 2000 characters" in refused(bad, capsys)
