@@ -201,12 +201,14 @@ class _Parser:
             self.take(")")
             return node
         if kind == "op" and text == "[":
+            self.enter()
             items: list[Node] = []
             while not self.at("]"):
                 items.append(self.atom())
                 if not self.at("]"):
                     self.take(",")
             self.take("]")
+            self.depth -= 1
             if any(item.kind not in ("num", "str") for item in items):
                 raise ExprError(f"a list holds numbers or strings only (at position {pos})")
             return Node("list", tuple(item.value for item in items))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ import yaml
 from miniapp_api.welfare import expr
 
 MAX_FILE_BYTES = 256 * 1024
+_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MAX_POLICIES = 1_000
 SHIPPED = Path(__file__).parent
 
@@ -378,7 +380,9 @@ def _number(v: Any) -> str:
     return f"{v:,}" if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
 
 
-def _describer(node: expr.Node, scope: expr.Scope, pack_vars: dict[str, Variable], params: dict[str, Parameter]):  # type: ignore[no-untyped-def]
+def _describer(
+    node: expr.Node, scope: expr.Scope, pack_vars: dict[str, Variable], params: dict[str, Parameter]
+) -> Callable[[expr.Env], str]:
     """A closure that writes an amount formula with the values it used:
     "(低保标准 1,483 − 人均月收入 800) × 家庭人数 3"."""
     if node.kind == "op" and node.value in _OP_SIGNS:
@@ -425,8 +429,8 @@ def _load_policy(
         return None
     before = len(problems)
     pid = raw.get("id")
-    if not isinstance(pid, str) or not pid.replace("_", "").isalnum():
-        problems.append(f"{rel}: id must be letters, digits and _")
+    if not isinstance(pid, str) or not _ID.fullmatch(pid):
+        problems.append(f"{rel}: id must be lower-case letters, digits and _ (at most 64, a letter first)")
         return None
     where = f"{rel} ({pid})"
     for key in ("name", "issuer", "summary", "channel"):
@@ -440,7 +444,11 @@ def _load_policy(
     ):
         problems.append(f"{where}: no source: legal_basis needs a document (number or title) and a url")
         basis = {}
-    sources = [s for s in (_source(r) for r in raw.get("sources") or []) if s is not None]
+    raw_sources = raw.get("sources") or []
+    if not isinstance(raw_sources, list):
+        problems.append(f"{where}: sources must be a list of {{title, url}}")
+        raw_sources = []
+    sources = [s for s in (_source(r) for r in raw_sources) if s is not None]
     if basis and not sources:
         sources = [Source(str(basis["document"]), str(basis["url"]))]
     start = _date(raw.get("effective_from"))
@@ -455,8 +463,12 @@ def _load_policy(
     if target not in TARGETS:
         problems.append(f"{where}: target must be one of {', '.join(TARGETS)}")
     counts = raw.get("income_counts") or []
-    if not isinstance(counts, list) or any(k not in income_kinds for k in counts):
-        unknown = [k for k in counts if k not in income_kinds] if isinstance(counts, list) else counts
+    if not isinstance(counts, list) or any(not isinstance(k, str) or k not in income_kinds for k in counts):
+        unknown = (
+            [k for k in counts if not isinstance(k, str) or k not in income_kinds]
+            if isinstance(counts, list)
+            else counts
+        )
         problems.append(f"{where}: unknown income kinds in income_counts: {unknown}")
         counts = []
     scope = expr.Scope(
@@ -491,7 +503,7 @@ def _load_policy(
             conditions.append(Condition(c["id"], c["label"], c["test"], node, expr.compile_node(node, scope)))
     exclusions = raw.get("exclusions") or {}
     not_with = exclusions.get("not_with") or [] if isinstance(exclusions, dict) else []
-    if not isinstance(not_with, list) or not all(isinstance(x, str) for x in not_with):
+    if not isinstance(not_with, list) or not all(isinstance(x, str) and _ID.fullmatch(x) for x in not_with):
         problems.append(f"{where}: exclusions.not_with must be a list of policy ids")
         not_with = []
     receiving = "enterprise_receiving" if target == "enterprise" else "receiving"
@@ -509,11 +521,12 @@ def _load_policy(
     amount = None
     raw_amount = raw.get("amount")
     if raw_amount is not None:
-        if not isinstance(raw_amount, dict) or raw_amount.get("period") not in PERIODS:
+        period = raw_amount.get("period") if isinstance(raw_amount, dict) else None
+        if not isinstance(period, str) or period not in PERIODS:
             problems.append(f"{where}: amount needs a formula and a period ({', '.join(PERIODS)})")
         else:
             try:
-                node = expr.parse(raw_amount.get("formula"))  # type: ignore[arg-type]
+                node = expr.parse(raw_amount.get("formula"))
                 months_node = expr.parse(raw_amount["months"]) if raw_amount.get("months") is not None else None
             except expr.ExprError as exc:
                 problems.append(f"{where}: amount: malformed expression: {exc}")

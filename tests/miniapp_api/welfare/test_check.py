@@ -213,3 +213,24 @@ def test_a_long_list_of_and_is_flat_and_accepted(bad: Path) -> None:
 def test_an_expression_longer_than_2000_characters(bad: Path, capsys: pytest.CaptureFixture[str]) -> None:
     edit(bad / "policies" / "childcare.yaml", "test: any_member(age < 3)", "test: " + "1" * 2_001 + " > 2")
     assert "expression longer than 2000 characters" in refused(bad, capsys)
+
+
+GARBAGE = [None, 1, 1.5, True, "x", [], {}, [{}], [[1]], {"a": []}, "[" * 3_000, "(" * 3_000]
+FIELDS = ["id", "name", "legal_basis", "sources", "effective_from", "effective_until", "target", "income_counts",
+          "conditions", "exclusions", "amount", "documents", "no_application"]  # fmt: skip
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_garbage_in_any_field_is_refused_with_a_message_never_a_crash(bad: Path, field: str) -> None:
+    import yaml
+
+    path = bad / "policies" / "unemployment.yaml"
+    original = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for garbage in GARBAGE:
+        spoiled = dict(original)
+        spoiled[field] = garbage
+        path.write_text(yaml.safe_dump(spoiled, allow_unicode=True), encoding="utf-8")
+        problems = pack.check(bad)  # no exception, whatever the value
+        if field in ("legal_basis", "effective_from", "target", "conditions"):
+            assert problems, (field, garbage)  # none of the garbage is a valid value there
+        assert all(p.startswith("policies/unemployment.yaml") for p in problems), problems
