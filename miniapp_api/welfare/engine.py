@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from miniapp_api.welfare import expr
+from miniapp_api.welfare import expr, profiles
 from miniapp_api.welfare.pack import PERIODS, Pack, Policy
 
 _OPS_CN = {
@@ -96,7 +96,11 @@ def _age(birth: dt.date, day: dt.date) -> int:
 
 
 def prepare(profile: dict[str, Any], day: dt.date, pack: Pack) -> expr.Env:
-    """The environment of one profile on one day (members' ages from their birth dates on that day)."""
+    """The environment of one profile on one day (members' ages from their birth dates on that day).
+    Raises ``ProfileError`` with field errors for a profile the registry does not allow."""
+    errors = profiles.check(profile, pack)
+    if errors:
+        raise profiles.ProfileError(errors)
     household = dict(profile.get("household") or {})
     members_raw = profile.get("members")
     members: list[dict[str, Any]] | None = None
