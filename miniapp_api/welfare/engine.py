@@ -159,6 +159,8 @@ def _run_condition(cond: Any, env: expr.Env, explain: bool = True) -> ConditionR
 
 
 def _why_not(c: ConditionResult) -> str:
+    if c.id.startswith("not_receiving_"):  # an exclusion: say what is already received
+        return c.label.replace("目前未在享受", "您目前已在享受", 1).replace("未在享受", "您已在享受", 1)
     if c.op is None or c.value is None:
         return f"{c.label}：不满足"
     if c.op in ("in", "not in"):
@@ -213,7 +215,7 @@ def evaluate(
         status = "near_miss" if near else "not_eligible"
         if not explain:
             return PolicyResult(policy.id, policy.name, status, "", failing=fails)
-        head = f"差一点符合「{policy.name}」，只有一项不满足：" if near else f"暂不符合「{policy.name}」："
+        head = f"「{policy.name}」只差一项条件：" if near else f"暂不符合「{policy.name}」："
         result = PolicyResult(policy.id, policy.name, status, head + "；".join(_why_not(f) for f in fails) + "。")
         result.failing = fails
         result.trace = steps

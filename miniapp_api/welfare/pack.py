@@ -640,6 +640,10 @@ def _build(root: Path) -> tuple[Pack | None, list[str]]:
             continue
         policies[policy.id] = policy
     for policy in policies.values():
+        for cond in policy.conditions:
+            other_id = cond.id.removeprefix("not_receiving_")
+            if cond.exclusion and other_id != policy.id and other_id in policies:
+                cond.label = f"未在享受「{policies[other_id].name}」（两者不可同时享受）"
         for other in policy.not_with:
             if other not in ids_seen:
                 problems.append(f"{policy.path} ({policy.id}): exclusions.not_with names an unknown policy {other!r}")

@@ -157,3 +157,17 @@ def test_screening_without_texts_gives_the_same_statuses_and_amounts() -> None:
     ]
     assert [q.fact for q in full.questions] == [q.fact for q in fast.questions]
     assert all(r.explanation == "" for r in fast.results) and all(r.explanation for r in full.results)
+
+
+def test_an_exclusion_is_explained_with_the_other_policys_name() -> None:
+    shipped = pack.shipped()
+    profile = {"household": {"receiving": ["tekun"]}, "members": [{"age": 70, "hukou_city": "深圳", "incomes": {}}]}
+    result = engine.evaluate(profile, shipped.policies["dibao"], DAY, pack=shipped)
+    assert result.status == "not_eligible"
+    assert (
+        result.explanation == "暂不符合「最低生活保障（低保）」：您已在享受「特困人员救助供养」（两者不可同时享受）。"
+    )
+    again = engine.evaluate(
+        {**profile, "household": {"receiving": ["dibao"]}}, shipped.policies["dibao"], DAY, pack=shipped
+    )
+    assert again.explanation == "暂不符合「最低生活保障（低保）」：您目前已在享受本项。"
