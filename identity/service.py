@@ -474,3 +474,19 @@ async def find_by_phone(*, phone: str) -> Account | None:
 async def find_by_id_number(*, id_number: str) -> Account | None:
     normalized = normalize_id_number(id_number)
     return await Account.get_or_none(id_number_bidx=current_vault().blind_index(normalized, field=ID_NUMBER_FIELD))
+
+
+async def resident_for_desk(
+    *, id_number: str, name: str, phone: str, using_db: BaseDBAsyncClient | None = None
+) -> tuple[Account, bool]:
+    """The resident account with this ID number (found by its blind index), or a new one without
+    WeChat holding the name, phone and ID number (given at a staff desk, ID card in hand); the flag
+    says whether it was created. A found account keeps its own name and phone."""
+    normalized = normalize_id_number(id_number)
+    bidx = current_vault().blind_index(normalized, field=ID_NUMBER_FIELD)
+    found = await Account.get_or_none(id_number_bidx=bidx, using_db=using_db)
+    if found is not None:
+        return found, False
+    account = await Account.create(public_id=new_public_id(), role=Role.RESIDENT, using_db=using_db)
+    await update_profile(account=account, name=name, phone=phone, id_number=normalized, using_db=using_db)
+    return account, True

@@ -59,6 +59,11 @@ def blueprints() -> list[Any]:
     from miniapp_api.open311.routes import group as open311_group
     from miniapp_api.reports.photo_routes import bp as report_photos_bp
     from miniapp_api.reports.routes import bp as reports_bp
+    from miniapp_api.wristbands.band_routes import bp as wristbands_bp
+    from miniapp_api.wristbands.bundle_routes import bp as checkin_bundle_bp
+    from miniapp_api.wristbands.health_routes import bp as wristband_health_bp
+    from miniapp_api.wristbands.key_area_routes import bp as key_areas_bp
+    from miniapp_api.wristbands.trace_routes import bp as wristband_tracing_bp
     from notify.routes import bp as notify_bp
     from qr.routes import bp as qr_bp
     from server.docs import bp as docs_bp
@@ -82,6 +87,11 @@ def blueprints() -> list[Any]:
         device_readings_bp,
         device_binding_bp,
         device_silences_bp,
+        wristbands_bp,
+        wristband_health_bp,
+        key_areas_bp,
+        wristband_tracing_bp,
+        checkin_bundle_bp,
     ]
 
 

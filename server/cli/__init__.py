@@ -15,7 +15,22 @@ import argparse
 import os
 import sys
 
-from server.cli import accounts, audit, buildings, devices, keys, migrate, qr, reports, serve, welfare, workers
+from server.cli import (
+    accounts,
+    audit,
+    buildings,
+    checkins,
+    checkins_purge,
+    devices,
+    key_areas,
+    keys,
+    migrate,
+    qr,
+    reports,
+    serve,
+    welfare,
+    workers,
+)
 from server.cli import settings as settings_command
 from server.cli.common import CLIError, Command
 from server.cli.keys import init_keys
@@ -32,7 +47,10 @@ COMMAND_MODULES = (
     qr,  # qr verify | sheet | reissue
     buildings,  # import buildings, buildings demo-file
     devices,  # import devices, devices simulate
+    key_areas,  # import key-areas
     reports,  # reports train
+    checkins,  # checkins verify-offline | new-epoch
+    checkins_purge,  # checkins purge
     welfare,  # welfare check
     workers,  # worker, notify-worker
     settings_command,  # settings
