@@ -28,6 +28,7 @@ from server.cli import (
     qr,
     reports,
     serve,
+    welfare,
     workers,
 )
 from server.cli import settings as settings_command
@@ -50,6 +51,7 @@ COMMAND_MODULES = (
     reports,  # reports train
     checkins,  # checkins verify-offline | new-epoch
     checkins_purge,  # checkins purge
+    welfare,  # welfare check
     workers,  # worker, notify-worker
     settings_command,  # settings
 )

@@ -1,0 +1,103 @@
+"""What a profile may hold: each field checked against the variable registry before any screening.
+
+``check(profile, pack)`` returns field errors (``members[1].age: ...``), empty when the profile is good. A value
+``null`` (or absent) is unknown; derived variables are computed, never given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from miniapp_api.welfare.pack import Pack
+
+MAX_MEMBERS = 30
+MAX_TEXT = 100
+MAX_LIST = 50
+SECTIONS = {"household": "household", "members": "member", "enterprise": "enterprise"}
+
+
+class ProfileError(ValueError):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _value_error(vtype: str, value: Any, pack: Pack) -> str | None:
+    if vtype == "int":
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        return None if whole and 0 <= value <= 10**9 else "需要一个非负整数"
+    if vtype == "number":
+        return None if _number(value) and 0 <= value <= 10**12 else "需要一个非负数字"
+    if vtype == "bool":
+        return None if isinstance(value, bool) else "需要 true 或 false"
+    if vtype == "str":
+        return None if isinstance(value, str) and 0 < len(value) <= MAX_TEXT else f"需要不超过 {MAX_TEXT} 个字的文字"
+    if vtype == "list":
+        ok = isinstance(value, list) and len(value) <= MAX_LIST
+        ok = ok and all(isinstance(x, str) and 0 < len(x) <= MAX_TEXT for x in value)
+        return None if ok else f"需要不超过 {MAX_LIST} 项的文字列表"
+    if vtype == "mapping":
+        if not isinstance(value, dict) or len(value) > len(pack.income_kinds):
+            return "需要按收入种类填写的金额"
+        for kind, amount in value.items():
+            if kind not in pack.income_kinds:
+                return f"未知的收入种类 {str(kind)[:20]!r}（可用：{'、'.join(pack.income_kinds)}）"
+            if not _number(amount) or not 0 <= amount <= 10**9:
+                return f"{kind} 需要一个非负金额（元/月）"
+        return None
+    if vtype == "date":
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            day = value
+        elif isinstance(value, str):
+            try:
+                day = dt.date.fromisoformat(value)
+            except ValueError:
+                return "需要 YYYY-MM-DD 格式的日期"
+        else:
+            return "需要 YYYY-MM-DD 格式的日期"
+        return None if dt.date(1880, 1, 1) <= day <= dt.date(2200, 1, 1) else "日期不在合理范围内"
+    return "未知类型"
+
+
+def _check_section(data: Any, entity: str, where: str, pack: Pack, errors: dict[str, str]) -> None:
+    if not isinstance(data, dict):
+        errors[where] = "需要一个对象"
+        return
+    for name, value in data.items():
+        field = f"{where}.{name}"
+        var = pack.variables.get(name) if isinstance(name, str) else None
+        if var is None or var.entity != entity:
+            errors[field[:120]] = "不是可填写的项目"
+        elif var.formula is not None:
+            errors[field] = "由系统计算，无需填写"
+        elif value is not None:
+            problem = _value_error(var.type, value, pack)
+            if problem is not None:
+                errors[field] = problem
+
+
+def check(profile: Any, pack: Pack) -> dict[str, str]:
+    """Field errors of a profile (field path -> Chinese message); empty when it is good."""
+    errors: dict[str, str] = {}
+    if not isinstance(profile, dict):
+        return {"profile": "需要一个对象（household、members、enterprise）"}
+    for key in profile:
+        if key not in SECTIONS:
+            errors[str(key)[:40]] = "不是可填写的项目（可用：household、members、enterprise）"
+    for key in ("household", "enterprise"):
+        if profile.get(key) is not None:
+            _check_section(profile[key], SECTIONS[key], key, pack, errors)
+    members = profile.get("members")
+    if members is not None:
+        if not isinstance(members, list) or len(members) > MAX_MEMBERS:
+            errors["members"] = f"需要不超过 {MAX_MEMBERS} 人的成员列表"
+        else:
+            for i, member in enumerate(members):
+                _check_section(member, "member", f"members[{i}]", pack, errors)
+    return errors
