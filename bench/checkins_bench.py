@@ -390,7 +390,7 @@ def bench(args: argparse.Namespace, steps: list[int], work: Workspace, command: 
     print(f"seeding {args.bands:,} bound bands ...", file=sys.stderr, flush=True)
     seeded = run_plain(lambda: seed(settings, args.bands))
     port = free_port()
-    env = server_env(settings, port, args.workers, lifted_routes=("wristbands.checkin",))
+    env = server_env(settings, port, args.workers, lifted_routes=("wristband_checkins.checkin",))
     server = work.start_server(
         "gmid serve", [str(GMID), "serve", "--workers", str(args.workers), "--port", str(port)], env=env, port=port
     )

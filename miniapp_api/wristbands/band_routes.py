@@ -71,7 +71,7 @@ async def my_band_out(band: Wristband) -> MyWristbandOut:
     )
 
 
-@bp.post("/wristbands", name="wristbands.register")
+@bp.post("/wristbands", name="register")
 @requires(*bands.KEEPERS)
 @json_body(WristbandsIn)
 @responds(201, WristbandsAnswer, "The bands registered in stock; refused items by index")
@@ -86,7 +86,7 @@ async def register_bands(request: Request, body: WristbandsIn) -> HTTPResponse:
     return json(answer.model_dump(mode="json"), status=201, headers=NO_STORE)
 
 
-@bp.get("/wristbands", name="wristbands.list")
+@bp.get("/wristbands", name="list")
 @requires(*bands.KEEPERS)
 @query_args(WristbandQuery)
 @responds(200, WristbandList, "Bands held under your node, newest first")
@@ -103,7 +103,7 @@ async def list_bands(request: Request, query: WristbandQuery) -> HTTPResponse:
     return json(answer.model_dump(mode="json"), headers=NO_STORE)
 
 
-@bp.get("/wristbands/<band_id:str>", name="wristbands.get")
+@bp.get("/wristbands/<band_id:str>", name="get")
 @requires(*bands.KEEPERS)
 @responds(200, WristbandOut, "The band")
 @errors(404)
@@ -114,7 +114,7 @@ async def get_band(request: Request, band_id: str) -> HTTPResponse:
     return json(out.model_dump(mode="json"), headers=NO_STORE)
 
 
-@bp.post("/wristbands/issue", name="wristbands.issue")
+@bp.post("/wristbands/issue", name="issue")
 @requires(*bands.ISSUERS)
 @json_body(WristbandIssueIn)
 @responds(201, WristbandOut, "The band is bound to the person")
@@ -129,7 +129,7 @@ async def issue_band(request: Request, body: WristbandIssueIn) -> HTTPResponse:
     return json(out.model_dump(mode="json"), status=201, headers=NO_STORE)
 
 
-@bp.post("/wristbands/<band_id:str>/revoke", name="wristbands.revoke")
+@bp.post("/wristbands/<band_id:str>/revoke", name="revoke")
 @requires(*bands.ISSUERS)
 @json_body(WristbandRevokeIn)
 @responds(200, WristbandOut, "Revoked: checking in with it is a stop")
@@ -142,7 +142,7 @@ async def revoke_band(request: Request, band_id: str, body: WristbandRevokeIn) -
     return json(out.model_dump(mode="json"), headers=NO_STORE)
 
 
-@bp.post("/me/wristband", name="wristbands.bind")
+@bp.post("/me/wristband", name="bind")
 @requires(*bands.RESIDENTS)
 @rate_limit(account="10/hour")
 @json_body(WristbandBindIn)
@@ -157,7 +157,7 @@ async def bind_band(request: Request, body: WristbandBindIn) -> HTTPResponse:
     return json((await my_band_out(band)).model_dump(mode="json"), status=201, headers=NO_STORE)
 
 
-@bp.get("/me/wristband", name="wristbands.mine")
+@bp.get("/me/wristband", name="mine")
 @requires(*bands.RESIDENTS)
 @responds(200, MyWristbandOut, "Your active band")
 @errors(404)
@@ -169,7 +169,7 @@ async def my_band(request: Request) -> HTTPResponse:
     return json((await my_band_out(band)).model_dump(mode="json"), headers=NO_STORE)
 
 
-@bp.delete("/me/wristband", name="wristbands.report_lost")
+@bp.delete("/me/wristband", name="report_lost")
 @requires(*bands.RESIDENTS)
 @responds(200, MyWristbandOut, "Revoked: checking in with it is a stop; bind a new one")
 @errors(404, 409)

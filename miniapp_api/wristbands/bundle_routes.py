@@ -37,7 +37,7 @@ async def works_a_checkpoint(principal: Principal) -> bool:
     return bool(checkpoints) and await Checkpoint.filter(id__in=list(checkpoints), active=True).exists()
 
 
-@bp.get("/checkins/bundle", name="checkins.bundle")
+@bp.get("/checkins/bundle", name="bundle")
 @requires()
 @rate_limit(account="60/minute")
 @query_args(BundleQuery)

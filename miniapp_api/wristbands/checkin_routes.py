@@ -39,7 +39,7 @@ async def one(request: Request, viewer: Principal, data: CheckinIn) -> CheckinAn
     return outcome.answer
 
 
-@bp.post("/checkins", name="wristbands.checkin")
+@bp.post("/checkins", name="checkin")
 @requires(*STAFF_ROLES)
 @json_body(CheckinIn)
 @responds(200, CheckinAnswer, "pass, or stop with `alert: vibrate` and the reason categories")
@@ -59,7 +59,7 @@ def refusal(exc: AppError) -> CheckinRefusal:
     return CheckinRefusal(status=exc.status_code, code=exc.code, message=exc.message, fields=fields)
 
 
-@bp.post("/checkins/batch", name="wristbands.checkin_batch")
+@bp.post("/checkins/batch", name="checkin_batch")
 @requires(*STAFF_ROLES)
 @json_body(CheckinBatchIn)
 @responds(200, CheckinBatchAnswer, "Each check-in's answer or refusal, by its index")

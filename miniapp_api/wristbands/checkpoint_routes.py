@@ -49,7 +49,7 @@ async def answer(row: Checkpoint, status: int = 200) -> HTTPResponse:
     return json(checkpoint_out(row, staff[row.id]).model_dump(mode="json"), status=status, headers=NO_STORE)
 
 
-@bp.post("/checkpoints", name="wristbands.checkpoint_create")
+@bp.post("/checkpoints", name="checkpoint_create")
 @requires(*MANAGERS)
 @json_body(CheckpointIn)
 @responds(201, CheckpointOut, "The checkpoint")
@@ -60,7 +60,7 @@ async def create_checkpoint(request: Request, body: CheckpointIn) -> HTTPRespons
     return await answer(row, 201)
 
 
-@bp.get("/checkpoints", name="wristbands.checkpoint_list")
+@bp.get("/checkpoints", name="checkpoint_list")
 @requires(*MANAGERS)
 @query_args(CheckpointListQuery)
 @responds(200, CheckpointList, "Checkpoints in your area, oldest first; follow `next_cursor` for more")
@@ -75,7 +75,7 @@ async def list_checkpoints(request: Request, query: CheckpointListQuery) -> HTTP
     return json(out.model_dump(mode="json"), headers=NO_STORE)
 
 
-@bp.get("/checkpoints/<checkpoint_id:str>", name="wristbands.checkpoint_get")
+@bp.get("/checkpoints/<checkpoint_id:str>", name="checkpoint_get")
 @requires(*MANAGERS)
 @responds(200, CheckpointOut, "The checkpoint and its staff")
 @errors(404)
@@ -84,7 +84,7 @@ async def get_checkpoint(request: Request, checkpoint_id: str) -> HTTPResponse:
     return await answer(await checkpoints.in_area(viewer=require_principal(request), public_id=checkpoint_id))
 
 
-@bp.patch("/checkpoints/<checkpoint_id:str>", name="wristbands.checkpoint_update")
+@bp.patch("/checkpoints/<checkpoint_id:str>", name="checkpoint_update")
 @requires(*MANAGERS)
 @json_body(CheckpointPatch)
 @responds(200, CheckpointOut, "The checkpoint as changed")
@@ -95,7 +95,7 @@ async def update_checkpoint(request: Request, checkpoint_id: str, body: Checkpoi
     return await answer(await checkpoints.update(checkpoint=row, patch=body))
 
 
-@bp.put("/checkpoints/<checkpoint_id:str>/staff/<account_id:str>", name="wristbands.checkpoint_staff_put")
+@bp.put("/checkpoints/<checkpoint_id:str>/staff/<account_id:str>", name="checkpoint_staff_put")
 @requires(*MANAGERS)
 @responds(200, CheckpointOut, "The checkpoint with its staff (assigning twice changes nothing)")
 @errors(404)
@@ -108,7 +108,7 @@ async def assign_staff(request: Request, checkpoint_id: str, account_id: str) ->
     return await answer(row)
 
 
-@bp.delete("/checkpoints/<checkpoint_id:str>/staff/<account_id:str>", name="wristbands.checkpoint_staff_delete")
+@bp.delete("/checkpoints/<checkpoint_id:str>/staff/<account_id:str>", name="checkpoint_staff_delete")
 @requires(*MANAGERS)
 @responds(204, None, "No longer works this checkpoint")
 @errors(404)

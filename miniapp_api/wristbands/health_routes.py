@@ -37,7 +37,7 @@ async def _person_answer(person_id: str, request: Request) -> HTTPResponse:
     return json(out.model_dump(mode="json"), headers=NO_STORE)
 
 
-@bp.get("/health/people", name="health.find_person")
+@bp.get("/health/people", name="find_person")
 @requires(*health.HEALTH)
 @query_args(HealthPeopleQuery)
 @responds(200, HealthPersonOut, "The person: masked name and phone, band, status and quarantine orders")
@@ -51,7 +51,7 @@ async def find_person(request: Request, query: HealthPeopleQuery) -> HTTPRespons
     return json((await health.person_out(account, person)).model_dump(mode="json"), headers=NO_STORE)
 
 
-@bp.put("/health/people/<person_id:str>/status", name="health.set_status")
+@bp.put("/health/people/<person_id:str>/status", name="set_status")
 @requires(*health.HEALTH)
 @json_body(HealthStatusIn)
 @responds(200, HealthPersonOut, "The status is set")
@@ -67,7 +67,7 @@ async def set_status(request: Request, person_id: str, body: HealthStatusIn) -> 
     return await _person_answer(person_id, request)
 
 
-@bp.delete("/health/people/<person_id:str>/status", name="health.clear_status")
+@bp.delete("/health/people/<person_id:str>/status", name="clear_status")
 @requires(*health.HEALTH)
 @responds(200, HealthPersonOut, "The status is cleared")
 @errors(404)
@@ -78,7 +78,7 @@ async def clear_status(request: Request, person_id: str) -> HTTPResponse:
     return await _person_answer(person_id, request)
 
 
-@bp.post("/health/people/<person_id:str>/quarantines", name="health.order_quarantine")
+@bp.post("/health/people/<person_id:str>/quarantines", name="order_quarantine")
 @requires(*health.HEALTH)
 @json_body(HealthQuarantineIn)
 @responds(201, HealthQuarantineOut, "The order: the person stops at any gate while it is in force")
@@ -93,7 +93,7 @@ async def order_quarantine(request: Request, person_id: str, body: HealthQuarant
     return json(health.quarantine_out(row).model_dump(mode="json"), status=201, headers=NO_STORE)
 
 
-@bp.post("/health/people/<person_id:str>/quarantines/<order_id:str>/lift", name="health.lift_quarantine")
+@bp.post("/health/people/<person_id:str>/quarantines/<order_id:str>/lift", name="lift_quarantine")
 @requires(*health.HEALTH)
 @responds(200, HealthQuarantineOut, "Lifted from now")
 @errors(404, 409)
@@ -104,7 +104,7 @@ async def lift_quarantine(request: Request, person_id: str, order_id: str) -> HT
     return json(health.quarantine_out(row).model_dump(mode="json"), headers=NO_STORE)
 
 
-@bp.post("/me/trips", name="health.declare_trip")
+@bp.post("/me/trips", name="declare_trip")
 @requires(*bands.RESIDENTS)
 @json_body(HealthTripIn)
 @responds(201, HealthTripOut, "The trip is declared")
@@ -118,7 +118,7 @@ async def declare_trip(request: Request, body: HealthTripIn) -> HTTPResponse:
     return json(trips.trip_out(row).model_dump(mode="json", by_alias=True), status=201, headers=NO_STORE)
 
 
-@bp.get("/me/trips", name="health.my_trips")
+@bp.get("/me/trips", name="my_trips")
 @requires(*bands.RESIDENTS)
 @responds(200, HealthTripList, "Your declared trips, latest first")
 async def my_trips(request: Request) -> HTTPResponse:
@@ -127,7 +127,7 @@ async def my_trips(request: Request) -> HTTPResponse:
     return json(HealthTripList(items=items).model_dump(mode="json", by_alias=True), headers=NO_STORE)
 
 
-@bp.delete("/me/trips/<trip_id:str>", name="health.delete_trip")
+@bp.delete("/me/trips/<trip_id:str>", name="delete_trip")
 @requires(*bands.RESIDENTS)
 @responds(204, None, "Deleted")
 @errors(404)
@@ -137,7 +137,7 @@ async def delete_trip(request: Request, trip_id: str) -> HTTPResponse:
     return HTTPResponse(status=204, headers=NO_STORE)
 
 
-@bp.get("/me/health", name="health.mine")
+@bp.get("/me/health", name="mine")
 @requires(*bands.RESIDENTS)
 @responds(200, MyHealthOut, "Your status, quarantine orders, trips and band")
 async def my_health(request: Request) -> HTTPResponse:

@@ -31,7 +31,7 @@ def _out(row: KeyArea) -> dict[str, object]:
     return key_areas.area_out(row).model_dump(mode="json", by_alias=True)
 
 
-@bp.get("", name="key_areas.list")
+@bp.get("", name="list")
 @public
 @query_args(KeyAreaQuery)
 @responds(200, KeyAreaList, "The key areas in force (or all, with state=all)")
@@ -44,7 +44,7 @@ async def list_key_areas(request: Request, query: KeyAreaQuery) -> HTTPResponse:
     return json({"items": [_out(r) for r in rows]})
 
 
-@bp.post("", name="key_areas.create")
+@bp.post("", name="create")
 @requires(Role.ADMIN)
 @json_body(KeyAreaIn)
 @responds(201, KeyAreaOut, "The key area")
@@ -57,7 +57,7 @@ async def create_key_area(request: Request, body: KeyAreaIn) -> HTTPResponse:
     return json(_out(row), status=201, headers=NO_STORE)
 
 
-@bp.patch("/<area_id:str>", name="key_areas.update")
+@bp.patch("/<area_id:str>", name="update")
 @requires(Role.ADMIN)
 @json_body(KeyAreaPatch)
 @responds(200, KeyAreaOut, "The key area, corrected")
@@ -69,7 +69,7 @@ async def update_key_area(request: Request, area_id: str, body: KeyAreaPatch) ->
     return json(_out(row), headers=NO_STORE)
 
 
-@bp.delete("/<area_id:str>", name="key_areas.withdraw")
+@bp.delete("/<area_id:str>", name="withdraw")
 @requires(Role.ADMIN)
 @responds(200, KeyAreaOut, "Withdrawn: kept with its withdrawal time, it no longer counts")
 @errors(403, 404, 409)
@@ -80,7 +80,7 @@ async def withdraw_key_area(request: Request, area_id: str) -> HTTPResponse:
     return json(_out(row), headers=NO_STORE)
 
 
-@bp.post("/import", name="key_areas.import")
+@bp.post("/import", name="import")
 @requires(Role.ADMIN)
 @responds(200, KeyAreaImportAnswer, "How many were added, and the refused rows by line and column")
 @errors(400, 403, 413, 415, 422)

@@ -41,7 +41,7 @@ def rules_out(row: CheckinRuleSet | None) -> RuleSetOut:
     )
 
 
-@bp.get("/checkins/rules", name="wristbands.rules")
+@bp.get("/checkins/rules", name="rules")
 @requires(Role.ADMIN, Role.HEALTH_STAFF)
 @responds(200, RuleSetList, "The set in force now and every set added")
 async def get_rules(request: Request) -> HTTPResponse:
@@ -54,7 +54,7 @@ async def get_rules(request: Request) -> HTTPResponse:
     return json(out.model_dump(mode="json"), headers=NO_STORE)
 
 
-@bp.post("/checkins/rules", name="wristbands.rules_add")
+@bp.post("/checkins/rules", name="rules_add")
 @requires(Role.ADMIN)
 @json_body(RuleSetIn)
 @responds(201, RuleSetOut, "The set added (audited)")

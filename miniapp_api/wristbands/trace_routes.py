@@ -125,7 +125,7 @@ async def _trace(
     return json(answer.model_dump(mode="json"), headers=NO_STORE)
 
 
-@bp.post("/checkpoint", name="tracing.checkpoint")
+@bp.post("/checkpoint", name="checkpoint")
 @requires(*tracing.TRACERS)
 @json_body(CheckpointTraceIn)
 @responds(200, TraceAnswer, "Who passed the checkpoint in the range (people, checkpoint, time only)")
@@ -143,7 +143,7 @@ async def trace_checkpoint(request: Request, body: CheckpointTraceIn) -> HTTPRes
     return await _trace(request, body, Kind.CHECKPOINT, body.checkpoint, find)
 
 
-@bp.post("/band", name="tracing.band")
+@bp.post("/band", name="band")
 @requires(*tracing.TRACERS)
 @json_body(BandTraceIn)
 @responds(200, TraceAnswer, "Where the band was seen in the range, at checkpoints of your area")
@@ -160,7 +160,7 @@ async def trace_band(request: Request, body: BandTraceIn) -> HTTPResponse:
     return await _trace(request, body, Kind.BAND, subject, find)
 
 
-@bp.post("/contacts", name="tracing.contacts")
+@bp.post("/contacts", name="contacts")
 @requires(*tracing.TRACERS)
 @json_body(ContactTraceIn)
 @responds(200, TraceAnswer, "Who passed the same checkpoints within ± `minutes` of the person")
