@@ -80,6 +80,7 @@ CHECKPOINTS = 20
 P99_GOAL_MS = 20.0
 SUSTAINED_LIMIT_MS = 50.0
 BATCH = 5000
+IDLE_SECONDS = 10.0  # below the server's 15 s keep-alive timeout
 
 
 @dataclass
@@ -289,7 +290,7 @@ def body(seeded: Seeded, n: int, gate: int) -> dict[str, object]:
 
 
 async def drive(base_url: str, seeded: Seeded, step: Step, max_connections: int) -> Step:
-    idle: list[RawConnection] = []
+    idle: list[tuple[RawConnection, float]] = []
     opened = 0
     total = int(step.rate * step.seconds)
     tasks: list[asyncio.Task[None]] = []
@@ -299,8 +300,11 @@ async def drive(base_url: str, seeded: Seeded, step: Step, max_connections: int)
     async def one(n: int, scheduled: float) -> None:
         nonlocal opened
         gate = n % len(seeded.checkpoints)
+        while idle and loop.time() - idle[-1][1] > IDLE_SECONDS:
+            idle.pop()[0].close()  # the server's keep-alive would close it under us
+            opened -= 1
         if idle:
-            conn = idle.pop()
+            conn = idle.pop()[0]
         elif opened < max_connections:
             opened += 1
             conn = RawConnection(base_url)
@@ -319,7 +323,7 @@ async def drive(base_url: str, seeded: Seeded, step: Step, max_connections: int)
             conn.close()
             opened -= 1
             return
-        idle.append(conn)
+        idle.append((conn, loop.time()))
         step.latencies_ms.append((loop.time() - scheduled) * 1000)
         if answer.status_code in (200, 201):
             step.outcomes[str(answer.json().get("decision"))] += 1
@@ -334,7 +338,7 @@ async def drive(base_url: str, seeded: Seeded, step: Step, max_connections: int)
         tasks.append(asyncio.create_task(one(n, scheduled)))
     await asyncio.gather(*tasks)
     step.elapsed = loop.time() - t0
-    for conn in idle:
+    for conn, _ in idle:
         conn.close()
     return step
 
