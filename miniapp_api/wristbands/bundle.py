@@ -138,11 +138,7 @@ async def compact(*, retention_days: int, batch: int = 500) -> int:
                 top = max(r.counter for r in ended)
                 # Still a band's latest when it goes: readers below it must start again.
                 await stoplist.head(tx)
-                found = await StopHead.get_or_none(id=stoplist.FLOOR_ID, using_db=tx)
-                if found is None:
-                    await StopHead.create(id=stoplist.FLOOR_ID, counter=top, epoch=0, salt="", using_db=tx)
-                elif found.counter < top:
-                    await StopHead.filter(id=stoplist.FLOOR_ID).using_db(tx).update(counter=top)
+                await StopHead.filter(id=stoplist.HEAD_ID, floor__lt=top).using_db(tx).update(floor=top)
                 deleted += await StopEntry.filter(Q(counter__in=[r.counter for r in ended])).using_db(tx).delete()
 
 

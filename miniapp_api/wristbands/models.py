@@ -219,6 +219,9 @@ class StopHead(Model):
     counter = fields.BigIntField(default=0)
     epoch = fields.IntField(default=1, description="A new epoch (and salt) makes every app fetch in full.")
     salt = fields.CharField(max_length=64, default="")
+    # Compaction's floor: the highest counter deleted while it was still a band's latest entry; a
+    # reader whose since is below it may have missed a change and gets the whole list again.
+    floor = fields.BigIntField(default=0)
 
     class Meta:
         table = "checkin_stop_head"

@@ -35,10 +35,6 @@ from miniapp_api.wristbands.models import (
 )
 
 HEAD_ID = 1
-# Compaction's floor: the highest counter deleted while it was still a band's latest entry. Kept in
-# a second StopHead row (its ``counter``), as the table has no column for it: a reader whose
-# ``since`` is below it may have missed a change and gets the whole list again.
-FLOOR_ID = 2
 BATCH = 200
 
 
@@ -110,8 +106,9 @@ def new_salt() -> str:
 
 
 async def floor(conn: BaseDBAsyncClient | None = None) -> int:
-    row = await StopHead.get_or_none(id=FLOOR_ID, using_db=conn)
-    return row.counter if row else 0
+    """Compaction's floor (StopHead.floor): a ``since`` below it is answered with the whole list."""
+    row = await StopHead.get_or_none(id=HEAD_ID, using_db=conn)
+    return row.floor if row else 0
 
 
 async def _refresh_band(band_id: int, ctx: _Context, conn: BaseDBAsyncClient | None) -> bool:
