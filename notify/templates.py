@@ -391,6 +391,23 @@ register(
 )
 register(
     Template(
+        key="welfare.match",
+        title="惠民政策提醒",
+        required=("policy", "policy_id", "at"),
+        # The policy's name only: never the amount, incomes or anything else of the household.
+        wechat=WeChatSpec(
+            "subscribe",
+            (("thing1", "{policy}"), ("thing2", "您可能符合条件，点击查看申请指引"), ("time3", "{at:time}")),
+            "pages/welfare/guide?policy={policy_id}",
+        ),
+        sms_params=("{policy}",),
+        sms_text="根据您在光明e证保存的家庭情况，您可能符合「{1}」，请在小程序查看申请指引。",
+        email_subject="光明e证：您可能符合「{policy}」",
+        email_body="根据您保存的家庭情况，您可能符合「{policy}」。请在光明e证小程序查看申请条件、所需材料和申请渠道。",
+    )
+)
+register(
+    Template(
         key="notify.test",
         title="测试消息",
         required=("at",),

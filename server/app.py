@@ -59,6 +59,7 @@ def blueprints() -> list[Any]:
     from miniapp_api.open311.routes import group as open311_group
     from miniapp_api.reports.photo_routes import bp as report_photos_bp
     from miniapp_api.reports.routes import bp as reports_bp
+    from miniapp_api.welfare.routes import bp as welfare_bp
     from miniapp_api.wristbands.band_routes import bp as wristbands_bp
     from miniapp_api.wristbands.bundle_routes import bp as checkin_bundle_bp
     from miniapp_api.wristbands.checkin_routes import bp as wristband_checkins_bp
@@ -98,6 +99,7 @@ def blueprints() -> list[Any]:
         wristband_checkpoints_bp,
         wristband_rules_bp,
         wristband_checkins_bp,
+        welfare_bp,
     ]
 
 

@@ -33,6 +33,7 @@ MODEL_MODULES: list[str] = [
     "miniapp_api.open311.models",
     "miniapp_api.clinic.models",
     "miniapp_api.wristbands.models",
+    "miniapp_api.welfare.models",
 ]
 
 

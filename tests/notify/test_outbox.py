@@ -146,6 +146,8 @@ def test_every_template_renders_within_wechat_limits() -> None:
         "result": "已通过",
         "request_id": "br_1",
         "reason": "需健康核查",
+        "policy": "深圳市最低生活保障（低保）超长政策名称测试",
+        "policy_id": "dibao",
     }
     for key, template in templates.TEMPLATES.items():
         data = templates.check_data(key, {k: v for k, v in samples.items()})

@@ -195,6 +195,7 @@ def test_the_features_register_their_jobs(settings: Settings) -> None:
         "wristbands.stoplist",
         "wristbands.compact",
         "wristbands.purge",
+        "welfare.rescreen",
     ]
     assert [job.name for job in all_jobs(settings, {"reports.sla"})] == ["reports.sla"]
     with pytest.raises(ValueError, match="no such job: nope"):
@@ -254,7 +255,8 @@ async def test_gmid_worker_once_and_its_refusals(settings: Settings, running: ob
     assert code == 0, err
     ran = (
         "notify.dispatcher, reports.sla, clinic.sweep, devices.escalation, devices.notices, devices.commands, "
-        "devices.rollups, devices.heartbeat, wristbands.stoplist, wristbands.compact, wristbands.purge"
+        "devices.rollups, devices.heartbeat, wristbands.stoplist, wristbands.compact, wristbands.purge, "
+        "welfare.rescreen"
     )
     assert out.strip() == f"gmid: ran {ran} once"
     code, _, err = await gmid(settings, "worker", "--once", "--job", "nope")

@@ -1,0 +1,181 @@
+"""Pack versions: ``gmid welfare load DIR`` stores a checked pack in the database as a new version; every app
+instance serves the highest stored version (the pack shipped in the package while none was loaded).
+
+An instance learns of a new version by reading the highest version number from the database at most once
+every ``CHECK_SECONDS`` (one indexed row), and compiles a version once. A policy's version changes when its
+content does (the hash of its parsed file); the shipped pack's policies are version 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tortoise.transactions import in_transaction
+
+from identity import audit
+from miniapp_api.welfare import pack as packs
+from miniapp_api.welfare.models import WelfarePack, WelfarePolicyVersion
+
+CHECK_SECONDS = 2.0
+MAX_PACK_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    version: int  # 0: the shipped pack
+    pack: packs.Pack
+    policy_versions: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    version: int
+    changed: list[str]  # policies new or changed in this version
+    removed: list[str]
+    unchanged: bool  # the same content as the latest version: nothing stored
+
+
+_served: Served | None = None
+_checked_at = 0.0
+_lock = asyncio.Lock()
+
+
+def _shipped() -> Served:
+    pack = packs.shipped()
+    return Served(0, pack, dict.fromkeys(pack.policies, 0))
+
+
+def pack_files(directory: Path) -> dict[str, str]:
+    """The pack's files (path relative to the pack -> text), as the loader reads them."""
+    files: dict[str, str] = {}
+    for rel in ["variables.yaml", *(f"parameters/{p.name}" for p in sorted((directory / "parameters").glob("*.yaml")))]:
+        if (directory / rel).is_file():
+            files[rel] = (directory / rel).read_text(encoding="utf-8")
+    for p in sorted((directory / "policies").glob("*.yaml")):
+        files[f"policies/{p.name}"] = p.read_text(encoding="utf-8")
+    return files
+
+
+def _compile(files: dict[str, str]) -> packs.Pack:
+    with tempfile.TemporaryDirectory(prefix="gmid-welfare-") as tmp:
+        root = Path(tmp)
+        (root / "parameters").mkdir()
+        (root / "policies").mkdir()
+        for rel, text in files.items():
+            (root / rel).write_text(text, encoding="utf-8")
+        return packs.load(root)
+
+
+def _hash(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def _policy_hashes(files: dict[str, str], pack: packs.Pack) -> dict[str, str]:
+    """Each policy's content hash: its parsed file, so comments and layout do not make a new version."""
+    out: dict[str, str] = {}
+    for policy in pack.policies.values():
+        raw = yaml.safe_load(files[policy.path])
+        out[policy.id] = _hash(raw)
+    return out
+
+
+async def current() -> Served:
+    """The pack this instance serves now (checks the database at most every CHECK_SECONDS)."""
+    global _served, _checked_at
+    now = time.monotonic()
+    if _served is not None and now - _checked_at < CHECK_SECONDS:
+        return _served
+    async with _lock:
+        if _served is not None and time.monotonic() - _checked_at < CHECK_SECONDS:
+            return _served
+        latest = await WelfarePack.all().order_by("-id").first().values_list("id", flat=True)
+        version = int(latest) if latest is not None else 0  # type: ignore[call-overload]
+        if _served is None or _served.version != version:
+            _served = await _load_version(version)
+        _checked_at = time.monotonic()
+        return _served
+
+
+async def _load_version(version: int) -> Served:
+    if version == 0:
+        return _shipped()
+    row = await WelfarePack.get(id=version)
+    files = json.loads(row.files)
+    pack = await asyncio.to_thread(_compile, files)
+    return Served(version, pack, {k: int(v) for k, v in json.loads(row.policy_versions).items()})
+
+
+def forget() -> None:
+    """Check the database on the next ``current()`` (after a load in this process)."""
+    global _checked_at
+    _checked_at = 0.0
+
+
+async def load(directory: Path | str, *, loaded_by: str) -> Loaded:
+    """Check the pack in ``directory`` and store it as a new version, audited. Raises ``PackError`` with
+    the linter's problems (nothing changes)."""
+    root = Path(directory)
+    problems = packs.check(root)
+    if problems:
+        raise packs.PackError(problems)
+    files = pack_files(root)
+    if sum(len(t.encode()) for t in files.values()) > MAX_PACK_BYTES:
+        raise packs.PackError([f"the pack is larger than {MAX_PACK_BYTES // 1024 // 1024} MB"])
+    pack = packs.load(root)
+    content_hash = _hash(files)
+    hashes = _policy_hashes(files, pack)
+    now = dt.datetime.now(dt.UTC)
+    async with in_transaction() as conn:
+        latest = await WelfarePack.all().using_db(conn).order_by("-id").first()
+        if latest is not None and latest.content_hash == content_hash:
+            return Loaded(latest.id, [], [], True)
+        version = (latest.id if latest else 0) + 1
+        before = json.loads(latest.policy_versions) if latest else {}
+        versions: dict[str, int] = {}
+        changed: list[str] = []
+        for pid, digest in sorted(hashes.items()):
+            last = await WelfarePolicyVersion.filter(policy_id=pid).using_db(conn).order_by("-version").first()
+            if last is not None and last.content_hash == digest:
+                versions[pid] = last.version
+                if pid not in before:
+                    changed.append(pid)  # back in the pack
+                continue
+            versions[pid] = (last.version if last else 0) + 1
+            changed.append(pid)
+            await WelfarePolicyVersion.create(
+                policy_id=pid,
+                version=versions[pid],
+                content_hash=digest,
+                pack_version=version,
+                created_at=now,
+                using_db=conn,
+            )
+        removed = sorted(set(before) - set(versions))
+        await WelfarePack.create(
+            id=version,
+            content_hash=content_hash,
+            files=json.dumps(files, ensure_ascii=False),
+            policy_versions=json.dumps(versions, sort_keys=True),
+            loaded_by=loaded_by[:64],
+            loaded_at=now,
+            using_db=conn,
+        )
+        await audit.record(
+            actor=loaded_by[:64],
+            role="admin",
+            action="welfare.pack_loaded",
+            target=f"welfare_pack:{version}",
+            details={"version": version, "hash": content_hash[:16], "changed": changed[:50], "removed": removed[:50]},
+            using_db=conn,
+        )
+    forget()
+    return Loaded(version, changed, removed, False)
