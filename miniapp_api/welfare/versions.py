@@ -131,7 +131,7 @@ async def load(directory: Path | str, *, loaded_by: str) -> Loaded:
     if sum(len(t.encode()) for t in files.values()) > MAX_PACK_BYTES:
         raise packs.PackError([f"the pack is larger than {MAX_PACK_BYTES // 1024 // 1024} MB"])
     pack = packs.load(root)
-    content_hash = _hash(files)
+    content_hash = _hash({rel: yaml.safe_load(text) for rel, text in files.items()})  # layout and comments aside
     hashes = _policy_hashes(files, pack)
     now = dt.datetime.now(dt.UTC)
     async with in_transaction() as conn:
