@@ -11,6 +11,7 @@ mini-program when saving the profile).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from miniapp_api.welfare.models import WelfareProfile
 from notify import outbox
 
 TEMPLATE = "welfare.match"
+log = logging.getLogger("gmid.welfare")
 BATCH = 200
 
 
@@ -30,6 +32,7 @@ BATCH = 200
 class Pass:
     screened: int = 0
     told: int = 0
+    failed: int = 0
 
 
 class _Changed(Exception):
@@ -117,6 +120,10 @@ async def rescreen_due(*, limit: int = BATCH, rounds: int = 50) -> Pass:
             try:
                 done.told += await rescreen_one(row, served, on)
             except _Changed:
+                continue
+            except Exception as exc:  # one unreadable profile must not stop everyone else's
+                log.warning("welfare rescreen failed profile_row=%s error=%s", row.id, type(exc).__name__)
+                done.failed += 1
                 continue
             done.screened += 1
         if len(rows) < limit:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from identity import audit
@@ -133,6 +134,19 @@ async def load(directory: Path | str, *, loaded_by: str) -> Loaded:
     pack = packs.load(root)
     content_hash = _hash({rel: yaml.safe_load(text) for rel, text in files.items()})  # layout and comments aside
     hashes = _policy_hashes(files, pack)
+    for attempt in range(5):
+        try:
+            loaded = await _store(files, content_hash, hashes, loaded_by)
+        except IntegrityError:  # another load took the same version number: count again
+            if attempt == 4:
+                raise
+            continue
+        forget()
+        return loaded
+    raise AssertionError("unreachable")
+
+
+async def _store(files: dict[str, str], content_hash: str, hashes: dict[str, str], loaded_by: str) -> Loaded:
     now = dt.datetime.now(dt.UTC)
     async with in_transaction() as conn:
         latest = await WelfarePack.all().using_db(conn).order_by("-id").first()
@@ -177,5 +191,4 @@ async def load(directory: Path | str, *, loaded_by: str) -> Loaded:
             details={"version": version, "hash": content_hash[:16], "changed": changed[:50], "removed": removed[:50]},
             using_db=conn,
         )
-    forget()
     return Loaded(version, changed, removed, False)

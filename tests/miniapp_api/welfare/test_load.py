@@ -58,3 +58,18 @@ async def test_gmid_welfare_load_versions_audits_and_refuses_bad_packs(
     one = (await client.get("/api/v1/welfare/policies/childcare")).json()
     assert one["version"] == 2 and one["no_application"] is True and one["pack_version"] == 2
     assert (await client.get("/api/v1/welfare/policies/dibao")).json()["version"] == 1
+
+
+async def test_two_loads_at_once_both_become_versions(
+    client: httpx.AsyncClient, pack_dir: Path, tmp_path: Path
+) -> None:
+    import asyncio
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(pack_dir, other)
+    edit(other / "policies" / "childcare.yaml", "no_application: false", "no_application: true")
+    done = await asyncio.gather(versions.load(pack_dir, loaded_by="a"), versions.load(other, loaded_by="b"))
+    assert sorted(d.version for d in done) == [1, 2]
+    assert await WelfarePack.all().count() == 2
+    assert await served_version(client) == 2

@@ -124,3 +124,31 @@ async def test_the_push_tells_only_new_matches_once_per_version_and_stops_withou
     # Erasing the profile erases the consent and the snapshot.
     assert (await client.delete(PROFILE, headers=resident.headers)).status_code == 204
     assert not await WelfareProfile.exists()
+
+
+async def test_saves_and_consents_at_the_same_time_never_fail(app: Sanic, client: httpx.AsyncClient) -> None:
+    import asyncio
+
+    resident = await user(app, Role.RESIDENT)
+    answers = await asyncio.gather(
+        *(client.put(PROFILE, json={"profile": family(1000 + i)}, headers=resident.headers) for i in range(4)),
+        *(client.put(CONSENT, json={"proactive": True}, headers=resident.headers) for _ in range(4)),
+    )
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers if a.status_code != 200]
+    assert await WelfareProfile.filter(account_id=resident.account.id).count() == 1
+    mine = (await client.get(PROFILE, headers=resident.headers)).json()
+    assert mine["proactive"] is True and mine["profile"] in [family(1000 + i) for i in range(4)]
+
+
+async def test_one_unreadable_profile_does_not_stop_the_others(app: Sanic, client: httpx.AsyncClient) -> None:
+    broken = await user(app, Role.RESIDENT, openid="o-welfare-broken")
+    fine = await user(app, Role.RESIDENT, openid="o-welfare-fine")
+    for who in (broken, fine):
+        await client.put(PROFILE, json={"profile": family(9000)}, headers=who.headers)
+        await client.put(CONSENT, json={"proactive": True}, headers=who.headers)
+    assert (await push.rescreen_due()).screened == 2
+    await WelfareProfile.filter(account_id=broken.account.id).update(profile_enc="not a sealed value", due=True)
+    await client.put(PROFILE, json={"profile": family(2400)}, headers=fine.headers)
+    done = await push.rescreen_due()
+    assert (done.screened, done.told, done.failed) == (1, 1, 1)
+    assert [n.account_id for n in await matches()] == [fine.account.id]
