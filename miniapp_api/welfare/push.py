@@ -25,7 +25,7 @@ from notify import outbox
 
 TEMPLATE = "welfare.match"
 log = logging.getLogger("gmid.welfare")
-BATCH = 200
+BATCH = 500
 
 
 @dataclass(slots=True)
@@ -33,10 +33,6 @@ class Pass:
     screened: int = 0
     told: int = 0
     failed: int = 0
-
-
-class _Changed(Exception):
-    """The profile changed while it was screened: leave it due for the next pass."""
 
 
 def _diff(snapshot: dict[str, Any] | None, now: dict[str, list[Any]]) -> list[tuple[str, int]]:
@@ -56,8 +52,8 @@ def _diff(snapshot: dict[str, Any] | None, now: dict[str, list[Any]]) -> list[tu
     return new
 
 
-async def rescreen_one(row: WelfareProfile, served: versions.Served, on: dt.date) -> int:
-    """Screen one saved profile, tell of the new matches, store the snapshot; how many were told."""
+def _screen_row(row: WelfareProfile, served: versions.Served, on: dt.date) -> tuple[dict[str, list[Any]], Any]:
+    """The statuses now and the last snapshot of one saved profile (pure: raises on an unreadable row)."""
     snapshot = service.unseal(row.snapshot_enc, service.SNAPSHOT_FIELD) if row.snapshot_enc else None
     statuses: dict[str, list[Any]] = {}
     if row.profile_enc is not None:
@@ -68,39 +64,54 @@ async def rescreen_one(row: WelfareProfile, served: versions.Served, on: dt.date
             found = None  # the new pack no longer takes this profile: nothing is told until it is saved again
         if found is not None:
             statuses = {r.policy_id: [served.policy_versions.get(r.policy_id, 0), r.status] for r in found.results}
-    new = _diff(snapshot, statuses)
-    told = set(snapshot.get("told", [])) if snapshot else set()
-    sent = 0
+    return statuses, snapshot
+
+
+async def _rescreen_batch(ids: list[int], served: versions.Served, on: dt.date, done: Pass) -> None:
+    """One transaction for a batch: the rows are locked (a save or a consent change waits, so what is
+    screened is what is stored), each is screened, its new matches told and its snapshot stored."""
     async with in_transaction() as conn:
-        account = await Account.get_or_none(id=row.account_id, using_db=conn) if new else None
-        for pid, version in new:
-            told.add(f"{pid}:{version}")
-            if account is None:
-                continue
-            policy = served.pack.policies[pid]
+        rows = await WelfareProfile.filter(id__in=ids, proactive=True).select_for_update().using_db(conn).order_by("id")
+        plans = []
+        for row in rows:
+            if not (row.due or row.screened_pack < served.version):
+                continue  # screened meanwhile
             try:
-                await outbox.enqueue(
-                    template=TEMPLATE,
-                    data={"policy": policy.name, "policy_id": pid, "at": dt.datetime.now(dt.UTC).isoformat()},
-                    idempotency_key=f"welfare.match:{account.public_id}:{pid}:{version}",
-                    account=account,
-                    using_db=conn,
-                )
-                sent += 1
-            except ValueError:
-                pass  # no address on any channel: nothing to send
-        updated = (
-            await WelfareProfile.filter(id=row.id, revision=row.revision)
-            .using_db(conn)
-            .update(
-                snapshot_enc=service.seal({"s": statuses, "told": sorted(told)}, service.SNAPSHOT_FIELD),
-                screened_pack=served.version,
-                due=False,
+                statuses, snapshot = _screen_row(row, served, on)
+            except Exception as exc:  # one unreadable profile must not stop everyone else's
+                log.warning("welfare rescreen failed profile_row=%s error=%s", row.id, type(exc).__name__)
+                done.failed += 1
+                continue
+            plans.append((row, statuses, snapshot, _diff(snapshot, statuses)))
+        wanted = [row.account_id for row, _, _, new in plans if new]
+        accounts = {a.id: a for a in await Account.filter(id__in=wanted).using_db(conn)} if wanted else {}
+        at = dt.datetime.now(dt.UTC).isoformat()
+        for row, statuses, snapshot, new in plans:
+            told = set(snapshot.get("told", [])) if snapshot else set()
+            account = accounts.get(row.account_id)
+            for pid, version in new:
+                told.add(f"{pid}:{version}")
+                if account is None:
+                    continue
+                try:
+                    await outbox.enqueue(
+                        template=TEMPLATE,
+                        data={"policy": served.pack.policies[pid].name, "policy_id": pid, "at": at},
+                        idempotency_key=f"welfare.match:{account.public_id}:{pid}:{version}",
+                        account=account,
+                        using_db=conn,
+                    )
+                    done.told += 1
+                except ValueError:
+                    pass  # no address on any channel: nothing to send
+            row.snapshot_enc = service.seal({"s": statuses, "told": sorted(told)}, service.SNAPSHOT_FIELD)
+            row.screened_pack = served.version
+            row.due = False
+            done.screened += 1
+        if plans:  # one statement for the batch
+            await WelfareProfile.bulk_update(
+                [row for row, _, _, _ in plans], fields=["snapshot_enc", "screened_pack", "due"], using_db=conn
             )
-        )
-        if not updated:
-            raise _Changed()
-    return sent
 
 
 async def rescreen_due(*, limit: int = BATCH, rounds: int = 50) -> Pass:
@@ -111,22 +122,15 @@ async def rescreen_due(*, limit: int = BATCH, rounds: int = 50) -> Pass:
     done = Pass()
     after = 0
     for _ in range(rounds):
-        rows = (
-            await WelfareProfile.filter(Q(due=True) | Q(screened_pack__lt=served.version), proactive=True, id__gt=after)
+        ids = await (
+            WelfareProfile.filter(Q(due=True) | Q(screened_pack__lt=served.version), proactive=True, id__gt=after)
             .order_by("id")
             .limit(limit)
+            .values_list("id", flat=True)
         )
-        for row in rows:
-            try:
-                done.told += await rescreen_one(row, served, on)
-            except _Changed:
-                continue
-            except Exception as exc:  # one unreadable profile must not stop everyone else's
-                log.warning("welfare rescreen failed profile_row=%s error=%s", row.id, type(exc).__name__)
-                done.failed += 1
-                continue
-            done.screened += 1
-        if len(rows) < limit:
+        if ids:
+            await _rescreen_batch([int(i) for i in ids], served, on, done)  # type: ignore[call-overload]
+        if len(ids) < limit:
             break
-        after = rows[-1].id
+        after = int(ids[-1])  # type: ignore[call-overload]
     return done
