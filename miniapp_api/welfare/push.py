@@ -52,19 +52,17 @@ def _diff(snapshot: dict[str, Any] | None, now: dict[str, list[Any]]) -> list[tu
     return new
 
 
-def _screen_row(row: WelfareProfile, served: versions.Served, on: dt.date) -> tuple[dict[str, list[Any]], Any]:
-    """The statuses now and the last snapshot of one saved profile (pure: raises on an unreadable row)."""
-    snapshot = service.unseal(row.snapshot_enc, service.SNAPSHOT_FIELD) if row.snapshot_enc else None
-    statuses: dict[str, list[Any]] = {}
-    if row.profile_enc is not None:
-        profile = service.unseal(row.profile_enc, service.PROFILE_FIELD)
-        try:
-            found = engine.screen(profile, on, pack=served.pack, explain=False)
-        except profiles.ProfileError:
-            found = None  # the new pack no longer takes this profile: nothing is told until it is saved again
-        if found is not None:
-            statuses = {r.policy_id: [served.policy_versions.get(r.policy_id, 0), r.status] for r in found.results}
-    return statuses, snapshot
+def _screen_row(row: WelfareProfile, served: versions.Served, on: dt.date) -> dict[str, list[Any]] | None:
+    """The statuses now of one saved profile; None when it cannot be screened (no profile saved yet, or one
+    the served pack no longer takes: the last snapshot stays as it is). Raises on an unreadable row."""
+    if row.profile_enc is None:
+        return None
+    profile = service.unseal(row.profile_enc, service.PROFILE_FIELD)
+    try:
+        found = engine.screen(profile, on, pack=served.pack, explain=False)
+    except profiles.ProfileError:
+        return None
+    return {r.policy_id: [served.policy_versions.get(r.policy_id, 0), r.status] for r in found.results}
 
 
 async def _rescreen_batch(ids: list[int], served: versions.Served, on: dt.date, done: Pass) -> None:
@@ -77,12 +75,13 @@ async def _rescreen_batch(ids: list[int], served: versions.Served, on: dt.date, 
             if not (row.due or row.screened_pack < served.version):
                 continue  # screened meanwhile
             try:
-                statuses, snapshot = _screen_row(row, served, on)
+                statuses = _screen_row(row, served, on)
+                snapshot = service.unseal(row.snapshot_enc, service.SNAPSHOT_FIELD) if row.snapshot_enc else None
             except Exception as exc:  # one unreadable profile must not stop everyone else's
                 log.warning("welfare rescreen failed profile_row=%s error=%s", row.id, type(exc).__name__)
                 done.failed += 1
                 continue
-            plans.append((row, statuses, snapshot, _diff(snapshot, statuses)))
+            plans.append((row, statuses, snapshot, _diff(snapshot, statuses) if statuses is not None else []))
         wanted = [row.account_id for row, _, _, new in plans if new]
         accounts = {a.id: a for a in await Account.filter(id__in=wanted).using_db(conn)} if wanted else {}
         at = dt.datetime.now(dt.UTC).isoformat()
@@ -104,7 +103,8 @@ async def _rescreen_batch(ids: list[int], served: versions.Served, on: dt.date, 
                     done.told += 1
                 except ValueError:
                     pass  # no address on any channel: nothing to send
-            row.snapshot_enc = service.seal({"s": statuses, "told": sorted(told)}, service.SNAPSHOT_FIELD)
+            if statuses is not None:
+                row.snapshot_enc = service.seal({"s": statuses, "told": sorted(told)}, service.SNAPSHOT_FIELD)
             row.screened_pack = served.version
             row.due = False
             done.screened += 1

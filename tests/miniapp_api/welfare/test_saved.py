@@ -152,3 +152,20 @@ async def test_one_unreadable_profile_does_not_stop_the_others(app: Sanic, clien
     done = await push.rescreen_due()
     assert (done.screened, done.told, done.failed) == (1, 1, 1)
     assert [n.account_id for n in await matches()] == [fine.account.id]
+
+
+async def test_consent_before_any_profile_still_makes_the_first_screening_the_baseline(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    resident = await user(app, Role.RESIDENT, openid="o-welfare-first")
+    consented = await client.put(CONSENT, json={"proactive": True}, headers=resident.headers)
+    assert consented.status_code == 200 and consented.json()["profile"] is None
+    await push.rescreen_due()
+    await client.put(PROFILE, json={"profile": family(2400)}, headers=resident.headers)
+    assert (await push.rescreen_due()).screened == 1
+    assert await matches() == []  # what matches at the first screening was seen in the app, not news
+    await client.put(PROFILE, json={"profile": family(9000)}, headers=resident.headers)
+    await push.rescreen_due()
+    await client.put(PROFILE, json={"profile": family(2400)}, headers=resident.headers)
+    await push.rescreen_due()
+    assert [n.idempotency_key.rsplit(":", 2)[1] for n in await matches()] == ["dibao"]
