@@ -83,7 +83,9 @@ async def _rescreen_batch(ids: list[int], served: versions.Served, on: dt.date, 
                 continue
             plans.append((row, statuses, snapshot, _diff(snapshot, statuses) if statuses is not None else []))
         wanted = [row.account_id for row, _, _, new in plans if new]
-        accounts = {a.id: a for a in await Account.filter(id__in=wanted).using_db(conn)} if wanted else {}
+        accounts = (
+            {a.id: a for a in await Account.filter(id__in=wanted, is_active=True).using_db(conn)} if wanted else {}
+        )
         at = dt.datetime.now(dt.UTC).isoformat()
         for row, statuses, snapshot, new in plans:
             told = set(snapshot.get("told", [])) if snapshot else set()

@@ -136,3 +136,22 @@ async def test_policies_list_detail_and_trace(client: httpx.AsyncClient) -> None
     bad = await client.post("/api/v1/welfare/policies/dibao/trace", json={"profile": {"members": 3}})
     assert bad.status_code == 422
     assert not await WelfarePack.exists()
+
+
+async def test_enterprises_dates_and_policies_out_of_force(client: httpx.AsyncClient) -> None:
+    firm = {"enterprise": {"enterprise_receiving": [], "district": "光明", "first_above_scale": True}}
+    answer = (await client.post(SCREEN, json={"profile": firm, "date": "2025-06-01"})).json()
+    results = by_id(answer)
+    assert "dibao" not in results  # household policies are not screened for an enterprise
+    above = results["ent_above_scale"]
+    assert above["status"] == "eligible" and above["amount"]["yuan"] == 100000
+    assert above["amount"]["period"] == "one_off" and "免申即享" in above["explanation"]
+    early = await client.post(
+        "/api/v1/welfare/policies/childcare/trace", json={"profile": POOR_FAMILY, "date": "2024-12-31"}
+    )
+    assert early.status_code == 200 and early.json()["status"] == "not_in_force"
+    assert "尚未施行" in early.json()["explanation"]
+    for bad in ("2024-13-01", "yesterday", 20240601, "2024-06-01T00:00:00+08:00"):
+        refused = await client.post(SCREEN, json={"profile": POOR_FAMILY, "date": bad})
+        assert refused.status_code == 422, (bad, refused.text)
+        assert refused.json()["error"]["details"]["fields"][0]["field"] == "date"

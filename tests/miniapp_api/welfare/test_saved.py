@@ -169,3 +169,16 @@ async def test_consent_before_any_profile_still_makes_the_first_screening_the_ba
     await client.put(PROFILE, json={"profile": family(2400)}, headers=resident.headers)
     await push.rescreen_due()
     assert [n.idempotency_key.rsplit(":", 2)[1] for n in await matches()] == ["dibao"]
+
+
+async def test_a_disabled_account_is_told_nothing(app: Sanic, client: httpx.AsyncClient) -> None:
+    from identity.models import Account
+
+    resident = await user(app, Role.RESIDENT, openid="o-welfare-disabled")
+    await client.put(PROFILE, json={"profile": family(9000)}, headers=resident.headers)
+    await client.put(CONSENT, json={"proactive": True}, headers=resident.headers)
+    await push.rescreen_due()
+    await client.put(PROFILE, json={"profile": family(2400)}, headers=resident.headers)
+    await Account.filter(id=resident.account.id).update(is_active=False)
+    assert (await push.rescreen_due()).told == 0
+    assert await matches() == []
