@@ -78,7 +78,9 @@ async def within_band_budget(redis: aioredis.Redis | None, checkpoint_id: int, h
     key = f"gmid:checkin:alert:cp{checkpoint_id}:bands:{hour}"
     try:
         async with redis.pipeline(transaction=True) as pipe:
-            count, _ = await pipe.incr(key).expire(key, int(ONCE_PER.total_seconds()) * 2).execute()
+            pipe.incr(key)
+            pipe.expire(key, int(ONCE_PER.total_seconds()) * 2)
+            count, _ = await pipe.execute()
     except RedisError:
         log.warning("stop alert budget unavailable: telling the band's stop")
         return True
