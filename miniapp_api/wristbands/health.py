@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from identity import lookup_limit
@@ -128,6 +129,13 @@ async def find(
     return found, person
 
 
+async def lock(person: WristbandPerson, conn: BaseDBAsyncClient) -> None:
+    """Take the person's row lock for the transaction: one health change of a person at a time (two
+    first statuses never race into the one-status index), and none while a bind decides whether the
+    home community may move (bands._bind locks the same row)."""
+    await WristbandPerson.filter(id=person.id).using_db(conn).select_for_update().first()
+
+
 def status_out(row: HealthStatus, now: dt.datetime | None = None) -> HealthStatusOut:
     reason = sealed.unseal(row.reason_enc, field=sealed.STATUS_REASON)
     return HealthStatusOut(
@@ -192,6 +200,7 @@ async def set_status(
     now = utcnow()
     _check_expiry(data.expires_at, retention_days, now)
     async with in_transaction() as conn:
+        await lock(person, conn)
         row = await HealthStatus.get_or_none(account_id=account.id, using_db=conn)
         values = {
             "status_enc": sealed.seal(data.status, field=sealed.STATUS),
@@ -211,6 +220,7 @@ async def set_status(
 
 async def clear_status(*, account: Account, person: WristbandPerson, who: Who) -> None:
     async with in_transaction() as conn:
+        await lock(person, conn)
         deleted = await HealthStatus.filter(account_id=account.id).using_db(conn).delete()
         if not deleted:
             raise NotFound("This person has no health status.", code="no_status")
@@ -231,6 +241,7 @@ async def order_quarantine(
             "quarantine_period",
         )
     async with in_transaction() as conn:
+        await lock(person, conn)
         row = await QuarantineOrder.create(
             public_id="qo_" + secrets.token_urlsafe(10)[:13],
             account_id=account.id,
@@ -255,6 +266,7 @@ async def lift_quarantine(*, account: Account, person: WristbandPerson, order_id
     if row is None:
         raise NotFound("No such quarantine order.", code="quarantine_not_found")
     async with in_transaction() as conn:
+        await lock(person, conn)
         now = utcnow()
         lifted = (
             await QuarantineOrder.filter(id=row.id, lifted_at__isnull=True, ends_at__gt=now)

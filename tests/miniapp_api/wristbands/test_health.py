@@ -4,6 +4,7 @@ nothing; statuses and reasons are sealed and never reach the audit log."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from typing import Any
@@ -233,3 +234,19 @@ class TestLookupBudget:
             await dead.aclose()
         assert r.status_code == 503 and r.json()["error"]["code"] == "lookup_limit_unavailable", r.text
         assert "赵六" not in r.text
+
+
+async def test_racing_status_changes_for_one_person_never_fail(app: Sanic, client: httpx.AsyncClient) -> None:
+    """Two health workers set a first status for the same person at once: both succeed (one wins),
+    never a 500 from the one-status-per-person index."""
+    await load_demo_hierarchy()
+    staff = [await user(app, Role.HEALTH_STAFF, node="GM0101") for _ in range(2)]
+    for n in range(3):
+        person = await wearer(app, n=30 + n)
+        path = f"{PEOPLE}/{person.account.public_id}/status"
+        answers = await asyncio.gather(
+            client.put(path, json=status(status="red"), headers=staff[0].headers),
+            client.put(path, json=status(status="yellow"), headers=staff[1].headers),
+        )
+        assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+        assert await HealthStatus.filter(account_id=person.account.id).count() == 1
