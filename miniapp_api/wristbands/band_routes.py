@@ -137,7 +137,8 @@ async def issue_band(request: Request, body: WristbandIssueIn) -> HTTPResponse:
 @responds(200, WristbandOut, "Revoked: checking in with it is a stop")
 @errors(404, 409, 422)
 async def revoke_band(request: Request, band_id: str, body: WristbandRevokeIn) -> HTTPResponse:
-    """Revoke a band held in your area (`lost`, `broken` or `withdrawn`); 409 when it is revoked already."""
+    """Revoke a band held in your area (`lost`, `broken` or `withdrawn`), a worn one when its wearer's
+    community is in your area (wherever it was stocked); 409 when it is revoked already."""
     band = await bands.staff_band(viewer=require_principal(request), public_id=band_id, desk=True)
     band = await bands.revoke(band=band, reason=body.reason, who=who(request))
     [out] = await bands_out([band])

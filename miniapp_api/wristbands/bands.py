@@ -161,10 +161,15 @@ def desk_area(viewer: Principal) -> str:
 
 
 async def staff_band(*, viewer: Principal, public_id: str, desk: bool = False) -> Wristband:
-    """A band held in the viewer's area (at a desk: ``desk_area``), else 404 like a missing one."""
+    """A band held in the viewer's area, else 404 like a missing one. At a desk (``desk_area``) a worn
+    band is the wearer's community's (who look after them), not the stock's it came from."""
     band = await Wristband.get_or_none(public_id=public_id) if plausible_id(public_id) else None
     under = desk_area(viewer) if desk else (viewer.node_path or "//")
-    if band is None or not band.node_path.startswith(under):
+    where = band.node_path if band is not None else ""
+    if desk and band is not None and band.state == BandState.ACTIVE.value and band.account_id is not None:
+        person = await WristbandPerson.get_or_none(account_id=band.account_id)
+        where = person.home_node_path if person is not None else where
+    if band is None or not where.startswith(under):
         raise NotFound("No such band in your area.", code="wristband_not_found")
     return band
 

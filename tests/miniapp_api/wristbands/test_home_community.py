@@ -110,3 +110,22 @@ async def test_a_street_desk_moves_a_person_only_while_no_status_or_order_is_in_
         else:
             assert answer.status_code == 201, answer.text
             assert (await home_of(account)).endswith("/GM0102/")
+
+
+async def test_a_worn_band_is_revoked_by_the_wearers_community_not_by_where_it_was_stocked(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    """A band a resident of GM0201 bound from GM0101's stock: GM0101's desk cannot make them stop at
+    every gate (404 like a missing band); their own community's desk can revoke it when they lose it."""
+    await load_demo_hierarchy()
+    resident = await user(app, Role.RESIDENT)
+    band, _ = await seed.band(node="GM0101", wearer=resident.account, home="GM0201")
+    stock_grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    stock_health = await user(app, Role.HEALTH_STAFF, node="GM0101")
+    home_health = await user(app, Role.HEALTH_STAFF, node="GM0201")
+    for staff in (stock_grid, stock_health):
+        r = await client.post(f"{BANDS}/{band.public_id}/revoke", json={"reason": "withdrawn"}, headers=staff.headers)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "wristband_not_found", r.text
+    assert (await Wristband.get(id=band.id)).state == "active"
+    r = await client.post(f"{BANDS}/{band.public_id}/revoke", json={"reason": "lost"}, headers=home_health.headers)
+    assert r.status_code == 200 and r.json()["state"] == "revoked", r.text
