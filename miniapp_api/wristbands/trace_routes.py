@@ -68,7 +68,10 @@ class PassageOut(BaseModel):
 class TraceAnswer(BaseModel):
     items: list[PassageOut]
     count: int
-    truncated: bool = Field(description=f"More than {tracing.MAX_ROWS} passages: ask for the next page.")
+    truncated: bool = Field(
+        description=f"More than {tracing.MAX_ROWS} passages: ask for the next page (without `next_cursor`: "
+        "the person passed more than that often, narrow the time range)."
+    )
     next_cursor: str | None = Field(description="Send it as `cursor` (same query) for the next page.")
     audit_seq: int
 
