@@ -124,7 +124,8 @@ async def issue_band(request: Request, body: WristbandIssueIn) -> HTTPResponse:
     their ID number, name, phone and home `community`. Their resident account is found by ID number or
     created (without WeChat). 409 `wristband_active` when they wear an active band already,
     `person_elsewhere` when their home community is outside your area, `community_locked` when moving
-    them while a health status or quarantine order is in force."""
+    them while a health status or quarantine order is in force; 422 `account_disabled` for an account an
+    administrator disabled."""
     viewer = require_principal(request)
     band, _ = await bands.issue(viewer=viewer, data=body, who=who(request))
     [out] = await bands_out([band])

@@ -353,6 +353,8 @@ async def issue(*, viewer: Principal, data: WristbandIssueIn, who: Who) -> tuple
             )
             if account.role not in RESIDENTS:
                 raise ValidationFailed.field("id_number", "this ID number is a staff account's", "not_a_resident")
+            if not account.is_active:
+                raise ValidationFailed.field("id_number", "this person's account is disabled", "account_disabled")
             await _bind(
                 band, account, home, by=viewer.account_id, who=who, action="wristband.issued", conn=conn, desk=under
             )

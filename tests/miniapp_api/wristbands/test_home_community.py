@@ -129,3 +129,18 @@ async def test_a_worn_band_is_revoked_by_the_wearers_community_not_by_where_it_w
     assert (await Wristband.get(id=band.id)).state == "active"
     r = await client.post(f"{BANDS}/{band.public_id}/revoke", json={"reason": "lost"}, headers=home_health.headers)
     assert r.status_code == 200 and r.json()["state"] == "revoked", r.text
+
+
+async def test_a_desk_never_binds_a_band_to_a_disabled_account(app: Sanic, client: httpx.AsyncClient) -> None:
+    """An account an administrator disabled cannot sign in to bind a band; a desk cannot bind one to it
+    either (nor turn it back into a working identity at the gates)."""
+    await load_demo_hierarchy()
+    account, _ = await identity_service.resident_for_desk(id_number=id_number(5), name="张三", phone="13800130000")
+    account.is_active = False
+    await account.save()
+    staff = await user(app, Role.HEALTH_STAFF, node="GM0101")
+    band, code = await seed.band(node="GM0101")
+    r = await client.post(f"{BANDS}/issue", json=desk(code, 5), headers=staff.headers)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "account_disabled", r.text
+    assert (await Wristband.get(id=band.id)).state == "stock"
+    assert not await WristbandPerson.filter(account_id=account.id).exists()
