@@ -3,6 +3,7 @@ key areas, dated gate rules, checkpoints and their staff, check-ins, and the off
 the new role ``health_staff``. One active band per person is a partial unique index."""
 
 import functools
+from enum import StrEnum
 from json import dumps, loads
 from typing import Any
 
@@ -11,7 +12,17 @@ from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 from tortoise.migrations.constraints import UniqueConstraint
 
-from identity.roles import Role
+
+# Frozen: the roles as this migration left them (health_staff is new).
+class Role(StrEnum):
+    RESIDENT = "resident"
+    PARTY_MEMBER = "party_member"
+    GRID_STAFF = "grid_staff"
+    OFFICER = "officer"
+    POLICE = "police"
+    HEALTH_STAFF = "health_staff"
+    ADMIN = "admin"
+
 
 ACTIVE_UNIQUE = "uidx_wristband_active_account"
 ACTIVE = "state = 'active'"

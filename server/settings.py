@@ -293,7 +293,8 @@ SPECS: tuple[Spec, ...] = (
         "police_lookup_rate",
         parse_rate_text,
         "60/hour",
-        "Lookups of people (e-bike owners, buildings by a landlord's mobile, check-in traces) one police or "
+        "Lookups of people (e-bike owners, buildings by a landlord's mobile, check-in traces, health person "
+        "searches) one police or "
         "health-staff account may make in any window of PERIOD (COUNT/PERIOD); beyond it they are refused and an "
         "admin is told.",
     ),

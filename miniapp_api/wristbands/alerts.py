@@ -2,7 +2,9 @@
 staff (each the nearest level above that has any), over WeChat, plus SMS when the wearer's status is
 red; and the wearer, told to go to or call the community health service. Once per person per hour per
 reason (a Redis key set only if absent, with the outbox's idempotency key as the backstop); a band
-with no wearer (unknown, in stock, revoked) is told to grid staff only, once per band per hour.
+with no wearer (unknown, in stock, revoked) is told to grid staff only, once per band per hour and at
+most BANDS_PER_CHECKPOINT_HOUR such bands per checkpoint per hour (a faulty reader or made-up ids
+would otherwise flood them; the gate still stops each).
 
 Staff messages carry the place, the time and the reason category: never the wearer's name, status,
 temperature or trips. The wearer's message holds no diagnosis."""
@@ -28,6 +30,7 @@ log = logging.getLogger("gmid.wristbands")
 STAFF_TEMPLATE = "checkin.stop"
 PERSON_TEMPLATE = "checkin.stop_person"
 ONCE_PER = dt.timedelta(hours=1)
+BANDS_PER_CHECKPOINT_HOUR = 10
 # Older offline uploads are kept and counted, but telling anyone now would be news of the past.
 TELL_WITHIN = dt.timedelta(hours=1)
 REASON_ZH = {
@@ -67,6 +70,23 @@ async def first_in_hour(redis: aioredis.Redis | None, key: str) -> bool:
         return True
 
 
+async def within_band_budget(redis: aioredis.Redis | None, checkpoint_id: int, hour: str) -> bool:
+    """True while the checkpoint has told of fewer than BANDS_PER_CHECKPOINT_HOUR wearerless bands in
+    ``hour`` (and counts this one). Without Redis, every band is told (the outbox key still dedups)."""
+    if redis is None:
+        return True
+    key = f"gmid:checkin:alert:cp{checkpoint_id}:bands:{hour}"
+    try:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, int(ONCE_PER.total_seconds()) * 2)
+            count, _ = await pipe.execute()
+    except RedisError:
+        log.warning("stop alert budget unavailable: telling the band's stop")
+        return True
+    return int(count) <= BANDS_PER_CHECKPOINT_HOUR
+
+
 async def _tell_staff(account: Account, *, data: dict[str, str], key: str, red: bool) -> int:
     told = 0
     if account.wechat_openid:
@@ -97,6 +117,9 @@ async def tell(stop: Stop, *, redis: aioredis.Redis | None, now: dt.datetime | N
             fresh.append(reason)
     if not fresh:
         return 0  # told within the hour: no reads at all
+    if stop.person_id is None and not await within_band_budget(redis, stop.checkpoint.id, hour):
+        log.info("checkin stop of a band nobody wears not told: the checkpoint's hourly budget is spent")
+        return 0
     person = await WristbandPerson.get_or_none(account_id=stop.person_id) if stop.person_id is not None else None
     grid = await nearest_staff(Role.GRID_STAFF, stop.checkpoint.node_path)
     health = await nearest_staff(Role.HEALTH_STAFF, person.home_node_path) if person is not None else []

@@ -122,7 +122,10 @@ async def get_band(request: Request, band_id: str) -> HTTPResponse:
 async def issue_band(request: Request, body: WristbandIssueIn) -> HTTPResponse:
     """Hand a band in stock in your area (its printed `code` or its `ble_id`) to a person at the desk:
     their ID number, name, phone and home `community`. Their resident account is found by ID number or
-    created (without WeChat). 409 `wristband_active` when they wear an active band already."""
+    created (without WeChat). 409 `wristband_active` when they wear an active band already,
+    `person_elsewhere` when their home community is outside your area, `community_locked` when moving
+    them while a health status or quarantine order is in force; 422 `account_disabled` for an account an
+    administrator disabled."""
     viewer = require_principal(request)
     band, _ = await bands.issue(viewer=viewer, data=body, who=who(request))
     [out] = await bands_out([band])
@@ -135,7 +138,8 @@ async def issue_band(request: Request, body: WristbandIssueIn) -> HTTPResponse:
 @responds(200, WristbandOut, "Revoked: checking in with it is a stop")
 @errors(404, 409, 422)
 async def revoke_band(request: Request, band_id: str, body: WristbandRevokeIn) -> HTTPResponse:
-    """Revoke a band held in your area (`lost`, `broken` or `withdrawn`); 409 when it is revoked already."""
+    """Revoke a band held in your area (`lost`, `broken` or `withdrawn`), a worn one when its wearer's
+    community is in your area (wherever it was stocked); 409 when it is revoked already."""
     band = await bands.staff_band(viewer=require_principal(request), public_id=band_id, desk=True)
     band = await bands.revoke(band=band, reason=body.reason, who=who(request))
     [out] = await bands_out([band])
@@ -151,7 +155,9 @@ async def revoke_band(request: Request, band_id: str, body: WristbandRevokeIn) -
 async def bind_band(request: Request, body: WristbandBindIn) -> HTTPResponse:
     """Bind the band whose printed `code` you scanned to yourself, with the `community` you live in.
     404 `wristband_not_found` for any code that binds nothing (never telling why); 409
-    `wristband_active` while you wear another band (report it lost first). At most 10 tries an hour."""
+    `wristband_active` while you wear another band (report it lost first); 409 `community_locked` for
+    another community while a health status or quarantine order of yours is in force. At most 10 tries
+    an hour."""
     account = await current_account(request)
     band = await bands.bind_own(account=account, code=body.code, community_code=body.community, who=who(request))
     return json((await my_band_out(band)).model_dump(mode="json"), status=201, headers=NO_STORE)

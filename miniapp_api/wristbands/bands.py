@@ -19,7 +19,7 @@ from identity.models import Account, Node
 from identity.roles import NodeLevel, Role
 from identity.validators import normalize_id_number, normalize_mobile
 from miniapp_api.wristbands import codes, stoplist
-from miniapp_api.wristbands.models import BandState, Wristband, WristbandPerson
+from miniapp_api.wristbands.models import BandState, HealthStatus, QuarantineOrder, Wristband, WristbandPerson
 from miniapp_api.wristbands.people_schemas import WristbandIn, WristbandIssueIn, WristbandRefused
 from server.auth import Principal
 from server.errors import Conflict, NotFound, ValidationFailed
@@ -161,10 +161,15 @@ def desk_area(viewer: Principal) -> str:
 
 
 async def staff_band(*, viewer: Principal, public_id: str, desk: bool = False) -> Wristband:
-    """A band held in the viewer's area (at a desk: ``desk_area``), else 404 like a missing one."""
+    """A band held in the viewer's area, else 404 like a missing one. At a desk (``desk_area``) a worn
+    band is the wearer's community's (who look after them), not the stock's it came from."""
     band = await Wristband.get_or_none(public_id=public_id) if plausible_id(public_id) else None
     under = desk_area(viewer) if desk else (viewer.node_path or "//")
-    if band is None or not band.node_path.startswith(under):
+    where = band.node_path if band is not None else ""
+    if desk and band is not None and band.state == BandState.ACTIVE.value and band.account_id is not None:
+        person = await WristbandPerson.get_or_none(account_id=band.account_id)
+        where = person.home_node_path if person is not None else where
+    if band is None or not where.startswith(under):
         raise NotFound("No such band in your area.", code="wristband_not_found")
     return band
 
@@ -199,10 +204,56 @@ def band_unknown() -> NotFound:
     return NotFound("No band can be bound with this code.", code="wristband_not_found")
 
 
+def person_elsewhere() -> Conflict:
+    return Conflict(
+        "This person is registered in another community: they bind a band themselves in the mini program, "
+        "or at their own community's desk.",
+        code="person_elsewhere",
+    )
+
+
+async def under_care(account_id: int, conn: BaseDBAsyncClient | None = None) -> bool:
+    """A health status not yet expired, or a quarantine order not lifted nor ended (even one that starts
+    later): while one is in force the person's community, whose health staff look after them, stays."""
+    now = utcnow()
+    if await HealthStatus.filter(account_id=account_id, expires_at__gt=now).using_db(conn).exists():
+        return True
+    orders = QuarantineOrder.filter(account_id=account_id, lifted_at__isnull=True, ends_at__gt=now)
+    return bool(await orders.using_db(conn).exists())
+
+
+async def _check_home_move(
+    person: WristbandPerson | None, home: Node, desk: str | None, conn: BaseDBAsyncClient
+) -> None:
+    """A bind may move the person's home community only when no care is escaped: a desk never takes
+    over (nor hands a band to) a person of a community outside its area, and nobody moves while a
+    status or an order is in force (409 ``community_locked``)."""
+    if person is None or person.home_node_path == home.path:
+        return
+    if desk is not None and not person.home_node_path.startswith(desk):
+        raise person_elsewhere()
+    if await under_care(person.account_id, conn):
+        raise Conflict(
+            "While a health status or a quarantine order is in force the home community stays; ask its "
+            "community health service.",
+            code="community_locked",
+        )
+
+
 async def _bind(
-    band: Wristband, account: Account, home: Node, *, by: str, who: Who, action: str, conn: BaseDBAsyncClient
+    band: Wristband,
+    account: Account,
+    home: Node,
+    *,
+    by: str,
+    who: Who,
+    action: str,
+    conn: BaseDBAsyncClient,
+    desk: str | None = None,
 ) -> None:
     now = utcnow()
+    person = await WristbandPerson.filter(account_id=account.id).using_db(conn).select_for_update().first()
+    await _check_home_move(person, home, desk, conn)
     if await Wristband.filter(account_id=account.id, state=BandState.ACTIVE.value).using_db(conn).exists():
         raise Conflict(
             "This person has an active band; report it lost before binding another.", code="wristband_active"
@@ -214,7 +265,6 @@ async def _bind(
     )
     if updated != 1:
         raise band_unknown()
-    person = await WristbandPerson.get_or_none(account_id=account.id, using_db=conn)
     if person is None:
         await WristbandPerson.create(
             account_id=account.id,
@@ -295,6 +345,7 @@ async def issue(*, viewer: Principal, data: WristbandIssueIn, who: Who) -> tuple
         normalize_mobile(data.phone)
     except ValueError:
         raise ValidationFailed.field("phone", "not a mainland China mobile number", "invalid_phone") from None
+    account: Account | None = None
     try:
         async with in_transaction() as conn:
             account, _ = await identity_service.resident_for_desk(
@@ -302,7 +353,18 @@ async def issue(*, viewer: Principal, data: WristbandIssueIn, who: Who) -> tuple
             )
             if account.role not in RESIDENTS:
                 raise ValidationFailed.field("id_number", "this ID number is a staff account's", "not_a_resident")
-            await _bind(band, account, home, by=viewer.account_id, who=who, action="wristband.issued", conn=conn)
+            if not account.is_active:
+                raise ValidationFailed.field("id_number", "this person's account is disabled", "account_disabled")
+            await _bind(
+                band, account, home, by=viewer.account_id, who=who, action="wristband.issued", conn=conn, desk=under
+            )
+    except Conflict as exc:
+        if exc.code == "person_elsewhere" and account is not None:  # leave a trace of who tried whom
+            async with in_transaction() as conn:
+                await audit_change(
+                    who, "wristband.issue_refused", account.public_id, under, conn, why=exc.code, band=band.public_id
+                )
+        raise
     except IntegrityError:
         raise Conflict(
             "This person has an active band; report it lost before binding another.", code="wristband_active"

@@ -70,17 +70,26 @@ async def _latest_only(rows: Sequence[StopEntry]) -> list[StopEntry]:
     return [r for r in rows if latest.get(r.band_id) == r.counter]
 
 
+async def _page(start: int, limit: int) -> list[StopEntry]:
+    return list(await StopEntry.filter(counter__gt=start).order_by("counter").limit(limit + 1))
+
+
 async def document(*, issuer: str, since: int | None, epoch: int | None, limit: int) -> dict[str, Any]:
     """The bundle's payload (signed by the route)."""
     at = stoplist.now()
+    # The head before the rows (entries up to its counter are committed, so ``until`` skips none),
+    # compaction's floor after them: a compaction that deleted any entry above ``since`` before the
+    # rows were read has raised the floor by then (same transaction), and the reader starts again.
     head = await stoplist.head()
-    low = await stoplist.floor()
-    reset = since is not None and (
-        (epoch is not None and epoch != head.epoch) or since < low or since > head.counter or since < 0
-    )
+    reset = since is not None and ((epoch is not None and epoch != head.epoch) or since > head.counter or since < 0)
+    rows: list[StopEntry] = []
+    if since is not None and not reset:
+        rows = await _page(since, limit)
+        reset = since < await stoplist.floor()
     full = since is None or reset
     start = 0 if full else int(since or 0)
-    rows = await StopEntry.filter(counter__gt=start).order_by("counter").limit(limit + 1)
+    if full:
+        rows = await _page(0, limit)
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1].counter if rows else start

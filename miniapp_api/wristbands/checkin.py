@@ -28,7 +28,6 @@ from miniapp_api.wristbands.gate_schemas import CheckinAnswer, CheckinIn
 from miniapp_api.wristbands.models import (
     BandState,
     Checkin,
-    CheckinRuleSet,
     Checkpoint,
     Decision,
     Wristband,
@@ -48,13 +47,6 @@ def utcnow() -> dt.datetime:
 
 # Rule sets and key areas, cached ------------------------------------------------------------------
 
-_FINGERPRINT_SQL = (
-    "SELECT (SELECT COUNT(*) FROM checkin_rule_set) AS rn, (SELECT MAX(id) FROM checkin_rule_set) AS ri, "
-    "(SELECT MAX(created_at) FROM checkin_rule_set) AS rc, "
-    "(SELECT COUNT(*) FROM health_key_area) AS kn, (SELECT MAX(id) FROM health_key_area) AS ki, "
-    "(SELECT MAX(updated_at) FROM health_key_area) AS ku, (SELECT MAX(withdrawn_at) FROM health_key_area) AS kw"
-)
-
 
 @dataclass(frozen=True)
 class GateFacts:
@@ -69,8 +61,7 @@ _cached: GateFacts | None = None
 async def gate_facts() -> GateFacts:
     """The rule sets and key areas as they are now (one small query when nothing changed)."""
     global _cached
-    rows = await CheckinRuleSet._meta.db.execute_query_dict(_FINGERPRINT_SQL)
-    fingerprint = tuple(str(v) for v in rows[0].values())
+    fingerprint = await gate_reads.rules_and_areas_fingerprint()
     if _cached is None or _cached.fingerprint != fingerprint:
         _cached = GateFacts(fingerprint, tuple(await facts.rule_sets()), tuple(await facts.key_areas()))
     return _cached

@@ -37,6 +37,23 @@ SELECT 't', NULL, NULL, p.place_enc, NULL, NULL, NULL, NULL, p.from_date, p.unti
 """
 
 
+# One row that moves whenever a rule set or a key area is added, corrected, withdrawn or imported (by
+# any instance or command): the gate's cache and the stop-list job compare it with what they last saw.
+_FINGERPRINT_SQL = (
+    "SELECT (SELECT COUNT(*) FROM checkin_rule_set) AS rn, (SELECT MAX(id) FROM checkin_rule_set) AS ri, "
+    "(SELECT MAX(created_at) FROM checkin_rule_set) AS rc, "
+    "(SELECT COUNT(*) FROM health_key_area) AS kn, (SELECT MAX(id) FROM health_key_area) AS ki, "
+    "(SELECT MAX(updated_at) FROM health_key_area) AS ku, (SELECT MAX(withdrawn_at) FROM health_key_area) AS kw, "
+    "(SELECT COUNT(*) FROM health_key_area WHERE withdrawn_at IS NULL) AS ka"
+)
+
+
+async def rules_and_areas_fingerprint() -> tuple[str, ...]:
+    """The rule sets' and key areas' change fingerprint (one small query)."""
+    rows = await Checkin._meta.db.execute_query_dict(_FINGERPRINT_SQL)
+    return tuple(str(v) for v in rows[0].values())
+
+
 def _sql_for(dialect: str) -> str:
     return _SQL if dialect == "postgres" else _SQL.replace("$", "?")
 

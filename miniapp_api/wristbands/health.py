@@ -1,14 +1,17 @@
 """Health staff and the people they look after: find a person of their communities, set or clear
 their health status, order home quarantine and lift it. Statuses and reasons are sealed in the vault;
-the audit log records who changed what kind of thing for whom, never the status or the reason."""
+the audit log records who changed what kind of thing for whom, never the status or the reason. A
+search spends the person-lookup budget (GMID_POLICE_LOOKUP_RATE), one budget with the traces."""
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from identity import lookup_limit
 from identity import service as identity_service
 from identity.models import Account
 from identity.pii import current_vault
@@ -27,6 +30,7 @@ from miniapp_api.wristbands.people_schemas import (
 )
 from server.auth import Principal
 from server.errors import Conflict, NotFound, ValidationFailed
+from server.ratelimit import RateLimiter
 
 HEALTH = (Role.HEALTH_STAFF, Role.ADMIN)
 
@@ -77,42 +81,59 @@ async def by_public_id(*, viewer: Principal, public_id: str) -> tuple[Account, W
 
 
 async def find(
-    *, viewer: Principal, id_number: str | None, phone: str | None, who: Who
+    *, viewer: Principal, id_number: str | None, phone: str | None, who: Who, limiter: RateLimiter, rate: str
 ) -> tuple[Account, WristbandPerson]:
-    """Find one person by ID number or phone (blind index), in the viewer's communities; audited."""
+    """Find one person by ID number or phone (blind index), in the viewer's communities; audited, and
+    one lookup of the person-lookup budget spent (``rate``; 429 past it, 503 when it cannot be checked),
+    as for a trace: a search tells whether a number is one of the caller's people."""
     if (id_number is None) == (phone is None):
         raise ValidationFailed.field("id_number", "give an id_number or a phone (one of them)", "search_key")
     field = "id_number" if id_number is not None else "phone"
     try:
-        if id_number is not None:
-            bidx = current_vault().blind_index(normalize_id_number(id_number), field=identity_service.ID_NUMBER_FIELD)
-            ids = await Account.filter(id_number_bidx=bidx).values_list("id", flat=True)
-        else:
-            bidx = current_vault().blind_index(normalize_mobile(phone or ""), field=identity_service.PHONE_FIELD)
-            ids = await Account.filter(phone_bidx=bidx).values_list("id", flat=True)
+        key = normalize_id_number(id_number) if id_number is not None else normalize_mobile(phone or "")
     except (InvalidIdNumber, InvalidMobile):
         raise ValidationFailed.field(field, f"not a valid {field.replace('_', ' ')}", f"invalid_{field}") from None
+
+    async def audited(outcome: str, target: str = "", matches: int = 0) -> None:
+        async with in_transaction() as conn:
+            await audit_change(
+                who,
+                "health.person_lookup",
+                target,
+                viewer.node_path or "",
+                conn,
+                by=field,
+                found=outcome == "ok",
+                matches=matches,
+                outcome=outcome,
+            )
+
+    await lookup_limit.spend(limiter=limiter, rate_text=rate, viewer=viewer, refused=audited)
+    if id_number is not None:
+        bidx = current_vault().blind_index(key, field=identity_service.ID_NUMBER_FIELD)
+        ids = await Account.filter(id_number_bidx=bidx).values_list("id", flat=True)
+    else:
+        bidx = current_vault().blind_index(key, field=identity_service.PHONE_FIELD)
+        ids = await Account.filter(phone_bidx=bidx).values_list("id", flat=True)
     # A phone may be on several accounts: only the caller's own people count.
     people = [p for p in await WristbandPerson.filter(account_id__in=list(ids)) if viewer.covers(p.home_node_path)]
     person = people[0] if len(people) == 1 else None
     found = await Account.get_or_none(id=person.account_id) if person else None
-    async with in_transaction() as conn:
-        hit = found is not None and person is not None
-        await audit_change(
-            who,
-            "health.person_lookup",
-            found.public_id if found is not None else "",
-            viewer.node_path or "",
-            conn,
-            by=field,
-            found=hit,
-            matches=len(people),
-        )
     if len(people) > 1:
+        await audited("several_people", matches=len(people))
         raise Conflict("Several of your people have this phone number; search by ID number.", code="several_people")
     if found is None or person is None:
+        await audited("not_found")
         raise not_found()
+    await audited("ok", found.public_id, 1)
     return found, person
+
+
+async def lock(person: WristbandPerson, conn: BaseDBAsyncClient) -> None:
+    """Take the person's row lock for the transaction: one health change of a person at a time (two
+    first statuses never race into the one-status index), and none while a bind decides whether the
+    home community may move (bands._bind locks the same row)."""
+    await WristbandPerson.filter(id=person.id).using_db(conn).select_for_update().first()
 
 
 def status_out(row: HealthStatus, now: dt.datetime | None = None) -> HealthStatusOut:
@@ -179,6 +200,7 @@ async def set_status(
     now = utcnow()
     _check_expiry(data.expires_at, retention_days, now)
     async with in_transaction() as conn:
+        await lock(person, conn)
         row = await HealthStatus.get_or_none(account_id=account.id, using_db=conn)
         values = {
             "status_enc": sealed.seal(data.status, field=sealed.STATUS),
@@ -198,6 +220,7 @@ async def set_status(
 
 async def clear_status(*, account: Account, person: WristbandPerson, who: Who) -> None:
     async with in_transaction() as conn:
+        await lock(person, conn)
         deleted = await HealthStatus.filter(account_id=account.id).using_db(conn).delete()
         if not deleted:
             raise NotFound("This person has no health status.", code="no_status")
@@ -218,6 +241,7 @@ async def order_quarantine(
             "quarantine_period",
         )
     async with in_transaction() as conn:
+        await lock(person, conn)
         row = await QuarantineOrder.create(
             public_id="qo_" + secrets.token_urlsafe(10)[:13],
             account_id=account.id,
@@ -242,6 +266,7 @@ async def lift_quarantine(*, account: Account, person: WristbandPerson, order_id
     if row is None:
         raise NotFound("No such quarantine order.", code="quarantine_not_found")
     async with in_transaction() as conn:
+        await lock(person, conn)
         now = utcnow()
         lifted = (
             await QuarantineOrder.filter(id=row.id, lifted_at__isnull=True, ends_at__gt=now)

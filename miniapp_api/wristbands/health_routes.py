@@ -41,13 +41,21 @@ async def _person_answer(person_id: str, request: Request) -> HTTPResponse:
 @requires(*health.HEALTH)
 @query_args(HealthPeopleQuery)
 @responds(200, HealthPersonOut, "The person: masked name and phone, band, status and quarantine orders")
-@errors(404, 409, 422)
+@errors(404, 409, 422, 429, 503)
 async def find_person(request: Request, query: HealthPeopleQuery) -> HTTPResponse:
     """Find a person whose home community is in your area by `id_number` or `phone` (one of them);
     404 `person_not_found` for anyone else; 409 `several_people` when several of yours share the phone.
-    Every search is audited (without what was searched for)."""
+    Every search is audited (without what was searched for) and spends one lookup of
+    GMID_POLICE_LOOKUP_RATE, the budget traces spend (429 past it, 503 when it cannot be checked)."""
     viewer = require_principal(request)
-    account, person = await health.find(viewer=viewer, id_number=query.id_number, phone=query.phone, who=who(request))
+    account, person = await health.find(
+        viewer=viewer,
+        id_number=query.id_number,
+        phone=query.phone,
+        who=who(request),
+        limiter=request.app.ctx.rate_limiter,
+        rate=request.app.ctx.settings.police_lookup_rate,
+    )
     return json((await health.person_out(account, person)).model_dump(mode="json"), headers=NO_STORE)
 
 

@@ -10,7 +10,7 @@ from server.settings import Settings
 PURGE_JOB = "wristbands.purge"
 PURGE_SECONDS = 3600.0  # retention is counted in days: once an hour is plenty
 STOPLIST_JOB = "wristbands.stoplist"
-STOPLIST_SECONDS = 300.0  # a rule set that takes effect later is applied within 5 minutes
+STOPLIST_SECONDS = 30.0  # key-area and rule changes reach the offline bundle within 30 s
 COMPACT_JOB = "wristbands.compact"
 COMPACT_SECONDS = 3600.0
 
@@ -30,19 +30,21 @@ def purge_jobs(settings: Settings) -> list[Job]:
 
 
 def stoplist_jobs(settings: Settings) -> list[Job]:
-    """The offline stop list: recompute every band that has or had a window when a rule set set for
-    later takes effect, and compact the feed (superseded entries, long-ended windows)."""
+    """The offline stop list: recompute every band that has or had a window when key areas or rule
+    sets changed or a rule set set for later takes effect, and compact the feed (superseded entries,
+    long-ended windows)."""
 
     async def sweep(ctx: JobContext) -> int:
-        from miniapp_api.wristbands import facts, stoplist
+        from miniapp_api.wristbands import facts, gate_reads, stoplist
 
-        # Windows only move with the facts (their writers call the stop list) or the rules: sweep when
-        # another rule set has come into force (and once after a start).
-        in_force = (await facts.rules_at(stoplist.now())).as_json()
-        if ctx.state.get(STOPLIST_JOB) == in_force:
-            return 0
+        # Windows only move with a person's facts (their writers call the stop list at once) or with
+        # the key areas and rules: sweep when their fingerprint moved or another rule set came into
+        # force (and once after a start). Read before the sweep: a change during it sweeps again.
+        seen = (await gate_reads.rules_and_areas_fingerprint(), (await facts.rules_at(stoplist.now())).as_json())
+        if ctx.state.get(STOPLIST_JOB) == seen:
+            return 0  # the common case: two small queries
         appended = await stoplist.sweep()
-        ctx.state[STOPLIST_JOB] = in_force
+        ctx.state[STOPLIST_JOB] = seen
         return appended
 
     async def compact(ctx: JobContext) -> int:

@@ -8,8 +8,10 @@ the QR revocation feed does), so a reader that has seen counter N never misses a
 empty list lifts every stop of the band. Windows that have ended are not carried.
 
 Call ``person_changed`` or ``band_changed`` after any change that can move a band's windows (inside
-the caller's transaction with ``conn``, or after its commit), ``everyone_changed`` after key areas or
-rule sets change.
+the caller's transaction with ``conn``, or after its commit). A change of key areas or rule sets may
+move everyone's windows: the sweep is the ``wristbands.stoplist`` job's, which notices the change by the
+tables' fingerprint (gate_reads.rules_and_areas_fingerprint) within STOPLIST_SECONDS, so the admin's
+request stays cheap; the online decision reads the same fingerprint and never lags.
 """
 
 from __future__ import annotations
@@ -190,14 +192,16 @@ async def candidate_bands() -> list[int]:
 
 
 async def everyone_changed() -> None:
-    """Key areas or rule sets changed: every person's windows may have moved."""
-    await sweep()
+    """Key areas or rule sets changed: every person's windows may have moved. Nothing to do inline:
+    the change itself moves the fingerprint that the stop-list job checks (by any process, commands
+    and direct writes included), and the job sweeps on its next run."""
+    return None
 
 
 async def sweep() -> int:
     """Recompute every candidate band in batches (the rules and key areas read once per batch);
-    returns how many entries were appended. The stop-list job runs it too, for rule sets that take
-    effect later."""
+    returns how many entries were appended. The stop-list job runs it when key areas or rule sets
+    changed, or a rule set set for later took effect."""
     bands = await candidate_bands()
     appended = 0
     for i in range(0, len(bands), BATCH):

@@ -14,7 +14,7 @@ from sanic.response import HTTPResponse, json
 from identity import lookup_limit
 from identity.purpose import Purpose, require_purpose
 from miniapp_api.wristbands import tracing
-from miniapp_api.wristbands.tracing import Found, Kind, Span
+from miniapp_api.wristbands.tracing import After, Found, Kind, Span
 from server.auth import Principal, require_principal, requires
 from server.errors import NotFound, ValidationFailed
 from server.validation import CalendarTime, StrictModel, errors, json_body, responds
@@ -30,6 +30,9 @@ class TraceIn(StrictModel):
     until: CalendarTime = Field(description="Until (exclusive): after `from`, at most 14 days later.")
     reason: str | None = Field(default=None, max_length=1000, description="Why, in words (audited).")
     case_no: str | None = Field(default=None, max_length=200, description="The case number (audited).")
+    cursor: str | None = Field(
+        default=None, max_length=64, description="`next_cursor` of the previous page (each page is a lookup)."
+    )
 
 
 class CheckpointTraceIn(TraceIn):
@@ -65,11 +68,15 @@ class PassageOut(BaseModel):
 class TraceAnswer(BaseModel):
     items: list[PassageOut]
     count: int
-    truncated: bool = Field(description=f"More than {tracing.MAX_ROWS} passages: narrow the time range.")
+    truncated: bool = Field(
+        description=f"More than {tracing.MAX_ROWS} passages: ask for the next page (without `next_cursor`: "
+        "the person passed more than that often, narrow the time range)."
+    )
+    next_cursor: str | None = Field(description="Send it as `cursor` (same query) for the next page.")
     audit_seq: int
 
 
-Find = Callable[[Principal, Span], Awaitable[Found]]
+Find = Callable[[Principal, Span, After | None], Awaitable[Found]]
 
 
 async def _trace(
@@ -98,6 +105,7 @@ async def _trace(
     try:
         why = require_purpose(body.reason, body.case_no)
         when = tracing.span(body.start, body.until)
+        after = tracing.parse_cursor(body.cursor)
     except ValidationFailed as exc:
         await audited("refused_no_reason" if exc.code == "reason_required" else "invalid_query")
         raise
@@ -108,7 +116,7 @@ async def _trace(
         refused=audited,
     )
     try:
-        found = await find(principal, when)
+        found = await find(principal, when, after)
     except NotFound:
         await audited("not_found")
         raise
@@ -120,6 +128,7 @@ async def _trace(
         items=[PassageOut(**vars(p)) for p in found.passages],
         count=len(found.passages),
         truncated=found.truncated,
+        next_cursor=found.next_cursor,
         audit_seq=seq,
     )
     return json(answer.model_dump(mode="json"), headers=NO_STORE)
@@ -136,9 +145,9 @@ async def trace_checkpoint(request: Request, body: CheckpointTraceIn) -> HTTPRes
     `reason_required`); audited; spends one lookup of GMID_POLICE_LOOKUP_RATE (429 past it, 503 when
     it cannot be checked). Health staff see names and phones masked."""
 
-    async def find(viewer: Principal, when: Span) -> Found:
+    async def find(viewer: Principal, when: Span, after: After | None) -> Found:
         point = await tracing.checkpoint_in_scope(viewer, body.checkpoint)
-        return await tracing.checkpoint_visits(viewer, point, when)
+        return await tracing.checkpoint_visits(viewer, point, when, after)
 
     return await _trace(request, body, Kind.CHECKPOINT, body.checkpoint, find)
 
@@ -152,9 +161,9 @@ async def trace_band(request: Request, body: BandTraceIn) -> HTTPResponse:
     """Where band `band` (public id) or `ble_id` was seen from `from` until `until`, at checkpoints of
     your area. A band you cannot see is 404. Reason, case number, audit and budget as for a checkpoint."""
 
-    async def find(viewer: Principal, when: Span) -> Found:
+    async def find(viewer: Principal, when: Span, after: After | None) -> Found:
         band = await tracing.band_in_scope(viewer, band=body.band, ble_id=body.ble_id)
-        return await tracing.band_sightings(viewer, band, when)
+        return await tracing.band_sightings(viewer, band, when, after)
 
     subject = body.band or f"ble:{body.ble_id}"
     return await _trace(request, body, Kind.BAND, subject, find)
@@ -170,8 +179,8 @@ async def trace_contacts(request: Request, body: ContactTraceIn) -> HTTPResponse
     `person` (account public id) from `from` until `until`. A person you cannot see is 404. Reason,
     case number, audit and budget as for a checkpoint."""
 
-    async def find(viewer: Principal, when: Span) -> Found:
+    async def find(viewer: Principal, when: Span, after: After | None) -> Found:
         person = await tracing.person_in_scope(viewer, body.person)
-        return await tracing.contacts(viewer, person, when, body.minutes)
+        return await tracing.contacts(viewer, person, when, body.minutes, after)
 
     return await _trace(request, body, Kind.CONTACTS, body.person, find, body.minutes)

@@ -12,6 +12,7 @@ statuses, decisions or reasons.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -30,6 +31,9 @@ from server.errors import NotFound, ValidationFailed
 MAX_RANGE = dt.timedelta(days=14)
 MAX_ROWS = 1000  # an answer never holds more; `truncated` says when there was more
 CONTACT_MINUTES_MAX = 60
+WINDOWS_PER_QUERY = 50  # contact windows OR-ed in one statement (well within SQLite's expression depth)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+CURSOR = re.compile(r"^(\d{1,19})\.(\d{1,19})$")
 TRACERS = (Role.HEALTH_STAFF, Role.POLICE)
 
 
@@ -62,6 +66,37 @@ class Found:
     truncated: bool
     subject: str  # the public id the query was about (for the audit entry)
     scope: str  # the node path the audit entry is about
+    next_cursor: str | None = None  # where the next page starts, when there is more
+
+
+@dataclass(frozen=True)
+class After:
+    """A page starts after this check-in (answers are ordered by time, then id)."""
+
+    at: dt.datetime
+    id: int
+
+    def q(self) -> Q:
+        return Q(at__gt=self.at) | Q(at=self.at, id__gt=self.id)
+
+
+def cursor_of(row: Checkin) -> str:
+    at = row.at.astimezone(dt.UTC)
+    return f"{(at - EPOCH) // dt.timedelta(microseconds=1)}.{row.id}"
+
+
+def parse_cursor(text: str | None) -> After | None:
+    """A ``next_cursor`` of an earlier answer (422 ``bad_cursor`` for anything else)."""
+    if text is None:
+        return None
+    found = CURSOR.match(text)
+    if found is None:
+        raise ValidationFailed.field("cursor", "not a cursor of this answer", "bad_cursor")
+    return After(EPOCH + dt.timedelta(microseconds=int(found.group(1))), int(found.group(2)))
+
+
+def _after(after: After | None) -> Q:
+    return after.q() if after is not None else Q()
 
 
 def span(start: dt.datetime, end: dt.datetime) -> Span:
@@ -125,27 +160,50 @@ async def _lives_in_scope(viewer: Principal, account_id: int | None) -> bool:
     return person is not None and viewer.covers(person.home_node_path)
 
 
-async def checkpoint_visits(viewer: Principal, checkpoint: Checkpoint, when: Span) -> Found:
+async def checkpoint_visits(viewer: Principal, checkpoint: Checkpoint, when: Span, after: After | None = None) -> Found:
     rows = await (
-        Checkin.filter(_in_scope(viewer), checkpoint_id=checkpoint.id, at__gte=when.start, at__lt=when.end)
+        Checkin.filter(
+            _in_scope(viewer), _after(after), checkpoint_id=checkpoint.id, at__gte=when.start, at__lt=when.end
+        )
         .order_by("at", "id")
         .limit(MAX_ROWS + 1)
     )
     return await _found(viewer, rows, checkpoint.public_id, checkpoint.node_path)
 
 
-async def band_sightings(viewer: Principal, band: Wristband, when: Span) -> Found:
+async def band_sightings(viewer: Principal, band: Wristband, when: Span, after: After | None = None) -> Found:
     rows = await (
-        Checkin.filter(_in_scope(viewer), band_id=band.id, at__gte=when.start, at__lt=when.end)
+        Checkin.filter(_in_scope(viewer), _after(after), band_id=band.id, at__gte=when.start, at__lt=when.end)
         .order_by("at", "id")
         .limit(MAX_ROWS + 1)
     )
     return await _found(viewer, rows, band.public_id, viewer.node_path or "")
 
 
-async def contacts(viewer: Principal, person: Account, when: Span, minutes: int) -> Found:
+def contact_windows(own: list[Checkin], near: dt.timedelta) -> list[tuple[int, dt.datetime, dt.datetime]]:
+    """Each checkpoint's ``± near`` windows around the passages, overlapping ones merged."""
+    by_point: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
+    for passage in own:
+        by_point.setdefault(passage.checkpoint_id, []).append((passage.at - near, passage.at + near))
+    merged: list[tuple[int, dt.datetime, dt.datetime]] = []
+    for point, spans in sorted(by_point.items()):
+        spans.sort()
+        start, end = spans[0]
+        for s_start, s_end in spans[1:]:
+            if s_start <= end:
+                end = max(end, s_end)
+            else:
+                merged.append((point, start, end))
+                start, end = s_start, s_end
+        merged.append((point, start, end))
+    return merged
+
+
+async def contacts(viewer: Principal, person: Account, when: Span, minutes: int, after: After | None = None) -> Found:
     """Everyone else who passed a checkpoint of the viewer's area within ``minutes`` of a passage of
-    ``person`` there in the range (the person's own passages are not listed)."""
+    ``person`` there in the range (the person's own passages are not listed). The passages' windows
+    are merged and asked for ``WINDOWS_PER_QUERY`` at a time: at most a few statements, whatever the
+    number of passages; a page holds ``MAX_ROWS``, ``after`` is where it starts."""
     if not 1 <= minutes <= CONTACT_MINUTES_MAX:
         raise ValidationFailed.field("minutes", "minutes is 1 to 60", "bad_minutes")
     own = await (
@@ -154,25 +212,21 @@ async def contacts(viewer: Principal, person: Account, when: Span, minutes: int)
         .limit(MAX_ROWS + 1)
     )
     truncated = len(own) > MAX_ROWS
-    near = dt.timedelta(minutes=minutes)
-    seen: dict[int, Checkin] = {}
-    for passage in own[:MAX_ROWS]:
-        others = await (
+    windows = contact_windows(own[:MAX_ROWS], dt.timedelta(minutes=minutes))
+    rows: list[Checkin] = []
+    for i in range(0, len(windows), WINDOWS_PER_QUERY):
+        near = [Q(checkpoint_id=p, at__gte=a, at__lte=b) for p, a, b in windows[i : i + WINDOWS_PER_QUERY]]
+        rows += await (
             Checkin.filter(
                 _in_scope(viewer),
                 Q(account_id__isnull=True) | ~Q(account_id=person.id),
-                checkpoint_id=passage.checkpoint_id,
-                at__gte=passage.at - near,
-                at__lte=passage.at + near,
+                Q(*near, join_type="OR"),
+                _after(after),
             )
             .order_by("at", "id")
             .limit(MAX_ROWS + 1)
         )
-        for other in others:
-            seen.setdefault(other.id, other)
-        if len(seen) > MAX_ROWS:
-            break
-    rows = sorted(seen.values(), key=lambda c: (c.at, c.id))
+    rows = sorted({r.id: r for r in rows}.values(), key=lambda c: (c.at, c.id))[: MAX_ROWS + 1]
     found = await _found(viewer, rows, person.public_id, viewer.node_path or "")
     found.truncated = found.truncated or truncated
     return found
@@ -181,6 +235,7 @@ async def contacts(viewer: Principal, person: Account, when: Span, minutes: int)
 async def _found(viewer: Principal, rows: list[Checkin], subject: str, scope: str) -> Found:
     truncated = len(rows) > MAX_ROWS
     rows = rows[:MAX_ROWS]
+    next_cursor = cursor_of(rows[-1]) if truncated and rows else None
     accounts = {a.id: a for a in await Account.filter(id__in={r.account_id for r in rows if r.account_id})}
     bands = dict(await Wristband.filter(id__in={r.band_id for r in rows if r.band_id}).values_list("id", "public_id"))
     points = {c.id: c for c in await Checkpoint.filter(id__in={r.checkpoint_id for r in rows})}
@@ -209,7 +264,7 @@ async def _found(viewer: Principal, rows: list[Checkin], subject: str, scope: st
                 at=row.at,
             )
         )
-    return Found(passages, truncated, subject, scope)
+    return Found(passages, truncated, subject, scope, next_cursor)
 
 
 async def audit_trace(

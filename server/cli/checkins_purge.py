@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def register(commands: Subparsers) -> None:
     checkins = group(commands, "checkins", "wristband check-ins")
-    p = checkins.add_parser("purge", help="delete check-ins, trips, statuses and orders past the retention, now")
+    p = checkins.add_parser("purge", help="delete the health data and stop messages past the retention")
     p.set_defaults(func=cmd_checkins_purge)
 
 
@@ -26,7 +26,7 @@ def cmd_checkins_purge(args: argparse.Namespace, settings: Settings) -> int:
         done = await purge.purge(retention_days=settings.checkin_retention_days)
         print(
             f"purged past {settings.checkin_retention_days} days: {done.checkins} check-ins, {done.trips} trips, "
-            f"{done.statuses} statuses, {done.quarantines} quarantine orders"
+            f"{done.statuses} statuses, {done.quarantines} quarantine orders, {done.notifications} stop notifications"
         )
         return 0
 

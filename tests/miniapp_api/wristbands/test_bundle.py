@@ -115,7 +115,7 @@ async def test_each_stop_appears_and_its_lift_follows_as_an_empty_entry(app: San
     await stoplist.person_changed(people[1].account.id)
     await stoplist.person_changed(people[2].account.id)
     await KeyArea.all().update(withdrawn_at=seed.now())  # entered by mistake
-    await stoplist.everyone_changed()
+    await stoplist.sweep()
     finder = await make_account(Role.RESIDENT)  # the lost band turns up and is bound to someone
     await Wristband.filter(id=revoked.id).update(state="active", account_id=finder.id, revoked_at=None)
     await stoplist.band_changed(revoked.id)

@@ -4,11 +4,14 @@ nothing; statuses and reasons are sealed and never reach the audit log."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from typing import Any
 
 import httpx
+import pytest
+import redis.asyncio as aioredis
 from sanic import Sanic
 
 from identity import service as identity_service
@@ -16,9 +19,13 @@ from identity.audit import AuditEntry
 from identity.roles import Role
 from miniapp_api.wristbands import sealed
 from miniapp_api.wristbands.models import HealthStatus, QuarantineOrder
+from server.ratelimit import RateLimiter
+from server.settings import Settings
 from tests.factories import id_number, load_demo_hierarchy
 from tests.miniapp_api.ebikes.conftest import User, user
 from tests.miniapp_api.wristbands import seed
+from tests.miniapp_api.wristbands.test_tracing import RANGE, WHY, trace
+from tests.support.notify_fixtures import app_with_channels
 
 PEOPLE = "/api/v1/health/people"
 PHONE = "13800138021"
@@ -187,3 +194,59 @@ async def test_a_phone_shared_by_several_accounts_finds_the_one_in_scope(app: Sa
     assert several.status_code == 409 and several.json()["error"]["code"] == "several_people", several.text
     admin = await user(app, Role.ADMIN, node="GM")
     assert (await client.get(PEOPLE, params={"phone": PHONE}, headers=admin.headers)).status_code == 409
+
+
+class TestLookupBudget:
+    """A person search tells whether a phone or ID number is one of the caller's people: like a trace,
+    it spends one lookup of GMID_POLICE_LOOKUP_RATE (one budget for every person lookup), found or not;
+    past it 429 (audited), and a budget that cannot be checked is 503."""
+
+    @pytest.fixture
+    def app(self, notify_settings: Settings) -> Sanic:
+        return app_with_channels(notify_settings.replace(police_lookup_rate="3/hour"))
+
+    async def test_searches_spend_the_person_lookup_budget(self, app: Sanic, client: httpx.AsyncClient) -> None:
+        await load_demo_hierarchy()
+        person = await wearer(app)
+        staff = await user(app, Role.HEALTH_STAFF, node="GM0101")
+        for params in ({"id_number": id_number(21)}, {"phone": "13900000001"}, {"phone": "13900000002"}):
+            assert (await client.get(PEOPLE, params=params, headers=staff.headers)).status_code in (200, 404)
+        refused = await client.get(PEOPLE, params={"id_number": id_number(21)}, headers=staff.headers)
+        assert refused.status_code == 429, refused.text
+        assert person.account.public_id not in refused.text and "赵六" not in refused.text
+        outcomes = [e.details.get("outcome") for e in await AuditEntry.filter(action="health.person_lookup")]
+        assert outcomes == ["ok", "not_found", "not_found", "refused_rate_limit"]
+        # The same budget as a trace's.
+        gate = await seed.checkpoint()
+        r = await trace(client, staff, "checkpoint", checkpoint=gate.public_id, **RANGE, **WHY)
+        assert r.status_code == 429, r.text
+
+    async def test_a_budget_that_cannot_be_checked_is_503(self, app: Sanic, client: httpx.AsyncClient) -> None:
+        await load_demo_hierarchy()
+        await wearer(app)
+        staff = await user(app, Role.HEALTH_STAFF, node="GM0101")
+        dead = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+        working, app.ctx.rate_limiter = app.ctx.rate_limiter, RateLimiter(dead)
+        try:
+            r = await client.get(PEOPLE, params={"id_number": id_number(21)}, headers=staff.headers)
+        finally:
+            app.ctx.rate_limiter = working
+            await dead.aclose()
+        assert r.status_code == 503 and r.json()["error"]["code"] == "lookup_limit_unavailable", r.text
+        assert "赵六" not in r.text
+
+
+async def test_racing_status_changes_for_one_person_never_fail(app: Sanic, client: httpx.AsyncClient) -> None:
+    """Two health workers set a first status for the same person at once: both succeed (one wins),
+    never a 500 from the one-status-per-person index."""
+    await load_demo_hierarchy()
+    staff = [await user(app, Role.HEALTH_STAFF, node="GM0101") for _ in range(2)]
+    for n in range(3):
+        person = await wearer(app, n=30 + n)
+        path = f"{PEOPLE}/{person.account.public_id}/status"
+        answers = await asyncio.gather(
+            client.put(path, json=status(status="red"), headers=staff[0].headers),
+            client.put(path, json=status(status="yellow"), headers=staff[1].headers),
+        )
+        assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+        assert await HealthStatus.filter(account_id=person.account.id).count() == 1

@@ -76,13 +76,13 @@ async def test_a_key_area_trip_appears_and_goes_when_the_area_is_withdrawn(runni
     today = dt.datetime.now(engine.CHINA).date()
     await seed.trip(wearer, "420106", today - dt.timedelta(days=3), today - dt.timedelta(days=1))
     area = await seed.key_area("420100", today - dt.timedelta(days=10), None)
-    await stoplist.everyone_changed()
+    await stoplist.sweep()
     [[window]] = await entries(band)
     assert window["r"] == "health_check_needed"
     await KeyArea.filter(id=area.id).update(withdrawn_at=seed.now())
-    await stoplist.everyone_changed()
+    await stoplist.sweep()
     assert (await entries(band))[-1] == []
-    await stoplist.everyone_changed()  # nothing moved since
+    await stoplist.sweep()  # nothing moved since
     assert len(await entries(band)) == 2
 
 

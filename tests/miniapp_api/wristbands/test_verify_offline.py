@@ -4,7 +4,9 @@ verify-offline`` exits 0 pass, 1 stop, 2 for a bundle it cannot trust."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from sanic import Sanic
 from identity.roles import Role
 from miniapp_api.wristbands import engine, facts, offline, stoplist
 from miniapp_api.wristbands.models import BandState, CheckinRuleSet, Wristband
+from server.cli import build_parser
 from server.settings import Settings
 from tests.factories import make_account
 from tests.miniapp_api.ebikes.conftest import user
@@ -119,11 +122,23 @@ async def test_the_command_exits_0_pass_1_stop_2_bad_bundle(
     files = [str(tmp_path / "bundle.jws"), "--jwks", str(tmp_path / "jwks.json")]
 
     async def check(*args: str, bundle: str | None = None) -> tuple[int, str]:
-        code, out, _ = await gmid(settings, "checkins", "verify-offline", bundle or files[0], *args, *files[1:])
-        return code, out.strip()
+        """The command's own function in this process (the subprocess calls below prove the exit codes)."""
+        parsed = build_parser().parse_args(["checkins", "verify-offline", bundle or files[0], *args, *files[1:]])
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = parsed.func(parsed, settings)
+        return code, out.getvalue().strip()
 
+    # As an operator runs it: the exit status says pass (0) or stop (1).
+    code, out, err = await gmid(
+        settings, "checkins", "verify-offline", files[0], bands["nothing"].ble_id, "36.6", *files[1:]
+    )
+    assert (code, out.strip()) == (0, "pass"), err
+    code, out, err = await gmid(
+        settings, "checkins", "verify-offline", files[0], bands["red"].ble_id, "36.6", *files[1:]
+    )
+    assert (code, out.strip()) == (1, "stop: health_check_needed"), err
     assert await check(bands["nothing"].ble_id, "36.6") == (0, "pass")
-    assert await check(bands["red"].ble_id, "36.6") == (1, "stop: health_check_needed")
     assert await check(bands["nothing"].ble_id, "37.1") == (1, "stop: temperature")
     assert await check(bands["revoked"].ble_id, "38") == (1, "stop: band_invalid, temperature")
     # The local QR keys instead of a JWKS file.
