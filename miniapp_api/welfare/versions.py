@@ -47,7 +47,18 @@ class Loaded:
 
 _served: Served | None = None
 _checked_at = 0.0
-_lock = asyncio.Lock()
+_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+
+def _lock() -> asyncio.Lock:
+    """One lock per event loop (a lock is bound to the loop it first waited on)."""
+    loop = asyncio.get_running_loop()
+    lock = _locks.get(loop)
+    if lock is None:
+        for old in [k for k in _locks if k.is_closed()]:
+            del _locks[old]
+        lock = _locks[loop] = asyncio.Lock()
+    return lock
 
 
 def _shipped() -> Served:
@@ -95,7 +106,7 @@ async def current() -> Served:
     now = time.monotonic()
     if _served is not None and now - _checked_at < CHECK_SECONDS:
         return _served
-    async with _lock:
+    async with _lock():
         if _served is not None and time.monotonic() - _checked_at < CHECK_SECONDS:
             return _served
         latest = await WelfarePack.all().order_by("-id").first().values_list("id", flat=True)
