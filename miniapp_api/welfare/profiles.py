@@ -12,7 +12,7 @@ from typing import Any
 
 from miniapp_api.welfare.pack import Pack
 
-MAX_MEMBERS = 30
+MAX_MEMBERS = 20
 MAX_TEXT = 100
 MAX_LIST = 50
 SECTIONS = {"household": "household", "members": "member", "enterprise": "enterprise"}

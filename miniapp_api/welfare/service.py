@@ -16,7 +16,7 @@ from miniapp_api.welfare.pack import PERIODS, Pack, Policy
 from server.errors import NotFound, PayloadTooLarge, ValidationFailed
 
 CHINA = ZoneInfo("Asia/Shanghai")
-MAX_MEMBERS = 20
+MAX_MEMBERS = profiles.MAX_MEMBERS
 MAX_PROFILE_BYTES = 32 * 1024
 EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
 PROFILE_FIELD = "welfare.profile"

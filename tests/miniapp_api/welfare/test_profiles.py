@@ -28,7 +28,7 @@ DAY = dt.date(2025, 6, 1)
         ({"members": [{"shoe_size": 42}]}, "members[0].shoe_size", "不是可填写的项目"),
         ({"members": [{"receiving": []}]}, "members[0].receiving", "不是可填写的项目"),  # a household fact
         ({"members": "three"}, "members", "成员列表"),
-        ({"members": [{}] * 31}, "members", "不超过 30 人"),
+        ({"members": [{}] * 21}, "members", "不超过 20 人"),
         ({"members": [1]}, "members[0]", "需要一个对象"),
         ({"household": {"receiving": "dibao"}}, "household.receiving", "文字列表"),
         ({"household": {"receiving": ["x" * 101]}}, "household.receiving", "文字列表"),
