@@ -368,10 +368,13 @@ register(
             "subscribe", (("thing1", "{officer}"), ("number2", "{count}"), ("time3", "{at:time}")), "pages/admin/audit"
         ),
         sms_params=("{officer}", "{count}"),
-        sms_text="警员{1}一小时内车主查询达{2}次，已被拒绝，请核查。",
-        email_subject="车主查询超限：{officer}",
+        # One budget for police and health staff (owner lookups, person searches, traces): the text names
+        # the account, not a rank.
+        sms_text="工作人员{1}一小时内个人信息查询达{2}次，已被拒绝，请核查。",
+        email_subject="个人信息查询超限：{officer}",
         email_body=(
-            "警员 {officer} 于 {at:time} 前一小时内的车主查询达 {count} 次，超出的查询已被拒绝，请在审计日志中核查。"
+            "工作人员 {officer} 于 {at:time} 前一小时内的个人信息查询（车主、人员、轨迹）达 {count} 次，"
+            "超出的查询已被拒绝，请在审计日志中核查。"
         ),
     )
 )
