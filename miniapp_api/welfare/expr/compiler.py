@@ -30,6 +30,7 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 
 
 def compile_node(node: Node, scope: Scope) -> Compiled:
+    """The closure that evaluates ``node`` against an ``Env``; ``None`` in, ``None`` (unknown) out."""
     k = node.kind
     if k in ("num", "str", "bool"):
         const = node.value
@@ -111,6 +112,8 @@ def compile_node(node: Node, scope: Scope) -> Compiled:
 
 
 def _flatten(node: Node, op: str, scope: Scope) -> tuple[Compiled, ...]:
+    """The operands of a chain of one operator, nested or not ("(a and b) and c" -> a, b, c), compiled in order:
+    one Kleene and/or over all of them, so one decided part drops the missing facts of every other."""
     parts: list[Compiled] = []
     stack = [node]
     order: list[Node] = []
@@ -125,6 +128,8 @@ def _flatten(node: Node, op: str, scope: Scope) -> tuple[Compiled, ...]:
 
 
 def _compile_var(name: str, scope: Scope) -> Compiled:
+    """A lookup in the entity the registry gives the name (household, member or enterprise), recording the fact
+    as missing when the profile has no value; a derived variable runs its formula, memoised per profile."""
     entity = scope.entity_of.get(name, "household")
     derived = scope.derived
 

@@ -12,6 +12,9 @@ from miniapp_api.welfare.expr.nodes import FUNCTIONS, MAX_DEPTH, ExprError, Node
 
 
 class _Parser:
+    """One instance per expression; ``depth`` counts nesting as it parses, so a hostile expression fails with
+    a message instead of exhausting Python's stack."""
+
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = tokenize(text)
@@ -167,6 +170,7 @@ class _Parser:
 
 
 def parse(text: str) -> Node:
+    """The syntax tree of ``text``; raises ``ExprError`` saying what is wrong and where."""
     if not isinstance(text, str):
         raise ExprError("an expression must be a string")
     node = _Parser(text).parse()

@@ -37,6 +37,8 @@ def _build(root: Path) -> tuple[Pack | None, list[str]]:
     graph = derived_graph(variables)
     for cycle in cycles(graph):
         problems.append(f"variables.yaml: derived variables depend on themselves: {' -> '.join(cycle)}")
+    # Filled in below, after the scope that holds it: the closures look a derived variable up at run time, so
+    # formulas may use each other whatever their order in the file.
     derived: dict[str, expr.Compiled] = {}
     derived_names = frozenset(graph)
     scope = expr.Scope({n: v.entity for n, v in variables.items()}, derived_names, derived)
@@ -65,6 +67,7 @@ def _build(root: Path) -> tuple[Pack | None, list[str]]:
             problems.append(f"{rel}: id {policy.id!r} is already used by {policies[policy.id].path}")
             continue
         policies[policy.id] = policy
+    # Only now are all policies known: an exclusion's label can name the other policy, and not_with can be checked.
     for policy in policies.values():
         for cond in policy.conditions:
             other_id = cond.id.removeprefix("not_receiving_")
@@ -90,7 +93,7 @@ def load(directory: Path | str = SHIPPED) -> Pack:
     return pack
 
 
-_shipped: Pack | None = None
+_shipped: Pack | None = None  # per process: the shipped files do not change while it runs
 
 
 def shipped() -> Pack:
