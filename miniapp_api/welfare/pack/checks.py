@@ -1,0 +1,79 @@
+"""The linter's checks on expressions, shared by the registry and the policies: names that must exist (and be
+used where they mean something), the parameters an expression reads, and parameters without a value for part of
+a policy's effective period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from miniapp_api.welfare import expr
+from miniapp_api.welfare.pack.model import Parameter, Variable
+
+
+def check_names(
+    node: expr.Node,
+    where: str,
+    variables: dict[str, Variable],
+    parameters: dict[str, Parameter],
+    problems: list[str],
+    *,
+    in_policy: bool,
+    in_member: bool = False,
+) -> None:
+    """Adds a problem for each unknown variable or parameter, each member variable outside a member
+    quantifier, and income_per_head() outside a policy."""
+    for kind, name, member in expr.names(node, in_member=in_member):
+        if kind == "param" and name not in parameters:
+            problems.append(f"{where}: unknown parameter param.{name}")
+        elif kind == "var":
+            var = variables.get(name)
+            if var is None:
+                problems.append(f"{where}: unknown variable {name!r} (not in variables.yaml)")
+            elif var.entity == "member" and not member:
+                problems.append(f"{where}: member variable {name!r} used outside any_member/all_members/...")
+        elif kind == "call" and name == "income_per_head" and not in_policy:
+            problems.append(f"{where}: income_per_head() belongs in a policy (it uses the policy's income_counts)")
+
+
+def params_used(node: expr.Node, variables: dict[str, Variable], seen: set[str] | None = None) -> set[str]:
+    """The parameters ``node`` reads, through derived variables too (``seen`` stops a cycle)."""
+    seen = set() if seen is None else seen
+    out: set[str] = set()
+    for kind, name, _ in expr.names(node):
+        if kind == "param":
+            out.add(name)
+        elif kind == "var" and name not in seen:
+            var = variables.get(name)
+            if var is not None and var.formula is not None:
+                seen.add(name)
+                out |= params_used(var.formula, variables, seen)
+    return out
+
+
+def parameter_gaps(
+    where: str,
+    used: set[str],
+    parameters: dict[str, Parameter],
+    start: dt.date,
+    until: dt.date | None,
+    problems: list[str],
+) -> None:
+    """Adds a problem for each parameter in ``used`` that has no value on some day from ``start`` to ``until``
+    (a policy in force must be computable every day it is in force)."""
+    for name in sorted(used):
+        param = parameters.get(name)
+        if param is None:
+            continue
+        value, _, _ = param.at(start)
+        gaps = [] if value is not None else [start]
+        gaps += [
+            s
+            for s, v in zip(param.starts, param.values, strict=True)
+            if v is None and s > start and (until is None or s <= until)
+        ]
+        if gaps:
+            problems.append(
+                f"{where}: parameter {name} has no value on {gaps[0]} (the policy is in force from {start}"
+                f"{f' until {until}' if until else ''})"
+            )
