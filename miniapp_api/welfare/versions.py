@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import hashlib
 import json
 import tempfile
@@ -92,12 +93,27 @@ def _hash(data: Any) -> str:
 
 
 def _policy_hashes(files: dict[str, str], pack: packs.Pack) -> dict[str, str]:
-    """Each policy's content hash: its parsed file, so comments and layout do not make a new version."""
+    """Each policy's content hash: its parsed file (so comments and layout do not make a new version) and
+    the dated values of every parameter it uses (a new dibao standard is a new version of dibao)."""
     out: dict[str, str] = {}
     for policy in pack.policies.values():
         raw = yaml.safe_load(files[policy.path])
-        out[policy.id] = _hash(raw)
+        used = {
+            name: [[p.starts[i], p.values[i]] for i in range(len(p.starts))]
+            for name in sorted(policy.params)
+            if (p := pack.parameters.get(name)) is not None
+        }
+        out[policy.id] = _hash({"policy": raw, "parameters": used}) if used else _hash(raw)
     return out
+
+
+def settle() -> None:
+    """After a pack is compiled and served: collect once, then move everything alive (the compiled pack
+    with its closures) to the permanent generation, so the collector's full passes no longer walk it
+    (they were the screening's p99: 24 ms with 500 policies)."""
+    gc.unfreeze()  # the pack served before (frozen too) can go now
+    gc.collect()
+    gc.freeze()
 
 
 async def current() -> Served:
@@ -113,6 +129,7 @@ async def current() -> Served:
         version = int(latest) if latest is not None else 0  # type: ignore[call-overload]
         if _served is None or _served.version != version:
             _served = await _load_version(version)
+            settle()
         _checked_at = time.monotonic()
         return _served
 
