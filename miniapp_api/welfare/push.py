@@ -142,7 +142,7 @@ def _screen_row(
             continue
         version = served.policy_versions.get(policy.id, 0)
         kept = before.get(policy.id) if before is not None else None
-        if kept is not None and kept[0] == version:
+        if kept is not None and (kept[0] == version or kept[0] in served.same.get(policy.id, ())):
             now[policy.id] = [version, kept[1]]
             continue
         now[policy.id] = [version, engine.evaluate(env, policy, on, pack=pack, explain=False).status]

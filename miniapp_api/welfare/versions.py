@@ -15,7 +15,7 @@ import hashlib
 import json
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,9 @@ class Served:
     version: int  # 0: the shipped pack
     pack: packs.Pack
     policy_versions: dict[str, int]
+    # Per policy, the other versions with the same content as the served one (the shipped pack's version 0
+    # after a first load that did not change it): a screening by one of them still holds.
+    same: dict[str, frozenset[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +143,31 @@ async def _load_version(version: int) -> Served:
     row = await WelfarePack.get(id=version)
     files = json.loads(row.files)
     pack = await asyncio.to_thread(_compile, files)
-    return Served(version, pack, {k: int(v) for k, v in json.loads(row.policy_versions).items()})
+    served = {k: int(v) for k, v in json.loads(row.policy_versions).items()}
+    stored = await WelfarePolicyVersion.filter(policy_id__in=list(served)).values_list(
+        "policy_id", "version", "content_hash"
+    )
+    hashes = {(str(pid), int(v)): str(h) for pid, v, h in stored}
+    shipped = _shipped_hashes()
+    same: dict[str, frozenset[int]] = {}
+    for pid, current_version in served.items():
+        digest = hashes.get((pid, current_version))
+        others = {v for (p, v), h in hashes.items() if p == pid and h == digest and v != current_version}
+        if digest is not None and shipped.get(pid) == digest:
+            others.add(0)
+        if others:
+            same[pid] = frozenset(others)
+    return Served(version, pack, served, same)
+
+
+_shipped_digests: dict[str, str] | None = None
+
+
+def _shipped_hashes() -> dict[str, str]:
+    global _shipped_digests
+    if _shipped_digests is None:
+        _shipped_digests = _policy_hashes(pack_files(packs.SHIPPED), packs.shipped())
+    return _shipped_digests
 
 
 def forget() -> None:
