@@ -207,12 +207,13 @@ async def _rescreen_batch(
             row.screened_pack = served.version
             row.due = False
             done.screened += 1
-        if plans:  # one statement for the batch
-            await WelfareProfile.bulk_update(
-                [row for row, _, _, _ in plans], fields=["snapshot_enc", "screened_pack", "due"], using_db=conn
-            )
+        if plans:  # one prepared statement run for the whole batch (bulk_update's CASE was a third of the pass)
+            sql = _UPDATE_PG if conn.capabilities.dialect == "postgres" else _UPDATE
+            await conn.execute_many(sql, [[r.snapshot_enc, r.screened_pack, False, r.id] for r, _, _, _ in plans])
 
 
+_UPDATE = "UPDATE welfare_profile SET snapshot_enc = ?, screened_pack = ?, due = ? WHERE id = ?"
+_UPDATE_PG = "UPDATE welfare_profile SET snapshot_enc = $1, screened_pack = $2, due = $3 WHERE id = $4"
 _boundaries_of: dict[int, tuple[packs.Pack, list[dt.date]]] = {}
 
 
