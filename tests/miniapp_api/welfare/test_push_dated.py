@@ -10,12 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import redis.asyncio as aioredis
 from sanic import Sanic
 
 from identity.roles import Role
 from miniapp_api.welfare import engine, push, service, versions
+from miniapp_api.welfare.jobs import jobs as welfare_jobs
 from miniapp_api.welfare.models import WelfareProfile
 from notify.models import Notification
+from server.jobs import JobContext
+from server.settings import Settings
 from tests.miniapp_api.ebikes.conftest import user
 from tests.miniapp_api.welfare.test_saved import CONSENT, PROFILE, family, new_policy
 
@@ -106,3 +111,27 @@ async def test_a_policy_that_starts_later_is_told_on_the_day_it_starts_and_not_b
     assert await told() == ["test_aid_a:1"]
     assert (await push.rescreen_dated(on=dt.date(2027, 1, 2))).screened == 0
     assert await told() == ["test_aid_a:1"]
+
+
+async def test_the_rescreen_job_makes_the_daily_pass_once_a_day(
+    app: Sanic, client: httpx.AsyncClient, settings: Settings, redis_url: str
+) -> None:
+    today = service.today()
+    if (today.month, today.day) == (2, 29):
+        pytest.skip("no one turns 70 on 29 February this year")
+    birth = today.replace(year=today.year - 70)  # 70 today
+    profile = family(30000)
+    profile["members"].append({"relation": "parent", "birth_date": birth.isoformat(), "hukou_city": "深圳"})
+    await consenting(app, client, profile, "o-welfare-job")
+    await push.rescreen_due(on=today - dt.timedelta(days=1))  # the baseline, yesterday: aged 69
+    [job] = [j for j in welfare_jobs(settings) if j.name == "welfare.rescreen"]
+    assert job.run is not None
+    redis = aioredis.from_url(redis_url)
+    try:
+        ctx = JobContext(settings=settings, redis=redis, redis_url=redis_url)
+        assert await job.run(ctx) == 1
+        assert await told() == ["elderly_allowance:0"]
+        assert await job.run(ctx) == 0  # the same day: no second pass
+    finally:
+        await redis.aclose()
+    assert await told() == ["elderly_allowance:0"]
