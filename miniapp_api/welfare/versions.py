@@ -24,6 +24,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from identity import audit
+from miniapp_api.welfare import expr
 from miniapp_api.welfare import pack as packs
 from miniapp_api.welfare.models import WelfarePack, WelfarePolicyVersion
 
@@ -95,9 +96,27 @@ def _hash(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
+def _variables_used(policy: packs.Policy, pack: packs.Pack) -> set[str]:
+    """The variables a policy's conditions and amount read, and those their formulas read in turn."""
+    todo = [c.node for c in policy.conditions] + ([policy.amount.formula] if policy.amount else [])
+    found: set[str] = set()
+    while todo:
+        for kind, name, _ in expr.names(todo.pop()):
+            if kind == "var" and name not in found:
+                found.add(name)
+                var = pack.variables.get(name)
+                if var is not None and var.formula is not None:
+                    todo.append(var.formula)
+    return found
+
+
 def _policy_hashes(files: dict[str, str], pack: packs.Pack) -> dict[str, str]:
-    """Each policy's content hash: its parsed file (so comments and layout do not make a new version) and
-    the dated values of every parameter it uses (a new dibao standard is a new version of dibao)."""
+    """Each policy's content hash: its parsed file (so comments and layout do not make a new version), the
+    dated values of every parameter it uses (a new dibao standard is a new version of dibao) and the
+    definitions of the derived variables it reads (a new formula changes its answers too). A policy's
+    status depends on the profile, the date and this only, which is what lets the push screen again only
+    the policies whose version moved."""
+    registry = (yaml.safe_load(files.get("variables.yaml", "")) or {}).get("variables") or {}
     out: dict[str, str] = {}
     for policy in pack.policies.values():
         raw = yaml.safe_load(files[policy.path])
@@ -106,7 +125,17 @@ def _policy_hashes(files: dict[str, str], pack: packs.Pack) -> dict[str, str]:
             for name in sorted(policy.params)
             if (p := pack.parameters.get(name)) is not None
         }
-        out[policy.id] = _hash({"policy": raw, "parameters": used}) if used else _hash(raw)
+        derived = {
+            name: registry.get(name)
+            for name in sorted(_variables_used(policy, pack))
+            if (v := pack.variables.get(name)) is not None and v.formula is not None
+        }
+        content: dict[str, Any] = {"policy": raw}
+        if used:
+            content["parameters"] = used
+        if derived:
+            content["variables"] = derived
+        out[policy.id] = _hash(content) if len(content) > 1 else _hash(raw)
     return out
 
 

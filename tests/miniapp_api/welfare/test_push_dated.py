@@ -135,3 +135,18 @@ async def test_the_rescreen_job_makes_the_daily_pass_once_a_day(
     finally:
         await redis.aclose()
     assert await told() == ["elderly_allowance:0"]
+
+
+async def test_a_new_formula_of_a_derived_variable_is_a_new_version_of_the_policies_reading_it(
+    client: httpx.AsyncClient, pack_dir: Path
+) -> None:
+    first = await versions.load(pack_dir, loaded_by="test")
+    path = pack_dir / "variables.yaml"
+    text = path.read_text(encoding="utf-8")
+    old = """    formula: 'hukou_city == "深圳"'"""
+    assert old in text
+    new = """    formula: 'hukou_city == "深圳" or hukou_city == "深圳市"'"""
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    second = await versions.load(pack_dir, loaded_by="test")
+    assert second.version == first.version + 1
+    assert "elderly_allowance" in second.changed and "ent_startup" not in second.changed
