@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import unicodedata
 from typing import Any
 
 from miniapp_api.welfare.pack import Pack
@@ -28,6 +29,21 @@ def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
+# Invisible and unusual characters (controls, zero-width and direction marks, lone surrogates, private use,
+# unassigned code points) and surrounding blanks: "深\u200b圳" reads as 深圳 but matches no condition, and the
+# household would be told "not eligible" on data it never meant. Refused, so the resident can correct it.
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+def _plain_text(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_TEXT
+        and value == value.strip()
+        and not any(unicodedata.category(ch) in _HIDDEN for ch in value)
+    )
+
+
 def _value_error(vtype: str, value: Any, pack: Pack) -> str | None:
     if vtype == "int":
         whole = isinstance(value, int) and not isinstance(value, bool)
@@ -37,11 +53,11 @@ def _value_error(vtype: str, value: Any, pack: Pack) -> str | None:
     if vtype == "bool":
         return None if isinstance(value, bool) else "需要 true 或 false"
     if vtype == "str":
-        return None if isinstance(value, str) and 0 < len(value) <= MAX_TEXT else f"需要不超过 {MAX_TEXT} 个字的文字"
+        return None if _plain_text(value) else f"需要不超过 {MAX_TEXT} 个字的文字（不含首尾空格和不可见字符）"
     if vtype == "list":
         ok = isinstance(value, list) and len(value) <= MAX_LIST
-        ok = ok and all(isinstance(x, str) and 0 < len(x) <= MAX_TEXT for x in value)
-        return None if ok else f"需要不超过 {MAX_LIST} 项的文字列表"
+        ok = ok and all(_plain_text(x) for x in value)
+        return None if ok else f"需要不超过 {MAX_LIST} 项的文字列表（不含首尾空格和不可见字符）"
     if vtype == "mapping":
         if not isinstance(value, dict) or len(value) > len(pack.income_kinds):
             return "需要按收入种类填写的金额"

@@ -1,0 +1,140 @@
+"""The welfare API from the outside, as an attacker would use it: hostile input is refused with a clear
+4xx JSON error that echoes nothing of the profile; the CPU-heavy public routes have their own tighter
+per-address limit; a withdrawn consent or an erased profile leaves no push waiting to go out."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import pytest
+from sanic import Sanic
+
+from identity.roles import Role
+from miniapp_api.welfare.models import WelfareProfile
+from tests.miniapp_api.ebikes.conftest import user
+from tests.miniapp_api.welfare.test_api import SCREEN
+
+TRACE = "/api/v1/welfare/policies/dibao/trace"
+PROFILE = "/api/v1/me/welfare/profile"
+
+
+def raw(text: str, headers: dict[str, str]) -> dict[str, Any]:
+    return {"content": text.encode(), "headers": {**headers, "content-type": "application/json"}}
+
+
+def member(**fields: Any) -> dict[str, Any]:
+    return {"members": [{"relation": "self", "age": 45, "hukou_city": "深圳", **fields}]}
+
+
+async def test_hostile_numbers_strings_and_unicode_are_refused_with_field_errors(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    resident = await user(app, Role.RESIDENT)
+    bodies: list[tuple[str, str]] = [
+        ('{"profile": {"members": [{"age": NaN}]}}', "malformed_json"),
+        ('{"profile": {"members": [{"age": Infinity}]}}', "malformed_json"),
+        ('{"profile": {"members": [{"age": 1e308}]}}', "validation_failed"),
+        ('{"profile": {"members": [{"incomes": {"wage": 1e308}}]}}', "validation_failed"),
+        ('{"profile": {"members": [{"incomes": {"wage": -1e-300}}]}}', "validation_failed"),
+        ('{"profile": {"members": [{"age": "45"}]}}', "validation_failed"),
+        ('{"profile": {"members": [{"age": 45.5}]}}', "validation_failed"),
+        ('{"profile": {"members": [{"hukou_city": "\\ud800"}]}}', "validation_failed"),
+        ('{"profile": {"members": [{"hukou_city": "\\u6df1\\u200b\\u5733"}]}}', "validation_failed"),
+        ('{"profile": {"members": [{"hukou_city": "\\u202e\\u5733\\u6df1"}]}}', "validation_failed"),
+        ('{"profile": {"members": [{"hukou_city": "\\u6df1\\u5733\\n"}]}}', "validation_failed"),
+        ('{"profile": {"members": [{"hukou_city": " "}]}}', "validation_failed"),
+        ('{"profile": {"household": {"receiving": ["\\ud83d"]}}}', "validation_failed"),
+        ('{"profile": {"members": [{"\\ud800": 1}]}}', "validation_failed"),
+        ('{"profile": {"members": [{}]}, "date": "0001-01-01"}', "date_out_of_range"),
+        ('{"profile": {"members": [{}]}, "date": "9999-12-31"}', "date_out_of_range"),
+        ('{"profile": {"members": [{}]}, "date": "+12024-01-01"}', "validation_failed"),
+        ('{"profile": {"members": [{}]}, "date": null, "nope": 1}', "validation_failed"),
+    ]
+    for route in (SCREEN, TRACE, PROFILE):
+        for text, code in bodies:
+            if route == PROFILE and "date" in text:
+                continue
+            call = client.put if route == PROFILE else client.post
+            answer = await call(route, **raw(text, resident.headers))
+            assert 400 <= answer.status_code < 500, (route, text, answer.status_code, answer.text)
+            error = answer.json()["error"]
+            assert error["code"] == code, (route, text, error)
+            assert error["message"]
+    assert not await WelfareProfile.exists()
+
+
+async def test_ten_thousand_members_and_huge_bodies_are_refused_cheaply(app: Sanic, client: httpx.AsyncClient) -> None:
+    many = {"profile": {"members": [{"age": 1}] * 10_000}}
+    for route in (SCREEN, TRACE):
+        answer = await client.post(route, json=many)
+        assert answer.status_code in (413, 422) and answer.json()["error"]["code"] in (
+            "profile_too_large",
+            "payload_too_large",
+            "validation_failed",
+        )
+    nulls = {"profile": {"members": [None] * 21}}
+    assert (await client.post(SCREEN, json=nulls)).status_code == 422
+
+
+SECRETS = {"wage": 2417, "age": 87, "grade": 3}
+
+
+def secret_profile() -> dict[str, Any]:
+    return {
+        "members": [
+            {"relation": "self", "age": 87, "hukou_city": "深圳", "incomes": {"wage": 2417}},
+            {"relation": "spouse", "disability_grade": 3, "disability_type": "视力", "incomes": {"lottery": 99}},
+        ]
+    }
+
+
+async def test_errors_logs_and_redis_never_hold_a_profile_s_values(
+    app: Sanic, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused profile echoes none of its values; a screening (anonymous, or signed in without consent)
+    leaves nothing in the database, the logs or Redis."""
+    caplog.set_level(logging.DEBUG)
+    resident = await user(app, Role.RESIDENT)
+    bad = await client.post(SCREEN, json={"profile": secret_profile()})
+    assert bad.status_code == 422
+    for value in ("2417", "87", "视力", "lottery99"):
+        assert value not in bad.text.replace('"lottery"', ""), value
+    good = secret_profile()
+    del good["members"][1]["incomes"]
+    for headers in ({}, resident.headers):
+        for route in (SCREEN, TRACE):
+            answer = await client.post(route, json={"profile": good}, headers=headers)
+            assert answer.status_code == 200, answer.text
+    assert not await WelfareProfile.exists()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "2417" not in logged and "视力" not in logged
+    redis = app.ctx.redis
+    for key in await redis.keys("*"):
+        kind = await redis.type(key)
+        value = await redis.get(key) if kind == b"string" else b""
+        blob = key + (value or b"")
+        assert b"2417" not in blob and "视力".encode() not in blob, key
+
+
+async def test_screening_and_traces_have_their_own_tighter_limit_per_address(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    """Each screening costs CPU: an address gets SCREEN_RATE of them a minute (the default is far higher),
+    and the trace its own budget; the policies list is not held to it."""
+    from miniapp_api.welfare.routes import SCREEN_RATE, TRACE_RATE
+    from server.ratelimit import Rate
+
+    limits = app.ctx.limits
+    for rate in (SCREEN_RATE, TRACE_RATE):
+        assert Rate.parse(rate).count * limits.default_ip.period < limits.default_ip.count * Rate.parse(rate).period
+    body = {"profile": {"members": [{"age": 30}]}}
+    for route, rate in ((SCREEN, SCREEN_RATE), (TRACE, TRACE_RATE)):
+        budget = Rate.parse(rate).count
+        answers = [await client.post(route, json=body) for _ in range(budget + 1)]
+        assert [a.status_code for a in answers[:budget]] == [200] * budget
+        refused = answers[budget]
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+        assert int(refused.headers["retry-after"]) >= 1
+    assert (await client.get("/api/v1/welfare/policies")).status_code == 200
