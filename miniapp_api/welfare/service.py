@@ -255,9 +255,23 @@ async def get_saved(*, account_id: int) -> WelfareProfile:
     return row
 
 
+async def _unsent_matches_dropped(account_id: int) -> None:
+    """Messages of new matches not yet sent (waiting, failed, or dead and retryable by an admin) are
+    dropped: once consent is withdrawn or the profile erased, nothing more goes out. One being sent at
+    this very moment (claimed by a dispatcher) cannot be called back."""
+    from miniapp_api.welfare.push import TEMPLATE
+    from notify.models import Notification, Status
+
+    await Notification.filter(
+        template=TEMPLATE, account_id=account_id, status__in=[Status.PENDING, Status.FAILED, Status.DEAD]
+    ).delete()
+
+
 async def erase(*, account_id: int) -> None:
-    """The profile, the consent and the last screening go (nothing of them is kept)."""
+    """The profile, the consent and the last screening go (nothing of them is kept), and so do the
+    messages of matches not yet sent."""
     await WelfareProfile.filter(account_id=account_id).delete()
+    await _unsent_matches_dropped(account_id)
 
 
 async def set_consent(*, account_id: int, proactive: bool) -> WelfareProfile:
@@ -273,4 +287,6 @@ async def set_consent(*, account_id: int, proactive: bool) -> WelfareProfile:
             # withdrawn: the last screening is forgotten too (it was kept only for the push)
             **({} if proactive else {"snapshot_enc": None, "screened_pack": -1}),
         )
+    if not proactive:
+        await _unsent_matches_dropped(account_id)
     return await WelfareProfile.get(id=row.id)

@@ -138,3 +138,33 @@ async def test_screening_and_traces_have_their_own_tighter_limit_per_address(
         assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
         assert int(refused.headers["retry-after"]) >= 1
     assert (await client.get("/api/v1/welfare/policies")).status_code == 200
+
+
+@pytest.mark.parametrize("stop", ["withdraw", "erase"])
+async def test_withdrawing_consent_or_erasing_stops_a_push_not_yet_sent(
+    app: Sanic, client: httpx.AsyncClient, stop: str
+) -> None:
+    """A match told by the background screening waits in the outbox; withdrawing consent (or erasing the
+    profile) before it goes out means it never goes out. Other residents' messages stay."""
+    from miniapp_api.welfare import push
+    from notify.models import Notification, Status
+    from tests.miniapp_api.welfare.test_saved import family
+
+    resident = await user(app, Role.RESIDENT, openid=f"o-welfare-stop-{stop}")
+    neighbour = await user(app, Role.RESIDENT, openid=f"o-welfare-keep-{stop}")
+    for who in (resident, neighbour):
+        await client.put(PROFILE, json={"profile": family(9000)}, headers=who.headers)
+        await client.put("/api/v1/me/welfare/consent", json={"proactive": True}, headers=who.headers)
+    await push.rescreen_due()
+    for who in (resident, neighbour):
+        await client.put(PROFILE, json={"profile": family(2400)}, headers=who.headers)
+    assert (await push.rescreen_due()).told == 2
+    waiting = Notification.filter(template=push.TEMPLATE, status__in=[Status.PENDING, Status.FAILED])
+    assert await waiting.filter(account_id=resident.account.id).count() == 1
+    if stop == "withdraw":
+        answer = await client.put("/api/v1/me/welfare/consent", json={"proactive": False}, headers=resident.headers)
+        assert answer.status_code == 200
+    else:
+        assert (await client.delete(PROFILE, headers=resident.headers)).status_code == 204
+    assert not await Notification.filter(template=push.TEMPLATE, account_id=resident.account.id).exists()
+    assert await Notification.filter(template=push.TEMPLATE, account_id=neighbour.account.id).count() == 1
