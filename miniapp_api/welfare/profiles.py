@@ -117,3 +117,29 @@ def check(profile: Any, pack: Pack) -> dict[str, str]:
             for i, member in enumerate(members):
                 _check_section(member, "member", f"members[{i}]", pack, errors)
     return errors
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def check_on(profile: dict[str, Any], day: dt.date) -> dict[str, str]:
+    """Field errors only the screening day reveals (for a profile ``check`` found good): a member born after
+    the day (not a child aged 0), or an age that contradicts the birth date (the birth date would win)."""
+    errors: dict[str, str] = {}
+    for i, member in enumerate(profile.get("members") or []):
+        birth = _as_date(member.get("birth_date"))
+        if birth is None:
+            continue
+        if birth > day:
+            errors[f"members[{i}].birth_date"] = "出生日期晚于计算日期"
+            continue
+        age = day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+        if member.get("age") is not None and member["age"] != age:
+            errors[f"members[{i}].birth_date"] = "出生日期与年龄不符（填写出生日期时可不填年龄）"
+    return errors

@@ -266,3 +266,28 @@ async def test_answers_are_explained_in_chinese_ordered_and_dated(client: httpx.
             after = dt.date.fromisoformat(policy["effective_until"]) + dt.timedelta(days=1)
             later = (await client.post(SCREEN, json={"profile": unknown_family, "date": after.isoformat()})).json()
             assert policy["id"] not in {r["policy_id"] for r in later["results"]}, policy["id"]
+
+
+async def test_a_member_born_after_the_day_or_with_a_contradicting_age_is_refused(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    """A child born after the screening day is not a child of 0 (it was "eligible" for the childcare
+    subsidy); an age that contradicts the birth date is not silently overridden by it."""
+    resident = await user(app, Role.RESIDENT)
+    parent = {"relation": "self", "age": 30, "hukou_city": "深圳", "incomes": {"wage": 9000}}
+    unborn = {"members": [parent, {"relation": "child", "birth_date": "2030-01-01", "hukou_city": "深圳"}]}
+    contradicting = {"members": [parent, {"relation": "child", "age": 2, "birth_date": "1950-01-01"}]}
+    for profile in (unborn, contradicting):
+        for route in (SCREEN, TRACE):
+            answer = await client.post(route, json={"profile": profile, "date": "2025-06-01"})
+            assert answer.status_code == 422, (route, answer.text)
+            assert [f["field"] for f in answer.json()["error"]["details"]["fields"]] == [
+                "profile.members[1].birth_date"
+            ]
+    assert (await client.put(PROFILE, json={"profile": unborn}, headers=resident.headers)).status_code == 422
+    assert not await WelfareProfile.exists()
+    # Consistent facts still pass, and an earlier day than the birth of a member is refused in turn.
+    born = {"members": [parent, {"relation": "child", "age": 1, "birth_date": "2024-01-15", "hukou_city": "深圳"}]}
+    ok = await client.post(SCREEN, json={"profile": born, "date": "2025-06-01"})
+    assert ok.status_code == 200, ok.text
+    assert (await client.post(SCREEN, json={"profile": born, "date": "2023-06-01"})).status_code == 422
