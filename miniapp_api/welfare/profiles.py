@@ -17,6 +17,8 @@ MAX_MEMBERS = 20
 MAX_TEXT = 100
 MAX_LIST = 50
 SECTIONS = {"household": "household", "members": "member", "enterprise": "enterprise"}
+# A person's facts that cannot exceed a human bound (an age of 200 matched the 100+ old-age allowance).
+HUMAN_BOUNDS = {"age": (130, "岁"), "disability_grade": (4, "级"), "insured_years": (80, "年")}
 
 
 class ProfileError(ValueError):
@@ -94,6 +96,9 @@ def _check_section(data: Any, entity: str, where: str, pack: Pack, errors: dict[
             errors[field] = "由系统计算，无需填写"
         elif value is not None:
             problem = _value_error(var.type, value, pack)
+            bound = HUMAN_BOUNDS.get(name) if entity == "member" else None
+            if problem is None and bound is not None and value > bound[0]:
+                problem = f"不能超过 {bound[0]} {bound[1]}"
             if problem is not None:
                 errors[field] = problem
 

@@ -291,3 +291,14 @@ async def test_a_member_born_after_the_day_or_with_a_contradicting_age_is_refuse
     ok = await client.post(SCREEN, json={"profile": born, "date": "2025-06-01"})
     assert ok.status_code == 200, ok.text
     assert (await client.post(SCREEN, json={"profile": born, "date": "2023-06-01"})).status_code == 422
+
+
+async def test_impossible_ages_grades_and_years_are_refused(client: httpx.AsyncClient) -> None:
+    """An age of 200 was "eligible" for the 100+ old-age allowance; grade 7 or 500 insured years are typos."""
+    for field, value in (("age", 131), ("age", 10**9), ("disability_grade", 5), ("insured_years", 81)):
+        answer = await client.post(SCREEN, json={"profile": member(**{field: value})})
+        assert answer.status_code == 422, (field, answer.text)
+        assert answer.json()["error"]["details"]["fields"][0]["field"] == f"profile.members[0].{field}"
+        assert value < 100 or str(value) not in answer.text  # the message gives the bound, not the value
+    for field, value in (("age", 130), ("disability_grade", 4), ("insured_years", 80), ("age", 0)):
+        assert (await client.post(SCREEN, json={"profile": member(**{field: value})})).status_code == 200
