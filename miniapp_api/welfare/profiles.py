@@ -65,7 +65,7 @@ def _value_error(vtype: str, value: Any, pack: Pack) -> str | None:
             return "需要按收入种类填写的金额"
         for kind, amount in value.items():
             if kind not in pack.income_kinds:
-                return f"未知的收入种类 {str(kind)[:20]!r}（可用：{'、'.join(pack.income_kinds)}）"
+                return f"未知的收入种类（可用：{'、'.join(pack.income_kinds)}）"
             if not _number(amount) or not 0 <= amount <= 10**9:
                 return f"{kind} 需要一个非负金额（元/月）"
         return None

@@ -302,3 +302,14 @@ async def test_impossible_ages_grades_and_years_are_refused(client: httpx.AsyncC
         assert value < 100 or str(value) not in answer.text  # the message gives the bound, not the value
     for field, value in (("age", 130), ("disability_grade", 4), ("insured_years", 80), ("age", 0)):
         assert (await client.post(SCREEN, json={"profile": member(**{field: value})})).status_code == 200
+
+
+async def test_a_refused_key_is_named_by_its_place_not_echoed_in_the_message(client: httpx.AsyncClient) -> None:
+    """What a resident typed where a name goes (an income kind) may be anything personal: the message lists
+    what is allowed and does not repeat it."""
+    typed = "张三工资4402"
+    answer = await client.post(SCREEN, json={"profile": member(incomes={typed: 5})})
+    assert answer.status_code == 422
+    [field] = answer.json()["error"]["details"]["fields"]
+    assert field["field"] == "profile.members[0].incomes" and "wage" in field["message"]
+    assert typed not in answer.text and "4402" not in answer.text
