@@ -313,3 +313,16 @@ async def test_a_refused_key_is_named_by_its_place_not_echoed_in_the_message(cli
     [field] = answer.json()["error"]["details"]["fields"]
     assert field["field"] == "profile.members[0].incomes" and "wage" in field["message"]
     assert typed not in answer.text and "4402" not in answer.text
+
+
+async def test_an_operator_sets_the_screening_rate_by_route_name(settings: Any) -> None:
+    """GMID_RATE_LIMITS names the routes as the README does (welfare.screen, welfare.trace)."""
+    from server.app import create_app
+    from tests.support.app_server import RunningApp
+
+    tighter = settings.replace(rate_limits="welfare.screen=ip:2/minute;welfare.trace=ip:1/minute")
+    app = create_app(tighter, name="gmid_welfare_limited")
+    body = {"profile": {"members": [{"age": 30}]}}
+    async with RunningApp(app) as server, httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+        assert [(await client.post(SCREEN, json=body)).status_code for _ in range(3)] == [200, 200, 429]
+        assert [(await client.post(TRACE, json=body)).status_code for _ in range(2)] == [200, 429]
