@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import unicodedata
 from typing import Any
 
 from miniapp_api.welfare.pack import Pack
@@ -16,6 +17,8 @@ MAX_MEMBERS = 20
 MAX_TEXT = 100
 MAX_LIST = 50
 SECTIONS = {"household": "household", "members": "member", "enterprise": "enterprise"}
+# A person's facts that cannot exceed a human bound (an age of 200 matched the 100+ old-age allowance).
+HUMAN_BOUNDS = {"age": (130, "岁"), "disability_grade": (4, "级"), "insured_years": (80, "年")}
 
 
 class ProfileError(ValueError):
@@ -28,6 +31,21 @@ def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
+# Invisible and unusual characters (controls, zero-width and direction marks, lone surrogates, private use,
+# unassigned code points) and surrounding blanks: "深\u200b圳" reads as 深圳 but matches no condition, and the
+# household would be told "not eligible" on data it never meant. Refused, so the resident can correct it.
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+def _plain_text(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_TEXT
+        and value == value.strip()
+        and not any(unicodedata.category(ch) in _HIDDEN for ch in value)
+    )
+
+
 def _value_error(vtype: str, value: Any, pack: Pack) -> str | None:
     if vtype == "int":
         whole = isinstance(value, int) and not isinstance(value, bool)
@@ -37,17 +55,17 @@ def _value_error(vtype: str, value: Any, pack: Pack) -> str | None:
     if vtype == "bool":
         return None if isinstance(value, bool) else "需要 true 或 false"
     if vtype == "str":
-        return None if isinstance(value, str) and 0 < len(value) <= MAX_TEXT else f"需要不超过 {MAX_TEXT} 个字的文字"
+        return None if _plain_text(value) else f"需要不超过 {MAX_TEXT} 个字的文字（不含首尾空格和不可见字符）"
     if vtype == "list":
         ok = isinstance(value, list) and len(value) <= MAX_LIST
-        ok = ok and all(isinstance(x, str) and 0 < len(x) <= MAX_TEXT for x in value)
-        return None if ok else f"需要不超过 {MAX_LIST} 项的文字列表"
+        ok = ok and all(_plain_text(x) for x in value)
+        return None if ok else f"需要不超过 {MAX_LIST} 项的文字列表（不含首尾空格和不可见字符）"
     if vtype == "mapping":
         if not isinstance(value, dict) or len(value) > len(pack.income_kinds):
             return "需要按收入种类填写的金额"
         for kind, amount in value.items():
             if kind not in pack.income_kinds:
-                return f"未知的收入种类 {str(kind)[:20]!r}（可用：{'、'.join(pack.income_kinds)}）"
+                return f"未知的收入种类（可用：{'、'.join(pack.income_kinds)}）"
             if not _number(amount) or not 0 <= amount <= 10**9:
                 return f"{kind} 需要一个非负金额（元/月）"
         return None
@@ -78,6 +96,9 @@ def _check_section(data: Any, entity: str, where: str, pack: Pack, errors: dict[
             errors[field] = "由系统计算，无需填写"
         elif value is not None:
             problem = _value_error(var.type, value, pack)
+            bound = HUMAN_BOUNDS.get(name) if entity == "member" else None
+            if problem is None and bound is not None and value > bound[0]:
+                problem = f"不能超过 {bound[0]} {bound[1]}"
             if problem is not None:
                 errors[field] = problem
 
@@ -100,4 +121,30 @@ def check(profile: Any, pack: Pack) -> dict[str, str]:
         else:
             for i, member in enumerate(members):
                 _check_section(member, "member", f"members[{i}]", pack, errors)
+    return errors
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def check_on(profile: dict[str, Any], day: dt.date) -> dict[str, str]:
+    """Field errors only the screening day reveals (for a profile ``check`` found good): a member born after
+    the day (not a child aged 0), or an age that contradicts the birth date (the birth date would win)."""
+    errors: dict[str, str] = {}
+    for i, member in enumerate(profile.get("members") or []):
+        birth = _as_date(member.get("birth_date"))
+        if birth is None:
+            continue
+        if birth > day:
+            errors[f"members[{i}].birth_date"] = "出生日期晚于计算日期"
+            continue
+        age = day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+        if member.get("age") is not None and member["age"] != age:
+            errors[f"members[{i}].birth_date"] = "出生日期与年龄不符（填写出生日期时可不填年龄）"
     return errors

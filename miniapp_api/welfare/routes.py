@@ -19,16 +19,22 @@ from miniapp_api.welfare.schemas import (
     WelfareTraceOut,
 )
 from server.auth import public, requires
+from server.ratelimit import rate_limit
 from server.validation import errors, json_body, responds
 
 bp = Blueprint("welfare", url_prefix="/api/v1")
 
 RESIDENTS = (Role.RESIDENT, Role.PARTY_MEMBER)
 NO_STORE = {"Cache-Control": "no-store"}
+# Screening and tracing cost CPU (every policy's conditions over up to 20 members): an address gets far
+# fewer of them than the default rate (a resident answering the questions one by one stays well within).
+SCREEN_RATE = "60/minute"
+TRACE_RATE = "30/minute"
 
 
 @bp.post("/welfare/screen", name="welfare.screen")
 @public
+@rate_limit(ip=SCREEN_RATE)
 @json_body(WelfareScreenIn)
 @responds(200, WelfareScreenOut, "Each policy's result and the questions that would settle the unknown ones")
 @errors(413, 422)
@@ -58,6 +64,7 @@ async def policy(request: Request, policy_id: str) -> HTTPResponse:
 
 @bp.post("/welfare/policies/<policy_id:str>/trace", name="welfare.trace")
 @public
+@rate_limit(ip=TRACE_RATE)
 @json_body(WelfareScreenIn)
 @responds(200, WelfareTraceOut, "One result with each step: date, parameters, conditions, amount")
 @errors(404, 413, 422)

@@ -35,8 +35,9 @@ def check_date(day: dt.date | None) -> dt.date:
     return day
 
 
-def check_profile(profile: Any, pack: Pack, *, where: str = "profile") -> dict[str, Any]:
-    """422 with each field's path and a Chinese message, or the profile. 413 beyond MAX_PROFILE_BYTES."""
+def check_profile(profile: Any, pack: Pack, on: dt.date, *, where: str = "profile") -> dict[str, Any]:
+    """422 with each field's path and a Chinese message, or the profile. 413 beyond MAX_PROFILE_BYTES.
+    ``on``: the screening day (a member born after it, or an age that contradicts the birth date, is refused)."""
     size = len(json.dumps(profile, ensure_ascii=False, default=str).encode())
     if size > MAX_PROFILE_BYTES:
         raise PayloadTooLarge(
@@ -48,7 +49,7 @@ def check_profile(profile: Any, pack: Pack, *, where: str = "profile") -> dict[s
     if isinstance(profile, dict) and isinstance(profile.get("members"), list) and len(profile["members"]) > MAX_MEMBERS:
         errors["members"] = f"最多填写 {MAX_MEMBERS} 位家庭成员"
     else:
-        errors = profiles.check(profile, pack)
+        errors = profiles.check(profile, pack) or profiles.check_on(profile, on)
     if errors:
         fields = [{"field": f"{where}.{k}", "message": v, "type": "profile_field"} for k, v in errors.items()]
         raise ValidationFailed(
@@ -109,7 +110,7 @@ def result_out(r: engine.PolicyResult, served: versions.Served) -> dict[str, Any
 async def screen(*, profile: Any, day: dt.date | None) -> dict[str, Any]:
     served = await versions.current()
     on = check_date(day)
-    check_profile(profile, served.pack)
+    check_profile(profile, served.pack, on)
     found = engine.screen(profile, on, pack=served.pack)
     return {
         "date": on.isoformat(),
@@ -130,7 +131,7 @@ async def trace(*, policy_id: str, profile: Any, day: dt.date | None) -> dict[st
     served = await versions.current()
     policy = _policy_or_404(served, policy_id)
     on = check_date(day)
-    check_profile(profile, served.pack)
+    check_profile(profile, served.pack, on)
     result = engine.evaluate(profile, policy, on, pack=served.pack, trace=True)
     return {"date": on.isoformat(), "pack_version": served.version, **result_out(result, served)}
 
@@ -234,7 +235,7 @@ def saved_out(row: WelfareProfile) -> dict[str, Any]:
 
 async def save_profile(*, account_id: int, profile: Any) -> WelfareProfile:
     served = await versions.current()
-    check_profile(profile, served.pack)
+    check_profile(profile, served.pack, today())
     now = dt.datetime.now(dt.UTC)
     row, created = await WelfareProfile.get_or_create(
         account_id=account_id, defaults={"profile_enc": seal(profile, PROFILE_FIELD), "updated_at": now}
@@ -255,9 +256,23 @@ async def get_saved(*, account_id: int) -> WelfareProfile:
     return row
 
 
+async def _unsent_matches_dropped(account_id: int) -> None:
+    """Messages of new matches not yet sent (waiting, failed, or dead and retryable by an admin) are
+    dropped: once consent is withdrawn or the profile erased, nothing more goes out. One being sent at
+    this very moment (claimed by a dispatcher) cannot be called back."""
+    from miniapp_api.welfare.push import TEMPLATE
+    from notify.models import Notification, Status
+
+    await Notification.filter(
+        template=TEMPLATE, account_id=account_id, status__in=[Status.PENDING, Status.FAILED, Status.DEAD]
+    ).delete()
+
+
 async def erase(*, account_id: int) -> None:
-    """The profile, the consent and the last screening go (nothing of them is kept)."""
+    """The profile, the consent and the last screening go (nothing of them is kept), and so do the
+    messages of matches not yet sent."""
     await WelfareProfile.filter(account_id=account_id).delete()
+    await _unsent_matches_dropped(account_id)
 
 
 async def set_consent(*, account_id: int, proactive: bool) -> WelfareProfile:
@@ -273,4 +288,6 @@ async def set_consent(*, account_id: int, proactive: bool) -> WelfareProfile:
             # withdrawn: the last screening is forgotten too (it was kept only for the push)
             **({} if proactive else {"snapshot_enc": None, "screened_pack": -1}),
         )
+    if not proactive:
+        await _unsent_matches_dropped(account_id)
     return await WelfareProfile.get(id=row.id)

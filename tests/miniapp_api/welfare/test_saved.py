@@ -14,7 +14,7 @@ from identity.roles import Role
 from miniapp_api.welfare import push, versions
 from miniapp_api.welfare.models import WelfareProfile
 from notify import templates
-from notify.models import Notification
+from notify.models import Notification, Status
 from tests.miniapp_api.ebikes.conftest import user
 
 PROFILE = "/api/v1/me/welfare/profile"
@@ -107,7 +107,8 @@ async def test_the_push_tells_only_new_matches_once_per_version_and_stops_withou
     assert (done.screened, done.told) == (1, 1)
     assert [n.idempotency_key.split(":", 2)[2] for n in await matches()] == ["dibao:0", "test_aid_a:1"]
     assert (await push.rescreen_due()).screened == 0
-    # Consent withdrawn: no screening, no message, the last screening forgotten.
+    # Consent withdrawn: no screening, no message, the last screening forgotten (the two told were sent).
+    await Notification.filter(template=push.TEMPLATE).update(status=Status.SENT)
     assert (await client.put(CONSENT, json={"proactive": False}, headers=resident.headers)).status_code == 200
     row = await WelfareProfile.get(account_id=resident.account.id)
     assert row.snapshot_enc is None and row.profile_enc is not None
