@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +25,7 @@ from miniapp_api.devices.models import AlarmEvent, AlarmState, Device, DeviceAla
 from miniapp_api.devices.rules import Severity
 from miniapp_api.devices.schemas import DeviceAlarmChange
 from notify import outbox
+from server import public_ids
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.wire import wire_time
 
@@ -42,7 +42,7 @@ def utcnow() -> dt.datetime:
 
 
 def new_public_id() -> str:
-    return "da_" + secrets.token_urlsafe(10)[:13]
+    return public_ids.new("da_")
 
 
 @dataclass(frozen=True)

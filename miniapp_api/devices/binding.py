@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
@@ -15,6 +14,7 @@ from identity.models import Account
 from miniapp_api.devices.alarms import device_label
 from miniapp_api.devices.models import BindingRequest, BindingState, Device, DeviceMember
 from notify import outbox
+from server import public_ids
 from server.auth import Principal
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.wire import wire_time
@@ -29,7 +29,7 @@ def utcnow() -> dt.datetime:
 
 
 def new_public_id() -> str:
-    return "br_" + secrets.token_urlsafe(10)[:13]
+    return public_ids.new("br_")
 
 
 def _not_found() -> NotFound:

@@ -29,6 +29,7 @@ from miniapp_api.devices.signing import new_secret
 from qr import kinds
 from qr import service as qr_service
 from qr.models import Credential
+from server import public_ids
 from server.auth import Principal
 from server.errors import Conflict, NotFound, ValidationFailed
 
@@ -48,7 +49,7 @@ def utcnow() -> dt.datetime:
 
 
 def new_public_id() -> str:
-    return "dv_" + secrets.token_urlsafe(10)[:13]
+    return public_ids.new("dv_")
 
 
 def node_code_of(path: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 import unicodedata
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from miniapp_api.devices import registry
 from miniapp_api.devices.models import Device, DeviceSilence
 from miniapp_api.devices.rules import DeviceType
 from miniapp_api.devices.silence_schemas import SilenceIn
+from server import public_ids
 from server.auth import Principal
 from server.errors import Conflict, NotFound, ValidationFailed
 
@@ -55,7 +55,7 @@ def utcnow() -> dt.datetime:
 
 
 def new_public_id() -> str:
-    return "ds_" + secrets.token_urlsafe(10)[:13]
+    return public_ids.new("ds_")
 
 
 @dataclass(frozen=True)

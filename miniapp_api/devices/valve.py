@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 from dataclasses import dataclass
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -26,6 +25,7 @@ from miniapp_api.devices.labels import ALARM_ZH, SEVERITY_ZH
 from miniapp_api.devices.models import AlarmEvent, CommandState, Device, DeviceAlarm, DeviceCommand, DeviceMember
 from miniapp_api.devices.rules import DeviceType, Severity
 from notify import outbox
+from server import public_ids
 from server.errors import Conflict
 from server.wire import wire_time
 
@@ -43,7 +43,7 @@ def utcnow() -> dt.datetime:
 
 
 def new_public_id() -> str:
-    return "dc_" + secrets.token_urlsafe(10)[:13]
+    return public_ids.new("dc_")
 
 
 async def on_gas_alarm(alarm: DeviceAlarm, detector: Device, conn: BaseDBAsyncClient, now: dt.datetime) -> bool:

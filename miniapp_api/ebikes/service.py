@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +32,7 @@ from miniapp_api.ebikes.owners import bind_identity, check_capacity, check_ident
 from miniapp_api.ebikes.schemas import RegisterIn, UpdateIn
 from qr import service as qr_service
 from qr.models import Credential
+from server import public_ids
 from server.auth import Principal
 from server.errors import Conflict, NotFound, ValidationFailed
 
@@ -47,7 +47,7 @@ def utcnow() -> dt.datetime:
 
 
 def new_public_id(prefix: str) -> str:
-    return prefix + secrets.token_urlsafe(10)[:13]  # 78 random bits; 16 characters with the prefix
+    return public_ids.new(prefix)
 
 
 def normalize_frame_no(raw: str) -> str:

@@ -7,7 +7,6 @@ the staff whose part of the hierarchy it lies in; anyone else gets 404, as for t
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any, Protocol, cast
 
 from pydantic import BaseModel, Field
@@ -22,7 +21,7 @@ from miniapp_api.reports import access, photos, service
 from miniapp_api.reports.models import Report
 from miniapp_api.reports.photo_models import ReportPhoto
 from miniapp_api.reports.storage import LocalStorage, PhotoNotStored, PhotoStorage, digest_of
-from server import idempotency
+from server import idempotency, public_ids
 from server.auth import require_principal, requires
 from server.conditional import etag_matches
 from server.errors import (
@@ -276,7 +275,7 @@ async def _attach(
                 raise _limit_reached()
             await store.put(cleaned.data)
             photo = await ReportPhoto.create(
-                public_id="ph_" + secrets.token_urlsafe(10)[:13],
+                public_id=public_ids.new("ph_"),
                 report_id=report.id,
                 sha256=digest,
                 width=cleaned.width,

@@ -26,6 +26,7 @@ from miniapp_api.reports.access import View, get_readable, in_scope, may_read, v
 from miniapp_api.reports.models import Category, Department, Report, ReportEvent, ReportFollower, SlaTimer
 from miniapp_api.reports.states import State
 from notify import outbox
+from server import public_ids
 from server.auth import Principal
 from server.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from server.wire import wire_time
@@ -165,7 +166,7 @@ async def submit(
     now = utcnow()
     async with in_transaction() as conn:
         report = await Report.create(
-            public_id="rp_" + secrets.token_urlsafe(10)[:13],
+            public_id=public_ids.new("rp_"),
             report_no="pending-" + secrets.token_hex(8),
             category_id=category.id,
             text=text,

@@ -6,7 +6,6 @@ about a code never tells whether a band with it exists."""
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from dataclasses import dataclass
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -21,6 +20,7 @@ from identity.validators import normalize_id_number, normalize_mobile
 from miniapp_api.wristbands import codes, stoplist
 from miniapp_api.wristbands.models import BandState, HealthStatus, QuarantineOrder, Wristband, WristbandPerson
 from miniapp_api.wristbands.people_schemas import WristbandIn, WristbandIssueIn, WristbandRefused
+from server import public_ids
 from server.auth import Principal
 from server.errors import Conflict, NotFound, ValidationFailed
 
@@ -34,7 +34,7 @@ def utcnow() -> dt.datetime:
 
 
 def new_public_id() -> str:
-    return "wb_" + secrets.token_urlsafe(10)[:13]
+    return public_ids.new("wb_")
 
 
 def plausible_id(public_id: str) -> bool:

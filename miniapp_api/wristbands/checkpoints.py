@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
@@ -16,6 +15,7 @@ from identity.models import Account, Node
 from identity.roles import STAFF_ROLES, NodeLevel, Role
 from miniapp_api.wristbands.gate_schemas import CheckpointIn, CheckpointPatch
 from miniapp_api.wristbands.models import Checkpoint, CheckpointStaff
+from server import public_ids
 from server.auth import Principal
 from server.errors import NotFound, ValidationFailed
 
@@ -30,7 +30,7 @@ def utcnow() -> dt.datetime:
 
 
 def new_public_id() -> str:
-    return "cp_" + secrets.token_urlsafe(10)[:13]
+    return public_ids.new("cp_")
 
 
 def node_code_of(path: str) -> str:

@@ -6,7 +6,6 @@ search spends the person-lookup budget (GMID_POLICE_LOOKUP_RATE), one budget wit
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
@@ -28,6 +27,7 @@ from miniapp_api.wristbands.people_schemas import (
     HealthStatusIn,
     HealthStatusOut,
 )
+from server import public_ids
 from server.auth import Principal
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.ratelimit import RateLimiter
@@ -243,7 +243,7 @@ async def order_quarantine(
     async with in_transaction() as conn:
         await lock(person, conn)
         row = await QuarantineOrder.create(
-            public_id="qo_" + secrets.token_urlsafe(10)[:13],
+            public_id=public_ids.new("qo_"),
             account_id=account.id,
             starts_at=data.starts_at,
             ends_at=data.ends_at,

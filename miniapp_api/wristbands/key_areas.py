@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import secrets
 from dataclasses import dataclass, field
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -20,6 +19,7 @@ from miniapp_api.wristbands import codes, engine, stoplist
 from miniapp_api.wristbands.bands import Who, audit_change, plausible_id
 from miniapp_api.wristbands.models import KeyArea
 from miniapp_api.wristbands.people_schemas import KeyAreaImportRejected, KeyAreaIn, KeyAreaOut, KeyAreaPatch
+from server import public_ids
 from server.auth import Principal
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
@@ -81,7 +81,7 @@ async def create(*, data: KeyAreaIn, who: Who) -> KeyArea:
     now = utcnow()
     async with in_transaction() as conn:
         row = await KeyArea.create(
-            public_id="ka_" + secrets.token_urlsafe(10)[:13],
+            public_id=public_ids.new("ka_"),
             area_code=data.area_code,
             name=data.name,
             risk_level=data.risk_level,
@@ -199,7 +199,7 @@ def parse_rows(text: str) -> tuple[list[KeyArea], list[KeyAreaImportRejected]]:
             continue
         rows.append(
             KeyArea(
-                public_id="ka_" + secrets.token_urlsafe(10)[:13],
+                public_id=public_ids.new("ka_"),
                 area_code=cells["area_code"],
                 name=cells["name"],
                 risk_level=cells["risk_level"].lower(),

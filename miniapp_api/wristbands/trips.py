@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 
 from tortoise.transactions import in_transaction
 
@@ -13,6 +12,7 @@ from miniapp_api.wristbands import codes, engine, sealed, stoplist
 from miniapp_api.wristbands.bands import plausible_id
 from miniapp_api.wristbands.models import Trip
 from miniapp_api.wristbands.people_schemas import HealthTripIn, HealthTripOut
+from server import public_ids
 from server.errors import Conflict, NotFound, ValidationFailed
 
 MAX_TRIPS = 50
@@ -50,7 +50,7 @@ async def declare(*, account: Account, data: HealthTripIn, retention_days: int) 
         if await Trip.filter(account_id=account.id).using_db(conn).count() >= MAX_TRIPS:
             raise Conflict(f"At most {MAX_TRIPS} trips are kept; delete one first.", code="too_many_trips")
         row = await Trip.create(
-            public_id="tr_" + secrets.token_urlsafe(10)[:13],
+            public_id=public_ids.new("tr_"),
             account_id=account.id,
             place_enc=sealed.seal(data.place, field=sealed.TRIP_PLACE),
             from_date=data.from_date,
