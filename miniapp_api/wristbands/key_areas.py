@@ -1,7 +1,7 @@
 """Key epidemic areas: dated public data kept by the district's administrators (one by one, or
 imported from a CSV file with a report per row like the building import). A withdrawn area (entered
-by mistake) is kept with its withdrawal time and never counts. Every change is audited, and every
-person's stop windows may move after one (``stoplist.everyone_changed``)."""
+by mistake) is kept with its withdrawal time and never counts. Every change is audited; the
+offline stop list follows on the wristbands.stoplist job's next run (it watches these rows)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 
 from identity import service as identity_service
 from identity.pii import has_personal_number
-from miniapp_api.wristbands import codes, engine, stoplist
+from miniapp_api.wristbands import codes, engine
 from miniapp_api.wristbands.bands import Who, audit_change, plausible_id
 from miniapp_api.wristbands.models import KeyArea
 from miniapp_api.wristbands.people_schemas import KeyAreaImportRejected, KeyAreaIn, KeyAreaOut, KeyAreaPatch
@@ -94,7 +94,6 @@ async def create(*, data: KeyAreaIn, who: Who) -> KeyArea:
             using_db=conn,
         )
         await _audit(who, "health.key_area_created", row, conn)
-    await stoplist.everyone_changed()
     return row
 
 
@@ -120,7 +119,6 @@ async def update(*, row: KeyArea, data: KeyAreaPatch, who: Who) -> KeyArea:
     async with in_transaction() as conn:
         await row.save(using_db=conn)
         await _audit(who, "health.key_area_updated", row, conn)
-    await stoplist.everyone_changed()
     return row
 
 
@@ -135,7 +133,6 @@ async def withdraw(*, row: KeyArea, who: Who) -> KeyArea:
         if not done:
             raise Conflict("The key area is withdrawn already.", code="key_area_withdrawn")
         await _audit(who, "health.key_area_withdrawn", row, conn)
-    await stoplist.everyone_changed()
     return await KeyArea.get(id=row.id)
 
 
@@ -225,5 +222,4 @@ async def import_csv(*, text: str, who: Who) -> ImportReport:
             await audit_change(
                 who, "health.key_areas_imported", "", "", conn, created=len(rows), rejected=len(rejected)
             )
-        await stoplist.everyone_changed()
     return report

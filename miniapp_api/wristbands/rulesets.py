@@ -11,7 +11,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from identity import audit
-from miniapp_api.wristbands import engine, stoplist
+from miniapp_api.wristbands import engine
 from miniapp_api.wristbands.gate_schemas import RuleSetIn
 from miniapp_api.wristbands.models import CheckinRuleSet
 from server.auth import Principal
@@ -83,7 +83,6 @@ async def add(*, viewer: Principal, data: RuleSetIn, client_addr: str, request_i
     except IntegrityError:
         raise Conflict("A rule set already takes effect at this time.", code="rules_exist") from None
     log.info("gate rules added effective_from=%s", starts.isoformat())
-    await stoplist.everyone_changed()
     return row
 
 

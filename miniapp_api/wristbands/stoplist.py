@@ -191,13 +191,6 @@ async def candidate_bands() -> list[int]:
     return sorted(bands)
 
 
-async def everyone_changed() -> None:
-    """Key areas or rule sets changed: every person's windows may have moved. Nothing to do inline:
-    the change itself moves the fingerprint that the stop-list job checks (by any process, commands
-    and direct writes included), and the job sweeps on its next run."""
-    return None
-
-
 async def sweep() -> int:
     """Recompute every candidate band in batches (the rules and key areas read once per batch);
     returns how many entries were appended. The stop-list job runs it when key areas or rule sets
@@ -211,4 +204,4 @@ async def sweep() -> int:
     return appended
 
 
-__all__ = ["band_changed", "everyone_changed", "head", "person_changed", "sweep"]
+__all__ = ["band_changed", "head", "person_changed", "sweep"]
