@@ -91,8 +91,9 @@ async def ledger(
     if until < since or (until - since).days > MAX_DAYS:
         raise ValidationFailed.field("until", f"a range of 0 to {MAX_DAYS} days after since", "bad_range")
     depth = await _depth(principal.node_path, level)
-    start = dt.datetime.combine(since, dt.time(), BEIJING)
-    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), BEIJING)
+    # In UTC: SQLite compares the stored UTC text with the parameter's text, offset and all.
+    start = dt.datetime.combine(since, dt.time(), BEIJING).astimezone(dt.UTC)
+    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), BEIJING).astimezone(dt.UTC)
     query = Report.filter(node_path__startswith=principal.node_path, created_at__gte=start, created_at__lt=end)
     if closed := access.closed_categories(principal):
         query = query.exclude(category__key__in=list(closed))

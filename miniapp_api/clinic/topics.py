@@ -43,8 +43,9 @@ async def topics(*, principal: Principal, week: dt.date | None, top: int) -> Top
     if principal.role not in CIVIC_STAFF_ROLES or principal.node_path is None:
         raise Forbidden("Only staff with a place in the hierarchy see hot topics.", code="no_scope")
     monday = hot.week_of(week or this_week())
-    start = dt.datetime.combine(monday - dt.timedelta(days=7), dt.time(), BEIJING)
-    end = dt.datetime.combine(monday + dt.timedelta(days=7), dt.time(), BEIJING)
+    # In UTC: SQLite compares the stored UTC text with the parameter's text, offset and all.
+    start = dt.datetime.combine(monday - dt.timedelta(days=7), dt.time(), BEIJING).astimezone(dt.UTC)
+    end = dt.datetime.combine(monday + dt.timedelta(days=7), dt.time(), BEIJING).astimezone(dt.UTC)
     rows = (
         await Report.filter(node_path__startswith=principal.node_path, created_at__gte=start, created_at__lt=end)
         .exclude(category__key__in=sorted(access.closed_categories(principal) or {"-"}))

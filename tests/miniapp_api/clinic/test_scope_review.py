@@ -13,6 +13,7 @@ from sanic import Sanic
 
 from identity.roles import Role
 from miniapp_api.clinic import analysis
+from miniapp_api.clinic.ledgers import BEIJING
 from miniapp_api.reports import events
 from miniapp_api.reports.models import Report
 from tests.miniapp_api.clinic.test_groups import HERE, NEXT_DOOR, NOISE, NOISE_AGAIN
@@ -37,7 +38,9 @@ async def test_no_clinic_answer_names_a_reporter_with_an_anonymous_and_a_named_r
     answers = [groups, await client.get(f"/api/v1/clinic/groups/{hidden['id']}", headers=grid.headers)]
     for report in (named, hidden):
         answers.append(await client.get(f"/api/v1/clinic/reports/{report['id']}/insight", headers=grid.headers))
-    today = (await Report.get(public_id=named["id"])).created_at.date().isoformat()
+    today = (
+        (await Report.get(public_id=named["id"])).created_at.astimezone(BEIJING).date().isoformat()
+    )  # ledger days are Beijing's
     ledger = {"since": today, "until": today}
     answers.append(await client.get("/api/v1/clinic/ledger", params=ledger, headers=grid.headers))
     as_csv = await client.get("/api/v1/clinic/ledger", params={**ledger, "format": "csv"}, headers=grid.headers)

@@ -10,6 +10,7 @@ import httpx
 from sanic import Sanic
 
 from identity.roles import Role
+from miniapp_api.clinic.ledgers import BEIJING
 from tests.miniapp_api.ebikes.conftest import user
 from tests.miniapp_api.reports.test_closed_loop import move, submit
 
@@ -49,7 +50,7 @@ async def test_a_party_member_reads_no_closed_category_and_no_reporter(app: Sani
     staff_detail = await client.get(f"/api/v1/reports/{closed[0]['id']}", headers=grid.headers)
     assert staff_detail.json()["reporter"] == resident.account.public_id
 
-    today = dt.date.today().isoformat()
+    today = dt.datetime.now(BEIJING).date().isoformat()  # ledger days are Beijing's, not the machine's
     ledger = await client.get("/api/v1/clinic/ledger", params={"since": today, "until": today}, headers=party.headers)
     assert ledger.status_code == 200, ledger.text
     for key in CLOSED:
