@@ -49,8 +49,10 @@ def copy_pack(target: Path) -> Path:
     return target
 
 
-def grow(root: Path, total: int) -> None:
-    """Variants of the shipped policies (new ids, names) until the pack holds ``total``."""
+def grow(root: Path, total: int, distinct: bool = False) -> None:
+    """Variants of the shipped policies (new ids, names) until the pack holds ``total``. ``distinct``: each
+    variant's tests and amount made its own (`` and N >= 0`` / `` + 0 * N`` appended), so the engine cannot share
+    a result between a variant and its original (it shares results between policies with the same test)."""
     shipped = sorted((root / "policies").glob("*.yaml"))
     n = 0
     while len(list((root / "policies").glob("*.yaml"))) < total:
@@ -59,21 +61,34 @@ def grow(root: Path, total: int) -> None:
         pid = text.split("id: ", 1)[1].split("\n", 1)[0].strip()
         variant = text.replace(f"id: {pid}", f"id: {pid}_v{n}", 1).replace("name: ", f"name: 变体{n} ", 1)
         variant = variant.replace("not_with: [", "not_with_disabled: [")  # variants exclude nothing
+        if distinct:
+            lines = []
+            for line in variant.split("\n"):
+                if line.lstrip().startswith("test: "):
+                    line = line.replace("test: ", "test: (", 1) + f") and {n + 1} >= 0"
+                elif line.lstrip().startswith("formula: ") and not line.rstrip().endswith(">-"):
+                    line = line.replace("formula: ", "formula: (", 1) + f") + 0 * {n + 1}"
+                lines.append(line)
+            variant = "\n".join(lines)
         (root / "policies" / f"{pid}_v{n}.yaml").write_text(variant, encoding="utf-8")
         n += 1
 
 
-def bench_screen(policies: int, runs: int) -> None:
+def bench_screen(policies: int, runs: int, distinct: bool = False) -> None:
     with tempfile.TemporaryDirectory(prefix="gmid-wb-") as tmp:
         root = copy_pack(Path(tmp) / "pack")
-        grow(root, policies)
+        grow(root, policies, distinct)
         problems = pack.check(root)
         if problems:
             raise RuntimeError(f"generated pack refused: {problems[:3]}")
         loaded = pack.load(root)
     day = dt.date(2026, 6, 1)
     engine.screen(HOUSEHOLD, day, pack=loaded)  # warm
-    print(f"screen: one household ({len(HOUSEHOLD['members'])} members) x {len(loaded.policies)} policies, {runs} runs")
+    kind = "variants with tests of their own" if distinct else "variants sharing their originals' tests"
+    print(
+        f"screen: one household ({len(HOUSEHOLD['members'])} members) x {len(loaded.policies)} policies "
+        f"({kind}), {runs} runs"
+    )
     for frozen in (False, True):
         if frozen:  # the compiled pack out of the collector's full passes (what versions.current() does)
             versions.settle()
@@ -220,6 +235,7 @@ def main() -> int:
     args = parser.parse_args()
     print("$ " + " ".join(["python", *sys.argv]))
     bench_screen(args.policies, args.runs)
+    bench_screen(args.policies, args.runs, distinct=True)
     if args.profiles > 0:
         asyncio.run(bench_rescreen(args.profiles, args.database_url))
     return 0

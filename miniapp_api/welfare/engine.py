@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from miniapp_api.welfare import expr, profiles
-from miniapp_api.welfare.pack import PERIODS, Pack, Policy
+from miniapp_api.welfare.pack import PERIODS, Amount, Condition, Pack, Policy
 
 _OPS_CN = {
     "<": "低于",
@@ -134,23 +134,41 @@ def _money(v: float) -> str:
     return f"{_fmt(round(v, 2))} 元"
 
 
-def _run_condition(cond: Any, env: expr.Env, explain: bool = True) -> ConditionResult:
-    """A condition's result with its details (the fast path in ``evaluate`` skips this for passes)."""
-    env.missing.clear()
-    v = cond.run(env)
-    if v is None:
-        return ConditionResult(cond.id, cond.label, "unknown", cond.text, missing=sorted(set(env.missing)))
-    if v:
-        return ConditionResult(cond.id, cond.label, "pass", cond.text)
-    if not explain:
-        return ConditionResult(cond.id, cond.label, "fail", cond.text)
+def _outcome(cond: Condition, env: expr.Env) -> tuple[Any, tuple[str, ...]]:
+    """The condition's value and, when unknown, the facts it missed; run once per screening for every policy
+    sharing the test (``Condition.key``)."""
+    found = env.outcomes.get(cond.key)
+    if found is None:
+        env.missing.clear()
+        v = cond.run(env)
+        found = (v, tuple(sorted(set(env.missing))) if v is None else ())
+        env.outcomes[cond.key] = found
+    return found
+
+
+def _why_failed(cond: Condition, env: expr.Env) -> expr.Comparison | None:
+    """The comparison that failed closest to its limit: the condition run again, explaining (once per key)."""
+    key = ("why", cond.key)
+    if key in env.outcomes:
+        return env.outcomes[key]
     env.failed = None
     env.explain = True
     try:
-        cond.run(env)  # again, to find the comparison that failed closest to its limit
+        cond.run(env)
     finally:
         env.explain = False
-    failed = env.failed
+    env.outcomes[key] = env.failed
+    return env.failed
+
+
+def _run_condition(cond: Condition, env: expr.Env, explain: bool = True) -> ConditionResult:
+    """A condition's result with its details (the fast path in ``evaluate`` skips this for passes)."""
+    v, missing = _outcome(cond, env)
+    if v is None:
+        return ConditionResult(cond.id, cond.label, "unknown", cond.text, missing=list(missing))
+    if v:
+        return ConditionResult(cond.id, cond.label, "pass", cond.text)
+    failed = _why_failed(cond, env) if explain else None
     if failed is None:
         return ConditionResult(cond.id, cond.label, "fail", cond.text)
     return ConditionResult(
@@ -204,7 +222,7 @@ def evaluate(
     else:  # the fast path: details only for the conditions that did not pass
         results = []
         for c in policy.conditions:
-            v = c.run(env)
+            v = _outcome(c, env)[0]
             if v is None or not v:
                 results.append(_run_condition(c, env, explain))
     fails = [r for r in results if r.status == "fail"]
@@ -233,6 +251,26 @@ def evaluate(
     return _eligible(policy, env, steps, pack, explain)
 
 
+def _amount(amount: Amount, env: expr.Env, explain: bool) -> tuple[float | None, int | None, list[str], str | None]:
+    """The amount, the months it is paid for, the facts it still needs, and how it was computed (None: it could
+    not be; "" when not explaining); once per screening for every policy sharing the formula (``Amount.key``)."""
+    key = ("amount", amount.key, explain)
+    found = env.outcomes.get(key)
+    if found is not None:
+        return found
+    env.missing.clear()
+    value = amount.run(env)
+    months = amount.months(env) if amount.months is not None else None
+    if value is None or (amount.months is not None and months is None):
+        found = (None if value is None else round(max(float(value), 0.0), 2), None, sorted(set(env.missing)), None)
+    else:
+        value = round(max(float(value), 0.0), 2)
+        how = f"{_strip(amount.describe(env))} = {_money(value)}/{PERIODS[amount.period]}" if explain else ""
+        found = (value, None if months is None else int(months), [], how)
+    env.outcomes[key] = found
+    return found
+
+
 def _eligible(
     policy: Policy, env: expr.Env, steps: list[dict[str, Any]] | None, pack: Pack, explain: bool
 ) -> PolicyResult:
@@ -240,14 +278,10 @@ def _eligible(
     amount = policy.amount
     if not explain:
         if amount is not None:
-            env.missing.clear()
-            value = amount.run(env)
-            result.amount = None if value is None else round(max(float(value), 0.0), 2)
+            result.amount, result.months, missing, _ = _amount(amount, env, False)
             result.period = amount.period
-            months = amount.months(env) if amount.months is not None else None
-            result.months = None if months is None else int(months)
-            if result.amount is None or (amount.months is not None and months is None):
-                result.missing = sorted(set(env.missing))
+            if missing:
+                result.missing = list(missing)
         return result
     apply = (
         "无需申请，符合条件将自动发放（免申即享）。"
@@ -258,25 +292,21 @@ def _eligible(
         result.explanation = f"您可能符合「{policy.name}」。{policy.summary} {apply}"
         result.trace = steps
         return result
-    env.missing.clear()
-    value = amount.run(env)
-    months = amount.months(env) if amount.months is not None else None
-    if value is None or (amount.months is not None and months is None):
-        result.missing = sorted(set(env.missing))
+    value, months, missing, how = _amount(amount, env, True)
+    if how is None or value is None:
+        result.missing = list(missing)
         result.explanation = f"您可能符合「{policy.name}」，金额还需要了解：" + "；".join(
             dict.fromkeys(pack.question(m) for m in result.missing)
         )
         result.trace = steps
         return result
-    value = round(max(float(value), 0.0), 2)
     unit = PERIODS[amount.period]
-    how = f"{_strip(amount.describe(env))} = {_money(value)}/{unit}"
     result.amount = value
     result.period = amount.period
     result.how = how
     text = f"您可能符合「{policy.name}」：{_money(value)}/{unit}（{how}）"
     if months is not None:
-        result.months = int(months)
+        result.months = months
         text += f"，可领 {result.months} 个月，合计 {_money(value * result.months)}"
     result.explanation = text + "。" + (amount.note + " " if amount.note else "") + apply
     if steps is not None:

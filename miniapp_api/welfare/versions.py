@@ -97,8 +97,12 @@ def _hash(data: Any) -> str:
 
 
 def _variables_used(policy: packs.Policy, pack: packs.Pack) -> set[str]:
-    """The variables a policy's conditions and amount read, and those their formulas read in turn."""
-    todo = [c.node for c in policy.conditions] + ([policy.amount.formula] if policy.amount else [])
+    """The variables a policy's conditions, amount and months read, and those their formulas read in turn."""
+    todo = [c.node for c in policy.conditions]
+    if policy.amount is not None:
+        todo.append(policy.amount.formula)
+        if policy.amount.months_formula is not None:
+            todo.append(policy.amount.months_formula)
     found: set[str] = set()
     while todo:
         for kind, name, _ in expr.names(todo.pop()):

@@ -44,6 +44,8 @@ class Env:
     missing: list[str] = field(default_factory=list)
     failed: Comparison | None = None
     memo: dict[str, Any] = field(default_factory=dict)  # derived household and enterprise values
+    # Whole conditions and amounts already run against this profile and day (engine.py), by their key.
+    outcomes: dict[Any, Any] = field(default_factory=dict)
     explain: bool = False  # record the closest failed comparison (slower; for the failed conditions only)
 
 

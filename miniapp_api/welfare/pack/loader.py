@@ -7,6 +7,7 @@ policy, then what needs every policy at once (ids used twice, exclusions naming 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from miniapp_api.welfare import expr
 from miniapp_api.welfare.pack.checks import check_names
@@ -78,7 +79,19 @@ def _build(root: Path) -> tuple[Pack | None, list[str]]:
                 problems.append(f"{policy.path} ({policy.id}): exclusions.not_with names an unknown policy {other!r}")
     if problems:
         return None, problems
+    _intern_keys(policies)
     return Pack(variables, parameters, policies, income_kinds, derived), []
+
+
+def _intern_keys(policies: dict[str, Policy]) -> None:
+    """Each condition's and amount's key (a syntax tree and the counted incomes) replaced by a small number: the
+    same number for the same test, so a screening looks results up without hashing trees again."""
+    numbers: dict[Any, int] = {}
+    for policy in policies.values():
+        for cond in policy.conditions:
+            cond.key = numbers.setdefault(cond.key, len(numbers))
+        if policy.amount is not None:
+            policy.amount.key = numbers.setdefault(policy.amount.key, len(numbers))
 
 
 def check(directory: Path | str = SHIPPED) -> list[str]:

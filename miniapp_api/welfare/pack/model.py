@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,9 @@ class Condition:
     node: expr.Node
     run: expr.Compiled
     exclusion: bool = False
+    # What the result depends on besides the profile and the day: the test and the incomes the policy counts.
+    # Policies sharing a test (hukou, district, an age band) are evaluated once per screening under this key.
+    key: Hashable = ()  # the pack loader numbers the keys (the same number for the same test)
 
 
 @dataclass(slots=True)
@@ -80,7 +83,9 @@ class Amount:
     period: str
     months: expr.Compiled | None = None
     months_text: str | None = None
+    months_formula: expr.Node | None = None
     note: str = ""
+    key: Hashable = ()  # as Condition.key: formula, months formula, counted incomes
 
 
 @dataclass(slots=True)

@@ -107,7 +107,11 @@ def load_policy(
         check_names(node, cwhere, variables, parameters, problems, in_policy=True)
         used_params |= params_used(node, variables)
         if len(problems) == before:
-            conditions.append(Condition(c["id"], c["label"], c["test"], node, expr.compile_node(node, scope)))
+            conditions.append(
+                Condition(
+                    c["id"], c["label"], c["test"], node, expr.compile_node(node, scope), key=(node, scope.income_kinds)
+                )
+            )
     exclusions = raw.get("exclusions") or {}
     not_with = exclusions.get("not_with") or [] if isinstance(exclusions, dict) else []
     if not isinstance(not_with, list) or not all(isinstance(x, str) and _ID.fullmatch(x) for x in not_with):
@@ -122,7 +126,13 @@ def load_policy(
             label = "目前未在享受本项" if other == pid else f"未在享受「{other}」（不可同时享受）"
             conditions.append(
                 Condition(
-                    f"not_receiving_{other}", label, expr.render(node), node, expr.compile_node(node, scope), True
+                    f"not_receiving_{other}",
+                    label,
+                    expr.render(node),
+                    node,
+                    expr.compile_node(node, scope),
+                    True,
+                    key=(node, scope.income_kinds),
                 )
             )
     amount = None
@@ -151,7 +161,9 @@ def load_policy(
                         period=raw_amount["period"],
                         months=expr.compile_node(months_node, scope) if months_node else None,
                         months_text=expr.render(months_node) if months_node else None,
+                        months_formula=months_node,
                         note=str(raw_amount.get("note") or ""),
+                        key=(node, months_node, scope.income_kinds),
                     )
     documents = raw.get("documents") or []
     if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):

@@ -4,6 +4,7 @@ the trace, exclusions between eligible policies, policies chosen by the date and
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -171,3 +172,37 @@ def test_an_exclusion_is_explained_with_the_other_policys_name() -> None:
         {**profile, "household": {"receiving": ["dibao"]}}, shipped.policies["dibao"], DAY, pack=shipped
     )
     assert again.explanation == "暂不符合「最低生活保障（低保）」：您目前已在享受本项。"
+
+
+def test_policies_sharing_a_test_share_its_result_only_when_they_count_the_same_incomes(tmp_path: Path) -> None:
+    """A screening runs a test once for every policy with the same test (engine.Condition.key): two policies with
+    the same words but different counted incomes must still be decided apart, and so must their amounts."""
+    import shutil
+
+    root = tmp_path / "pack"
+    root.mkdir()
+    shutil.copy(pack.SHIPPED / "variables.yaml", root / "variables.yaml")
+    shutil.copytree(pack.SHIPPED / "parameters", root / "parameters")
+    shutil.copytree(pack.SHIPPED / "policies", root / "policies")
+    dibao = (root / "policies" / "dibao.yaml").read_text(encoding="utf-8")
+    counted = next(line for line in dibao.splitlines() if line.startswith("income_counts:"))
+    wage_only = dibao.replace("id: dibao", "id: dibao_wage_only", 1).replace(counted, "income_counts: [wage]")
+    wage_only = wage_only.replace("not_with: [tekun]", "not_with: []")
+    (root / "policies" / "dibao_wage_only.yaml").write_text(wage_only, encoding="utf-8")
+    loaded = pack.load(root)
+    profile = {
+        "household": {"receiving": []},
+        "members": [{"relation": "self", "age": 50, "hukou_city": "深圳", "incomes": {"wage": 800, "pension": 900}}],
+    }
+    found = engine.screen(profile, DAY, pack=loaded).by_id()
+    assert found["dibao"].status == "near_miss"  # 1,700 a month counted against 1,483: its one failing condition
+    assert found["dibao_wage_only"].status == "eligible"  # 800 counted
+    assert found["dibao_wage_only"].amount == 1483 - 800
+    # And the same answers as each policy screened on its own, where nothing is shared.
+    for pid in ("dibao", "dibao_wage_only"):
+        alone = engine.evaluate(profile, loaded.policies[pid], DAY, pack=loaded)
+        assert (alone.status, alone.amount, alone.explanation) == (
+            found[pid].status,
+            found[pid].amount,
+            found[pid].explanation,
+        )

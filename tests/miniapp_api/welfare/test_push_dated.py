@@ -150,3 +150,19 @@ async def test_a_new_formula_of_a_derived_variable_is_a_new_version_of_the_polic
     second = await versions.load(pack_dir, loaded_by="test")
     assert second.version == first.version + 1
     assert "elderly_allowance" in second.changed and "ent_startup" not in second.changed
+
+
+async def test_a_new_formula_of_a_variable_only_the_months_read_is_a_new_version(
+    client: httpx.AsyncClient, pack_dir: Path
+) -> None:
+    """Unemployment benefit is paid for ``benefit_months``, read by its months formula only: a new formula for
+    it changes how much a resident gets, so it is a new version of that policy (and of no other)."""
+    first = await versions.load(pack_dir, loaded_by="test")
+    path = pack_dir / "variables.yaml"
+    text = path.read_text(encoding="utf-8")
+    old = "formula: min(24, if(insured_years <= 4,"
+    assert old in text
+    path.write_text(text.replace(old, "formula: min(23, if(insured_years <= 4,"), encoding="utf-8")
+    second = await versions.load(pack_dir, loaded_by="test")
+    assert second.version == first.version + 1
+    assert set(second.changed) == {"unemployment"}
