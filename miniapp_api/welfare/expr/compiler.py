@@ -14,7 +14,7 @@ from typing import Any
 
 from miniapp_api.welfare.expr.functions import compile_call
 from miniapp_api.welfare.expr.logic import kleene_and, kleene_or
-from miniapp_api.welfare.expr.nodes import COMPARISONS, Node, render
+from miniapp_api.welfare.expr.nodes import COMPARISONS, MEMBER_FUNCTIONS, Node, render
 from miniapp_api.welfare.expr.runtime import Comparison, Compiled, Env, Scope, Value
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
@@ -64,6 +64,8 @@ def compile_node(node: Node, scope: Scope) -> Compiled:
 
         return neg
     if k == "call":
+        if node.value in MEMBER_FUNCTIONS:
+            return _quantifier(node, scope)
         # Arguments compiled here, the function itself in functions.py (which cannot import this module).
         return compile_call(node.value, tuple(compile_node(a, scope) for a in node.args), scope)
     op = node.value
@@ -109,6 +111,34 @@ def compile_node(node: Node, scope: Scope) -> Compiled:
         return None if b == 0 else a / b
 
     return arith
+
+
+def _quantifier(node: Node, scope: Scope) -> Compiled:
+    """A member quantifier (any_member, count_members ...), the costliest part of most tests (a loop over the
+    members), run once per profile for every policy in the pack that uses it: its value and the facts it
+    found missing are kept in ``env.outcomes`` under the closure itself. Its value does not depend on the
+    member being looked at outside it (it sets ``env.member`` for each member), only on the counted incomes."""
+    key = (node, scope.income_kinds)
+    found = scope.interned.get(key)
+    if found is not None:
+        return found
+    inner = compile_call(node.value, tuple(compile_node(a, scope) for a in node.args), scope)
+
+    def quantifier(env: Env) -> Value:
+        if env.explain:  # the comparisons inside are wanted again
+            return inner(env)
+        kept = env.outcomes.get(quantifier)
+        if kept is None:
+            mark = len(env.missing)
+            value = inner(env)
+            env.outcomes[quantifier] = (value, tuple(env.missing[mark:]))
+            return value
+        if kept[1]:
+            env.missing.extend(kept[1])
+        return kept[0]
+
+    scope.interned[key] = quantifier
+    return quantifier
 
 
 def _flatten(node: Node, op: str, scope: Scope) -> tuple[Compiled, ...]:

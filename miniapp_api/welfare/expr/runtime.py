@@ -60,3 +60,6 @@ class Scope:
     derived_names: frozenset[str]
     derived: dict[str, Compiled]  # derived variable -> compiled formula (filled after compiling, read at run time)
     income_kinds: tuple[str, ...] = ()
+    # Member quantifiers compiled so far in the pack, by (syntax tree, counted incomes): the same quantifier in
+    # two policies is one closure, whose result a screening keeps (compiler.py).
+    interned: dict[Any, Compiled] = field(default_factory=dict)

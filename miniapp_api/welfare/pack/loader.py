@@ -42,7 +42,8 @@ def _build(root: Path) -> tuple[Pack | None, list[str]]:
     # formulas may use each other whatever their order in the file.
     derived: dict[str, expr.Compiled] = {}
     derived_names = frozenset(graph)
-    scope = expr.Scope({n: v.entity for n, v in variables.items()}, derived_names, derived)
+    interned: dict[Any, expr.Compiled] = {}  # quantifiers shared by the whole pack (compiler._quantifier)
+    scope = expr.Scope({n: v.entity for n, v in variables.items()}, derived_names, derived, interned=interned)
     for name, var in variables.items():
         if var.formula is not None:
             count = len(problems)
@@ -61,7 +62,7 @@ def _build(root: Path) -> tuple[Pack | None, list[str]]:
             continue
         if isinstance(raw, dict) and isinstance(raw.get("id"), str):
             ids_seen.add(raw["id"])  # a policy refused for another reason is still not "unknown"
-        policy = load_policy(raw, rel, variables, parameters, income_kinds, derived_names, derived, problems)
+        policy = load_policy(raw, rel, variables, parameters, income_kinds, derived_names, derived, problems, interned)
         if policy is None:
             continue
         if policy.id in policies:

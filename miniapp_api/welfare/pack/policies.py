@@ -29,6 +29,7 @@ def load_policy(
     derived_names: frozenset[str],
     derived: dict[str, expr.Compiled],
     problems: list[str],
+    interned: dict[Any, expr.Compiled] | None = None,
 ) -> Policy | None:
     """The policy in ``raw`` (the YAML of policies/<file>), compiled, or None with its problems added."""
     if not isinstance(raw, dict):
@@ -83,6 +84,7 @@ def load_policy(
         derived_names=derived_names,
         derived=derived,
         income_kinds=tuple(counts),
+        interned={} if interned is None else interned,
     )
     conditions: list[Condition] = []
     used_params: set[str] = set()
