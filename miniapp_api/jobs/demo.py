@@ -27,7 +27,7 @@ NODES = ("GM0101", "GM0102", "GM0201", "GM0202")
 @dataclass(frozen=True)
 class Role:
     title: str
-    occupation: str  # 2022 大典 small-group code
+    occupation: str  # 2022 大典 code: a shipped detail occupation, or a small group
     required: tuple[str, ...]
     preferred: tuple[str, ...]
     education: str
@@ -39,7 +39,7 @@ class Role:
 ROLES: tuple[Role, ...] = (
     Role(
         "电子厂普工",
-        "6-25-04",
+        "6-25-04-07",
         ("assembly_line",),
         ("electronics_assembly", "shift_work"),
         "junior",
@@ -49,7 +49,7 @@ ROLES: tuple[Role, ...] = (
     ),
     Role(
         "SMT操作员",
-        "6-25-04",
+        "6-25-04-07",
         ("smt",),
         ("aoi_inspection", "reflow_soldering", "shift_work"),
         "junior",
@@ -69,7 +69,7 @@ ROLES: tuple[Role, ...] = (
     ),
     Role(
         "品检员",
-        "6-31-03",
+        "6-31-03-05",
         ("quality_inspection",),
         ("precision_measurement", "pcb_inspection", "excel"),
         "senior",
@@ -79,7 +79,7 @@ ROLES: tuple[Role, ...] = (
     ),
     Role(
         "CNC操机师傅",
-        "6-18-01",
+        "6-18-01-07",
         ("cnc_operation",),
         ("blueprint_reading", "precision_measurement"),
         "junior",
@@ -99,7 +99,7 @@ ROLES: tuple[Role, ...] = (
     ),
     Role(
         "注塑技术员",
-        "6-14-02",
+        "6-14-02-00",
         ("injection_moulding",),
         ("mould_making", "team_leading"),
         "senior",
@@ -107,10 +107,12 @@ ROLES: tuple[Role, ...] = (
         ("day", "rotating"),
         4,
     ),
-    Role("电焊工", "6-18-02", ("welding",), ("argon_arc_welding", "co2_welding"), "junior", (6500, 9500), ("day",), 4),
+    Role(
+        "电焊工", "6-18-02-04", ("welding",), ("argon_arc_welding", "co2_welding"), "junior", (6500, 9500), ("day",), 4
+    ),
     Role(
         "模具钳工",
-        "6-18-04",
+        "6-18-04-01",
         ("mould_making", "fitter"),
         ("edm", "blueprint_reading"),
         "senior",
@@ -120,7 +122,7 @@ ROLES: tuple[Role, ...] = (
     ),
     Role(
         "设备维修电工",
-        "6-31-01",
+        "6-31-01-03",
         ("electrician",),
         ("equipment_maintenance", "plc"),
         "senior",
@@ -138,17 +140,19 @@ ROLES: tuple[Role, ...] = (
         ("day",),
         2,
     ),
-    Role("叉车司机", "4-02-05", ("forklift",), ("warehouse",), "junior", (5500, 7500), ("day", "night"), 4),
-    Role("仓管员", "4-02-06", ("warehouse",), ("excel", "wms", "erp"), "senior", (5000, 7000), ("day",), 5),
-    Role("外卖骑手", "4-02-07", ("delivery_riding",), ("electric_bike",), "none", (6000, 10000), ("flexible",), 5),
-    Role("快递员", "4-02-07", ("courier",), ("electric_bike", "driving_c1"), "junior", (6000, 9000), ("day",), 3),
-    Role("货车司机", "4-02-02", ("driving_b2",), ("driving_c1",), "junior", (7000, 10000), ("day",), 2),
-    Role("厨师", "4-03-02", ("cooking",), ("food_safety", "cantonese"), "junior", (5500, 9000), ("day",), 3),
-    Role("餐厅服务员", "4-03-02", ("waiter",), ("cashier", "cantonese"), "junior", (4200, 5500), ("day", "weekend"), 4),
-    Role("保洁员", "4-09-08", ("cleaning",), (), "none", (3200, 4200), ("day",), 3),
+    Role("叉车司机", "6-30-05-01", ("forklift",), ("warehouse",), "junior", (5500, 7500), ("day", "night"), 4),
+    Role("仓管员", "4-02-06-01", ("warehouse",), ("excel", "wms", "erp"), "senior", (5000, 7000), ("day",), 5),
+    Role("外卖骑手", "4-10-08-01", ("delivery_riding",), ("electric_bike",), "none", (6000, 10000), ("flexible",), 5),
+    Role("快递员", "4-02-07-08", ("courier",), ("electric_bike", "driving_c1"), "junior", (6000, 9000), ("day",), 3),
+    Role("货车司机", "4-02-02-02", ("driving_b2",), ("driving_c1",), "junior", (7000, 10000), ("day",), 2),
+    Role("厨师", "4-03-02-01", ("cooking",), ("food_safety", "cantonese"), "junior", (5500, 9000), ("day",), 3),
+    Role(
+        "餐厅服务员", "4-03-02-05", ("waiter",), ("cashier", "cantonese"), "junior", (4200, 5500), ("day", "weekend"), 4
+    ),
+    Role("保洁员", "4-09-08-01", ("cleaning",), (), "none", (3200, 4200), ("day",), 3),
     Role(
         "保安员",
-        "4-07-05",
+        "4-07-05-01",
         ("security_guard",),
         ("fire_safety", "cctv_monitoring"),
         "junior",
@@ -158,7 +162,7 @@ ROLES: tuple[Role, ...] = (
     ),
     Role(
         "养老护理员",
-        "4-10-01",
+        "4-10-01-05",
         ("elderly_care",),
         ("first_aid", "cantonese", "nursing"),
         "junior",
@@ -167,7 +171,7 @@ ROLES: tuple[Role, ...] = (
         2,
     ),
     Role("育婴员", "4-10-01", ("childcare",), ("housekeeping", "first_aid"), "junior", (6000, 9000), ("day",), 1),
-    Role("美发师", "4-10-03", ("hairdressing",), ("beauty",), "junior", (5000, 9000), ("day", "weekend"), 1),
+    Role("美发师", "4-10-03-02", ("hairdressing",), ("beauty",), "junior", (5000, 9000), ("day", "weekend"), 1),
     Role(
         "门店销售",
         "4-01-02",
@@ -180,7 +184,7 @@ ROLES: tuple[Role, ...] = (
     ),
     Role(
         "客服专员",
-        "4-07-99",
+        "4-07-02",
         ("customer_service",),
         ("office_software", "mandarin"),
         "senior",
@@ -188,7 +192,7 @@ ROLES: tuple[Role, ...] = (
         ("day", "rotating"),
         3,
     ),
-    Role("收银员", "4-01-02", ("cashier",), ("retail_store",), "junior", (4000, 5200), ("day", "weekend"), 2),
+    Role("收银员", "4-01-02-04", ("cashier",), ("retail_store",), "junior", (4000, 5200), ("day", "weekend"), 2),
     Role(
         "行政文员",
         "3-01-02",

@@ -1,9 +1,10 @@
 """The 2022 national occupational classification (职业分类大典 2022年版): codes, names, ancestors, a picker search.
 
-Shipped data: ``data/occupations_2022.tsv``, its 8 major groups (大类), 79 middle groups (中类) and 449 small
-groups (小类) with their Chinese names (source and licence in ``data/SOURCE.md``). Detailed occupations (细类,
-e.g. ``6-18-02-04``) are not shipped: no clean public list was found, so a detail code is accepted when its
-small group exists and its last part is two digits (``valid``), and named by its small group (``name``).
+Shipped data (source and licence in ``data/SOURCE.md``): ``data/occupations_2022.tsv``, the 8 major groups
+(大类), 79 middle groups (中类) and 449 small groups (小类) with their Chinese names, and
+``data/occupations_2022_detail.tsv``, the detailed occupations (细类, e.g. ``6-18-02-04`` 焊工) of the small groups
+most relevant to Guangming. The detail list is partial (and its source has gaps), so any two-digit detail code
+under a shipped small group is accepted (``valid``); one not shipped is named by its small group (``name``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from functools import cache
 from pathlib import Path
 
 DATA = Path(__file__).parent / "data" / "occupations_2022.tsv"
+DETAIL = Path(__file__).parent / "data" / "occupations_2022_detail.tsv"
 
 _CODE = re.compile(r"^[1-8](?:-\d{2}(?:-\d{2}(?:-\d{2})?)?)?$")
 
@@ -22,16 +24,18 @@ _CODE = re.compile(r"^[1-8](?:-\d{2}(?:-\d{2}(?:-\d{2})?)?)?$")
 def _table() -> dict[str, str]:
     """Code -> name, loaded once."""
     table: dict[str, str] = {}
-    for line in DATA.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        code, name = line.split("\t")
-        table[code] = name
-    return table
+    for path in (DATA, DETAIL):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip() or line.startswith("#"):
+                continue
+            code, name = line.split("\t")
+            table[code] = name
+    # Details sorted in after their small group, so codes() keeps the classification's order.
+    return dict(sorted(table.items(), key=lambda item: [int(part) for part in item[0].split("-")]))
 
 
 def codes() -> list[str]:
-    """Every shipped code (major, middle, small), in the classification's order."""
+    """Every shipped code (major, middle, small, the shipped details), in the classification's order."""
     return list(_table())
 
 
@@ -46,12 +50,12 @@ def valid(code: object) -> bool:
         return False
     table = _table()
     if code.count("-") == 3:
-        return code.rsplit("-", 1)[0] in table
+        return code in table or code.rsplit("-", 1)[0] in table
     return code in table
 
 
 def name(code: str) -> str | None:
-    """The group's Chinese name; a detail code gets its small group's name; None for an unknown code."""
+    """The Chinese name; a detail code that is not shipped gets its small group's name; None if unknown."""
     if not valid(code):
         return None
     table = _table()

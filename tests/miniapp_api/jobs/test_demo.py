@@ -40,3 +40,10 @@ def test_bench_volume_is_quick() -> None:
     data = demo.generate(1, enterprise_count=500, posting_count=20_000, seeker_count=20_000)
     assert len(data["postings"]) == 20_000
     assert time.perf_counter() - start < 10
+
+
+def test_postings_name_detail_occupations_where_shipped() -> None:
+    data = demo.generate(2, enterprise_count=20, posting_count=300, seeker_count=10)
+    welders = [p for p in data["postings"] if p["title"] == "电焊工"]
+    assert welders and {p["occupation"] for p in welders} == {"6-18-02-04"}
+    assert {occupations.level(p["occupation"]) for p in data["postings"]} >= {"detail", "small"}

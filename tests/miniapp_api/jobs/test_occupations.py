@@ -16,6 +16,7 @@ def test_every_code_sits_under_a_shipped_parent_and_names_carry_no_page_numbers(
             assert occupations.name(ancestor)
         name = occupations.name(code) or ""
         assert "…" not in name and not name[-1].isdigit()
+    assert sum(occupations.level(c) == "detail" for c in occupations.codes()) >= 300
 
 
 def test_valid_name_ancestors_major() -> None:
@@ -25,7 +26,7 @@ def test_valid_name_ancestors_major() -> None:
     assert occupations.major("4-10-01") == "4"
     # A detail code is accepted under a shipped small group and named by it.
     assert occupations.valid("6-18-02-04")
-    assert occupations.name("6-18-02-04") == "机械热加工人员"
+    assert occupations.name("6-18-02-04") == "焊工"
 
 
 def test_unknown_or_malformed_codes_are_refused() -> None:
@@ -45,3 +46,19 @@ def test_search_finds_by_name_or_code_at_middle_level_or_deeper() -> None:
     assert occupations.search("   ") == []
     first = occupations.search("护理")[0]
     assert first["path"].startswith("专业技术人员") or first["path"].startswith("社会生产")
+
+
+def test_shipped_details_are_named_and_found_by_the_picker() -> None:
+    assert occupations.name("6-18-02-04") == "焊工"
+    assert occupations.name("4-10-01-05") == "养老护理员"
+    assert occupations.search("焊工")[0]["code"] == "6-18-02-04"
+    assert occupations.search("电工")[0] == {
+        "code": "6-31-01-03",
+        "name": "电工",
+        "path": "生产制造及有关人员 / 生产辅助人员 / 机械设备修理人员 / 电工",
+    }
+    # A real detail code missing from the partial list is still accepted, named by its small group.
+    assert occupations.valid("4-10-01-02")
+    assert occupations.name("4-10-01-02") == "生活照料服务人员"
+    codes = occupations.codes()
+    assert codes.index("6-18-02") < codes.index("6-18-02-04") < codes.index("6-18-03")
