@@ -144,21 +144,26 @@ class Taxonomy:
     def normalize(self, text: str) -> list[dict[str, str | None]]:
         """What a user typed as skills: ``[{"id": slug or None, "text": the words}]``, never dropping text.
 
+        ``text`` is what the user typed (trimmed) when the input is one phrase; the parts of a split phrase are
+        taken from its NFKC form (full-width punctuation and letters made half-width).
+
         An exact name/synonym match (whole text) gives one item; otherwise the text is split on 和/及/与/、/,
         /;/slash/spaces and each part is matched exactly, else by the longest synonyms it contains
         ("会电焊" -> welding); a part that matches nothing stays as ``{"id": None, "text": part}``.
         """
-        cleaned = unicodedata.normalize("NFKC", text).strip()
+        typed = text.strip()
+        cleaned = unicodedata.normalize("NFKC", typed)
         if not cleaned:
             return []
         exact = self.lookup(cleaned)
         if exact:
-            return [{"id": exact, "text": cleaned}]
+            return [{"id": exact, "text": typed}]
+        parts = [p.strip() for p in _SPLIT.split(cleaned) if p.strip()]
+        if len(parts) == 1:
+            parts = [typed]  # nothing to split: keep the words exactly as typed
         items: list[dict[str, str | None]] = []
         seen: set[str] = set()
-        for part in (p.strip() for p in _SPLIT.split(cleaned)):
-            if not part:
-                continue
+        for part in parts:
             slug = self.lookup(part)
             slugs = [slug] if slug else self._contained(fold(part))
             if not slugs:

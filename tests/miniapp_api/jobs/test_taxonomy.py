@@ -23,7 +23,7 @@ def test_welding_synonyms_meet_and_argon_arc_is_related() -> None:
 
 def test_full_width_and_case_are_folded() -> None:
     taxonomy = Taxonomy.load()
-    assert taxonomy.normalize("ＣＮＣ操作")[0]["id"] == "cnc_operation"
+    assert taxonomy.normalize("ＣＮＣ操作") == [{"id": "cnc_operation", "text": "ＣＮＣ操作"}]  # as typed
     assert taxonomy.normalize("PYTHON")[0]["id"] == "python"
     assert taxonomy.normalize("c1驾照")[0]["id"] == "driving_c1"
 
@@ -39,6 +39,7 @@ def test_compound_phrases_split_into_several_skills_and_free_text_is_kept() -> N
     assert items[-1]["text"] == "吹拉弹唱"
     assert taxonomy.normalize("吃苦耐劳") == [{"id": None, "text": "吃苦耐劳"}]
     assert taxonomy.normalize("  ") == []
+    assert taxonomy.normalize("会开ＦＯＲＫ车") == [{"id": None, "text": "会开ＦＯＲＫ车"}]
 
 
 def test_short_ascii_synonyms_match_only_as_words() -> None:
