@@ -1,0 +1,1 @@
+"""Job matching (issue 17)."""
