@@ -25,6 +25,8 @@ from miniapp_api.jobs.matching.scores import (
 from miniapp_api.jobs.matching.views import NO_SKILLS, MatchResult, PostingView, Related, SeekerView, no_related
 from miniapp_api.jobs.vocab import EARTH_RADIUS_KM, education_rank
 
+ONE_SIDED = 0.2  # one side this far under the other is named as what pulls the harmonic mean down
+
 
 def hard_filter(seeker: SeekerView, posting: PostingView) -> list[str]:
     """Why the posting can never be shown to the seeker (nor the seeker to the posting); [] when it can."""
@@ -66,9 +68,9 @@ def _reasons(r: MatchResult) -> tuple[str, ...]:
             out.append("far")
     if jp["experience"] < 1.0:
         out.append("experience_short")
-    if r.job_score < r.seeker_score - 0.25:
+    if r.job_score < r.seeker_score - ONE_SIDED:
         out.append("job_side_low")
-    elif r.seeker_score < r.job_score - 0.25:
+    elif r.seeker_score < r.job_score - ONE_SIDED:
         out.append("seeker_side_low")
     if r.damping < 1.0:
         out.append("crowded")
