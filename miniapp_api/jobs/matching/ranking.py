@@ -53,7 +53,7 @@ def _reasons(r: MatchResult) -> tuple[str, ...]:
         out.append("skills_low")
     if r.related:
         out.append("related_counted")
-    if sp["occupation"] >= 0.8 and r.seeker_score:
+    if sp["occupation"] >= 0.8:
         out.append("occupation_wanted")
     elif sp["occupation"] == 0.0:
         out.append("occupation_other")
