@@ -282,7 +282,7 @@ def test_top_jobs_returns_at_most_n_best_first_and_ties_keep_the_input_order() -
     assert top_jobs(seeker(), [], 5, related) == []
 
 
-def test_top_seekers_ranks_by_both_sides_and_masks_nothing_it_does_not_have() -> None:
+def test_top_seekers_ranks_by_required_skills_held_and_drops_seekers_out_of_range() -> None:
     p = posting(required=frozenset({"welding", "forklift"}))
     seekers = [
         seeker(id="both", skills=frozenset({"welding", "forklift"})),
