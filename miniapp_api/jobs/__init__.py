@@ -1,1 +1,1 @@
-"""Job matching (issue 17)."""
+"""Job matching (个性速配): enterprises, postings, seekers, reciprocal explained matches."""
