@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-# Until miniapp_api/jobs/vocab.py (the matching helper's) is merged: a local copy of the ordered levels.
-EDUCATION = ("none", "primary", "junior", "senior", "college", "bachelor", "master", "doctor")
+from miniapp_api.jobs.vocab import EDUCATION
 
 MIN_WAGE_MONTH = 2520  # Shenzhen, from 2025-03-01
 LAT = (22.70, 22.82)
