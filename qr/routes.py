@@ -63,6 +63,8 @@ def audience_of(principal: Principal | None) -> str:
         Role.POLICE: Audience.POLICE,
         Role.HEALTH_STAFF: Audience.RESIDENT,  # no enforcement role: what any resident sees
         Role.ADMIN: Audience.ADMIN,
+        Role.EMPLOYER: Audience.RESIDENT,  # an enterprise's HR: what any resident sees
+        Role.EMPLOYMENT_STAFF: Audience.RESIDENT,  # no enforcement role
     }[principal.role]
 
 
