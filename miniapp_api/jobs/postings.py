@@ -118,7 +118,7 @@ async def own_posting(*, viewer: Principal, public_id: str) -> Posting:
     enterprise = await employer_enterprise(viewer)
     found = (
         await Posting.get_or_none(public_id=public_id, enterprise_id=enterprise.id).prefetch_related(
-            "enterprise", "node"
+            "enterprise__node", "node"
         )
         if plausible_id(public_id)
         else None
