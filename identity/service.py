@@ -57,23 +57,13 @@ class AuditContext:
 async def create_staff(
     *, username: str, role: Role, node_code: str, password: str, by: AuditContext | None = None
 ) -> Account:
-    if role is Role.RESIDENT:
+    if role in (Role.RESIDENT, Role.EMPLOYER):
+        # Employer accounts are made by employment staff for a verified enterprise (miniapp_api.jobs).
         raise ValidationFailed("Residents sign in with WeChat; staff roles only.", code="not_a_staff_role")
-    username = username.strip().lower()
     node = await hierarchy.get_by_code(node_code)
     if node is None:
         raise NotFound(f"There is no hierarchy node {node_code}.", code="node_not_found")
-    try:
-        check_strength(password)
-    except ValueError as exc:
-        raise ValidationFailed(
-            "The password is too weak.",
-            code="weak_password",
-            details={"fields": [{"field": "password", "message": str(exc), "type": "weak_password"}]},
-        ) from None
-    if await Account.exists(username=username):
-        raise Conflict("That username is taken.", code="username_taken")
-    password_hash = await hash_password_async(password)  # before the transaction: it takes ~0.1 s
+    username, password_hash = await prepare_password_account(username=username, password=password)
     try:
         async with in_transaction() as conn:
             account = await Account.create(
@@ -99,6 +89,24 @@ async def create_staff(
             return account
     except IntegrityError:
         raise Conflict("That username is taken.", code="username_taken") from None
+
+
+async def prepare_password_account(*, username: str, password: str) -> tuple[str, str]:
+    """The normalised username and the password's hash for a new password account (staff, employer):
+    422 ``weak_password``, 409 ``username_taken``. The caller creates the row (and turns the unique
+    index's IntegrityError into the same 409)."""
+    username = username.strip().lower()
+    try:
+        check_strength(password)
+    except ValueError as exc:
+        raise ValidationFailed(
+            "The password is too weak.",
+            code="weak_password",
+            details={"fields": [{"field": "password", "message": str(exc), "type": "weak_password"}]},
+        ) from None
+    if await Account.exists(username=username):
+        raise Conflict("That username is taken.", code="username_taken")
+    return username, await hash_password_async(password)  # outside any transaction: it takes ~0.1 s
 
 
 async def get_account(*, public_id: str) -> Account | None:

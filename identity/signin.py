@@ -14,7 +14,7 @@ from tortoise.exceptions import IntegrityError
 from identity import tokens
 from identity.models import Account, Node
 from identity.passwords import verify_password_async
-from identity.roles import STAFF_ROLES, Role
+from identity.roles import PASSWORD_ROLES, Role
 from identity.service import new_public_id
 from identity.wechat import WeChatGateway
 from server.errors import (
@@ -98,7 +98,7 @@ async def staff_login(
         )
     account = await Account.get_or_none(username=username.lower())
     ok = await verify_password_async(password, account.password_hash if account else None)
-    if not ok or account is None or not account.is_active or account.role not in STAFF_ROLES:
+    if not ok or account is None or not account.is_active or account.role not in PASSWORD_ROLES:
         # The attempt stays counted. The log names a digest of the username, never the name.
         log.warning("staff login failed user=%s", keys[0][-12:])
         raise Unauthorized("The username or password is wrong.", code="invalid_credentials")

@@ -55,15 +55,14 @@ def refused(exc: codec.VerifyError, credential: Credential | scanning.Credential
 def audience_of(principal: Principal | None) -> str:
     if principal is None:
         return Audience.ANONYMOUS
+    # A role not named here (health staff, employers, employment staff, any role added later) sees what
+    # any resident sees: more is given only by naming the role.
     return {
-        Role.RESIDENT: Audience.RESIDENT,
-        Role.PARTY_MEMBER: Audience.RESIDENT,
         Role.GRID_STAFF: Audience.OFFICER,
         Role.OFFICER: Audience.OFFICER,
         Role.POLICE: Audience.POLICE,
-        Role.HEALTH_STAFF: Audience.RESIDENT,  # no enforcement role: what any resident sees
         Role.ADMIN: Audience.ADMIN,
-    }[principal.role]
+    }.get(principal.role, Audience.RESIDENT)
 
 
 def issuer(request: Request) -> str:

@@ -34,6 +34,7 @@ MODEL_MODULES: list[str] = [
     "miniapp_api.clinic.models",
     "miniapp_api.wristbands.models",
     "miniapp_api.welfare.models",
+    "miniapp_api.jobs.models",
 ]
 
 

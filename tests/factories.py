@@ -18,6 +18,8 @@ STAFF_NODES = {
     Role.HEALTH_STAFF: "GM0101",
     Role.GRID_STAFF: "GM010101",
     Role.PARTY_MEMBER: "GM010101",
+    Role.EMPLOYMENT_STAFF: "GM01",
+    # Role.EMPLOYER: none. An employer account belongs to an enterprise, never to a node.
 }
 
 

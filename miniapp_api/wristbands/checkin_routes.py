@@ -8,7 +8,7 @@ import logging
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from identity.roles import STAFF_ROLES
+from identity.roles import CHECKPOINT_STAFF_ROLES
 from miniapp_api.wristbands import alerts, checkin
 from miniapp_api.wristbands.gate_schemas import (
     CheckinAnswer,
@@ -40,7 +40,7 @@ async def one(request: Request, viewer: Principal, data: CheckinIn) -> CheckinAn
 
 
 @bp.post("/checkins", name="checkin")
-@requires(*STAFF_ROLES)
+@requires(*CHECKPOINT_STAFF_ROLES)
 @json_body(CheckinIn)
 @responds(200, CheckinAnswer, "pass, or stop with `alert: vibrate` and the reason categories")
 @errors(404, 409, 422)
@@ -60,7 +60,7 @@ def refusal(exc: AppError) -> CheckinRefusal:
 
 
 @bp.post("/checkins/batch", name="checkin_batch")
-@requires(*STAFF_ROLES)
+@requires(*CHECKPOINT_STAFF_ROLES)
 @json_body(CheckinBatchIn)
 @responds(200, CheckinBatchAnswer, "Each check-in's answer or refusal, by its index")
 @errors(422)

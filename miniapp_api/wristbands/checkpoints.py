@@ -12,7 +12,7 @@ from tortoise.exceptions import IntegrityError
 
 from identity import hierarchy
 from identity.models import Account, Node
-from identity.roles import STAFF_ROLES, NodeLevel, Role
+from identity.roles import CHECKPOINT_STAFF_ROLES, NodeLevel, Role
 from miniapp_api.wristbands.gate_schemas import CheckpointIn, CheckpointPatch
 from miniapp_api.wristbands.models import Checkpoint, CheckpointStaff
 from server import public_ids
@@ -133,7 +133,7 @@ async def _assignable(checkpoint: Checkpoint, account_id: str) -> Account:
     if (
         account is None
         or not account.is_active
-        or account.role not in STAFF_ROLES
+        or account.role not in CHECKPOINT_STAFF_ROLES
         or node is None
         or not (checkpoint.node_path.startswith(node.path) or node.path.startswith(checkpoint.node_path))
     ):

@@ -49,7 +49,17 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
     "long float": (LONG_FLOAT, "number_too_long"),
 }
 REPORT = {"category": "urban_construction", "text": "楼道灯坏了一个星期，晚上很黑", "node": "GM010101"}
-ROLES = (None, Role.RESIDENT, Role.GRID_STAFF, Role.OFFICER, Role.POLICE, Role.ADMIN, Role.PARTY_MEMBER)
+ROLES = (
+    None,
+    Role.RESIDENT,
+    Role.GRID_STAFF,
+    Role.OFFICER,
+    Role.POLICE,
+    Role.ADMIN,
+    Role.PARTY_MEMBER,
+    Role.EMPLOYER,  # the job routes of an enterprise's HR account (bound to none here: the body is refused first)
+    Role.EMPLOYMENT_STAFF,
+)
 
 
 @pytest.fixture

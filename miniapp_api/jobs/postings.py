@@ -1,0 +1,251 @@
+"""Postings: an employer writes, edits, publishes and closes its own enterprise's postings (another
+enterprise's posting is 404); employment staff whose node covers a posting take it down with a reason
+(audited); anyone lists live postings still valid, of verified enterprises, with filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from identity import hierarchy
+from identity.models import Node
+from identity.roles import NodeLevel
+from miniapp_api.buildings.models import Building
+from miniapp_api.jobs.enterprises import Who, audit_change, employer_enterprise, plausible_id, utcnow
+from miniapp_api.jobs.models import Enterprise, EnterpriseStatus, Posting, PostingStatus
+from miniapp_api.jobs.schemas import PostingIn, PublicPostingQuery
+from server import public_ids
+from server.auth import Principal
+from server.errors import Conflict, NotFound, ValidationFailed
+
+CHINA = ZoneInfo("Asia/Shanghai")
+WORK_DAYS_PER_MONTH = 21.75  # 人社部: the monthly working-day figure
+EDITABLE = (PostingStatus.DRAFT.value, PostingStatus.LIVE.value)
+EARTH_KM = 6371.0088
+
+
+def today() -> dt.date:
+    return dt.datetime.now(CHINA).date()
+
+
+def monthly(amount: int, period: str) -> int:
+    """Salary as monthly yuan (until vocab.monthly is merged): hour x 8 x 21.75, day x 21.75, year / 12."""
+    factor = {"hour": 8 * WORK_DAYS_PER_MONTH, "day": WORK_DAYS_PER_MONTH, "month": 1.0, "year": 1 / 12}[period]
+    return round(amount * factor)
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def skills(texts: list[str]) -> list[dict[str, str | None]]:
+    # The taxonomy's mapping (the data helper's) is wired in after the merge; free text is kept as typed.
+    seen: set[str] = set()
+    out: list[dict[str, str | None]] = []
+    for text in texts:
+        if text not in seen:
+            seen.add(text)
+            out.append({"id": None, "text": text})
+    return out
+
+
+async def _fields(body: PostingIn, enterprise: Enterprise) -> dict[str, Any]:
+    if body.valid_through < today():
+        raise ValidationFailed.field("valid_through", "a day from today on", "in_the_past")
+    if body.valid_through > today() + dt.timedelta(days=366):
+        raise ValidationFailed.field("valid_through", "at most a year ahead", "too_far_ahead")
+    node: Node = enterprise.node
+    if body.node is not None:
+        found = await hierarchy.get_by_code(body.node.upper())
+        if found is None or found.level == NodeLevel.DISTRICT:
+            raise ValidationFailed.field("node", "give the street, community or grid of the work place", "unknown_node")
+        node = found
+    building = None
+    if body.building is not None:
+        building = await Building.get_or_none(code=body.building.upper())
+        if building is None:
+            raise ValidationFailed.field("building", "no building with this code", "unknown_building")
+    return {
+        "title": body.title,
+        "description": body.description,
+        "occupation_code": body.occupation_code,
+        "skills_required": skills(body.skills_required),
+        "skills_preferred": skills(body.skills_preferred),
+        "education_min": body.education_min,
+        "experience_min_years": body.experience_min_years,
+        "salary_min": body.salary_min,
+        "salary_max": body.salary_max,
+        "salary_period": body.salary_period,
+        "salary_monthly_min": monthly(body.salary_min, body.salary_period),
+        "salary_monthly_max": monthly(body.salary_max, body.salary_period),
+        "employment_type": body.employment_type,
+        "shifts": list(body.shifts),
+        "hours": body.hours,
+        "lat": body.lat,
+        "lon": body.lon,
+        "building": building,
+        "node": node,
+        "openings": body.openings,
+        "valid_through": body.valid_through,
+    }
+
+
+async def create(*, viewer: Principal, body: PostingIn) -> Posting:
+    enterprise = await employer_enterprise(viewer)
+    now = utcnow()
+    fields = await _fields(body, enterprise)
+    posting = await Posting.create(
+        public_id=public_ids.new("jp_"),
+        enterprise=enterprise,
+        status=PostingStatus.DRAFT.value,
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
+    return await Posting.get(id=posting.id).prefetch_related("enterprise", "node")
+
+
+async def own_posting(*, viewer: Principal, public_id: str) -> Posting:
+    """A posting of the employer's own enterprise (404 for any other, the same as a missing one)."""
+    enterprise = await employer_enterprise(viewer)
+    found = (
+        await Posting.get_or_none(public_id=public_id, enterprise_id=enterprise.id).prefetch_related(
+            "enterprise__node", "node"
+        )
+        if plausible_id(public_id)
+        else None
+    )
+    if found is None:
+        raise NotFound("There is no such posting.", code="posting_not_found")
+    return found
+
+
+async def edit(*, viewer: Principal, public_id: str, body: PostingIn) -> Posting:
+    posting = await own_posting(viewer=viewer, public_id=public_id)
+    if posting.status not in EDITABLE:
+        raise Conflict(f"A posting that is {posting.status} cannot be edited.", code="posting_not_editable")
+    fields = await _fields(body, posting.enterprise)
+    for name, value in fields.items():
+        setattr(posting, name, value)
+    posting.updated_at = utcnow()
+    await posting.save()
+    return await Posting.get(id=posting.id).prefetch_related("enterprise", "node")
+
+
+async def publish(*, viewer: Principal, public_id: str) -> Posting:
+    posting = await own_posting(viewer=viewer, public_id=public_id)
+    if posting.enterprise.status != EnterpriseStatus.VERIFIED.value:
+        raise Conflict(
+            "Your enterprise is not verified by the employment service: its postings cannot go live yet.",
+            code="enterprise_not_verified",
+            details={"enterprise_status": posting.enterprise.status},
+        )
+    if posting.status != PostingStatus.DRAFT.value:
+        raise Conflict(f"Only a draft is published; this posting is {posting.status}.", code="invalid_transition")
+    if posting.valid_through < today():
+        raise Conflict("The posting's valid_through has passed: edit it first.", code="posting_expired")
+    now = utcnow()
+    posting.status, posting.published_at, posting.updated_at = PostingStatus.LIVE.value, now, now
+    await posting.save(update_fields=["status", "published_at", "updated_at"])
+    return posting
+
+
+async def close(*, viewer: Principal, public_id: str) -> Posting:
+    posting = await own_posting(viewer=viewer, public_id=public_id)
+    if posting.status not in EDITABLE:
+        raise Conflict(f"A posting that is {posting.status} cannot be closed.", code="invalid_transition")
+    posting.status, posting.updated_at = PostingStatus.CLOSED.value, utcnow()
+    await posting.save(update_fields=["status", "updated_at"])
+    return posting
+
+
+async def list_own(
+    *, viewer: Principal, status: str | None, cursor: str | None, limit: int
+) -> tuple[list[Posting], str | None]:
+    enterprise = await employer_enterprise(viewer)
+    query = Posting.filter(enterprise_id=enterprise.id)
+    if status is not None:
+        query = query.filter(status=status)
+    rows = await _page(query, cursor, limit)
+    return rows[:limit], rows[limit - 1].public_id if len(rows) > limit else None
+
+
+async def take_down(*, viewer: Principal, public_id: str, reason: str, who: Who) -> Posting:
+    found = (
+        await Posting.get_or_none(public_id=public_id).prefetch_related("enterprise", "node")
+        if plausible_id(public_id)
+        else None
+    )
+    if found is None or not viewer.covers(found.node.path):
+        raise NotFound("There is no such posting.", code="posting_not_found")
+    if found.status == PostingStatus.TAKEN_DOWN.value:
+        raise Conflict("The posting is already taken down.", code="invalid_transition")
+    async with in_transaction() as conn:
+        found.status, found.take_down_reason, found.updated_at = PostingStatus.TAKEN_DOWN.value, reason, utcnow()
+        await found.save(update_fields=["status", "take_down_reason", "updated_at"], using_db=conn)
+        await audit_change(who, "job.posting.take_down", found.public_id, found.node.path, conn, reason=reason)
+    return found
+
+
+def public_query() -> QuerySet[Posting]:
+    """Live, still valid postings of verified enterprises: what anyone may see."""
+    return Posting.filter(
+        status=PostingStatus.LIVE.value,
+        valid_through__gte=today(),
+        enterprise__status=EnterpriseStatus.VERIFIED.value,
+    )
+
+
+async def _page(query: QuerySet[Posting], cursor: str | None, limit: int) -> list[Posting]:
+    if cursor is not None:
+        last = await Posting.get_or_none(public_id=cursor)
+        if last is None:
+            raise ValidationFailed.field("cursor", "not a cursor this list gave out", "bad_cursor")
+        query = query.filter(id__lt=last.id)
+    return await query.order_by("-id").limit(limit + 1).prefetch_related("enterprise", "node")
+
+
+async def list_public(*, query: PublicPostingQuery) -> tuple[list[Posting], str | None]:
+    base = public_query()
+    if query.occupation is not None:
+        base = base.filter(occupation_code__startswith=query.occupation)
+    if query.employment_type is not None:
+        base = base.filter(employment_type=query.employment_type)
+    if query.salary_at_least is not None:
+        base = base.filter(salary_monthly_max__gte=query.salary_at_least)
+    if query.lat is None or query.lon is None:
+        rows = await _page(base, query.cursor, query.limit)
+        return rows[: query.limit], rows[query.limit - 1].public_id if len(rows) > query.limit else None
+    lat, lon, km = query.lat, query.lon, query.km
+    dlat = km / 111.0
+    dlon = km / (111.0 * math.cos(math.radians(lat)))
+    base = base.filter(lat__gte=lat - dlat, lat__lte=lat + dlat, lon__gte=lon - dlon, lon__lte=lon + dlon)
+    found: list[Posting] = []
+    cursor = query.cursor
+    while len(found) <= query.limit:  # the box is wider than the circle: read on until the page is full
+        rows = await _page(base, cursor, query.limit * 2)
+        found.extend(r for r in rows if haversine_km(lat, lon, r.lat, r.lon) <= km)
+        if len(rows) <= query.limit * 2:
+            break
+        cursor = rows[-1].public_id
+    page = found[: query.limit]
+    return page, page[-1].public_id if len(found) > query.limit else None
+
+
+async def public_posting(*, public_id: str) -> Posting:
+    found = (
+        await public_query().filter(public_id=public_id).first().prefetch_related("enterprise", "node")
+        if plausible_id(public_id)
+        else None
+    )
+    if found is None:
+        raise NotFound("There is no such posting.", code="posting_not_found")
+    return found
