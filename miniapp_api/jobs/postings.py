@@ -16,6 +16,7 @@ from identity import hierarchy
 from identity.models import Node
 from identity.roles import NodeLevel
 from miniapp_api.buildings.models import Building
+from miniapp_api.jobs import occupations, rows, vocab
 from miniapp_api.jobs.enterprises import Who, audit_change, employer_enterprise, plausible_id, utcnow
 from miniapp_api.jobs.models import Enterprise, EnterpriseStatus, Posting, PostingStatus
 from miniapp_api.jobs.schemas import PostingIn, PublicPostingQuery
@@ -24,40 +25,33 @@ from server.auth import Principal
 from server.errors import Conflict, NotFound, ValidationFailed
 
 CHINA = ZoneInfo("Asia/Shanghai")
-WORK_DAYS_PER_MONTH = 21.75  # 人社部: the monthly working-day figure
 EDITABLE = (PostingStatus.DRAFT.value, PostingStatus.LIVE.value)
-EARTH_KM = 6371.0088
 
 
 def today() -> dt.date:
     return dt.datetime.now(CHINA).date()
 
 
-def monthly(amount: int, period: str) -> int:
-    """Salary as monthly yuan (until vocab.monthly is merged): hour x 8 x 21.75, day x 21.75, year / 12."""
-    factor = {"hour": 8 * WORK_DAYS_PER_MONTH, "day": WORK_DAYS_PER_MONTH, "month": 1.0, "year": 1 / 12}[period]
-    return round(amount * factor)
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
-def skills(texts: list[str]) -> list[dict[str, str | None]]:
-    # The taxonomy's mapping (the data helper's) is wired in after the merge; free text is kept as typed.
-    seen: set[str] = set()
+async def skills(texts: list[str]) -> list[dict[str, str | None]]:
+    """Typed skills read through the taxonomy (as staff have edited it): each text maps to one or more skills,
+    or stays as typed with id null (never dropped); each skill once."""
+    taxonomy = await rows.skills.current()
+    seen: set[tuple[str | None, str | None]] = set()
     out: list[dict[str, str | None]] = []
     for text in texts:
-        if text not in seen:
-            seen.add(text)
-            out.append({"id": None, "text": text})
+        for item in taxonomy.normalize(text):
+            key = (item["id"], None if item["id"] else item["text"])
+            if key not in seen:
+                seen.add(key)
+                out.append(item)
     return out
 
 
 async def _fields(body: PostingIn, enterprise: Enterprise) -> dict[str, Any]:
+    if not occupations.valid(body.occupation_code):
+        raise ValidationFailed.field(
+            "occupation_code", "not a code of the 2022 occupational classification", "unknown_occupation"
+        )
     if body.valid_through < today():
         raise ValidationFailed.field("valid_through", "a day from today on", "in_the_past")
     if body.valid_through > today() + dt.timedelta(days=366):
@@ -77,15 +71,15 @@ async def _fields(body: PostingIn, enterprise: Enterprise) -> dict[str, Any]:
         "title": body.title,
         "description": body.description,
         "occupation_code": body.occupation_code,
-        "skills_required": skills(body.skills_required),
-        "skills_preferred": skills(body.skills_preferred),
+        "skills_required": await skills(body.skills_required),
+        "skills_preferred": await skills(body.skills_preferred),
         "education_min": body.education_min,
         "experience_min_years": body.experience_min_years,
         "salary_min": body.salary_min,
         "salary_max": body.salary_max,
         "salary_period": body.salary_period,
-        "salary_monthly_min": monthly(body.salary_min, body.salary_period),
-        "salary_monthly_max": monthly(body.salary_max, body.salary_period),
+        "salary_monthly_min": round(vocab.monthly(body.salary_min, body.salary_period)),
+        "salary_monthly_max": round(vocab.monthly(body.salary_max, body.salary_period)),
         "employment_type": body.employment_type,
         "shifts": list(body.shifts),
         "hours": body.hours,
@@ -232,7 +226,7 @@ async def list_public(*, query: PublicPostingQuery) -> tuple[list[Posting], str 
     cursor = query.cursor
     while len(found) <= query.limit:  # the box is wider than the circle: read on until the page is full
         rows = await _page(base, cursor, query.limit * 2)
-        found.extend(r for r in rows if haversine_km(lat, lon, r.lat, r.lon) <= km)
+        found.extend(r for r in rows if vocab.haversine_km(lat, lon, r.lat, r.lon) <= km)
         if len(rows) <= query.limit * 2:
             break
         cursor = rows[-1].public_id

@@ -16,8 +16,7 @@ from server.errors import ValidationFailed
 from server.validation import IdCursor, StrictModel
 from server.wire import WireTime
 
-# Until the matching helper's vocab.py is merged: a local copy of the shared vocabulary (jobscommon).
-EDUCATION = ("none", "primary", "junior", "senior", "college", "bachelor", "master", "doctor")
+# The shared vocabulary (vocab.py) as types the request models check; test_schemas_follow_vocab keeps them equal.
 Education = Literal["none", "primary", "junior", "senior", "college", "bachelor", "master", "doctor"]
 EmploymentType = Literal["full_time", "part_time", "contractor", "temporary", "intern", "per_diem"]
 Shift = Literal["day", "night", "rotating", "weekend", "flexible"]

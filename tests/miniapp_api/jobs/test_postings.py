@@ -111,7 +111,8 @@ async def test_only_live_valid_postings_are_public_and_without_contact(app: Sani
     assert page.status_code == 200
     assert "13912340001" not in page.text and "李四" not in page.text and "华夏路" not in page.text
     assert page.json()["take_down_reason"] is None
-    assert page.json()["skills_required"] == [{"id": None, "text": "电焊"}]  # free text kept as typed
+    # Typed skills read through the taxonomy, the words kept as typed.
+    assert page.json()["skills_required"] == [{"id": "welding", "text": "电焊"}]
 
 
 async def test_public_filters_and_pages(app: Sanic, client: httpx.AsyncClient) -> None:
@@ -154,6 +155,20 @@ async def test_public_filters_and_pages(app: Sanic, client: httpx.AsyncClient) -
         assert r.status_code == 422, (params, r.text)
 
 
+async def test_skills_map_to_the_taxonomy_and_free_text_is_never_dropped(app: Sanic, client: httpx.AsyncClient) -> None:
+    firm = await seed.firm(app, client, code=TENCENT)
+    body = posting_body(skills_required=["会电焊和叉车", "吹拉弹唱", "电焊工"], skills_preferred=["氩弧焊"])
+    made = await client.post(OWN, json=body, headers=firm.employer)
+    assert made.status_code == 201, made.text
+    required = made.json()["skills_required"]
+    ids = [s["id"] for s in required]
+    assert "welding" in ids and ids.count("welding") == 1  # 电焊 and 电焊工 are one skill, listed once
+    assert "forklift" in ids
+    assert {"id": None, "text": "吹拉弹唱"} in required  # maps to nothing: kept as typed
+    stored = await Posting.get(public_id=made.json()["id"])
+    assert stored.skills_required == required
+
+
 async def test_bad_postings_are_refused_and_change_nothing(app: Sanic, client: httpx.AsyncClient) -> None:
     firm = await seed.firm(app, client, code=TENCENT)
     today = beijing_today()
@@ -161,6 +176,8 @@ async def test_bad_postings_are_refused_and_change_nothing(app: Sanic, client: h
         ({"occupation_code": "6"}, "occupation_code"),  # the major group alone is too coarse
         ({"occupation_code": "9-18"}, "occupation_code"),
         ({"occupation_code": "6-18-02-04-01"}, "occupation_code"),
+        ({"occupation_code": "6-50"}, "occupation_code"),  # well formed, in no classification
+        ({"occupation_code": "6-18-50"}, "occupation_code"),
         ({"salary_min": 9000, "salary_max": 8000}, "salary_max"),
         ({"salary_min": 0}, "salary_min"),
         ({"salary_max": 10**9}, "salary_max"),
