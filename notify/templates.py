@@ -411,6 +411,40 @@ register(
 )
 register(
     Template(
+        key="job.seeker_update",
+        title="求职进展",
+        required=("posting", "enterprise", "step", "at", "application_id"),
+        # The seeker: the posting and the enterprise (public), the step; nothing of the employer's notes.
+        wechat=WeChatSpec(
+            "subscribe",
+            (("thing1", "{posting}"), ("thing2", "{enterprise}"), ("phrase3", "{step}"), ("time4", "{at:time}")),
+            "pages/jobs/application?id={application_id}",
+        ),
+        sms_params=("{enterprise}", "{posting}", "{step}"),
+        sms_text="{1}的“{2}”岗位：{3}。请在光明e证小程序查看。",
+        email_subject="求职进展：{posting}（{step}）",
+        email_body="{enterprise} 的“{posting}”岗位于 {at:time} 更新：{step}。请在光明e证小程序查看详情。",
+    )
+)
+register(
+    Template(
+        key="job.employer_update",
+        title="岗位应聘动态",
+        required=("posting", "candidate", "step", "at", "posting_id"),
+        # The employer: a masked name only once the seeker applied or accepted, otherwise the candidate id.
+        wechat=WeChatSpec(
+            "subscribe",
+            (("thing1", "{posting}"), ("thing2", "{candidate}"), ("phrase3", "{step}"), ("time4", "{at:time}")),
+            "pages/employer/applications?posting={posting_id}",
+        ),
+        sms_params=("{posting}", "{candidate}", "{step}"),
+        sms_text="您发布的“{1}”岗位：求职者{2}{3}。请登录光明e证查看。",
+        email_subject="岗位应聘动态：{posting}（{step}）",
+        email_body="您发布的“{posting}”岗位于 {at:time} 有新动态：求职者 {candidate} {step}。请登录光明e证查看。",
+    )
+)
+register(
+    Template(
         key="notify.test",
         title="测试消息",
         required=("at",),

@@ -56,7 +56,9 @@ def blueprints() -> list[Any]:
     from miniapp_api.devices.rule_routes import bp as device_rules_bp
     from miniapp_api.devices.silence_routes import bp as device_silences_bp
     from miniapp_api.ebikes.routes import bp as ebikes_bp
+    from miniapp_api.jobs.application_routes import bp as jobs_applications_bp
     from miniapp_api.jobs.enterprise_routes import bp as jobs_enterprises_bp
+    from miniapp_api.jobs.ledger_routes import bp as jobs_ledger_bp
     from miniapp_api.jobs.posting_routes import bp as jobs_postings_bp
     from miniapp_api.open311.routes import group as open311_group
     from miniapp_api.reports.photo_routes import bp as report_photos_bp
@@ -104,6 +106,8 @@ def blueprints() -> list[Any]:
         welfare_bp,
         jobs_enterprises_bp,
         jobs_postings_bp,
+        jobs_applications_bp,
+        jobs_ledger_bp,
     ]
 
 

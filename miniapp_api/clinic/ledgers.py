@@ -9,8 +9,9 @@ import datetime as dt
 import io
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -191,24 +192,29 @@ def inert(value: object) -> object:
     return value
 
 
-def to_csv(rows: list[LedgerRow]) -> bytes:
+class Tabular(Protocol):
+    def public(self) -> dict[str, object]: ...
+
+
+def to_csv(rows: Sequence[Tabular], columns: tuple[tuple[str, str], ...] = COLUMNS) -> bytes:
+    """Rows as CSV under ``columns`` ((key, heading) pairs): other ledgers (jobs) write theirs with it."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([label for _, label in COLUMNS])
+    writer.writerow([label for _, label in columns])
     for row in rows:
         values = row.public()
-        writer.writerow(["" if values[key] is None else inert(values[key]) for key, _ in COLUMNS])
+        writer.writerow(["" if values[key] is None else inert(values[key]) for key, _ in columns])
     return ("\ufeff" + out.getvalue()).encode()  # the BOM makes Excel read UTF-8
 
 
-def to_xlsx(rows: list[LedgerRow]) -> bytes:
+def to_xlsx(rows: Sequence[Tabular], columns: tuple[tuple[str, str], ...] = COLUMNS) -> bytes:
     book = Workbook(write_only=True)
     sheet = book.create_sheet("台账")
-    sheet.append([label for _, label in COLUMNS])
+    sheet.append([label for _, label in columns])
     for row in rows:
         values = row.public()
         cells: list[object] = []
-        for key, _ in COLUMNS:
+        for key, _ in columns:
             value = values[key]
             if isinstance(value, str):
                 cell = WriteOnlyCell(sheet, value=inert(value))

@@ -148,6 +148,12 @@ def test_every_template_renders_within_wechat_limits() -> None:
         "reason": "需健康核查",
         "policy": "深圳市最低生活保障（低保）超长政策名称测试",
         "policy_id": "dibao",
+        "posting": "数控机床操作工（长白班，包吃住，五险一金）",
+        "enterprise": "深圳市光明区某某精密制造科技有限公司",
+        "step": "邀请面试",
+        "application_id": "ja_1",
+        "candidate": "jc_0123456789abcdef",
+        "posting_id": "jp_1",
     }
     for key, template in templates.TEMPLATES.items():
         data = templates.check_data(key, {k: v for k, v in samples.items()})

@@ -212,6 +212,16 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/jobs/postings/<posting_id:str>/take-down"): "- - -  -    -    -    -    -    -    +",
     ("GET", "/api/v1/jobs/postings"):                      "+    +    +    +    +    +    +    +    +    +",
     ("GET", "/api/v1/jobs/postings/<posting_id:str>"):     "+    +    +    +    +    +    +    +    +    +",
+    ("POST", "/api/v1/jobs/postings/<posting_id:str>/apply"): "-    +    +    -    -    -    -    -    -    -",
+    ("GET", "/api/v1/me/jobs/applications"):               "-    +    +    -    -    -    -    -    -    -",
+    ("POST", "/api/v1/me/jobs/applications/<application_id:str>/accept"): "- +    +    -    -    -    -    -    -    -",
+    ("POST", "/api/v1/me/jobs/applications/<application_id:str>/decline"): "- + +    -    -    -    -    -    -    -",
+    ("POST", "/api/v1/me/jobs/applications/<application_id:str>/withdraw"): "- + +    -    -    -    -    -    -    -",
+    ("POST", "/api/v1/employer/postings/<posting_id:str>/invitations"): "- -    -    -    -    -    -    -    +    -",
+    ("GET", "/api/v1/employer/postings/<posting_id:str>/applications"): "- -    -    -    -    -    -    -    +    -",
+    ("POST", "/api/v1/employer/applications/<application_id:str>/reject"): "- - -    -    -    -    -    -    +    -",
+    ("POST", "/api/v1/employer/applications/<application_id:str>/hire"): "- -    -    -    -    -    -    -    +    -",
+    ("GET", "/api/v1/jobs/ledger"):                        "-    -    -    -    -    -    -    +    -    +",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"
