@@ -203,6 +203,15 @@ async def test_oversized_or_bad_notes_are_refused(app: Sanic, client: httpx.Asyn
     )
     assert r.status_code == 400
     assert await Application.all().count() == 0 and await applicants(pid) == 0
+    aid = (await client.post(f"{PUBLIC}/{pid}/apply", headers=s.user.headers)).json()["id"]
+    for path, headers in (
+        (f"{EMP}/applications/{aid}/reject", firm.employer),
+        (f"{MINE}/{aid}/withdraw", s.user.headers),
+    ):
+        r = await client.post(path, json={"note": "长" * 201}, headers=headers)
+        assert r.status_code == 422, path
+    assert (await Application.get(public_id=aid)).state == "applied"
+    assert await ApplicationEvent.all().count() == 1
 
 
 async def test_the_whole_path_with_history_masking_and_messages(app: Sanic, client: httpx.AsyncClient) -> None:
