@@ -5,6 +5,7 @@ seekers, steps the table forbids, oversized notes."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -310,3 +311,20 @@ async def test_accepting_an_invitation_to_a_closed_posting_is_409(app: Sanic, cl
     r = await client.post(f"{EMP}/postings/{pid}/invitations", json={"candidate": cand}, headers=firm.employer)
     assert (r.status_code, r.json()["error"]["code"]) == (409, "posting_not_live")
     assert (await Application.get(public_id=iid)).state == "invited"
+
+
+async def test_racing_steps_make_one_application_and_one_event_each(app: Sanic, client: httpx.AsyncClient) -> None:
+    firm = await seed.firm(app, client, code=TENCENT)
+    pid = await seed.live_posting(client, firm.employer)
+    s = await seeker(app, 1)
+    answers = await asyncio.gather(*(client.post(f"{PUBLIC}/{pid}/apply", headers=s.user.headers) for _ in range(4)))
+    assert sorted(r.status_code for r in answers) == [200, 200, 200, 201]
+    assert len({r.json()["id"] for r in answers}) == 1
+    aid = answers[0].json()["id"]
+    hires = await asyncio.gather(
+        *(client.post(f"{EMP}/applications/{aid}/hire", headers=firm.employer) for _ in range(3))
+    )
+    assert {r.status_code for r in hires} == {200}
+    assert await ApplicationEvent.filter(application__public_id=aid).count() == 2
+    assert await applicants(pid) == 1
+    assert len(await notes("job.employer_update")) == 1 and len(await notes("job.seeker_update")) == 1
