@@ -148,6 +148,10 @@ def test_every_template_renders_within_wechat_limits() -> None:
         "reason": "需健康核查",
         "policy": "深圳市最低生活保障（低保）超长政策名称测试",
         "policy_id": "dibao",
+        "title": "电焊工（氩弧焊方向）超长职位名称测试一下二十个字",
+        "salary": "6000-8000元/月",
+        "distance": "3公里内",
+        "posting_id": "jp_1",
     }
     for key, template in templates.TEMPLATES.items():
         data = templates.check_data(key, {k: v for k, v in samples.items()})
