@@ -58,6 +58,7 @@ def blueprints() -> list[Any]:
     from miniapp_api.ebikes.routes import bp as ebikes_bp
     from miniapp_api.jobs.enterprise_routes import bp as jobs_enterprises_bp
     from miniapp_api.jobs.posting_routes import bp as jobs_postings_bp
+    from miniapp_api.jobs.skill_routes import bp as jobs_skills_bp
     from miniapp_api.open311.routes import group as open311_group
     from miniapp_api.reports.photo_routes import bp as report_photos_bp
     from miniapp_api.reports.routes import bp as reports_bp
@@ -104,6 +105,7 @@ def blueprints() -> list[Any]:
         welfare_bp,
         jobs_enterprises_bp,
         jobs_postings_bp,
+        jobs_skills_bp,
     ]
 
 

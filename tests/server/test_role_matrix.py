@@ -212,6 +212,11 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/jobs/postings/<posting_id:str>/take-down"): "- - -  -    -    -    -    -    -    +",
     ("GET", "/api/v1/jobs/postings"):                      "+    +    +    +    +    +    +    +    +    +",
     ("GET", "/api/v1/jobs/postings/<posting_id:str>"):     "+    +    +    +    +    +    +    +    +    +",
+    ("GET", "/api/v1/jobs/skills"):                        "+    +    +    +    +    +    +    +    +    +",
+    # Editing the taxonomy: district staff only; the matrix's employment staff sit at GM01 (403 from the service
+    # for DELETE; PUT without a body is 422 first).
+    ("PUT", "/api/v1/jobs/skills/<slug:str>"):             "-    -    -    -    -    -    -    +    -    +",
+    ("DELETE", "/api/v1/jobs/skills/<slug:str>"):          "-    -    -    -    -    -    -    +    -    -",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"
