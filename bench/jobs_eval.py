@@ -6,8 +6,9 @@ found, so the labels come from the model below. It lives only in this file: the 
 latent types, the weights, the thresholds, the noise or the competition rule.
 
 The hidden preference model (one draw per seed):
-- Skills come in clusters (trades); each cluster has a middle occupation group "6-<k>" whose small and detail
-  codes its postings and seekers name. Related skills are neighbours inside a cluster.
+- Skills are the shipped taxonomy's (data/skills.yaml), in clusters (trades): the skills whose first listed
+  occupation lies in one middle group of the 2022 大典 (e.g. 6-18), groups of 4 or more; postings and seekers
+  name small and detail codes under it. Related skills are the taxonomy's related().
 - Every seeker has a latent TYPE the matcher cannot see: "commuter" (weighs the commute most), "earner"
   (weighs pay most) or "craft" (wants to use their own trade). Their utility for a posting is
       U_s = w_skill * use + w_pay * pay + w_dist * near + w_occ * trade + noise,      noise ~ N(0, 0.08)
@@ -61,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from miniapp_api.jobs.matching import PostingView, SeekerView, crowding_factor, hard_filter, top_jobs
 from miniapp_api.jobs.matching.scores import near_skills, occupation_fit, parts, sides
+from miniapp_api.jobs.taxonomy import Taxonomy
 from miniapp_api.jobs.vocab import EDUCATION, education_rank, haversine_km
 
 K = 10
@@ -70,21 +72,32 @@ EMPLOYER_THRESHOLD = 0.6
 NOISE = 0.08
 INTERVIEWS_PER_OPENING = 3
 CLUSTERS = 12
-SKILLS_PER_CLUSTER = 6
 # Guangming, roughly: 22.70-22.84 N, 113.85-114.00 E (about 15 x 15 km).
 LAT0, LAT1, LON0, LON1 = 22.70, 22.84, 113.85, 114.00
 
-# LOCAL related() until the taxonomy (miniapp_api/jobs/data, the data helper's part) is merged: each skill is
-# related to its two neighbours inside its cluster.
-LOCAL_RELATED: dict[str, frozenset[str]] = {
-    f"c{c}s{i}": frozenset({f"c{c}s{(i - 1) % SKILLS_PER_CLUSTER}", f"c{c}s{(i + 1) % SKILLS_PER_CLUSTER}"})
-    for c in range(CLUSTERS)
-    for i in range(SKILLS_PER_CLUSTER)
-}
+# The shipped taxonomy (miniapp_api/jobs/data/skills.yaml): clusters are its skills grouped by the middle
+# occupation group (大典 2022, e.g. 6-18) of each skill's first listed occupation, groups of at least 4 skills;
+# related() is the taxonomy's own (both directions, possibly across clusters).
+TAXONOMY = Taxonomy.load()
 
 
-def local_related(slug: str) -> frozenset[str]:
-    return LOCAL_RELATED.get(slug, frozenset())
+def _middle(code: str) -> str | None:
+    parts = code.split("-")
+    return "-".join(parts[:2]) if len(parts) >= 2 else None
+
+
+def _clusters() -> list[tuple[str, list[str]]]:
+    groups: dict[str, list[str]] = {}
+    for skill in sorted(TAXONOMY.skills.values(), key=lambda k: k.slug):
+        middle = _middle(skill.occupations[0]) if skill.occupations else None
+        if middle is not None and not skill.retired:
+            groups.setdefault(middle, []).append(skill.slug)
+    return [(middle, slugs) for middle, slugs in sorted(groups.items()) if len(slugs) >= 4]
+
+
+CLUSTER_LIST = _clusters()
+CLUSTERS = len(CLUSTER_LIST)
+local_related = TAXONOMY.related
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +109,12 @@ class Hidden:
 
 
 def cluster_skills(c: int) -> list[str]:
-    return [f"c{c}s{i}" for i in range(SKILLS_PER_CLUSTER)]
+    return CLUSTER_LIST[c][1]
 
 
 def code(c: int, rng: random.Random, detail: bool) -> str:
-    small = f"6-{c + 1:02d}-{rng.randint(1, 3):02d}"
+    # Small and detail codes invented under the cluster's real middle group (the matcher compares prefixes).
+    small = f"{CLUSTER_LIST[c][0]}-{rng.randint(1, 3):02d}"
     return f"{small}-{rng.randint(1, 3):02d}" if detail else small
 
 
@@ -116,7 +130,7 @@ def make_seekers(n: int, rng: random.Random) -> tuple[list[SeekerView], list[Hid
     seekers, hidden = [], []
     for i in range(n):
         c = rng.randrange(CLUSTERS)
-        own = rng.sample(cluster_skills(c), rng.randint(2, 4))
+        own = rng.sample(cluster_skills(c), min(len(cluster_skills(c)), rng.randint(2, 4)))
         other = rng.sample(cluster_skills(rng.randrange(CLUSTERS)), rng.randint(0, 1))
         level = edu(rng, 2, 6)
         years = rng.randint(0, 15)
@@ -150,7 +164,8 @@ def make_postings(m: int, rng: random.Random) -> list[PostingView]:
         hot = rng.random() < 0.02
         skills = cluster_skills(c)
         required = [] if hot else rng.sample(skills, rng.randint(1, 3))
-        preferred = rng.sample([s for s in skills if s not in required], rng.randint(0, 1 if hot else 2))
+        rest = [s for s in skills if s not in required]
+        preferred = rng.sample(rest, min(len(rest), rng.randint(0, 1 if hot else 2)))
         level = "none" if hot else edu(rng, 0, 5)
         low = round(rng.gauss(5500 + 500 * education_rank(level), 800) * (1.4 if hot else 1.0), -2)
         openings = rng.randint(1, 5)

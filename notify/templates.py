@@ -445,6 +445,24 @@ register(
 )
 register(
     Template(
+        key="job.match",
+        title="新职位推荐",
+        required=("title", "salary", "distance", "posting_id", "at"),
+        # The posting's title, pay and a distance band only: nothing of the seeker (no name, skills, home).
+        wechat=WeChatSpec(
+            "subscribe",
+            (("thing1", "{title}"), ("thing2", "{salary}"), ("thing3", "{distance}"), ("time4", "{at:time}")),
+            "pages/jobs/posting?id={posting_id}",
+        ),
+        sms_params=("{title}", "{salary}"),
+        sms_text="有新职位「{1}」（{2}）与您的求职意向相符，请在光明e证小程序查看。",
+        email_subject="光明e证：新职位「{title}」",
+        email_body="有新职位与您的求职意向相符：「{title}」，{salary}，离您{distance}。请在光明e证小程序查看职位详情；"
+        "不想再收到推荐，可在求职资料中关闭新职位提醒。",
+    )
+)
+register(
+    Template(
         key="notify.test",
         title="测试消息",
         required=("at",),

@@ -60,6 +60,7 @@ def blueprints() -> list[Any]:
     from miniapp_api.jobs.enterprise_routes import bp as jobs_enterprises_bp
     from miniapp_api.jobs.ledger_routes import bp as jobs_ledger_bp
     from miniapp_api.jobs.posting_routes import bp as jobs_postings_bp
+    from miniapp_api.jobs.skill_routes import bp as jobs_skills_bp
     from miniapp_api.open311.routes import group as open311_group
     from miniapp_api.reports.photo_routes import bp as report_photos_bp
     from miniapp_api.reports.routes import bp as reports_bp
@@ -108,6 +109,7 @@ def blueprints() -> list[Any]:
         jobs_postings_bp,
         jobs_applications_bp,
         jobs_ledger_bp,
+        jobs_skills_bp,
     ]
 
 

@@ -331,6 +331,14 @@ SPECS: tuple[Spec, ...] = (
         "Check-ins, temperatures, trips, health statuses and quarantine orders are deleted this many days "
         "after they end.",
     ),
+    Spec(
+        "jobs_push_threshold",
+        parse_int(0, 100),
+        60,
+        "A new posting is pushed to a subscribed seeker whose match score (both sides' harmonic mean) is at "
+        "least this many percent.",
+    ),
+    Spec("jobs_push_per_day", parse_int(0, 50), 3, "Most new postings pushed to one seeker per China day."),
     Spec("log_level", parse_log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Spec("access_log", parse_bool, False, "Write Sanic's access log (request lines, no bodies)."),
 )
@@ -411,6 +419,8 @@ class Settings:
     device_group_seconds: int = 60
     device_heartbeats: str = ""
     checkin_retention_days: int = 28
+    jobs_push_threshold: int = 60
+    jobs_push_per_day: int = 3
     log_level: str = "INFO"
     access_log: bool = False
 

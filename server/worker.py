@@ -27,12 +27,13 @@ JobSource = Callable[[Settings], list[Job]]
 def job_sources() -> list[JobSource]:
     from miniapp_api.clinic.jobs import jobs as clinic_jobs
     from miniapp_api.devices.jobs import jobs as device_jobs
+    from miniapp_api.jobs.jobs import jobs as job_matching_jobs
     from miniapp_api.reports.jobs import jobs as report_jobs
     from miniapp_api.welfare.jobs import jobs as welfare_jobs
     from miniapp_api.wristbands.jobs import jobs as wristband_jobs
     from notify.worker import jobs as notify_jobs
 
-    return [notify_jobs, report_jobs, clinic_jobs, device_jobs, wristband_jobs, welfare_jobs]
+    return [notify_jobs, report_jobs, clinic_jobs, device_jobs, wristband_jobs, welfare_jobs, job_matching_jobs]
 
 
 def all_jobs(settings: Settings, only: Collection[str] | None = None) -> list[Job]:

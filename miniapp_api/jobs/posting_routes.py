@@ -7,7 +7,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from identity.roles import Role
-from miniapp_api.jobs import enterprises, postings
+from miniapp_api.jobs import enterprises, postings, push
 from miniapp_api.jobs.models import Posting
 from miniapp_api.jobs.schemas import (
     OwnPostingQuery,
@@ -114,8 +114,11 @@ async def edit(request: Request, posting_id: str, body: PostingIn) -> HTTPRespon
 @responds(200, PostingOut, "The posting is live")
 @errors(404, 409)
 async def publish(request: Request, posting_id: str) -> HTTPResponse:
-    """Publish a draft: only when your enterprise is verified (409 `enterprise_not_verified`)."""
-    return one(await postings.publish(viewer=require_principal(request), public_id=posting_id))
+    """Publish a draft: only when your enterprise is verified (409 `enterprise_not_verified`). Subscribed
+    seekers it matches well hear of it shortly (the push)."""
+    row = await postings.publish(viewer=require_principal(request), public_id=posting_id)
+    await push.wake(request.app.ctx.redis)
+    return one(row)
 
 
 @bp.post("/employer/postings/<posting_id:str>/close", name="jobs.posting.close")

@@ -174,6 +174,10 @@ def cmd_seed_demo(args: argparse.Namespace, settings: Settings) -> int:
             id_number = make_id_number("440311", date(1990, 1, number), f"{number:03d}")
             await service.update_profile(account=account, name=name, phone=phone, id_number=id_number)
             print(f"resident {account.public_id}: demo profile (try: gmid token {openid})")
+        from miniapp_api.jobs.demo_seed import seed_jobs
+
+        for line in await seed_jobs(password=password):
+            print(f"jobs: {line}")
         return 0
 
     return run_with_db(go, settings)

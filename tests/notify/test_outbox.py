@@ -153,6 +153,9 @@ def test_every_template_renders_within_wechat_limits() -> None:
         "step": "邀请面试",
         "application_id": "ja_1",
         "candidate": "jc_0123456789abcdef",
+        "title": "电焊工（氩弧焊方向）超长职位名称测试一下二十个字",
+        "salary": "6000-8000元/月",
+        "distance": "3公里内",
         "posting_id": "jp_1",
     }
     for key, template in templates.TEMPLATES.items():

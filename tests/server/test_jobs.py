@@ -196,6 +196,7 @@ def test_the_features_register_their_jobs(settings: Settings) -> None:
         "wristbands.compact",
         "wristbands.purge",
         "welfare.rescreen",
+        "jobs.push",
     ]
     assert [job.name for job in all_jobs(settings, {"reports.sla"})] == ["reports.sla"]
     with pytest.raises(ValueError, match="no such job: nope"):
@@ -256,7 +257,7 @@ async def test_gmid_worker_once_and_its_refusals(settings: Settings, running: ob
     ran = (
         "notify.dispatcher, reports.sla, clinic.sweep, devices.escalation, devices.notices, devices.commands, "
         "devices.rollups, devices.heartbeat, wristbands.stoplist, wristbands.compact, wristbands.purge, "
-        "welfare.rescreen"
+        "welfare.rescreen, jobs.push"
     )
     assert out.strip() == f"gmid: ran {ran} once"
     code, _, err = await gmid(settings, "worker", "--once", "--job", "nope")

@@ -222,6 +222,11 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/employer/applications/<application_id:str>/reject"): "- - -    -    -    -    -    -    +    -",
     ("POST", "/api/v1/employer/applications/<application_id:str>/hire"): "- -    -    -    -    -    -    -    +    -",
     ("GET", "/api/v1/jobs/ledger"):                        "-    -    -    -    -    -    -    +    -    +",
+    ("GET", "/api/v1/jobs/skills"):                        "+    +    +    +    +    +    +    +    +    +",
+    # Editing the taxonomy: district staff only; the matrix's employment staff sit at GM01 (403 from the service
+    # for DELETE; PUT without a body is 422 first).
+    ("PUT", "/api/v1/jobs/skills/<slug:str>"):             "-    -    -    -    -    -    -    +    -    +",
+    ("DELETE", "/api/v1/jobs/skills/<slug:str>"):          "-    -    -    -    -    -    -    +    -    -",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"
