@@ -1,0 +1,82 @@
+"""The push as an attacker (or bad luck) would try it: a policy withdrawn and brought back with the content the
+resident was already told of, and accounts that are no longer residents' (staff, disabled) keeping a saved
+profile with consent."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from sanic import Sanic
+
+from identity.models import Account
+from identity.roles import Role
+from miniapp_api.welfare import pack, push, versions
+from miniapp_api.welfare.models import WelfareProfile
+from tests.miniapp_api.ebikes.conftest import user
+from tests.miniapp_api.welfare.test_saved import CONSENT, PROFILE, family, matches
+
+
+async def told_keys() -> list[str]:
+    return [n.idempotency_key.split(":", 2)[2] for n in await matches()]
+
+
+async def test_a_policy_withdrawn_and_brought_back_unchanged_is_not_told_again(
+    app: Sanic, client: httpx.AsyncClient, pack_dir: Path
+) -> None:
+    resident = await user(app, Role.RESIDENT, openid="o-welfare-back")
+    await client.put(PROFILE, json={"profile": family(9000)}, headers=resident.headers)
+    await client.put(CONSENT, json={"proactive": True}, headers=resident.headers)
+    await push.rescreen_due()
+    await client.put(PROFILE, json={"profile": family(2400)}, headers=resident.headers)
+    assert (await push.rescreen_due()).told == 1
+    assert await told_keys() == ["dibao:0"]  # told with the shipped pack
+    # Withdrawn (with the policy that names it) ...
+    for name in ("dibao.yaml", "dibao_edge.yaml"):
+        (pack_dir / "policies" / name).unlink()
+    assert (await versions.load(pack_dir, loaded_by="test")).version == 1
+    assert (await push.rescreen_due()).told == 0
+    # ... and brought back word for word: the same policy as the one told, not news.
+    for name in ("dibao.yaml", "dibao_edge.yaml"):
+        shutil.copy(pack.SHIPPED / "policies" / name, pack_dir / "policies" / name)
+    loaded = await versions.load(pack_dir, loaded_by="test")
+    assert loaded.version == 2 and "dibao" in loaded.changed
+    done = await push.rescreen_due()
+    assert (done.screened, done.told) == (1, 0)
+    # Out of it and back into it under the reloaded version: still the content already told.
+    await client.put(PROFILE, json={"profile": family(9000)}, headers=resident.headers)
+    await push.rescreen_due()
+    await client.put(PROFILE, json={"profile": family(2400)}, headers=resident.headers)
+    assert (await push.rescreen_due()).told == 0
+    assert await told_keys() == ["dibao:0"]
+
+
+@pytest.mark.parametrize("change", ["staff", "disabled"])
+async def test_an_account_no_longer_a_resident_s_is_neither_screened_nor_told(
+    app: Sanic, client: httpx.AsyncClient, change: str
+) -> None:
+    resident = await user(app, Role.RESIDENT, openid=f"o-welfare-{change}")
+    neighbour = await user(app, Role.RESIDENT, openid=f"o-welfare-{change}-n")
+    for who in (resident, neighbour):
+        await client.put(PROFILE, json={"profile": family(9000)}, headers=who.headers)
+        await client.put(CONSENT, json={"proactive": True}, headers=who.headers)
+    assert (await push.rescreen_due()).screened == 2
+    before = (await WelfareProfile.get(account_id=resident.account.id)).snapshot_enc
+    for who in (resident, neighbour):
+        await client.put(PROFILE, json={"profile": family(2400)}, headers=who.headers)
+    if change == "staff":
+        await Account.filter(id=resident.account.id).update(role=Role.GRID_STAFF)
+    else:
+        await Account.filter(id=resident.account.id).update(is_active=False)
+    done = await push.rescreen_due()
+    assert (done.screened, done.told) == (1, 1)  # the neighbour only
+    assert [n.account_id for n in await matches()] == [neighbour.account.id]
+    row = await WelfareProfile.get(account_id=resident.account.id)
+    assert row.snapshot_enc == before  # nothing of the profile was read or marked as told
+    assert (await push.rescreen_dated()).screened == 0
+    # A resident again: the match waiting since the change is told then, once.
+    await Account.filter(id=resident.account.id).update(role=Role.RESIDENT, is_active=True)
+    assert (await push.rescreen_due()).told == 1
+    assert sorted(n.account_id for n in await matches()) == sorted([neighbour.account.id, resident.account.id])
