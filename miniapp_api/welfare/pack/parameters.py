@@ -7,12 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from miniapp_api.welfare.pack.model import Parameter
-from miniapp_api.welfare.pack.reading import parse_date, parse_source, read
+from miniapp_api.welfare.pack.reading import number_problem, parse_date, parse_source, read, unsafe_folder
 
 
 def load_parameters(root: Path, problems: list[str]) -> dict[str, Parameter]:
     """Every parameter of parameters/*.yaml, its values sorted by start date."""
     parameters: dict[str, Parameter] = {}
+    linked = unsafe_folder(root / "parameters", "parameters/")
+    if linked is not None:
+        problems.append(linked)
+        return parameters
     for path in sorted((root / "parameters").glob("*.yaml")):
         raw = read(path, root, problems)
         rel = str(path.relative_to(root))
@@ -38,6 +42,10 @@ def load_parameters(root: Path, problems: list[str]) -> dict[str, Parameter]:
                 value = row.get("value")
                 if value is not None and not isinstance(value, int | float | str):
                     problems.append(f"{where}: the value from {start} is not a number or text")
+                    continue
+                wrong = number_problem(value)
+                if wrong is not None:
+                    problems.append(f"{where}: the value from {start} {wrong}")
                     continue
                 source = parse_source(row.get("source"))
                 if source is None:
