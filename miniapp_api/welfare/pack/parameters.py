@@ -37,7 +37,7 @@ def load_parameters(root: Path, problems: list[str]) -> dict[str, Parameter]:
             for row in spec["values"]:
                 start = parse_date(row.get("from")) if isinstance(row, dict) else None
                 if start is None:
-                    problems.append(f"{where}: each value needs a 'from' date (YYYY-MM-DD)")
+                    problems.append(f"{where}: each value needs a 'from' date (YYYY-MM-DD, 1900 to 2100)")
                     continue
                 value = row.get("value")
                 if value is not None and not isinstance(value, int | float | str):

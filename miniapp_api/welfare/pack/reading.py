@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -114,17 +115,25 @@ def number_problem(value: Any) -> str | None:
     return None
 
 
+# The dates a pack may name: far beyond any policy's, and the day after the last still exists (9999-12-31 as an
+# end date made the push's "day after it ends" overflow).
+FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2100, 12, 31)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def parse_date(value: Any) -> dt.date | None:
-    """A date written in YAML (unquoted YAML dates arrive as ``date``, quoted ones as text), or None."""
+    """A date written in YAML as YYYY-MM-DD (unquoted it arrives as ``date``, quoted as text) from FIRST_DATE to
+    LAST_DATE, or None: a time of day (with a zone it may be another day in China), a compact (20240101) or
+    week date (2024-W01-1) are not taken."""
     if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
+        return None
+    if isinstance(value, str) and _DATE.fullmatch(value):
         try:
-            return dt.date.fromisoformat(value)
+            value = dt.date.fromisoformat(value)
         except ValueError:
             return None
+    if isinstance(value, dt.date) and FIRST_DATE <= value <= LAST_DATE:
+        return value
     return None
 
 

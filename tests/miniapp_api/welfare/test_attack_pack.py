@@ -135,3 +135,41 @@ def test_a_condition_a_profile_cannot_compute_asks_nothing_and_says_so(pack_dir:
     assert found["status"] == "unknown"
     text = str(found["text"])
     assert "经办部门" in text and "需要了解：" not in text, text
+
+
+@pytest.mark.parametrize(
+    ("where", "old", "new"),
+    [
+        (
+            "policies/dibao.yaml",
+            "effective_from: 2022-01-01",
+            "effective_from: 2022-01-01\neffective_until: 9999-12-31",
+        ),
+        ("policies/dibao.yaml", "effective_from: 2022-01-01", "effective_from: '20220101'"),
+        ("policies/dibao.yaml", "effective_from: 2022-01-01", "effective_from: '2022-W01-1'"),
+        ("policies/dibao.yaml", "effective_from: 2022-01-01", "effective_from: 2022-01-01 23:30:00-10:00"),
+        ("policies/dibao.yaml", "effective_from: 2022-01-01", "effective_from: 0001-01-01"),
+        ("parameters/social_assistance.yaml", "from: 2024-01-01", "from: '2024-W01-1'"),
+        ("parameters/social_assistance.yaml", "from: 2024-01-01", "from: 2024-01-01T00:00:00+08:00"),
+    ],
+    ids=["year-9999", "compact", "week-date", "time-and-zone", "year-1", "param-week-date", "param-time"],
+)
+async def test_a_date_in_an_odd_format_or_beyond_the_calendar_is_refused(
+    client: httpx.AsyncClient, pack_dir: Path, where: str, old: str, new: str
+) -> None:
+    """9999-12-31 as an end date made every push pass fail (the day after it does not exist); a compact, week
+    or timed date means something else to each reader (2022-01-01 23:30 at UTC-10 is 2 January in China)."""
+    edit(pack_dir / where, old, new)
+    await refused(pack_dir, client, where, "YYYY-MM-DD")
+
+
+async def test_two_policies_with_one_id_are_refused_whatever_the_file_names(
+    client: httpx.AsyncClient, pack_dir: Path
+) -> None:
+    text = (pack_dir / "policies" / "childcare.yaml").read_text(encoding="utf-8")
+    (pack_dir / "policies" / "Childcare.yaml").write_text(text, encoding="utf-8")
+    await refused(pack_dir, client, "id 'childcare' is already used")
+    (pack_dir / "policies" / "Childcare.yaml").write_text(text.replace("id: childcare", "id: Childcare"), "utf-8")
+    await refused(pack_dir, client, "policies/Childcare.yaml", "lower-case")
+    (pack_dir / "policies" / "Childcare.yaml").write_text(text.replace("id: childcare", "id: 'childcare '"), "utf-8")
+    await refused(pack_dir, client, "policies/Childcare.yaml", "lower-case")
