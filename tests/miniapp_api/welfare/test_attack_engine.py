@@ -10,9 +10,9 @@ at compile time."""
 from __future__ import annotations
 
 import copy
-import shutil
 import datetime as dt
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
