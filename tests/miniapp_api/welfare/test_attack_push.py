@@ -80,3 +80,23 @@ async def test_an_account_no_longer_a_resident_s_is_neither_screened_nor_told(
     await Account.filter(id=resident.account.id).update(role=Role.RESIDENT, is_active=True)
     assert (await push.rescreen_due()).told == 1
     assert sorted(n.account_id for n in await matches()) == sorted([neighbour.account.id, resident.account.id])
+
+
+async def test_two_passes_at_once_tell_each_new_match_once(app: Sanic, client: httpx.AsyncClient) -> None:
+    """Two instances running the job together (a lease lost mid-pass): the rows are locked and checked again, so
+    nobody is told twice and nobody is told of someone else's match."""
+    import asyncio
+
+    people = [await user(app, Role.RESIDENT, openid=f"o-welfare-race-{i}") for i in range(6)]
+    for who in people:
+        await client.put(PROFILE, json={"profile": family(9000)}, headers=who.headers)
+        await client.put(CONSENT, json={"proactive": True}, headers=who.headers)
+    await push.rescreen_due()
+    for who in people[::2]:  # half of them fall under the dibao line
+        await client.put(PROFILE, json={"profile": family(2400)}, headers=who.headers)
+    for who in people[1::2]:
+        await client.put(PROFILE, json={"profile": family(8000)}, headers=who.headers)
+    done = await asyncio.gather(push.rescreen_due(limit=2), push.rescreen_due(limit=2), push.rescreen_dated())
+    assert sum(d.told for d in done) == 3
+    assert sorted(n.account_id for n in await matches()) == sorted(w.account.id for w in people[::2])
+    assert await told_keys() == ["dibao:0"] * 3
