@@ -243,12 +243,32 @@ def _boundaries(served: versions.Served) -> list[dt.date]:
     return cached[1]
 
 
+async def _unserved_dropped(served: versions.Served, on: dt.date) -> None:
+    """Messages of matches not yet sent (waiting, failed, or dead and retryable by an admin) whose policy the
+    served pack no longer holds, or holds but not in force on ``on``, are dropped: they would send a resident
+    to the guide of a policy no longer served. The policy is read from the idempotency key (nothing unsealed)."""
+    from notify.models import Notification, Status
+
+    waiting = await Notification.filter(
+        template=TEMPLATE, status__in=[Status.PENDING, Status.FAILED, Status.DEAD]
+    ).values_list("id", "idempotency_key")
+    gone = []
+    for nid, key in waiting:
+        pid = str(key).split(":")[2] if str(key).count(":") >= 3 else ""
+        policy = served.pack.policies.get(pid)
+        if policy is None or not policy.in_force(on):
+            gone.append(nid)
+    if gone:
+        await Notification.filter(id__in=gone, status__in=[Status.PENDING, Status.FAILED, Status.DEAD]).delete()
+
+
 async def rescreen_due(*, limit: int = BATCH, rounds: int = 50, on: dt.date | None = None) -> Pass:
     """Consenting residents whose profile changed or who were screened with an older pack, in batches of
     ``limit`` (at most ``rounds`` batches a pass), on ``on`` (default: today). After a pack change only the
     policies whose version changed are evaluated again, unless the date made the snapshot stale."""
     served = await versions.current()
     on = on or service.today()
+    await _unserved_dropped(served, on)
     done = Pass()
     after = 0
     for _ in range(rounds):
@@ -275,6 +295,7 @@ async def rescreen_dated(*, on: dt.date | None = None, limit: int = BATCH) -> Pa
     matches, once per policy version. Reads every consenting row's sealed snapshot; screens only those."""
     served = await versions.current()
     on = on or service.today()
+    await _unserved_dropped(served, on)
     done = Pass()
     after = 0
     while True:

@@ -33,6 +33,9 @@ async def test_a_policy_withdrawn_and_brought_back_unchanged_is_not_told_again(
     await client.put(PROFILE, json={"profile": family(2400)}, headers=resident.headers)
     assert (await push.rescreen_due()).told == 1
     assert await told_keys() == ["dibao:0"]  # told with the shipped pack
+    from notify.models import Notification, Status
+
+    await Notification.filter(template=push.TEMPLATE).update(status=Status.SENT)  # (one waiting would be dropped)
     # Withdrawn (with the policy that names it) ...
     for name in ("dibao.yaml", "dibao_edge.yaml"):
         (pack_dir / "policies" / name).unlink()
@@ -100,3 +103,28 @@ async def test_two_passes_at_once_tell_each_new_match_once(app: Sanic, client: h
     assert sum(d.told for d in done) == 3
     assert sorted(n.account_id for n in await matches()) == sorted(w.account.id for w in people[::2])
     assert await told_keys() == ["dibao:0"] * 3
+
+
+async def test_a_match_not_yet_sent_is_dropped_when_its_policy_is_withdrawn(
+    app: Sanic, client: httpx.AsyncClient, pack_dir: Path
+) -> None:
+    """Told of dibao, the message still waiting (the resident's phone unreachable, a channel down), then dibao is
+    withdrawn from the pack: the message never goes out to send them to a guide of a policy no longer served.
+    Another resident's message of a policy still served stays."""
+    from notify.models import Notification, Status
+
+    resident = await user(app, Role.RESIDENT, openid="o-welfare-gone")
+    await client.put(PROFILE, json={"profile": family(9000)}, headers=resident.headers)
+    await client.put(CONSENT, json={"proactive": True}, headers=resident.headers)
+    await push.rescreen_due()
+    await client.put(PROFILE, json={"profile": family(2400)}, headers=resident.headers)
+    assert (await push.rescreen_due()).told == 1
+    from tests.miniapp_api.welfare.test_saved import new_policy
+
+    await new_policy(pack_dir, "test_aid_a")
+    for name in ("dibao.yaml", "dibao_edge.yaml"):
+        (pack_dir / "policies" / name).unlink()
+    assert (await versions.load(pack_dir, loaded_by="test")).version == 1
+    assert (await push.rescreen_due()).told == 1  # test_aid_a, newly served
+    waiting = Notification.filter(template=push.TEMPLATE, status__in=[Status.PENDING, Status.FAILED])
+    assert [n.idempotency_key.split(":", 2)[2] for n in await waiting.order_by("id")] == ["test_aid_a:1"]
