@@ -17,6 +17,7 @@ facts), ``not_in_force`` (the policy does not apply on that date; only from ``ev
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,10 +141,30 @@ def _outcome(cond: Condition, env: expr.Env) -> tuple[Any, tuple[str, ...]]:
     found = env.outcomes.get(cond.key)
     if found is None:
         env.missing.clear()
-        v = cond.run(env)
+        v = _guarded(cond.run, env)
         found = (v, tuple(sorted(set(env.missing))) if v is None else ())
         env.outcomes[cond.key] = found
     return found
+
+
+# What a formula may raise on a profile the linter could not foresee (text reaching a sum through a derived
+# variable, a float overflowing): the value is then unknown, never an error for the whole screening.
+_CANNOT = (TypeError, ValueError, ArithmeticError)
+
+
+def _guarded(run: Any, env: expr.Env) -> Any:
+    try:
+        return run(env)
+    except _CANNOT:
+        return None
+
+
+def _number(v: Any) -> float | None:
+    """A computed amount or count of months as a finite number, or None (NaN and infinity are not amounts)."""
+    if v is None or isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
 
 
 def _why_failed(cond: Condition, env: expr.Env) -> expr.Comparison | None:
@@ -154,7 +175,7 @@ def _why_failed(cond: Condition, env: expr.Env) -> expr.Comparison | None:
     env.failed = None
     env.explain = True
     try:
-        cond.run(env)
+        _guarded(cond.run, env)
     finally:
         env.explain = False
     env.outcomes[key] = env.failed
@@ -243,9 +264,12 @@ def evaluate(
         if not explain:
             return PolicyResult(policy.id, policy.name, "unknown", "", missing=missing)
         asks = "；".join(dict.fromkeys(pack.question(m) for m in missing))
-        result = PolicyResult(
-            policy.id, policy.name, "unknown", f"还不能判断是否符合「{policy.name}」，需要了解：{asks}", missing=missing
+        text = (
+            f"还不能判断是否符合「{policy.name}」，需要了解：{asks}"
+            if asks
+            else f"还不能判断是否符合「{policy.name}」：按您填写的情况无法完成计算，请向经办部门咨询。"
         )
+        result = PolicyResult(policy.id, policy.name, "unknown", text, missing=missing)
         result.trace = steps
         return result
     return _eligible(policy, env, steps, pack, explain)
@@ -259,12 +283,15 @@ def _amount(amount: Amount, env: expr.Env, explain: bool) -> tuple[float | None,
     if found is not None:
         return found
     env.missing.clear()
-    value = amount.run(env)
-    months = amount.months(env) if amount.months is not None else None
+    value = _number(_guarded(amount.run, env))
+    months = _number(_guarded(amount.months, env)) if amount.months is not None else None
+    if (value is not None and value < 0) or (months is not None and months < 0):
+        value = months = None  # a formula that goes negative for this profile: not an amount to show
+        env.missing.clear()
     if value is None or (amount.months is not None and months is None):
-        found = (None if value is None else round(max(float(value), 0.0), 2), None, sorted(set(env.missing)), None)
+        found = (None if value is None else round(value, 2), None, sorted(set(env.missing)), None)
     else:
-        value = round(max(float(value), 0.0), 2)
+        value = round(value, 2)
         how = f"{_strip(amount.describe(env))} = {_money(value)}/{PERIODS[amount.period]}" if explain else ""
         found = (value, None if months is None else int(months), [], how)
     env.outcomes[key] = found
@@ -295,8 +322,11 @@ def _eligible(
     value, months, missing, how = _amount(amount, env, True)
     if how is None or value is None:
         result.missing = list(missing)
-        result.explanation = f"您可能符合「{policy.name}」，金额还需要了解：" + "；".join(
-            dict.fromkeys(pack.question(m) for m in result.missing)
+        result.explanation = (
+            f"您可能符合「{policy.name}」，金额还需要了解："
+            + "；".join(dict.fromkeys(pack.question(m) for m in result.missing))
+            if result.missing
+            else f"您可能符合「{policy.name}」，金额无法按您填写的情况自动计算，以经办部门核定为准。{apply}"
         )
         result.trace = steps
         return result

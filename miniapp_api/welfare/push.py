@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
 from identity.models import Account
@@ -37,7 +37,12 @@ class Pass:
     failed: int = 0
 
 
-def _diff(snapshot: dict[str, Any] | None, now: dict[str, list[Any]]) -> list[tuple[str, int]]:
+def _diff(
+    snapshot: dict[str, Any] | None, now: dict[str, list[Any]], same: dict[str, frozenset[int]]
+) -> list[tuple[str, int]]:
+    """The policies eligible now and not at the last screening, not yet told under this version or one with the
+    same content (``same``: a policy withdrawn and brought back word for word, or the shipped pack's version 0
+    loaded again unchanged, is not news)."""
     if snapshot is None:
         return []
     before: dict[str, list[Any]] = snapshot.get("s", {})
@@ -48,7 +53,7 @@ def _diff(snapshot: dict[str, Any] | None, now: dict[str, list[Any]]) -> list[tu
             continue
         if pid in before and before[pid][1] == "eligible":
             continue  # already had it
-        if f"{pid}:{version}" in told:
+        if f"{pid}:{version}" in told or any(f"{pid}:{v}" in told for v in same.get(pid, ())):
             continue
         new.append((pid, int(version)))
     return new
@@ -158,8 +163,17 @@ async def _rescreen_batch(
     boundaries = _boundaries(served)
     async with in_transaction() as conn:
         rows = await WelfareProfile.filter(id__in=ids, proactive=True).select_for_update().using_db(conn).order_by("id")
+        # Only residents' active accounts: one turned staff or disabled since is not screened (its profile is not
+        # even unsealed) and nothing is marked told; it stays due, for the day it is a resident's again.
+        accounts = (
+            {a.id: a for a in await _residents(Account.filter(id__in=[r.account_id for r in rows])).using_db(conn)}
+            if rows
+            else {}
+        )
         plans = []
         for row in rows:
+            if row.account_id not in accounts:
+                continue
             try:
                 snapshot = service.unseal(row.snapshot_enc, service.SNAPSHOT_FIELD) if row.snapshot_enc else None
                 old = stale(snapshot, on)
@@ -172,21 +186,15 @@ async def _rescreen_batch(
                 done.failed += 1
                 continue
             statuses = found[0] if found is not None else None
-            plans.append((row, found, snapshot, _diff(snapshot, statuses) if statuses is not None else []))
-        wanted = [row.account_id for row, _, _, new in plans if new]
-        accounts = (
-            {a.id: a for a in await Account.filter(id__in=wanted, is_active=True).using_db(conn)} if wanted else {}
-        )
+            plans.append((row, found, snapshot, _diff(snapshot, statuses, served.same) if statuses is not None else []))
         at = dt.datetime.now(dt.UTC).isoformat()
         # notify.outbox has no bulk path (enqueue writes one row, reads it back and wakes the dispatchers):
         # one call per message told, which is one profile in ten at most in the bench.
         for row, found, snapshot, new in plans:
             told = set(snapshot.get("told", [])) if snapshot else set()
-            account = accounts.get(row.account_id)
+            account = accounts[row.account_id]
             for pid, version in new:
                 told.add(f"{pid}:{version}")
-                if account is None:
-                    continue
                 try:
                     await outbox.enqueue(
                         template=TEMPLATE,
@@ -212,6 +220,16 @@ async def _rescreen_batch(
             await conn.execute_many(sql, [[r.snapshot_enc, r.screened_pack, False, r.id] for r, _, _, _ in plans])
 
 
+def _residents(accounts: Any) -> Any:
+    """``accounts`` (an Account query) narrowed to residents' active accounts."""
+    return accounts.filter(is_active=True, role__in=list(service.RESIDENT_ROLES))
+
+
+def _of_residents() -> Q:
+    """Saved profiles whose account is a resident's, active (``_residents``)."""
+    return Q(account_id__in=Subquery(_residents(Account.all()).values("id")))
+
+
 _UPDATE = "UPDATE welfare_profile SET snapshot_enc = ?, screened_pack = ?, due = ? WHERE id = ?"
 _UPDATE_PG = "UPDATE welfare_profile SET snapshot_enc = $1, screened_pack = $2, due = $3 WHERE id = $4"
 _boundaries_of: dict[int, tuple[packs.Pack, list[dt.date]]] = {}
@@ -225,17 +243,39 @@ def _boundaries(served: versions.Served) -> list[dt.date]:
     return cached[1]
 
 
+async def _unserved_dropped(served: versions.Served, on: dt.date) -> None:
+    """Messages of matches not yet sent (waiting, failed, or dead and retryable by an admin) whose policy the
+    served pack no longer holds, or holds but not in force on ``on``, are dropped: they would send a resident
+    to the guide of a policy no longer served. The policy is read from the idempotency key (nothing unsealed)."""
+    from notify.models import Notification, Status
+
+    waiting = await Notification.filter(
+        template=TEMPLATE, status__in=[Status.PENDING, Status.FAILED, Status.DEAD]
+    ).values_list("id", "idempotency_key")
+    gone = []
+    for nid, key in waiting:
+        pid = str(key).split(":")[2] if str(key).count(":") >= 3 else ""
+        policy = served.pack.policies.get(pid)
+        if policy is None or not policy.in_force(on):
+            gone.append(nid)
+    if gone:
+        await Notification.filter(id__in=gone, status__in=[Status.PENDING, Status.FAILED, Status.DEAD]).delete()
+
+
 async def rescreen_due(*, limit: int = BATCH, rounds: int = 50, on: dt.date | None = None) -> Pass:
     """Consenting residents whose profile changed or who were screened with an older pack, in batches of
     ``limit`` (at most ``rounds`` batches a pass), on ``on`` (default: today). After a pack change only the
     policies whose version changed are evaluated again, unless the date made the snapshot stale."""
     served = await versions.current()
     on = on or service.today()
+    await _unserved_dropped(served, on)
     done = Pass()
     after = 0
     for _ in range(rounds):
         ids = await (
-            WelfareProfile.filter(Q(due=True) | Q(screened_pack__lt=served.version), proactive=True, id__gt=after)
+            WelfareProfile.filter(
+                Q(due=True) | Q(screened_pack__lt=served.version), _of_residents(), proactive=True, id__gt=after
+            )
             .order_by("id")
             .limit(limit)
             .values_list("id", flat=True)
@@ -255,11 +295,12 @@ async def rescreen_dated(*, on: dt.date | None = None, limit: int = BATCH) -> Pa
     matches, once per policy version. Reads every consenting row's sealed snapshot; screens only those."""
     served = await versions.current()
     on = on or service.today()
+    await _unserved_dropped(served, on)
     done = Pass()
     after = 0
     while True:
         rows = await (
-            WelfareProfile.filter(proactive=True, id__gt=after)
+            WelfareProfile.filter(_of_residents(), proactive=True, id__gt=after)
             .order_by("id")
             .limit(limit)
             .values_list("id", "due", "screened_pack", "snapshot_enc")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from identity.roles import Role
 from miniapp_api.welfare import service
 from miniapp_api.welfare.schemas import (
     WelfareConsentIn,
@@ -24,7 +23,7 @@ from server.validation import errors, json_body, responds
 
 bp = Blueprint("welfare", url_prefix="/api/v1")
 
-RESIDENTS = (Role.RESIDENT, Role.PARTY_MEMBER)
+RESIDENTS = service.RESIDENT_ROLES
 NO_STORE = {"Cache-Control": "no-store"}
 # Screening and tracing cost CPU (every policy's conditions over up to 20 members): an address gets far
 # fewer of them than the default rate (a resident answering the questions one by one stays well within).

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.expressions import F
 
+from identity.roles import Role
 from miniapp_api.welfare import engine, profiles, versions
 from miniapp_api.welfare.models import WelfareProfile
 from miniapp_api.welfare.pack import PERIODS, Pack, Policy
@@ -19,6 +20,8 @@ CHINA = ZoneInfo("Asia/Shanghai")
 MAX_MEMBERS = profiles.MAX_MEMBERS
 MAX_PROFILE_BYTES = 32 * 1024
 EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
+# Who may save a profile, and whose saved profile the push screens (an account turned staff or disabled: neither).
+RESIDENT_ROLES = (Role.RESIDENT, Role.PARTY_MEMBER)
 PROFILE_FIELD = "welfare.profile"
 SNAPSHOT_FIELD = "welfare.snapshot"
 

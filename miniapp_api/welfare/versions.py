@@ -13,6 +13,7 @@ import datetime as dt
 import gc
 import hashlib
 import json
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from identity import audit
 from miniapp_api.welfare import expr
 from miniapp_api.welfare import pack as packs
 from miniapp_api.welfare.models import WelfarePack, WelfarePolicyVersion
+from miniapp_api.welfare.pack import reading
 
 CHECK_SECONDS = 2.0
 MAX_PACK_BYTES = 8 * 1024 * 1024
@@ -72,13 +74,29 @@ def _shipped() -> Served:
 
 
 def pack_files(directory: Path) -> dict[str, str]:
-    """The pack's files (path relative to the pack -> text), as the loader reads them."""
+    """The pack's files (path relative to the pack -> text), as the loader reads them. Raises ``PackError``
+    for a link, anything but a regular file or one too large (what ``pack.check`` refuses too)."""
     files: dict[str, str] = {}
-    for rel in ["variables.yaml", *(f"parameters/{p.name}" for p in sorted((directory / "parameters").glob("*.yaml")))]:
-        if (directory / rel).is_file():
-            files[rel] = (directory / rel).read_text(encoding="utf-8")
-    for p in sorted((directory / "policies").glob("*.yaml")):
-        files[f"policies/{p.name}"] = p.read_text(encoding="utf-8")
+    problems: list[str] = []
+    for folder in ("parameters", "policies"):
+        linked = reading.unsafe_folder(directory / folder, f"{folder}/")
+        if linked is not None:
+            raise packs.PackError([linked])
+    paths = [
+        "variables.yaml",
+        *(f"parameters/{p.name}" for p in sorted((directory / "parameters").glob("*.yaml"))),
+        *(f"policies/{p.name}" for p in sorted((directory / "policies").glob("*.yaml"))),
+    ]
+    for rel in paths:
+        if rel == "variables.yaml" and not os.path.lexists(directory / rel):
+            continue
+        text, problem = reading.read_text(directory / rel, rel)
+        if text is None:
+            problems.append(problem or f"{rel}: cannot read")
+        else:
+            files[rel] = text
+    if problems:
+        raise packs.PackError(problems)
     return files
 
 
@@ -219,7 +237,9 @@ async def load(directory: Path | str, *, loaded_by: str) -> Loaded:
     files = pack_files(root)
     if sum(len(t.encode()) for t in files.values()) > MAX_PACK_BYTES:
         raise packs.PackError([f"the pack is larger than {MAX_PACK_BYTES // 1024 // 1024} MB"])
-    pack = packs.load(root)
+    # The texts just read are checked again and compiled: what is stored is exactly what was checked, even
+    # if a file changed in the folder meanwhile (every instance compiles the stored texts).
+    pack = _compile(files)
     content_hash = _hash({rel: yaml.safe_load(text) for rel, text in files.items()})  # layout and comments aside
     hashes = _policy_hashes(files, pack)
     for attempt in range(5):

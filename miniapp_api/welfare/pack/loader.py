@@ -14,7 +14,7 @@ from miniapp_api.welfare.pack.checks import check_names
 from miniapp_api.welfare.pack.model import Pack, PackError, Policy
 from miniapp_api.welfare.pack.parameters import load_parameters
 from miniapp_api.welfare.pack.policies import load_policy
-from miniapp_api.welfare.pack.reading import read
+from miniapp_api.welfare.pack.reading import read, unsafe_folder
 from miniapp_api.welfare.pack.variables import cycles, derived_graph, load_variables
 
 # Bounds the work a hostile pack can cause before anything is checked.
@@ -27,6 +27,9 @@ def _build(root: Path) -> tuple[Pack | None, list[str]]:
     problems: list[str] = []
     if not root.is_dir():
         return None, [f"{root}: not a directory"]
+    linked = unsafe_folder(root / "policies", "policies/")
+    if linked is not None:
+        return None, [linked]
     policy_files = sorted((root / "policies").glob("*.yaml"))
     if len(policy_files) > MAX_POLICIES:
         return None, [f"policies/: {len(policy_files):,} policies, more than the {MAX_POLICIES:,} a pack may hold"]

@@ -7,12 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from miniapp_api.welfare.pack.model import Parameter
-from miniapp_api.welfare.pack.reading import parse_date, parse_source, read
+from miniapp_api.welfare.pack.reading import number_problem, parse_date, parse_source, read, unsafe_folder
 
 
 def load_parameters(root: Path, problems: list[str]) -> dict[str, Parameter]:
     """Every parameter of parameters/*.yaml, its values sorted by start date."""
     parameters: dict[str, Parameter] = {}
+    linked = unsafe_folder(root / "parameters", "parameters/")
+    if linked is not None:
+        problems.append(linked)
+        return parameters
     for path in sorted((root / "parameters").glob("*.yaml")):
         raw = read(path, root, problems)
         rel = str(path.relative_to(root))
@@ -33,11 +37,15 @@ def load_parameters(root: Path, problems: list[str]) -> dict[str, Parameter]:
             for row in spec["values"]:
                 start = parse_date(row.get("from")) if isinstance(row, dict) else None
                 if start is None:
-                    problems.append(f"{where}: each value needs a 'from' date (YYYY-MM-DD)")
+                    problems.append(f"{where}: each value needs a 'from' date (YYYY-MM-DD, 1900 to 2100)")
                     continue
                 value = row.get("value")
                 if value is not None and not isinstance(value, int | float | str):
                     problems.append(f"{where}: the value from {start} is not a number or text")
+                    continue
+                wrong = number_problem(value)
+                if wrong is not None:
+                    problems.append(f"{where}: the value from {start} {wrong}")
                     continue
                 source = parse_source(row.get("source"))
                 if source is None:

@@ -62,9 +62,9 @@ def load_policy(
     start = parse_date(raw.get("effective_from"))
     until = parse_date(raw.get("effective_until")) if raw.get("effective_until") is not None else None
     if start is None:
-        problems.append(f"{where}: effective_from must be a date (YYYY-MM-DD)")
+        problems.append(f"{where}: effective_from must be a date (YYYY-MM-DD, 1900 to 2100)")
     if raw.get("effective_until") is not None and until is None:
-        problems.append(f"{where}: effective_until must be a date (YYYY-MM-DD)")
+        problems.append(f"{where}: effective_until must be a date (YYYY-MM-DD, 1900 to 2100)")
     if start and until and until < start:
         problems.append(f"{where}: effective_until is before effective_from")
     target = raw.get("target")

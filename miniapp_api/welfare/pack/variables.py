@@ -4,6 +4,7 @@ asks for it) or a derived variable's formula, and the check that derived variabl
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from miniapp_api.welfare import expr
@@ -13,7 +14,7 @@ from miniapp_api.welfare.pack.reading import read
 
 def load_variables(root: Path, problems: list[str]) -> tuple[dict[str, Variable], dict[str, str]]:
     """The registry's variables and income kinds (kind -> Chinese name) from variables.yaml."""
-    raw = read(root / "variables.yaml", root, problems) if (root / "variables.yaml").exists() else None
+    raw = read(root / "variables.yaml", root, problems) if os.path.lexists(root / "variables.yaml") else None
     if raw is None:
         if not (root / "variables.yaml").exists():
             problems.append("variables.yaml: missing (the registry of variables)")
