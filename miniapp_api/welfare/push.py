@@ -11,6 +11,7 @@ mini-program when saving the profile).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -165,14 +166,18 @@ async def _rescreen_batch(
         rows = await WelfareProfile.filter(id__in=ids, proactive=True).select_for_update().using_db(conn).order_by("id")
         # Only residents' active accounts: one turned staff or disabled since is not screened (its profile is not
         # even unsealed) and nothing is marked told; it stays due, for the day it is a resident's again.
-        accounts = (
-            {a.id: a for a in await _residents(Account.filter(id__in=[r.account_id for r in rows])).using_db(conn)}
+        residents = (
+            set(
+                await _residents(Account.filter(id__in=[r.account_id for r in rows]))
+                .using_db(conn)
+                .values_list("id", flat=True)
+            )
             if rows
-            else {}
+            else set()
         )
         plans = []
         for row in rows:
-            if row.account_id not in accounts:
+            if row.account_id not in residents:
                 continue
             try:
                 snapshot = service.unseal(row.snapshot_enc, service.SNAPSHOT_FIELD) if row.snapshot_enc else None
@@ -187,25 +192,26 @@ async def _rescreen_batch(
                 continue
             statuses = found[0] if found is not None else None
             plans.append((row, found, snapshot, _diff(snapshot, statuses, served.same) if statuses is not None else []))
+        wanted = [row.account_id for row, _, _, new in plans if new]  # whole accounts only for those told
+        accounts = {a.id: a for a in await Account.filter(id__in=wanted).using_db(conn)} if wanted else {}
         at = dt.datetime.now(dt.UTC).isoformat()
-        # notify.outbox has no bulk path (enqueue writes one row, reads it back and wakes the dispatchers):
-        # one call per message told, which is one profile in ten at most in the bench.
+        messages = []  # written in one statement below (outbox.enqueue_many), in this transaction
         for row, found, snapshot, new in plans:
             told = set(snapshot.get("told", [])) if snapshot else set()
-            account = accounts[row.account_id]
+            account = accounts.get(row.account_id)
             for pid, version in new:
+                if account is None:
+                    continue  # unreachable: every row with news is a resident's, read above
                 told.add(f"{pid}:{version}")
-                try:
-                    await outbox.enqueue(
-                        template=TEMPLATE,
-                        data={"policy": served.pack.policies[pid].name, "policy_id": pid, "at": at},
-                        idempotency_key=f"welfare.match:{account.public_id}:{pid}:{version}",
-                        account=account,
-                        using_db=conn,
+                with contextlib.suppress(ValueError):  # no address on any channel: nothing to send
+                    messages.append(
+                        outbox.message(
+                            template=TEMPLATE,
+                            data={"policy": served.pack.policies[pid].name, "policy_id": pid, "at": at},
+                            idempotency_key=f"welfare.match:{account.public_id}:{pid}:{version}",
+                            account=account,
+                        )
                     )
-                    done.told += 1
-                except ValueError:
-                    pass  # no address on any channel: nothing to send
             if found is not None:
                 statuses, nxt = found
                 row.snapshot_enc = service.seal(
@@ -215,6 +221,7 @@ async def _rescreen_batch(
             row.screened_pack = served.version
             row.due = False
             done.screened += 1
+        done.told += await outbox.enqueue_many(messages, using_db=conn)
         if plans:  # one prepared statement run for the whole batch (bulk_update's CASE was a third of the pass)
             sql = _UPDATE_PG if conn.capabilities.dialect == "postgres" else _UPDATE
             await conn.execute_many(sql, [[r.snapshot_enc, r.screened_pack, False, r.id] for r, _, _, _ in plans])

@@ -59,6 +59,35 @@ async def test_a_repeated_key_inside_a_transaction_does_not_break_it(running: ob
     assert await Notification.all().count() == 1
 
 
+async def test_many_at_once_keep_the_keys_and_the_transaction(dispatcher: Dispatcher, wechat: WeChatFake) -> None:
+    """enqueue_many (a background pass telling thousands): keys already in the outbox are left as they are
+    (counted out, the transaction still usable), a rollback writes none, and each is sent once."""
+    await outbox.enqueue(template="ebike.stolen", data=STOLEN, idempotency_key="m1", openid="o_1")
+    with pytest.raises(Boom):
+        async with in_transaction() as conn:
+            rows = [outbox.message(template="ebike.stolen", data=STOLEN, idempotency_key="m9", openid="o_9")]
+            assert await outbox.enqueue_many(rows, using_db=conn) == 1
+            raise Boom()
+    assert not await Notification.filter(idempotency_key="m9").exists()
+
+    def three() -> list[Notification]:
+        return [
+            outbox.message(template="ebike.stolen", data=STOLEN, idempotency_key=f"m{i}", openid=f"o_{i}")
+            for i in range(1, 4)
+        ]
+
+    async with in_transaction() as conn:
+        assert await outbox.enqueue_many(three(), using_db=conn) == 2  # m1 was there already
+        assert await outbox.enqueue_many(three(), using_db=conn) == 0
+        await Account.filter(id=-1).using_db(conn).count()
+    assert await outbox.enqueue_many([]) == 0
+    assert await Notification.all().count() == 3
+    await dispatcher.run_once()
+    assert sorted(m["touser"] for m in wechat.sent_messages()) == ["o_1", "o_2", "o_3"]
+    with pytest.raises(ValueError):
+        outbox.message(template="ebike.stolen", data=STOLEN, idempotency_key="m5")  # no address at all
+
+
 async def test_personal_data_is_stored_encrypted(running: object) -> None:
     account = await make_account(Role.RESIDENT)
     await identity_service.update_profile(account=account, name="张三", phone="13912345678", id_number=None)
