@@ -57,7 +57,9 @@ def blueprints() -> list[Any]:
     from miniapp_api.devices.silence_routes import bp as device_silences_bp
     from miniapp_api.ebikes.routes import bp as ebikes_bp
     from miniapp_api.jobs.enterprise_routes import bp as jobs_enterprises_bp
+    from miniapp_api.jobs.match_routes import bp as jobs_matches_bp
     from miniapp_api.jobs.posting_routes import bp as jobs_postings_bp
+    from miniapp_api.jobs.seeker_routes import bp as jobs_seekers_bp
     from miniapp_api.open311.routes import group as open311_group
     from miniapp_api.reports.photo_routes import bp as report_photos_bp
     from miniapp_api.reports.routes import bp as reports_bp
@@ -104,6 +106,8 @@ def blueprints() -> list[Any]:
         welfare_bp,
         jobs_enterprises_bp,
         jobs_postings_bp,
+        jobs_seekers_bp,
+        jobs_matches_bp,
     ]
 
 

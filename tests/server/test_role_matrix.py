@@ -212,6 +212,11 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/jobs/postings/<posting_id:str>/take-down"): "- - -  -    -    -    -    -    -    +",
     ("GET", "/api/v1/jobs/postings"):                      "+    +    +    +    +    +    +    +    +    +",
     ("GET", "/api/v1/jobs/postings/<posting_id:str>"):     "+    +    +    +    +    +    +    +    +    +",
+    ("PUT", "/api/v1/me/jobs/profile"):                    "-    +    +    -    -    -    -    -    -    -",
+    ("GET", "/api/v1/me/jobs/profile"):                    "-    +    +    -    -    -    -    -    -    -",
+    ("DELETE", "/api/v1/me/jobs/profile"):                 "-    +    +    -    -    -    -    -    -    -",
+    ("GET", "/api/v1/jobs/matches"):                       "-    +    +    -    -    -    -    -    -    -",
+    ("GET", "/api/v1/employer/postings/<posting_id:str>/candidates"): "- - - -  -    -    -    -    +    -",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"
