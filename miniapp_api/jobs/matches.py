@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from identity import service as identity_service
 from identity.models import Account
@@ -36,6 +36,7 @@ from miniapp_api.jobs.vocab import EARTH_RADIUS_KM, EDUCATION, education_rank
 from server.auth import Principal
 from server.errors import Conflict
 
+M = TypeVar("M")
 KM_PER_DEGREE = EARTH_RADIUS_KM * math.pi / 180
 POSTING_COLUMNS = (
     "id",
@@ -82,6 +83,11 @@ def box(lat: float, lon: float, km: float) -> dict[str, float]:
     return {"lat__gte": lat - dlat, "lat__lte": lat + dlat, "lon__gte": lon - dlon, "lon__lte": lon + dlon}
 
 
+def as_row(model: type[M], values: dict[str, Any]) -> M:
+    """Light row values read as the model (only the attributes ``rows.*_view`` reads), without building one."""
+    return cast(M, SimpleNamespace(**values))
+
+
 def name_of(taxonomy: Taxonomy) -> Any:
     return lambda slug: taxonomy.name(slug) or slug
 
@@ -113,6 +119,11 @@ async def for_seeker(*, viewer: Principal, limit: int) -> list[Match]:
     profile = await SeekerProfile.get_or_none(account_id=account.id)
     if profile is None:
         raise Conflict(NO_PROFILE, code="profile_missing")
+    return await best_postings(profile, limit)
+
+
+async def best_postings(profile: SeekerProfile, limit: int) -> list[Match]:
+    """The profile's top ``limit`` postings (the bench times this)."""
     seeker = rows.seeker_view(profile)
     query = public_query().filter(education_min__in=EDUCATION[: education_rank(profile.education) + 1])
     if profile.employment_types:
@@ -120,7 +131,7 @@ async def for_seeker(*, viewer: Principal, limit: int) -> list[Match]:
     if profile.home_lat is not None and profile.home_lon is not None:
         query = query.filter(**box(profile.home_lat, profile.home_lon, profile.radius_km))
     found = await query.values(*POSTING_COLUMNS)
-    views = [rows.posting_view(cast(Posting, SimpleNamespace(**r))) for r in found]
+    views = [rows.posting_view(as_row(Posting, r)) for r in found]
     taxonomy = await rows.skills.current()
     best = top_jobs(seeker, views, limit, taxonomy.related)
     loaded = {
@@ -156,7 +167,7 @@ async def for_posting(*, viewer: Principal, public_id: str, limit: int) -> list[
     levels = EDUCATION[education_rank(posting.education_min) :]
     found = await SeekerProfile.filter(visible=True, education__in=levels).values(*SEEKER_COLUMNS)
     by_account = {r["account_id"]: r for r in found}
-    views = [rows.seeker_view(cast(SeekerProfile, SimpleNamespace(**r))) for r in found]
+    views = [rows.seeker_view(as_row(SeekerProfile, r)) for r in found]
     taxonomy = await rows.skills.current()
     best = top_seekers(rows.posting_view(posting), views, limit, taxonomy.related)
     ids = [cast(int, r.seeker_id) for r in best]
