@@ -59,7 +59,9 @@ def blueprints() -> list[Any]:
     from miniapp_api.jobs.application_routes import bp as jobs_applications_bp
     from miniapp_api.jobs.enterprise_routes import bp as jobs_enterprises_bp
     from miniapp_api.jobs.ledger_routes import bp as jobs_ledger_bp
+    from miniapp_api.jobs.match_routes import bp as jobs_matches_bp
     from miniapp_api.jobs.posting_routes import bp as jobs_postings_bp
+    from miniapp_api.jobs.seeker_routes import bp as jobs_seekers_bp
     from miniapp_api.jobs.skill_routes import bp as jobs_skills_bp
     from miniapp_api.open311.routes import group as open311_group
     from miniapp_api.reports.photo_routes import bp as report_photos_bp
@@ -110,6 +112,8 @@ def blueprints() -> list[Any]:
         jobs_applications_bp,
         jobs_ledger_bp,
         jobs_skills_bp,
+        jobs_seekers_bp,
+        jobs_matches_bp,
     ]
 
 

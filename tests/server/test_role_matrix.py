@@ -227,6 +227,11 @@ MATRIX: dict[tuple[str, str], str] = {
     # for DELETE; PUT without a body is 422 first).
     ("PUT", "/api/v1/jobs/skills/<slug:str>"):             "-    -    -    -    -    -    -    +    -    +",
     ("DELETE", "/api/v1/jobs/skills/<slug:str>"):          "-    -    -    -    -    -    -    +    -    -",
+    ("PUT", "/api/v1/me/jobs/profile"):                    "-    +    +    -    -    -    -    -    -    -",
+    ("GET", "/api/v1/me/jobs/profile"):                    "-    +    +    -    -    -    -    -    -    -",
+    ("DELETE", "/api/v1/me/jobs/profile"):                 "-    +    +    -    -    -    -    -    -    -",
+    ("GET", "/api/v1/jobs/matches"):                       "-    +    +    -    -    -    -    -    -    -",
+    ("GET", "/api/v1/employer/postings/<posting_id:str>/candidates"): "- - - -  -    -    -    -    +    -",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"

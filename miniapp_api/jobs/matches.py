@@ -1,0 +1,195 @@
+"""A seeker's best postings and a posting's best candidates: a SQL prefilter, then the pure matcher.
+
+Both read light rows (only the columns the matcher needs, no model objects) and map them through
+``rows.seeker_view`` / ``rows.posting_view``, so they score exactly as the push and the bench do; only the top
+N are then loaded whole. A seeker's matches: live postings still valid, of verified enterprises, in the box of
+the seeker's radius, asking no more education than the seeker has, of a wanted employment type. A posting's
+candidates: seekers who opted in (``visible``) with the education it asks for, each known to the employer
+only by an id made for this posting (candidates.candidate_id); name and phone only once the seeker applied
+or accepted an invitation (Application rows)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, TypeVar, cast
+
+from identity import service as identity_service
+from identity.models import Account
+from miniapp_api.jobs import candidates, rows
+from miniapp_api.jobs.explain import explain
+from miniapp_api.jobs.matching import MatchResult, top_jobs, top_seekers
+from miniapp_api.jobs.models import (
+    Application,
+    ApplicationState,
+    EnterpriseStatus,
+    Initiator,
+    Posting,
+    PostingStatus,
+    SeekerProfile,
+)
+from miniapp_api.jobs.postings import own_posting, public_query
+from miniapp_api.jobs.seekers import NO_PROFILE, account_of
+from miniapp_api.jobs.taxonomy import Taxonomy
+from miniapp_api.jobs.vocab import EARTH_RADIUS_KM, EDUCATION, education_rank
+from server.auth import Principal
+from server.errors import Conflict
+
+M = TypeVar("M")
+KM_PER_DEGREE = EARTH_RADIUS_KM * math.pi / 180
+POSTING_COLUMNS = (
+    "id",
+    "occupation_code",
+    "skills_required",
+    "skills_preferred",
+    "education_min",
+    "experience_min_years",
+    "salary_monthly_min",
+    "salary_monthly_max",
+    "lat",
+    "lon",
+    "employment_type",
+    "shifts",
+    "openings",
+    "applicants",
+)
+SEEKER_COLUMNS = (
+    "account_id",
+    "desired_occupations",
+    "skills",
+    "education",
+    "experience_years",
+    "expected_salary_monthly",
+    "home_lat",
+    "home_lon",
+    "radius_km",
+    "employment_types",
+    "shifts",
+)
+# The states in which the seeker has shown themself to the employer: they applied (and were perhaps hired or
+# turned down since), or accepted the employer's invitation. Withdrawn, declined or merely invited: masked.
+REVEALED = frozenset({ApplicationState.APPLIED.value, ApplicationState.ACCEPTED.value, ApplicationState.HIRED.value})
+
+
+def revealed(state: str, initiated_by: str) -> bool:
+    return state in REVEALED or (state == ApplicationState.REJECTED.value and initiated_by == Initiator.SEEKER.value)
+
+
+def box(lat: float, lon: float, km: float) -> dict[str, float]:
+    """The lat/lon box around a point holding every point within ``km`` (a little wider, never narrower)."""
+    dlat = km / KM_PER_DEGREE * 1.001
+    dlon = dlat / max(math.cos(math.radians(abs(lat) + dlat)), 1e-6)
+    return {"lat__gte": lat - dlat, "lat__lte": lat + dlat, "lon__gte": lon - dlon, "lon__lte": lon + dlon}
+
+
+def as_row(model: type[M], values: dict[str, Any]) -> M:
+    """Light row values read as the model (only the attributes ``rows.*_view`` reads), without building one."""
+    return cast(M, SimpleNamespace(**values))
+
+
+def name_of(taxonomy: Taxonomy) -> Any:
+    return lambda slug: taxonomy.name(slug) or slug
+
+
+def scores(r: MatchResult) -> dict[str, float]:
+    return {
+        "score": round(r.score, 4),
+        "combined": round(r.combined, 4),
+        "seeker_score": round(r.seeker_score, 4),
+        "job_score": round(r.job_score, 4),
+        "damping": round(r.damping, 4),
+    }
+
+
+def km(r: MatchResult) -> float | None:
+    return None if r.distance_km is None else round(r.distance_km, 1)
+
+
+@dataclass
+class Match:
+    posting: Posting
+    result: MatchResult
+    explanation: dict[str, str]
+
+
+async def for_seeker(*, viewer: Principal, limit: int) -> list[Match]:
+    """The caller's top ``limit`` postings, best first (409 ``profile_missing`` without a profile)."""
+    account = await account_of(viewer)
+    profile = await SeekerProfile.get_or_none(account_id=account.id)
+    if profile is None:
+        raise Conflict(NO_PROFILE, code="profile_missing")
+    return await best_postings(profile, limit)
+
+
+async def best_postings(profile: SeekerProfile, limit: int) -> list[Match]:
+    """The profile's top ``limit`` postings (the bench times this)."""
+    seeker = rows.seeker_view(profile)
+    query = public_query().filter(education_min__in=EDUCATION[: education_rank(profile.education) + 1])
+    if profile.employment_types:
+        query = query.filter(employment_type__in=list(profile.employment_types))
+    if profile.home_lat is not None and profile.home_lon is not None:
+        query = query.filter(**box(profile.home_lat, profile.home_lon, profile.radius_km))
+    found = await query.values(*POSTING_COLUMNS)
+    views = [rows.posting_view(as_row(Posting, r)) for r in found]
+    taxonomy = await rows.skills.current()
+    best = top_jobs(seeker, views, limit, taxonomy.related)
+    loaded = {
+        p.id: p
+        for p in await Posting.filter(id__in=[r.posting_id for r in best]).prefetch_related("enterprise", "node")
+    }
+    name = name_of(taxonomy)
+    return [
+        Match(loaded[cast(int, r.posting_id)], r, explain(r, name).as_dict()) for r in best if r.posting_id in loaded
+    ]
+
+
+@dataclass
+class Candidate:
+    id: str
+    result: MatchResult
+    profile: dict[str, Any]
+    explanation: dict[str, str]
+    application: str | None
+    identity: dict[str, str | None] | None
+
+
+async def for_posting(*, viewer: Principal, public_id: str, limit: int) -> list[Candidate]:
+    """The posting's top ``limit`` opted-in seekers, best first, masked (another enterprise's posting: 404)."""
+    posting = await own_posting(viewer=viewer, public_id=public_id)
+    if posting.status != PostingStatus.LIVE.value:
+        raise Conflict(f"Only a live posting has candidates; this one is {posting.status}.", code="posting_not_live")
+    if posting.enterprise.status != EnterpriseStatus.VERIFIED.value:
+        raise Conflict(
+            "Your enterprise is not verified by the employment service: it cannot look for candidates.",
+            code="enterprise_not_verified",
+        )
+    levels = EDUCATION[education_rank(posting.education_min) :]
+    found = await SeekerProfile.filter(visible=True, education__in=levels).values(*SEEKER_COLUMNS)
+    by_account = {r["account_id"]: r for r in found}
+    views = [rows.seeker_view(as_row(SeekerProfile, r)) for r in found]
+    taxonomy = await rows.skills.current()
+    best = top_seekers(rows.posting_view(posting), views, limit, taxonomy.related)
+    ids = [cast(int, r.seeker_id) for r in best]
+    applications = {a.seeker_id: a for a in await Application.filter(posting_id=posting.id, seeker_id__in=ids)}
+    shown = [i for i in ids if i in applications and revealed(applications[i].state, applications[i].initiated_by)]
+    identities = {}
+    for account in await Account.filter(id__in=shown):
+        full = identity_service.read_profile(account)
+        identities[account.id] = {"name": full.name, "phone": full.phone}
+    name = name_of(taxonomy)
+    out = []
+    for r in best:
+        seeker = cast(int, r.seeker_id)
+        application = applications.get(seeker)
+        out.append(
+            Candidate(
+                id=candidates.candidate_id(posting.public_id, seeker),
+                result=r,
+                profile=by_account[seeker],
+                explanation=explain(r, name).as_dict(),
+                application=application.state if application else None,
+                identity=identities.get(seeker),
+            )
+        )
+    return out
