@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 
+import numpy as np
+
 from identity import service as identity_service
 from identity.models import Account
-from miniapp_api.jobs import candidates, rows
+from miniapp_api.jobs import candidates, index, rows
 from miniapp_api.jobs.explain import explain
-from miniapp_api.jobs.matching import MatchResult, top_jobs, top_seekers
+from miniapp_api.jobs.matching import MatchResult, top_jobs, top_seekers, vector
 from miniapp_api.jobs.models import (
     Application,
     ApplicationState,
@@ -37,6 +39,7 @@ from server.auth import Principal
 from server.errors import Conflict
 
 M = TypeVar("M")
+MARGIN = 20  # candidates taken from the index: 2 x limit + MARGIN, then scored fresh
 KM_PER_DEGREE = EARTH_RADIUS_KM * math.pi / 180
 POSTING_COLUMNS = (
     "id",
@@ -123,20 +126,28 @@ async def for_seeker(*, viewer: Principal, limit: int) -> list[Match]:
 
 
 async def best_postings(profile: SeekerProfile, limit: int) -> list[Match]:
-    """The profile's top ``limit`` postings (the bench times this)."""
+    """The profile's top ``limit`` postings (the bench times this): candidates from the in-memory index
+    (index.py), plus every posting changed since it was built, read fresh from the database (still live,
+    valid, of a verified enterprise, passing the seeker's SQL prefilter), scored by the pure matcher."""
     seeker = rows.seeker_view(profile)
-    query = public_query().filter(education_min__in=EDUCATION[: education_rank(profile.education) + 1])
+    taxonomy = await rows.skills.current()
+    snap, keep = await index.postings.current()
+    changed = await index.changed_since(snap)
+    if changed:
+        keep &= ~np.isin(snap.ids, np.array(changed, dtype=np.int64))
+    picked = vector.top(seeker, snap.columns, 2 * limit + MARGIN, taxonomy.related, keep=keep)
+    ids = sorted({int(snap.ids[i]) for i, _ in picked}.union(changed))
+    query = public_query().filter(id__in=ids, education_min__in=EDUCATION[: education_rank(profile.education) + 1])
     if profile.employment_types:
         query = query.filter(employment_type__in=list(profile.employment_types))
     if profile.home_lat is not None and profile.home_lon is not None:
         query = query.filter(**box(profile.home_lat, profile.home_lon, profile.radius_km))
-    found = await query.values(*POSTING_COLUMNS)
+    found = await query.order_by("id").values(*POSTING_COLUMNS)
     views = [rows.posting_view(as_row(Posting, r)) for r in found]
-    taxonomy = await rows.skills.current()
     best = top_jobs(seeker, views, limit, taxonomy.related)
     loaded = {
         p.id: p
-        for p in await Posting.filter(id__in=[r.posting_id for r in best]).prefetch_related("enterprise", "node")
+        for p in await public_query().filter(id__in=[r.posting_id for r in best]).prefetch_related("enterprise", "node")
     }
     name = name_of(taxonomy)
     return [

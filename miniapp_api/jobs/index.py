@@ -1,0 +1,193 @@
+"""Live postings in memory as columns (matching/vector.py), so a seeker's top postings take milliseconds.
+
+One index per instance: every live, still-valid posting (of any enterprise) as of its build, in id order,
+with its enterprise and last valid day. Built on first use, off the event loop where it is CPU work (the rows
+are read in chunks). Every ``RECHECK_SECONDS`` a cheap stamp is read: the postings' latest ``updated_at`` and
+the live ones' applicants (which change on every application without touching ``updated_at``), the day, and
+the enterprises' count and latest change. A posting change rebuilds the index (inline while it is small, else
+in the background while the old one serves); an enterprise change only re-reads the verified enterprises.
+
+The index only chooses candidates; ``matches.best_postings`` then loads them fresh and scores them with the
+pure matcher, so a posting taken down, closed, expired or of a suspended enterprise never shows and every
+score matches its explanation. Postings changed since the build (``changed_since``, an indexed read on every
+request) are left out of the columns and read fresh instead: a new or edited posting ranks at once. What can
+lag by a few seconds: a crowding change from applications (the applicants count), or an enterprise suspended
+within the last two seconds taking candidate slots (then a shorter list, never a wrong entry). The bit
+positions of skills come from the postings' own slugs, not from the taxonomy: a taxonomy edit (related
+skills) is read per request and needs no rebuild.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from tortoise.functions import Count, Sum
+
+from miniapp_api.jobs import rows
+from miniapp_api.jobs.matching import PostingView
+from miniapp_api.jobs.matching.vector import Columns
+from miniapp_api.jobs.models import Enterprise, EnterpriseStatus, Posting, PostingStatus
+
+log = logging.getLogger(__name__)
+
+RECHECK_SECONDS = 2.0
+INLINE_ROWS = 5000  # an index up to this size is rebuilt before answering; a larger one in the background
+CHUNK = 10_000
+COLUMNS = (
+    "id",
+    "enterprise_id",
+    "valid_through",
+    "occupation_code",
+    "skills_required",
+    "skills_preferred",
+    "education_min",
+    "experience_min_years",
+    "salary_monthly_min",
+    "salary_monthly_max",
+    "lat",
+    "lon",
+    "employment_type",
+    "shifts",
+    "openings",
+    "applicants",
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    columns: Columns
+    ids: npt.NDArray[np.int64]  # posting ids, ascending (row order)
+    enterprise: npt.NDArray[np.int64]
+    valid_through: npt.NDArray[np.int64]  # date ordinals
+    since: dt.datetime | None  # the latest updated_at read before the rows (None: no posting at all)
+    stamp: tuple[Any, ...] = field(default=())
+
+
+def _today() -> dt.date:
+    from miniapp_api.jobs.postings import today  # postings imports rows; keep the import graph flat
+
+    return today()
+
+
+def _build(found: list[dict[str, Any]], since: dt.datetime | None, stamp: tuple[Any, ...]) -> Snapshot:
+    views: list[PostingView] = []
+    for r in found:
+        views.append(rows.posting_view(_Row(r)))  # type: ignore[arg-type]
+    return Snapshot(
+        columns=Columns.build(views),
+        ids=np.array([r["id"] for r in found], dtype=np.int64),
+        enterprise=np.array([r["enterprise_id"] for r in found], dtype=np.int64),
+        valid_through=np.array([r["valid_through"].toordinal() for r in found], dtype=np.int64),
+        since=since,
+        stamp=stamp,
+    )
+
+
+class _Row:
+    """Light row values read as a Posting (only what rows.posting_view reads)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+async def _latest(model: type[Posting] | type[Enterprise]) -> dt.datetime | None:
+    got = await model.all().order_by("-updated_at").first().values_list("updated_at", flat=True)
+    return got  # type: ignore[return-value]
+
+
+async def _posting_stamp() -> tuple[Any, ...]:
+    return (_today().toordinal(), str(await _latest(Posting)), await _applicants())
+
+
+async def _applicants() -> int:
+    """The live postings' count and applicants in one number (an application changes no updated_at)."""
+    got = (
+        await Posting.filter(status=PostingStatus.LIVE.value)
+        .annotate(n=Count("id"), a=Sum("applicants"))
+        .first()
+        .values("n", "a")
+    )
+    return 0 if not got else int(got["n"] or 0) * 1_000_003 + int(got["a"] or 0)
+
+
+async def _enterprise_stamp() -> tuple[Any, ...]:
+    return (await Enterprise.all().count(), str(await _latest(Enterprise)))
+
+
+class PostingIndex:
+    def __init__(self) -> None:
+        self._snapshot: Snapshot | None = None
+        self._verified: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._enterprise_stamp: tuple[Any, ...] | None = None
+        self._checked = 0.0
+        self._lock = asyncio.Lock()
+        self._rebuild: asyncio.Task[None] | None = None
+
+    async def current(self) -> tuple[Snapshot, npt.NDArray[np.bool_]]:
+        """The snapshot and which of its rows may show now (verified enterprise, still valid)."""
+        if self._snapshot is None or time.monotonic() - self._checked >= RECHECK_SECONDS:
+            async with self._lock:
+                if self._snapshot is None or time.monotonic() - self._checked >= RECHECK_SECONDS:
+                    await self._check()
+        snap = self._snapshot
+        assert snap is not None
+        keep = np.isin(snap.enterprise, self._verified) & (snap.valid_through >= _today().toordinal())
+        return snap, keep
+
+    async def _check(self) -> None:
+        stamp = await _enterprise_stamp()
+        if stamp != self._enterprise_stamp:
+            ids = await Enterprise.filter(status=EnterpriseStatus.VERIFIED.value).values_list("id", flat=True)
+            self._verified = np.array(sorted(ids), dtype=np.int64)
+            self._enterprise_stamp = stamp
+        posting_stamp = await _posting_stamp()
+        snap = self._snapshot
+        if snap is None or (posting_stamp != snap.stamp and len(snap.ids) <= INLINE_ROWS):
+            self._snapshot = await _load(posting_stamp)
+        elif posting_stamp != snap.stamp and (self._rebuild is None or self._rebuild.done()):
+            self._rebuild = asyncio.create_task(self._background(posting_stamp))
+        self._checked = time.monotonic()
+
+    async def _background(self, stamp: tuple[Any, ...]) -> None:
+        try:
+            self._snapshot = await _load(stamp)
+        except Exception:  # the old snapshot keeps serving; the next check tries again
+            log.exception("job posting index rebuild failed")
+
+    def forget(self) -> None:
+        """Drop the index (tests; the next read rebuilds)."""
+        self._snapshot, self._enterprise_stamp, self._checked = None, None, 0.0
+
+
+async def _load(stamp: tuple[Any, ...]) -> Snapshot:
+    since = await _latest(Posting)
+    found: list[dict[str, Any]] = []
+    last = 0
+    while True:
+        chunk = (
+            await Posting.filter(status=PostingStatus.LIVE.value, valid_through__gte=_today(), id__gt=last)
+            .order_by("id")
+            .limit(CHUNK)
+            .values(*COLUMNS)
+        )
+        found += chunk
+        if len(chunk) < CHUNK:
+            break
+        last = chunk[-1]["id"]
+    return await asyncio.to_thread(_build, found, since, stamp)
+
+
+async def changed_since(snap: Snapshot) -> list[int]:
+    """Postings changed since the snapshot was read (any status: the caller reads them fresh)."""
+    query = Posting.all() if snap.since is None else Posting.filter(updated_at__gte=snap.since)
+    return list(await query.values_list("id", flat=True))  # type: ignore[arg-type]
+
+
+postings = PostingIndex()
