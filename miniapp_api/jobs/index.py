@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 RECHECK_SECONDS = 2.0
 INLINE_ROWS = 5000  # an index up to this size is rebuilt before answering; a larger one in the background
 CHUNK = 10_000
+CHANGED_MAX = 2000  # more postings changed since the build: rebuild before answering
 COLUMNS = (
     "id",
     "enterprise_id",
@@ -129,6 +130,7 @@ class PostingIndex:
         self._checked = 0.0
         self._lock = asyncio.Lock()
         self._rebuild: asyncio.Task[None] | None = None
+        self._keep: tuple[Snapshot, Any, int, npt.NDArray[np.bool_]] | None = None  # rows that may show, cached
 
     async def current(self) -> tuple[Snapshot, npt.NDArray[np.bool_]]:
         """The snapshot and which of its rows may show now (verified enterprise, still valid)."""
@@ -138,8 +140,15 @@ class PostingIndex:
                     await self._check()
         snap = self._snapshot
         assert snap is not None
-        keep = np.isin(snap.enterprise, self._verified) & (snap.valid_through >= _today().toordinal())
-        return snap, keep
+        day, cached = _today().toordinal(), self._keep
+        if cached is None or cached[0] is not snap or cached[1] is not self._verified or cached[2] != day:
+            cached = self._keep = (
+                snap,
+                self._verified,
+                day,
+                np.isin(snap.enterprise, self._verified) & (snap.valid_through >= day),
+            )
+        return snap, cached[3].copy()
 
     async def _check(self) -> None:
         stamp = await _enterprise_stamp()
@@ -161,9 +170,16 @@ class PostingIndex:
         except Exception:  # the old snapshot keeps serving; the next check tries again
             log.exception("job posting index rebuild failed")
 
+    async def rebuilt(self, old: Snapshot) -> tuple[Snapshot, npt.NDArray[np.bool_]]:
+        """Rebuild now (too many postings changed since ``old`` was built to read them fresh every time)."""
+        async with self._lock:
+            if self._snapshot is old:  # not already rebuilt by another request meanwhile
+                self._snapshot = await _load(await _posting_stamp())
+        return await self.current()
+
     def forget(self) -> None:
         """Drop the index (tests; the next read rebuilds)."""
-        self._snapshot, self._enterprise_stamp, self._checked = None, None, 0.0
+        self._snapshot, self._enterprise_stamp, self._checked, self._keep = None, None, 0.0, None
 
 
 async def _load(stamp: tuple[Any, ...]) -> Snapshot:
@@ -186,8 +202,8 @@ async def _load(stamp: tuple[Any, ...]) -> Snapshot:
 
 async def changed_since(snap: Snapshot) -> list[int]:
     """Postings changed since the snapshot was read (any status: the caller reads them fresh)."""
-    query = Posting.all() if snap.since is None else Posting.filter(updated_at__gte=snap.since)
-    return list(await query.values_list("id", flat=True))  # type: ignore[arg-type]
+    query = Posting.all() if snap.since is None else Posting.filter(updated_at__gt=snap.since)
+    return list(await query.limit(CHANGED_MAX + 1).values_list("id", flat=True))  # type: ignore[arg-type]
 
 
 postings = PostingIndex()

@@ -133,15 +133,15 @@ async def best_postings(profile: SeekerProfile, limit: int) -> list[Match]:
     taxonomy = await rows.skills.current()
     snap, keep = await index.postings.current()
     changed = await index.changed_since(snap)
+    if len(changed) > index.CHANGED_MAX:
+        snap, keep = await index.postings.rebuilt(snap)
+        changed = await index.changed_since(snap)
     if changed:
         keep &= ~np.isin(snap.ids, np.array(changed, dtype=np.int64))
     picked = vector.top(seeker, snap.columns, 2 * limit + MARGIN, taxonomy.related, keep=keep)
     ids = sorted({int(snap.ids[i]) for i, _ in picked}.union(changed))
-    query = public_query().filter(id__in=ids, education_min__in=EDUCATION[: education_rank(profile.education) + 1])
-    if profile.employment_types:
-        query = query.filter(employment_type__in=list(profile.employment_types))
-    if profile.home_lat is not None and profile.home_lon is not None:
-        query = query.filter(**box(profile.home_lat, profile.home_lon, profile.radius_km))
+    # By id only (the hard filters are the matcher's): a prefilter here would steer PostgreSQL off the key.
+    query = public_query().filter(id__in=ids)
     found = await query.order_by("id").values(*POSTING_COLUMNS)
     views = [rows.posting_view(as_row(Posting, r)) for r in found]
     best = top_jobs(seeker, views, limit, taxonomy.related)

@@ -166,47 +166,44 @@ def scores(
 ) -> Floats:
     """Each posting's rank key for the seeker (``-inf`` where a hard filter, or ``keep`` False, leaves it out)."""
     s, c = seeker, columns
-    n = len(c)
-    ok = (
-        c.education <= education_rank(s.education)
-        if keep is None
-        else keep & (c.education <= education_rank(s.education))
-    )
+    rank = education_rank(s.education)
+    ok = c.education <= rank if keep is None else keep & (c.education <= rank)
     if s.employment_types:
-        allowed = [i for i, t in enumerate(EMPLOYMENT_TYPES) if t in s.employment_types]
-        ok &= np.isin(c.employment_type, allowed)
+        ok &= np.isin(c.employment_type, [i for i, t in enumerate(EMPLOYMENT_TYPES) if t in s.employment_types])
     if s.shifts and FLEXIBLE not in s.shifts:
-        wanted = sum(_SHIFT_BIT.get(x, 0) for x in s.shifts)
-        ok &= (c.shifts & ~wanted) == 0
-    distance = np.full(n, np.nan)
-    home = s.lat is not None and s.lon is not None
-    if home:
-        assert s.lat is not None and s.lon is not None
+        ok &= (c.shifts & ~sum(_SHIFT_BIT.get(x, 0) for x in s.shifts)) == 0
+    at = np.flatnonzero(ok)  # from here on only the rows the cheap filters kept
+    distance = np.full(len(at), np.nan)
+    if s.lat is not None and s.lon is not None:
         lat0, lon0 = np.radians(s.lat), np.radians(s.lon)
-        h = np.sin((c.lat - lat0) / 2) ** 2 + np.cos(lat0) * c.cos_lat * np.sin((c.lon - lon0) / 2) ** 2
+        h = np.sin((c.lat[at] - lat0) / 2) ** 2 + np.cos(lat0) * c.cos_lat[at] * np.sin((c.lon[at] - lon0) / 2) ** 2
         distance = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(h)))
         if s.radius_km is not None:
-            ok &= ~(distance > s.radius_km)  # nan (no place) passes
+            inside = ~(distance > s.radius_km)  # nan (no place) passes
+            at, distance = at[inside], distance[inside]
     width = c.required.shape[1]
     held = np.array(_words(s.skills, c.bits, width), dtype=np.uint64)
-    near = np.array(_words(near_skills(s.skills, related), c.bits, width), dtype=np.uint64) & ~held
-    r_exact, p_exact = _count(c.required, held), _count(c.preferred, held)
-    r_part, p_part = _count(c.required, near), _count(c.preferred, near)
+    near_slugs = near_skills(s.skills, related)
+    near = np.array(_words(near_slugs, c.bits, width), dtype=np.uint64) & ~held
+    req, pref = c.required[at], c.preferred[at]
+    zero = np.zeros(len(at))
+    r_exact, p_exact = (_count(req, held), _count(pref, held)) if held.any() else (zero, zero)
+    r_part, p_part = (_count(req, near), _count(pref, near)) if near.any() else (zero, zero)
+    n_req, n_pref, m = c.n_required[at], c.n_preferred[at], c.experience[at]
     held_req = r_exact + RELATED_CREDIT * r_part
     held_pref = p_exact + RELATED_CREDIT * p_part
-    needs = c.n_required + PREFERRED_WEIGHT * c.n_preferred
+    needs = n_req + PREFERRED_WEIGHT * n_pref
     with np.errstate(divide="ignore", invalid="ignore"):
         skill = np.where(needs > 0, (held_req + PREFERRED_WEIGHT * held_pref) / needs, NEUTRAL)
-        required = np.where(c.n_required > 0, held_req / c.n_required, 1.0)
-        preferred = np.where(c.n_preferred > 0, held_pref / c.n_preferred, -1.0)
-        experience = np.where(c.experience <= 0, 1.0, np.minimum(1.0, s.experience_years / c.experience))
-    above = education_rank(s.education) - c.education
-    education = np.minimum(1.0, 0.85 + 0.05 * np.maximum(above, 0))
-    salary = _salary(s.expected_salary_monthly, c.low, c.high)
+        required = np.where(n_req > 0, held_req / n_req, 1.0)
+        preferred = np.where(n_pref > 0, held_pref / n_pref, -1.0)
+        experience = np.where(m <= 0, 1.0, np.minimum(1.0, s.experience_years / m))
+    education = np.minimum(1.0, 0.85 + 0.05 * np.maximum(rank - c.education[at], 0))
+    salary = _salary(s.expected_salary_monthly, c.low[at], c.high[at])
     half = (s.radius_km if s.radius_km else 10.0) / 2
     near_fit = np.where(np.isnan(distance), NEUTRAL, 1.0 / (1.0 + (distance / half) ** 2))
-    fits = np.array([occupation_fit(s.occupations, code) for code in c.codes])
-    occupation = fits[c.occupation] if n else np.zeros(0)
+    fits = np.array([occupation_fit(s.occupations, code) for code in c.codes] or [0.0])
+    occupation = fits[c.occupation[at]]
     w, j = SEEKER_WEIGHTS, JOB_WEIGHTS
     a = w["skills"] * skill + w["salary"] * salary + w["distance"] * near_fit + w["occupation"] * occupation
     b = np.where(
@@ -220,16 +217,16 @@ def scores(
     total = a + b
     with np.errstate(divide="ignore", invalid="ignore"):
         score = np.where(total > 0, 2 * a * b / total, 0.0)
-    for i, p in c.free.items():  # free-text requirements: the pure parts(), row by row
-        if ok[i]:
-            d = distance_between(s, p)
-            x, y = sides(
-                parts(s, p, near_skills(s.skills, related), occupation_fit(s.occupations, p.occupation_code), d)
-            )
-            score[i] = combine(x, y)
+    if c.free:  # free-text requirements: the pure parts(), row by row
+        for k in np.flatnonzero(np.isin(at, list(c.free))):
+            p = c.free[int(at[k])]
+            fit = occupation_fit(s.occupations, p.occupation_code)
+            score[k] = combine(*sides(parts(s, p, near_slugs, fit, distance_between(s, p))))
     if crowding:
-        score = score * c.damping
-    return np.where(ok, score, -np.inf)
+        score = score * c.damping[at]
+    out = np.full(len(c), -np.inf)
+    out[at] = score
+    return out
 
 
 def top(
