@@ -32,8 +32,10 @@ from tortoise.functions import Count, Sum
 
 from miniapp_api.jobs import rows
 from miniapp_api.jobs.matching import PostingView
+from miniapp_api.jobs.matching.seeker_vector import SeekerColumns
 from miniapp_api.jobs.matching.vector import Columns
-from miniapp_api.jobs.models import Enterprise, EnterpriseStatus, Posting, PostingStatus
+from miniapp_api.jobs.models import Enterprise, EnterpriseStatus, Posting, PostingStatus, SeekerProfile
+from miniapp_api.jobs.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,19 @@ RECHECK_SECONDS = 2.0
 INLINE_ROWS = 5000  # an index up to this size is rebuilt before answering; a larger one in the background
 CHUNK = 10_000
 CHANGED_MAX = 2000  # more postings changed since the build: rebuild before answering
+SEEKER_COLUMNS = (
+    "account_id",
+    "desired_occupations",
+    "skills",
+    "education",
+    "experience_years",
+    "expected_salary_monthly",
+    "home_lat",
+    "home_lon",
+    "radius_km",
+    "employment_types",
+    "shifts",
+)
 COLUMNS = (
     "id",
     "enterprise_id",
@@ -207,3 +222,98 @@ async def changed_since(snap: Snapshot) -> list[int]:
 
 
 postings = PostingIndex()
+
+
+@dataclass(frozen=True)
+class SeekerSnapshot:
+    columns: SeekerColumns
+    ids: npt.NDArray[np.int64]  # account ids, ascending (row order)
+    since: dt.datetime | None
+    taxonomy: Taxonomy  # the near skills are built with it
+    stamp: tuple[Any, ...] = field(default=())
+
+
+async def _seeker_stamp() -> tuple[Any, ...]:
+    latest = await SeekerProfile.all().order_by("-updated_at").first().values_list("updated_at", flat=True)
+    return (await SeekerProfile.filter(visible=True).count(), str(latest))
+
+
+async def _load_seekers(taxonomy: Taxonomy, stamp: tuple[Any, ...]) -> SeekerSnapshot:
+    since = await SeekerProfile.all().order_by("-updated_at").first().values_list("updated_at", flat=True)
+    found: list[dict[str, Any]] = []
+    while True:
+        last = found[-1]["account_id"] if found else 0
+        chunk = (
+            await SeekerProfile.filter(visible=True, account_id__gt=last)
+            .order_by("account_id")
+            .limit(CHUNK)
+            .values(*SEEKER_COLUMNS)
+        )
+        found += chunk
+        if len(chunk) < CHUNK:
+            break
+
+    def build() -> SeekerSnapshot:
+        views = [rows.seeker_view(_Row(r)) for r in found]  # type: ignore[arg-type]
+        return SeekerSnapshot(
+            columns=SeekerColumns.build(views, taxonomy.related),
+            ids=np.array([r["account_id"] for r in found], dtype=np.int64),
+            since=since,  # type: ignore[arg-type]
+            taxonomy=taxonomy,
+            stamp=stamp,
+        )
+
+    return await asyncio.to_thread(build)
+
+
+class SeekerIndex:
+    """Visible seekers as columns, for a posting's candidates; the same checks as PostingIndex, and rebuilt
+    before answering when the taxonomy changed (the near skills' bits)."""
+
+    def __init__(self) -> None:
+        self._snapshot: SeekerSnapshot | None = None
+        self._checked = 0.0
+        self._lock = asyncio.Lock()
+        self._rebuild: asyncio.Task[None] | None = None
+
+    async def current(self, taxonomy: Taxonomy) -> SeekerSnapshot:
+        snap = self._snapshot
+        if snap is None or snap.taxonomy is not taxonomy or time.monotonic() - self._checked >= RECHECK_SECONDS:
+            async with self._lock:
+                snap = self._snapshot
+                if snap is None or snap.taxonomy is not taxonomy:
+                    self._snapshot = await _load_seekers(taxonomy, await _seeker_stamp())
+                elif time.monotonic() - self._checked >= RECHECK_SECONDS:
+                    stamp = await _seeker_stamp()
+                    if stamp != snap.stamp and len(snap.ids) <= INLINE_ROWS:
+                        self._snapshot = await _load_seekers(taxonomy, stamp)
+                    elif stamp != snap.stamp and (self._rebuild is None or self._rebuild.done()):
+                        self._rebuild = asyncio.create_task(self._background(taxonomy, stamp))
+                self._checked = time.monotonic()
+        assert self._snapshot is not None
+        return self._snapshot
+
+    async def _background(self, taxonomy: Taxonomy, stamp: tuple[Any, ...]) -> None:
+        try:
+            self._snapshot = await _load_seekers(taxonomy, stamp)
+        except Exception:
+            log.exception("job seeker index rebuild failed")
+
+    async def rebuilt(self, old: SeekerSnapshot) -> SeekerSnapshot:
+        async with self._lock:
+            if self._snapshot is old:
+                self._snapshot = await _load_seekers(old.taxonomy, await _seeker_stamp())
+        assert self._snapshot is not None
+        return self._snapshot
+
+    def forget(self) -> None:
+        self._snapshot, self._checked = None, 0.0
+
+
+async def seekers_changed(snap: SeekerSnapshot) -> list[int]:
+    """Seekers whose profile changed since the snapshot was read (the caller reads them fresh)."""
+    query = SeekerProfile.all() if snap.since is None else SeekerProfile.filter(updated_at__gt=snap.since)
+    return list(await query.limit(CHANGED_MAX + 1).values_list("account_id", flat=True))  # type: ignore[arg-type]
+
+
+seekers = SeekerIndex()

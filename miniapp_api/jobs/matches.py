@@ -1,16 +1,17 @@
-"""A seeker's best postings and a posting's best candidates: a SQL prefilter, then the pure matcher.
+"""A seeker's best postings and a posting's best candidates: an in-memory index chooses, the pure matcher decides.
 
-Both read light rows (only the columns the matcher needs, no model objects) and map them through
-``rows.seeker_view`` / ``rows.posting_view``, so they score exactly as the push and the bench do; only the top
-N are then loaded whole. A seeker's matches: live postings still valid, of verified enterprises, in the box of
-the seeker's radius, asking no more education than the seeker has, of a wanted employment type. A posting's
-candidates: seekers who opted in (``visible``) with the education it asks for, each known to the employer
+index.py keeps live postings and visible seekers as numpy columns; matching/vector.py (seeker_vector.py) scores
+them all at once exactly as the pure matcher does, and the best 2 x N + MARGIN, with every row changed since
+the index was built, are read fresh from the database and ranked by ``matching.top_jobs`` / ``top_seekers``
+through ``rows.seeker_view`` / ``rows.posting_view``: what the database no longer shows never shows, and each
+score matches its explanation; only the top N are then loaded whole. A seeker's matches: live postings still
+valid, of verified enterprises, passing the hard filters. A posting's candidates: seekers who opted in
+(``visible``) passing them, each known to the employer
 only by an id made for this posting (candidates.candidate_id); name and phone only once the seeker applied
 or accepted an invitation (Application rows)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, TypeVar, cast
@@ -21,7 +22,7 @@ from identity import service as identity_service
 from identity.models import Account
 from miniapp_api.jobs import candidates, index, rows
 from miniapp_api.jobs.explain import explain
-from miniapp_api.jobs.matching import MatchResult, top_jobs, top_seekers, vector
+from miniapp_api.jobs.matching import MatchResult, seeker_vector, top_jobs, top_seekers, vector
 from miniapp_api.jobs.models import (
     Application,
     ApplicationState,
@@ -34,13 +35,11 @@ from miniapp_api.jobs.models import (
 from miniapp_api.jobs.postings import own_posting, public_query
 from miniapp_api.jobs.seekers import NO_PROFILE, account_of
 from miniapp_api.jobs.taxonomy import Taxonomy
-from miniapp_api.jobs.vocab import EARTH_RADIUS_KM, EDUCATION, education_rank
 from server.auth import Principal
 from server.errors import Conflict
 
 M = TypeVar("M")
 MARGIN = 20  # candidates taken from the index: 2 x limit + MARGIN, then scored fresh
-KM_PER_DEGREE = EARTH_RADIUS_KM * math.pi / 180
 POSTING_COLUMNS = (
     "id",
     "occupation_code",
@@ -77,13 +76,6 @@ REVEALED = frozenset({ApplicationState.APPLIED.value, ApplicationState.ACCEPTED.
 
 def revealed(state: str, initiated_by: str) -> bool:
     return state in REVEALED or (state == ApplicationState.REJECTED.value and initiated_by == Initiator.SEEKER.value)
-
-
-def box(lat: float, lon: float, km: float) -> dict[str, float]:
-    """The lat/lon box around a point holding every point within ``km`` (a little wider, never narrower)."""
-    dlat = km / KM_PER_DEGREE * 1.001
-    dlon = dlat / max(math.cos(math.radians(abs(lat) + dlat)), 1e-6)
-    return {"lat__gte": lat - dlat, "lat__lte": lat + dlat, "lon__gte": lon - dlon, "lon__lte": lon + dlon}
 
 
 def as_row(model: type[M], values: dict[str, Any]) -> M:
@@ -165,6 +157,26 @@ class Candidate:
     identity: dict[str, str | None] | None
 
 
+async def best_candidates(
+    posting: Posting, limit: int, taxonomy: Taxonomy
+) -> tuple[list[MatchResult], dict[int, dict[str, Any]]]:
+    """The posting's top ``limit`` opted-in seekers and their light rows (the bench times this): candidates
+    from the seeker index (index.py) plus every profile changed since it was built, read fresh (still opted
+    in, not erased) and scored by the pure matcher."""
+    view = rows.posting_view(posting)
+    snap = await index.seekers.current(taxonomy)
+    changed = await index.seekers_changed(snap)
+    if len(changed) > index.CHANGED_MAX:
+        snap = await index.seekers.rebuilt(snap)
+        changed = await index.seekers_changed(snap)
+    keep = ~np.isin(snap.ids, np.array(changed, dtype=np.int64)) if changed else None
+    picked = seeker_vector.top_seekers(view, snap.columns, 2 * limit + MARGIN, keep)
+    ids = sorted({int(snap.ids[i]) for i, _ in picked}.union(changed))
+    found = await SeekerProfile.filter(visible=True, account_id__in=ids).order_by("account_id").values(*SEEKER_COLUMNS)
+    views = [rows.seeker_view(as_row(SeekerProfile, r)) for r in found]
+    return top_seekers(view, views, limit, taxonomy.related), {r["account_id"]: r for r in found}
+
+
 async def for_posting(*, viewer: Principal, public_id: str, limit: int) -> list[Candidate]:
     """The posting's top ``limit`` opted-in seekers, best first, masked (another enterprise's posting: 404)."""
     posting = await own_posting(viewer=viewer, public_id=public_id)
@@ -175,12 +187,8 @@ async def for_posting(*, viewer: Principal, public_id: str, limit: int) -> list[
             "Your enterprise is not verified by the employment service: it cannot look for candidates.",
             code="enterprise_not_verified",
         )
-    levels = EDUCATION[education_rank(posting.education_min) :]
-    found = await SeekerProfile.filter(visible=True, education__in=levels).values(*SEEKER_COLUMNS)
-    by_account = {r["account_id"]: r for r in found}
-    views = [rows.seeker_view(as_row(SeekerProfile, r)) for r in found]
     taxonomy = await rows.skills.current()
-    best = top_seekers(rows.posting_view(posting), views, limit, taxonomy.related)
+    best, by_account = await best_candidates(posting, limit, taxonomy)
     ids = [cast(int, r.seeker_id) for r in best]
     applications = {a.seeker_id: a for a in await Application.filter(posting_id=posting.id, seeker_id__in=ids)}
     shown = [i for i in ids if i in applications and revealed(applications[i].state, applications[i].initiated_by)]

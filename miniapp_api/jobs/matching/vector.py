@@ -241,7 +241,10 @@ def top(
     """The n best (row, score), best first, ties in row order (as ``ranking.top_jobs``)."""
     if n <= 0 or not len(columns):
         return []
-    score = scores(seeker, columns, related, crowding=crowding, keep=keep)
+    return _best(scores(seeker, columns, related, crowding=crowding, keep=keep), n)
+
+
+def _best(score: Floats, n: int) -> list[tuple[int, float]]:
     shown = np.flatnonzero(score > -np.inf)
     if len(shown) > n:
         cut = np.partition(score[shown], len(shown) - n)[len(shown) - n]

@@ -1,6 +1,7 @@
 """A seeker's matches come from an in-memory index, yet never show what the database no longer shows: a
 posting taken down, closed, expired or of a suspended enterprise is gone at the next request even while the
-index is stale; a posting published or edited after the index was built ranks at once."""
+index is stale; a posting published or edited after the index was built ranks at once. The same for a
+posting's candidates and the seeker index: opted out or erased, gone at once; a new profile, listed at once."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import pytest
 from sanic import Sanic
 
 from identity.roles import Role
-from miniapp_api.jobs import index
-from miniapp_api.jobs.models import Posting
+from miniapp_api.jobs import index, rows
+from miniapp_api.jobs.models import Posting, SeekerProfile
 from tests.miniapp_api.ebikes.conftest import user
 from tests.miniapp_api.jobs import seed
 from tests.miniapp_api.jobs.seed import OWN, PUBLIC, beijing_today
+from tests.miniapp_api.jobs.test_candidate_list import candidates_of, seeker
 from tests.miniapp_api.jobs.test_seekers import PROFILE, profile_body
 
 MATCHES = "/api/v1/jobs/matches"
@@ -25,6 +27,7 @@ MATCHES = "/api/v1/jobs/matches"
 def stale_index(monkeypatch: pytest.MonkeyPatch) -> None:
     """The index is checked for changes only once an hour: whatever follows is read with a stale one."""
     index.postings.forget()
+    index.seekers.forget()
     monkeypatch.setattr(index, "RECHECK_SECONDS", 3600.0)
 
 
@@ -103,3 +106,30 @@ async def test_a_posting_published_or_edited_after_the_index_was_built_ranks_at_
     assert cook_item["posting"]["title"] == "焊工(急招)"
     assert "电焊" in cook_item["explanation"]["skills"]
     assert not cook_item["explanation"]["missing"]
+
+
+@pytest.mark.usefixtures("stale_index")
+async def test_a_posting_s_candidates_follow_the_database_not_the_stale_seeker_index(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    firm = await seed.firm(app, client, code=seed.REAL_CODES[0])
+    pid = await seed.live_posting(client, firm.employer)
+    a = await seeker(app, client, 0, visible=True)
+    b = await seeker(app, client, 1, visible=True, skills=["吃苦耐劳"], lat=22.80, lon=113.90, radius_km=20)
+    c = await seeker(app, client, 2, visible=True, education="bachelor")
+
+    async def listed() -> int:
+        r = await client.get(candidates_of(pid), headers=firm.employer)
+        assert r.status_code == 200, r.text
+        return len(r.json()["items"])
+
+    assert await listed() == 3
+    snap = await index.seekers.current(await rows.skills.current())
+    assert {a.account.id, b.account.id, c.account.id} <= set(snap.ids.tolist())
+    # Opted out straight in the database (no updated_at change: the index cannot know), and erased.
+    await SeekerProfile.filter(account_id=a.account.id).update(visible=False)
+    assert (await client.delete(PROFILE, headers=b.headers)).status_code == 204
+    assert await listed() == 1
+    d = await seeker(app, client, 3, visible=True)
+    assert d.account.id not in set((await index.seekers.current(await rows.skills.current())).ids.tolist())
+    assert await listed() == 2

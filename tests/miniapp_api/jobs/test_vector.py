@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from miniapp_api.jobs import demo, vocab
-from miniapp_api.jobs.matching import PostingView, SeekerView, top_jobs, vector
+from miniapp_api.jobs.matching import PostingView, SeekerView, seeker_vector, top_jobs, top_seekers, vector
 from miniapp_api.jobs.taxonomy import Taxonomy
 
 TAXONOMY = Taxonomy.load([])
@@ -122,3 +122,19 @@ def test_everything_filtered_or_nothing_asked_gives_nothing() -> None:
     keep = vector.scores(SeekerView(id=1, education="doctor"), columns) > float("-inf")
     assert list(keep) == [True]
     assert vector.top(SeekerView(id=1, education="doctor"), columns, 5, keep=~keep) == []
+
+
+def test_vector_top_seekers_equal_the_pure_matchers_ids_scores_and_order() -> None:
+    rng = random.Random(1718)
+    data = demo.generate(18, enterprise_count=40, posting_count=150, seeker_count=2000)
+    seekers = _seekers(data, rng)
+    seekers += [dataclasses.replace(seekers[k], id=len(seekers) + j) for j, k in enumerate(range(0, len(seekers), 9))]
+    columns = seeker_vector.SeekerColumns.build(seekers, TAXONOMY.related)
+    assert columns.free, "some seekers carry free-text skills"
+    for p in _postings(data, rng):
+        for n in (1, 25):
+            want = top_seekers(p, seekers, n, TAXONOMY.related)
+            got = seeker_vector.top_seekers(p, columns, n)
+            assert [seekers[i].id for i, _ in got] == [r.seeker_id for r in want], p
+            for (_, score), r in zip(got, want, strict=True):
+                assert abs(score - r.combined) < 1e-9

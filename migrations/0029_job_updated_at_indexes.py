@@ -1,5 +1,6 @@
-"""An index on job_posting (updated_at): the seeker's matches read the postings changed since the in-memory
-index was built (miniapp_api/jobs/index.py) on every request, and its stamp reads their latest change.
+"""Indexes on job_posting (updated_at) and job_seeker_profile (updated_at): a seeker's matches and a posting's
+candidates read the rows changed since the in-memory index was built (miniapp_api/jobs/index.py) on every
+request, and its stamp reads their latest change.
 Plain SQL, as in 0022 (indexes only, the models' state does not change)."""
 
 from tortoise import migrations
@@ -15,5 +16,9 @@ class Migration(migrations.Migration):
         ops.RunSQL(
             "CREATE INDEX job_posting_updated_at_idx ON job_posting (updated_at)",
             "DROP INDEX job_posting_updated_at_idx",
+        ),
+        ops.RunSQL(
+            "CREATE INDEX job_seeker_profile_updated_at_idx ON job_seeker_profile (updated_at)",
+            "DROP INDEX job_seeker_profile_updated_at_idx",
         ),
     ]
