@@ -12,6 +12,7 @@ or accepted an invitation (Application rows)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, TypeVar, cast
@@ -26,13 +27,14 @@ from miniapp_api.jobs.matching import MatchResult, seeker_vector, top_jobs, top_
 from miniapp_api.jobs.models import (
     Application,
     ApplicationState,
+    Enterprise,
     EnterpriseStatus,
     Initiator,
     Posting,
     PostingStatus,
     SeekerProfile,
 )
-from miniapp_api.jobs.postings import own_posting, public_query
+from miniapp_api.jobs.postings import own_posting, today
 from miniapp_api.jobs.seekers import NO_PROFILE, account_of
 from miniapp_api.jobs.taxonomy import Taxonomy
 from server.auth import Principal
@@ -117,10 +119,25 @@ async def for_seeker(*, viewer: Principal, limit: int) -> list[Match]:
     return await best_postings(profile, limit)
 
 
+SHOWN_COLUMNS = ("status", "valid_through", "enterprise_id")
+
+
+async def verified_enterprises(ids: set[int]) -> set[int]:
+    found = await Enterprise.filter(id__in=ids, status=EnterpriseStatus.VERIFIED.value).values_list("id", flat=True)
+    return {cast(int, i) for i in found}
+
+
+def shown(row: dict[str, Any], verified: set[int], day: dt.date) -> bool:
+    """What ``postings.public_query()`` asks, of a row read by key: live, still valid, of a verified enterprise."""
+    return (
+        row["status"] == PostingStatus.LIVE.value and row["valid_through"] >= day and row["enterprise_id"] in verified
+    )
+
+
 async def best_postings(profile: SeekerProfile, limit: int) -> list[Match]:
     """The profile's top ``limit`` postings (the bench times this): candidates from the in-memory index
     (index.py), plus every posting changed since it was built, read fresh from the database (still live,
-    valid, of a verified enterprise, passing the seeker's SQL prefilter), scored by the pure matcher."""
+    valid, of a verified enterprise), scored by the pure matcher."""
     seeker = rows.seeker_view(profile)
     taxonomy = await rows.skills.current()
     snap, keep = await index.postings.current()
@@ -132,14 +149,19 @@ async def best_postings(profile: SeekerProfile, limit: int) -> list[Match]:
         keep &= ~np.isin(snap.ids, np.array(changed, dtype=np.int64))
     picked = vector.top(seeker, snap.columns, 2 * limit + MARGIN, taxonomy.related, keep=keep)
     ids = sorted({int(snap.ids[i]) for i, _ in picked}.union(changed))
-    # By id only (the hard filters are the matcher's): a prefilter here would steer PostgreSQL off the key.
-    query = public_query().filter(id__in=ids)
-    found = await query.order_by("id").values(*POSTING_COLUMNS)
-    views = [rows.posting_view(as_row(Posting, r)) for r in found]
+    # By key only, what public_query() asks checked here: with its join and filters in the query, PostgreSQL
+    # may read the live-postings index instead of the key.
+    found = await Posting.filter(id__in=ids).order_by("id").values(*POSTING_COLUMNS, *SHOWN_COLUMNS)
+    verified = await verified_enterprises({r["enterprise_id"] for r in found})
+    day = today()
+    views = [rows.posting_view(as_row(Posting, r)) for r in found if shown(r, verified, day)]
     best = top_jobs(seeker, views, limit, taxonomy.related)
     loaded = {
         p.id: p
-        for p in await public_query().filter(id__in=[r.posting_id for r in best]).prefetch_related("enterprise", "node")
+        for p in await Posting.filter(id__in=[r.posting_id for r in best]).prefetch_related("enterprise", "node")
+        if p.status == PostingStatus.LIVE.value
+        and p.valid_through >= day
+        and p.enterprise.status == EnterpriseStatus.VERIFIED.value
     }
     name = name_of(taxonomy)
     return [
