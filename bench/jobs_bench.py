@@ -235,6 +235,10 @@ async def main_async(args: argparse.Namespace) -> None:
             f"seeded {args.postings:,} live postings and {args.seekers:,} seekers in "
             f"{time.perf_counter() - start:.1f} s ({url.split(':')[0]})"
         )
+        if url.startswith("postgres"):  # as autovacuum would by then: fresh statistics, no vacuum mid-run
+            from tortoise import connections
+
+            await connections.get("default").execute_script("VACUUM ANALYZE")
         await bench_seekers(args.runs)
         await bench_posting(args.top)
         await bench_candidates(args.runs)
