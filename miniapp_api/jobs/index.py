@@ -5,16 +5,22 @@ with its enterprise and last valid day. Built on first use, off the event loop w
 are read in chunks). Every ``RECHECK_SECONDS`` a cheap stamp is read: the postings' latest ``updated_at`` and
 the live ones' applicants (which change on every application without touching ``updated_at``), the day, and
 the enterprises' count and latest change. A posting change rebuilds the index (inline while it is small, else
-in the background while the old one serves); an enterprise change only re-reads the verified enterprises.
+in the background at most once a minute while the old one serves); an enterprise change only re-reads the
+verified enterprises.
 
 The index only chooses candidates; ``matches.best_postings`` then loads them fresh and scores them with the
 pure matcher, so a posting taken down, closed, expired or of a suspended enterprise never shows and every
 score matches its explanation. Postings changed since the build (``changed_since``, an indexed read on every
 request) are left out of the columns and read fresh instead: a new or edited posting ranks at once. What can
-lag by a few seconds: a crowding change from applications (the applicants count), or an enterprise suspended
-within the last two seconds taking candidate slots (then a shorter list, never a wrong entry). The bit
-positions of skills come from the postings' own slugs, not from the taxonomy: a taxonomy edit (related
-skills) is read per request and needs no rebuild.
+lag: a crowding change from applications (the applicants count; up to a minute on a large index), the
+postings of an enterprise verified, or suspended, within the last two seconds (not yet among the candidates,
+or taking candidate slots: then a shorter list, never a wrong entry). ``updated_at`` is written by each
+instance's clock: clocks apart by more than a write's time could hide a change until the next rebuild. The bit
+positions of skills come from the postings' own slugs, not from the taxonomy: a taxonomy edit (related skills)
+is read per request and needs no rebuild.
+
+``seekers`` (SeekerIndex): visible seeker profiles the same way for a posting's candidates
+(matching/seeker_vector.py); their near skills depend on the taxonomy, so a taxonomy change rebuilds it first.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ log = logging.getLogger(__name__)
 
 RECHECK_SECONDS = 2.0
 INLINE_ROWS = 5000  # an index up to this size is rebuilt before answering; a larger one in the background
+REBUILD_SECONDS = 60.0  # ... at most this often
 CHUNK = 10_000
 CHANGED_MAX = 2000  # more postings changed since the build: rebuild before answering
 SEEKER_COLUMNS = (
@@ -84,6 +91,7 @@ class Snapshot:
     valid_through: npt.NDArray[np.int64]  # date ordinals
     since: dt.datetime | None  # the latest updated_at read before the rows (None: no posting at all)
     stamp: tuple[Any, ...] = field(default=())
+    built: float = field(default_factory=time.monotonic)
 
 
 def _today() -> dt.date:
@@ -137,6 +145,12 @@ async def _enterprise_stamp() -> tuple[Any, ...]:
     return (await Enterprise.all().count(), str(await _latest(Enterprise)))
 
 
+def _due(old: tuple[Any, ...], new: tuple[Any, ...], built: float) -> bool:
+    """A large index changed: rebuilt in the background at most every REBUILD_SECONDS (about 4 s of one core
+    at 100,000 rows); meanwhile the changed rows are read fresh on every request."""
+    return new != old and time.monotonic() - built >= REBUILD_SECONDS
+
+
 class PostingIndex:
     def __init__(self) -> None:
         self._snapshot: Snapshot | None = None
@@ -175,7 +189,7 @@ class PostingIndex:
         snap = self._snapshot
         if snap is None or (posting_stamp != snap.stamp and len(snap.ids) <= INLINE_ROWS):
             self._snapshot = await _load(posting_stamp)
-        elif posting_stamp != snap.stamp and (self._rebuild is None or self._rebuild.done()):
+        elif _due(snap.stamp, posting_stamp, snap.built) and (self._rebuild is None or self._rebuild.done()):
             self._rebuild = asyncio.create_task(self._background(posting_stamp))
         self._checked = time.monotonic()
 
@@ -231,6 +245,7 @@ class SeekerSnapshot:
     since: dt.datetime | None
     taxonomy: Taxonomy  # the near skills are built with it
     stamp: tuple[Any, ...] = field(default=())
+    built: float = field(default_factory=time.monotonic)
 
 
 async def _seeker_stamp() -> tuple[Any, ...]:
@@ -287,7 +302,7 @@ class SeekerIndex:
                     stamp = await _seeker_stamp()
                     if stamp != snap.stamp and len(snap.ids) <= INLINE_ROWS:
                         self._snapshot = await _load_seekers(taxonomy, stamp)
-                    elif stamp != snap.stamp and (self._rebuild is None or self._rebuild.done()):
+                    elif _due(snap.stamp, stamp, snap.built) and (self._rebuild is None or self._rebuild.done()):
                         self._rebuild = asyncio.create_task(self._background(taxonomy, stamp))
                 self._checked = time.monotonic()
         assert self._snapshot is not None
