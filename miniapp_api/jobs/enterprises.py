@@ -176,8 +176,8 @@ async def list_in_area(
     query = Enterprise.filter(node__path__startswith=under)
     if status is not None:
         query = query.filter(status=status)
-    if cursor is not None:
-        last = await Enterprise.get_or_none(public_id=cursor)
+    if cursor is not None:  # a row of the caller's area only: another area's id is the same 422 as a made-up one
+        last = await Enterprise.filter(node__path__startswith=viewer.node_path, public_id=cursor).first()
         if last is None:
             raise ValidationFailed.field("cursor", "not a cursor this list gave out", "bad_cursor")
         query = query.filter(id__lt=last.id)
@@ -224,3 +224,17 @@ async def employer_enterprise(viewer: Principal) -> Enterprise:
     if binding is None:
         raise NotFound("Your account is bound to no enterprise.", code="enterprise_not_found")
     return binding.enterprise
+
+
+async def acting_enterprise(viewer: Principal) -> Enterprise:
+    """The employer's enterprise when it may act on seekers (invite, read applications or candidates, reject,
+    hire): only while verified. A suspended one is 409 ``enterprise_not_verified`` whatever id is asked
+    (before any 404, so its employers learn nothing of other rows)."""
+    enterprise = await employer_enterprise(viewer)
+    if enterprise.status != EnterpriseStatus.VERIFIED.value:
+        raise Conflict(
+            "Your enterprise is not verified by the employment service: it cannot act on seekers now.",
+            code="enterprise_not_verified",
+            details={"enterprise_status": enterprise.status},
+        )
+    return enterprise

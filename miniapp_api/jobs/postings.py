@@ -165,10 +165,9 @@ async def list_own(
     *, viewer: Principal, status: str | None, cursor: str | None, limit: int
 ) -> tuple[list[Posting], str | None]:
     enterprise = await employer_enterprise(viewer)
-    query = Posting.filter(enterprise_id=enterprise.id)
-    if status is not None:
-        query = query.filter(status=status)
-    rows = await _page(query, cursor, limit)
+    scope = Posting.filter(enterprise_id=enterprise.id)
+    query = scope if status is None else scope.filter(status=status)
+    rows = await _page(query, cursor, limit, scope)
     return rows[:limit], rows[limit - 1].public_id if len(rows) > limit else None
 
 
@@ -198,9 +197,13 @@ def public_query() -> QuerySet[Posting]:
     )
 
 
-async def _page(query: QuerySet[Posting], cursor: str | None, limit: int) -> list[Posting]:
+async def _page(
+    query: QuerySet[Posting], cursor: str | None, limit: int, scope: QuerySet[Posting] | None = None
+) -> list[Posting]:
+    """``limit`` + 1 rows of ``query`` after the cursor, which must name a row of ``scope`` (the caller's reach:
+    another enterprise's posting id is the same 422 as a made-up one)."""
     if cursor is not None:
-        last = await Posting.get_or_none(public_id=cursor)
+        last = await (scope if scope is not None else Posting.all()).filter(public_id=cursor).first()
         if last is None:
             raise ValidationFailed.field("cursor", "not a cursor this list gave out", "bad_cursor")
         query = query.filter(id__lt=last.id)
@@ -216,7 +219,7 @@ async def list_public(*, query: PublicPostingQuery) -> tuple[list[Posting], str 
     if query.salary_at_least is not None:
         base = base.filter(salary_monthly_max__gte=query.salary_at_least)
     if query.lat is None or query.lon is None:
-        rows = await _page(base, query.cursor, query.limit)
+        rows = await _page(base, query.cursor, query.limit, Posting.filter(published_at__isnull=False))
         return rows[: query.limit], rows[query.limit - 1].public_id if len(rows) > query.limit else None
     lat, lon, km = query.lat, query.lon, query.km
     dlat = km / 111.0
@@ -225,7 +228,7 @@ async def list_public(*, query: PublicPostingQuery) -> tuple[list[Posting], str 
     found: list[Posting] = []
     cursor = query.cursor
     while len(found) <= query.limit:  # the box is wider than the circle: read on until the page is full
-        rows = await _page(base, cursor, query.limit * 2)
+        rows = await _page(base, cursor, query.limit * 2, Posting.filter(published_at__isnull=False))
         found.extend(r for r in rows if vocab.haversine_km(lat, lon, r.lat, r.lon) <= km)
         if len(rows) <= query.limit * 2:
             break
