@@ -92,6 +92,11 @@ async def _fields(body: PostingIn, enterprise: Enterprise) -> dict[str, Any]:
     }
 
 
+def _place(fields: dict[str, Any]) -> tuple[float, float, int, int | None]:
+    building = fields["building"]
+    return fields["lat"], fields["lon"], fields["node"].id, building.id if building is not None else None
+
+
 async def create(*, viewer: Principal, body: PostingIn) -> Posting:
     enterprise = await employer_enterprise(viewer)
     now = utcnow()
@@ -127,6 +132,17 @@ async def edit(*, viewer: Principal, public_id: str, body: PostingIn) -> Posting
     if posting.status not in EDITABLE:
         raise Conflict(f"A posting that is {posting.status} cannot be edited.", code="posting_not_editable")
     fields = await _fields(body, posting.enterprise)
+    if posting.status == PostingStatus.LIVE.value and _place(fields) != (
+        posting.lat,
+        posting.lon,
+        posting.node_id,
+        posting.building_id,
+    ):
+        # Its candidates keep their ids while it is live: moving it and reading their distances again would
+        # place a seeker's home. Close it and publish a new one instead.
+        raise Conflict(
+            "A live posting's work place cannot move: close it and publish a new posting.", code="posting_place_fixed"
+        )
     for name, value in fields.items():
         setattr(posting, name, value)
     posting.updated_at = utcnow()

@@ -144,3 +144,78 @@ async def test_a_closed_posting_still_hires_its_applicants(app: Sanic, client: h
     aid = (await client.post(f"{PUBLIC}/{pid}/apply", headers=s.user.headers)).json()["id"]
     assert (await client.post(f"{EMP}/postings/{pid}/close", headers=firm.employer)).status_code == 200
     assert (await client.post(f"{EMP}/applications/{aid}/hire", headers=firm.employer)).status_code == 200
+
+
+async def test_a_seeker_who_withdrew_or_declined_leaves_no_number_in_the_history(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    firm = await seed.firm(app, client, code=TENCENT)
+    pid = await seed.live_posting(client, firm.employer)
+    applied, invited = await seeker(app, 1), await seeker(app, 2)
+    note = {"note": "有焊工证，电话13812345678，微信同号"}
+    aid = (await client.post(f"{PUBLIC}/{pid}/apply", json=note, headers=applied.user.headers)).json()["id"]
+    cand = candidate_id(pid, invited.account_id)
+    iid = (
+        await client.post(f"{EMP}/postings/{pid}/invitations", json={"candidate": cand}, headers=firm.employer)
+    ).json()["id"]
+    listed = (await client.get(f"{EMP}/postings/{pid}/applications", headers=firm.employer)).text
+    assert "13812345678" in listed  # applied: the seeker chose to be known
+    assert (await client.post(f"{MINE}/{aid}/withdraw", headers=applied.user.headers)).status_code == 200
+    declined = await client.post(
+        f"{MINE}/{iid}/decline", json={"note": "不用了，联系13987654321"}, headers=invited.user.headers
+    )
+    assert declined.status_code == 200
+    listed = (await client.get(f"{EMP}/postings/{pid}/applications", headers=firm.employer)).json()["items"]
+    text = str(listed)
+    for number in ("13812345678", "13987654321"):
+        assert number not in text
+    notes = {a["id"]: [e["note"] for e in a["history"]] for a in listed}
+    assert notes[aid][0].startswith("有焊工证") and notes[iid][-1].startswith("不用了")
+    # The seeker's own list keeps their words as written.
+    mine = (await client.get(MINE, headers=applied.user.headers)).text
+    assert "13812345678" in mine
+
+
+async def test_invitations_and_applications_are_rate_limited(app: Sanic, client: httpx.AsyncClient) -> None:
+    firm = await seed.firm(app, client, code=TENCENT)
+    pid = await seed.live_posting(client, firm.employer)
+    s = await seeker(app, 1)
+    url = f"{EMP}/postings/{pid}/invitations"
+    answers = [
+        (await client.post(url, json={"candidate": f"jc_{n:016x}"}, headers=firm.employer)).status_code
+        for n in range(121)
+    ]
+    assert answers[:120] == [404] * 120 and answers[120] == 429
+    answers = [
+        (await client.post(f"{PUBLIC}/jp_nothing{n}/apply", headers=s.user.headers)).status_code for n in range(31)
+    ]
+    assert answers[:30] == [404] * 30 and answers[30] == 429
+
+
+async def test_an_employer_cannot_trilaterate_a_candidates_home(app: Sanic, client: httpx.AsyncClient) -> None:
+    """The candidate id is stable for one posting: moving the posting and reading the distance again would
+    place the seeker's home. A live posting's place is fixed, and the employer reads whole kilometres."""
+    firm = await seed.firm(app, client, code=TENCENT)
+    pid = await seed.live_posting(client, firm.employer)
+    s = await seeker(app, 1)
+    profile = {"skills": ["电焊"], "education": "senior", "lat": 22.7612, "lon": 113.9441, "visible": True}
+    assert (await client.put("/api/v1/me/jobs/profile", json=profile, headers=s.user.headers)).status_code == 200
+    items = (await client.get(f"{EMP}/postings/{pid}/candidates", headers=firm.employer)).json()["items"]
+    assert len(items) == 1
+    km = items[0]["distance_km"]
+    assert km == int(km) and km >= 1
+    assert "." not in items[0]["explanation"]["distance"] and "." not in items[0]["explanation"]["text"]
+    for moved in ({"lat": 22.8}, {"lon": 114.0}, {"node": "GM0201"}):
+        r = await client.put(f"{EMP}/postings/{pid}", json=seed.posting_body(**moved), headers=firm.employer)
+        assert (r.status_code, r.json()["error"]["code"]) == (409, "posting_place_fixed"), (moved, r.text)
+    assert (await client.get(f"{PUBLIC}/{pid}")).json()["lat"] == 22.75
+    kept = await client.put(f"{EMP}/postings/{pid}", json=seed.posting_body(title="焊工"), headers=firm.employer)
+    assert kept.status_code == 200
+    # A draft still moves freely (nobody is matched against it).
+    draft = (await client.post(seed.OWN, json=seed.posting_body(), headers=firm.employer)).json()["id"]
+    assert (
+        await client.put(f"{EMP}/postings/{draft}", json=seed.posting_body(lat=22.8), headers=firm.employer)
+    ).status_code == 200
+    # The seeker's own view keeps its 0.1 km.
+    mine = (await client.get("/api/v1/jobs/matches", headers=s.user.headers)).json()["items"]
+    assert mine and "." in mine[0]["explanation"]["distance"]

@@ -74,6 +74,8 @@ async def test_hostile_bodies_are_clear_errors_that_change_nothing(app: Sanic, c
         ("PUT", "/api/v1/me/jobs/profile", s.user.headers, {"skills": ["44030119900101123X"]}),
         ("PUT", "/api/v1/me/jobs/profile", s.user.headers, {"radius_km": 1e308}),
         ("PUT", "/api/v1/me/jobs/profile", s.user.headers, {"lat": 0.0, "lon": 0.0}),
+        ("PUT", "/api/v1/me/jobs/profile", s.user.headers, {"available_from": "0001-01-01"}),
+        ("PUT", "/api/v1/me/jobs/profile", s.user.headers, {"available_from": "9999-12-31"}),
         ("POST", f"{EMP}/postings/{pid}/invitations", firm.employer, {"candidate": "jc_" + "0" * 10_000}),
     ]
     for method, url, caller, body in cases:
