@@ -143,11 +143,23 @@ async def edit(*, viewer: Principal, public_id: str, body: PostingIn) -> Posting
         raise Conflict(
             "A live posting's work place cannot move: close it and publish a new posting.", code="posting_place_fixed"
         )
-    for name, value in fields.items():
-        setattr(posting, name, value)
-    posting.updated_at = utcnow()
-    await posting.save()
+    node, building = fields.pop("node"), fields.pop("building")
+    values = fields | {"node_id": node.id, "building_id": building.id if building else None, "updated_at": utcnow()}
+    await _write_if(posting, (posting.status,), values, "posting_not_editable")
     return await Posting.get(id=posting.id).prefetch_related("enterprise", "node")
+
+
+async def _write_if(
+    posting: Posting, sources: tuple[str, ...], values: dict[str, Any], code: str, using_db: Any = None
+) -> None:
+    """Write ``values`` only while the row is still in one of ``sources``, in one statement: a take-down,
+    publish or close that committed since the row was read is never overwritten (409 ``code``)."""
+    query = Posting.filter(id=posting.id, status__in=list(sources))
+    if not await (query.using_db(using_db) if using_db is not None else query).update(**values):
+        now = await Posting.get(id=posting.id).values_list("status", flat=True)
+        raise Conflict(f"The posting is {now} now: it cannot be changed so.", code=code, details={"status": now})
+    for name, value in values.items():
+        setattr(posting, name, value)
 
 
 async def publish(*, viewer: Principal, public_id: str) -> Posting:
@@ -163,8 +175,8 @@ async def publish(*, viewer: Principal, public_id: str) -> Posting:
     if posting.valid_through < today():
         raise Conflict("The posting's valid_through has passed: edit it first.", code="posting_expired")
     now = utcnow()
-    posting.status, posting.published_at, posting.updated_at = PostingStatus.LIVE.value, now, now
-    await posting.save(update_fields=["status", "published_at", "updated_at"])
+    values = {"status": PostingStatus.LIVE.value, "published_at": now, "updated_at": now}
+    await _write_if(posting, (PostingStatus.DRAFT.value,), values, "invalid_transition")
     return posting
 
 
@@ -172,8 +184,8 @@ async def close(*, viewer: Principal, public_id: str) -> Posting:
     posting = await own_posting(viewer=viewer, public_id=public_id)
     if posting.status not in EDITABLE:
         raise Conflict(f"A posting that is {posting.status} cannot be closed.", code="invalid_transition")
-    posting.status, posting.updated_at = PostingStatus.CLOSED.value, utcnow()
-    await posting.save(update_fields=["status", "updated_at"])
+    values = {"status": PostingStatus.CLOSED.value, "updated_at": utcnow()}
+    await _write_if(posting, EDITABLE, values, "invalid_transition")
     return posting
 
 
@@ -198,8 +210,9 @@ async def take_down(*, viewer: Principal, public_id: str, reason: str, who: Who)
     if found.status == PostingStatus.TAKEN_DOWN.value:
         raise Conflict("The posting is already taken down.", code="invalid_transition")
     async with in_transaction() as conn:
-        found.status, found.take_down_reason, found.updated_at = PostingStatus.TAKEN_DOWN.value, reason, utcnow()
-        await found.save(update_fields=["status", "take_down_reason", "updated_at"], using_db=conn)
+        values = {"status": PostingStatus.TAKEN_DOWN.value, "take_down_reason": reason, "updated_at": utcnow()}
+        others = tuple(s.value for s in PostingStatus if s is not PostingStatus.TAKEN_DOWN)
+        await _write_if(found, others, values, "invalid_transition", conn)
         await audit_change(who, "job.posting.take_down", found.public_id, found.node.path, conn, reason=reason)
     return found
 

@@ -219,3 +219,27 @@ async def test_an_employer_cannot_trilaterate_a_candidates_home(app: Sanic, clie
     # The seeker's own view keeps its 0.1 km.
     mine = (await client.get("/api/v1/jobs/matches", headers=s.user.headers)).json()["items"]
     assert mine and "." in mine[0]["explanation"]["distance"]
+
+
+async def test_a_take_down_racing_edits_and_a_publish_stays_taken_down(app: Sanic, client: httpx.AsyncClient) -> None:
+    firm = await seed.firm(app, client, code=TENCENT)
+    pid = await seed.live_posting(client, firm.employer)
+    draft = (await client.post(seed.OWN, json=seed.posting_body(), headers=firm.employer)).json()["id"]
+    take_down = "/api/v1/jobs/postings/{}/take-down"
+    for _ in range(3):
+        answers = await asyncio.gather(
+            *(client.put(f"{EMP}/postings/{pid}", json=seed.posting_body(), headers=firm.employer) for _ in range(3)),
+            client.post(take_down.format(pid), json={"reason": "虚假招聘"}, headers=firm.staff.headers),
+            *(client.put(f"{EMP}/postings/{pid}", json=seed.posting_body(), headers=firm.employer) for _ in range(3)),
+            client.post(f"{EMP}/postings/{draft}/publish", headers=firm.employer),
+            client.post(take_down.format(draft), json={"reason": "虚假招聘"}, headers=firm.staff.headers),
+            client.post(f"{EMP}/postings/{draft}/close", headers=firm.employer),
+        )
+        assert all(r.status_code in (200, 409) for r in answers), [r.text for r in answers]
+        statuses = {
+            p: (await client.get(f"{EMP}/postings/{p}", headers=firm.employer)).json()["status"] for p in (pid, draft)
+        }
+        assert statuses == {pid: "taken_down", draft: "taken_down"}  # a take-down always succeeds
+        assert (await client.get(f"{PUBLIC}/{pid}")).status_code == 404
+        pid = await seed.live_posting(client, firm.employer)
+        draft = (await client.post(seed.OWN, json=seed.posting_body(), headers=firm.employer)).json()["id"]
