@@ -147,15 +147,23 @@ async def decide(*, viewer: Principal, public_id: str, action: str, reason: str 
             details={"status": enterprise.status},
         )
     now = utcnow()
+    values: dict[str, object] = {"status": target.value, "reason": reason or "", "updated_at": now}
+    if target is EnterpriseStatus.VERIFIED:
+        values |= {"verified_by": viewer.account_id, "verified_at": now}
     async with in_transaction() as conn:
-        enterprise.status = target.value
-        enterprise.reason = reason or ""
-        enterprise.updated_at = now
-        if target is EnterpriseStatus.VERIFIED:
-            enterprise.verified_by, enterprise.verified_at = viewer.account_id, now
-        await enterprise.save(
-            update_fields=["status", "reason", "verified_by", "verified_at", "updated_at"], using_db=conn
+        # Only while it is still in a state the move starts from: of two decisions at once, one wins.
+        moved = (
+            await Enterprise.filter(id=enterprise.id, status__in=[s.value for s in sources])
+            .using_db(conn)
+            .update(**values)
         )
+        if not moved:
+            raise Conflict(
+                f"The enterprise was just decided on: it cannot be moved to {target.value}.",
+                code="invalid_transition",
+            )
+        for name, value in values.items():
+            setattr(enterprise, name, value)
         await audit_change(
             who, f"job.enterprise.{action}", enterprise.public_id, enterprise.node.path, conn, reason=reason or ""
         )

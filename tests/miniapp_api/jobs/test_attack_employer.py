@@ -243,3 +243,19 @@ async def test_a_take_down_racing_edits_and_a_publish_stays_taken_down(app: Sani
         assert (await client.get(f"{PUBLIC}/{pid}")).status_code == 404
         pid = await seed.live_posting(client, firm.employer)
         draft = (await client.post(seed.OWN, json=seed.posting_body(), headers=firm.employer)).json()["id"]
+
+
+async def test_racing_decisions_on_an_enterprise_leave_one_winner(app: Sanic, client: httpx.AsyncClient) -> None:
+    officer, other = await seed.staff(app, "GM01"), await seed.staff(app, "GM01")
+    for n in range(3):
+        made = await client.post(ENTERPRISES, json=seed.enterprise_body(seed.REAL_CODES[n]), headers=officer.headers)
+        eid = made.json()["id"]
+        answers = await asyncio.gather(
+            client.post(f"{ENTERPRISES}/{eid}/verify", headers=officer.headers),
+            client.post(f"{ENTERPRISES}/{eid}/reject", json={"reason": "材料不全"}, headers=other.headers),
+        )
+        won = [r.json()["status"] for r in answers if r.status_code == 200]
+        assert len(won) == 1 and sorted(r.status_code for r in answers) == [200, 409], [r.text for r in answers]
+        now = (await client.get(f"{ENTERPRISES}/{eid}", headers=officer.headers)).json()
+        assert now["status"] == won[0]
+        assert (now["verified_at"] is not None) == (won[0] == "verified")
