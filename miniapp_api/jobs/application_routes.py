@@ -12,6 +12,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from identity.models import Account
+from identity.pii import mask_public_text
 from identity.roles import Role
 from identity.service import read_profile
 from miniapp_api.jobs import applications, candidates
@@ -29,6 +30,7 @@ from miniapp_api.jobs.application_schemas import (
 from miniapp_api.jobs.models import Application, ApplicationEvent
 from server.auth import require_principal, requires
 from server.openapi import doc_of
+from server.ratelimit import rate_limit
 from server.validation import errors, json_body, parse_json_body, query_args, responds
 
 bp = Blueprint("jobs_applications", url_prefix="/api/v1")
@@ -36,6 +38,10 @@ bp = Blueprint("jobs_applications", url_prefix="/api/v1")
 NO_STORE = {"Cache-Control": "no-store"}
 SEEKERS = (Role.RESIDENT, Role.PARTY_MEMBER)
 EMPLOYER = (Role.EMPLOYER,)
+# Each application or invitation sends the other side a message (an SMS at worst): a seeker or an employer
+# account cannot flood the other side (GMID_RATE_LIMITS overrides these by route name).
+APPLY_RATE = "30/hour"
+INVITE_RATE = "120/hour"
 
 
 def note_body(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -50,13 +56,15 @@ def note_body(handler: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def events_out(row: Application, events: list[ApplicationEvent]) -> list[ApplicationEventOut]:
+def events_out(row: Application, events: list[ApplicationEvent], *, masked: bool = False) -> list[ApplicationEventOut]:
+    """The history; ``masked``: the employer's view of a seeker not (or no longer) known to them, where a phone,
+    ID number or e-mail the seeker wrote in a note is masked like the name and phone."""
     return [
         ApplicationEventOut(
             from_state=e.from_state,  # type: ignore[arg-type]
             to_state=e.to_state,  # type: ignore[arg-type]
             by="seeker" if e.actor_id == row.seeker_id else "employer",
-            note=e.note,
+            note=mask_public_text(e.note) if masked and e.actor_id == row.seeker_id else e.note,
             at=e.at,
         )
         for e in events
@@ -91,7 +99,7 @@ def employer_out(row: Application, events: list[ApplicationEvent], seeker: Accou
         phone=profile.phone if profile else None,
         created_at=row.created_at,
         updated_at=row.updated_at,
-        history=events_out(row, events),
+        history=events_out(row, events, masked=not consented),
     )
 
 
@@ -110,6 +118,7 @@ async def _employer_answer(row: Application, status: int = 200) -> HTTPResponse:
 
 @bp.post("/jobs/postings/<posting_id:str>/apply", name="jobs.application.apply")
 @requires(*SEEKERS)
+@rate_limit(account=APPLY_RATE)
 @note_body
 @responds(201, SeekerApplicationOut, "Applied (200 with the same application when asked again)")
 @errors(404, 409, 422)
@@ -186,6 +195,7 @@ for _action in applications.EMPLOYER_STEPS:
 
 @bp.post("/employer/postings/<posting_id:str>/invitations", name="jobs.application.invite")
 @requires(*EMPLOYER)
+@rate_limit(account=INVITE_RATE)
 @json_body(InviteIn)
 @responds(201, EmployerApplicationOut, "Invited (200 with the same invitation when asked again)")
 @errors(404, 409, 422)

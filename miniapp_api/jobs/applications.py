@@ -23,7 +23,7 @@ from identity.models import Account
 from identity.pii import mask_name
 from identity.service import read_profile
 from miniapp_api.jobs import candidates, postings
-from miniapp_api.jobs.enterprises import contact_of, employer_enterprise, plausible_id, utcnow
+from miniapp_api.jobs.enterprises import acting_enterprise, contact_of, plausible_id, utcnow
 from miniapp_api.jobs.models import (
     Application,
     ApplicationEvent,
@@ -177,6 +177,7 @@ async def apply(*, viewer: Principal, posting_id: str, note: str) -> tuple[Appli
 async def invite(*, viewer: Principal, posting_id: str, candidate: str, note: str) -> tuple[Application, bool]:
     """The employer invites a seeker of the posting's candidate list, named by its candidate id: recomputed over
     the seekers who opted in to being seen (an unknown id, or one of a seeker who is not visible: 404)."""
+    await acting_enterprise(viewer)
     posting = await postings.own_posting(viewer=viewer, public_id=posting_id)
     if posting.status != PostingStatus.LIVE.value or posting.valid_through < postings.today():
         raise Conflict("Only a live posting invites seekers.", code="posting_not_live")
@@ -205,7 +206,7 @@ async def seeker_step(*, viewer: Principal, public_id: str, action: str, note: s
 
 async def employer_step(*, viewer: Principal, public_id: str, action: str, note: str) -> Application:
     """reject or hire an application to one of the employer's enterprise's postings (another's: 404)."""
-    enterprise = await employer_enterprise(viewer)
+    enterprise = await acting_enterprise(viewer)
     if not plausible_id(public_id) or not await Application.exists(
         public_id=public_id, posting__enterprise_id=enterprise.id
     ):
@@ -213,8 +214,27 @@ async def employer_step(*, viewer: Principal, public_id: str, action: str, note:
     actor = await _account(viewer)
     async with in_transaction() as conn:
         row = await Application.filter(public_id=public_id).using_db(conn).select_for_update().get()
+        if action == "hire" and S(row.state) in TABLE["hire"].sources:
+            await _room_to_hire(row, conn)
         await _step(row, action, actor, note, conn)
     return row
+
+
+async def _room_to_hire(row: Application, conn: BaseDBAsyncClient) -> None:
+    """A hire needs a posting not taken down with an opening left. The posting's row is locked (after the
+    application's, the order every step takes) so two hires at once cannot both take the last opening."""
+    posting = await Posting.filter(id=row.posting_id).using_db(conn).select_for_update().get()
+    if posting.status == PostingStatus.TAKEN_DOWN.value:
+        raise Conflict(
+            "The posting was taken down by the employment service: it hires nobody.", code="posting_taken_down"
+        )
+    hired = await Application.filter(posting_id=posting.id, state=S.HIRED.value).using_db(conn).count()
+    if hired >= posting.openings:
+        raise Conflict(
+            "All the posting's openings are filled: raise its openings (while draft or live) to hire more.",
+            code="openings_filled",
+            details={"openings": posting.openings, "hired": hired},
+        )
 
 
 # Telling the other side -------------------------------------------------------------------------
@@ -278,9 +298,14 @@ async def _tell(row: Application, event: ApplicationEvent, conn: BaseDBAsyncClie
 # Lists ---------------------------------------------------------------------------------------------
 
 
-async def _page(query: QuerySet[Application], cursor: str | None, limit: int) -> tuple[list[Application], str | None]:
+async def _page(
+    scope: QuerySet[Application], state: str | None, cursor: str | None, limit: int
+) -> tuple[list[Application], str | None]:
+    """A page of ``scope`` (the caller's own rows) in ``state``; the cursor must be a row of ``scope`` (another
+    seeker's or enterprise's application id is the same 422 as a made-up one: no probing ids)."""
+    query = scope if state is None else scope.filter(state=state)
     if cursor is not None:
-        last = await Application.get_or_none(public_id=cursor) if plausible_id(cursor) else None
+        last = await scope.filter(public_id=cursor).first() if plausible_id(cursor) else None
         if last is None:
             raise ValidationFailed.field("cursor", "not a cursor this list gave out", "bad_cursor")
         query = query.filter(id__lt=last.id)
@@ -300,19 +325,14 @@ async def mine(
     *, viewer: Principal, state: str | None, cursor: str | None, limit: int
 ) -> tuple[list[Application], str | None]:
     seeker = await _account(viewer)
-    query = Application.filter(seeker_id=seeker.id)
-    if state is not None:
-        query = query.filter(state=state)
-    return await _page(query, cursor, limit)
+    return await _page(Application.filter(seeker_id=seeker.id), state, cursor, limit)
 
 
 async def of_posting(
     *, viewer: Principal, posting_id: str, state: str | None, cursor: str | None, limit: int
 ) -> tuple[Posting, list[Application], str | None]:
     """The applications of one of the employer's own postings (another enterprise's posting: 404)."""
+    await acting_enterprise(viewer)
     posting = await postings.own_posting(viewer=viewer, public_id=posting_id)
-    query = Application.filter(posting_id=posting.id)
-    if state is not None:
-        query = query.filter(state=state)
-    rows, next_cursor = await _page(query, cursor, limit)
+    rows, next_cursor = await _page(Application.filter(posting_id=posting.id), state, cursor, limit)
     return posting, rows, next_cursor

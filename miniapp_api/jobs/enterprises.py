@@ -147,15 +147,23 @@ async def decide(*, viewer: Principal, public_id: str, action: str, reason: str 
             details={"status": enterprise.status},
         )
     now = utcnow()
+    values: dict[str, object] = {"status": target.value, "reason": reason or "", "updated_at": now}
+    if target is EnterpriseStatus.VERIFIED:
+        values |= {"verified_by": viewer.account_id, "verified_at": now}
     async with in_transaction() as conn:
-        enterprise.status = target.value
-        enterprise.reason = reason or ""
-        enterprise.updated_at = now
-        if target is EnterpriseStatus.VERIFIED:
-            enterprise.verified_by, enterprise.verified_at = viewer.account_id, now
-        await enterprise.save(
-            update_fields=["status", "reason", "verified_by", "verified_at", "updated_at"], using_db=conn
+        # Only while it is still in a state the move starts from: of two decisions at once, one wins.
+        moved = (
+            await Enterprise.filter(id=enterprise.id, status__in=[s.value for s in sources])
+            .using_db(conn)
+            .update(**values)
         )
+        if not moved:
+            raise Conflict(
+                f"The enterprise was just decided on: it cannot be moved to {target.value}.",
+                code="invalid_transition",
+            )
+        for name, value in values.items():
+            setattr(enterprise, name, value)
         await audit_change(
             who, f"job.enterprise.{action}", enterprise.public_id, enterprise.node.path, conn, reason=reason or ""
         )
@@ -176,8 +184,8 @@ async def list_in_area(
     query = Enterprise.filter(node__path__startswith=under)
     if status is not None:
         query = query.filter(status=status)
-    if cursor is not None:
-        last = await Enterprise.get_or_none(public_id=cursor)
+    if cursor is not None:  # a row of the caller's area only: another area's id is the same 422 as a made-up one
+        last = await Enterprise.filter(node__path__startswith=viewer.node_path, public_id=cursor).first()
         if last is None:
             raise ValidationFailed.field("cursor", "not a cursor this list gave out", "bad_cursor")
         query = query.filter(id__lt=last.id)
@@ -224,3 +232,17 @@ async def employer_enterprise(viewer: Principal) -> Enterprise:
     if binding is None:
         raise NotFound("Your account is bound to no enterprise.", code="enterprise_not_found")
     return binding.enterprise
+
+
+async def acting_enterprise(viewer: Principal) -> Enterprise:
+    """The employer's enterprise when it may act on seekers (invite, read applications or candidates, reject,
+    hire): only while verified. A suspended one is 409 ``enterprise_not_verified`` whatever id is asked
+    (before any 404, so its employers learn nothing of other rows)."""
+    enterprise = await employer_enterprise(viewer)
+    if enterprise.status != EnterpriseStatus.VERIFIED.value:
+        raise Conflict(
+            "Your enterprise is not verified by the employment service: it cannot act on seekers now.",
+            code="enterprise_not_verified",
+            details={"enterprise_status": enterprise.status},
+        )
+    return enterprise

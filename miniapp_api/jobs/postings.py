@@ -92,6 +92,11 @@ async def _fields(body: PostingIn, enterprise: Enterprise) -> dict[str, Any]:
     }
 
 
+def _place(fields: dict[str, Any]) -> tuple[float, float, int, int | None]:
+    building = fields["building"]
+    return fields["lat"], fields["lon"], fields["node"].id, building.id if building is not None else None
+
+
 async def create(*, viewer: Principal, body: PostingIn) -> Posting:
     enterprise = await employer_enterprise(viewer)
     now = utcnow()
@@ -127,11 +132,34 @@ async def edit(*, viewer: Principal, public_id: str, body: PostingIn) -> Posting
     if posting.status not in EDITABLE:
         raise Conflict(f"A posting that is {posting.status} cannot be edited.", code="posting_not_editable")
     fields = await _fields(body, posting.enterprise)
-    for name, value in fields.items():
-        setattr(posting, name, value)
-    posting.updated_at = utcnow()
-    await posting.save()
+    if posting.status == PostingStatus.LIVE.value and _place(fields) != (
+        posting.lat,
+        posting.lon,
+        posting.node_id,
+        posting.building_id,
+    ):
+        # Its candidates keep their ids while it is live: moving it and reading their distances again would
+        # place a seeker's home. Close it and publish a new one instead.
+        raise Conflict(
+            "A live posting's work place cannot move: close it and publish a new posting.", code="posting_place_fixed"
+        )
+    node, building = fields.pop("node"), fields.pop("building")
+    values = fields | {"node_id": node.id, "building_id": building.id if building else None, "updated_at": utcnow()}
+    await _write_if(posting, (posting.status,), values, "posting_not_editable")
     return await Posting.get(id=posting.id).prefetch_related("enterprise", "node")
+
+
+async def _write_if(
+    posting: Posting, sources: tuple[str, ...], values: dict[str, Any], code: str, using_db: Any = None
+) -> None:
+    """Write ``values`` only while the row is still in one of ``sources``, in one statement: a take-down,
+    publish or close that committed since the row was read is never overwritten (409 ``code``)."""
+    query = Posting.filter(id=posting.id, status__in=list(sources))
+    if not await (query.using_db(using_db) if using_db is not None else query).update(**values):
+        now = await Posting.get(id=posting.id).values_list("status", flat=True)
+        raise Conflict(f"The posting is {now} now: it cannot be changed so.", code=code, details={"status": now})
+    for name, value in values.items():
+        setattr(posting, name, value)
 
 
 async def publish(*, viewer: Principal, public_id: str) -> Posting:
@@ -147,8 +175,8 @@ async def publish(*, viewer: Principal, public_id: str) -> Posting:
     if posting.valid_through < today():
         raise Conflict("The posting's valid_through has passed: edit it first.", code="posting_expired")
     now = utcnow()
-    posting.status, posting.published_at, posting.updated_at = PostingStatus.LIVE.value, now, now
-    await posting.save(update_fields=["status", "published_at", "updated_at"])
+    values = {"status": PostingStatus.LIVE.value, "published_at": now, "updated_at": now}
+    await _write_if(posting, (PostingStatus.DRAFT.value,), values, "invalid_transition")
     return posting
 
 
@@ -156,8 +184,8 @@ async def close(*, viewer: Principal, public_id: str) -> Posting:
     posting = await own_posting(viewer=viewer, public_id=public_id)
     if posting.status not in EDITABLE:
         raise Conflict(f"A posting that is {posting.status} cannot be closed.", code="invalid_transition")
-    posting.status, posting.updated_at = PostingStatus.CLOSED.value, utcnow()
-    await posting.save(update_fields=["status", "updated_at"])
+    values = {"status": PostingStatus.CLOSED.value, "updated_at": utcnow()}
+    await _write_if(posting, EDITABLE, values, "invalid_transition")
     return posting
 
 
@@ -165,10 +193,9 @@ async def list_own(
     *, viewer: Principal, status: str | None, cursor: str | None, limit: int
 ) -> tuple[list[Posting], str | None]:
     enterprise = await employer_enterprise(viewer)
-    query = Posting.filter(enterprise_id=enterprise.id)
-    if status is not None:
-        query = query.filter(status=status)
-    rows = await _page(query, cursor, limit)
+    scope = Posting.filter(enterprise_id=enterprise.id)
+    query = scope if status is None else scope.filter(status=status)
+    rows = await _page(query, cursor, limit, scope)
     return rows[:limit], rows[limit - 1].public_id if len(rows) > limit else None
 
 
@@ -183,8 +210,9 @@ async def take_down(*, viewer: Principal, public_id: str, reason: str, who: Who)
     if found.status == PostingStatus.TAKEN_DOWN.value:
         raise Conflict("The posting is already taken down.", code="invalid_transition")
     async with in_transaction() as conn:
-        found.status, found.take_down_reason, found.updated_at = PostingStatus.TAKEN_DOWN.value, reason, utcnow()
-        await found.save(update_fields=["status", "take_down_reason", "updated_at"], using_db=conn)
+        values = {"status": PostingStatus.TAKEN_DOWN.value, "take_down_reason": reason, "updated_at": utcnow()}
+        others = tuple(s.value for s in PostingStatus if s is not PostingStatus.TAKEN_DOWN)
+        await _write_if(found, others, values, "invalid_transition", conn)
         await audit_change(who, "job.posting.take_down", found.public_id, found.node.path, conn, reason=reason)
     return found
 
@@ -198,9 +226,13 @@ def public_query() -> QuerySet[Posting]:
     )
 
 
-async def _page(query: QuerySet[Posting], cursor: str | None, limit: int) -> list[Posting]:
+async def _page(
+    query: QuerySet[Posting], cursor: str | None, limit: int, scope: QuerySet[Posting] | None = None
+) -> list[Posting]:
+    """``limit`` + 1 rows of ``query`` after the cursor, which must name a row of ``scope`` (the caller's reach:
+    another enterprise's posting id is the same 422 as a made-up one)."""
     if cursor is not None:
-        last = await Posting.get_or_none(public_id=cursor)
+        last = await (scope if scope is not None else Posting.all()).filter(public_id=cursor).first()
         if last is None:
             raise ValidationFailed.field("cursor", "not a cursor this list gave out", "bad_cursor")
         query = query.filter(id__lt=last.id)
@@ -216,7 +248,7 @@ async def list_public(*, query: PublicPostingQuery) -> tuple[list[Posting], str 
     if query.salary_at_least is not None:
         base = base.filter(salary_monthly_max__gte=query.salary_at_least)
     if query.lat is None or query.lon is None:
-        rows = await _page(base, query.cursor, query.limit)
+        rows = await _page(base, query.cursor, query.limit, Posting.filter(published_at__isnull=False))
         return rows[: query.limit], rows[query.limit - 1].public_id if len(rows) > query.limit else None
     lat, lon, km = query.lat, query.lon, query.km
     dlat = km / 111.0
@@ -225,7 +257,7 @@ async def list_public(*, query: PublicPostingQuery) -> tuple[list[Posting], str 
     found: list[Posting] = []
     cursor = query.cursor
     while len(found) <= query.limit:  # the box is wider than the circle: read on until the page is full
-        rows = await _page(base, cursor, query.limit * 2)
+        rows = await _page(base, cursor, query.limit * 2, Posting.filter(published_at__isnull=False))
         found.extend(r for r in rows if vocab.haversine_km(lat, lon, r.lat, r.lon) <= km)
         if len(rows) <= query.limit * 2:
             break

@@ -56,7 +56,7 @@ class SeekerProfileIn(StrictModel):
     radius_km: float = Field(default=10.0, ge=1, le=50, allow_inf_nan=False)
     employment_types: list[EmploymentType] = Field(default_factory=list, max_length=6, description="Empty: any.")
     shifts: list[Shift] = Field(default_factory=list, max_length=5, description="Empty: any.")
-    available_from: dt.date | None = None
+    available_from: dt.date | None = Field(default=None, ge=dt.date(2020, 1, 1), le=dt.date(2100, 12, 31))
     visible: bool = Field(default=False, description="Enterprises may find you (without name and phone).")
     subscribed: bool = Field(default=False, description="Push new postings that match you.")
 
