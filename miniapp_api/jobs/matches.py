@@ -22,14 +22,13 @@ import numpy as np
 from identity import service as identity_service
 from identity.models import Account
 from miniapp_api.jobs import candidates, index, rows
+from miniapp_api.jobs.applications import CONSENTED
 from miniapp_api.jobs.explain import explain
 from miniapp_api.jobs.matching import MatchResult, seeker_vector, top_jobs, top_seekers, vector
 from miniapp_api.jobs.models import (
     Application,
-    ApplicationState,
     Enterprise,
     EnterpriseStatus,
-    Initiator,
     Posting,
     PostingStatus,
     SeekerProfile,
@@ -71,13 +70,15 @@ SEEKER_COLUMNS = (
     "employment_types",
     "shifts",
 )
-# The states in which the seeker has shown themself to the employer: they applied (and were perhaps hired or
-# turned down since), or accepted the employer's invitation. Withdrawn, declined or merely invited: masked.
-REVEALED = frozenset({ApplicationState.APPLIED.value, ApplicationState.ACCEPTED.value, ApplicationState.HIRED.value})
+
 
 
 def revealed(state: str, initiated_by: str) -> bool:
-    return state in REVEALED or (state == ApplicationState.REJECTED.value and initiated_by == Initiator.SEEKER.value)
+    """Whether the employer sees the seeker's name and phone: the seeker applied or accepted the employer's
+    invitation (and the employer may have decided since: rejected and hired are reached only from those).
+    The same rule as the applications list and its messages (applications.CONSENTED); withdrawn, declined or
+    merely invited: masked."""
+    return state in CONSENTED
 
 
 def as_row(model: type[M], values: dict[str, Any]) -> M:

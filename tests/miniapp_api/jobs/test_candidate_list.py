@@ -132,6 +132,10 @@ async def test_identity_only_after_applying_or_accepting(app: Sanic, client: htt
     await apply(pid, b, "accepted", by="employer")
     await apply(pid, a, "withdrawn")
     assert await shown() == {"withdrawn": None, "accepted": {"name": "王小红", "phone": "13800138001"}}
+    # Turned down after accepting the employer's invitation: they had shown themself, as the applications list
+    # and its messages say (applications.CONSENTED; rejected is reached only from applied or accepted).
+    await apply(pid, b, "rejected", by="employer")
+    assert await shown() == {"withdrawn": None, "rejected": {"name": "王小红", "phone": "13800138001"}}
     await apply(pid, b, "declined", by="employer")
     assert await shown() == {"withdrawn": None, "declined": None}
 
