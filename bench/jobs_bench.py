@@ -186,6 +186,31 @@ async def bench_posting(n: int) -> None:
     )
 
 
+async def bench_push() -> None:
+    """The push job's own pass for one new posting (push.push_posting, as jobs.push runs it): the subscribed
+    seekers it may reach loaded, scored, and each one at or above the default threshold told (a JobPush row and an
+    outbox message each, the daily cap checked), goal < 10 s."""
+    from miniapp_api.jobs import push
+    from miniapp_api.jobs.models import JobPush, Posting
+    from notify.models import Notification
+    from server.settings import Settings
+
+    settings = Settings()
+    posting = await Posting.filter(education_min="none").order_by("-id").first()
+    assert posting is not None
+    done = push.Pass()
+    start = time.perf_counter()
+    told = await push.push_posting(
+        posting.id, threshold=settings.jobs_push_threshold / 100, per_day=settings.jobs_push_per_day, done=done
+    )
+    took = time.perf_counter() - start
+    assert told == await JobPush.filter(posting_id=posting.id).count() == await Notification.all().count()
+    print(
+        f"push of a new posting (push.push_posting): {done.scored:,} subscribed seekers in reach scored, {told:,} "
+        f"at or above {settings.jobs_push_threshold} % told, in {took:.2f} s (goal < 10 s)"
+    )
+
+
 async def bench_candidates(runs: int) -> None:
     """A posting's top 20 candidates through the service's path (matches.best_candidates: the seeker index)."""
     from miniapp_api.jobs import matches, rows
@@ -242,6 +267,7 @@ async def main_async(args: argparse.Namespace) -> None:
         await bench_seekers(args.runs)
         await bench_posting(args.top)
         await bench_candidates(args.runs)
+        await bench_push()
     finally:
         pii.set_vault(None)
         await db.close_db()

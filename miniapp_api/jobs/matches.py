@@ -72,7 +72,6 @@ SEEKER_COLUMNS = (
 )
 
 
-
 def revealed(state: str, initiated_by: str) -> bool:
     """Whether the employer sees the seeker's name and phone: the seeker applied or accepted the employer's
     invitation (and the employer may have decided since: rejected and hired are reached only from those).

@@ -6,8 +6,8 @@ takes the postings published since the last pass (a Redis mark, with ``MARGIN`` 
 committed late), and for each one still live, still valid and of a verified enterprise scores the subscribed
 seekers (SQL prefilter: active account, education at least the posting's minimum, home inside the box of the
 widest subscribed radius around the work place, or no home given) with ``matching.top_seekers``. Those scoring
-at least ``GMID_JOBS_PUSH_THRESHOLD`` % hear of it, best first, each in its own transaction that locks the
-seeker's profile and checks again that they are still subscribed, that the posting is still pushable, that
+at least ``GMID_JOBS_PUSH_THRESHOLD`` % hear of it, best first, in batches, each in a transaction that locks
+the seekers' profiles and checks again that they are still subscribed, that the posting is still pushable, that
 they were not told of it (``JobPush``, unique per pair: the "at most once" record, with the outbox's
 idempotency key) and that they were told of fewer than ``GMID_JOBS_PUSH_PER_DAY`` postings this China day (a
 posting over the cap is not kept for the next day). The message says the title, the pay and a distance band,
@@ -19,16 +19,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from miniapp_api.jobs import rows, vocab
-from miniapp_api.jobs.matching import top_seekers
+from miniapp_api.jobs.matches import SEEKER_COLUMNS, as_row
+from miniapp_api.jobs.matching import crowding_factor, seeker_vector
+from miniapp_api.jobs.matching.scores import distance_between
 from miniapp_api.jobs.models import EnterpriseStatus, JobPush, Posting, PostingStatus, SeekerProfile
 from miniapp_api.jobs.postings import CHINA, today
 from notify import outbox
@@ -41,6 +45,7 @@ MARK_KEY = "gmid:jobs:push:mark"
 EVERY_SECONDS = 30.0
 MARGIN = dt.timedelta(minutes=2)  # a publish whose transaction committed after the pass read: seen next pass
 FIRST_LOOKBACK = dt.timedelta(hours=24)  # no mark yet (a new deployment, a flushed Redis)
+BATCH = 500  # seekers told in one transaction
 PERIOD_TEXT = {"hour": "时", "day": "天", "month": "月", "year": "年"}
 
 
@@ -89,8 +94,9 @@ def pushable() -> Q:
     )
 
 
-async def _candidates(posting: Posting) -> list[SeekerProfile]:
-    """Subscribed profiles of active accounts the posting may reach: education, home box (or no home)."""
+async def _candidates(posting: Posting) -> list[dict[str, Any]]:
+    """Subscribed profiles of active accounts the posting may reach (education, home box, or no home), as light
+    rows: only what the matcher reads, and the profile's id."""
     base = SeekerProfile.filter(
         subscribed=True,
         account__is_active=True,
@@ -108,79 +114,104 @@ async def _candidates(posting: Posting) -> list[SeekerProfile]:
         home_lon__gte=posting.lon - dlon,
         home_lon__lte=posting.lon + dlon,
     )
-    return await base.filter(near | Q(home_lat__isnull=True) | Q(home_lon__isnull=True)).prefetch_related("account")
+    found: list[dict[str, Any]] = await base.filter(near | Q(home_lat__isnull=True) | Q(home_lon__isnull=True)).values(
+        "id", *SEEKER_COLUMNS
+    )
+    return found
 
 
-async def _push_one(
-    posting: Posting, profile_id: int, distance_km: float | None, per_day: int, at: dt.datetime
-) -> bool | None:
-    """Tell one seeker of one posting; True if told, False if not (unsubscribed, told before, over the cap, no
-    address), None when the posting is no longer pushable (the caller stops)."""
+async def _push_batch(
+    posting: Posting, batch: list[tuple[int, float | None]], per_day: int, at: dt.datetime
+) -> int | None:
+    """Tell a batch of seekers (profile id, distance), best first, of one posting in one transaction that locks
+    their profiles (in id order: concurrent passes cannot deadlock) and checks again that each is still subscribed
+    with an active account, that the posting is still pushable, that they were not told of it (``JobPush``, unique
+    per pair, and the outbox's key) and that they were told of fewer than ``per_day`` postings this China day.
+    Returns how many were told; None when the posting is no longer pushable (the caller stops)."""
+    distance = dict(batch)
     async with in_transaction() as conn:
-        profile = (
-            await SeekerProfile.filter(id=profile_id, subscribed=True, account__is_active=True)
+        locked = (
+            await SeekerProfile.filter(id__in=list(distance), subscribed=True, account__is_active=True)
             .using_db(conn)
             .select_for_update()
+            .order_by("id")
             .prefetch_related("account")
-            .first()
         )
-        if profile is None:
-            return False
         if not await Posting.filter(pushable(), id=posting.id).using_db(conn).exists():
             return None
-        seeker = profile.account_id
-        if await JobPush.filter(posting_id=posting.id, seeker_id=seeker).using_db(conn).exists():
-            return False
-        if await JobPush.filter(seeker_id=seeker, created_at__gte=day_start(at)).using_db(conn).count() >= per_day:
-            return False
-        try:
-            await outbox.enqueue(
-                template=TEMPLATE,
-                data={
-                    "title": posting.title,
-                    "salary": salary_text(posting),
-                    "distance": distance_band(distance_km),
-                    "posting_id": posting.public_id,
-                    "at": at.isoformat(),
-                },
-                idempotency_key=f"{TEMPLATE}:{posting.public_id}:{profile.account.public_id}",
-                account=profile.account,
-                using_db=conn,
-            )
-        except ValueError:
-            return False  # no address on any channel: nothing written, nothing counted
-        await JobPush.create(posting_id=posting.id, seeker_id=seeker, created_at=at, using_db=conn)
-    return True
+        by_id = {p.id: p for p in locked}
+        seekers = [p.account_id for p in locked]
+        told_of_it = set(
+            await JobPush.filter(posting_id=posting.id, seeker_id__in=seekers)
+            .using_db(conn)
+            .values_list("seeker_id", flat=True)
+        )
+        today_counts = Counter(
+            int(seeker)  # type: ignore[call-overload]
+            for seeker in await JobPush.filter(seeker_id__in=seekers, created_at__gte=day_start(at))
+            .using_db(conn)
+            .values_list("seeker_id", flat=True)
+        )
+        messages = []
+        pushes = []
+        for profile_id, _ in batch:  # best first
+            profile = by_id.get(profile_id)
+            if (
+                profile is None
+                or profile.account_id in told_of_it
+                or today_counts.get(profile.account_id, 0) >= per_day
+            ):
+                continue
+            try:
+                messages.append(
+                    outbox.message(
+                        template=TEMPLATE,
+                        data={
+                            "title": posting.title,
+                            "salary": salary_text(posting),
+                            "distance": distance_band(distance[profile_id]),
+                            "posting_id": posting.public_id,
+                            "at": at.isoformat(),
+                        },
+                        idempotency_key=f"{TEMPLATE}:{posting.public_id}:{profile.account.public_id}",
+                        account=profile.account,
+                    )
+                )
+            except ValueError:
+                continue  # no address on any channel: nothing written, nothing counted
+            pushes.append(JobPush(posting_id=posting.id, seeker_id=profile.account_id, created_at=at))
+        await JobPush.bulk_create(pushes, ignore_conflicts=True, using_db=conn)
+        return await outbox.enqueue_many(messages, using_db=conn)
 
 
 async def push_posting(posting_id: int, *, threshold: float, per_day: int, done: Pass | None = None) -> int:
-    """Score one posting against the subscribed seekers and tell those at or above ``threshold`` (0-1)."""
+    """Score one posting against the subscribed seekers and tell those at or above ``threshold`` (0-1), best
+    first, in batches of ``BATCH``. The scores are the matcher's (matching.seeker_vector over the light rows, as
+    ranking.top_seekers scores them, with the posting's crowding)."""
     done = done if done is not None else Pass()
     posting = await Posting.filter(pushable(), id=posting_id).first()
     if posting is None:
         return 0
     done.postings += 1
-    profiles = await _candidates(posting)
-    if not profiles:
+    found = await _candidates(posting)
+    if not found:
         return 0
     taxonomy = await rows.skills.current()
-    by_account = {p.account_id: p for p in profiles}
-    results = top_seekers(
-        rows.posting_view(posting), [rows.seeker_view(p) for p in profiles], len(profiles), taxonomy.related
-    )
-    done.scored += len(profiles)
+    views = [rows.seeker_view(as_row(SeekerProfile, r)) for r in found]
+    view = rows.posting_view(posting)
+    scores = seeker_vector.seeker_scores(view, seeker_vector.SeekerColumns.build(views, taxonomy.related))
+    scores = scores * crowding_factor(posting.applicants, posting.openings)
+    done.scored += len(found)
+    best = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] >= threshold]
     told = 0
     at = utcnow()
-    for r in results:
-        if r.score < threshold:
-            break  # best first
-        outcome = await _push_one(posting, by_account[int(r.seeker_id)].id, r.distance_km, per_day, at)
+    for start in range(0, len(best), BATCH):
+        batch = [(int(found[i]["id"]), distance_between(views[i], view)) for i in best[start : start + BATCH]]
+        outcome = await _push_batch(posting, batch, per_day, at)
         if outcome is None:
             break  # taken down, closed or its enterprise suspended during the pass
-        told += int(outcome)
+        told += outcome
     done.pushed += told
-    if told:
-        await outbox.wake()
     return told
 
 
