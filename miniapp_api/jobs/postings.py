@@ -201,11 +201,13 @@ async def list_own(
 
 async def take_down(*, viewer: Principal, public_id: str, reason: str, who: Who) -> Posting:
     found = (
-        await Posting.get_or_none(public_id=public_id).prefetch_related("enterprise", "node")
+        await Posting.get_or_none(public_id=public_id).prefetch_related("enterprise__node", "node")
         if plausible_id(public_id)
         else None
     )
-    if found is None or not viewer.covers(found.node.path):
+    # The staff of the work place, or of the enterprise's own area: the employer names the work place's node, and
+    # must not be able to move a posting out of its own area's reach by naming another street.
+    if found is None or not (viewer.covers(found.node.path) or viewer.covers(found.enterprise.node.path)):
         raise NotFound("There is no such posting.", code="posting_not_found")
     if found.status == PostingStatus.TAKEN_DOWN.value:
         raise Conflict("The posting is already taken down.", code="invalid_transition")

@@ -67,6 +67,24 @@ async def test_staff_of_another_street_cannot_take_a_posting_down(app: Sanic, cl
     assert await AuditEntry.filter(action="job.posting.take_down", target=pid).count() == 1
 
 
+async def test_a_work_place_in_another_street_does_not_take_a_posting_out_of_its_own_streets_reach(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    """An employer of GM0101 naming GM0201 as the work place: the staff of GM02 (the work place) and of GM01 (the
+    enterprise's area) may both take it down; the employer cannot escape its own area's staff."""
+    firm = await seed.firm(app, client, code=TENCENT)  # GM0101, street GM01
+    pid = await seed.live_posting(client, firm.employer, node="GM0201")
+    r = await client.post(f"{PUBLIC}/{pid}/take-down", json={"reason": "虚假招聘"}, headers=firm.staff.headers)
+    assert r.status_code == 200 and r.json()["status"] == "taken_down"
+    other = await seed.live_posting(client, firm.employer, node="GM0201", title="焊工二")
+    there = await seed.staff(app, "GM02")
+    r = await client.post(f"{PUBLIC}/{other}/take-down", json={"reason": "虚假招聘"}, headers=there.headers)
+    assert r.status_code == 200
+    third = await seed.live_posting(client, firm.employer, title="焊工三")  # GM0101: GM02's staff cannot
+    r = await client.post(f"{PUBLIC}/{third}/take-down", json={"reason": "虚假招聘"}, headers=there.headers)
+    assert r.status_code == 404
+
+
 async def test_publishing_needs_a_verified_enterprise(app: Sanic, client: httpx.AsyncClient) -> None:
     firm = await seed.firm(app, client, code=TENCENT, verify=False)  # verified, then suspended
     made = await client.post(OWN, json=posting_body(), headers=firm.employer)
