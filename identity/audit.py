@@ -126,6 +126,33 @@ def _hashed_fields(e: AuditEntry) -> dict[str, Any]:
     return hashed
 
 
+@dataclass(frozen=True)
+class Who:
+    """Who did it, from where: what a service passes down for the entries it writes."""
+
+    actor: str
+    role: str
+    client_addr: str = ""
+    request_id: str = ""
+
+
+async def record_change(
+    who: Who, action: str, target: str, scope: str, conn: BaseDBAsyncClient, **details: object
+) -> None:
+    """``record`` for a change made by ``who`` to a row under the node path ``scope``, inside ``conn``."""
+    await record(
+        actor=who.actor,
+        role=who.role,
+        action=action,
+        target=target,
+        client_addr=who.client_addr,
+        request_id=who.request_id,
+        details=dict(details),
+        scope=scope,
+        using_db=conn,
+    )
+
+
 async def record(
     *,
     actor: str,

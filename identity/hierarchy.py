@@ -40,6 +40,11 @@ class HierarchyError(ValueError):
     pass
 
 
+def code_of(path: str) -> str:
+    """The node's own code, the last of its path: "/GM/GM01/GM0101/" -> "GM0101"."""
+    return path.strip("/").rsplit("/", 1)[-1]
+
+
 @dataclass(frozen=True)
 class NodeSpec:
     code: str

@@ -8,3 +8,8 @@ import secrets
 
 def new(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(10)[:13]
+
+
+def plausible(public_id: str) -> bool:
+    """A path id that could be one of ours (16 characters at most): anything else is simply not found."""
+    return 0 < len(public_id) <= 16

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sanic import Request
 
+from identity import hierarchy
 from identity.models import Account
 from miniapp_api.buildings.schemas import CredentialRef
 from miniapp_api.devices import alarms, registry
@@ -41,7 +42,7 @@ def device_out(request: Request, device: Device, related: registry.Related) -> D
         model=device.model,
         firmware=device.firmware,
         building=related.buildings.get(device.building_id or 0),
-        node=registry.node_code_of(device.node_path),
+        node=hierarchy.code_of(device.node_path),
         place=device.place,
         gateway=related.serials.get(device.gateway_id or 0),
         valve=related.serials.get(device.valve_id or 0),
@@ -85,7 +86,7 @@ def alarm_out(alarm: DeviceAlarm, device: Device, building: str | None) -> Devic
         metric=alarm.metric,
         value=alarm.value,
         building=building,
-        node=registry.node_code_of(alarm.node_path),
+        node=hierarchy.code_of(alarm.node_path),
         place=device.place,
         started_at=alarm.started_at,
         updated_at=alarm.updated_at,

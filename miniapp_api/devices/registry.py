@@ -52,10 +52,6 @@ def new_public_id() -> str:
     return public_ids.new("dv_")
 
 
-def node_code_of(path: str) -> str:
-    return path.strip("/").rsplit("/", 1)[-1]
-
-
 def normalize_serial(serial: str) -> str:
     return serial.strip().upper()
 

@@ -18,13 +18,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from identity import hierarchy
 from identity.models import Account
 from miniapp_api.buildings.models import Building
 from miniapp_api.devices import rules
 from miniapp_api.devices.ingest import HEARTBEAT_KEY
 from miniapp_api.devices.labels import TYPE_ZH
 from miniapp_api.devices.models import BindingRequest, BindingState, Device, DeviceAlarm, DeviceMember
-from miniapp_api.devices.registry import RESIDENTS, node_code_of
+from miniapp_api.devices.registry import RESIDENTS
 from qr import kinds
 from qr.kinds import Audience, ScanContext
 from qr.models import Credential
@@ -92,7 +93,7 @@ async def staff_fields(device: Device) -> dict[str, Any]:
     return {
         "id": device.public_id,
         "building": building.code if building is not None else None,
-        "node": node_code_of(device.node_path),
+        "node": hierarchy.code_of(device.node_path),
         "place": device.place,
         "status": {
             "active": device.active,

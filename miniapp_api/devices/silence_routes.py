@@ -8,6 +8,7 @@ import datetime as dt
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
+from identity import hierarchy
 from miniapp_api.buildings.models import Building
 from miniapp_api.devices import registry, silences
 from miniapp_api.devices.models import Device, DeviceSilence
@@ -39,7 +40,7 @@ async def silences_out(rows: list[DeviceSilence]) -> list[SilenceOut]:
                 serial=device.serial if device else None,
                 building=codes.get(row.building_id or 0),
                 type=row.device_type,
-                node=registry.node_code_of(row.node_path),
+                node=hierarchy.code_of(row.node_path),
                 reason=row.reason,
                 starts_at=row.starts_at,
                 ends_at=row.ends_at,

@@ -12,7 +12,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from identity import audit, purpose
+from identity import audit, hierarchy, purpose
 from identity.pii import has_personal_number
 from miniapp_api.buildings.models import Building
 from miniapp_api.devices import registry
@@ -144,7 +144,7 @@ async def create(*, viewer: Principal, data: SilenceIn, client_addr: str, reques
                 "device": where.device.public_id if where.device else None,
                 "building": where.building.code if where.building else None,
                 "type": where.device_type.value if where.device_type else None,
-                "node": registry.node_code_of(where.node_path),
+                "node": hierarchy.code_of(where.node_path),
                 "ends_at": ends_at.isoformat(),
             },
             scope=where.node_path,
@@ -178,7 +178,7 @@ async def lift(*, viewer: Principal, silence: DeviceSilence, client_addr: str, r
             target=locked.public_id,
             client_addr=client_addr,
             request_id=request_id,
-            details={"scope": locked.scope, "node": registry.node_code_of(locked.node_path)},
+            details={"scope": locked.scope, "node": hierarchy.code_of(locked.node_path)},
             scope=locked.node_path,
             using_db=conn,
         )

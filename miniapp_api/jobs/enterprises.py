@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from identity import audit, hierarchy
+from identity import hierarchy
 from identity import service as identity_service
+
+# One definition each, shared by the features (these modules' names are what their callers import).
+from identity.audit import Who as Who
+from identity.audit import record_change as audit_change
 from identity.models import Account, Node
 from identity.pii import current_vault
 from identity.roles import NodeLevel, Role
@@ -24,6 +26,7 @@ from miniapp_api.jobs.schemas import ContactOut, EnterpriseIn
 from server import public_ids
 from server.auth import Principal
 from server.errors import Conflict, NotFound, ValidationFailed
+from server.public_ids import plausible as plausible_id
 
 STAFF = (Role.EMPLOYMENT_STAFF,)
 REGISTRANTS = (Role.RESIDENT, Role.PARTY_MEMBER, Role.EMPLOYMENT_STAFF)
@@ -32,40 +35,6 @@ CONTACT_FIELD = "job.enterprise.contact"
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def plausible_id(public_id: str) -> bool:
-    return 0 < len(public_id) <= 16
-
-
-def node_code_of(path: str) -> str:
-    return path.strip("/").rsplit("/", 1)[-1]
-
-
-@dataclass(frozen=True)
-class Who:
-    """Who did it, from where (for the audit log)."""
-
-    actor: str
-    role: str
-    client_addr: str = ""
-    request_id: str = ""
-
-
-async def audit_change(
-    who: Who, action: str, target: str, scope: str, conn: BaseDBAsyncClient, **details: object
-) -> None:
-    await audit.record(
-        actor=who.actor,
-        role=who.role,
-        action=action,
-        target=target,
-        client_addr=who.client_addr,
-        request_id=who.request_id,
-        details=dict(details),
-        scope=scope,
-        using_db=conn,
-    )
 
 
 def seal_contact(name: str, phone: str) -> str:

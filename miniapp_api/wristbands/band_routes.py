@@ -6,6 +6,7 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
+from identity import hierarchy
 from identity import service as identity_service
 from identity.models import Account
 from miniapp_api.wristbands import bands
@@ -49,7 +50,7 @@ async def bands_out(rows: list[Wristband]) -> list[WristbandOut]:
         WristbandOut(
             id=r.public_id,
             ble_id=r.ble_id,
-            node=bands.node_code_of(r.node_path),
+            node=hierarchy.code_of(r.node_path),
             state=r.state,  # type: ignore[arg-type]
             wearer=wearing.get(r.account_id or 0) if r.state == "active" else None,
             bound_at=r.bound_at,
@@ -66,7 +67,7 @@ async def my_band_out(band: Wristband) -> MyWristbandOut:
     return MyWristbandOut(
         id=band.public_id,
         state=band.state,  # type: ignore[arg-type]
-        community=bands.node_code_of(person.home_node_path) if person else None,
+        community=hierarchy.code_of(person.home_node_path) if person else None,
         bound_at=band.bound_at,
     )
 

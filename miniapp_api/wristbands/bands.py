@@ -6,14 +6,17 @@ about a code never tells whether a band with it exists."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from identity import audit, hierarchy
+from identity import hierarchy
 from identity import service as identity_service
+
+# One definition each, shared by the features (these modules' names are what their callers import).
+from identity.audit import Who as Who
+from identity.audit import record_change as audit_change
 from identity.models import Account, Node
 from identity.roles import NodeLevel, Role
 from identity.validators import normalize_id_number, normalize_mobile
@@ -23,6 +26,7 @@ from miniapp_api.wristbands.people_schemas import WristbandIn, WristbandIssueIn,
 from server import public_ids
 from server.auth import Principal
 from server.errors import Conflict, NotFound, ValidationFailed
+from server.public_ids import plausible as plausible_id
 
 KEEPERS = (Role.HEALTH_STAFF, Role.ADMIN)  # register and list band stock
 ISSUERS = (Role.HEALTH_STAFF, Role.GRID_STAFF, Role.ADMIN)  # issue and revoke at a desk
@@ -37,43 +41,8 @@ def new_public_id() -> str:
     return public_ids.new("wb_")
 
 
-def plausible_id(public_id: str) -> bool:
-    """A path id that could be one of ours (16 characters at most): anything else is simply not found."""
-    return 0 < len(public_id) <= 16
-
-
-def node_code_of(path: str) -> str:
-    return path.strip("/").rsplit("/", 1)[-1]
-
-
-@dataclass(frozen=True)
-class Who:
-    """Who did it, from where (for the audit log)."""
-
-    actor: str
-    role: str
-    client_addr: str = ""
-    request_id: str = ""
-
-
 def who_of(viewer: Principal, client_addr: str, request_id: str) -> Who:
     return Who(viewer.account_id, viewer.role.value, client_addr, request_id)
-
-
-async def audit_change(
-    who: Who, action: str, target: str, scope: str, conn: BaseDBAsyncClient, **details: object
-) -> None:
-    await audit.record(
-        actor=who.actor,
-        role=who.role,
-        action=action,
-        target=target,
-        client_addr=who.client_addr,
-        request_id=who.request_id,
-        details=dict(details),
-        scope=scope,
-        using_db=conn,
-    )
 
 
 async def area(*, viewer: Principal, node: str | None) -> str | None:

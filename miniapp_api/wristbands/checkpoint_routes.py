@@ -5,8 +5,9 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
+from identity import hierarchy
 from miniapp_api.wristbands import checkpoints
-from miniapp_api.wristbands.checkpoints import MANAGERS, StaffMember, node_code_of
+from miniapp_api.wristbands.checkpoints import MANAGERS, StaffMember
 from miniapp_api.wristbands.gate_schemas import (
     CheckpointIn,
     CheckpointList,
@@ -28,14 +29,14 @@ def checkpoint_out(row: Checkpoint, staff: list[StaffMember]) -> CheckpointOut:
         id=row.public_id,
         name=row.name,
         kind=CheckpointKind(row.kind),
-        node=node_code_of(row.node_path),
+        node=hierarchy.code_of(row.node_path),
         active=row.active,
         created_at=row.created_at,
         staff=[
             CheckpointStaffOut(
                 account=m.account.public_id,
                 role=m.account.role.value,
-                node=node_code_of(m.node_path) if m.node_path else None,
+                node=hierarchy.code_of(m.node_path) if m.node_path else None,
                 assigned_at=m.assignment.assigned_at,
                 assigned_by=m.assignment.assigned_by,
             )

@@ -33,10 +33,6 @@ def new_public_id() -> str:
     return public_ids.new("cp_")
 
 
-def node_code_of(path: str) -> str:
-    return path.strip("/").rsplit("/", 1)[-1]
-
-
 @dataclass(frozen=True)
 class StaffMember:
     account: Account

@@ -10,14 +10,14 @@ import datetime as dt
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from identity import lookup_limit
+from identity import hierarchy, lookup_limit
 from identity import service as identity_service
 from identity.models import Account
 from identity.pii import current_vault
 from identity.roles import Role
 from identity.validators import InvalidIdNumber, InvalidMobile, normalize_id_number, normalize_mobile
 from miniapp_api.wristbands import sealed, stoplist
-from miniapp_api.wristbands.bands import Who, audit_change, node_code_of, plausible_id
+from miniapp_api.wristbands.bands import Who, audit_change, plausible_id
 from miniapp_api.wristbands.models import HealthStatus, QuarantineOrder, Wristband, WristbandPerson
 from miniapp_api.wristbands.people_schemas import (
     HealthPersonBand,
@@ -179,7 +179,7 @@ async def person_out(account: Account, person: WristbandPerson) -> HealthPersonO
         id=account.public_id,
         name=masked.name,
         phone=masked.phone,
-        community=node_code_of(person.home_node_path),
+        community=hierarchy.code_of(person.home_node_path),
         band=HealthPersonBand(id=band.public_id, state=band.state) if band else None,  # type: ignore[arg-type]
         status=await status_of(account.id),
         quarantines=await quarantines_of(account.id),
