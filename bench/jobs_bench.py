@@ -163,7 +163,7 @@ async def bench_seekers(runs: int) -> None:
 
 
 async def bench_posting(n: int) -> None:
-    from miniapp_api.jobs import matches, rows
+    from miniapp_api.jobs import rows
     from miniapp_api.jobs.matching import top_seekers
     from miniapp_api.jobs.models import Posting, SeekerProfile
     from miniapp_api.jobs.vocab import EDUCATION, education_rank
@@ -173,11 +173,9 @@ async def bench_posting(n: int) -> None:
     related = (await rows.skills.current()).related
     start = time.perf_counter()
     levels = EDUCATION[education_rank(posting.education_min) :]
-    found = await SeekerProfile.filter(visible=True, subscribed=True, education__in=levels).values(
-        *matches.SEEKER_COLUMNS
-    )
+    found = await SeekerProfile.filter(visible=True, subscribed=True, education__in=levels).values(*rows.SEEKER_COLUMNS)
     loaded = time.perf_counter()
-    views = [rows.seeker_view(matches.as_row(SeekerProfile, r)) for r in found]
+    views = [rows.seeker_view(rows.as_row(SeekerProfile, r)) for r in found]
     best = top_seekers(rows.posting_view(posting), views, n, related)
     done = time.perf_counter()
     print(

@@ -50,37 +50,7 @@ INLINE_ROWS = 5000  # an index up to this size is rebuilt before answering; a la
 REBUILD_SECONDS = 60.0  # ... at most this often
 CHUNK = 10_000
 CHANGED_MAX = 2000  # more postings changed since the build: rebuild before answering
-SEEKER_COLUMNS = (
-    "account_id",
-    "desired_occupations",
-    "skills",
-    "education",
-    "experience_years",
-    "expected_salary_monthly",
-    "home_lat",
-    "home_lon",
-    "radius_km",
-    "employment_types",
-    "shifts",
-)
-COLUMNS = (
-    "id",
-    "enterprise_id",
-    "valid_through",
-    "occupation_code",
-    "skills_required",
-    "skills_preferred",
-    "education_min",
-    "experience_min_years",
-    "salary_monthly_min",
-    "salary_monthly_max",
-    "lat",
-    "lon",
-    "employment_type",
-    "shifts",
-    "openings",
-    "applicants",
-)
+COLUMNS = (*rows.POSTING_COLUMNS, "enterprise_id", "valid_through")
 
 
 @dataclass(frozen=True)
@@ -103,7 +73,7 @@ def _today() -> dt.date:
 def _build(found: list[dict[str, Any]], since: dt.datetime | None, stamp: tuple[Any, ...]) -> Snapshot:
     views: list[PostingView] = []
     for r in found:
-        views.append(rows.posting_view(_Row(r)))  # type: ignore[arg-type]
+        views.append(rows.posting_view(rows.as_row(Posting, r)))
     return Snapshot(
         columns=Columns.build(views),
         ids=np.array([r["id"] for r in found], dtype=np.int64),
@@ -112,13 +82,6 @@ def _build(found: list[dict[str, Any]], since: dt.datetime | None, stamp: tuple[
         since=since,
         stamp=stamp,
     )
-
-
-class _Row:
-    """Light row values read as a Posting (only what rows.posting_view reads)."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
 
 
 async def _latest(model: type[Posting] | type[Enterprise]) -> dt.datetime | None:
@@ -262,14 +225,14 @@ async def _load_seekers(taxonomy: Taxonomy, stamp: tuple[Any, ...]) -> SeekerSna
             await SeekerProfile.filter(visible=True, account_id__gt=last)
             .order_by("account_id")
             .limit(CHUNK)
-            .values(*SEEKER_COLUMNS)
+            .values(*rows.SEEKER_COLUMNS)
         )
         found += chunk
         if len(chunk) < CHUNK:
             break
 
     def build() -> SeekerSnapshot:
-        views = [rows.seeker_view(_Row(r)) for r in found]  # type: ignore[arg-type]
+        views = [rows.seeker_view(rows.as_row(SeekerProfile, r)) for r in found]
         return SeekerSnapshot(
             columns=SeekerColumns.build(views, taxonomy.related),
             ids=np.array([r["account_id"] for r in found], dtype=np.int64),

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -39,37 +38,7 @@ from miniapp_api.jobs.taxonomy import Taxonomy
 from server.auth import Principal
 from server.errors import Conflict
 
-M = TypeVar("M")
 MARGIN = 20  # candidates taken from the index: 2 x limit + MARGIN, then scored fresh
-POSTING_COLUMNS = (
-    "id",
-    "occupation_code",
-    "skills_required",
-    "skills_preferred",
-    "education_min",
-    "experience_min_years",
-    "salary_monthly_min",
-    "salary_monthly_max",
-    "lat",
-    "lon",
-    "employment_type",
-    "shifts",
-    "openings",
-    "applicants",
-)
-SEEKER_COLUMNS = (
-    "account_id",
-    "desired_occupations",
-    "skills",
-    "education",
-    "experience_years",
-    "expected_salary_monthly",
-    "home_lat",
-    "home_lon",
-    "radius_km",
-    "employment_types",
-    "shifts",
-)
 
 
 def revealed(state: str, initiated_by: str) -> bool:
@@ -78,11 +47,6 @@ def revealed(state: str, initiated_by: str) -> bool:
     The same rule as the applications list and its messages (applications.CONSENTED); withdrawn, declined or
     merely invited: masked."""
     return state in CONSENTED
-
-
-def as_row(model: type[M], values: dict[str, Any]) -> M:
-    """Light row values read as the model (only the attributes ``rows.*_view`` reads), without building one."""
-    return cast(M, SimpleNamespace(**values))
 
 
 def name_of(taxonomy: Taxonomy) -> Any:
@@ -151,10 +115,10 @@ async def best_postings(profile: SeekerProfile, limit: int) -> list[Match]:
     ids = sorted({int(snap.ids[i]) for i, _ in picked}.union(changed))
     # By key only, what public_query() asks checked here: with its join and filters in the query, PostgreSQL
     # may read the live-postings index instead of the key.
-    found = await Posting.filter(id__in=ids).order_by("id").values(*POSTING_COLUMNS, *SHOWN_COLUMNS)
+    found = await Posting.filter(id__in=ids).order_by("id").values(*rows.POSTING_COLUMNS, *SHOWN_COLUMNS)
     verified = await verified_enterprises({r["enterprise_id"] for r in found})
     day = today()
-    views = [rows.posting_view(as_row(Posting, r)) for r in found if shown(r, verified, day)]
+    views = [rows.posting_view(rows.as_row(Posting, r)) for r in found if shown(r, verified, day)]
     best = top_jobs(seeker, views, limit, taxonomy.related)
     loaded = {
         p.id: p
@@ -194,8 +158,10 @@ async def best_candidates(
     keep = ~np.isin(snap.ids, np.array(changed, dtype=np.int64)) if changed else None
     picked = seeker_vector.top_seekers(view, snap.columns, 2 * limit + MARGIN, keep)
     ids = sorted({int(snap.ids[i]) for i, _ in picked}.union(changed))
-    found = await SeekerProfile.filter(visible=True, account_id__in=ids).order_by("account_id").values(*SEEKER_COLUMNS)
-    views = [rows.seeker_view(as_row(SeekerProfile, r)) for r in found]
+    found = (
+        await SeekerProfile.filter(visible=True, account_id__in=ids).order_by("account_id").values(*rows.SEEKER_COLUMNS)
+    )
+    views = [rows.seeker_view(rows.as_row(SeekerProfile, r)) for r in found]
     return top_seekers(view, views, limit, taxonomy.related), {r["account_id"]: r for r in found}
 
 

@@ -30,7 +30,6 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from miniapp_api.jobs import rows, vocab
-from miniapp_api.jobs.matches import SEEKER_COLUMNS, as_row
 from miniapp_api.jobs.matching import crowding_factor, seeker_vector
 from miniapp_api.jobs.matching.scores import distance_between
 from miniapp_api.jobs.models import EnterpriseStatus, JobPush, Posting, PostingStatus, SeekerProfile
@@ -115,7 +114,7 @@ async def _candidates(posting: Posting) -> list[dict[str, Any]]:
         home_lon__lte=posting.lon + dlon,
     )
     found: list[dict[str, Any]] = await base.filter(near | Q(home_lat__isnull=True) | Q(home_lon__isnull=True)).values(
-        "id", *SEEKER_COLUMNS
+        "id", *rows.SEEKER_COLUMNS
     )
     return found
 
@@ -197,7 +196,7 @@ async def push_posting(posting_id: int, *, threshold: float, per_day: int, done:
     if not found:
         return 0
     taxonomy = await rows.skills.current()
-    views = [rows.seeker_view(as_row(SeekerProfile, r)) for r in found]
+    views = [rows.seeker_view(rows.as_row(SeekerProfile, r)) for r in found]
     view = rows.posting_view(posting)
     scores = seeker_vector.seeker_scores(view, seeker_vector.SeekerColumns.build(views, taxonomy.related))
     scores = scores * crowding_factor(posting.applicants, posting.openings)

@@ -10,13 +10,50 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, TypeVar, cast
 
 from miniapp_api.jobs.matching import PostingView, SeekerView
 from miniapp_api.jobs.models import Posting, SeekerProfile, SkillEntry
 from miniapp_api.jobs.taxonomy import Taxonomy
 
 RECHECK_SECONDS = 2.0
+M = TypeVar("M")
+# The columns seeker_view and posting_view read: what a light read (``.values(*COLUMNS)``) must fetch.
+POSTING_COLUMNS = (
+    "id",
+    "occupation_code",
+    "skills_required",
+    "skills_preferred",
+    "education_min",
+    "experience_min_years",
+    "salary_monthly_min",
+    "salary_monthly_max",
+    "lat",
+    "lon",
+    "employment_type",
+    "shifts",
+    "openings",
+    "applicants",
+)
+SEEKER_COLUMNS = (
+    "account_id",
+    "desired_occupations",
+    "skills",
+    "education",
+    "experience_years",
+    "expected_salary_monthly",
+    "home_lat",
+    "home_lon",
+    "radius_km",
+    "employment_types",
+    "shifts",
+)
+
+
+def as_row(model: type[M], values: dict[str, Any]) -> M:
+    """Light row values (``.values(*POSTING_COLUMNS)``) read as the model by the views, without building one."""
+    return cast(M, SimpleNamespace(**values))
 
 
 def _split(skills: list[dict[str, Any]]) -> tuple[frozenset[str], tuple[str, ...]]:
