@@ -38,7 +38,8 @@ async def seed(postings: int, seekers: int) -> None:
     from identity import hierarchy
     from identity.models import Account, Node
     from identity.roles import Role
-    from miniapp_api.jobs import demo, vocab
+    from miniapp_api.jobs import demo
+    from miniapp_api.jobs.demo_seed import posting_fields, seeker_fields
     from miniapp_api.jobs.models import Enterprise, Posting, SeekerProfile
     from miniapp_api.jobs.postings import today
 
@@ -68,29 +69,13 @@ async def seed(postings: int, seekers: int) -> None:
     rng = random.Random(17)
     rows = []
     for p in data["postings"]:
-        low, high, period = p["salary_min"], p["salary_max"], p["salary_period"]
         rows.append(
             Posting(
+                **posting_fields(p),
                 public_id=f"jp{p['ref']}",
                 enterprise_id=firms[f"je{p['enterprise']}"],
                 node=nodes[p["node"]],
-                title=p["title"],
                 description=p["title"],
-                occupation_code=p["occupation"],
-                skills_required=p["skills_required"],
-                skills_preferred=p["skills_preferred"],
-                education_min=p["education"],
-                experience_min_years=p["experience_years"],
-                salary_min=int(low),
-                salary_max=int(high),
-                salary_period=period,
-                salary_monthly_min=round(vocab.monthly(low, period)),
-                salary_monthly_max=round(vocab.monthly(high, period)),
-                employment_type=p["employment_type"],
-                shifts=p["shifts"],
-                lat=p["lat"],
-                lon=p["lon"],
-                openings=p["openings"],
                 applicants=rng.choice((0, 0, 1, 2, 3, 5, 10, 40)),
                 status="live",
                 valid_through=dt.date.fromisoformat(p["valid_through"]),
@@ -118,16 +103,7 @@ async def seed(postings: int, seekers: int) -> None:
             [
                 SeekerProfile(
                     account_id=account.id,
-                    desired_occupations=s["desired_occupations"],
-                    skills=s["skills"],
-                    education=s["education"],
-                    experience_years=s["experience_years"],
-                    expected_salary_monthly=s["expected_salary"],
-                    home_lat=s["home_lat"],
-                    home_lon=s["home_lon"],
-                    radius_km=float(s["radius_km"]),
-                    employment_types=s["employment_types"],
-                    shifts=s["shifts"],
+                    **seeker_fields(s),
                     visible=True,
                     subscribed=True,
                     created_at=now,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from typing import Any
 
 from identity import service as identity_service
 from identity.models import Account, Node
@@ -24,6 +25,45 @@ def _valid_code(raw: str) -> str | None:
         return None  # X is not a USCC character: take the next enterprise
     first17 = raw[:16] + org
     return first17 + uscc.check_char(first17)
+
+
+def posting_fields(p: dict[str, Any]) -> dict[str, Any]:
+    """A generated posting (demo.py) as Posting's columns, the monthly pay worked out (the bench seeds with it too)."""
+    period = p["salary_period"]
+    return {
+        "title": p["title"],
+        "occupation_code": p["occupation"],
+        "skills_required": p["skills_required"],
+        "skills_preferred": p["skills_preferred"],
+        "education_min": p["education"],
+        "experience_min_years": p["experience_years"],
+        "salary_min": int(p["salary_min"]),
+        "salary_max": int(p["salary_max"]),
+        "salary_period": period,
+        "salary_monthly_min": round(vocab.monthly(p["salary_min"], period)),
+        "salary_monthly_max": round(vocab.monthly(p["salary_max"], period)),
+        "employment_type": p["employment_type"],
+        "shifts": p["shifts"],
+        "lat": p["lat"],
+        "lon": p["lon"],
+        "openings": p["openings"],
+    }
+
+
+def seeker_fields(s: dict[str, Any]) -> dict[str, Any]:
+    """A generated seeker (demo.py) as SeekerProfile's columns (visibility and pushes left to the caller)."""
+    return {
+        "desired_occupations": s["desired_occupations"],
+        "skills": s["skills"],
+        "education": s["education"],
+        "experience_years": s["experience_years"],
+        "expected_salary_monthly": s["expected_salary"],
+        "home_lat": s["home_lat"],
+        "home_lon": s["home_lon"],
+        "radius_km": float(s["radius_km"]),
+        "employment_types": s["employment_types"],
+        "shifts": s["shifts"],
+    }
 
 
 async def seed_jobs(
@@ -75,28 +115,12 @@ async def seed_jobs(
             lines.append(f"employer {name}: {company['name']}, password {shown}")
         mine = [p for p in data["postings"] if p["enterprise"] == company["ref"]][:postings_per]
         for p in mine:
-            period = p["salary_period"]
             await Posting.create(
+                **posting_fields(p),
                 public_id=public_ids.new("jp_"),
                 enterprise=enterprise,
                 node=node,
-                title=p["title"],
                 description=f"{p['title']}，{company['name']}招聘（演示数据）。",
-                occupation_code=p["occupation"],
-                skills_required=p["skills_required"],
-                skills_preferred=p["skills_preferred"],
-                education_min=p["education"],
-                experience_min_years=p["experience_years"],
-                salary_min=int(p["salary_min"]),
-                salary_max=int(p["salary_max"]),
-                salary_period=period,
-                salary_monthly_min=round(vocab.monthly(p["salary_min"], period)),
-                salary_monthly_max=round(vocab.monthly(p["salary_max"], period)),
-                employment_type=p["employment_type"],
-                shifts=p["shifts"],
-                lat=p["lat"],
-                lon=p["lon"],
-                openings=p["openings"],
                 status="live",
                 valid_through=today() + dt.timedelta(days=60),
                 published_at=now,
@@ -114,16 +138,7 @@ async def seed_jobs(
         )
         await SeekerProfile.create(
             account=account,
-            desired_occupations=s["desired_occupations"],
-            skills=s["skills"],
-            education=s["education"],
-            experience_years=s["experience_years"],
-            expected_salary_monthly=s["expected_salary"],
-            home_lat=s["home_lat"],
-            home_lon=s["home_lon"],
-            radius_km=float(s["radius_km"]),
-            employment_types=s["employment_types"],
-            shifts=s["shifts"],
+            **seeker_fields(s),
             visible=s["opt_in"],
             subscribed=True,
             created_at=now,
