@@ -50,6 +50,7 @@ def blueprints() -> list[Any]:
     from miniapp_api.boards.routes import bp as boards_bp
     from miniapp_api.buildings.routes import bp as buildings_bp
     from miniapp_api.clinic.routes import bp as clinic_bp
+    from miniapp_api.console.routes import group as console_group
     from miniapp_api.devices.binding_routes import bp as device_binding_bp
     from miniapp_api.devices.reading_routes import bp as device_readings_bp
     from miniapp_api.devices.routes import bp as devices_bp
@@ -114,6 +115,7 @@ def blueprints() -> list[Any]:
         jobs_skills_bp,
         jobs_seekers_bp,
         jobs_matches_bp,
+        console_group,
     ]
 
 

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sanic import Request
 
+from identity import web_sessions
 from identity.models import Account
 from identity.roles import ALL_ROLES, STAFF_ROLES, Role
 from identity.tokens import TokenError, decode_access_token
@@ -59,8 +60,10 @@ async def authenticate(request: Request) -> None:
     """Request middleware: read the bearer token, if any."""
     request.ctx.principal = None
     request.ctx.token_expires_at = None
+    request.ctx.web_session = None
     header = request.headers.get("authorization")
     if not header:
+        await _from_console_session(request)
         return
     if request.route is not None and ignores_token(request.route.handler):
         return
@@ -75,6 +78,63 @@ async def authenticate(request: Request) -> None:
         raise Unauthorized("This account is disabled.", code="account_disabled")
     request.ctx.principal = Principal(claims.account_id, claims.role, claims.node_path)
     request.ctx.token_expires_at = claims.expires_at
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def _from_console_session(request: Request) -> None:
+    """The staff console's cookie, when there is no bearer token: the same principal, so every route,
+    guard and scope applies to console pages and the API they call alike. A state change must carry
+    the session's CSRF token (header, or a form's `csrf` field on console pages) and come from our own
+    origin; a cross-site request is never signed in by the cookie."""
+    token = request.cookies.get(web_sessions.COOKIE)
+    if not token or request.headers.get("sec-fetch-site", "") == "cross-site":
+        return
+    if request.route is not None and ignores_token(request.route.handler):
+        return
+    settings = request.app.ctx.settings
+    session = await web_sessions.load(
+        redis=request.app.ctx.redis, token=token, idle_seconds=settings.console_idle_seconds
+    )
+    if session is None:
+        return  # a stale cookie: anonymous (console pages send the browser to sign in again)
+    who = await web_sessions.account_of(session)
+    if who is None:
+        await web_sessions.destroy(redis=request.app.ctx.redis, token=token)
+        return
+    if request.method.upper() not in SAFE_METHODS:
+        origin = request.headers.get("origin")
+        if origin and origin != f"{request.scheme}://{request.host}":
+            raise Forbidden("This request did not come from the console's own pages.", code="csrf_failed")
+        if not session.csrf_matches(_csrf_supplied(request)):
+            raise Forbidden("The page's security token is missing or stale: reload the page.", code="csrf_failed")
+    request.ctx.principal = Principal(who.account_id, who.role, who.node_path)
+    request.ctx.token_expires_at = session.expires_at
+    request.ctx.web_session = session
+
+
+def _csrf_supplied(request: Request) -> str | None:
+    supplied = request.headers.get(web_sessions.CSRF_HEADER)
+    if supplied:
+        return supplied
+    content_type = (request.content_type or "").split(";")[0].strip().lower()
+    if request.path.startswith("/console/") and content_type in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        try:
+            form = request.form
+            value = form.get("csrf") if form is not None else None
+        except Exception:  # a malformed form is simply no token
+            return None
+        return str(value) if value else None
+    return None
+
+
+def web_session_of(request: Request) -> web_sessions.WebSession | None:
+    session: web_sessions.WebSession | None = getattr(request.ctx, "web_session", None)
+    return session
 
 
 def token_expires_at(request: Request) -> int | None:

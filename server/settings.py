@@ -182,6 +182,18 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("login_lockout_seconds", parse_int(1, 86400), 900, "How long those refusals last."),
     Spec(
+        "console_idle_seconds",
+        parse_int(60, 86400),
+        1800,
+        "A staff console session ends after this many seconds without a request.",
+    ),
+    Spec(
+        "console_max_seconds",
+        parse_int(300, 7 * 86400),
+        12 * 3600,
+        "A staff console session ends this many seconds after sign-in, however busy.",
+    ),
+    Spec(
         "proxies_count",
         parse_int(0, 10),
         0,
@@ -376,6 +388,8 @@ class Settings:
     login_max_failures: int = 5
     login_max_failures_per_address: int = 20
     login_lockout_seconds: int = 900
+    console_idle_seconds: int = 1800
+    console_max_seconds: int = 12 * 3600
     proxies_count: int = 0
     metrics_allow: str = DEFAULT_METRICS_ALLOW
     qr_font: str = ""

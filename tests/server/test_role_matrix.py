@@ -232,6 +232,12 @@ MATRIX: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/me/jobs/profile"):                 "-    +    +    -    -    -    -    -    -    -",
     ("GET", "/api/v1/jobs/matches"):                       "-    +    +    -    -    -    -    -    -    -",
     ("GET", "/api/v1/employer/postings/<posting_id:str>/candidates"): "- - - -  -    -    -    -    +    -",
+    # The staff console (HTML pages; a browser without a session is sent to sign in, see tests/console).
+    ("GET", "/console"):                                   "-    -    +    +    +    +    +    +    -    +",
+    ("GET", "/console/login"):                             "+    +    +    +    +    +    +    +    +    +",
+    ("POST", "/console/login"):                            "+    +    +    +    +    +    +    +    +    +",
+    ("POST", "/console/logout"):                           "-    -    +    +    +    +    +    +    -    +",
+    ("GET", "/console/static/<path:path>"):                "+    +    +    +    +    +    +    +    +    +",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"

@@ -1,0 +1,61 @@
+"""The console's menu, and the roles of each page: those of the API routes the page uses.
+
+A page that shows the grid feed may be opened by exactly the roles that may read
+``GET /api/v1/grid/feed``; ``roles_of`` reads them off the route's own ``@requires``, so a page
+never keeps a second copy of who may do what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from identity.roles import STAFF_ROLES, Role
+from server.auth import declared_access
+
+ROLE_NAMES: dict[Role, str] = {
+    Role.GRID_STAFF: "网格员",
+    Role.OFFICER: "执法队员",
+    Role.POLICE: "民警",
+    Role.HEALTH_STAFF: "防疫人员",
+    Role.ADMIN: "管理员",
+    Role.PARTY_MEMBER: "党员",
+    Role.EMPLOYMENT_STAFF: "就业服务专员",
+    Role.RESIDENT: "居民",
+    Role.EMPLOYER: "企业用人单位",
+}
+
+
+def roles_of(*api_handlers: Callable[..., Any]) -> tuple[Role, ...]:
+    """The staff roles allowed by every one of these API routes (a public route allows all staff)."""
+    allowed: frozenset[Role] = STAFF_ROLES
+    for handler in api_handlers:
+        access = declared_access(handler)
+        if access == "undeclared":
+            raise RuntimeError(f"{handler.__name__} declares no access")
+        if access is not None:
+            allowed = allowed & frozenset(access)
+    return tuple(sorted(allowed))
+
+
+@dataclass(frozen=True)
+class NavItem:
+    title: str
+    path: str
+    roles: frozenset[Role]
+    order: int
+
+
+_NAV: list[NavItem] = []
+
+
+def add_nav(title: str, path: str, roles: tuple[Role, ...], *, order: int) -> None:
+    """Put a page in the menu for these roles (each page module calls this once at import)."""
+    if not any(item.path == path for item in _NAV):
+        _NAV.append(NavItem(title, path, frozenset(roles), order))
+        _NAV.sort(key=lambda item: item.order)
+
+
+def nav_for(role: Role) -> list[NavItem]:
+    return [item for item in _NAV if role in item.roles]

@@ -1,0 +1,118 @@
+// Shared helpers of the console pages: API calls with the session's CSRF token, safe DOM building
+// (text only, never HTML strings), Beijing time, Chinese messages, a toast.
+
+export const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+// Chinese for the API's error codes a member of staff may meet; anything else falls back to a
+// general sentence with the code, so nothing English or internal reaches the page.
+const MESSAGES = {
+  unauthorized: "登录已过期，请重新登录。",
+  forbidden: "您的账号无权执行此操作。",
+  csrf_failed: "页面已过期，请刷新后重试。",
+  not_found: "未找到，或您无权查看。",
+  validation_failed: "填写的内容有误，请检查后重试。",
+  rate_limited: "操作过于频繁，请稍后再试。",
+  conflict: "操作与当前状态冲突，请刷新后重试。",
+  invalid_transition: "当前状态不允许此操作，请刷新后重试。",
+  internal_error: "系统出错了，请稍后再试。",
+  network: "网络连接失败，请检查网络后重试。",
+};
+
+export function messageFor(error) {
+  if (!error) return MESSAGES.internal_error;
+  return MESSAGES[error.code] || error.chinese || `操作失败（${error.code || "未知错误"}）。`;
+}
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details || {};
+  }
+}
+
+// fetch() with the session cookie and CSRF token; JSON in and out. A 401 sends the browser to sign in.
+export async function api(method, url, body, { raw = false } = {}) {
+  const headers = { "X-CSRF-Token": csrfToken(), Accept: "application/json" };
+  const init = { method, headers, credentials: "same-origin" };
+  if (body instanceof FormData || body instanceof Blob) {
+    init.body = body;
+  } else if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch (err) {
+    throw new ApiError(0, "network", String(err));
+  }
+  if (response.status === 401) {
+    const next = encodeURIComponent(location.pathname + location.search);
+    location.assign(`/console/login?next=${next}&expired=1`);
+    throw new ApiError(401, "unauthorized", "signed out");
+  }
+  if (raw) return response;
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (!response.ok) {
+    const e = (data && data.error) || {};
+    throw new ApiError(response.status, e.code || `http_${response.status}`, e.message || "", e.details);
+  }
+  return data;
+}
+
+// h("a", {href: "/x", class: "badge"}, "text", child...): children are text or nodes, never HTML.
+export function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const TIME = new Intl.DateTimeFormat("zh-CN", {
+  timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
+});
+
+export function fmtTime(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? String(iso) : TIME.format(date);
+}
+
+// "还剩 3 小时 5 分" / "已超时 20 分": an SLA countdown from now.
+export function countdown(iso, now = Date.now()) {
+  if (!iso) return { text: "", overdue: false };
+  let minutes = Math.round((new Date(iso).getTime() - now) / 60000);
+  const overdue = minutes < 0;
+  minutes = Math.abs(minutes);
+  const days = Math.floor(minutes / 1440), hours = Math.floor((minutes % 1440) / 60), mins = minutes % 60;
+  const parts = [days ? `${days} 天` : "", hours ? `${hours} 小时` : "", `${mins} 分`].filter(Boolean).join(" ");
+  return { text: overdue ? `已超时 ${parts}` : `还剩 ${parts}`, overdue };
+}
+
+let toastTimer = null;
+export function toast(text, { bad = false } = {}) {
+  const box = document.getElementById("toast");
+  if (!box) return;
+  box.textContent = text;
+  box.className = bad ? "toast bad" : "toast";
+  box.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { box.hidden = true; }, 5000);
+}
+
+export function showError(error) {
+  toast(messageFor(error), { bad: true });
+}
