@@ -167,6 +167,17 @@ def shots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 async def screenshot(page: Page, folder: Path, name: str) -> Path:
+    """The page as it shows now, as a small PNG (64 colours: the README shows some of them)."""
+    from io import BytesIO
+
+    from PIL import Image
+
     target = folder / f"{name}.png"
-    await page.screenshot(path=str(target), full_page=False)
+    shot = Image.open(BytesIO(await page.screenshot(full_page=False))).convert("RGB")
+    shot.quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
     return target
+
+
+@pytest.fixture
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shots_dir(tmp_path_factory)

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import re
+from pathlib import Path
 
 import httpx
 import redis.asyncio as aioredis
@@ -16,7 +17,7 @@ from identity.models import Account
 from identity.roles import Role
 from identity.service import new_public_id, prepare_password_account
 from server.settings import Settings
-from tests.console.conftest import PASSWORD, http_sign_in, sign_in, staff
+from tests.console.conftest import PASSWORD, PHONE, http_sign_in, screenshot, sign_in, staff
 
 HTML = {"Accept": "text/html"}
 
@@ -192,3 +193,13 @@ async def test_static_files_stay_inside_their_folder(client: httpx.AsyncClient) 
         answer = await client.get(bad)
         assert answer.status_code == 404, (bad, answer.status_code)
         assert "import " not in answer.text
+
+
+async def test_sign_in_page_at_phone_and_desk_sizes(page: Page, shots: Path) -> None:
+    await page.goto("/console/login")
+    await screenshot(page, shots, "login-desk")
+    await page.set_viewport_size(PHONE)
+    await expect(page.get_by_role("button", name="登录")).to_be_visible()
+    await screenshot(page, shots, "login-phone")
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"]  # nothing wider than a phone's screen
