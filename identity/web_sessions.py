@@ -34,6 +34,7 @@ class WebSession:
     csrf: str
     created_at: int
     expires_at: int  # the absolute end, Unix seconds
+    key: str = ""  # where Redis keeps it (a digest of the token)
 
     def csrf_matches(self, supplied: str | None) -> bool:
         return bool(supplied) and hmac.compare_digest(self.csrf.encode(), (supplied or "").encode())
@@ -81,7 +82,11 @@ async def load(*, redis: aioredis.Redis, token: str | None, idle_seconds: int) -
     try:
         data = json.loads(raw)
         session = WebSession(
-            account_id=str(data["a"]), csrf=str(data["c"]), created_at=int(data["t"]), expires_at=int(data["e"])
+            account_id=str(data["a"]),
+            csrf=str(data["c"]),
+            created_at=int(data["t"]),
+            expires_at=int(data["e"]),
+            key=key,
         )
     except (ValueError, KeyError, TypeError):
         await redis.delete(key)
@@ -109,6 +114,12 @@ async def account_of(session: WebSession) -> SessionAccount | None:
         paths = await Node.filter(id=rows[0]["node_id"]).values_list("path", flat=True)
         node_path = str(paths[0]) if paths else None
     return SessionAccount(session=session, account_id=session.account_id, role=role, node_path=node_path)
+
+
+async def alive(*, redis: aioredis.Redis, session: WebSession) -> bool:
+    """Whether the session still exists (not signed out, not idle too long), without restarting its idle
+    clock: an open live feed is no sign that anybody is at the desk."""
+    return bool(session.key) and bool(await redis.exists(session.key))
 
 
 async def destroy(*, redis: aioredis.Redis, token: str | None) -> None:

@@ -25,9 +25,10 @@ from redis.exceptions import RedisError
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
+from identity import web_sessions
 from server import redis as gmid_redis
 from server import stream_slots
-from server.auth import Principal, account_is_active, token_expires_at
+from server.auth import Principal, account_is_active, token_expires_at, web_session_of
 from server.errors import RateLimited, ServiceUnavailable, ValidationFailed
 
 log = logging.getLogger("gmid.live_stream")
@@ -80,6 +81,9 @@ async def _why_stream_ends(request: Request, principal: Principal, expires_at: i
     if expires_at is not None and time.time() >= expires_at:
         return "the access token has expired; refresh it and reconnect"
     try:
+        session = web_session_of(request)
+        if session is not None and not await web_sessions.alive(redis=request.app.ctx.redis, session=session):
+            return "the console session has ended; sign in again"
         active = await account_is_active(request.app.ctx.redis, principal.account_id)
     except Exception as exc:  # the database is unreachable: nothing more is sent unchecked
         log.warning("%s stream ended: account check failed error=%s", name, exc.__class__.__name__)

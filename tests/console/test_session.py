@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import Page, expect
 
@@ -16,6 +17,7 @@ from identity import web_sessions
 from identity.models import Account
 from identity.roles import Role
 from identity.service import new_public_id, prepare_password_account
+from server import live_stream
 from server.settings import Settings
 from tests.console.conftest import PASSWORD, PHONE, http_sign_in, screenshot, sign_in, staff
 
@@ -203,3 +205,22 @@ async def test_sign_in_page_at_phone_and_desk_sizes(page: Page, shots: Path) -> 
     await screenshot(page, shots, "login-phone")
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"]  # nothing wider than a phone's screen
+
+
+async def test_an_open_live_feed_ends_when_its_console_session_does(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_stream, "KEEPALIVE_SECONDS", 0.5)
+    token = await http_sign_in(client, await staff(Role.GRID_STAFF, "grid.stream"))
+    async with client.stream("GET", "/api/v1/grid/feed/stream") as stream:
+        assert stream.status_code == 200
+        lines = stream.aiter_lines()
+        assert await anext(lines) == ": connected"
+        out = await client.post("/console/logout", data={"csrf": token})
+        assert out.status_code == 303
+
+        async def drain() -> list[str]:
+            return [line async for line in lines]
+
+        rest = await asyncio.wait_for(drain(), timeout=10)
+    assert any("session has ended" in line for line in rest), rest
