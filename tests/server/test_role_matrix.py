@@ -238,6 +238,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/console/login"):                            "+    +    +    +    +    +    +    +    +    +",
     ("POST", "/console/logout"):                           "-    -    +    +    +    +    +    +    -    +",
     ("GET", "/console/static/<path:path>"):                "+    +    +    +    +    +    +    +    +    +",
+    ("GET", "/console/ledger"):                            "-    -    +    +    +    -    -    +    -    -",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"

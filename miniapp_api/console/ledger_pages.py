@@ -1,0 +1,35 @@
+"""The ledgers and analytics page (台账统计): charts and tables of the clinic's ledger API
+(``GET /api/v1/clinic/ledger``) and its hot topics (``GET /api/v1/clinic/hot``), read by the page's script
+through those very routes, so the figures, the scope and who may see them are the API's own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+
+from miniapp_api.clinic import routes as clinic_routes
+from miniapp_api.console import pages
+from miniapp_api.console.render import page
+from server.auth import requires
+from server.validation import errors, responds
+
+bp = Blueprint("console_ledger", url_prefix="/console")
+
+# The routes the page reads (Sanic's route decorator is typed as returning a coroutine: it is the handler).
+Handler = Callable[..., Any]
+API = (cast(Handler, clinic_routes.ledger), cast(Handler, clinic_routes.hot_topics))
+ROLES = pages.roles_of(*API)
+pages.add_nav("台账统计", "/console/ledger", ROLES, order=60)
+
+
+@bp.get("/ledger", name="console.ledger")
+@requires(*ROLES)
+@responds(200, None, "The ledgers and analytics page: charts and tables of the ledger API", media="text/html")
+@errors(401, 403)
+async def ledger(request: Request) -> HTTPResponse:
+    """Reports by category, node and week, completion and on-time rates, satisfaction and hot topics under
+    the caller's node, with the ledger's CSV and XLSX downloads (HTML)."""
+    return page(request, "ledger.html", title="台账统计")
