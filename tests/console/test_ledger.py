@@ -22,6 +22,7 @@ from miniapp_api.reports.models import Category
 from tests.console.conftest import PHONE, Staff, http_sign_in, screenshot, sign_in, staff
 from tests.miniapp_api.clinic.test_ledgers import filed, resolve
 from tests.miniapp_api.ebikes.conftest import User, user
+from tests.miniapp_api.jobs.test_ledger import busy_posting
 from tests.miniapp_api.reports.test_closed_loop import move
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
@@ -198,6 +199,10 @@ async def test_charts_tables_and_downloads_show_the_api_figures(
     await loaded(page, RANGE)
     await screenshot(page, shots, "ledger-phone")
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    # A desk screen at 200 % zoom is 640 CSS pixels wide: it reflows, nothing runs off to the side.
+    await page.set_viewport_size({"width": 640, "height": 400})
+    await expect(page.locator("#table-category tbody tr")).to_have_count(2)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 640
 
 
 async def test_a_grid_worker_sees_their_grid_only(app: Sanic, client: httpx.AsyncClient, page: Page) -> None:
@@ -219,6 +224,41 @@ async def test_a_grid_worker_sees_their_grid_only(app: Sanic, client: httpx.Asyn
     await expect(page.locator("#table-node tbody tr")).to_have_count(0)
 
 
+async def test_the_jobs_ledger_tab_shows_the_jobs_ledger_api(
+    app: Sanic, client: httpx.AsyncClient, page: Page, shots: Any
+) -> None:
+    await busy_posting(app, client)  # a posting in GM0101: one application, one invitation, one hire
+    admin = await staff(Role.ADMIN, "admin.ledger.jobs")
+    await sign_in(page, admin, next_path="/console/ledger")
+    await page.get_by_role("navigation", name="台账").get_by_role("link", name="就业台账").click()
+    await expect(page.get_by_role("heading", name="就业台账")).to_be_visible()
+    await expect(page.locator("body")).to_have_attribute("data-loaded", re.compile(r"from="))
+    query = await page.evaluate("document.body.dataset.loaded")
+    body = await page.evaluate("q => fetch('/api/v1/jobs/ledger?' + q).then(r => r.json())", query)
+    rows = body["items"]
+    assert [(r["node"], r["postings"], r["hires"]) for r in rows] == [("GM01", 1, 1)]
+    shown = await option(page, "month")
+    assert shown["x"] == [rows[0]["month"]]
+    assert shown["series"] == [
+        ["发布岗位数", [1]],
+        ["求职投递", [rows[0]["applications"]]],
+        ["企业邀约", [rows[0]["invitations"]]],
+        ["录用人数", [1]],
+    ]
+    shown = await option(page, "occupation")
+    assert shown["y"] == [rows[0]["occupation_name"]] and shown["series"][0][1] == [rows[0]["openings"]]
+    await expect(page.locator("#totals dd")).to_have_text(
+        [str(rows[0][f]) for f in ("postings", "openings", "applications", "invitations", "hires")]
+    )
+    async with page.expect_download() as download:
+        await page.get_by_role("link", name="下载 Excel").click()
+    sheet = load_workbook(io.BytesIO((await (await download.value).path()).read_bytes())).active
+    assert sheet is not None
+    cells = list(sheet.iter_rows(values_only=True))
+    assert cells[0][0] == "月份" and [c[1] for c in cells[1:]] == ["GM01"] and cells[1][9] == 1
+    await screenshot(page, shots, "ledger-jobs-desk")
+
+
 async def test_who_may_open_the_page(client: httpx.AsyncClient) -> None:
     anonymous = await client.get("/console/ledger", headers=HTML)
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith(
@@ -229,13 +269,17 @@ async def test_who_may_open_the_page(client: httpx.AsyncClient) -> None:
             await http_sign_in(own, await staff(role, name))
             refused = await own.get("/console/ledger", headers=HTML)
             assert refused.status_code == 403 and "无权" in refused.text
+            jobs = await own.get("/console/ledger/jobs", headers=HTML)
+            assert jobs.status_code == (200 if role is Role.EMPLOYMENT_STAFF else 403)
             assert (await own.get("/api/v1/clinic/ledger?since=2026-11-16&until=2026-11-29")).status_code == 403
             menu = (await own.get("/console/", headers=HTML)).text
-            assert "/console/ledger" not in menu
+            assert ('href="/console/ledger"' in menu) is False
     async with httpx.AsyncClient(base_url=str(client.base_url)) as own:
         await http_sign_in(own, await staff(Role.PARTY_MEMBER, "party.ledger"))
         opened = await own.get("/console/ledger", headers=HTML)
         assert opened.status_code == 200 and "台账统计" in opened.text
+        assert "/console/ledger/jobs" not in opened.text  # no tab, no menu entry: not theirs
+        assert (await own.get("/console/ledger/jobs", headers=HTML)).status_code == 403
         assert "script-src 'self'" in opened.headers["content-security-policy"]
         # The downloads need the session like every API call: without it, nothing.
     bare = await client.get(f"/api/v1/clinic/ledger?{RANGE}&format=csv")

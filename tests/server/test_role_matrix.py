@@ -239,6 +239,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/console/logout"):                           "-    -    +    +    +    +    +    +    -    +",
     ("GET", "/console/static/<path:path>"):                "+    +    +    +    +    +    +    +    +    +",
     ("GET", "/console/ledger"):                            "-    -    +    +    +    -    -    +    -    -",
+    ("GET", "/console/ledger/jobs"):                       "-    -    -    -    -    -    -    +    -    +",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"

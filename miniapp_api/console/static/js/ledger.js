@@ -1,12 +1,15 @@
-// The ledgers page: GET /api/v1/clinic/ledger (the figures, in the caller's scope: the API decides)
-// added up by category, node and period, drawn with ECharts, and the same numbers in a table under each
-// chart; GET /api/v1/clinic/hot for the hot topics. The downloads are the API's own format=csv|xlsx.
+// The ledger pages. 诉求台账: GET /api/v1/clinic/ledger (the figures, in the caller's scope: the API
+// decides) added up by category, node and period, drawn with ECharts, and the same numbers in a table
+// under each chart; GET /api/v1/clinic/hot for the hot topics. 就业台账: GET /api/v1/jobs/ledger by
+// month, occupation and node. The downloads are the APIs' own format=csv|xlsx with the page's filters.
 import { api, h, messageFor } from "./console.js";
 
 const form = document.getElementById("filters");
 const status = document.getElementById("status");
 const charts = {};
-const FIELDS = ["period", "since", "until", "node", "category"];
+const JOBS = form.dataset.ledger === "jobs";
+const FIELDS = JOBS ? ["from", "to"] : ["period", "since", "until", "node", "category"];
+const ENDPOINT = JOBS ? "/api/v1/jobs/ledger" : "/api/v1/clinic/ledger";
 
 // Beijing's calendar day, as the ledger counts days.
 function beijingDate(date) {
@@ -16,7 +19,11 @@ function beijingDate(date) {
 function defaults() {
   const until = new Date();
   const since = new Date(until.getTime() - 83 * 86400000); // twelve weeks
-  return { period: "week", since: beijingDate(since), until: beijingDate(until), node: "", category: "" };
+  const year = new Date(until.getTime() - 364 * 86400000);
+  return {
+    period: "week", since: beijingDate(since), until: beijingDate(until), node: "", category: "",
+    from: beijingDate(year), to: beijingDate(until),
+  };
 }
 
 function filters() {
@@ -66,7 +73,7 @@ function table(id, caption, columns, items) {
 
 // The vendored ECharts build has no legend or tooltip: the key is a list under the chart (text, in the
 // page's own colours) and the exact numbers are in the table.
-const COLOURS = ["#0969da", "#1a7f37"];
+const COLOURS = ["#0969da", "#1a7f37", "#9a6700", "#b3261e"];
 
 function chart(id, option) {
   const el = document.getElementById(`chart-${id}`);
@@ -198,7 +205,7 @@ function setDownloads(params) {
     const link = document.getElementById(`download-${format}`);
     const query = new URLSearchParams(params);
     query.set("format", format);
-    link.href = `/api/v1/clinic/ledger?${query}`;
+    link.href = `${ENDPOINT}?${query}`;
   }
 }
 
@@ -207,24 +214,89 @@ async function load() {
   history.replaceState(null, "", `?${params}`);
   setDownloads(params);
   status.textContent = "正在加载…";
+  status.className = "hint";
   form.setAttribute("aria-busy", "true");
   try {
-    const [ledger, hot] = await Promise.all([
-      api("GET", `/api/v1/clinic/ledger?${params}`),
-      api("GET", `/api/v1/clinic/hot?week=${encodeURIComponent(params.get("until") || "")}`),
-    ]);
-    render(ledger.items);
-    renderHot(hot);
-    const total = ledger.items.reduce((n, r) => n + r.count, 0);
-    status.textContent = total ? `共 ${total} 件诉求。` : "所选范围内没有诉求。";
-    status.className = "hint";
+    let total;
+    if (JOBS) {
+      const ledger = await api("GET", `${ENDPOINT}?${params}`);
+      renderJobs(ledger.items);
+      total = ledger.items.reduce((n, r) => n + r.postings, 0);
+      status.textContent = ledger.items.length ? `共 ${total} 个岗位。` : "所选范围内没有数据。";
+    } else {
+      const [ledger, hot] = await Promise.all([
+        api("GET", `${ENDPOINT}?${params}`),
+        api("GET", `/api/v1/clinic/hot?week=${encodeURIComponent(params.get("until") || "")}`),
+      ]);
+      render(ledger.items);
+      renderHot(hot);
+      total = ledger.items.reduce((n, r) => n + r.count, 0);
+      status.textContent = total ? `共 ${total} 件诉求。` : "所选范围内没有诉求。";
+    }
     document.body.dataset.loaded = params.toString();
   } catch (err) {
     status.textContent = messageFor(err);
     status.className = "error";
+    for (const el of document.querySelectorAll("table.figures")) el.replaceChildren();
+    for (const instance of Object.values(charts)) instance.clear();
+    document.getElementById("totals").replaceChildren();
   } finally {
     form.removeAttribute("aria-busy");
   }
+}
+
+// The jobs ledger: counts only, so adding rows up is exact.
+const JOB_FIGURES = [
+  ["postings", "发布岗位数"], ["openings", "招聘人数"], ["applications", "求职投递"],
+  ["invitations", "企业邀约"], ["hires", "录用人数"],
+];
+
+function jobSums(rows, keyOf, labelOf) {
+  const groups = new Map();
+  for (const row of rows) {
+    const key = keyOf(row);
+    const g = groups.get(key) || { key, label: labelOf(row), ...Object.fromEntries(JOB_FIGURES.map(([f]) => [f, 0])) };
+    for (const [f] of JOB_FIGURES) g[f] += row[f];
+    groups.set(key, g);
+  }
+  return [...groups.values()];
+}
+
+function renderJobs(rows) {
+  const all = jobSums(rows, () => "all", () => "合计")[0];
+  const tile = (label, value) => h("div", {}, h("dt", {}, label), h("dd", {}, value));
+  document.getElementById("totals").replaceChildren(
+    ...JOB_FIGURES.map(([f, label]) => tile(label, String(all ? all[f] : 0))),
+  );
+  const columns = JOB_FIGURES.map(([f, label]) => [label, (g) => g[f], true]);
+  const byMonth = jobSums(rows, (r) => r.month, (r) => r.month).sort((a, b) => (a.key < b.key ? -1 : 1));
+  chart("month", {
+    xAxis: { type: "category", data: byMonth.map((g) => g.label) },
+    yAxis: { type: "value", minInterval: 1 },
+    series: [["postings", "发布岗位数"], ["applications", "求职投递"], ["invitations", "企业邀约"], ["hires", "录用人数"]]
+      .map(([f, name]) => ({ name, type: "line", data: byMonth.map((g) => g[f]) })),
+  });
+  table("table-month", "按月份统计", [["月份", (g) => g.label], ...columns], byMonth);
+  for (const [id, keyOf, labelOf, heading] of [
+    ["occupation", (r) => r.occupation, (r) => r.occupation_name || r.occupation, "职业中类"],
+    ["node", (r) => r.node, (r) => r.node_name || r.node, "节点"],
+  ]) {
+    const items = jobSums(rows, keyOf, labelOf).sort((a, b) => b.openings - a.openings);
+    chart(id, {
+      yAxis: { type: "category", data: items.map((g) => g.label), inverse: true,
+        axisLabel: { width: 110, overflow: "truncate" } },
+      xAxis: { type: "value", minInterval: 1 },
+      series: [
+        { name: "招聘人数", type: "bar", data: items.map((g) => g.openings) },
+        { name: "录用人数", type: "bar", data: items.map((g) => g.hires) },
+      ],
+    });
+    table(`table-${id}`, `按${heading}统计`, [[heading, (g) => g.label], ["编码", (g) => g.key], ...columns], items);
+  }
+  table("table-rows", "台账明细", [
+    ["月份", (r) => r.month], ["节点", (r) => r.node_name || r.node], ["职业中类", (r) => r.occupation_name],
+    ...columns,
+  ], rows);
 }
 
 async function init() {
@@ -232,25 +304,7 @@ async function init() {
   const start = defaults();
   for (const name of FIELDS) form.elements[name].value = asked.get(name) || start[name];
   try {
-    const [me, categories] = await Promise.all([api("GET", "/api/v1/me"), api("GET", "/api/v1/report-categories")]);
-    const nodeSelect = form.elements.node;
-    if (me.account.node) {
-      const nodes = await api("GET", `/api/v1/hierarchy/nodes?under=${encodeURIComponent(me.account.node)}`);
-      for (const node of nodes.items) {
-        const depth = node.path.split("/").filter(Boolean).length;
-        nodeSelect.append(h("option", { value: node.code }, `${"　".repeat(Math.max(0, depth - 1))}${node.name}（${node.code}）`));
-      }
-    }
-    for (const category of categories.items) {
-      form.elements.category.append(h("option", { value: category.key }, category.name));
-    }
-    // Choices given in the address that are not offered stay selected: the API decides and says why.
-    for (const name of ["node", "category"]) {
-      const value = asked.get(name);
-      const select = form.elements[name];
-      if (value && ![...select.options].some((o) => o.value === value)) select.append(h("option", { value }, value));
-      if (value) select.value = value;
-    }
+    if (!JOBS) await fillChoices(asked);
   } catch (err) {
     status.textContent = messageFor(err);
     status.className = "error";
@@ -261,6 +315,32 @@ async function init() {
     load();
   });
   await load();
+}
+
+// The node and category choices: the caller's node and those under it (the hierarchy API), and the
+// categories (the reports API).
+async function fillChoices(asked) {
+  const [me, categories] = await Promise.all([api("GET", "/api/v1/me"), api("GET", "/api/v1/report-categories")]);
+  const nodeSelect = form.elements.node;
+  if (me.account.node) {
+    const nodes = await api("GET", `/api/v1/hierarchy/nodes?under=${encodeURIComponent(me.account.node)}`);
+    const depth = (node) => node.path.split("/").filter(Boolean).length;
+    const top = Math.min(...nodes.items.map(depth));
+    for (const node of nodes.items) {
+      const indent = "　".repeat(depth(node) - top);
+      nodeSelect.append(h("option", { value: node.code }, `${indent}${node.name}（${node.code}）`));
+    }
+  }
+  for (const category of categories.items) {
+    form.elements.category.append(h("option", { value: category.key }, category.name));
+  }
+  // A choice given in the address that is not offered stays selected: the API decides and says why.
+  for (const name of ["node", "category"]) {
+    const value = asked.get(name);
+    const select = form.elements[name];
+    if (value && ![...select.options].some((o) => o.value === value)) select.append(h("option", { value }, value));
+    if (value) select.value = value;
+  }
 }
 
 init();
