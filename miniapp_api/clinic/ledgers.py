@@ -49,6 +49,7 @@ class LedgerRow:
     avg_satisfaction: float | None = None
     rated: int = 0
     kept: int = 0  # not merged into another report: the base of the rates
+    satisfaction_points: int = 0  # the ratings added up: rows add up to an exact average
     _hours: list[float] = field(default_factory=list, repr=False)
     _scores: list[int] = field(default_factory=list, repr=False)
 
@@ -63,6 +64,7 @@ class LedgerRow:
         if self._scores:
             self.avg_satisfaction = round(sum(self._scores) / len(self._scores), 2)
             self.rated = len(self._scores)
+            self.satisfaction_points = sum(self._scores)
 
     def public(self) -> dict[str, object]:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}

@@ -114,6 +114,9 @@ class LedgerRowOut(BaseModel):
     avg_satisfaction: float | None
     rated: int
     kept: int = Field(description="Reports not merged into another: the base of the rates.")
+    satisfaction_points: int = Field(
+        description="The ratings added up (avg_satisfaction = satisfaction_points / rated, before rounding)."
+    )
 
 
 class LedgerOut(BaseModel):

@@ -73,15 +73,21 @@ def sums(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
     """The API's rows added up the way the page says it does (rates from the summed counts)."""
     out: dict[str, dict[str, Any]] = {}
     for row in rows:
-        g = out.setdefault(row[key], {"count": 0, "kept": 0, "completed": 0, "overdue": 0, "rated": 0, "score": 0.0})
+        g = out.setdefault(row[key], dict.fromkeys(("count", "kept", "completed", "overdue", "rated", "points"), 0))
         for name in ("count", "kept", "completed", "overdue", "rated"):
             g[name] += row[name]
-        g["score"] += (row["avg_satisfaction"] or 0) * row["rated"]
+        g["points"] += row["satisfaction_points"]
     for g in out.values():
         g["completion"] = round(g["completed"] / g["kept"] * 100, 1) if g["kept"] else None
         g["on_time"] = round((g["kept"] - g["overdue"]) / g["kept"] * 100, 1) if g["kept"] else None
-        g["satisfaction"] = round(g["score"] / g["rated"], 2) if g["rated"] else None
+        g["satisfaction"] = round(g["points"] / g["rated"], 2) if g["rated"] else None
     return out
+
+
+def label(period: str) -> str:
+    """A ledger period as the page names it: 2026-W47 is 2026年第47周, 2026-11 is 2026年11月."""
+    year, _, rest = period.partition("-")
+    return f"{year}年第{int(rest[1:])}周" if rest.startswith("W") else f"{year}年{int(rest)}月"
 
 
 async def option(page: Page, chart: str) -> dict[str, Any]:
@@ -132,7 +138,8 @@ async def test_charts_tables_and_downloads_show_the_api_figures(
     weeks = sorted(by_week)
     assert weeks == ["2026-W47", "2026-W48"]
     trend, rates, satisfaction = [await option(page, name) for name in ("trend", "rates", "satisfaction")]
-    assert trend["x"] == weeks and trend["series"][0][1] == [by_week[w]["count"] for w in weeks]
+    assert trend["x"] == [label(w) for w in weeks] == ["2026年第47周", "2026年第48周"]
+    assert trend["series"][0][1] == [by_week[w]["count"] for w in weeks]
     assert rates["series"] == [
         ["办结率", [by_week[w]["completion"] for w in weeks]],
         ["按时率", [by_week[w]["on_time"] for w in weeks]],
@@ -142,7 +149,7 @@ async def test_charts_tables_and_downloads_show_the_api_figures(
     week_table = page.locator("#table-rates tbody tr")
     await expect(week_table).to_have_count(2)
     await expect(week_table.nth(0).locator("td")).to_have_text(
-        ["2026-W47", str(by_week["2026-W47"]["kept"]), f"{by_week['2026-W47']['completion']}%",
+        ["2026年第47周", str(by_week["2026-W47"]["kept"]), f"{by_week['2026-W47']['completion']}%",
          f"{by_week['2026-W47']['on_time']}%"]
     )  # fmt: skip
     total = sum(r["count"] for r in rows)
@@ -193,7 +200,7 @@ async def test_charts_tables_and_downloads_show_the_api_figures(
     narrowed = await api_rows(page, query)
     assert [(r["period"], r["node"], r["count"]) for r in narrowed] == [("2026-11", "GM010102", 1)]
     shown = await option(page, "trend")
-    assert shown["x"] == ["2026-11"] and shown["series"][0][1] == [1]
+    assert shown["x"] == ["2026年11月"] and shown["series"][0][1] == [1]
 
     await page.set_viewport_size(PHONE)
     await loaded(page, RANGE)
@@ -222,6 +229,10 @@ async def test_a_grid_worker_sees_their_grid_only(app: Sanic, client: httpx.Asyn
     await page.goto(f"/console/ledger?{RANGE}&node=GM010102")
     await expect(page.locator("#status")).to_have_text("所选节点不在您的辖区内。")
     await expect(page.locator("#table-node tbody tr")).to_have_count(0)
+    await expect(page.locator("#totals dd")).to_have_count(0)
+    # A range the API refuses is explained, not drawn.
+    await page.goto("/console/ledger?since=2026-11-29&until=2026-11-16")
+    await expect(page.locator("#status")).to_have_text(re.compile("日期范围有误"))
 
 
 async def test_the_jobs_ledger_tab_shows_the_jobs_ledger_api(
@@ -238,7 +249,7 @@ async def test_the_jobs_ledger_tab_shows_the_jobs_ledger_api(
     rows = body["items"]
     assert [(r["node"], r["postings"], r["hires"]) for r in rows] == [("GM01", 1, 1)]
     shown = await option(page, "month")
-    assert shown["x"] == [rows[0]["month"]]
+    assert shown["x"] == [label(rows[0]["month"])]
     assert shown["series"] == [
         ["发布岗位数", [1]],
         ["求职投递", [rows[0]["applications"]]],

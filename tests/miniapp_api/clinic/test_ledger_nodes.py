@@ -1,5 +1,5 @@
-"""The ledger of one part of the caller's scope (``node=``), and the base of its rates (``kept``): what the
-console's ledger page filters and adds up with."""
+"""The ledger of one part of the caller's scope (``node=``), the base of its rates (``kept``) and its ratings
+added up (``satisfaction_points``): what the console's ledger page filters by and adds rows up with."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import httpx
 from sanic import Sanic
 
 from identity.roles import Role
-from tests.miniapp_api.clinic.test_ledgers import MONDAY, filed
+from tests.miniapp_api.clinic.test_ledgers import MONDAY, filed, resolve
 from tests.miniapp_api.ebikes.conftest import user
 from tests.miniapp_api.reports.test_closed_loop import move
 
@@ -65,3 +65,17 @@ async def test_a_node_outside_your_own_is_refused_and_counts_nothing(app: Sanic,
     assert repeated.status_code in (403, 422)  # never the neighbour's figures
     own = await client.get("/api/v1/clinic/ledger", params={**WEEK, "node": "GM010101"}, headers=grid.headers)
     assert own.status_code == 200 and own.json()["items"] == []
+
+
+async def test_rows_carry_the_sums_their_rates_and_average_come_from(app: Sanic, client: httpx.AsyncClient) -> None:
+    resident = await user(app, Role.RESIDENT)
+    grid = await user(app, Role.GRID_STAFF, node="GM010101")
+    for score in (5, 4, 4):
+        report = await filed(client, resident, MONDAY)
+        await resolve(client, grid, report["id"], hours=1)
+        assert (await move(client, resident, report["id"], action="confirm", satisfaction=score)).status_code == 200
+    await filed(client, resident, MONDAY)
+    [row] = (await client.get("/api/v1/clinic/ledger", params=WEEK, headers=grid.headers)).json()["items"]
+    assert (row["count"], row["kept"], row["completed"], row["completion_rate"]) == (4, 4, 3, 0.75)
+    # 13 / 3 is 4.33 rounded: the points let rows be added up without the rounding.
+    assert (row["avg_satisfaction"], row["rated"], row["satisfaction_points"]) == (4.33, 3, 13)

@@ -35,26 +35,34 @@ function filters() {
   return params;
 }
 
+// "2026-W47" → "2026年第47周", "2026-11" → "2026年11月" (the ledger's periods, Beijing time).
+export function periodLabel(period) {
+  const week = /^(\d{4})-W(\d{2})$/.exec(period);
+  if (week) return `${week[1]}年第${Number(week[2])}周`;
+  const month = /^(\d{4})-(\d{2})$/.exec(period);
+  return month ? `${month[1]}年${Number(month[2])}月` : period;
+}
+
 const pct = (part, whole) => (whole ? Math.round((part / whole) * 1000) / 10 : null);
 const show = (value, unit = "") => (value === null || value === undefined ? "—" : `${value}${unit}`);
 
-// Rows of the ledger added up under a key: counts are sums, rates are recomputed from the sums (kept is
-// the API's base of its rates), satisfaction is weighted by the number of ratings.
+// Rows of the ledger added up under a key: counts are sums, and the rates and the average are recomputed
+// from the sums the API gives for that (kept: the base of its rates; satisfaction_points: the ratings).
 export function sumBy(rows, keyOf, labelOf) {
   const groups = new Map();
   for (const row of rows) {
     const key = keyOf(row);
     const g = groups.get(key) || { key, label: labelOf(row), count: 0, kept: 0, open: 0, overdue: 0,
-      completed: 0, rejected: 0, rated: 0, scoreSum: 0 };
+      completed: 0, rejected: 0, rated: 0, points: 0 };
     g.count += row.count; g.kept += row.kept; g.open += row.open; g.overdue += row.overdue;
     g.completed += row.completed; g.rejected += row.rejected; g.rated += row.rated;
-    g.scoreSum += (row.avg_satisfaction || 0) * row.rated;
+    g.points += row.satisfaction_points;
     groups.set(key, g);
   }
   for (const g of groups.values()) {
     g.completionRate = pct(g.completed, g.kept);
     g.onTimeRate = pct(g.kept - g.overdue, g.kept);
-    g.satisfaction = g.rated ? Math.round((g.scoreSum / g.rated) * 100) / 100 : null;
+    g.satisfaction = g.rated ? Math.round((g.points / g.rated) * 100) / 100 : null;
   }
   return [...groups.values()];
 }
@@ -134,7 +142,7 @@ function render(rows) {
   bars("node", byNode, "诉求数");
   table("table-node", "按节点统计", [["节点", (g) => g.label], ["编码", (g) => g.key], ...COUNT_COLUMNS], byNode);
 
-  const byPeriod = sumBy(rows, (r) => r.period, (r) => r.period).sort((a, b) => (a.key < b.key ? -1 : 1));
+  const byPeriod = sumBy(rows, (r) => r.period, (r) => periodLabel(r.period)).sort((a, b) => (a.key < b.key ? -1 : 1));
   const periods = byPeriod.map((g) => g.label);
   chart("trend", {
     xAxis: { type: "category", data: periods },
@@ -166,14 +174,14 @@ function render(rows) {
     yAxis: { type: "value", min: 0, max: 5 },
     series: [{ name: "平均满意度", type: "bar", data: byPeriod.map((g) => g.satisfaction) }],
   });
-  table("table-satisfaction", "满意度 1–5 分，按评价数加权", [
+  table("table-satisfaction", "满意度 1–5 分：评价分数之和 ÷ 评价数", [
     ["周期", (g) => g.label],
     ["平均满意度", (g) => show(g.satisfaction), true],
     ["评价数", (g) => g.rated, true],
   ], byPeriod);
 
   table("table-rows", "台账明细", [
-    ["周期", (r) => r.period], ["节点", (r) => r.node_name || r.node], ["类别", (r) => r.category_name],
+    ["周期", (r) => periodLabel(r.period)], ["节点", (r) => r.node_name || r.node], ["类别", (r) => r.category_name],
     ["诉求数", (r) => r.count, true], ["未办结", (r) => r.open, true], ["超时", (r) => r.overdue, true],
     ["已办结", (r) => r.completed, true], ["办结率", (r) => show(pct(r.completed, r.kept), "%"), true],
     ["退单", (r) => r.rejected, true], ["平均办理时长(小时)", (r) => show(r.avg_handling_hours), true],
@@ -185,7 +193,7 @@ function render(rows) {
 function renderHot(hot) {
   const terms = hot.terms;
   document.getElementById("hot-week").textContent =
-    `${hot.week} 起的一周，您的辖区内共 ${hot.reports} 件诉求；较上周上升的词：`;
+    `${hot.week} 起的一周（按截止日期），您的辖区内共 ${hot.reports} 件诉求；较上周上升的词：`;
   chart("hot", {
     yAxis: { type: "category", data: terms.map((t) => t.term), inverse: true },
     xAxis: { type: "value", minInterval: 1 },
@@ -269,7 +277,7 @@ function renderJobs(rows) {
     ...JOB_FIGURES.map(([f, label]) => tile(label, String(all ? all[f] : 0))),
   );
   const columns = JOB_FIGURES.map(([f, label]) => [label, (g) => g[f], true]);
-  const byMonth = jobSums(rows, (r) => r.month, (r) => r.month).sort((a, b) => (a.key < b.key ? -1 : 1));
+  const byMonth = jobSums(rows, (r) => r.month, (r) => periodLabel(r.month)).sort((a, b) => (a.key < b.key ? -1 : 1));
   chart("month", {
     xAxis: { type: "category", data: byMonth.map((g) => g.label) },
     yAxis: { type: "value", minInterval: 1 },
@@ -294,7 +302,7 @@ function renderJobs(rows) {
     table(`table-${id}`, `按${heading}统计`, [[heading, (g) => g.label], ["编码", (g) => g.key], ...columns], items);
   }
   table("table-rows", "台账明细", [
-    ["月份", (r) => r.month], ["节点", (r) => r.node_name || r.node], ["职业中类", (r) => r.occupation_name],
+    ["月份", (r) => periodLabel(r.month)], ["节点", (r) => r.node_name || r.node], ["职业中类", (r) => r.occupation_name],
     ...columns,
   ], rows);
 }
@@ -323,7 +331,7 @@ async function fillChoices(asked) {
   const [me, categories] = await Promise.all([api("GET", "/api/v1/me"), api("GET", "/api/v1/report-categories")]);
   const nodeSelect = form.elements.node;
   if (me.account.node) {
-    const nodes = await api("GET", `/api/v1/hierarchy/nodes?under=${encodeURIComponent(me.account.node)}`);
+    const nodes = await api("GET", `/api/v1/hierarchy/nodes?limit=1000&under=${encodeURIComponent(me.account.node)}`);
     const depth = (node) => node.path.split("/").filter(Boolean).length;
     const top = Math.min(...nodes.items.map(depth));
     for (const node of nodes.items) {
