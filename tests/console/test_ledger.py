@@ -224,6 +224,9 @@ async def test_a_grid_worker_sees_their_grid_only(app: Sanic, client: httpx.Asyn
     await expect(page.locator("#totals dd").first).to_have_text(str(own))
     shown = await option(page, "node")
     assert shown["y"] == [NODE_NAME]
+    # A week without reports of theirs is a zero in the trend, not a gap.
+    shown = await option(page, "trend")
+    assert shown["x"] == ["2026年第47周", "2026年第48周"] and shown["series"][0][1] == [4, 0]
     # The neighbouring grid is not offered, and asking for it by address shows nothing of it.
     await expect(page.get_by_label("辖区节点").locator("option[value=GM010102]")).to_have_count(0)
     await page.goto(f"/console/ledger?{RANGE}&node=GM010102")

@@ -43,6 +43,27 @@ export function periodLabel(period) {
   return month ? `${month[1]}年${Number(month[2])}月` : period;
 }
 
+// Every period from one Beijing date to another ("2026-W47" ISO weeks or "2026-11" months), so a week
+// without reports shows as a zero in the trend instead of being left out.
+export function periodsBetween(since, until, period) {
+  const found = [];
+  const end = Date.parse(`${until}T00:00:00Z`);
+  for (let t = Date.parse(`${since}T00:00:00Z`); t <= end && found.length < 500; t += 86400000) {
+    const day = new Date(t);
+    let key;
+    if (period === "month") {
+      key = day.toISOString().slice(0, 7);
+    } else {
+      const thursday = new Date(t + (3 - ((day.getUTCDay() + 6) % 7)) * 86400000);
+      const firstOfYear = Date.UTC(thursday.getUTCFullYear(), 0, 1);
+      const week = Math.floor((thursday.getTime() - firstOfYear) / 86400000 / 7) + 1;
+      key = `${thursday.getUTCFullYear()}-W${String(week).padStart(2, "0")}`;
+    }
+    if (found[found.length - 1] !== key) found.push(key);
+  }
+  return found;
+}
+
 const pct = (part, whole) => (whole ? Math.round((part / whole) * 1000) / 10 : null);
 const show = (value, unit = "") => (value === null || value === undefined ? "—" : `${value}${unit}`);
 
@@ -123,7 +144,7 @@ const COUNT_COLUMNS = [
   ["办结率", (g) => show(g.completionRate, "%"), true],
 ];
 
-function render(rows) {
+function render(rows, params) {
   const all = sumBy(rows, () => "all", () => "合计")[0];
   const totals = document.getElementById("totals");
   const tile = (label, value) => h("div", {}, h("dt", {}, label), h("dd", {}, value));
@@ -142,7 +163,12 @@ function render(rows) {
   bars("node", byNode, "诉求数");
   table("table-node", "按节点统计", [["节点", (g) => g.label], ["编码", (g) => g.key], ...COUNT_COLUMNS], byNode);
 
-  const byPeriod = sumBy(rows, (r) => r.period, (r) => periodLabel(r.period)).sort((a, b) => (a.key < b.key ? -1 : 1));
+  const summed = new Map(sumBy(rows, (r) => r.period, (r) => periodLabel(r.period)).map((g) => [g.key, g]));
+  const period = params.get("period") || "week";
+  const keys = new Set([...periodsBetween(params.get("since"), params.get("until"), period), ...summed.keys()]);
+  const nothing = (key) => ({ key, label: periodLabel(key), count: 0, kept: 0, open: 0, overdue: 0, completed: 0,
+    rejected: 0, rated: 0, points: 0, completionRate: null, onTimeRate: null, satisfaction: null });
+  const byPeriod = [...keys].sort().map((key) => summed.get(key) || nothing(key));
   const periods = byPeriod.map((g) => g.label);
   chart("trend", {
     xAxis: { type: "category", data: periods },
@@ -236,7 +262,7 @@ async function load() {
         api("GET", `${ENDPOINT}?${params}`),
         api("GET", `/api/v1/clinic/hot?week=${encodeURIComponent(params.get("until") || "")}`),
       ]);
-      render(ledger.items);
+      render(ledger.items, params);
       renderHot(hot);
       total = ledger.items.reduce((n, r) => n + r.count, 0);
       status.textContent = total ? `共 ${total} 件诉求。` : "所选范围内没有诉求。";
