@@ -48,12 +48,13 @@ class LedgerRow:
     p90_handling_hours: float | None = None
     avg_satisfaction: float | None = None
     rated: int = 0
+    kept: int = 0  # not merged into another report: the base of the rates
+    satisfaction_points: int = 0  # the ratings added up: rows add up to an exact average
     _hours: list[float] = field(default_factory=list, repr=False)
     _scores: list[int] = field(default_factory=list, repr=False)
-    _kept: int = field(default=0, repr=False)  # not merged into another report
 
     def finish(self) -> None:
-        base = self._kept
+        base = self.kept
         self.completion_rate = round(self.completed / base, 4) if base else None
         self.rejection_rate = round(self.rejected / base, 4) if base else None
         if self._hours:
@@ -63,6 +64,7 @@ class LedgerRow:
         if self._scores:
             self.avg_satisfaction = round(sum(self._scores) / len(self._scores), 2)
             self.rated = len(self._scores)
+            self.satisfaction_points = sum(self._scores)
 
     def public(self) -> dict[str, object]:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
@@ -84,18 +86,21 @@ async def ledger(
     until: dt.date,
     level: str | None = None,
     category: str | None = None,
+    node: str | None = None,
 ) -> list[LedgerRow]:
     """Rows for reports filed from ``since`` to ``until`` (Beijing dates, inclusive) under the caller's
-    node, by the nodes one level below it (or at ``level``), by category and period."""
+    node (or ``node``, a node at or under it), by the nodes one level below it (or at ``level``), by
+    category and period."""
     if principal.role not in CIVIC_STAFF_ROLES or principal.node_path is None:
         raise Forbidden("Only staff with a place in the hierarchy read ledgers.", code="no_scope")
     if until < since or (until - since).days > MAX_DAYS:
         raise ValidationFailed.field("until", f"a range of 0 to {MAX_DAYS} days after since", "bad_range")
-    depth = await _depth(principal.node_path, level)
+    scope = await _scope(principal.node_path, node)
+    depth = await _depth(scope, level)
     # In UTC: SQLite compares the stored UTC text with the parameter's text, offset and all.
     start = dt.datetime.combine(since, dt.time(), BEIJING).astimezone(dt.UTC)
     end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), BEIJING).astimezone(dt.UTC)
-    query = Report.filter(node_path__startswith=principal.node_path, created_at__gte=start, created_at__lt=end)
+    query = Report.filter(node_path__startswith=scope, created_at__gte=start, created_at__lt=end)
     if closed := access.closed_categories(principal):
         query = query.exclude(category__key__in=list(closed))
     categories = {c.id: c for c in await Category.all()}
@@ -108,7 +113,7 @@ async def ledger(
     events: dict[int, dict[str, dt.datetime]] = defaultdict(dict)
     event_rows = (
         await ReportEvent.filter(
-            report__node_path__startswith=principal.node_path,
+            report__node_path__startswith=scope,
             report__created_at__gte=start,
             report__created_at__lt=end,
             action__in=["resolve", "reject", "escalate"],
@@ -118,7 +123,7 @@ async def ledger(
     )
     for event in event_rows:
         events[event["report_id"]].setdefault(event["action"], event["at"])
-    names = {n.path: (n.code, n.name) for n in await Node.filter(path__startswith=principal.node_path)}
+    names = {n.path: (n.code, n.name) for n in await Node.filter(path__startswith=scope)}
     rows: dict[tuple[str, str, str], LedgerRow] = {}
     for report in reports:
         segments = report["node_path"].strip("/").split("/")
@@ -132,7 +137,7 @@ async def ledger(
         row.count += 1
         if state == State.MERGED:
             continue  # a duplicate: counted as filed, not as work of its own
-        row._kept += 1
+        row.kept += 1
         row.open += state in states.OPEN_STATES
         row.overdue += "escalate" in seen
         row.rejected += "reject" in seen
@@ -145,6 +150,18 @@ async def ledger(
     for row in rows.values():
         row.finish()
     return sorted(rows.values(), key=lambda r: (r.period, r.node, r.category))
+
+
+async def _scope(own_path: str, code: str | None) -> str:
+    """The path the ledger covers: the caller's node, or a node at or under it."""
+    if code is None:
+        return own_path
+    found = await Node.get_or_none(code=code)
+    if found is None:
+        raise ValidationFailed.field("node", "no such node", "unknown_node")
+    if not found.path.startswith(own_path):
+        raise Forbidden("That node is outside your part of the hierarchy.", code="node_out_of_scope")
+    return str(found.path)
 
 
 async def _depth(node_path: str, level: str | None) -> int:

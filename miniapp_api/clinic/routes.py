@@ -150,7 +150,7 @@ async def merge_group(request: Request, public_id: str, body: MergeIn) -> HTTPRe
 @requires(*READERS)
 @query_args(LedgerQuery)
 @responds(200, LedgerOut, "Reports by period × node × category; `format=csv` or `xlsx` downloads the ledger")
-@errors(422)
+@errors(403, 422)
 async def ledger(request: Request, query: LedgerQuery) -> HTTPResponse:
     rows = await ledgers.ledger(
         principal=require_principal(request),
@@ -159,6 +159,7 @@ async def ledger(request: Request, query: LedgerQuery) -> HTTPResponse:
         until=query.until,
         level=query.level,
         category=query.category,
+        node=query.node,
     )
     name = f"ledger-{query.period}-{query.since.isoformat()}-{query.until.isoformat()}"
     if query.format == "csv":

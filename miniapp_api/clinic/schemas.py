@@ -86,6 +86,13 @@ class LedgerQuery(StrictModel):
     until: dt.date = Field(ge=FIRST_DAY, le=LAST_DAY)
     level: Literal["district", "street", "community", "grid"] | None = None
     category: str | None = Field(default=None, max_length=32)
+    node: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        pattern=r"^[A-Za-z0-9]+$",
+        description="A node at or under your own (its code): the ledger of that part only.",
+    )
     format: Literal["json", "csv", "xlsx"] = "json"
 
 
@@ -106,6 +113,10 @@ class LedgerRowOut(BaseModel):
     p90_handling_hours: float | None
     avg_satisfaction: float | None
     rated: int
+    kept: int = Field(description="Reports not merged into another: the base of the rates.")
+    satisfaction_points: int = Field(
+        description="The ratings added up (avg_satisfaction = satisfaction_points / rated, before rounding)."
+    )
 
 
 class LedgerOut(BaseModel):

@@ -238,6 +238,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/console/login"):                            "+    +    +    +    +    +    +    +    +    +",
     ("POST", "/console/logout"):                           "-    -    +    +    +    +    +    +    -    +",
     ("GET", "/console/static/<path:path>"):                "+    +    +    +    +    +    +    +    +    +",
+    ("GET", "/console/ledger"):                            "-    -    +    +    +    -    -    +    -    -",
+    ("GET", "/console/ledger/jobs"):                       "-    -    -    -    -    -    -    +    -    +",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"

@@ -16,6 +16,11 @@ const MESSAGES = {
   invalid_transition: "当前状态不允许此操作，请刷新后重试。",
   internal_error: "系统出错了，请稍后再试。",
   network: "网络连接失败，请检查网络后重试。",
+  bad_range: "日期范围有误：截止日期不能早于起始日期，且相隔不超过 400 天。",
+  node_out_of_scope: "所选节点不在您的辖区内。",
+  unknown_node: "没有这个节点。",
+  unknown_category: "没有这个类别。",
+  no_scope: "您的账号没有所属辖区，无法查看台账。",
 };
 
 export function messageFor(error) {
