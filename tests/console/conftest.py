@@ -14,6 +14,7 @@ import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -136,7 +137,7 @@ async def staff(role: Role, username: str, node: str | None = None) -> Staff:
 
 async def sign_in(page: Page, who: Staff, *, next_path: str = "/console/") -> None:
     """Sign in through the form, as a person would."""
-    await page.goto(f"/console/login?next={next_path}")
+    await page.goto(f"/console/login?next={quote(next_path, safe='/')}")
     await page.get_by_label("用户名").fill(who.username)
     await page.get_by_label("密码").fill(who.password)
     await page.get_by_role("button", name="登录").click()
