@@ -238,6 +238,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/console/login"):                            "+    +    +    +    +    +    +    +    +    +",
     ("POST", "/console/logout"):                           "-    -    +    +    +    +    +    +    -    +",
     ("GET", "/console/static/<path:path>"):                "+    +    +    +    +    +    +    +    +    +",
+    ("GET", "/console/feed"):                              "-    -    +    +    +    -    -    +    -    -",
+    ("GET", "/console/reports/<public_id:str>"):           "-    -    +    +    +    -    -    +    -    -",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"
