@@ -6,11 +6,13 @@ history shows each step."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from pathlib import Path
 from typing import Any
 
 import httpx
+from PIL import Image
 from playwright.async_api import Page, expect
 from sanic import Sanic
 
@@ -25,15 +27,30 @@ SCRIPT_TEXT = '路灯不亮 <img src=x onerror=alert(1)><script>alert("x")</scri
 
 
 async def file_report(
-    client: httpx.AsyncClient, app: Sanic, *, node: str = "GM010101", **changes: Any
+    client: httpx.AsyncClient, app: Sanic, *, node: str = "GM010101", photo: bool = False, **changes: Any
 ) -> dict[str, Any]:
-    """A resident files a report through the API, as the mini-program does."""
-    resident = await make_account(Role.RESIDENT)
+    """A resident files a report through the API, as the mini-program does (with a photo if asked)."""
+    resident = auth(await token_for(app, await make_account(Role.RESIDENT)))
     body = {"category": "urban_construction", "text": "楼道灯坏了一个星期，晚上很黑", "node": node, **changes}
-    answer = await client.post("/api/v1/reports", json=body, headers=auth(await token_for(app, resident)))
+    answer = await client.post("/api/v1/reports", json=body, headers=resident)
     assert answer.status_code == 201, answer.text
     filed: dict[str, Any] = answer.json()
+    if photo:
+        picture = io.BytesIO()
+        Image.new("RGB", (64, 48), (200, 30, 30)).save(picture, "JPEG")
+        uploaded = await client.post(
+            f"/api/v1/reports/{filed['id']}/photos",
+            content=picture.getvalue(),
+            headers={**resident, "Content-Type": "image/jpeg"},
+        )
+        assert uploaded.status_code == 201, uploaded.text
     return filed
+
+
+def role_may(page_html: str) -> set[str]:
+    found = re.search(r'data-role-may="([^"]*)"', page_html)
+    assert found, page_html[:300]
+    return set(found.group(1).split())
 
 
 async def test_another_grids_report_is_a_404_page_with_nothing_of_it(client: httpx.AsyncClient, app: Sanic) -> None:
@@ -60,10 +77,32 @@ async def test_another_grids_report_is_a_404_page_with_nothing_of_it(client: htt
 
 async def test_a_party_member_cannot_open_a_police_matter_of_their_grid(client: httpx.AsyncClient, app: Sanic) -> None:
     police_matter = await file_report(client, app, category="public_order", text="有人在楼下聚众赌博")
+    ordinary = await file_report(client, app)
     await http_sign_in(client, await staff(Role.PARTY_MEMBER, "party.feed"))
     assert (await client.get("/console/feed", headers=HTML)).status_code == 200
+    readable = await client.get(f"/console/reports/{ordinary['id']}", headers=HTML)
+    assert readable.status_code == 200 and role_may(readable.text) == set()  # a volunteer reads, never handles
     answer = await client.get(f"/console/reports/{police_matter['id']}", headers=HTML)
     assert answer.status_code == 404 and "赌博" not in answer.text
+
+
+async def test_the_filer_of_a_report_is_offered_no_handling_of_it(client: httpx.AsyncClient, app: Sanic) -> None:
+    worker = await staff(Role.GRID_STAFF, "grid.filer")
+    token = await http_sign_in(client, worker)
+    filed = await client.post(
+        "/api/v1/reports",
+        json={"category": "environment", "text": "河道有垃圾漂浮", "node": "GM010101"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert filed.status_code == 201, filed.text
+    own = await client.get(f"/console/reports/{filed.json()['id']}", headers=HTML)
+    assert own.status_code == 200
+    assert role_may(own.text) == {"resubmit", "reopen"}  # never accept, dispatch, resolve, close, merge
+    assert 'data-set-category=""' in own.text
+    someone_elses = await file_report(client, app)
+    other = await client.get(f"/console/reports/{someone_elses['id']}", headers=HTML)
+    assert {"accept", "dispatch", "start", "resolve", "close", "merge"} <= role_may(other.text)
+    assert "confirm" not in role_may(other.text) and 'data-set-category="1"' in other.text
 
 
 async def test_roles_without_the_feed_get_a_chinese_403_page(client: httpx.AsyncClient, app: Sanic) -> None:
@@ -110,7 +149,7 @@ async def test_a_report_arrives_live_is_handled_and_its_history_shows(
     await expect(page.locator("#live")).to_have_text("实时更新中")
 
     # A resident files a report in this grid: it appears without a reload, its text as text.
-    fresh = await file_report(client, app, text=SCRIPT_TEXT)
+    fresh = await file_report(client, app, text=SCRIPT_TEXT, photo=True)
     await expect(rows).to_have_count(2)
     row = page.locator(f'#rows tr[data-id="{fresh["id"]}"]')
     await expect(row.locator(".report-text")).to_have_text(SCRIPT_TEXT)
@@ -124,6 +163,9 @@ async def test_a_report_arrives_live_is_handled_and_its_history_shows(
     await row.get_by_role("link", name=fresh["report_no"]).click()
     await expect(page.locator("#text")).to_have_text(SCRIPT_TEXT)
     await expect(page.locator("#state")).to_have_text("已提交")
+    photo = page.get_by_role("img", name="现场照片 1")
+    await expect(photo).to_be_visible()
+    assert await photo.evaluate("img => img.complete && img.naturalWidth") == 64
     await expect(page.locator("#actions form")).to_have_count(3)  # accept, return, merge
     await page.locator('form[data-action="accept"]').get_by_role("button", name="受理").click()
     await expect(page.locator("#state")).to_have_text("已受理")
@@ -174,3 +216,24 @@ async def test_a_report_arrives_live_is_handled_and_its_history_shows(
     await expect(page.get_by_role("alert")).to_have_text("页面不存在，或您无权查看。")
     content = await page.content()
     assert theirs["report_no"] not in content and "隔壁网格" not in content
+
+
+async def test_correct_the_category_and_merge_a_duplicate(page: Page, client: httpx.AsyncClient, app: Sanic) -> None:
+    main = await file_report(client, app, text="小区门口的路灯坏了，晚上很黑")
+    duplicate = await file_report(client, app, category="other", text="小区门口路灯坏了好几天")
+    await sign_in(page, await staff(Role.GRID_STAFF, "grid.merge"), next_path=f"/console/reports/{duplicate['id']}")
+    await expect(page.locator("#state")).to_have_text("已提交")
+    category = page.locator('form[data-action="set-category"]')
+    await category.get_by_label("类别").select_option("urban_construction")
+    await category.get_by_label("说明（选填）").fill("应为城乡建设")
+    await category.get_by_role("button", name="保存类别").click()
+    await expect(page.locator("#facts")).to_contain_text("城乡建设")
+    await expect(page.locator("#history-rows")).to_contain_text("更正类别")
+    merge = page.locator('form[data-action="merge"]')
+    await merge.get_by_label("合并到（主诉求）").fill(main["id"])
+    await merge.get_by_role("button", name="合并").click()
+    await expect(page.locator("#state")).to_have_text("已合并")
+    await expect(page.locator("#facts")).to_contain_text(main["id"])
+    await expect(page.locator("#actions")).to_have_text("当前状态下您没有可执行的操作。")
+    stored = await Report.get(public_id=duplicate["id"]).prefetch_related("category")
+    assert stored.state is State.MERGED and stored.category.key == "urban_construction"

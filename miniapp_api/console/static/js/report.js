@@ -22,7 +22,8 @@ const ACTIONS = {
   resubmit: { title: "重新提交", button: "重新提交" },
   merge: { title: "合并到其他诉求", button: "合并" },
   submit: { title: "提交" },
-  set_category: { title: "更正类别" },
+  recategorise: { title: "更正类别" },
+  confirm_category: { title: "确认类别" },
 };
 const ROLES = {
   grid_staff: "网格员", officer: "执法队员", police: "民警", admin: "管理员", party_member: "党员",
@@ -81,11 +82,17 @@ function actorName(event) {
   return `${role}（${event.actor}）`;
 }
 
+function stateChange(event) {
+  const to = STATES[event.to_state] || event.to_state;
+  if (!event.from_state || event.from_state === event.to_state) return to;
+  return `${STATES[event.from_state] || event.from_state} → ${to}`;
+}
+
 function showHistory() {
   $("history-rows").replaceChildren(...report.timeline.map((e) => h("tr", {},
     h("td", { "data-label": "时间" }, fmtTime(e.at)),
     h("td", { "data-label": "操作" }, (ACTIONS[e.action] || {}).title || e.action),
-    h("td", { "data-label": "状态" }, e.from_state ? `${STATES[e.from_state] || e.from_state} → ${STATES[e.to_state] || e.to_state}` : STATES[e.to_state] || e.to_state),
+    h("td", { "data-label": "状态" }, stateChange(e)),
     h("td", { "data-label": "操作人" }, actorName(e)),
     h("td", { "data-label": "说明", class: "report-text" }, e.note || ""),
   )));
