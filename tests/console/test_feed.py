@@ -21,6 +21,7 @@ from miniapp_api.reports.models import Report
 from miniapp_api.reports.states import State
 from tests.console.conftest import PHONE, http_sign_in, screenshot, sign_in, staff
 from tests.factories import auth, make_account, token_for
+from tests.miniapp_api.buildings.conftest import import_rows, row
 
 HTML = {"Accept": "text/html"}
 SCRIPT_TEXT = '路灯不亮 <img src=x onerror=alert(1)><script>alert("x")</script> 请尽快处理'
@@ -230,6 +231,9 @@ async def test_correct_the_category_and_merge_a_duplicate(page: Page, client: ht
     await expect(page.locator("#facts")).to_contain_text("城乡建设")
     await expect(page.locator("#history-rows")).to_contain_text("更正类别")
     merge = page.locator('form[data-action="merge"]')
+    await merge.get_by_label("合并到（主诉求）").fill("rp_nosuchreport")
+    await merge.get_by_role("button", name="合并").click()
+    await expect(page.locator("#toast")).to_have_text("没有找到该主诉求，或它不在您的辖区。")
     await merge.get_by_label("合并到（主诉求）").fill(main["id"])
     await merge.get_by_role("button", name="合并").click()
     await expect(page.locator("#state")).to_have_text("已合并")
@@ -237,3 +241,31 @@ async def test_correct_the_category_and_merge_a_duplicate(page: Page, client: ht
     await expect(page.locator("#actions")).to_have_text("当前状态下您没有可执行的操作。")
     stored = await Report.get(public_id=duplicate["id"]).prefetch_related("category")
     assert stored.state is State.MERGED and stored.category.key == "urban_construction"
+
+
+async def test_a_board_message_shows_its_building_and_board(
+    page: Page, client: httpx.AsyncClient, app: Sanic, tmp_path: Path
+) -> None:
+    await import_rows(tmp_path, [row(1)])
+    grid_token = auth(await token_for(app, await make_account(Role.GRID_STAFF, node="GM010101")))
+    board = {
+        "code": "GM010101-B09",
+        "title": "光明社区第一网格党员亮相牌",
+        "node": "GM010101",
+        "building": "GM0101010001",
+        "members": [{"name": "李红", "duty": "消防安全"}],
+    }
+    assert (await client.put("/api/v1/boards", json=board, headers=grid_token)).status_code == 200
+    resident = auth(await token_for(app, await make_account(Role.RESIDENT)))
+    sent = await client.post(
+        "/api/v1/boards/GM010101-B09/messages", json={"text": "楼下电动车乱停放，堵住消防通道"}, headers=resident
+    )
+    assert sent.status_code == 201, sent.text
+    await sign_in(
+        page, await staff(Role.GRID_STAFF, "grid.board"), next_path=f"/console/reports/{sent.json()['report']}"
+    )
+    place = page.locator("#place")
+    await expect(place).to_contain_text("深圳市光明区光明街道光明社区华夏路1号")
+    await expect(place).to_contain_text("光明社区第一网格党员亮相牌（GM010101-B09）")
+    await expect(page.locator("#facts")).to_contain_text("匿名")
+    await expect(page.locator("#facts")).to_contain_text("党员联系牌")

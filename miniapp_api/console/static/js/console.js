@@ -15,6 +15,23 @@ const MESSAGES = {
   conflict: "操作与当前状态冲突，请刷新后重试。",
   invalid_transition: "当前状态不允许此操作，请刷新后重试。",
   internal_error: "系统出错了，请稍后再试。",
+  // Reports and the grid feed (report.js, feed.js).
+  report_not_found: "未找到该诉求，或您无权查看。",
+  transition_not_allowed: "诉求的当前状态不允许此操作，请刷新后重试。",
+  action_not_allowed: "您的角色不能执行此操作。",
+  own_report: "这是您本人提交的诉求，须由他人办理。",
+  follower_cannot_act: "关注诉求只能查看，不能办理。",
+  note_required: "请填写原因。",
+  unknown_department: "没有这个部门代码，请检查。",
+  department_required: "此类别没有派单规则，请填写部门代码。",
+  merge_target_required: "请填写要合并到的主诉求编号。",
+  unknown_report: "没有找到该主诉求，或它不在您的辖区。",
+  merge_target_closed: "主诉求已办结或关闭，不能合并到它。",
+  satisfaction_required: "请选择满意度（1-5）。",
+  unknown_category: "没有这个类别。",
+  report_closed: "诉求已关闭，类别不能再修改。",
+  group_not_found: "未找到这组相似诉求，或您无权查看。",
+  too_many_streams: "您打开的实时页面过多，请关闭其他页面后刷新。",
   network: "网络连接失败，请检查网络后重试。",
 };
 

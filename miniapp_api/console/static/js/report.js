@@ -186,6 +186,15 @@ async function showPlace() {
     }
   }
   if (!report.building) pairs.push(["楼栋", "未关联楼栋"]);
+  if (report.board) {
+    try {
+      const board = await api("GET", `/api/v1/boards/${encodeURIComponent(report.board)}`);
+      pairs.push(["党员联系牌", `${board.title}（${board.code}）`], ["在岗党员", `${board.members.length} 人`]);
+    } catch (err) {
+      pairs.push(["党员联系牌", report.board]);
+      if (err.status !== 404) showError(err);
+    }
+  }
   facts($("place"), pairs);
 }
 
