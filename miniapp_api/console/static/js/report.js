@@ -198,11 +198,29 @@ async function showPlace() {
   facts($("place"), pairs);
 }
 
-async function showInsight() {
+// The clinic's view of the report: its suggestion and, when it has one, its duplicate group.
+async function readInsight() {
+  let found = null;
+  let members = null;
   try {
-    insight = await api("GET", `/api/v1/clinic/reports/${encodeURIComponent(id)}/insight`);
+    found = await api("GET", `/api/v1/clinic/reports/${encodeURIComponent(id)}/insight`);
   } catch (err) {
     showError(err);
+    return [null, null];
+  }
+  if (found.group && found.group_size > 1) {
+    try {
+      members = await api("GET", `/api/v1/clinic/groups/${encodeURIComponent(found.group)}`);
+    } catch (err) {
+      if (err.status !== 404) showError(err);
+    }
+  }
+  return [found, members];
+}
+
+function showInsight() {
+  if (!insight) {
+    facts($("insight"), [["分析", "暂时无法读取"]]);
     return;
   }
   facts($("insight"), insight.analysed ? [
@@ -211,17 +229,6 @@ async function showInsight() {
     ["建议部门", insight.suggested_department],
     ["模型版本", insight.model_version],
   ] : [["分析", "尚未完成分析"]]);
-  group = null;
-  if (insight.group && insight.group_size > 1) {
-    try {
-      group = await api("GET", `/api/v1/clinic/groups/${encodeURIComponent(insight.group)}`);
-    } catch (err) {
-      if (err.status !== 404) showError(err);
-    }
-  }
-  showDuplicates();
-  showCategoryForm();
-  showActions();
 }
 
 function showDuplicates() {
@@ -274,13 +281,20 @@ function showCategoryForm() {
   box.replaceChildren(form);
 }
 
+// Everything is read first and then drawn at once, so a form is never redrawn under someone typing.
 async function reload() {
-  report = await api("GET", base);
+  const [found, [clinic, members]] = await Promise.all([api("GET", base), readInsight()]);
+  report = found;
+  insight = clinic;
+  group = members;
   $("loading").hidden = true;
   showHeader();
   showHistory();
+  showInsight();
+  showDuplicates();
+  showCategoryForm();
   showActions();
-  await Promise.all([showPlace(), showInsight()]);
+  await showPlace();
 }
 
 async function start() {
