@@ -72,7 +72,8 @@ function render() {
 
 async function load({ append = false } = {}) {
   const params = currentFilters();
-  params.set("limit", "50");
+  // A reload keeps as many rows as were shown (after "加载更多"), up to the API's most per page.
+  params.set("limit", String(append ? 50 : Math.min(200, Math.max(50, items.length))));
   if (append && nextCursor) params.set("cursor", nextCursor);
   const page = await api("GET", `${FEED}?${params}`);
   items = append ? items.concat(page.items) : page.items;
