@@ -64,6 +64,10 @@ class ReportOut(BaseModel):
     channel: str = Field(description="How it was filed; empty in the public view.")
     anonymous: bool | None = Field(description="Whether the reporter hid who they are; null in the public view.")
     building: str | None = Field(description="The building code; null in the public view.")
+    board: str | None = Field(
+        default=None,
+        description="The party-member board it was left on (GET /api/v1/boards/{code}); null in the public view.",
+    )
     lat: float | None = Field(description="The exact point; null in the public view.")
     lng: float | None
     node: str = Field(description="The grid's path; the community's path in the public view.")

@@ -240,6 +240,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/console/static/<path:path>"):                "+    +    +    +    +    +    +    +    +    +",
     ("GET", "/console/ledger"):                            "-    -    +    +    +    -    -    +    -    -",
     ("GET", "/console/ledger/jobs"):                       "-    -    -    -    -    -    -    +    -    +",
+    ("GET", "/console/feed"):                              "-    -    +    +    +    -    -    +    -    -",
+    ("GET", "/console/reports/<public_id:str>"):           "-    -    +    +    +    -    -    +    -    -",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"
