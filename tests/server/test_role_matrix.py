@@ -57,6 +57,10 @@ MATRIX: dict[tuple[str, str], str] = {
     ("PATCH", "/api/v1/accounts/<public_id:str>"):         "-    -    -    -    -    -    -    +    -    -",
     ("PUT", "/api/v1/accounts/<public_id:str>/id-number"): "-    -    -    -    +    -    -    +    -    -",
     ("GET", "/api/v1/admin/audit"):                        "-    -    -    -    -    -    -    +    -    -",
+    # QR signing keys: the district administration (403 district_only lower down: tests/qr/test_admin_keys.py).
+    ("GET", "/api/v1/admin/qr/keys"):                      "-    -    -    -    -    -    -    +    -    -",
+    ("POST", "/api/v1/admin/qr/keys/rotate"):              "-    -    -    -    -    -    -    +    -    -",
+    ("POST", "/api/v1/admin/qr/keys/<kid:str>/retire"):    "-    -    -    -    -    -    -    +    -    -",
     ("GET", "/.well-known/jwks.json"):                     "+    +    +    +    +    +    +    +    +    +",
     ("GET", "/api/v1/qr/revocations"):                     "+    +    +    +    +    +    +    +    +    +",
     ("GET", "/api/v1/qr/verifier-bundle"):                 "+    +    +    +    +    +    +    +    +    +",
