@@ -260,7 +260,9 @@ reshape_errors_under("/console", error_page)
 
 def _group() -> list[Blueprint]:
     # Feature pages register here, each a blueprint of its own under /console.
-    return [bp]
+    from miniapp_api.console import admin_pages
+
+    return [bp, admin_pages.bp]
 
 
 group = Blueprint.group(*_group())

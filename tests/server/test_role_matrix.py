@@ -242,6 +242,9 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/console/login"):                            "+    +    +    +    +    +    +    +    +    +",
     ("POST", "/console/logout"):                           "-    -    +    +    +    +    +    +    -    +",
     ("GET", "/console/static/<path:path>"):                "+    +    +    +    +    +    +    +    +    +",
+    ("GET", "/console/admin/accounts"):                    "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/console/admin/qr-keys"):                     "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/console/admin/notifications"):               "-    -    -    -    -    -    -    +    -    -",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"

@@ -16,6 +16,27 @@ const MESSAGES = {
   invalid_transition: "当前状态不允许此操作，请刷新后重试。",
   internal_error: "系统出错了，请稍后再试。",
   network: "网络连接失败，请检查网络后重试。",
+  // Administration (accounts, QR keys, sheets, notifications, imports).
+  username_taken: "该用户名已被使用。",
+  weak_password: "密码强度不足，请使用更长、更复杂的密码。",
+  node_not_found: "没有这个节点编码。",
+  not_a_staff_role: "不能创建此角色的账号。",
+  outside_scope: "只能管理您所辖范围内的账号或数据。",
+  cannot_disable_self: "不能停用自己的账号。",
+  account_not_found: "账号不存在，或不在您的管辖范围内。",
+  district_only: "仅区级管理员可以管理二维码签名密钥。",
+  active_key: "这是当前签发密钥，请先轮换，再退役。",
+  codes_remain: "仍有有效二维码由该密钥签发：请先重新签发，或勾选“仍要退役”。",
+  confirmation_mismatch: "输入的密钥编号与要退役的密钥不一致。",
+  key_not_found: "没有这个密钥。",
+  notification_not_found: "通知不存在，或不在您的管辖范围内。",
+  notification_not_retryable: "此通知当前状态不能重试。",
+  unknown_kind: "没有这种二维码类型。",
+  nothing_to_print: "没有可打印的有效二维码。",
+  sheet_not_found: "打印任务不存在，或不在您的管辖范围内。",
+  sheet_not_ready: "打印尚未完成。",
+  import_file_invalid: "文件无法导入：请检查文件格式与表头。",
+  payload_too_large: "文件过大。",
 };
 
 export function messageFor(error) {
