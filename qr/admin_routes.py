@@ -8,14 +8,14 @@ administrator prints, follows and downloads the sheets of their own part of the 
 from __future__ import annotations
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse, file, json
 
 from identity import audit
 from identity.roles import Role
 from identity.routes import client_addr
 from identity.service import is_district_level
-from qr import key_admin, keys
-from qr.schemas import KeyList, KeyOut, RetireIn, RetireOut, RotateIn, RotateOut
+from qr import key_admin, keys, sheet_jobs
+from qr.schemas import KeyList, KeyOut, RetireIn, RetireOut, RotateIn, RotateOut, SheetIn, SheetJobOut
 from server.auth import Principal, require_principal, requires
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.validation import errors, json_body, responds
@@ -102,3 +102,74 @@ async def retire_key(request: Request, kid: str, body: RetireIn) -> HTTPResponse
         raise NotFound("There is no such key.", code="key_not_found") from None
     out = RetireOut(kid=done.kid, refused_codes=done.refused_codes, already_retired=done.already)
     return json(out.model_dump(mode="json"))
+
+
+# Sticker sheets --------------------------------------------------------------------------------------
+
+
+def job_out(job: sheet_jobs.Job) -> dict[str, object]:
+    return SheetJobOut(
+        id=job.id,
+        kind=job.kind,
+        node=job.node,
+        state=job.state,
+        total=job.total,
+        done=job.done,
+        pages=job.pages,
+        percent=job.percent,
+        error=job.error,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+        pdf=f"/api/v1/admin/qr/sheets/{job.id}/sheets.pdf" if job.state == sheet_jobs.DONE else None,
+    ).model_dump(mode="json")
+
+
+@bp.post("/sheets", name="admin.qr.sheets.start")
+@requires(Role.ADMIN)
+@json_body(SheetIn)
+@responds(202, SheetJobOut, "Printing: follow the job's progress at its address")
+@errors(401, 403, 404, 409, 422, 503)
+async def start_sheets(request: Request, body: SheetIn) -> HTTPResponse:
+    """Print A4 sticker sheets (PDF) of every active code of a kind under a node of your part of the
+    hierarchy (what `gmid qr sheet` does), in the background; audited. `nothing_to_print` (409) when
+    no active code matches."""
+    principal = require_principal(request)
+    job = await sheet_jobs.start(
+        redis=request.app.ctx.redis,
+        settings=request.app.ctx.settings,
+        viewer=principal,
+        kind=body.kind,
+        node=body.node,
+        who=who(request, principal),
+    )
+    return json(job_out(job), status=202, headers={"Location": f"/api/v1/admin/qr/sheets/{job.id}"})
+
+
+@bp.get("/sheets/<job_id:str>", name="admin.qr.sheets.get")
+@requires(Role.ADMIN)
+@responds(200, SheetJobOut, "The print job: its state and progress")
+@errors(401, 403, 404)
+async def get_sheets(request: Request, job_id: str) -> HTTPResponse:
+    """A print job of your part of the hierarchy (others are 404)."""
+    job = await sheet_jobs.get(redis=request.app.ctx.redis, viewer=require_principal(request), job_id=job_id)
+    return json(job_out(job), headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/sheets/<job_id:str>/sheets.pdf", name="admin.qr.sheets.pdf")
+@requires(Role.ADMIN)
+@responds(200, None, "The sticker sheets", media="application/pdf")
+@errors(401, 403, 404, 409)
+async def sheets_pdf(request: Request, job_id: str) -> HTTPResponse:
+    """The finished PDF of a print job of your part of the hierarchy (`sheet_not_ready` while it runs)."""
+    path = await sheet_jobs.pdf(
+        redis=request.app.ctx.redis,
+        settings=request.app.ctx.settings,
+        viewer=require_principal(request),
+        job_id=job_id,
+    )
+    return await file(
+        path,
+        mime_type="application/pdf",
+        filename=f"sheets-{job_id}.pdf",
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )

@@ -102,3 +102,26 @@ class RetireOut(BaseModel):
     kid: str
     refused_codes: int
     already_retired: bool
+
+
+# Admin: sticker-sheet print jobs ---------------------------------------------------------------------
+
+
+class SheetIn(StrictModel):
+    kind: str = Field(min_length=1, max_length=32, description="The kind of code: ebike, building, board ...")
+    node: Stripped = Field(min_length=1, max_length=32, description="The node whose codes to print (yours or below).")
+
+
+class SheetJobOut(BaseModel):
+    id: str
+    kind: str
+    node: str
+    state: str = Field(description="running, done, failed or interrupted (its worker stopped).")
+    total: int = Field(description="Stickers to print.")
+    done: int = Field(description="Stickers drawn so far.")
+    pages: int
+    percent: int
+    error: str = Field(description="Why it failed (an error class), empty otherwise.")
+    created_at: str
+    finished_at: str
+    pdf: str | None = Field(description="Where to download the PDF, once done.")

@@ -274,6 +274,9 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
             await scan_log.close()  # the waiting scan records, before the database closes
         scanning.set_scan_log(None)
         scancache.set_client(None)
+        from qr import sheet_jobs
+
+        await sheet_jobs.stop_all()  # print jobs of this worker: marked interrupted while Redis is open
         await db.close_db()
         await live_stream.close_blocking_redis(app)
         wechat = getattr(app.ctx, "wechat", None)
