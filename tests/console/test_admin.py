@@ -186,3 +186,82 @@ async def test_admin_retries_a_dead_letter_of_their_street_shown_as_text(page: P
     await page.set_viewport_size(PHONE)
     await no_wider_than_the_phone(page)
     await screenshot(page, shots, "admin-notifications-phone")
+
+
+async def test_admin_prints_a_sticker_sheet_and_downloads_it(page: Page, shots: Path, tmp_path: Path) -> None:
+    admin = await staff(Role.ADMIN, "street.admin.sheets", "GM01")
+    for n in range(3):
+        await qr_service.issue(
+            kind="building", subject_id=f"bld-sheet-{n}", node_path="/GM/GM01/GM0101/GM010101/", label=f"{n}栋"
+        )
+    await sign_in(page, admin, next_path="/console/admin/sheets")
+    form = page.locator("#start")
+    await expect(form.get_by_label("节点编码")).to_have_value("GM01")
+    await form.get_by_label("二维码类型").select_option("building")
+    # Another street's codes: refused in Chinese.
+    await form.get_by_label("节点编码").fill("GM02")
+    await form.get_by_role("button", name="开始打印").click()
+    await expect(page.locator("#toast")).to_have_text("只能管理您所辖范围内的账号或数据。")
+
+    await form.get_by_label("节点编码").fill("GM0101")
+    await form.get_by_role("button", name="开始打印").click()
+    await expect(page.locator("#job-state")).to_have_text("已完成", timeout=60_000)
+    await expect(page.locator("#job-progress")).to_have_attribute("value", "100")
+    await expect(page.locator("#job-text")).to_contain_text("已完成 3 / 3 张（1 页），100%")
+    await screenshot(page, shots, "admin-sheets-desk")
+    async with page.expect_download() as info:
+        await page.get_by_role("link", name="下载 PDF").click()
+    download = await info.value
+    saved = tmp_path / "sheets.pdf"
+    await download.save_as(saved)
+    assert saved.read_bytes().startswith(b"%PDF-1.4")
+
+    await page.set_viewport_size(PHONE)
+    await page.reload()  # the job's id is in the address: the page finds it again
+    await expect(page.locator("#job-state")).to_have_text("已完成")
+    await no_wider_than_the_phone(page)
+    await screenshot(page, shots, "admin-sheets-phone")
+
+
+async def test_district_admin_imports_buildings_and_reads_the_report(page: Page, shots: Path, tmp_path: Path) -> None:
+    from miniapp_api.buildings.models import Building
+    from tests.miniapp_api.buildings.conftest import HEADER, row, write_csv
+
+    admin = await staff(Role.ADMIN, "district.admin.import")
+    good = [row(1), row(2)]
+    bad = row(3, landlord_phone="12345")
+    path = write_csv(tmp_path / "buildings.csv", [*good, bad], header=[*HEADER, XSS])
+    await sign_in(page, admin, next_path="/console/admin/buildings")
+    await page.get_by_label("导入文件（CSV 或 XLSX，第一行为表头）").set_input_files(str(path))
+    await page.get_by_role("button", name="上传并导入").click()
+    await expect(page.locator("#r-imported")).to_have_text("2")
+    await expect(page.locator("#r-split")).to_have_text("2 / 0 / 0")
+    await expect(page.locator("#r-rejected")).to_have_text("1")
+    await expect(page.locator("#r-ignored")).to_have_text(XSS)  # a column name from the file: text only
+    assert await page.locator("#report img").count() == 0
+    problem = page.locator("#rejected tbody tr")
+    await expect(problem).to_have_count(1)
+    await expect(problem.locator("td").nth(0)).to_have_text("4")
+    await expect(problem.locator("td").nth(1)).to_have_text("landlord_phone")
+    await expect(page.locator("#rejected")).not_to_contain_text("12345")
+    assert await Building.filter(code__in=["GM0101010001", "GM0101010002"]).count() == 2
+    await screenshot(page, shots, "admin-buildings-desk")
+
+    await page.set_viewport_size(PHONE)
+    await no_wider_than_the_phone(page)
+    await screenshot(page, shots, "admin-buildings-phone")
+
+
+async def test_a_street_admin_may_not_import_buildings(client: httpx.AsyncClient) -> None:
+    street = await staff(Role.ADMIN, "street.admin.import", "GM01")
+    token = await http_sign_in(client, street)
+    refused = await client.get("/console/admin/buildings", headers=HTML)
+    assert refused.status_code == 403 and "无权" in refused.text
+    answer = await client.post(
+        "/api/v1/buildings/import",
+        content=b"code\n",
+        headers={"Content-Type": "text/csv", "X-CSRF-Token": token},
+    )
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "district_only"
+    no_csrf = await client.post("/api/v1/buildings/import", content=b"code\n", headers={"Content-Type": "text/csv"})
+    assert no_csrf.status_code == 403 and no_csrf.json()["error"]["code"] == "csrf_failed"

@@ -61,6 +61,10 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/admin/qr/keys"):                      "-    -    -    -    -    -    -    +    -    -",
     ("POST", "/api/v1/admin/qr/keys/rotate"):              "-    -    -    -    -    -    -    +    -    -",
     ("POST", "/api/v1/admin/qr/keys/<kid:str>/retire"):    "-    -    -    -    -    -    -    +    -    -",
+    # Sticker-sheet print jobs: an administrator, for their part of the hierarchy (tests/qr/test_admin_sheets.py).
+    ("POST", "/api/v1/admin/qr/sheets"):                   "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/api/v1/admin/qr/sheets/<job_id:str>"):       "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/api/v1/admin/qr/sheets/<job_id:str>/sheets.pdf"): "- - -    -    -    -    -    +    -    -",
     ("GET", "/.well-known/jwks.json"):                     "+    +    +    +    +    +    +    +    +    +",
     ("GET", "/api/v1/qr/revocations"):                     "+    +    +    +    +    +    +    +    +    +",
     ("GET", "/api/v1/qr/verifier-bundle"):                 "+    +    +    +    +    +    +    +    +    +",
@@ -157,6 +161,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/checkins/rules"):                    "-    -    -    -    -    -    -    +    -    -",
     ("POST", "/api/v1/me/device-binding-requests/<request_id:str>/cancel"): "- + + - - - -    -    -    -",
     ("GET", "/api/v1/police/ebikes"):                      "-    -    -    -    -    +    -    -    -    -",
+    ("POST", "/api/v1/buildings/import"):                  "-    -    -    -    -    -    -    +    -    -",
     ("GET", "/api/v1/buildings"):                          "-    -    -    +    +    +    -    +    -    -",
     ("GET", "/api/v1/buildings/<code:str>"):               "-    -    -    +    +    +    -    +    -    -",
     ("PATCH", "/api/v1/buildings/<code:str>"):             "-    -    -    +    +    -    -    +    -    -",
@@ -244,6 +249,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/console/static/<path:path>"):                "+    +    +    +    +    +    +    +    +    +",
     ("GET", "/console/admin/accounts"):                    "-    -    -    -    -    -    -    +    -    -",
     ("GET", "/console/admin/qr-keys"):                     "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/console/admin/sheets"):                      "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/console/admin/buildings"):                   "-    -    -    -    -    -    -    +    -    -",
     ("GET", "/console/admin/notifications"):               "-    -    -    -    -    -    -    +    -    -",
 }  # fmt: skip
 
