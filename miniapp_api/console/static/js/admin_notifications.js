@@ -19,6 +19,11 @@ function recipient(r) {
   return [r.account ? `账号 ${r.account}` : "", r.phone || "", r.email || ""].filter(Boolean).join(" · ") || "—";
 }
 
+function channelText(n) {
+  const names = (n.channel ? [n.channel] : n.channels || []).map((c) => CHANNELS[c] || c);
+  return names.join(" → ") || "—";
+}
+
 function row(n) {
   const [label, badge] = STATUS[n.status] || [n.status, "badge"];
   const retry = n.status === "dead" || n.status === "failed"
@@ -28,7 +33,7 @@ function row(n) {
     h("td", { "data-label": "通知" }, n.title),
     h("td", { "data-label": "收件人" }, recipient(n.recipient)),
     h("td", { "data-label": "状态" }, h("span", { class: badge }, label)),
-    h("td", { "data-label": "渠道 / 尝试" }, `${CHANNELS[n.channel] || n.channel} · ${n.total_attempts} 次`),
+    h("td", { "data-label": "渠道 / 尝试" }, `${channelText(n)} · ${n.total_attempts} 次`),
     h("td", { "data-label": "最后错误" }, n.last_error || "—"),
     h("td", { "data-label": "创建时间" }, fmtTime(n.created_at)),
     h("td", { "data-label": "操作" }, retry),
