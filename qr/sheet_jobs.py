@@ -1,7 +1,7 @@
 """Sticker-sheet print jobs started from the admin API: ``qr.sheets.write_sheets`` (what ``gmid qr
 sheet`` runs) as a background task of the web worker that took the request.
 
-The job's state lives in Redis (``gmid:qr:sheet:<id>``, kept a week): who started it, the node and
+The job's state lives in Redis (``gmid:qr:sheet:<id>``, kept a week, as is the PDF): who started it, the node and
 kind, stickers done of the total, pages, and ``running`` / ``done`` / ``failed`` / ``interrupted``.
 The running task refreshes a heartbeat; a job whose heartbeat stops (its worker died or was stopped)
 reads as ``interrupted``. The PDF is written under ``VAR_DIR/sheets/<id>.pdf`` (``write_sheets``
@@ -38,6 +38,10 @@ HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 60.0  # no heartbeat for this long: the job's worker is gone
 ID_RE = re.compile(r"^sj_[A-Za-z0-9_-]{13}$")
 RUNNING, DONE, FAILED, INTERRUPTED = "running", "done", "failed", "interrupted"
+# A web worker serves requests too: at most this many print jobs run in it at once, each drawing
+# on at most this many processes (`gmid qr sheet` from a shell uses every core).
+MAX_RUNNING = 2
+MAX_DRAWING_PROCESSES = 2
 
 _tasks: dict[str, asyncio.Task[None]] = {}  # this worker's running jobs (kept referenced)
 
@@ -97,6 +101,9 @@ async def start(
     total = await sheets.printable(kind=kind, node_path=found.path).count()
     if total == 0:
         raise Conflict("No active codes of this kind under this node: nothing to print.", code="nothing_to_print")
+    if len(_tasks) >= MAX_RUNNING:
+        raise Conflict("Other print jobs are running: try again when they are done.", code="sheet_jobs_busy")
+    await asyncio.to_thread(clean_up, settings)
     job_id = public_ids.new("sj_")
     now = _now()
     fields = {
@@ -161,7 +168,7 @@ async def _run(
             base_url=settings.public_base_url,
             out=out,
             font=font,
-            workers=1 if total <= sheets.PER_PAGE * 4 else None,
+            workers=1 if total <= sheets.PER_PAGE * 4 else MAX_DRAWING_PROCESSES,
             total=total,
             on_progress=progressed,
         )
@@ -221,6 +228,19 @@ async def pdf(*, redis: aioredis.Redis, settings: Settings, viewer: Principal, j
     if not path.is_file():
         raise NotFound("The sheets' file is gone (printed on another instance, or cleaned up).", code="sheet_not_found")
     return path
+
+
+def clean_up(settings: Settings) -> int:
+    """Delete the PDFs of jobs older than their Redis state (nobody can download them any more)."""
+    folder = settings.var_path / "sheets"
+    cutoff = time.time() - KEEP_SECONDS
+    removed = 0
+    for pdf_file in folder.glob("sj_*.pdf") if folder.is_dir() else ():
+        with contextlib.suppress(FileNotFoundError):
+            if pdf_file.stat().st_mtime < cutoff:
+                pdf_file.unlink()
+                removed += 1
+    return removed
 
 
 async def stop_all() -> None:

@@ -5,6 +5,7 @@ interrupted job says so."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -111,3 +112,33 @@ async def test_a_failed_or_interrupted_job_says_so(
     await redis.hset(sheet_jobs.KEY + stuck_id, mapping={"state": "running", "heartbeat": time.time() - 3600})
     job = (await client.get(f"{SHEETS}/{stuck_id}", headers=admin)).json()
     assert job["state"] == "interrupted"
+
+
+async def test_jobs_at_once_are_bounded_and_old_pdfs_are_removed(
+    app: Sanic, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await load_demo_hierarchy()
+    await issue(1, GRID)
+    admin = auth(await token_for(app, await make_account(Role.ADMIN)))
+    release = asyncio.Event()
+
+    async def slow(**_: object) -> sheets.SheetResult:
+        await release.wait()
+        raise OSError("stopped by the test")
+
+    monkeypatch.setattr(sheets, "write_sheets", slow)
+    folder = app.ctx.settings.var_path / "sheets"
+    folder.mkdir(parents=True, exist_ok=True)
+    old = folder / "sj_AAAAAAAAAAAAA.pdf"
+    old.write_bytes(b"%PDF-old")
+    stale = time.time() - sheet_jobs.KEEP_SECONDS - 60
+    os.utime(old, (stale, stale))
+    body = {"kind": "building", "node": "GM"}
+    started = [await client.post(SHEETS, json=body, headers=admin) for _ in range(sheet_jobs.MAX_RUNNING)]
+    assert [s.status_code for s in started] == [202] * sheet_jobs.MAX_RUNNING
+    assert not old.exists()
+    busy = await client.post(SHEETS, json=body, headers=admin)
+    assert busy.status_code == 409 and busy.json()["error"]["code"] == "sheet_jobs_busy"
+    release.set()
+    for s in started:
+        assert (await finished(client, s.json()["id"], admin))["state"] == "failed"

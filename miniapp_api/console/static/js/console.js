@@ -35,6 +35,8 @@ const MESSAGES = {
   nothing_to_print: "没有可打印的有效二维码。",
   sheet_not_found: "打印任务不存在，或不在您的管辖范围内。",
   sheet_not_ready: "打印尚未完成。",
+  sheet_jobs_busy: "已有其他打印任务在进行，请稍后再试。",
+  sticker_font_missing: "服务器缺少中文字体，无法打印贴纸，请告知系统管理员。",
   import_file_invalid: "文件无法导入：请检查文件格式与表头。",
   payload_too_large: "文件过大。",
 };
