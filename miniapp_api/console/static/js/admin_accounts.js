@@ -1,9 +1,13 @@
 // Staff accounts: list (with filters and pages), create, disable and enable, through /api/v1/accounts.
 import { api, h, fmtTime, toast, showError } from "./console.js";
 
-const ROLE_NAMES = Object.fromEntries(
-  [...document.querySelectorAll("#create select[name=role] option")].map((o) => [o.value, o.textContent]),
-);
+const ROLE_NAMES = {
+  resident: "居民",
+  employer: "企业用人单位",
+  ...Object.fromEntries(
+    [...document.querySelectorAll("#create select[name=role] option")].map((o) => [o.value, o.textContent]),
+  ),
+};
 const body = document.querySelector("#accounts tbody");
 const empty = document.getElementById("empty");
 const more = document.getElementById("more");
