@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -67,3 +67,61 @@ class CredentialOut(BaseModel):
 
 class RevokeIn(StrictModel):
     reason: Stripped = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")
+
+
+# Admin: signing keys -------------------------------------------------------------------------------
+
+
+class KeyOut(BaseModel):
+    kid: str = Field(description="RFC 7638 thumbprint of the public key (as in the JWKS and the codes' header).")
+    status: str = Field(description="active (signs new codes), verifying (its codes verify), retired (refused).")
+    created_at: str
+    retired_at: str | None = None
+    active_codes: int = Field(description="Active codes whose current code this key signed.")
+
+
+class KeyList(BaseModel):
+    active_kid: str
+    items: list[KeyOut]
+
+
+class RotateIn(StrictModel):
+    confirm: Literal[True] = Field(description="Must be true: a new key signs every code from now on.")
+
+
+class RotateOut(BaseModel):
+    active_kid: str
+
+
+class RetireIn(StrictModel):
+    confirm_kid: str = Field(min_length=1, max_length=64, description="The kid again, to confirm.")
+    force: bool = Field(default=False, description="Retire even while active codes it signed remain (refuses them).")
+
+
+class RetireOut(BaseModel):
+    kid: str
+    refused_codes: int
+    already_retired: bool
+
+
+# Admin: sticker-sheet print jobs ---------------------------------------------------------------------
+
+
+class SheetIn(StrictModel):
+    kind: str = Field(min_length=1, max_length=32, description="The kind of code: ebike, building, board ...")
+    node: Stripped = Field(min_length=1, max_length=32, description="The node whose codes to print (yours or below).")
+
+
+class SheetJobOut(BaseModel):
+    id: str
+    kind: str
+    node: str
+    state: str = Field(description="running, done, failed or interrupted (its worker stopped).")
+    total: int = Field(description="Stickers to print.")
+    done: int = Field(description="Stickers drawn so far.")
+    pages: int
+    percent: int
+    error: str = Field(description="Why it failed (an error class), empty otherwise.")
+    created_at: str
+    finished_at: str
+    pdf: str | None = Field(description="Where to download the PDF, once done.")

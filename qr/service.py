@@ -37,6 +37,12 @@ def set_keyring(cache: KeyringCache | None) -> None:
     _cache = cache
 
 
+def reload_keyring() -> None:
+    """Re-read the keyring now (after this process changed it), if this process has one loaded."""
+    if _cache is not None:
+        _cache.reload()
+
+
 def keyring() -> Keyring:
     if _cache is None:
         raise RuntimeError("the QR keyring is not loaded (the app's start-up listener loads it)")

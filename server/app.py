@@ -77,6 +77,7 @@ def blueprints() -> list[Any]:
     from miniapp_api.wristbands.rule_routes import bp as wristband_rules_bp
     from miniapp_api.wristbands.trace_routes import bp as wristband_tracing_bp
     from notify.routes import bp as notify_bp
+    from qr.admin_routes import bp as qr_admin_bp
     from qr.routes import bp as qr_bp
     from server.docs import bp as docs_bp
     from server.health import bp as health_bp
@@ -86,6 +87,7 @@ def blueprints() -> list[Any]:
         docs_bp,
         identity_bp,
         qr_bp,
+        qr_admin_bp,
         notify_bp,
         ebikes_bp,
         reports_bp,
@@ -272,6 +274,9 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
             await scan_log.close()  # the waiting scan records, before the database closes
         scanning.set_scan_log(None)
         scancache.set_client(None)
+        from qr import sheet_jobs
+
+        await sheet_jobs.stop_all()  # print jobs of this worker: marked interrupted while Redis is open
         await db.close_db()
         await live_stream.close_blocking_redis(app)
         wechat = getattr(app.ctx, "wechat", None)

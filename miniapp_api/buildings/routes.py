@@ -14,6 +14,7 @@ from identity.roles import Role
 from miniapp_api.buildings import scan, service
 from miniapp_api.buildings.models import Building
 from miniapp_api.buildings.schemas import (
+    BuildingImportOut,
     BuildingList,
     BuildingListQuery,
     BuildingOut,
@@ -21,11 +22,12 @@ from miniapp_api.buildings.schemas import (
     BuildingSummary,
     CredentialRef,
     DetailQuery,
+    ImportRejectedOut,
 )
 from qr.models import Credential
 from qr.routes import code_url, image_urls
 from server.auth import Principal, require_principal, requires
-from server.errors import ValidationFailed
+from server.errors import Forbidden, UnsupportedMediaType, ValidationFailed
 from server.validation import errors, json_body, query_args, responds
 
 bp = Blueprint("buildings", url_prefix="/api/v1")
@@ -193,3 +195,78 @@ async def update_building(request: Request, code: str, body: BuildingPatch) -> H
     building = await service.update(building=building, changes=body.model_dump(exclude_unset=True))
     out = await building_out(request, building, principal)
     return json(out.model_dump(mode="json"), headers=NO_STORE)
+
+
+# Import (the district administration) ------------------------------------------------------------
+
+IMPORT_TYPES = {
+    "text/csv": ".csv",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+}
+SHOWN_REJECTIONS = 1000
+
+
+@bp.post("/buildings/import", name="buildings.import")
+@requires(Role.ADMIN)
+@responds(200, BuildingImportOut, "What was imported, and the refused rows by line, column and reason")
+@errors(401, 403, 413, 415, 422)
+async def import_buildings(request: Request) -> HTTPResponse:
+    """Import rental buildings (what `gmid import buildings` does) from the request body: a `text/csv`
+    file (UTF-8, header on line 1) or an XLSX workbook (first sheet), at most the server's body size.
+    Each row is checked on its own; the good rows are written, all of them or none, and the refused
+    ones reported by line, column and reason (never the value). A re-import updates buildings by their
+    code and keeps their QR e-ID. District administration only (a row may name any grid). Audited."""
+    import asyncio
+    import tempfile
+    from pathlib import Path
+
+    from identity import audit
+    from identity.routes import client_addr
+    from identity.service import is_district_level
+    from miniapp_api.buildings import importer
+
+    principal = require_principal(request)
+    if not is_district_level(principal):
+        raise Forbidden("Only the district administration imports buildings.", code="district_only")
+    suffix = IMPORT_TYPES.get((request.content_type or "").split(";")[0].strip().lower())
+    if suffix is None:
+        raise UnsupportedMediaType("Send the file as text/csv or XLSX.", code="unsupported_media_type")
+    with tempfile.TemporaryDirectory(prefix="gmid-import-") as folder:
+        path = Path(folder) / f"buildings{suffix}"
+        path.write_bytes(request.body or b"")
+        try:
+            table = await asyncio.to_thread(importer.read_table, path)
+            result = await importer.import_table(table)
+        except importer.ImportFileError as exc:
+            problems = [{"line": p.line, "column": p.column, "reason": p.reason} for p in exc.problems[:100]]
+            raise ValidationFailed(
+                f"The file cannot be imported: {exc.message}",
+                code="import_file_invalid",
+                details={"problems": problems},
+            ) from None
+    await audit.record(
+        actor=principal.account_id,
+        role=principal.role.value,
+        action="buildings.import",
+        client_addr=client_addr(request),
+        request_id=request.ctx.request_id,
+        details={
+            "rows": result.rows,
+            "created": result.created,
+            "updated": result.updated,
+            "rejected_lines": result.rejected_lines,
+        },
+    )
+    answer = BuildingImportOut(
+        rows=result.rows,
+        imported=result.imported,
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        rejected_lines=result.rejected_lines,
+        rejected=[
+            ImportRejectedOut(line=r.line, column=r.column, reason=r.reason) for r in result.rejected[:SHOWN_REJECTIONS]
+        ],
+        ignored_columns=result.ignored_columns,
+    )
+    return json(answer.model_dump(mode="json"), headers=NO_STORE)

@@ -159,3 +159,20 @@ class BuildingPatch(StrictModel):
     services: list[ServiceName] | None = Field(default=None, max_length=30)
     landlord_name: Stripped | None = Field(default=None, max_length=32, description='"" removes it.')
     landlord_phone: Stripped | None = Field(default=None, max_length=24, description='Mainland mobile; "" removes it.')
+
+
+class ImportRejectedOut(BaseModel):
+    line: int
+    column: str
+    reason: str
+
+
+class BuildingImportOut(BaseModel):
+    rows: int = Field(description="Data rows in the file.")
+    imported: int = Field(description="Rows imported: created, updated or unchanged.")
+    created: int
+    updated: int
+    unchanged: int
+    rejected_lines: int = Field(description="Rows refused (each may have several reasons below).")
+    rejected: list[ImportRejectedOut] = Field(description="Why, by line and column (the first 1,000).")
+    ignored_columns: list[str]

@@ -78,31 +78,31 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_keys_retire(args: argparse.Namespace, settings: Settings) -> int:
+    from qr import key_admin
     from qr import keys as qr_keys
-    from qr import service as qr_service
 
     info = resolve_kid(settings, args.kid)
     if info.status == qr_keys.ACTIVE:
         raise CLIError(f"{info.kid} is the active key: rotate first, then retire it")
 
-    async def count() -> int:
-        return await qr_service.signed_by(info.kid).count()
+    async def go() -> int:
+        # Retiring refuses every code the key signed: not while active codes still carry it, unless forced.
+        done = await key_admin.retire(keys_path=settings.keys_path, kid=info.kid, force=args.force)
+        return done.refused_codes
 
-    # Retiring refuses every code the key signed: not while active codes still carry it, unless forced.
-    remaining = run_with_db(count, settings) if info.status != qr_keys.RETIRED else 0
-    if remaining and not args.force:
-        raise CLIError(
-            f"{remaining:,} active codes are still signed by {info.kid}: reissue them first "
-            f"(gmid qr reissue --kid {info.kid}), or retire with --force to refuse them"
-        )
     try:
-        qr_keys.retire(settings.keys_path, info.kid)
+        refused = run_with_db(go, settings)
+    except key_admin.StillSigning as exc:
+        raise CLIError(
+            f"{exc.remaining:,} active codes are still signed by {info.kid}: reissue them first "
+            f"(gmid qr reissue --kid {info.kid}), or retire with --force to refuse them"
+        ) from None
     except qr_keys.KeyringError as exc:
         raise CLIError(str(exc)) from None
-    if remaining:
+    if refused:
         print(
-            f"QR signing key {info.kid} is retired: the {remaining:,} active codes it signed are refused from now "
-            f"on (reissue them: gmid qr reissue --kid {info.kid})"
+            f"QR signing key {info.kid} is retired: the {refused:,} active codes it signed are refused "
+            f"from now on (reissue them: gmid qr reissue --kid {info.kid})"
         )
     else:
         print(f"QR signing key {info.kid} is retired: codes it signed are refused")

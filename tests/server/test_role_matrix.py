@@ -57,6 +57,14 @@ MATRIX: dict[tuple[str, str], str] = {
     ("PATCH", "/api/v1/accounts/<public_id:str>"):         "-    -    -    -    -    -    -    +    -    -",
     ("PUT", "/api/v1/accounts/<public_id:str>/id-number"): "-    -    -    -    +    -    -    +    -    -",
     ("GET", "/api/v1/admin/audit"):                        "-    -    -    -    -    -    -    +    -    -",
+    # QR signing keys: the district administration (403 district_only lower down: tests/qr/test_admin_keys.py).
+    ("GET", "/api/v1/admin/qr/keys"):                      "-    -    -    -    -    -    -    +    -    -",
+    ("POST", "/api/v1/admin/qr/keys/rotate"):              "-    -    -    -    -    -    -    +    -    -",
+    ("POST", "/api/v1/admin/qr/keys/<kid:str>/retire"):    "-    -    -    -    -    -    -    +    -    -",
+    # Sticker-sheet print jobs: an administrator, for their part of the hierarchy (tests/qr/test_admin_sheets.py).
+    ("POST", "/api/v1/admin/qr/sheets"):                   "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/api/v1/admin/qr/sheets/<job_id:str>"):       "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/api/v1/admin/qr/sheets/<job_id:str>/sheets.pdf"): "- - -    -    -    -    -    +    -    -",
     ("GET", "/.well-known/jwks.json"):                     "+    +    +    +    +    +    +    +    +    +",
     ("GET", "/api/v1/qr/revocations"):                     "+    +    +    +    +    +    +    +    +    +",
     ("GET", "/api/v1/qr/verifier-bundle"):                 "+    +    +    +    +    +    +    +    +    +",
@@ -153,6 +161,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/checkins/rules"):                    "-    -    -    -    -    -    -    +    -    -",
     ("POST", "/api/v1/me/device-binding-requests/<request_id:str>/cancel"): "- + + - - - -    -    -    -",
     ("GET", "/api/v1/police/ebikes"):                      "-    -    -    -    -    +    -    -    -    -",
+    ("POST", "/api/v1/buildings/import"):                  "-    -    -    -    -    -    -    +    -    -",
     ("GET", "/api/v1/buildings"):                          "-    -    -    +    +    +    -    +    -    -",
     ("GET", "/api/v1/buildings/<code:str>"):               "-    -    -    +    +    +    -    +    -    -",
     ("PATCH", "/api/v1/buildings/<code:str>"):             "-    -    -    +    +    -    -    +    -    -",
@@ -242,6 +251,11 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/console/ledger/jobs"):                       "-    -    -    -    -    -    -    +    -    +",
     ("GET", "/console/feed"):                              "-    -    +    +    +    -    -    +    -    -",
     ("GET", "/console/reports/<public_id:str>"):           "-    -    +    +    +    -    -    +    -    -",
+    ("GET", "/console/admin/accounts"):                    "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/console/admin/qr-keys"):                     "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/console/admin/sheets"):                      "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/console/admin/buildings"):                   "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/console/admin/notifications"):               "-    -    -    -    -    -    -    +    -    -",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"
