@@ -36,7 +36,6 @@ const MESSAGES = {
   bad_range: "日期范围有误：截止日期不能早于起始日期，且相隔不超过 400 天。",
   node_out_of_scope: "所选节点不在您的辖区内。",
   unknown_node: "没有这个节点。",
-  unknown_category: "没有这个类别。",
   no_scope: "您的账号没有所属辖区，无法查看台账。",
   // Administration (accounts, QR keys, sheets, notifications, imports).
   username_taken: "该用户名已被使用。",
