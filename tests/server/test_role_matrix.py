@@ -256,6 +256,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/console/admin/sheets"):                      "-    -    -    -    -    -    -    +    -    -",
     ("GET", "/console/admin/buildings"):                   "-    -    -    -    -    -    -    +    -    -",
     ("GET", "/console/admin/notifications"):               "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/console/scan"):                              "-    -    +    +    +    +    +    +    -    +",
+    ("GET", "/console/sw.js"):                             "+    +    +    +    +    +    +    +    +    +",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"

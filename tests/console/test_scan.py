@@ -1,0 +1,147 @@
+"""The scan page: camera (Chromium's fake camera fed a video of a real code), photo upload, and the
+offline verdicts from the signed verifier bundle with the network cut."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.async_api import Page, Playwright, expect
+
+from identity.roles import Role
+from qr import render
+from tests.console.conftest import CHROMIUM_ARGS, DESK, PHONE, chromium_path, screenshot, sign_in, staff
+from tests.console.y4m import framed_code, write_y4m
+from tests.factories import auth, id_number, make_account, token_for
+from tests.support.app_server import RunningApp
+
+INJECTION = "<img src=x onerror=alert(1)>"
+
+
+async def register_bike(running: RunningApp, client: httpx.AsyncClient, n: int, **changes: Any) -> dict[str, Any]:
+    """A resident registers an e-bike through the API; the answer carries its code's URL."""
+    owner = await make_account(Role.RESIDENT)
+    body: dict[str, Any] = {
+        "owner": {"name": "张三", "id_number": id_number(n), "phone": f"1391234{n:04d}"},
+        "brand": "雅迪",
+        "model": "DE2",
+        "colour": "白色",
+        "frame_no": f"scan-2026 {n:06d}",
+        "motor_no": f"M{n:08d}",
+        "node": "GM010101",
+    }
+    body.update(changes)
+    made = await client.post("/api/v1/ebikes", json=body, headers=auth(await token_for(running.app, owner)))
+    assert made.status_code == 201, made.text
+    answer: dict[str, Any] = made.json()
+    return answer
+
+
+def code_png(path: Path, text: str) -> Path:
+    path.write_bytes(render.png(text, size=480))
+    return path
+
+
+def forged(url: str) -> str:
+    """The same code with one character of its signature changed."""
+    head, _, signature = url.rpartition(".")
+    middle = len(signature) // 2
+    swapped = "A" if signature[middle] != "A" else "B"
+    return f"{head}.{signature[:middle]}{swapped}{signature[middle + 1 :]}"
+
+
+# Who may open it, and what the worker file is ---------------------------------------------------------
+
+
+async def test_scan_page_needs_a_staff_session_and_its_worker_is_ours(client: httpx.AsyncClient) -> None:
+    page = await client.get("/console/scan", headers={"Accept": "text/html"})
+    assert page.status_code == 303 and page.headers["location"] == "/console/login?next=/console/scan"
+    worker = await client.get("/console/sw.js")
+    assert worker.status_code == 200
+    assert worker.headers["content-type"].startswith("text/javascript")
+    assert "'unsafe-inline'" not in worker.headers["content-security-policy"]
+    # The worker keeps the page and exactly the versioned files it loads (a new file, a new worker).
+    assets = re.search(r"const ASSETS = (\[.*?\]);", worker.text)
+    assert assets and '"/console/scan"' in assets.group(1)
+    assert re.search(r"/console/static/js/verify\.js\?v=[0-9a-f]{12}", assets.group(1))
+    assert re.search(r"/console/static/vendor/jsqr/jsQR\.js\?v=[0-9a-f]{12}", assets.group(1))
+
+
+# Photo upload: the role view, user text shown as text --------------------------------------------------
+
+
+async def test_photo_upload_shows_the_officers_view_with_text_as_text(
+    page: Page, running: RunningApp, client: httpx.AsyncClient, tmp_path: Path, shots: Path
+) -> None:
+    bike = await register_bike(running, client, 11, model=INJECTION, colour="蓝色")
+    officer = await staff(Role.OFFICER, "officer.photo")
+    await sign_in(page, officer, next_path="/console/scan")
+    await expect(page.get_by_role("heading", name="扫码核验")).to_be_visible()
+    await page.locator("#photo").set_input_files(str(code_png(tmp_path / "bike.png", bike["credential"]["url"])))
+    result = page.locator("#result")
+    await expect(result.locator(".verdict")).to_have_text("✓ 有效的光明区电动单车电子身份证")
+    await expect(result).to_contain_text("蓝色")
+    await expect(result).to_contain_text("车架号")
+    # The officer's view: the owner masked, never in full.
+    await expect(result).to_contain_text("张*")
+    await expect(result.get_by_text(INJECTION, exact=True)).to_be_visible()
+    assert await result.locator("img").count() == 0
+    await screenshot(page, shots, "scan-desk")
+    await page.set_viewport_size(PHONE)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    await screenshot(page, shots, "scan-phone")
+    # A photo with no code in it says so.
+    blank = tmp_path / "blank.png"
+    from PIL import Image
+
+    Image.new("RGB", (200, 200), "white").save(blank)
+    await page.locator("#photo").set_input_files(str(blank))
+    await expect(result.locator(".verdict")).to_have_text("图片中未找到二维码，请对准二维码重新拍照。")
+    await page.set_viewport_size(DESK)
+
+
+# The fake camera --------------------------------------------------------------------------------------
+
+
+async def test_the_camera_reads_a_real_code_and_shows_the_bikes_role_view(
+    playwright: Playwright, running: RunningApp, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    bike = await register_bike(running, client, 12, brand="爱玛", colour="红色")
+    video = write_y4m(framed_code(render.png(bike["credential"]["url"], size=480)), tmp_path / "code.y4m")
+    officer = await staff(Role.OFFICER, "officer.camera")
+    camera_browser = await playwright.chromium.launch(
+        executable_path=chromium_path(),
+        headless=True,
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+        ],
+    )
+    try:
+        context = await camera_browser.new_context(base_url=running.base_url, viewport=DESK, locale="zh-CN")
+        context.set_default_timeout(10_000)
+        await context.grant_permissions(["camera"], origin=running.base_url)
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        scans: list[str] = []
+        page.on("request", lambda r: scans.append(r.url) if r.url.endswith("/api/v1/scan") else None)
+        await sign_in(page, officer, next_path="/console/scan")
+        await page.get_by_role("button", name="打开摄像头").click()
+        result = page.locator("#result")
+        await expect(result.locator(".verdict")).to_have_text("✓ 有效的光明区电动单车电子身份证")
+        await expect(result).to_contain_text("爱玛")
+        await expect(result).to_contain_text("红色")
+        await expect(result).to_contain_text("车主")
+        # The camera keeps reading the same code: it is not sent again within a few seconds.
+        await expect(page.locator("#camera-state")).to_contain_text("5 秒内不重复提交")
+        assert len(scans) == 1, scans
+        await page.get_by_role("button", name="关闭摄像头").click()
+        await expect(page.locator("#camera-state")).to_have_text("摄像头已关闭。")
+        assert not errors, errors
+    finally:
+        await camera_browser.close()
