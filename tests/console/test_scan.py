@@ -145,3 +145,49 @@ async def test_the_camera_reads_a_real_code_and_shows_the_bikes_role_view(
         assert not errors, errors
     finally:
         await camera_browser.close()
+
+
+# Offline at a gate ---------------------------------------------------------------------------------------
+
+
+async def test_offline_the_page_still_tells_genuine_revoked_and_forged_codes_apart(
+    page: Page, running: RunningApp, client: httpx.AsyncClient, tmp_path: Path, shots: Path
+) -> None:
+    genuine = await register_bike(running, client, 21)
+    revoked = await register_bike(running, client, 22)
+    admin = await make_account(Role.ADMIN)
+    done = await client.post(
+        f"/api/v1/credentials/{revoked['credential']['id']}/revoke",
+        json={"reason": "stolen_sticker"},
+        headers=auth(await token_for(running.app, admin)),
+    )
+    assert done.status_code == 200, done.text
+    officer = await staff(Role.OFFICER, "officer.offline")
+    await sign_in(page, officer, next_path="/console/scan")
+    await expect(page.locator("#offline-state")).to_contain_text("离线核验已就绪")
+    await expect(page.locator("#offline-state")).to_contain_text("记录 1 条")
+
+    # The network is cut (the browser's and its service worker's), and the server is gone too.
+    context = page.context
+    await context.set_offline(True)
+    await running.stop()
+    result = page.locator("#result")
+    verdict = result.locator(".verdict")
+    photo = page.locator("#photo")
+    await photo.set_input_files(str(code_png(tmp_path / "genuine.png", genuine["credential"]["url"])))
+    await expect(verdict).to_have_text("✓ 真码：签名有效，未在注销名单中。")
+    await expect(result).to_contain_text("离线核验结果")
+    facts = result.locator("dl.facts")
+    await expect(facts).to_contain_text("序号1")
+    for personal in ("车主", "张", "车架号"):  # nothing personal offline: the bundle has none
+        await expect(facts).not_to_contain_text(personal)
+    # The page itself opens from the service worker.
+    await page.reload()
+    assert await page.evaluate("navigator.serviceWorker.controller !== null")
+    await expect(page.get_by_role("heading", name="扫码核验")).to_be_visible()
+    await expect(page.locator("#offline-state")).to_contain_text("离线核验已就绪")
+    await screenshot(page, shots, "scan-offline-desk")
+    await photo.set_input_files(str(code_png(tmp_path / "revoked.png", revoked["credential"]["url"])))
+    await expect(verdict).to_have_text("✗ 此码已注销，不再有效。")
+    await photo.set_input_files(str(code_png(tmp_path / "forged.png", forged(genuine["credential"]["url"]))))
+    await expect(verdict).to_have_text("✗ 此码无法验证，可能是伪造的。请勿信任。")

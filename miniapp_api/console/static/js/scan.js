@@ -37,7 +37,8 @@ const HIDDEN = new Set(["kind", "alert", "message", "actions", "href", "requires
 const STATUS = { active: "正常", stolen: "被盗", deregistered: "已注销", revoked: "已注销", pending: "待处理" };
 
 function groupId(id) {
-  return String(id || "").replace(/(.{4})(?=.)/g, "$1-");
+  const text = String(id || "");
+  return text.length === 13 ? `${text.slice(0, 4)}-${text.slice(4, 8)}-${text.slice(8)}` : text;
 }
 
 function valueNode(key, value) {

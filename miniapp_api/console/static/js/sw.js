@@ -4,6 +4,7 @@
 // The server fills in ASSETS with the page's versioned addresses: a new asset is a new worker.
 const ASSETS = [];
 const PAGE = "/console/scan";
+const PATHS = new Set(ASSETS.map((address) => address.split("?")[0]));
 const CACHE = "gmid-scan-" + ASSETS.join("|").length.toString(36) + "-" + hash(ASSETS.join("|"));
 
 function hash(text) {
@@ -47,6 +48,13 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(pageFirstFromNetwork(request));
   } else if (ASSETS.includes(url.pathname + url.search)) {
     event.respondWith(caches.match(url.pathname + url.search).then((kept) => kept || fetch(request)));
+  } else if (PATHS.has(url.pathname)) {
+    // A module imported by its plain address (./console.js): the network, else the kept version.
+    event.respondWith(fetch(request).catch(async (err) => {
+      const kept = await caches.open(CACHE).then((cache) => cache.match(request, { ignoreSearch: true }));
+      if (kept) return kept;
+      throw err;
+    }));
   }
 });
 
@@ -58,6 +66,7 @@ async function pageFirstFromNetwork(request) {
     if (response.ok && !response.redirected && new URL(request.url).search === "") {
       await cache.put(PAGE, response.clone());
     }
+    if (response.status >= 500) return (await cache.match(PAGE)) || response; // a gate's flaky uplink
     return response;
   } catch (err) {
     const kept = await cache.match(PAGE);
