@@ -12,7 +12,16 @@ from playwright.async_api import Page, Playwright, expect
 
 from identity.roles import Role
 from qr import render
-from tests.console.conftest import CHROMIUM_ARGS, DESK, PHONE, chromium_path, screenshot, sign_in, staff
+from tests.console.conftest import (
+    CHROMIUM_ARGS,
+    DESK,
+    PHONE,
+    chromium_path,
+    http_sign_in,
+    screenshot,
+    sign_in,
+    staff,
+)
 from tests.console.y4m import framed_code, write_y4m
 from tests.factories import auth, id_number, make_account, token_for
 from tests.support.app_server import RunningApp
@@ -67,6 +76,22 @@ async def test_scan_page_needs_a_staff_session_and_its_worker_is_ours(client: ht
     assert assets and '"/console/scan"' in assets.group(1)
     assert re.search(r"/console/static/js/verify\.js\?v=[0-9a-f]{12}", assets.group(1))
     assert re.search(r"/console/static/vendor/jsqr/jsQR\.js\?v=[0-9a-f]{12}", assets.group(1))
+
+
+async def test_a_scan_from_the_console_needs_its_csrf_token_and_a_cross_site_one_sees_the_public_view(
+    running: RunningApp, client: httpx.AsyncClient
+) -> None:
+    bike = await register_bike(running, client, 31)
+    token = await http_sign_in(client, await staff(Role.OFFICER, "officer.csrf"))
+    body = {"payload": bike["credential"]["url"]}
+    for headers in ({}, {"X-CSRF-Token": "x" * 32}, {"X-CSRF-Token": token, "Origin": "https://evil.example"}):
+        refused = await client.post("/api/v1/scan", json=body, headers=headers)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "csrf_failed", refused.text
+    # A cross-site request is never signed in by the cookie: the public view, nothing about the owner.
+    public_view = await client.post("/api/v1/scan", json=body, headers={"Sec-Fetch-Site": "cross-site"})
+    assert public_view.status_code == 200 and "owner" not in public_view.json()["view"]
+    officer_view = await client.post("/api/v1/scan", json=body, headers={"X-CSRF-Token": token})
+    assert officer_view.status_code == 200 and officer_view.json()["view"]["owner"]["name"] == "张*"
 
 
 # Photo upload: the role view, user text shown as text --------------------------------------------------
@@ -162,10 +187,15 @@ async def test_offline_the_page_still_tells_genuine_revoked_and_forged_codes_apa
         headers=auth(await token_for(running.app, admin)),
     )
     assert done.status_code == 200, done.text
+    replaced = await register_bike(running, client, 23)
+    done = await client.post(
+        f"/api/v1/credentials/{replaced['credential']['id']}/reissue", headers=auth(await token_for(running.app, admin))
+    )
+    assert done.status_code == 200, done.text
     officer = await staff(Role.OFFICER, "officer.offline")
     await sign_in(page, officer, next_path="/console/scan")
     await expect(page.locator("#offline-state")).to_contain_text("离线核验已就绪")
-    await expect(page.locator("#offline-state")).to_contain_text("记录 1 条")
+    await expect(page.locator("#offline-state")).to_contain_text("记录 2 条")
 
     # The network is cut (the browser's and its service worker's), and the server is gone too.
     context = page.context
@@ -186,8 +216,103 @@ async def test_offline_the_page_still_tells_genuine_revoked_and_forged_codes_apa
     assert await page.evaluate("navigator.serviceWorker.controller !== null")
     await expect(page.get_by_role("heading", name="扫码核验")).to_be_visible()
     await expect(page.locator("#offline-state")).to_contain_text("离线核验已就绪")
-    await screenshot(page, shots, "scan-offline-desk")
     await photo.set_input_files(str(code_png(tmp_path / "revoked.png", revoked["credential"]["url"])))
     await expect(verdict).to_have_text("✗ 此码已注销，不再有效。")
+    await screenshot(page, shots, "scan-offline-desk")
     await photo.set_input_files(str(code_png(tmp_path / "forged.png", forged(genuine["credential"]["url"]))))
     await expect(verdict).to_have_text("✗ 此码无法验证，可能是伪造的。请勿信任。")
+    await photo.set_input_files(str(code_png(tmp_path / "old.png", replaced["credential"]["url"])))
+    await expect(verdict).to_have_text("✗ 此码已被新码替换，不再有效。")
+
+
+# The verifier's own checks, run in the browser ---------------------------------------------------------
+
+
+async def test_the_offline_verifier_refuses_forged_documents_and_resyncs_when_the_feed_starts_over(
+    page: Page, running: RunningApp, client: httpx.AsyncClient
+) -> None:
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from playwright.async_api import Route
+
+    from qr import feed, service
+
+    bike = await register_bike(running, client, 41)
+    revoked = await register_bike(running, client, 42)
+    admin = await make_account(Role.ADMIN)
+    done = await client.post(
+        f"/api/v1/credentials/{revoked['credential']['id']}/revoke",
+        json={"reason": "lost"},
+        headers=auth(await token_for(running.app, admin)),
+    )
+    assert done.status_code == 200, done.text
+    kid = service.keyring().active_kid
+    now = int(time.time())
+    document = {"iss": running.app.ctx.settings.public_base_url, "iat": now, "kinds": {}, "jwks": {"keys": []}}
+    bundle_typ = "gmid-verifier-bundle+jwt"
+    stranger = Ed25519PrivateKey.generate()
+    none_header = jwt.utils.base64url_encode(f'{{"alg":"none","kid":"{kid}","typ":"{bundle_typ}"}}'.encode())
+    documents = {
+        "genuine": feed.sign_document(document, typ=bundle_typ),
+        "foreign_key": jwt.encode(
+            {**document, "exp": now + 60}, stranger, algorithm="EdDSA", headers={"kid": kid, "typ": bundle_typ}
+        ),
+        "wrong_typ": feed.sign_document(document, typ="gmid-revocations+jwt"),
+        "expired": feed.sign_document({**document, "iat": now - 90_000}, typ=bundle_typ),
+        "alg_none": f"{none_header.decode()}.{jwt.utils.base64url_encode(b'{}').decode()}.",
+    }
+    token = bike["credential"]["url"].rpartition("/q/")[2]
+    officer = await staff(Role.OFFICER, "officer.verifier")
+    await sign_in(page, officer, next_path="/console/scan")
+    await expect(page.locator("#offline-state")).to_contain_text("离线核验已就绪")
+    answers = await page.evaluate(
+        """async ([documents, token, issuer]) => {
+          const v = await import("/console/static/js/verify.js");
+          const keys = (await (await fetch("/.well-known/jwks.json")).json()).keys;
+          const why = async (work) => { try { await work(); return "accepted"; } catch (e) { return e.code; } };
+          const out = {};
+          for (const [name, jws] of Object.entries(documents)) {
+            out[name] = await why(() => v.verifyDocument(jws, keys, "gmid-verifier-bundle+jwt"));
+          }
+          out.foreign_url = await why(() => v.tokenFromPayload(`https://evil.example/q/${token}`, issuer));
+          out.own_url = await why(() => v.tokenFromPayload(`${issuer}/q/${token}`, issuer));
+          const [h, p, s] = token.split(".");
+          const typ = v.b64urlEncode(new TextEncoder().encode(JSON.stringify({ ...JSON.parse(atob(h)), typ: "JWT" })));
+          out.extra_header = await why(() => v.verifyToken(`${typ}.${p}.${s}`, keys));
+          out.genuine_code = await why(() => v.verifyToken(token, keys));
+          return out;
+        }""",
+        [documents, token, running.app.ctx.settings.public_base_url],
+    )
+    assert answers == {
+        "genuine": "accepted",
+        "foreign_key": "bad_signature",
+        "wrong_typ": "wrong_typ",
+        "expired": "expired",
+        "alg_none": "algorithm_not_allowed",
+        "foreign_url": "foreign_url",
+        "own_url": "accepted",
+        "extra_header": "malformed",
+        "genuine_code": "accepted",
+    }
+
+    # The feed's head is below where this browser stands (the list started over): resync from zero.
+    fake_used: list[str] = []
+
+    async def restarted_feed(route: Route) -> None:
+        if fake_used:
+            await route.fallback()
+            return
+        fake_used.append(route.request.url)
+        restart = {"iss": document["iss"], "iat": now, "since": 1, "until": 0, "head": 0, "more": False, "entries": []}
+        body = feed.sign_document(restart, typ="gmid-revocations+jwt")
+        await route.fulfill(status=200, body=body, headers={"Content-Type": "application/jose"})
+
+    await page.route("**/api/v1/qr/revocations*", restarted_feed)
+    async with page.expect_request("**/api/v1/qr/verifier-bundle") as bundle_again:
+        await page.evaluate("window.dispatchEvent(new Event('online'))")
+    assert (await bundle_again.value).url.endswith("/api/v1/qr/verifier-bundle")
+    assert fake_used and "since=" in fake_used[0]
+    await expect(page.locator("#offline-state")).to_contain_text("记录 1 条")
