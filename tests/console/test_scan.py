@@ -316,3 +316,17 @@ async def test_the_offline_verifier_refuses_forged_documents_and_resyncs_when_th
     assert (await bundle_again.value).url.endswith("/api/v1/qr/verifier-bundle")
     assert fake_used and "since=" in fake_used[0]
     await expect(page.locator("#offline-state")).to_contain_text("记录 1 条")
+    # Signing out forgets the page the service worker kept (it carries the session's menu and token).
+    assert await page.evaluate("async () => !!(await caches.match('/console/scan'))")
+    await page.get_by_role("button", name="退出").click()
+    await expect(page).to_have_url(re.compile(r"/console/login$"))
+    gone = await page.evaluate(
+        """async () => {
+          for (let tries = 0; tries < 100; tries++) {  // the worker deletes it while the sign-out goes on
+            if (!(await caches.match("/console/scan"))) return true;
+            await new Promise((done) => setTimeout(done, 50));
+          }
+          return false;
+        }"""
+    )
+    assert gone

@@ -14,6 +14,7 @@ const B64URL = /^[A-Za-z0-9_-]*$/;
 const LEGACY_KID_LENGTH = 8;
 const BUNDLE_TYP = "gmid-verifier-bundle+jwt";
 const FEED_TYP = "gmid-revocations+jwt";
+const BUNDLE_MAX_AGE_MS = 6 * 3600 * 1000;
 
 export class VerifyError extends Error {
   constructor(code, message) {
@@ -217,7 +218,9 @@ export class OfflineVerifier {
     const jwks = JSON.parse(await fetchText("/.well-known/jwks.json", "application/json"));
     const keys = Array.isArray(jwks.keys) ? jwks.keys.filter((k) => k.kty === "OKP" && k.crv === "Ed25519") : [];
     if (!keys.length) throw new VerifyError("no_keys");
-    const sameKeys = this.state && JSON.stringify(this.state.keys) === JSON.stringify(keys);
+    // The feed alone while the keys are the same and the bundle is recent (new kinds come with a bundle).
+    const recent = this.state && Date.now() - (this.state.bundle_at || 0) < BUNDLE_MAX_AGE_MS;
+    const sameKeys = recent && JSON.stringify(this.state.keys) === JSON.stringify(keys);
     let state = sameKeys ? { ...this.state, keys } : await this.fromBundle(keys);
     for (let round = 0; round < 1000; round++) {
       const doc = await verifyDocument(
@@ -254,6 +257,7 @@ export class OfflineVerifier {
       until: (bundle.revocations && bundle.revocations.until) || 0,
       exp: bundle.exp,
       synced_at: Date.now(),
+      bundle_at: Date.now(),
     };
   }
 
