@@ -103,7 +103,7 @@ async function showOffline(text) {
   const nodes = [
     h("p", { class: `verdict ${ok ? "ok" : "bad"}`, role: ok ? null : "alert", dataset: { code: answer.code } },
       `${ok ? "✓" : "✗"} ${OFFLINE_VERDICTS[answer.code] || FORGED}`),
-    h("p", { class: "offline-note" }, "离线核验结果：网络不可用，仅核验了签名和注销名单，不显示车主等信息。"),
+    h("p", { class: "offline-note" }, "离线核验结果：暂时无法连接服务器，仅核验了签名和注销名单，不显示车主等信息。"),
   ];
   if (answer.claims && answer.code !== "bad_signature" && answer.code !== "unknown_key") {
     nodes.push(h("dl", { class: "facts" },
@@ -128,7 +128,8 @@ async function handle(text) {
     try {
       showOnline(await api("POST", "/api/v1/scan", { payload: text }));
     } catch (err) {
-      if (err instanceof ApiError && err.code === "network") await showOffline(text);
+      // No network, or a server that cannot answer: the signed bundle still can.
+      if (err instanceof ApiError && (err.code === "network" || err.status >= 500)) await showOffline(text);
       else if (err instanceof ApiError && err.details && err.details.notice) showRefused(err);
       else show(h("p", { class: "verdict warn", role: "alert" }, messageFor(err)));
     }
