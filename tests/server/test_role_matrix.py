@@ -256,6 +256,10 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/console/admin/sheets"):                      "-    -    -    -    -    -    -    +    -    -",
     ("GET", "/console/admin/buildings"):                   "-    -    -    -    -    -    -    +    -    -",
     ("GET", "/console/admin/notifications"):               "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/console/police"):                            "-    -    -    -    -    +    -    -    -    -",
+    ("GET", "/console/audit"):                             "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/console/alarms"):                            "-    -    -    +    +    -    -    +    -    -",
+    ("GET", "/console/devices/<device_id:str>"):           "-    -    -    +    +    -    -    +    -    -",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"
