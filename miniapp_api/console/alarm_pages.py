@@ -59,6 +59,7 @@ def _labels() -> dict[str, dict[str, str]]:
         "severity": {k.value: v for k, v in labels.SEVERITY_ZH.items()},
         "device_type": dict(labels.TYPE_ZH),
         "alarm_type": dict(labels.ALARM_ZH),
+        "metric": dict(METRIC_ZH),
     }
 
 

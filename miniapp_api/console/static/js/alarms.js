@@ -63,7 +63,7 @@ function item(alarm) {
     extra: [h("label", {}, "静默时长", hours)],
     submit: (button, reason) => {
       const ends = new Date(Date.now() + Number(hours.value) * 3600_000).toISOString();
-      return act(button, () => api("POST", "/api/v1/device-silences", { device: alarm.device, reason, ends_at: ends }),
+      return act(button, () => api("POST", "/api/v1/device-silences", { device: alarm.device_id, reason, ends_at: ends }),
         "已静默：期间此设备的报警仍会记录，但不再发送通知。");
     },
   });
@@ -74,14 +74,14 @@ function item(alarm) {
       h("strong", { class: "what" }, alarmName(alarm)),
       h("span", { class: `badge state ${acked ? "ok" : "warn"}` }, STATE[alarm.state] || alarm.state)),
     h("dl", { class: "facts" },
-      h("dt", {}, "设备"), h("dd", {}, `${deviceName(alarm)} · ${alarm.place || "—"}`),
+      h("dt", {}, "设备"), h("dd", {}, `${deviceName(alarm)} ${alarm.device} · ${alarm.place || "—"}`),
       h("dt", {}, "位置"), h("dd", {}, [alarm.building, alarm.node].filter(Boolean).join(" · ") || "—"),
-      h("dt", {}, "读数"), h("dd", {}, alarm.value === null ? "—" : `${alarm.metric} = ${alarm.value}`),
+      h("dt", {}, "读数"), h("dd", {}, alarm.value === null ? "—" : `${(labels.metric || {})[alarm.metric] || alarm.metric}：${alarm.value}`),
       h("dt", {}, "开始"), h("dd", {}, fmtTime(alarm.started_at)),
       h("dt", {}, "更新"), h("dd", {}, fmtTime(alarm.updated_at))),
     h("div", { class: "actions" },
       ack,
-      h("a", { href: `/console/devices/${encodeURIComponent(alarm.device)}` }, "读数曲线"),
+      h("a", { href: `/console/devices/${encodeURIComponent(alarm.device_id)}` }, "读数曲线"),
       h("details", {}, h("summary", {}, "解除"), clear),
       h("details", {}, h("summary", {}, "静默"), silence)));
 }

@@ -12,6 +12,11 @@ const OUTCOMES = {
   invalid_value: "拒绝：内容有误", refused_limit_unavailable: "拒绝：暂不可用",
 };
 
+const KEYS = {
+  by: "查询方式", value: "查询内容", case_no: "案件编号", outcome: "结果", result_count: "查到数量", bikes: "车辆",
+  note: "备注", scope: "范围", device: "设备", building: "楼栋", ends_at: "截止", fields: "字段",
+};
+
 const form = document.getElementById("filters");
 const actions = JSON.parse(form.dataset.actions || "{}");
 const body = document.querySelector("#entries tbody");
@@ -44,7 +49,7 @@ function filters() {
 function details(entry) {
   const items = Object.entries(entry.details || {}).map(([key, value]) => {
     const text = key === "outcome" ? (OUTCOMES[value] || value) : typeof value === "string" ? value : JSON.stringify(value);
-    return h("li", {}, `${key}：${text}`);
+    return h("li", {}, `${KEYS[key] || key}：${text}`);
   });
   if (entry.client_addr) items.push(h("li", {}, `来源地址：${entry.client_addr}`));
   if (entry.scope) items.push(h("li", {}, `范围：${entry.scope}`));

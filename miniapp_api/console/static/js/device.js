@@ -10,7 +10,7 @@ const metric = document.getElementById("metric");
 const span = document.getElementById("span");
 const chartBox = document.getElementById("chart");
 const emptyNote = document.getElementById("chart-empty");
-const chart = echarts.init(chartBox, null, { renderer: "svg" });
+const chart = echarts.init(chartBox);
 window.addEventListener("resize", () => chart.resize());
 
 const HOUR = new Intl.DateTimeFormat("zh-CN", { timeZone: "Asia/Shanghai", month: "2-digit", day: "2-digit", hour: "2-digit", hour12: false });
