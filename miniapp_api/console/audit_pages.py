@@ -8,9 +8,10 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from identity import routes as identity_routes
+from identity import service as identity_service
 from miniapp_api.console import pages
 from miniapp_api.console.render import page
-from server.auth import requires
+from server.auth import require_principal, requires
 from server.validation import errors, responds
 
 bp = Blueprint("console_audit", url_prefix="/console")
@@ -45,4 +46,5 @@ ACTIONS = {
 async def audit(request: Request) -> HTTPResponse:
     """Administrators read the hash-chained audit log with filters (HTML; the data is
     GET /api/v1/admin/audit). Filters may be given in the address: ?actor=&action=&since=&until=."""
-    return page(request, "audit.html", title="审计日志", actions=ACTIONS)
+    district = identity_service.is_district_level(require_principal(request))
+    return page(request, "audit.html", title="审计日志", actions=ACTIONS, can_verify=district)

@@ -15,6 +15,7 @@ from identity.audit import AuditEntry
 from identity.roles import Role
 from tests.console.conftest import PHONE, http_sign_in, screenshot, sign_in, staff
 from tests.factories import id_number
+from tests.identity.test_audit import drop_append_only_triggers
 from tests.miniapp_api.ebikes.conftest import registration, user
 
 HTML = {"Accept": "text/html"}
@@ -144,3 +145,30 @@ async def test_roles_without_the_api_have_no_police_or_audit_page(page: Page, cl
     assert refused.status_code == 403
     [entry] = await lookups_by(worker.account.public_id)
     assert entry.details.get("outcome") == "refused_role"
+
+
+async def test_the_district_administration_sees_whether_the_chain_holds(page: Page, client: httpx.AsyncClient) -> None:
+    admin = await staff(Role.ADMIN, "admin.chain")
+    await sign_in(page, admin, next_path="/console/audit")
+    statuses = await page.evaluate(
+        """async () => { const out = [];
+        for (let n = 0; n < 3; n += 1) out.push((await fetch('/api/v1/police/ebikes?plate=C' + n)).status);
+        return out; }"""
+    )
+    assert statuses == [403] * 3
+    await page.get_by_role("button", name="校验哈希链").click()
+    checked = await AuditEntry.all().count()
+    await expect(page.locator("#chain")).to_have_text(f"哈希链完整：已校验全部 {checked} 条记录。")
+    # Someone edits an entry in the database: the page says where the chain breaks.
+    tampered = (await lookups_by(admin.account.public_id))[1]
+    await drop_append_only_triggers()  # as someone with the database's keys would
+    await AuditEntry.filter(seq=tampered.seq).update(reason="nothing happened")
+    await page.get_by_role("button", name="校验哈希链").click()
+    await expect(page.locator("#chain")).to_contain_text(f"哈希链已断开：第 {tampered.seq} 条记录被改动或缺失")
+
+    # A street administrator has the log of their street, but neither the button nor the chain's state.
+    street = await staff(Role.ADMIN, "admin.street", "GM01")
+    await http_sign_in(client, street)
+    assert "校验哈希链" not in (await client.get("/console/audit", headers=HTML)).text
+    refused = await client.get("/api/v1/admin/audit/verify")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "district_only"

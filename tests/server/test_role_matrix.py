@@ -57,6 +57,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("PATCH", "/api/v1/accounts/<public_id:str>"):         "-    -    -    -    -    -    -    +    -    -",
     ("PUT", "/api/v1/accounts/<public_id:str>/id-number"): "-    -    -    -    +    -    -    +    -    -",
     ("GET", "/api/v1/admin/audit"):                        "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/api/v1/admin/audit/verify"):                 "-    -    -    -    -    -    -    +    -    -",
     # QR signing keys: the district administration (403 district_only lower down: tests/qr/test_admin_keys.py).
     ("GET", "/api/v1/admin/qr/keys"):                      "-    -    -    -    -    -    -    +    -    -",
     ("POST", "/api/v1/admin/qr/keys/rotate"):              "-    -    -    -    -    -    -    +    -    -",

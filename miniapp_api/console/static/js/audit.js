@@ -1,5 +1,5 @@
 // The audit log: GET /api/v1/admin/audit with the form's filters, oldest first, a page at a time.
-import { api, h, fmtTime, showError } from "./console.js";
+import { api, h, fmtTime, showError, toast } from "./console.js";
 
 const ROLES = {
   resident: "居民", party_member: "党员", grid_staff: "网格员", officer: "执法队员", police: "民警",
@@ -114,6 +114,30 @@ form.addEventListener("reset", () => {
 });
 next.addEventListener("click", () => { if (nextAfter !== null) { cursors.push(nextAfter); load(); } });
 prev.addEventListener("click", () => { if (cursors.length > 1) { cursors.pop(); load(); } });
+
+// The chain's state (district administration only: the button is there for them alone).
+const verify = document.getElementById("verify");
+if (verify) {
+  const chain = document.getElementById("chain");
+  verify.addEventListener("click", async () => {
+    verify.disabled = true;
+    chain.className = "hint";
+    chain.textContent = "校验中…";
+    try {
+      const result = await api("GET", "/api/v1/admin/audit/verify");
+      chain.className = result.ok ? "badge ok" : "badge bad";
+      chain.textContent = result.ok
+        ? `哈希链完整：已校验全部 ${result.checked} 条记录。`
+        : `哈希链已断开：第 ${result.broken_seq} 条记录被改动或缺失（其前 ${result.checked} 条完好）。`;
+    } catch (err) {
+      chain.textContent = "";
+      if (err.code === "district_only") toast("只有区级管理员可以校验哈希链。", { bad: true });
+      else showError(err);
+    } finally {
+      verify.disabled = false;
+    }
+  });
+}
 
 fromAddress();
 load();
