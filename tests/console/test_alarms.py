@@ -11,6 +11,7 @@ from playwright.async_api import Page, expect
 from sanic import Sanic
 
 from identity.roles import Role
+from miniapp_api.devices import readings_store
 from miniapp_api.devices.models import DeviceAlarm, DeviceSilence
 from tests.console.conftest import DESK, PHONE, http_sign_in, screenshot, sign_in, staff
 from tests.miniapp_api.devices.conftest import buildings, gas, register, send, user
@@ -88,20 +89,37 @@ async def test_device_page_charts_its_readings(
     await buildings(tmp_path)
     ours = await user(app, Role.GRID_STAFF, node="GM010101")
     device = await register(client, ours, "GD-C-0101")
-    values = [2.0, 2.5, 3.0, 12.0, 8.0, 4.0]
-    sent = await send(client, device, [gas(device.serial, v, 240 - n * 40) for n, v in enumerate(values)])
+    # Half-hourly readings over the last 12 hours (under the alarm's threshold): 12 or 13 hourly points.
+    values = [2.0 + (n % 6) for n in range(24)]
+    sent = await send(client, device, [gas(device.serial, v, 12 * 3600 - n * 1800) for n, v in enumerate(values)])
     assert sent.status_code == 200, sent.text
+    await readings_store.flush(app.ctx.redis)  # the hourly job: closed hours into the database
     officer = await staff(Role.OFFICER, "officer.device", "GM0101")
     await sign_in(page, officer, next_path=f"/console/devices/{device.id}")
     await expect(page.locator("#facts")).to_contain_text("GD-C-0101")
-    await expect(page.locator("#chart")).to_have_attribute("data-points", re.compile(r"^[12]$"))  # an hour or two
+    await expect(page.locator("#chart")).to_have_attribute("data-points", re.compile(r"^1[23]$"))
     await expect(page.locator("#chart canvas")).to_have_count(1)
     await expect(page.locator("#chart-empty")).to_be_hidden()
     await page.get_by_label("指标").select_option("battery_pct")
     await expect(page.locator("#chart-empty")).to_be_visible()
     await page.get_by_label("指标").select_option("gas_lel_pct")
-    await expect(page.locator("#chart")).to_have_attribute("data-points", re.compile(r"^[12]$"))
+    await expect(page.locator("#chart")).to_have_attribute("data-points", re.compile(r"^1[23]$"))
     await screenshot(page, shots, "device-desk")
     await page.set_viewport_size(PHONE)
     await screenshot(page, shots, "device-phone")
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+async def test_the_board_and_device_pages_are_for_the_alarm_api_roles_only(client: httpx.AsyncClient) -> None:
+    for role, username in ((Role.POLICE, "police.noboard"), (Role.HEALTH_STAFF, "health.noboard")):
+        await http_sign_in(client, await staff(role, username))
+        for path in ("/console/alarms", "/console/devices/dev_x"):
+            answer = await client.get(path, headers=HTML)
+            assert answer.status_code == 403 and "您的账号无权打开此页面。" in answer.text
+        assert (await client.get("/api/v1/device-alarms/stream")).status_code == 403
+        client.cookies.clear()
+    # A made-up or oversized device id is the same 404 as another area's device.
+    await http_sign_in(client, await staff(Role.OFFICER, "officer.noid", "GM0101"))
+    for device_id in ("dev_nothing", "x" * 5000, "%3Cscript%3E"):
+        answer = await client.get(f"/console/devices/{device_id}", headers=HTML)
+        assert answer.status_code == 404 and "<script>" not in answer.text

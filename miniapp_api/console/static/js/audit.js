@@ -13,7 +13,7 @@ const OUTCOMES = {
 };
 
 const KEYS = {
-  by: "查询方式", value: "查询内容", case_no: "案件编号", outcome: "结果", result_count: "查到数量", bikes: "车辆",
+  by: "查询方式", value: "查询内容", query: "查询内容", case_no: "案件编号", outcome: "结果", result_count: "查到数量", bikes: "车辆",
   note: "备注", scope: "范围", device: "设备", building: "楼栋", ends_at: "截止", fields: "字段",
 };
 
