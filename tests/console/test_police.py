@@ -122,6 +122,12 @@ async def test_audit_page_pages_through_the_log(page: Page) -> None:
     await page.get_by_role("button", name="上一页").click()
     await expect(rows).to_have_count(10)
     await expect(rows.first).to_contain_text("拒绝：无权查询")
+    # A time range after the attempts: nothing (the page sends Beijing time with its offset).
+    await page.get_by_label("开始时间（北京时间）").fill("2099-01-01T08:00")
+    await page.get_by_role("button", name="筛选").click()
+    await expect(page.locator("#status")).to_have_text("没有符合条件的记录。")
+    await expect(rows).to_have_count(0)
+    assert "since=2099-01-01T08%3A00%3A00%2B08%3A00" in page.url
 
 
 async def test_roles_without_the_api_have_no_police_or_audit_page(page: Page, client: httpx.AsyncClient) -> None:
@@ -172,3 +178,8 @@ async def test_the_district_administration_sees_whether_the_chain_holds(page: Pa
     assert "校验哈希链" not in (await client.get("/console/audit", headers=HTML)).text
     refused = await client.get("/api/v1/admin/audit/verify")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "district_only"
+    # Walking the whole chain costs: a few times a minute per account at most.
+    client.cookies.clear()
+    await http_sign_in(client, admin)
+    statuses = [(await client.get("/api/v1/admin/audit/verify")).status_code for _ in range(5)]
+    assert statuses[:3] == [200] * 3 and statuses[-1] == 429
