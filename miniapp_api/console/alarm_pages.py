@@ -18,6 +18,7 @@ from server.validation import errors, responds
 
 bp = Blueprint("console_alarms", url_prefix="/console")
 
+
 BOARD_ROLES = pages.roles_of(
     device_routes.list_alarms,
     device_routes.alarms_stream,

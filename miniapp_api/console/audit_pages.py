@@ -16,6 +16,7 @@ from server.validation import errors, responds
 
 bp = Blueprint("console_audit", url_prefix="/console")
 
+
 ROLES = pages.roles_of(identity_routes.list_audit)
 pages.add_nav("审计日志", "/console/audit", ROLES, order=90)
 

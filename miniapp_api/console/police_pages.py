@@ -15,6 +15,7 @@ from server.validation import errors, responds
 
 bp = Blueprint("console_police", url_prefix="/console")
 
+
 ROLES = pages.roles_of(ebike_routes.police_lookup)
 pages.add_nav("车主查询", "/console/police", ROLES, order=60)
 
