@@ -19,6 +19,7 @@ from identity.schemas import (
     AuditEntryOut,
     AuditList,
     AuditQuery,
+    AuditVerifyOut,
     IdNumberCorrectionIn,
     MeOut,
     NodeList,
@@ -33,7 +34,7 @@ from identity.schemas import (
 )
 from identity.wechat import WeChatGateway
 from server.auth import public, require_principal, requires, token_ignored
-from server.errors import NotFound
+from server.errors import Forbidden, NotFound
 from server.ratelimit import rate_limit
 from server.validation import errors, json_body, query_args, responds
 from server.wire import wire_time
@@ -326,6 +327,21 @@ async def correct_id_number(request: Request, public_id: str, body: IdNumberCorr
 
 
 # Audit -------------------------------------------------------------------------------------------------
+
+
+@bp.get("/admin/audit/verify", name="audit.verify")
+@requires(Role.ADMIN)
+@rate_limit(account="6/minute")
+@responds(200, AuditVerifyOut, "Whether the hash chain holds, and where it first breaks")
+@errors(401, 403, 429)
+async def verify_audit(request: Request) -> HTTPResponse:
+    """Walk the whole audit chain now, as `gmid audit verify` does: the district administration only
+    (403 `district_only` below it: the chain is one for the whole district)."""
+    if not service.is_district_level(require_principal(request)):
+        raise Forbidden("Only the district administration verifies the audit chain.", code="district_only")
+    result = await audit.verify()
+    out = AuditVerifyOut(ok=result.ok, checked=result.checked, broken_seq=result.broken_seq, problem=result.problem)
+    return json(out.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
 
 @bp.get("/admin/audit", name="audit.list")

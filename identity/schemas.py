@@ -209,3 +209,10 @@ class AuditEntryOut(BaseModel):
 class AuditList(BaseModel):
     items: list[AuditEntryOut]
     next_after: int | None
+
+
+class AuditVerifyOut(BaseModel):
+    ok: bool = Field(description="Every link of the chain holds, from the first entry to the recorded head.")
+    checked: int = Field(description="Entries checked before the first broken link (all of them when ok).")
+    broken_seq: int | None = Field(description="The first entry whose link does not hold; null when ok.")
+    problem: str = Field(description="What is wrong with it, in English; empty when ok.")

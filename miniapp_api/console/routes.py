@@ -261,9 +261,26 @@ reshape_errors_under("/console", error_page)
 def _group() -> list[Blueprint]:
     # Feature pages register here, each a blueprint of its own under /console (imported here: they
     # import this module's helpers).
-    from miniapp_api.console import admin_pages, feed_pages, ledger_pages, scan_pages
+    from miniapp_api.console import (
+        admin_pages,
+        alarm_pages,
+        audit_pages,
+        feed_pages,
+        ledger_pages,
+        police_pages,
+        scan_pages,
+    )
 
-    return [bp, feed_pages.bp, ledger_pages.bp, admin_pages.bp, scan_pages.bp]
+    return [
+        bp,
+        feed_pages.bp,
+        scan_pages.bp,
+        police_pages.bp,
+        alarm_pages.bp,
+        ledger_pages.bp,
+        audit_pages.bp,
+        admin_pages.bp,
+    ]
 
 
 group = Blueprint.group(*_group())

@@ -79,6 +79,7 @@ def alarm_out(alarm: DeviceAlarm, device: Device, building: str | None) -> Devic
     return DeviceAlarmOut(
         id=alarm.public_id,
         device=device.serial,
+        device_id=device.public_id,
         device_type=device.type,
         type=alarm.alarm_type,
         severity=Severity(alarm.severity),

@@ -159,7 +159,8 @@ class ReadingsAnswer(BaseModel):
 
 class DeviceAlarmOut(BaseModel):
     id: str
-    device: str
+    device: str = Field(description="The device's serial.")
+    device_id: str = Field(description="The device's id: GET /devices/<id>, its readings, a silence of it.")
     device_type: str
     type: str
     severity: Severity

@@ -57,6 +57,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("PATCH", "/api/v1/accounts/<public_id:str>"):         "-    -    -    -    -    -    -    +    -    -",
     ("PUT", "/api/v1/accounts/<public_id:str>/id-number"): "-    -    -    -    +    -    -    +    -    -",
     ("GET", "/api/v1/admin/audit"):                        "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/api/v1/admin/audit/verify"):                 "-    -    -    -    -    -    -    +    -    -",
     # QR signing keys: the district administration (403 district_only lower down: tests/qr/test_admin_keys.py).
     ("GET", "/api/v1/admin/qr/keys"):                      "-    -    -    -    -    -    -    +    -    -",
     ("POST", "/api/v1/admin/qr/keys/rotate"):              "-    -    -    -    -    -    -    +    -    -",
@@ -258,6 +259,10 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/console/admin/notifications"):               "-    -    -    -    -    -    -    +    -    -",
     ("GET", "/console/scan"):                              "-    -    +    +    +    +    +    +    -    +",
     ("GET", "/console/sw.js"):                             "+    +    +    +    +    +    +    +    +    +",
+    ("GET", "/console/police"):                            "-    -    -    -    -    +    -    -    -    -",
+    ("GET", "/console/audit"):                             "-    -    -    -    -    -    -    +    -    -",
+    ("GET", "/console/alarms"):                            "-    -    -    +    +    -    -    +    -    -",
+    ("GET", "/console/devices/<device_id:str>"):           "-    -    -    +    +    -    -    +    -    -",
 }  # fmt: skip
 
 STAFF_PASSWORD = "Matrix-pass-2024!"

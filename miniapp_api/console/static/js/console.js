@@ -60,6 +60,15 @@ const MESSAGES = {
   sticker_font_missing: "服务器缺少中文字体，无法打印贴纸，请告知系统管理员。",
   import_file_invalid: "文件无法导入：请检查文件格式与表头。",
   payload_too_large: "文件过大。",
+  // Alarms, silences and the police lookup.
+  device_not_found: "未找到该设备，或它不在您的辖区。",
+  alarm_not_found: "未找到该报警，或它不在您的辖区。",
+  already_acknowledged: "该报警已被确认。",
+  already_cleared: "该报警已被解除。",
+  reason_required: "必须填写事由（文字）和案件编号（须含数字）。",
+  personal_number: "内容中不能包含手机号或身份证号。",
+  silence_end: "静默截止时间须在现在之后、7 天之内。",
+  feed_stream_unavailable: "实时推送暂不可用，请稍后刷新。",
 };
 
 export function messageFor(error) {
