@@ -206,6 +206,17 @@ IMPORT_TYPES = {
 SHOWN_REJECTIONS = 1000
 
 
+def district_importer(request: Request) -> Principal:
+    """Who may import buildings: the district administration only (a file's row may name any grid, or
+    move a building into another street). The console's import page asks the same question."""
+    from identity.service import is_district_level
+
+    principal = require_principal(request)
+    if not is_district_level(principal):
+        raise Forbidden("Only the district administration imports buildings.", code="district_only")
+    return principal
+
+
 @bp.post("/buildings/import", name="buildings.import")
 @requires(Role.ADMIN)
 @responds(200, BuildingImportOut, "What was imported, and the refused rows by line, column and reason")
@@ -222,12 +233,9 @@ async def import_buildings(request: Request) -> HTTPResponse:
 
     from identity import audit
     from identity.routes import client_addr
-    from identity.service import is_district_level
     from miniapp_api.buildings import importer
 
-    principal = require_principal(request)
-    if not is_district_level(principal):
-        raise Forbidden("Only the district administration imports buildings.", code="district_only")
+    principal = district_importer(request)
     suffix = IMPORT_TYPES.get((request.content_type or "").split(";")[0].strip().lower())
     if suffix is None:
         raise UnsupportedMediaType("Send the file as text/csv or XLSX.", code="unsupported_media_type")

@@ -7,15 +7,12 @@ scoping by the administrator's node), and the page may be opened by exactly the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, cast
-
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from identity import routes as identity_routes
 from identity.hierarchy import code_of
-from identity.roles import STAFF_ROLES, Role
+from identity.roles import STAFF_ROLES
 from identity.service import is_district_level
 from miniapp_api.buildings import routes as building_routes
 from miniapp_api.console import pages
@@ -24,27 +21,23 @@ from notify import routes as notify_routes
 from qr import admin_routes as qr_admin_routes
 from qr import kinds
 from server.auth import require_principal, requires
-from server.errors import Forbidden
 from server.validation import errors, responds
 
 bp = Blueprint("console_admin", url_prefix="/console/admin")
 
 
-def api_roles(*handlers: object) -> tuple[Role, ...]:
-    # Sanic's route decorators hide the handlers' callable type from mypy: they are the handlers.
-    return pages.roles_of(*cast("tuple[Callable[..., Any], ...]", handlers))
-
-
-ACCOUNT_ROLES = api_roles(identity_routes.list_accounts, identity_routes.create_staff, identity_routes.update_account)
-KEY_ROLES = api_roles(qr_admin_routes.list_keys, qr_admin_routes.rotate_key, qr_admin_routes.retire_key)
-SHEET_ROLES = api_roles(qr_admin_routes.start_sheets, qr_admin_routes.get_sheets, qr_admin_routes.sheets_pdf)
-IMPORT_ROLES = api_roles(building_routes.import_buildings)
-NOTIFICATION_ROLES = api_roles(notify_routes.list_notifications, notify_routes.retry_notification)
+ACCOUNT_ROLES = pages.roles_of(
+    identity_routes.list_accounts, identity_routes.create_staff, identity_routes.update_account
+)
+KEY_ROLES = pages.roles_of(qr_admin_routes.list_keys, qr_admin_routes.rotate_key, qr_admin_routes.retire_key)
+SHEET_ROLES = pages.roles_of(qr_admin_routes.start_sheets, qr_admin_routes.get_sheets, qr_admin_routes.sheets_pdf)
+IMPORT_ROLES = pages.roles_of(building_routes.import_buildings)
+NOTIFICATION_ROLES = pages.roles_of(notify_routes.list_notifications, notify_routes.retry_notification)
 
 pages.add_nav("员工账号", "/console/admin/accounts", ACCOUNT_ROLES, order=80)
-pages.add_nav("二维码密钥", "/console/admin/qr-keys", KEY_ROLES, order=82)
+pages.add_nav("二维码密钥", "/console/admin/qr-keys", KEY_ROLES, order=82, when=is_district_level)
 pages.add_nav("贴纸打印", "/console/admin/sheets", SHEET_ROLES, order=83)
-pages.add_nav("出租屋导入", "/console/admin/buildings", IMPORT_ROLES, order=85)
+pages.add_nav("出租屋导入", "/console/admin/buildings", IMPORT_ROLES, order=85, when=is_district_level)
 pages.add_nav("通知死信", "/console/admin/notifications", NOTIFICATION_ROLES, order=84)
 
 # The staff roles an administrator may create, in the order the form lists them.
@@ -98,6 +91,5 @@ async def notifications(request: Request) -> HTTPResponse:
 @errors(401, 403)
 async def buildings(request: Request) -> HTTPResponse:
     """Upload a buildings file and see its report (HTML; the district administration only)."""
-    if not is_district_level(require_principal(request)):
-        raise Forbidden("Only the district administration imports buildings.", code="district_only")
+    building_routes.district_importer(request)
     return page(request, "admin_buildings.html", title="出租屋导入")

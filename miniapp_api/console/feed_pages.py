@@ -4,13 +4,9 @@ routes they use, and refuse a report outside the caller's scope before anything 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, cast
-
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from identity.roles import Role
 from miniapp_api.clinic import routes as clinic_routes
 from miniapp_api.console import pages
 from miniapp_api.console.render import page
@@ -22,15 +18,10 @@ from server.validation import errors, responds
 bp = Blueprint("console_feed", url_prefix="/console")
 
 
-def _roles(*handlers: object) -> tuple[Role, ...]:
-    # Sanic's route decorators hide that these are still the handlers (their typing says coroutines).
-    return pages.roles_of(*(cast(Callable[..., Any], handler) for handler in handlers))
-
-
-FEED_ROLES = _roles(report_routes.feed, report_routes.feed_stream)
-REPORT_ROLES = _roles(report_routes.get_report, clinic_routes.insight)
-CATEGORY_EDITORS = _roles(clinic_routes.set_category)
-GROUP_MERGERS = _roles(clinic_routes.merge_group)
+FEED_ROLES = pages.roles_of(report_routes.feed, report_routes.feed_stream)
+REPORT_ROLES = pages.roles_of(report_routes.get_report, clinic_routes.insight)
+CATEGORY_EDITORS = pages.roles_of(clinic_routes.set_category)
+GROUP_MERGERS = pages.roles_of(clinic_routes.merge_group)
 pages.add_nav("网格工单", "/console/feed", FEED_ROLES, order=10)
 
 

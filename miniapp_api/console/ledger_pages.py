@@ -4,9 +4,6 @@ through those very routes, so the figures, the scope and who may see them are th
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, cast
-
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
@@ -19,10 +16,8 @@ from server.validation import errors, responds
 
 bp = Blueprint("console_ledger", url_prefix="/console")
 
-# The routes the page reads (Sanic's route decorator is typed as returning a coroutine: it is the handler).
-Handler = Callable[..., Any]
-ROLES = pages.roles_of(cast(Handler, clinic_routes.ledger), cast(Handler, clinic_routes.hot_topics))
-JOBS_ROLES = pages.roles_of(cast(Handler, jobs_routes.ledger))
+ROLES = pages.roles_of(clinic_routes.ledger, clinic_routes.hot_topics)
+JOBS_ROLES = pages.roles_of(jobs_routes.ledger)
 pages.add_nav("台账统计", "/console/ledger", ROLES, order=60)
 pages.add_nav("就业台账", "/console/ledger/jobs", JOBS_ROLES, order=61)
 TABS = (("诉求台账", "/console/ledger", ROLES), ("就业台账", "/console/ledger/jobs", JOBS_ROLES))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from identity.roles import STAFF_ROLES, Role
-from server.auth import declared_access
+from server.auth import Principal, declared_access
 
 ROLE_NAMES: dict[Role, str] = {
     Role.GRID_STAFF: "网格员",
@@ -46,17 +46,27 @@ class NavItem:
     path: str
     roles: frozenset[Role]
     order: int
+    # A further condition on the account, when the API's rule is finer than the role (the district
+    # administration only): the same function the route asks.
+    when: Callable[[Principal], bool] | None = None
 
 
 _NAV: list[NavItem] = []
 
 
-def add_nav(title: str, path: str, roles: tuple[Role, ...], *, order: int) -> None:
+def add_nav(
+    title: str,
+    path: str,
+    roles: tuple[Role, ...],
+    *,
+    order: int,
+    when: Callable[[Principal], bool] | None = None,
+) -> None:
     """Put a page in the menu for these roles (each page module calls this once at import)."""
     if not any(item.path == path for item in _NAV):
-        _NAV.append(NavItem(title, path, frozenset(roles), order))
+        _NAV.append(NavItem(title, path, frozenset(roles), order, when))
         _NAV.sort(key=lambda item: item.order)
 
 
-def nav_for(role: Role) -> list[NavItem]:
-    return [item for item in _NAV if role in item.roles]
+def nav_for(principal: Principal) -> list[NavItem]:
+    return [item for item in _NAV if principal.role in item.roles and (item.when is None or item.when(principal))]

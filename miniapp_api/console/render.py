@@ -107,7 +107,7 @@ def page(request: Request, template: str, *, title: str, status: int = 200, **co
         title=title,
         principal=principal,
         role_name=pages.ROLE_NAMES.get(principal.role, principal.role.value) if principal else "",
-        nav=pages.nav_for(principal.role) if principal else [],
+        nav=pages.nav_for(principal) if principal else [],
         current=request.path,
         csrf=session.csrf if session else "",
         **context,

@@ -5,8 +5,6 @@ bundle (its service worker, ``/console/sw.js``, keeps the page and its scripts).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, cast
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
@@ -21,7 +19,7 @@ from server.validation import errors, responds
 bp = Blueprint("console_scan", url_prefix="/console")
 
 # json_body's typing hides that the route is still its handler function.
-ROLES = pages.roles_of(cast("Callable[..., Any]", qr_routes.scan))
+ROLES = pages.roles_of(qr_routes.scan)
 pages.add_nav("扫码核验", "/console/scan", ROLES, order=30)
 
 # What the scan page loads: the service worker keeps exactly these (their versioned addresses), so the

@@ -263,3 +263,17 @@ async def test_a_street_admin_may_not_import_buildings(client: httpx.AsyncClient
     assert answer.status_code == 403 and answer.json()["error"]["code"] == "district_only"
     no_csrf = await client.post("/api/v1/buildings/import", content=b"code\n", headers={"Content-Type": "text/csv"})
     assert no_csrf.status_code == 403 and no_csrf.json()["error"]["code"] == "csrf_failed"
+
+
+async def test_the_menu_offers_a_street_admin_only_what_the_api_lets_them_do(client: httpx.AsyncClient) -> None:
+    district = await staff(Role.ADMIN, "admin.menu.district", node="GM")
+    street = await staff(Role.ADMIN, "admin.menu.street", node="GM01")
+    menus = {}
+    for who in (district, street):
+        client.cookies.clear()
+        await http_sign_in(client, who)
+        menus[who.username] = (await client.get("/console/", headers={"Accept": "text/html"})).text
+    for title, path in (("二维码密钥", "/console/admin/qr-keys"), ("出租屋导入", "/console/admin/buildings")):
+        assert f'href="{path}"' in menus["admin.menu.district"], title
+        assert f'href="{path}"' not in menus["admin.menu.street"], title
+    assert 'href="/console/admin/accounts"' in menus["admin.menu.street"]
