@@ -16,9 +16,11 @@ so runs side by side on one machine never delete each other's folders and socket
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import os
 import shutil
+import ssl
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -32,9 +34,11 @@ from sanic import Sanic
 
 from server.redis import EmbeddedRedis
 from server.settings import Settings
+from tests.support import fast_startup
 from tests.support.postgres import pg_admin, pg_url
 
 Sanic.test_mode = True
+fast_startup.install()  # start-up work identical in every test's app, done once per process
 pytest_plugins = ["tests.support.notify_fixtures", "tests.support.mosquitto"]
 
 TEST_DATABASE_URL = os.environ.get("GMID_TEST_DATABASE_URL", "").strip()
@@ -188,10 +192,14 @@ def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings) -> Sanic:
+def app(settings: Settings) -> Iterator[Sanic]:
     from server.app import create_app
 
-    return create_app(settings)
+    built = create_app(settings)
+    yield built
+    # Test mode keeps every app in Sanic's registry; a worker's session would hold hundreds of them
+    # (routers, handlers, clients) alive, and every collection of the garbage collector walks them.
+    Sanic.unregister_app(built)
 
 
 @pytest.fixture
@@ -202,10 +210,17 @@ async def running(app: Sanic) -> AsyncIterator[object]:
         yield server
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # httpx builds a default TLS context (loading the CA bundle: ~20 ms) for every client, even one that
+    # only speaks plain HTTP to the test server; one shared context, the same default, serves them all.
+    return httpx.create_ssl_context()
+
+
 @pytest.fixture
 async def client(running: object) -> AsyncIterator[httpx.AsyncClient]:
     base_url = running.base_url  # type: ignore[attr-defined]
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, verify=_tls_context()) as http:
         yield http
 
 
