@@ -6,8 +6,8 @@ redo, for every app, work whose result depends only on inputs that are the same 
 - sanic_routing renders the routers into Python source, then parses, unparses and compiles it:
   the same source gives the same code object, so it is compiled once per distinct source.
 - ``path_to_parts`` (splitting and quoting a route's path) is a pure function of its arguments.
-- Sanic's touch-up reads each patched method's source with ``inspect.getsource`` (tokenising the
-  whole module) at every start; the source of a method never changes within a process.
+- Sanic's touch-up re-reads, parses, rewrites and compiles a few of its own methods at every start;
+  the result depends only on the method and on the app's signals and HTTP versions, the cache key.
 - sanic-ext's injection asks ``typing.get_type_hints`` for every handler at every start.
 
 Everything else stays real: every route, middleware, listener and signal is registered and runs
@@ -33,7 +33,7 @@ def install() -> None:
     _installed = True
     _cache_router_compile()
     _cache_path_to_parts()
-    _cache_touchup_source()
+    _cache_touchup()
     _cache_injection_type_hints()
 
 
@@ -78,13 +78,35 @@ def _cache_path_to_parts() -> None:
             module.path_to_parts = cached  # type: ignore[attr-defined]
 
 
-def _cache_touchup_source() -> None:
+def _cache_touchup() -> None:
     from sanic.touchup.schemes import base
+    from sanic.touchup.schemes.altsvc import AltSvcCheck, RemoveAltSvc
+    from sanic.touchup.schemes.ode import OptionalDispatchEvent
 
-    getsource = functools.lru_cache(maxsize=None)(inspect.getsource)
-    base.getsource = getsource  # type: ignore[attr-defined]
-    # dedent and parse stay per app: the schemes change the tree in place.
-    assert base.dedent is textwrap.dedent
+    build = base.BaseScheme.build.__func__  # type: ignore[attr-defined]
+    base.getsource = functools.lru_cache(maxsize=None)(inspect.getsource)  # type: ignore[attr-defined]
+    compiled: dict[tuple[Any, ...], Any] = {}
+
+    def cached_build(cls: Any, method: Any, module_globals: dict[str, Any], app: Any) -> Any:
+        if base.BaseScheme._registry != {OptionalDispatchEvent, AltSvcCheck}:
+            return build(cls, method, module_globals, app)  # schemes this cache does not know
+        # What the two schemes read from the app (OptionalDispatchEvent syncs the apps' events first,
+        # as it does in build): the registered signals, and the HTTP versions and Alt-Svc value.
+        events = frozenset(OptionalDispatchEvent(app)._registered_events)
+        alt_svc = RemoveAltSvc(app)
+        key = (method, events, frozenset(map(str, alt_svc._versions)), alt_svc.value())
+        code = compiled.get(key)
+        if code is None:
+            node = ast.parse(textwrap.dedent(base.getsource(method)))  # type: ignore[attr-defined]
+            for scheme in base.BaseScheme._registry:
+                for visitor in scheme(app)():
+                    node = visitor.visit(node)
+            code = compiled[key] = compile(node, method.__name__, "exec")
+        exec_locals: dict[str, Any] = {}
+        exec(code, module_globals, exec_locals)  # noqa: S102 (Sanic's own method, touched up as Sanic does)
+        return exec_locals[method.__name__]
+
+    base.BaseScheme.build = classmethod(cached_build)  # type: ignore[assignment,method-assign]
 
 
 def _cache_injection_type_hints() -> None:
