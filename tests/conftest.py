@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import itertools
 import os
 import shutil
@@ -58,6 +59,17 @@ def pytest_configure(config: pytest.Config) -> None:
     folder = tempfile.mkdtemp(prefix="gmid-pytest-", dir="/tmp")
     config.option.basetemp = folder
     setattr(config, _OWN_BASETEMP, folder)
+
+
+def _freeze_long_lived() -> None:
+    # What is alive by now (Sanic, Tortoise, the app's modules, the tests) lives to the end of the
+    # process: frozen, the garbage collector's full passes no longer walk it (they took 0.1-0.3 s each).
+    gc.collect()
+    gc.freeze()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _freeze_long_lived()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -127,6 +139,7 @@ class DatabaseTemplate:
 @pytest.fixture(scope="session")
 def db_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseTemplate]:
     template = DatabaseTemplate(tmp_path_factory.mktemp("dbtemplate"))
+    _freeze_long_lived()  # the migrations loaded Tortoise's schema machinery: it stays too
     yield template
     template.close()
 
@@ -193,13 +206,16 @@ def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings) -> Iterator[Sanic]:
-    from server.app import create_app
+    from server.app import blueprints, create_app
 
+    before = fast_startup.BlueprintState(blueprints())
     built = create_app(settings)
     yield built
-    # Test mode keeps every app in Sanic's registry; a worker's session would hold hundreds of them
-    # (routers, handlers, clients) alive, and every collection of the garbage collector walks them.
+    # Test mode keeps every app in Sanic's registry, and each blueprint keeps the apps it served: a
+    # worker's session would hold hundreds of apps alive, each start and garbage collection slower.
     Sanic.unregister_app(built)
+    before.restore()
+    fast_startup.forget_routers()
 
 
 @pytest.fixture
