@@ -10,7 +10,7 @@ guards, Sanic drops the body; OPTIONS answers 204 with the allowed methods).
 from __future__ import annotations
 
 from functools import partial
-from inspect import isawaitable
+from inspect import isawaitable, signature
 from typing import Any
 
 from sanic import Request, Sanic
@@ -26,6 +26,12 @@ async def _options(request: Request, *args: Any, methods: list[str], **kwargs: A
     response = empty()
     response.headers["allow"] = ",".join([*methods, "OPTIONS"])
     return response
+
+
+# What inspect.signature computes for each partial below, computed once: Sanic asks for the signature of
+# every handler it registers, and a partial's is slow to derive (a test suite builds hundreds of apps).
+_HEAD_SIGNATURE = signature(partial(_head, get_handler=None))
+_OPTIONS_SIGNATURE = signature(partial(_options, methods=[]))
 
 
 def _local(app: Sanic, name: str) -> str:
@@ -46,6 +52,7 @@ def add_head_and_options(app: Sanic) -> None:
             handler = partial(_head, get_handler=route.handler)
             handler.__auto_handler__ = True  # type: ignore[attr-defined]
             handler.__route_handler__ = route.handler  # type: ignore[attr-defined]
+            handler.__signature__ = _HEAD_SIGNATURE  # type: ignore[attr-defined]
             app.add_route(
                 handler,
                 group.uri,
@@ -62,6 +69,7 @@ def add_head_and_options(app: Sanic) -> None:
         methods = sorted({*group.methods, *(["HEAD"] if "GET" in group.methods else [])})
         handler = partial(_options, methods=methods)
         handler.__auto_handler__ = True  # type: ignore[attr-defined]
+        handler.__signature__ = _OPTIONS_SIGNATURE  # type: ignore[attr-defined]
         app.add_route(
             handler,
             group.uri,
