@@ -539,7 +539,13 @@ def derived_base_url(host: str, port: int) -> str:
 
 
 # Variables that are ours but not settings of the app itself (the test suite's switches).
-_EXTRA_ENV = {"GMID_TEST_DATABASE_URL", "GMID_TEST_REDIS_URL", "GMID_TEST_KEEP_TMP"}
+_EXTRA_ENV = {
+    "GMID_TEST_DATABASE_URL",
+    "GMID_TEST_REDIS_URL",
+    "GMID_TEST_KEEP_TMP",
+    "GMID_TEST_CHROMIUM",
+    "GMID_TEST_SCREENSHOTS",
+}
 _KNOWN_ENV = {spec.env for spec in SPECS} | _EXTRA_ENV
 
 

@@ -30,8 +30,8 @@ from tests.support.app_server import RunningApp
 PASSWORD = "Console-pass-2026!"
 DESK = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-# Where the tests write their screenshots: GMID_CONSOLE_SCREENSHOTS, or the run's own temporary folder.
-SHOTS_ENV = "GMID_CONSOLE_SCREENSHOTS"
+# Where the tests write their screenshots: GMID_TEST_SCREENSHOTS, or the run's own temporary folder.
+SHOTS_ENV = "GMID_TEST_SCREENSHOTS"
 # Chromium as this machine's probe starts it: no sandbox as root, and no calls home (the network is closed).
 CHROMIUM_ARGS = [
     "--no-sandbox",

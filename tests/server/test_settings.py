@@ -14,7 +14,13 @@ import pytest
 from server.settings import SPECS, Settings, SettingsError
 
 REPO = Path(__file__).resolve().parents[2]
-TEST_SWITCHES = {"GMID_TEST_DATABASE_URL", "GMID_TEST_REDIS_URL", "GMID_TEST_KEEP_TMP"}
+TEST_SWITCHES = {
+    "GMID_TEST_DATABASE_URL",
+    "GMID_TEST_REDIS_URL",
+    "GMID_TEST_KEEP_TMP",
+    "GMID_TEST_CHROMIUM",
+    "GMID_TEST_SCREENSHOTS",
+}
 
 
 def load(environ: dict[str, str], env_file: Path | None = None) -> Settings:
