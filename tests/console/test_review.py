@@ -8,8 +8,10 @@ import zipfile
 
 import httpx
 from openpyxl.utils import get_column_letter
+from playwright.async_api import Page, expect
 
 from identity.roles import Role
+from tests.console.conftest import sign_in, staff
 from tests.factories import auth, load_demo_hierarchy, make_account, token_for
 from tests.miniapp_api.buildings.conftest import HEADER
 from tests.support.app_server import RunningApp
@@ -111,3 +113,37 @@ async def test_a_csv_of_more_lines_than_a_district_has_buildings_is_refused_whol
     answer = await client.post(IMPORT, content=body, headers=headers | {"Content-Type": "text/csv"})
     assert answer.status_code == 422, answer.text
     assert "50000 lines" in answer.json()["error"]["message"]
+
+
+# Finding 2: the scan page the service worker kept outlives its account ----------------------------------
+
+KEPT_PAGE = """async () => {
+  const kept = await caches.match("/console/scan");
+  return kept ? await kept.text() : "";
+}"""
+
+
+async def test_signing_in_forgets_the_page_the_service_worker_kept_for_the_previous_account(page: Page) -> None:
+    first = await staff(Role.OFFICER, "officer.review.first")
+    second = await staff(Role.OFFICER, "officer.review.second")
+    await sign_in(page, first, next_path="/console/scan")
+    await expect(page.locator("#offline-state")).to_contain_text("离线核验已就绪")
+    token = await page.locator('meta[name="csrf-token"]').get_attribute("content")
+    assert token and token in await page.evaluate(KEPT_PAGE)  # the worker keeps the page with the token
+    # The first session ends without the sign-out button (the browser closed, or it idled out), and
+    # somebody else signs in on the same browser: what the worker kept of the first must be gone, or it
+    # serves the first account's page (menu, CSRF token) to the next one offline or on a 5xx.
+    await page.context.clear_cookies()
+    await sign_in(page, second)
+    assert token not in await page.evaluate(KEPT_PAGE)
+    # A sign-out clears what the browser keeps of the console too, whether the worker sees it or not.
+    await page.goto("/console/scan")
+    await expect(page.locator("#offline-state")).to_contain_text("离线核验已就绪")
+    assert await page.evaluate(KEPT_PAGE)
+    signed_out = await page.request.post(
+        "/console/logout",
+        form={"csrf": await page.locator('meta[name="csrf-token"]').get_attribute("content") or ""},
+        max_redirects=0,
+    )
+    assert signed_out.status == 303
+    assert signed_out.headers.get("clear-site-data") == '"cache", "storage"'
