@@ -147,6 +147,8 @@ async def login(request: Request) -> HTTPResponse:
         return _login_page(request, next_path=next_path, message=LOGIN_MESSAGES["invalid_credentials"], status=401)
     if account.role not in STAFF_ROLES:
         return _login_page(request, next_path=next_path, message=LOGIN_MESSAGES["not_staff"], status=403)
+    # A sign-in replaces the browser's session: the one its cookie named ends (no copy of it lives on).
+    await web_sessions.destroy(redis=request.app.ctx.redis, token=request.cookies.get(web_sessions.COOKIE))
     token, _ = await web_sessions.create(
         redis=request.app.ctx.redis,
         account=account,

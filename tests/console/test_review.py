@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 import zipfile
 
@@ -10,8 +11,9 @@ import httpx
 from openpyxl.utils import get_column_letter
 from playwright.async_api import Page, expect
 
+from identity import web_sessions
 from identity.roles import Role
-from tests.console.conftest import sign_in, staff
+from tests.console.conftest import http_sign_in, sign_in, staff
 from tests.factories import auth, load_demo_hierarchy, make_account, token_for
 from tests.miniapp_api.buildings.conftest import HEADER
 from tests.support.app_server import RunningApp
@@ -147,3 +149,28 @@ async def test_signing_in_forgets_the_page_the_service_worker_kept_for_the_previ
     )
     assert signed_out.status == 303
     assert signed_out.headers.get("clear-site-data") == '"cache", "storage"'
+
+
+# Finding 3: signing in over a live session left the old one alive ---------------------------------------
+
+
+async def test_signing_in_again_ends_the_session_the_browser_had(client: httpx.AsyncClient) -> None:
+    first = await staff(Role.OFFICER, "officer.review.over1")
+    second = await staff(Role.OFFICER, "officer.review.over2")
+    await http_sign_in(client, first)
+    old = client.cookies.get(web_sessions.COOKIE)
+    assert old
+    # The same browser signs in as somebody else (the form posted with the first cookie still sent).
+    async with httpx.AsyncClient(base_url=str(client.base_url)) as browser:
+        form = await browser.get("/console/login")
+        pre = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert pre
+        browser.cookies.set(web_sessions.COOKIE, old)
+        data = {"csrf": pre.group(1), "username": second.username, "password": second.password, "next": "/console/"}
+        done = await browser.post("/console/login", data=data)
+        assert done.status_code == 303
+        assert f"{web_sessions.COOKIE}=" in done.headers.get("set-cookie", "")
+    # Whoever kept a copy of the first cookie holds nothing any more.
+    async with httpx.AsyncClient(base_url=str(client.base_url), cookies={web_sessions.COOKIE: old}) as copy:
+        answer = await copy.get("/api/v1/me")
+        assert answer.status_code == 401, answer.text
