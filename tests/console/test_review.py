@@ -12,10 +12,12 @@ from openpyxl.utils import get_column_letter
 from playwright.async_api import Page, expect
 
 from identity import web_sessions
+from identity.audit import AuditEntry
 from identity.roles import Role
 from tests.console.conftest import http_sign_in, sign_in, staff
-from tests.factories import auth, load_demo_hierarchy, make_account, token_for
+from tests.factories import auth, id_number, load_demo_hierarchy, make_account, token_for
 from tests.miniapp_api.buildings.conftest import HEADER
+from tests.miniapp_api.ebikes.conftest import registration, user
 from tests.support.app_server import RunningApp
 
 IMPORT = "/api/v1/buildings/import"
@@ -174,3 +176,67 @@ async def test_signing_in_again_ends_the_session_the_browser_had(client: httpx.A
     async with httpx.AsyncClient(base_url=str(client.base_url), cookies={web_sessions.COOKIE: old}) as copy:
         answer = await copy.get("/api/v1/me")
         assert answer.status_code == 401, answer.text
+
+
+# Finding 4: the police lookup sent the owner's ID number in the address ------------------------------
+
+LOOKUP = "/api/v1/police/ebikes/lookup"
+
+
+async def test_the_lookup_page_never_puts_an_id_number_in_an_address(
+    running: RunningApp, client: httpx.AsyncClient, page: Page
+) -> None:
+    owner = await user(running.app, Role.RESIDENT)
+    made = await client.post("/api/v1/ebikes", json=registration(41), headers=owner.headers)
+    assert made.status_code == 201, made.text
+    police = await staff(Role.POLICE, "police.review.lookup")
+    addresses: list[str] = []
+    page.on("request", lambda request: addresses.append(request.url))
+    await sign_in(page, police, next_path="/console/police")
+    await page.get_by_label("查询方式").select_option("owner_id_number")
+    await page.get_by_label("查询内容").fill(id_number(41))
+    await page.get_by_label("查询事由").fill("盗窃案件侦查")
+    await page.get_by_label("案件编号").fill("GM2026-1205-41")
+    await page.get_by_role("button", name="查询").click()
+    await expect(page.locator(".owner")).to_contain_text("13912340041")
+    # The number was sent (the answer came), but in a body: no address, log line or history holds it.
+    assert not [address for address in addresses if id_number(41) in address]
+    assert any(LOOKUP in address for address in addresses)
+    entries = list(await AuditEntry.filter(action="police.ebike_lookup", actor=police.account.public_id))
+    assert [(e.details["by"], e.details["outcome"]) for e in entries] == [("owner_id_number", "ok")]
+
+
+async def test_the_lookup_by_body_keeps_every_check_of_the_lookup_by_query(
+    running: RunningApp, client: httpx.AsyncClient
+) -> None:
+    await load_demo_hierarchy()
+    officer = await make_account(Role.OFFICER, node="GM0101")
+    police = await make_account(Role.POLICE, node="GM01")
+    asked = {"owner_id_number": id_number(42), "reason": "盗窃案件侦查", "case_no": "GM2026-42"}
+    # Another role is refused, and the attempt audited (what it asked for, masked).
+    refused = await client.post(LOOKUP, json=asked, headers=auth(await token_for(running.app, officer)))
+    assert refused.status_code == 403, refused.text
+    entry = await AuditEntry.filter(action="police.ebike_lookup", actor=officer.public_id).first()
+    assert entry is not None and entry.details["outcome"] == "refused_role"
+    assert entry.details["by"] == "owner_id_number" and id_number(42) not in str(entry.details)
+    headers = auth(await token_for(running.app, police))
+    # No reason: refused as by query. Nested, oversized or unknown fields: refused and audited.
+    no_reason = await client.post(LOOKUP, json={"plate": "粤B·42042", "case_no": "GM2026-42"}, headers=headers)
+    assert (no_reason.status_code, no_reason.json()["error"]["code"]) == (422, "reason_required")
+    for bad in (
+        asked | {"owner_id_number": {"$ne": None}},
+        asked | {"plate": ["a"] * 10_000},
+        asked | {"qr": "x" * 5000},
+        asked | {"extra": 1},
+    ):
+        answer = await client.post(LOOKUP, json=bad, headers=headers)
+        assert answer.status_code == 422, answer.text
+    not_json = await client.post(LOOKUP, content=b"owner_id_number=1", headers=headers)
+    assert not_json.status_code == 415
+    outcomes = [
+        e.details["outcome"] for e in await AuditEntry.filter(action="police.ebike_lookup", actor=police.public_id)
+    ]
+    assert outcomes == ["refused_no_reason"] + ["invalid_query"] * 5
+    found = await client.post(LOOKUP, json=asked, headers=headers)
+    assert found.status_code == 200, found.text
+    assert found.headers["cache-control"] == "no-store" and found.json()["count"] == 0
