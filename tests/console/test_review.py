@@ -240,3 +240,33 @@ async def test_the_lookup_by_body_keeps_every_check_of_the_lookup_by_query(
     found = await client.post(LOOKUP, json=asked, headers=headers)
     assert found.status_code == 200, found.text
     assert found.headers["cache-control"] == "no-store" and found.json()["count"] == 0
+
+
+# Finding 5: a sibling site's page could make requests the console cookie signed in ---------------------
+
+
+async def test_a_same_site_page_cannot_use_the_console_cookie_beyond_a_page_navigation(
+    client: httpx.AsyncClient,
+) -> None:
+    police = await staff(Role.POLICE, "police.review.samesite")
+    await http_sign_in(client, police)
+    # Another host of the same site (a sibling subdomain, its XSS) embeds the lookup as an image: the
+    # SameSite=Strict cookie is sent along. It must not sign the request in: no lookup spent or audited
+    # in this officer's name.
+    embedded = {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}
+    answer = await client.get(
+        "/api/v1/police/ebikes",
+        params={"owner_id_number": id_number(51), "reason": "盗窃案件侦查", "case_no": "GM2026-51"},
+        headers=embedded,
+    )
+    assert answer.status_code == 401, answer.text
+    assert not await AuditEntry.filter(action="police.ebike_lookup", actor=police.account.public_id).exists()
+    fetched = {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
+    assert (await client.get("/api/v1/me", headers=fetched)).status_code == 401
+    # A link from there to a console page still opens it signed in (a top-level navigation reads a page).
+    followed = {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+    page = await client.get("/console/police", headers=followed | {"Accept": "text/html"})
+    assert page.status_code == 200
+    # The console's own requests are signed in as before.
+    own = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
+    assert (await client.get("/api/v1/me", headers=own)).status_code == 200
