@@ -87,9 +87,10 @@ async def _from_console_session(request: Request) -> None:
     """The staff console's cookie, when there is no bearer token: the same principal, so every route,
     guard and scope applies to console pages and the API they call alike. A state change must carry
     the session's CSRF token (header, or a form's `csrf` field on console pages) and come from our own
-    origin; a cross-site request is never signed in by the cookie."""
+    origin; a cross-site request is never signed in by the cookie, a same-site one only as a page
+    navigation (``_from_own_pages``)."""
     token = request.cookies.get(web_sessions.COOKIE)
-    if not token or request.headers.get("sec-fetch-site", "") == "cross-site":
+    if not token or not _from_own_pages(request):
         return
     if request.route is not None and ignores_token(request.route.handler):
         return
@@ -112,6 +113,24 @@ async def _from_console_session(request: Request) -> None:
     request.ctx.principal = Principal(who.account_id, who.role, who.node_path)
     request.ctx.token_expires_at = session.expires_at
     request.ctx.web_session = session
+
+
+def _from_own_pages(request: Request) -> bool:
+    """Whether the cookie may sign this request in, by what the browser says of where it comes from
+    (``Sec-Fetch-*``; a client that sends none is judged by its Origin and CSRF token alone). A
+    cross-site request never; one from another host of the same site (SameSite=Strict still sends the
+    cookie there: a sibling subdomain, or its XSS) only as a top-level navigation to a console page,
+    so that a link opens the page, while an image, form or fetch made there calls no API route as us."""
+    site = request.headers.get("sec-fetch-site", "")
+    if site == "cross-site":
+        return False
+    if site == "same-site":
+        return (
+            request.headers.get("sec-fetch-mode", "") == "navigate"
+            and request.method.upper() in SAFE_METHODS
+            and request.path.startswith("/console/")
+        )
+    return True
 
 
 def _csrf_supplied(request: Request) -> str | None:

@@ -1,5 +1,5 @@
 """The police owner lookup page: a form with the lookup keys, the reason and the case number that
-``GET /api/v1/police/ebikes`` asks for, and the owner as that API shows police. The page only calls the
+``POST /api/v1/police/ebikes/lookup`` asks for, and the owner as that API shows police. The page only calls the
 API: its limits, its refusals and its audit entry are the API's own."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from server.validation import errors, responds
 bp = Blueprint("console_police", url_prefix="/console")
 
 
-ROLES = pages.roles_of(ebike_routes.police_lookup)
+ROLES = pages.roles_of(ebike_routes.police_lookup_post)
 pages.add_nav("车主查询", "/console/police", ROLES, order=60)
 
 
@@ -26,5 +26,5 @@ pages.add_nav("车主查询", "/console/police", ROLES, order=60)
 @errors(401, 403)
 async def police(request: Request) -> HTTPResponse:
     """Police look up an e-bike's owner by frame number, plate, scanned code or ID number, with the
-    reason and case number (HTML; the lookup itself is GET /api/v1/police/ebikes, audited)."""
+    reason and case number (HTML; the lookup itself is POST /api/v1/police/ebikes/lookup, audited)."""
     return page(request, "police.html", title="车主查询")

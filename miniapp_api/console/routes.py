@@ -45,6 +45,10 @@ _STATIC_TYPES = {
     ".woff2": "font/woff2",
 }
 _LICENCE_NAMES = {"LICENSE", "NOTICE"}
+# Signing in or out drops what the browser keeps of the console for the account before: the scan page
+# its service worker kept (with that session's menu and CSRF token), the worker itself and the
+# offline verifier's copy (public, fetched again). Cookies stay: the answer sets or deletes ours.
+CLEAR_SITE_DATA = '"cache", "storage"'
 
 LOGIN_MESSAGES = {
     "invalid_credentials": "用户名或密码错误。",
@@ -143,13 +147,15 @@ async def login(request: Request) -> HTTPResponse:
         return _login_page(request, next_path=next_path, message=LOGIN_MESSAGES["invalid_credentials"], status=401)
     if account.role not in STAFF_ROLES:
         return _login_page(request, next_path=next_path, message=LOGIN_MESSAGES["not_staff"], status=403)
+    # A sign-in replaces the browser's session: the one its cookie named ends (no copy of it lives on).
+    await web_sessions.destroy(redis=request.app.ctx.redis, token=request.cookies.get(web_sessions.COOKIE))
     token, _ = await web_sessions.create(
         redis=request.app.ctx.redis,
         account=account,
         idle_seconds=settings.console_idle_seconds,
         max_seconds=settings.console_max_seconds,
     )
-    response = redirect(next_path, status=303, headers=security_headers())
+    response = redirect(next_path, status=303, headers=security_headers() | {"Clear-Site-Data": CLEAR_SITE_DATA})
     response.add_cookie(web_sessions.COOKIE, token, path="/", secure=_secure(request), httponly=True, samesite="Strict")
     response.delete_cookie(PRE_COOKIE, path="/console/login")
     return response
@@ -163,7 +169,7 @@ async def logout(request: Request) -> HTTPResponse:
     """End this console session (an HTML form post with the page's CSRF token)."""
     if web_session_of(request) is not None:
         await web_sessions.destroy(redis=request.app.ctx.redis, token=request.cookies.get(web_sessions.COOKIE))
-    response = redirect("/console/login", status=303, headers=security_headers())
+    response = redirect("/console/login", status=303, headers=security_headers() | {"Clear-Site-Data": CLEAR_SITE_DATA})
     response.delete_cookie(web_sessions.COOKIE, path="/")
     return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as json_module
 from collections.abc import Callable
 
 from sanic import Blueprint, Request
@@ -36,7 +37,7 @@ from server.auth import Principal, require_principal, requires
 from server.errors import AppError, NotFound, ValidationFailed
 from server.openapi import doc_of
 from server.ratelimit import rate_limit
-from server.validation import Handler, errors, json_body, parse_query, responds
+from server.validation import Handler, errors, json_body, parse_json_body, parse_query, responds
 
 bp = Blueprint("ebikes", url_prefix="/api/v1")
 scan.register_kind()
@@ -224,6 +225,16 @@ async def cancel_alarm(request: Request, public_id: str) -> HTTPResponse:
 # Police -------------------------------------------------------------------------------------------
 
 
+def documents_body(model: type[LookupQuery]) -> Callable[[Handler], Handler]:
+    """Document the JSON body for /docs; the handler parses it itself, so that refusals are audited too."""
+
+    def decorate(handler: Handler) -> Handler:
+        doc_of(handler).body = model
+        return handler
+
+    return decorate
+
+
 def documents_query(model: type[LookupQuery]) -> Callable[[Handler], Handler]:
     """Document the query for /docs; the handler parses it itself, so that refusals are audited too."""
 
@@ -234,16 +245,31 @@ def documents_query(model: type[LookupQuery]) -> Callable[[Handler], Handler]:
     return decorate
 
 
+def _asked(request: Request) -> dict[str, str]:
+    """What the caller asked for, as sent (the JSON body of a POST, the query of a GET), for the audit
+    of a refusal: a value that fails validation is audited too."""
+    if request.method.upper() == "POST":
+        try:
+            data = json_module.loads(request.body or b"")
+        except ValueError:
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {str(k)[:64]: v if isinstance(v, str) else "" for k, v in data.items() if v}
+    return {key: request.args.get(key, "") for key in request.args}
+
+
 async def _audit_lookup_attempt(request: Request, principal: Principal, outcome: str) -> int:
-    """Audit what a refused caller asked for, from the raw query (a value that fails validation too)."""
-    given = [(key, request.args.get(key, "")) for key in lookup.LOOKUP_KEYS if request.args.get(key)]
+    """Audit what a refused caller asked for, from the raw query or body (a value that fails validation too)."""
+    asked = _asked(request)
+    given = [(key, asked[key]) for key in lookup.LOOKUP_KEYS if asked.get(key)]
     by, value = given[0] if len(given) == 1 else (",".join(key for key, _ in given), "")
     return await lookup.audit_lookup(
         viewer=principal,
         by=by[:64],
-        value=value,
-        reason=str(request.args.get("reason", "")),
-        case_no=str(request.args.get("case_no", "")),
+        value=value[:4096],
+        reason=str(asked.get("reason", "")),
+        case_no=str(asked.get("case_no", "")),
         outcome=outcome,
         result_count=0,
         bikes=[],
@@ -268,6 +294,23 @@ async def police_lookup(request: Request) -> HTTPResponse:
     not, by any signed-in account), and each officer may make GMID_POLICE_LOOKUP_RATE lookups in any
     window of that period; going past it is refused and the district administrators are told. Never
     cached."""
+    return await _police_lookup(request, parse_query)
+
+
+@bp.post("/police/ebikes/lookup", name="police.ebikes.lookup")
+@requires(Role.POLICE, refused=_audit_refused_role)
+@rate_limit(exempt=True)  # the per-officer lookup limit is the limit, and it is audited
+@documents_body(LookupQuery)
+@responds(200, LookupAnswer, "The owners' full identity and contact, their bikes and alarm history")
+@errors(400, 415, 422, 429, 503)
+async def police_lookup_post(request: Request) -> HTTPResponse:
+    """The owner lookup of `GET /api/v1/police/ebikes` with the same fields in a JSON body, so that an ID
+    number, plate or frame number never stands in an address (access and proxy logs, browser
+    history). The same checks, limit and audit entry; the console's lookup page uses this one."""
+    return await _police_lookup(request, parse_json_body)
+
+
+async def _police_lookup(request: Request, parse: Callable[[Request, type[LookupQuery]], LookupQuery]) -> HTTPResponse:
     principal = require_principal(request)
     addr = str(request.remote_addr or request.ip)
     rid = request.ctx.request_id
@@ -297,7 +340,7 @@ async def police_lookup(request: Request) -> HTTPResponse:
         )
 
     try:
-        query = parse_query(request, LookupQuery)
+        query = parse(request, LookupQuery)
     except AppError:
         await _audit_lookup_attempt(request, principal, "invalid_query")
         raise

@@ -162,6 +162,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/checkins/rules"):                    "-    -    -    -    -    -    -    +    -    -",
     ("POST", "/api/v1/me/device-binding-requests/<request_id:str>/cancel"): "- + + - - - -    -    -    -",
     ("GET", "/api/v1/police/ebikes"):                      "-    -    -    -    -    +    -    -    -    -",
+    ("POST", "/api/v1/police/ebikes/lookup"):              "-    -    -    -    -    +    -    -    -    -",
     ("POST", "/api/v1/buildings/import"):                  "-    -    -    -    -    -    -    +    -    -",
     ("GET", "/api/v1/buildings"):                          "-    -    -    +    +    +    -    +    -    -",
     ("GET", "/api/v1/buildings/<code:str>"):               "-    -    -    +    +    +    -    +    -    -",

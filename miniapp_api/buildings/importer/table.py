@@ -44,6 +44,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("services", False, ("周边服务", "服务")),
 )
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+
+# Bounds on what a file may make us read, whatever it declares: a few KB of XLSX can declare a
+# 16,384-column, million-row sheet (its <dimension>) or unpack to gigabytes of XML. A district's
+# rental buildings fit well within these; a file past them is refused whole, before rows are built.
+MAX_LINES = 50_000  # lines of a file, the header's included
+MAX_COLUMNS = 64  # cells to the right of this column are not read (no column of ours is there)
+MAX_XLSX_UNPACKED = 64 * 1024 * 1024  # bytes, all the workbook's parts unpacked
 FIRE_COLUMNS = ("extinguishers", "hydrants", "escape_routes", "smoke_detectors")
 
 
@@ -111,10 +118,9 @@ def _read_csv(path: Path) -> Table:
     if "\x00" in text:
         raise ImportFileError(f"{path.name} is not a CSV text file")
     try:
-        records = list(csv.reader(io.StringIO(text, newline="")))
+        return _table(path, csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
         raise ImportFileError(f"{path.name} is not valid CSV: {exc}") from None
-    return _table(path, records)
 
 
 def _read_xlsx(path: Path) -> Table:
@@ -125,24 +131,43 @@ def _read_xlsx(path: Path) -> Table:
         with warnings.catch_warnings():
             # Files from other tools often lack a default style; openpyxl warns about it, harmlessly.
             warnings.simplefilter("ignore")
+            with zipfile.ZipFile(path) as archive:
+                # What the parts unpack to, as their entries say (zipfile never reads past that).
+                unpacked = sum(info.file_size for info in archive.infolist())
+            if unpacked > MAX_XLSX_UNPACKED:
+                limit = MAX_XLSX_UNPACKED // (1024 * 1024)
+                raise ImportFileError(f"{path.name} unpacks to more than {limit} MB: split it into smaller files")
             book = openpyxl.load_workbook(path, read_only=True, data_only=True)
             try:
                 sheet = book.worksheets[0]
-                records = [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+                sheet.reset_dimensions()  # its <dimension> may claim any size: rows are padded to max_col only
+                rows = sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True)
+                return _table(path, ([_cell_text(v) for v in _trimmed(row)] for row in rows))
             finally:
                 book.close()
     except (InvalidFileException, zipfile.BadZipFile, KeyError, IndexError, ValueError, OSError) as exc:
         raise ImportFileError(f"{path.name} is not a readable .xlsx workbook ({type(exc).__name__})") from None
-    return _table(path, records)
 
 
-def _table(path: Path, records: list[list[str]]) -> Table:
+def _trimmed(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row without its blank cells at the end (XLSX rows come padded to the columns read)."""
+    if row.count(None) == len(row):  # a missing row, padded (fast: a sheet may skip a million of them)
+        return ()
+    end = len(row)
+    while end and (row[end - 1] is None or row[end - 1] == ""):
+        end -= 1
+    return row[:end]
+
+
+def _table(path: Path, records: Iterable[list[str]]) -> Table:
     rows: list[tuple[int, list[str]]] = []
     header: list[str] | None = None
     for line, record in enumerate(records, start=1):
-        cells = [c.strip() for c in record]
+        cells = [c.strip() for c in record[:MAX_COLUMNS]]
         if not any(cells):
             continue
+        if line > MAX_LINES:
+            raise ImportFileError(f"{path.name} has more than {MAX_LINES} lines: split it into smaller files")
         if header is None:
             if line != 1:
                 raise ImportFileError(f"{path.name}: the header must be on line 1")
