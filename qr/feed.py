@@ -3,6 +3,7 @@ to refuse revoked and superseded codes without asking the server at each scan.""
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -38,22 +39,52 @@ def sign_document(document: dict[str, Any], *, typ: str) -> str:
     return token
 
 
-async def revocation_head() -> int:
+def new_epoch_value() -> str:
+    return secrets.token_hex(8)
+
+
+async def head_and_epoch() -> tuple[int, str]:
+    """The feed's head counter and its epoch. The epoch is random and kept in the head row: made on
+    first use here (a conditional update, so concurrent first readers agree), replaced by
+    ``new_epoch`` (``gmid restore``, ``gmid qr new-epoch``)."""
     head = await RevocationHead.get_or_none(id=1)
-    return head.counter if head else 0
+    if head is None:
+        await RevocationHead.get_or_create(id=1, defaults={"counter": 0, "epoch": new_epoch_value()})
+        head = await RevocationHead.get(id=1)
+    if not head.epoch:
+        await RevocationHead.filter(id=1, epoch__isnull=True).update(epoch=new_epoch_value())
+        head = await RevocationHead.get(id=1)
+    return head.counter, head.epoch or ""
 
 
-async def revocations(*, since: int, limit: int, issuer: str) -> dict[str, Any]:
-    rows = await RevocationEntry.filter(counter__gt=since).order_by("counter").limit(limit + 1)
+async def new_epoch() -> str:
+    """A new epoch: every verifier that syncs next drops what it holds and starts again from zero.
+    Run after a restore: the restored counters may repeat numbers verifiers already saw with other
+    entries, and a verifier following ``since`` would skip the revocations made after the restore."""
+    await head_and_epoch()  # the row exists
+    epoch = new_epoch_value()
+    await RevocationHead.filter(id=1).update(epoch=epoch)
+    return epoch
+
+
+async def revocations(*, since: int, epoch: str | None, limit: int, issuer: str) -> dict[str, Any]:
+    """The entries above ``since``; ``reset`` when the verifier's position is of another history (its
+    ``epoch`` differs, or ``since`` is above the head): then the entries start from zero and the
+    verifier must drop everything it holds first."""
+    head, current = await head_and_epoch()
+    reset = (epoch is not None and epoch != current) or since > head
+    start = 0 if reset else since
+    rows = await RevocationEntry.filter(counter__gt=start).order_by("counter").limit(limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    head = await RevocationHead.get_or_none(id=1)
     return {
         "iss": issuer,
         "iat": int(time.time()),
-        "since": since,
-        "until": rows[-1].counter if rows else since,
-        "head": head.counter if head else 0,
+        "epoch": current,
+        "reset": reset,
+        "since": start,
+        "until": rows[-1].counter if rows else start,
+        "head": head,
         "more": more,
         "entries": [_entry_json(e) for e in rows],
     }
@@ -61,6 +92,7 @@ async def revocations(*, since: int, limit: int, issuer: str) -> dict[str, Any]:
 
 async def verifier_bundle(*, issuer: str) -> dict[str, Any]:
     """The JWKS and the whole revocation state, compacted to the latest entry per credential."""
+    _, epoch = await head_and_epoch()
     latest: dict[str, RevocationEntry] = {}
     last = 0
     while True:
@@ -79,6 +111,7 @@ async def verifier_bundle(*, issuer: str) -> dict[str, Any]:
         "jwks": keyring().jwks(),
         "kinds": kinds_doc,
         "revocations": {
+            "epoch": epoch,
             "until": last,
             "entries": [_entry_json(e) for e in sorted(latest.values(), key=lambda e: e.counter)],
         },

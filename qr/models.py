@@ -62,6 +62,9 @@ class RevocationEntry(Model):
 class RevocationHead(Model):
     id = fields.IntField(primary_key=True, generated=False)
     counter = fields.BigIntField(default=0)
+    # Random, set on first use and anew by `gmid restore` / `gmid qr new-epoch`: a verifier whose
+    # epoch differs holds counters of another history and must start again from zero.
+    epoch = fields.CharField(max_length=32, null=True)
 
     class Meta:
         table = "qr_revocation_head"

@@ -106,8 +106,10 @@ async def jwks(request: Request) -> HTTPResponse:
 async def revocations(request: Request, query: RevocationsQuery) -> HTTPResponse:
     """The revocation feed: entries with a counter that only goes up, the whole answer signed.
 
-    Sync with `since` = the `until` of the last answer; `more: true` means ask again."""
-    document = await feed.revocations(since=query.since, limit=query.limit, issuer=issuer(request))
+    Sync with `since` = the `until` of the last answer and `epoch` = its `epoch`; `more: true` means
+    ask again. `reset: true` (another epoch, or `since` above the head: the database was restored):
+    drop everything held, the entries start again from zero."""
+    document = await feed.revocations(since=query.since, epoch=query.epoch, limit=query.limit, issuer=issuer(request))
     return raw(
         feed.sign_document(document, typ="gmid-revocations+jwt").encode("ascii"),
         content_type="application/jose",
@@ -123,7 +125,7 @@ async def revocations(request: Request, query: RevocationsQuery) -> HTTPResponse
 async def verifier_bundle(request: Request) -> HTTPResponse:
     """Everything an offline verifier app needs in one signed document (rebuilt when the feed or the
     keys change, or after an hour)."""
-    key = (await feed.revocation_head(), service.keyring().version)
+    key = (await feed.head_and_epoch(), service.keyring().version)
     cached = getattr(request.app.ctx, "verifier_bundle", None)
     if cached is None or cached[0] != key or time.monotonic() - cached[2] > 3600:
         document = await feed.verifier_bundle(issuer=issuer(request))

@@ -46,6 +46,11 @@ class Jwks(BaseModel):
 
 class RevocationsQuery(StrictModel):
     since: CounterCursor = Field(default=0, description="Return entries with a counter above this one.")
+    epoch: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{1,32}$",
+        description="The `epoch` of the last answer: when it is not the current one, the answer has `reset: true`.",
+    )
     limit: int = Field(default=1000, ge=1, le=10000)
 
 

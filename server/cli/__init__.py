@@ -18,6 +18,7 @@ import sys
 from server.cli import (
     accounts,
     audit,
+    backup,
     buildings,
     checkins,
     checkins_purge,
@@ -44,7 +45,8 @@ COMMAND_MODULES = (
     keys,  # keys init | rotate | retire | list | rotate-pii
     accounts,  # create-staff, seed-demo, load-hierarchy, token
     audit,  # audit verify
-    qr,  # qr verify | sheet | reissue
+    qr,  # qr verify | sheet | reissue | new-epoch
+    backup,  # backup, restore
     buildings,  # import buildings, buildings demo-file
     devices,  # import devices, devices simulate
     key_areas,  # import key-areas

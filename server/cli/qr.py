@@ -40,6 +40,16 @@ def register(commands: Subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=200, help="credentials per transaction (default 200)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_qr_reissue)
+    p = qr.add_parser(
+        "new-epoch", help="a new revocation-feed epoch: every offline verifier drops its list and resyncs from zero"
+    )
+    p.set_defaults(func=cmd_qr_new_epoch)
+
+
+def cmd_qr_new_epoch(args: argparse.Namespace, settings: Settings) -> int:
+    from server.cli.backup import announce_new_epoch
+
+    return announce_new_epoch(settings)
 
 
 def cmd_qr_verify(args: argparse.Namespace, settings: Settings) -> int:

@@ -316,6 +316,17 @@ async def test_the_offline_verifier_refuses_forged_documents_and_resyncs_when_th
     assert (await bundle_again.value).url.endswith("/api/v1/qr/verifier-bundle")
     assert fake_used and "since=" in fake_used[0]
     await expect(page.locator("#offline-state")).to_contain_text("记录 1 条")
+
+    # A restored database announces a new epoch: the browser, asking with its old one, resyncs from zero.
+    old_epoch = (await feed.head_and_epoch())[1]
+    await feed.new_epoch()
+    async with (
+        page.expect_request("**/api/v1/qr/verifier-bundle") as after_restore,
+        page.expect_request(f"**/api/v1/qr/revocations?since=*&epoch={old_epoch}"),
+    ):
+        await page.evaluate("window.dispatchEvent(new Event('online'))")
+    assert (await after_restore.value).url.endswith("/api/v1/qr/verifier-bundle")
+    await expect(page.locator("#offline-state")).to_contain_text("记录 1 条")
     # Signing out forgets the page the service worker kept (it carries the session's menu and token).
     assert await page.evaluate("async () => !!(await caches.match('/console/scan'))")
     await page.get_by_role("button", name="退出").click()

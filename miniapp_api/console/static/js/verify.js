@@ -183,7 +183,7 @@ async function fetchText(url, accept) {
 
 export class OfflineVerifier {
   constructor() {
-    this.state = null; // {iss, keys, kinds, revocations: {id: {min_serial, revoked}}, until, exp, synced_at}
+    this.state = null; // {iss, keys, kinds, revocations: {id: {min_serial, revoked}}, until, epoch, exp, synced_at}
   }
 
   get ready() {
@@ -212,8 +212,8 @@ export class OfflineVerifier {
   }
 
   // Online: pin the keys, take the whole bundle when there is no state (or the keys changed), then
-  // follow the feed from where the state ends. A feed whose head is below our position means the
-  // server's list started over: resync from zero.
+  // follow the feed from where the state ends. A feed of another epoch (a restored database) or whose
+  // head is below our position means the server's list started over: resync from zero.
   async refresh() {
     const jwks = JSON.parse(await fetchText("/.well-known/jwks.json", "application/json"));
     const keys = Array.isArray(jwks.keys) ? jwks.keys.filter((k) => k.kty === "OKP" && k.crv === "Ed25519") : [];
@@ -223,16 +223,19 @@ export class OfflineVerifier {
     const sameKeys = recent && JSON.stringify(this.state.keys) === JSON.stringify(keys);
     let state = sameKeys ? { ...this.state, keys } : await this.fromBundle(keys);
     for (let round = 0; round < 1000; round++) {
+      const epoch = state.epoch ? `&epoch=${encodeURIComponent(state.epoch)}` : "";
       const doc = await verifyDocument(
-        await fetchText(`/api/v1/qr/revocations?since=${state.until}`, "application/jose"), keys, FEED_TYP,
+        await fetchText(`/api/v1/qr/revocations?since=${state.until}${epoch}`, "application/jose"), keys, FEED_TYP,
       );
-      if (typeof doc.head === "number" && doc.head < state.until) {
+      const otherEpoch = doc.reset === true || (state.epoch && doc.epoch && doc.epoch !== state.epoch);
+      if (otherEpoch || (typeof doc.head === "number" && doc.head < state.until)) {
         if (state.resynced) throw new VerifyError("feed_inconsistent");
         state = { ...(await this.fromBundle(keys)), resynced: true };
         continue;
       }
       applyEntries(state.revocations, doc.entries);
       state.until = Math.max(state.until, doc.until || 0);
+      if (doc.epoch) state.epoch = doc.epoch;
       if (!doc.more) {
         state.exp = doc.exp;
         break;
@@ -255,6 +258,7 @@ export class OfflineVerifier {
       kinds: bundle.kinds || {},
       revocations,
       until: (bundle.revocations && bundle.revocations.until) || 0,
+      epoch: (bundle.revocations && bundle.revocations.epoch) || null,
       exp: bundle.exp,
       synced_at: Date.now(),
       bundle_at: Date.now(),
