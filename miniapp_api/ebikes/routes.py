@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json as json_module
 from collections.abc import Callable
 
 from sanic import Blueprint, Request
@@ -34,10 +33,10 @@ from miniapp_api.ebikes.schemas import (
 )
 from qr.routes import code_url, image_urls
 from server.auth import Principal, require_principal, requires
-from server.errors import AppError, NotFound, ValidationFailed
+from server.errors import AppError, BadRequest, NotFound, ValidationFailed
 from server.openapi import doc_of
 from server.ratelimit import rate_limit
-from server.validation import Handler, errors, json_body, parse_json_body, parse_query, responds
+from server.validation import Handler, errors, json_body, load_json, parse_json_body, parse_query, responds
 
 bp = Blueprint("ebikes", url_prefix="/api/v1")
 scan.register_kind()
@@ -250,8 +249,8 @@ def _asked(request: Request) -> dict[str, str]:
     of a refusal: a value that fails validation is audited too."""
     if request.method.upper() == "POST":
         try:
-            data = json_module.loads(request.body or b"")
-        except ValueError:
+            data = load_json(request.body or b"")  # bounded: this runs before the body's own validation
+        except BadRequest:
             return {}
         if not isinstance(data, dict):
             return {}
