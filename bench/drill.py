@@ -210,6 +210,14 @@ class Records:
     samples: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     retried: Counter[str] = field(default_factory=Counter)
+    error_times: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def error(self, op: str, why: str) -> None:
+        self.errors[op][why] += 1
+        self.error_times[op, why].append(time.perf_counter())
+
+    def phase(self, at: float) -> str:
+        return max(((t, name) for t, name in self.marks if t <= at), default=(0.0, "set-up"))[1]
 
     def mark(self, phase: str) -> None:
         self.marks.append((time.perf_counter(), phase))
@@ -247,7 +255,7 @@ async def call(
         try:
             answer = await http.request(method, url, json=body, headers=headers)
         except httpx.HTTPError as exc:
-            rec.errors[op][f"exception {type(exc).__name__}"] += 1
+            rec.error(op, f"exception {type(exc).__name__}")
             if method == "POST" and attempt == 1:
                 rec.retried[op] += 1
                 continue
@@ -258,7 +266,7 @@ async def call(
                 code = answer.json()["error"]["code"]
             except (ValueError, KeyError, TypeError):
                 code = "?"
-            rec.errors[op][f"{answer.status_code} {code}"] += 1
+            rec.error(op, f"{answer.status_code} {code}")
             if answer.status_code in RETRY_STATUSES and method == "POST" and attempt == 1:
                 rec.retried[op] += 1
                 continue
@@ -328,7 +336,7 @@ async def sse_client(rec: Records, w: World, username: str, start_id: str, stop:
                     "GET", "/api/v1/grid/feed/stream", headers={**headers, "Last-Event-ID": last}
                 ) as answer:
                     if answer.status_code != 200:
-                        rec.errors["GET /grid/feed/stream"][f"{answer.status_code}"] += 1
+                        rec.error("GET /grid/feed/stream", f"{answer.status_code}")
                         await asyncio.sleep(0.5)
                         continue
                     async for line in answer.aiter_lines():
@@ -336,9 +344,9 @@ async def sse_client(rec: Records, w: World, username: str, start_id: str, stop:
                             seen.append(line[4:].strip())
                         if stop.is_set():
                             return
-                rec.errors["GET /grid/feed/stream"]["stream ended (reconnect)"] += 1
+                rec.error("GET /grid/feed/stream", "stream ended (reconnect)")
             except httpx.HTTPError as exc:
-                rec.errors["GET /grid/feed/stream"][f"exception {type(exc).__name__}"] += 1
+                rec.error("GET /grid/feed/stream", f"exception {type(exc).__name__}")
                 await asyncio.sleep(0.5)
 
 
@@ -776,7 +784,11 @@ def print_table(rec: Records, seconds: float) -> None:
     print("\nerrors the clients saw (status code, or exception); POSTs retried once with their Idempotency-Key:")
     for op in sorted(rec.errors):
         total = sum(rec.errors[op].values())
-        listed = ", ".join(f"{n} x {why}" for why, n in rec.errors[op].most_common())
+
+        def where(op: str, why: str) -> str:
+            return ", ".join(f"{k}: {v}" for k, v in Counter(map(rec.phase, rec.error_times[op, why])).items())
+
+        listed = ", ".join(f"{n} x {why} ({where(op, why)})" for why, n in rec.errors[op].most_common())
         retried = f" (retried {rec.retried[op]})" if rec.retried[op] else ""
         print(f"  {op}: {total}{retried}: {listed}")
     if not rec.errors:
