@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck check migrate keys model seed-demo bench clean
+.PHONY: install run test lint typecheck check migrate keys model seed-demo bench drill clean
 
 install: $(STAMP)
 
@@ -48,6 +48,11 @@ seed-demo: install keys migrate
 
 bench: install
 	$(BIN)/python bench/http_bench.py
+
+# The operations drill (deploy/README.md): PostgreSQL, a Redis server, nginx, two instances and the worker
+# on loopback, killed one by one under load; exit 0 only when every check passes. DRILL_ARGS=--quick: 30 s.
+drill: install
+	$(BIN)/python bench/drill.py $(DRILL_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
