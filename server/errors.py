@@ -12,6 +12,8 @@ from asyncio import CancelledError
 from collections.abc import Callable
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sanic import Request, Sanic
 from sanic import exceptions as sanic_exc
 from sanic.handlers import ErrorHandler
@@ -258,6 +260,20 @@ class JSONErrorHandler(ErrorHandler):
                     headers["Allow"] = ", ".join(allowed)
             body = error_body(code, message, details)
             headers.update(getattr(exception, "headers", None) or {})
+        elif isinstance(exception, RedisConnectionError | RedisTimeoutError):
+            # Redis restarting or failing over: a moment's outage a client should retry, not our fault
+            # to report as 500 (the drill restarts it under load). Nothing of the cause goes out.
+            status = 503
+            log.warning(
+                "redis unavailable request_id=%s route=%s error=%s",
+                request_id,
+                getattr(request, "path", "?"),
+                exception.__class__.__name__,
+            )
+            body = error_body(
+                "service_unavailable", "A service this request needs is briefly unavailable; try again shortly."
+            )
+            headers["Retry-After"] = "2"
         elif client_went_away(request, exception):
             status = CLIENT_CLOSED_STATUS
             log.info("client closed the connection request_id=%s route=%s", request_id, getattr(request, "path", "?"))
