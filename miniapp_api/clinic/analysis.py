@@ -144,15 +144,13 @@ async def group_of(report: Report) -> tuple[int | None, float | None]:
     if best is None or best[0] < textsim.SAME_THING:
         return None, None
     score, candidate = best
-    insight = await ReportInsight.get_or_none(report_id=candidate.id)
-    if insight is not None and insight.group_id is not None:
-        return insight.group_id, round(score, 4)
-    # The earlier report starts the group (its own insight may not exist yet: the sweep writes it).
-    if insight is not None:
-        await ReportInsight.filter(id=insight.id, group_id=None).update(group_id=candidate.id)
-    else:
-        await _store(candidate, None, None, "", candidate.id, None, at=NOT_YET)
-    return candidate.id, round(score, 4)
+    # The earlier report starts the group unless it has one. Its own insight may not exist yet, or be
+    # written by its own analysis at this very moment: insert-if-missing, then set-if-unset, then read
+    # what won, so two analyses running side by side agree on one group.
+    await _store(candidate, None, None, "", candidate.id, None, at=NOT_YET)
+    await ReportInsight.filter(report_id=candidate.id, group_id=None).update(group_id=candidate.id)
+    group_id = await ReportInsight.filter(report_id=candidate.id).first().values_list("group_id", flat=True)
+    return group_id or candidate.id, round(score, 4)  # type: ignore[return-value]
 
 
 def _same_place(a: Report, b: Report) -> bool:

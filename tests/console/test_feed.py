@@ -166,7 +166,9 @@ async def test_a_report_arrives_live_is_handled_and_its_history_shows(
     await expect(page.locator("#state")).to_have_text("已提交")
     photo = page.get_by_role("img", name="现场照片 1")
     await expect(photo).to_be_visible()
-    assert await photo.evaluate("img => img.complete && img.naturalWidth") == 64
+    # Visible is not loaded: wait for the picture itself (a loaded CI machine decodes it later).
+    await page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=await photo.element_handle())
+    assert await photo.evaluate("img => img.naturalWidth") == 64
     await expect(page.locator("#actions form")).to_have_count(3)  # accept, return, merge
     await page.locator('form[data-action="accept"]').get_by_role("button", name="受理").click()
     await expect(page.locator("#state")).to_have_text("已受理")
