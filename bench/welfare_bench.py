@@ -147,7 +147,7 @@ async def bench_rescreen(profiles: int, database_url: str | None) -> None:
             member = {**HOUSEHOLD["members"][0], "age": 20 + i, "incomes": {"wage": 9000 + 37 * i}}
             profile = {**HOUSEHOLD, "members": [member]}
             found = engine.screen(profile, today, pack=served.pack, explain=False)
-            snapshot = {
+            snapshot: dict[str, Any] = {
                 "s": {r.policy_id: [0, r.status] for r in found.results},
                 "told": [],
                 "d": today.isoformat(),  # as push stores it: the date and the next one that matters
