@@ -18,8 +18,11 @@ import redis.asyncio
 from _drill_load import Records, World
 from _harness import HOST, percentile
 
+from miniapp_api.devices.models import Device, DeviceAlarm
+from miniapp_api.ebikes.models import Alarm as EBikeAlarm
 from miniapp_api.reports import events as report_events
 from miniapp_api.reports.models import Report
+from miniapp_api.wristbands.models import Checkin
 from notify.models import Attempt, Notification, Status
 from server import db
 from server.settings import Settings
@@ -101,6 +104,7 @@ async def final_checks(
 
     await db.open_db(settings)
     try:
+        checks.extend(await alarm_and_checkin_checks(w))
         # Reports.
         texts = {t: rid for t, rid in w.filed.items()}
         rows = await Report.filter(text__contains="编号").values_list("public_id", "text")
@@ -157,6 +161,49 @@ async def final_checks(
     return checks
 
 
+async def alarm_and_checkin_checks(w: World) -> list[tuple[str, bool, str]]:
+    """E-bike alarms, sensor alarms and check-ins: each answered one is a row, none is a row twice, and a row
+    nobody heard of was a request whose answer was lost (in flight on a killed instance, or Redis away)."""
+    checks: list[tuple[str, bool, str]] = []
+    rows = await EBikeAlarm.all().values_list("public_id", flat=True)
+    stored = {str(r) for r in rows}
+    lost = w.alarms_raised - stored
+    extra = len(stored - w.alarms_raised)
+    checks.append((
+        "no e-bike alarm lost or duplicated (201 answers vs rows, one row per Idempotency-Key)",
+        not lost and extra <= w.alarms_unheard and len(rows) == len(stored),
+        f"{len(w.alarms_raised)} answered 201, {len(rows)} rows, {len(lost)} lost, {extra} rows whose press got no "
+        f"usable answer (of {w.alarms_unheard} such presses)",
+    ))  # fmt: skip
+
+    devices = dict(await Device.filter(serial__in=w.sensors).values_list("serial", "id"))
+    per_device = Counter(
+        await DeviceAlarm.filter(device_id__in=list(devices.values())).values_list("device_id", flat=True)
+    )
+    counts = {serial: per_device.get(devices.get(serial, -1), 0) for serial in w.sensors}
+    crossed_wrong = [s for s in w.crossed if counts[s] != 1]
+    quiet_wrong = [s for s in w.sensors if s not in w.crossed and counts[s] > 1]
+    checks.append((
+        "every gas detector that crossed has exactly one alarm (gateway batches retried, instances killed)",
+        bool(w.crossed) and not crossed_wrong and not quiet_wrong,
+        f"{len(w.crossed)} of {len(w.sensors)} detectors crossed, {sum(counts.values())} alarms; "
+        f"{len(crossed_wrong)} crossed without exactly one, {len(quiet_wrong)} others with more than one",
+    ))  # fmt: skip
+
+    ids = Counter(
+        await Checkin.filter(client_id__in=[*w.checked_in, *w.checkins_unheard]).values_list("client_id", flat=True)
+    )
+    missing = [i for i in w.checked_in if ids.get(i, 0) != 1]
+    twice = sum(1 for n in ids.values() if n > 1)
+    checks.append((
+        "every check-in answered is one row (the same id sent again answers the first answer)",
+        bool(w.checked_in) and not missing and not twice,
+        f"{len(w.checked_in)} answered 200, {len(missing)} not stored once, {twice} stored twice; "
+        f"{len(w.checkins_unheard)} without a usable answer ({sum(1 for i in w.checkins_unheard if i in ids)} stored)",
+    ))  # fmt: skip
+    return checks
+
+
 # The table --------------------------------------------------------------------------------------------------
 
 
@@ -177,7 +224,7 @@ def print_table(rec: Records, seconds: float) -> None:
                 f"{rate:6.1f} {percentile(lat, 0.5):5.0f}/{percentile(lat, 0.99):<5.0f}" if lat else f"{'-':>19}"
             )
         print(f"{op:<32} " + " ".join(f"{c:>19}" for c in cells))
-    print("\nerrors the clients saw (status code, or exception); POSTs retried once with their Idempotency-Key:")
+    print("\nerrors the clients saw (status code, or exception); POSTs retried (at most twice) with their Idempotency-Key:")
     for op in sorted(rec.errors):
         total = sum(rec.errors[op].values())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -112,3 +113,41 @@ async def register_bikes(base: str, people: list[tuple[str, str]]) -> list[tuple
             got = answer.json()
             bikes.append((str(got["id"]), str(got["credential"]["url"]), token, frame))
     return bikes
+
+
+async def register_sensors(base: str, staff_token: str, residents: list[str], count: int) -> tuple[str, str, list[str]]:
+    """A gateway and ``count`` gas detectors in the grid, registered by its staff through the API, each
+    detector bound to a resident's household with the code from its box. (gateway serial, its secret,
+    the detectors' serials)."""
+    staff = {"Authorization": f"Bearer {staff_token}"}
+    async with httpx.AsyncClient(base_url=base, timeout=30, trust_env=False) as http:
+
+        async def register(body: dict[str, object]) -> dict[str, Any]:
+            answer = await http.post("/api/v1/devices", json={**body, "node": GRID}, headers=staff)
+            if answer.status_code != 201:
+                raise RuntimeError(f"registering a device: {answer.status_code} {answer.text[:300]}")
+            return dict(answer.json())
+
+        gateway = await register({"serial": "DRILLGW0001", "type": "gateway", "place": "弱电间"})
+        sensors = []
+        for i in range(count):
+            got = await register(
+                {"serial": f"DRILLGAS{i:04d}", "type": "gas", "place": "厨房", "gateway": "DRILLGW0001"}
+            )
+            owner = {"Authorization": f"Bearer {residents[i % len(residents)]}"}
+            bound = await http.post(
+                "/api/v1/devices/bind", json={"serial": got["serial"], "code": got["binding_code"]}, headers=owner
+            )
+            if bound.status_code != 201:
+                raise RuntimeError(f"binding a device: {bound.status_code} {bound.text[:300]}")
+            sensors.append(str(got["serial"]))
+    return "DRILLGW0001", str(gateway["secret"]), sensors
+
+
+async def seed_checkpoints(settings: Settings, bands: int) -> tuple[list[str], list[str], list[str]]:
+    """Wristbands with their wearers' facts and checkpoints with a gate account each, as the check-in bench
+    seeds them (checkins_bench.seed): (checkpoint ids, gate tokens, BLE ids)."""
+    import checkins_bench
+
+    seeded = await checkins_bench.seed(settings, bands)
+    return seeded.checkpoints, seeded.tokens, seeded.ble_ids

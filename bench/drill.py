@@ -7,9 +7,12 @@ instances' ports, a plain HTTP listener, no TLS), two ``gmid serve`` instances (
 ``GMID_NOTIFY_WORKER=false``, ``GMID_PROXIES_COUNT=1``) and one ``gmid worker`` pointed at the loopback
 WeChat and SMS fakes (``tests/support``). Then for ``--seconds`` it drives a mixed load through nginx:
 anonymous scans of the seeded bikes' codes, one-key alarms (and their cancellation), reports filed and
-moved (accept, dispatch) by the grid, police lookups (reason and case number), and SSE clients following
-the grid feed at three levels (reconnecting with ``Last-Event-ID``). Every POST carries an
-``Idempotency-Key`` and is retried once, with the same key, on a connection error or a 502/503/504.
+moved (accept, dispatch) by the grid, police lookups (reason and case number), a gateway sending its
+40 gas detectors' readings every second, signed (the detectors cross into a critical alarm one after
+another; each household hears by WeChat and SMS), two checkpoints reading wristbands (1 % a fever), and
+SSE clients following the grid feed at three levels (reconnecting with ``Last-Event-ID``). Every POST
+carries an ``Idempotency-Key`` and is retried up to twice with it, as a client would: on a connection
+error, a 502/503/504, or 409 ``idempotency_in_progress``, after ``Retry-After``.
 
 Meanwhile, at fixed points of the run: app instance 1 is SIGKILLed (its process group) and restarted,
 then the worker, then the Redis server is restarted (SIGTERM: it writes its append-only file, and
@@ -25,7 +28,13 @@ At the end it checks, and prints PASS or FAIL for each:
 - a QR code revoked through instance 1 is refused by instance 2 within a second (their own ports);
 - a per-account rate limit (``me.get``, 10 a minute) counts once across instances: alternating the two,
   the 11th request is refused;
-- ``gmid audit verify``.
+- e-bike alarms, sensor alarms, check-ins: each answered one is one row; a row nobody heard of was a
+  request whose answer was lost; every detector that crossed has exactly one alarm;
+- ``gmid audit verify``;
+- the restore drill (``_drill_restore.py``): ``gmid backup`` of the live system, a revocation after it,
+  ``gmid restore`` into a new database (every counted table equal, the audit chain verifies), an instance
+  started on it, a revocation there; the verifier that synced the live feed gets ``reset`` and the new
+  revocation, where following its position alone would have skipped it.
 
 and a table: per operation, requests per second and p50/p99 in each phase (before, during and after
 each fault), and the errors the clients saw (by status and code, or exception). Exit 0 only when every
@@ -55,9 +64,10 @@ import httpx
 import redis
 import redis.asyncio
 from _drill_checks import RATE_PER_MINUTE, RATE_ROUTE, final_checks, print_table, settle_sse
-from _drill_load import Records, World, alarmer, police, reporter, scanner, sse_client
+from _drill_load import Records, World, alarmer, gate, gateway, police, reporter, scanner, sse_client
 from _drill_pieces import Postgres, kill_group, nginx_conf, redis_argv, wait_redis, wait_worker, which
-from _drill_setup import make_settings, register_bikes, seed
+from _drill_restore import restore_drill
+from _drill_setup import make_settings, register_bikes, register_sensors, seed, seed_checkpoints
 from _harness import GMID, HOST, LIFTED_RATE, Process, Server, Workspace, free_port, gmid, gmid_env, run
 
 from miniapp_api.reports import events as report_events
@@ -65,6 +75,8 @@ from server.cli import init_keys
 from tests.support.sms_fake import SmsFake
 from tests.support.wechat_fake import WeChatFake
 
+SENSORS = 40  # gas detectors behind one gateway, crossing one after another
+GATES = 2  # checkpoints reading wristbands
 PHASE_FRACTIONS = {"kill app 1": 0.2, "restart app 1": 0.3, "kill worker": 0.45, "restart worker": 0.55}
 REDIS_RESTART_AT = 0.7
 
@@ -106,6 +118,7 @@ def drill(args: argparse.Namespace, work: Workspace) -> int:
         gmid(env, "migrate", cwd=work.path)
         gmid(env, "seed-demo", cwd=work.path)
         people, staff, scopes, other_grid = asyncio.run(seed(settings, 32))
+        checkpoints, gate_tokens, bands = asyncio.run(seed_checkpoints(settings, 300))
         app_ports = [free_port(), free_port()]
         serve_env = {
             **env,
@@ -146,9 +159,14 @@ def drill(args: argparse.Namespace, work: Workspace) -> int:
 
         worker = start_worker()
         bikes = asyncio.run(register_bikes(base, people))
+        residents = [token for token, _ in people]
+        gateway_serial, gateway_secret, sensors = asyncio.run(
+            register_sensors(base, staff["grid.worker"], residents, SENSORS)
+        )
         world = World(
             base=base, app_ports=app_ports, bikes=bikes[:-2], spare=bikes[-2], limited=bikes[-1][2],
-            staff=staff, scopes=scopes, other_grid=other_grid,
+            staff=staff, scopes=scopes, other_grid=other_grid, gateway=(gateway_serial, gateway_secret),
+            sensors=sensors, checkpoints=checkpoints[:GATES], gate_tokens=gate_tokens[:GATES], bands=bands,
         )  # fmt: skip
         print(
             f"set up in {time.monotonic() - started:.0f} s; load for {args.seconds:.0f} s through nginx",
@@ -211,6 +229,8 @@ def drill(args: argparse.Namespace, work: Workspace) -> int:
                     reporter(http, rec, world, 1),
                     reporter(http, rec, world, 2),
                     police(http, rec, world),
+                    gateway(http, rec, world),
+                    *(gate(http, rec, world, k) for k in range(GATES)),
                 )
             rec.marks.append((time.perf_counter(), "end"))
             world.sse_final = await settle_sse(world, redis_url, start_id, followers)
@@ -234,6 +254,12 @@ def drill(args: argparse.Namespace, work: Workspace) -> int:
             )
         except RuntimeError as exc:
             checks.append(("audit chain verifies (gmid audit verify)", False, str(exc)[:300]))
+        victims = [(bike, owner) for bike, _, owner, _ in world.bikes[:2]]
+        checks += asyncio.run(
+            restore_drill(
+                work, env, serve_env, database_url=database_url, redis_url=redis_url, base=base, victims=victims
+            )
+        )
         print()
         for name, ok, detail in checks:
             print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")
