@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck check migrate keys model seed-demo bench drill clean
+.PHONY: install run test lint typecheck check migrate keys model seed-demo bench bench-contention drill clean
 
 install: $(STAMP)
 
@@ -49,6 +49,11 @@ seed-demo: install keys migrate
 
 bench: install
 	$(BIN)/python bench/http_bench.py
+
+# The rates of what several instances serialise on (the audit chain, the QR feed counter, the outbox claim),
+# on a throw-away PostgreSQL and Redis, then SQLite: about 2 minutes. CONTENTION_ARGS=--seconds 10
+bench-contention: install
+	$(BIN)/python bench/contention.py $(CONTENTION_ARGS)
 
 # The operations drill (deploy/README.md): PostgreSQL, a Redis server, nginx, two instances and the worker
 # on loopback, killed one by one under load; exit 0 only when every check passes. DRILL_ARGS=--quick: 30 s.
