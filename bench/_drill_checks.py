@@ -224,7 +224,7 @@ def print_table(rec: Records, seconds: float) -> None:
                 f"{rate:6.1f} {percentile(lat, 0.5):5.0f}/{percentile(lat, 0.99):<5.0f}" if lat else f"{'-':>19}"
             )
         print(f"{op:<32} " + " ".join(f"{c:>19}" for c in cells))
-    print("\nerrors the clients saw (status code, or exception); POSTs retried (at most twice) with their Idempotency-Key:")
+    print("\nerrors the clients saw (status code, or exception); POSTs retried (twice at most), same Idempotency-Key:")
     for op in sorted(rec.errors):
         total = sum(rec.errors[op].values())
 

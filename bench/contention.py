@@ -53,8 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # _harness, drill
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's packages
 
 
+from _drill_pieces import Postgres, redis_argv, wait_redis
 from _harness import HOST, Workspace, bench_database, free_port, percentile, run, run_async
-from drill import Postgres, redis_argv, wait_redis
 
 from identity import audit, pii
 from notify import outbox
