@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -184,9 +185,13 @@ async def away_app(settings: Settings, own_redis: EmbeddedRedis) -> AsyncIterato
 
 @pytest.mark.parametrize("status", [201, 200, 409, 503])
 async def test_redis_away_after_the_handler_keeps_the_handlers_answer(
-    away_app: tuple[Sanic, httpx.AsyncClient], own_redis: EmbeddedRedis, status: int
+    away_app: tuple[Sanic, httpx.AsyncClient],
+    own_redis: EmbeddedRedis,
+    status: int,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     app, client = away_app
+    caplog.set_level(logging.WARNING, logger="gmid.idempotency")
     first = asyncio.create_task(post_slow(client, f"away-{status}", seconds=0.5, status=status))
     await until_claimed(app, anonymous_key(f"away-{status}"))
     own_redis.stop()  # the drill restarts Redis while the handler runs
@@ -194,6 +199,9 @@ async def test_redis_away_after_the_handler_keeps_the_handlers_answer(
     assert answer.status_code == status, answer.text
     assert answer.json() == {"run": 1}  # the handler's own answer, not a 503 of ours
     assert app.ctx.slow_runs == 1
+    said = [r.getMessage() for r in caplog.records if r.name == "gmid.idempotency"]
+    assert any("expires on its own" in line for line in said), said
+    assert not any(f"away-{status}" in line or "idem:" in line for line in said)  # not the key
 
 
 async def test_the_renewer_outlives_a_redis_restart(
