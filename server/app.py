@@ -182,7 +182,7 @@ def _install_middleware(app: Sanic) -> None:
             raise errors.BadRequest("The address contains a NUL character.", code="nul_character")
         await auth.authenticate(request)
         await ratelimit.middleware(request)
-        return await idempotency.begin(request, request.app.ctx.redis)
+        return await idempotency.begin(request, idempotency.keeper_of(request.app))
 
     @app.on_response
     async def after(request: Request, response: HTTPResponse) -> None:
@@ -194,7 +194,7 @@ def _install_middleware(app: Sanic) -> None:
             # A page that sets no policy of its own may still never be framed (clickjacking).
             response.headers.setdefault("X-Frame-Options", "DENY")
             response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
-        await idempotency.finish(request, response, request.app.ctx.redis)
+        await idempotency.finish(request, response, idempotency.keeper_of(request.app))
         metrics.observe(request, response)
 
 
@@ -234,6 +234,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
             if embedded.start():
                 app.ctx.own_redis = embedded
         app.ctx.redis = gmid_redis.make_client(gmid_redis.redis_url_for(settings))
+        await idempotency.start(app)  # this process's Idempotency-Key claims, renewed by one ticker
         outbox.set_wake_client(app.ctx.redis)
         report_events.set_client(app.ctx.redis)
         device_events.set_client(app.ctx.redis)
@@ -282,6 +283,7 @@ def _install_listeners(app: Sanic, settings: Settings) -> None:
         wechat = getattr(app.ctx, "wechat", None)
         if wechat is not None:
             wechat.close()
+        await idempotency.stop(app)
         client = getattr(app.ctx, "redis", None)
         outbox.set_wake_client(None)
         report_events.set_client(None)
