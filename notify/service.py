@@ -308,3 +308,108 @@ async def apply_sms_receipt(receipt: SmsReceipt) -> bool:
         row, channel="sms", code=f"sms_{receipt.errmsg or 'FAIL'}"[:64], detail=f"SMS report: {receipt.errmsg}"[:64]
     )
     return True
+
+
+@dataclass(frozen=True)
+class SubscribeReceipt:
+    """One item of the mini-program's ``subscribe_msg_sent_event``: the result of one subscribe message."""
+
+    openid: str  # the event's FromUserName
+    template_id: str
+    msg_id: str
+    error_code: int  # 0: delivered
+    error_status: str  # "success", or a failure text
+    at: dt.datetime  # the event's CreateTime (not later than now)
+
+    @property
+    def delivered(self) -> bool:
+        return self.error_code == 0
+
+
+async def _unrecorded_subscribe_send(receipt: SubscribeReceipt, templates: frozenset[str]) -> Notification | None:
+    """The oldest row whose subscribe message may be the one this receipt is about while nobody recorded
+    its send: WeChat its current channel, a send started on it (mark still there, or in doubt) before the
+    event, to this openid, with a template mapped to the event's template id."""
+    if not templates or not receipt.openid:
+        return None
+    candidates = (
+        await Notification.filter(
+            openid=receipt.openid,
+            template__in=sorted(templates),
+            status__in=[Status.SENDING, Status.FAILED, Status.PENDING],
+            send_started_at__isnull=False,
+            send_started_at__lte=receipt.at + dt.timedelta(seconds=1),  # CreateTime has whole seconds
+        )
+        .order_by("send_started_at", "id")
+        .limit(20)
+    )
+    for row in candidates:
+        current = row.channel_list[row.channel_index : row.channel_index + 1]
+        if current == ["wechat"] and (row.sending_channel == "wechat" or row.in_doubt):
+            return row
+    return None
+
+
+async def apply_subscribe_receipt(receipt: SubscribeReceipt, *, templates: frozenset[str]) -> bool:
+    """One result of the mini-program's ``subscribe_msg_sent_event``. Matched by MsgID to a recorded send;
+    or, for a send whose dispatcher did not record it (it died, or its answer was lost), to the oldest
+    row that may have made it (:func:`_unrecorded_subscribe_send`), unless the MsgID already settled
+    another row. ``templates``: our template names mapped to the event's template id. The event must name
+    the row's recipient (its mini-program openid): a leaked push token alone cannot steer rows."""
+    msg_id = receipt.msg_id[:64]
+    row = await Notification.get_or_none(provider_message_id=msg_id, channel="wechat") if msg_id else None
+    by_match = False
+    if row is None and msg_id:
+        if await Notification.filter(provider_message_id=msg_id).exists():
+            return False  # one receipt settles one row
+        row, by_match = await _unrecorded_subscribe_send(receipt, templates), True
+    if row is None:
+        return False
+    if not row.openid or not hmac.compare_digest(row.openid.encode(), receipt.openid.encode("utf-8")):
+        log.warning("wechat subscribe receipt for another recipient ignored id=%s", row.public_id)
+        return False
+    now = _utcnow()
+    if receipt.delivered:
+        changes: dict[str, object] = {"receipt_status": "delivered", "receipt_at": receipt.at, "updated_at": now}
+        if row.status is not Status.SENT:
+            # A send nobody recorded did arrive: record it, so it is not sent again.
+            changes.update(
+                status=Status.SENT,
+                channel="wechat",
+                sent_at=receipt.at,
+                provider_message_id=msg_id,
+                in_doubt=False,
+                sending_channel="",
+                send_started_at=None,
+                lease_owner=None,
+                lease_until=None,
+                last_error="",
+            )
+        async with in_transaction() as conn:
+            updated = await Notification.filter(id=row.id, status=row.status).using_db(conn).update(**changes)
+            if updated:
+                await Attempt.create(
+                    notification_id=row.id,
+                    at=now,
+                    channel="wechat",
+                    outcome="receipt",
+                    code="delivered",
+                    detail="WeChat send result: success" + (" (a send nobody recorded)" if by_match else ""),
+                    provider_message_id=msg_id,
+                    using_db=conn,
+                )
+        return bool(updated)
+    code = f"wechat_{receipt.error_code}"[:64]
+    detail = f"WeChat send result: {receipt.error_status.strip()[:64]}"
+    if by_match:
+        if row.status is Status.SENDING:
+            return False  # another dispatcher is at it: its own answer decides
+        # The unrecorded send did not arrive: WeChat cannot carry it, on to the next channel.
+        await Notification.filter(id=row.id, status=row.status).update(channel="wechat", provider_message_id=msg_id)
+        row.channel, row.provider_message_id = "wechat", msg_id
+        await _undelivered(row, channel="wechat", code=code, detail=detail)
+        return True
+    if row.status is not Status.SENT:
+        return True
+    await _undelivered(row, channel="wechat", code=code, detail=detail)
+    return True
