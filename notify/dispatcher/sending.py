@@ -275,9 +275,18 @@ class Sender:
         error = f"processing failed: {exc.__class__.__name__}"
         # A send of ours started and its result was not recorded: it may have gone out.
         in_doubt = row.in_doubt or bool(row.sending_channel)
+        # The provider's receipt of that send is waited for as after a crash (SMS, subscribe message), and
+        # the send's start is kept for matching it.
+        wait, kept = 0.0, {}
+        if row.sending_channel == "sms" and self._sms_waits_for_receipt():
+            wait = float(self.policy.sms_indoubt_seconds)
+        elif row.sending_channel == "wechat" and self._wechat_waits_for_receipt(row):
+            wait, kept = float(self.policy.wechat_indoubt_seconds), {"send_started_at": row.send_started_at}
         if isinstance(exc, RedisError) or is_transient(exc):
-            when = utcnow() + dt.timedelta(seconds=max(1.0, float(self.policy.poll_seconds)))
-            await self.leases.save(row, status=Status.FAILED, next_attempt_at=when, in_doubt=in_doubt, last_error=error)
+            when = utcnow() + dt.timedelta(seconds=max(1.0, float(self.policy.poll_seconds), wait))
+            await self.leases.save(
+                row, status=Status.FAILED, next_attempt_at=when, in_doubt=in_doubt, last_error=error, **kept
+            )
             return
         row.attempts += 1
         row.total_attempts += 1
@@ -291,13 +300,13 @@ class Sender:
 
             await self.leases.durable(row, write_dead)
             return
-        when = utcnow() + dt.timedelta(seconds=backoff(row.attempts, self.policy))
+        when = utcnow() + dt.timedelta(seconds=max(backoff(row.attempts, self.policy), wait))
 
         async def write_retry() -> None:
             async with in_transaction():
                 await self._note(row, "retry", "process_error", error, channel=channel)
                 await self.leases.save(
-                    row, status=Status.FAILED, next_attempt_at=when, in_doubt=in_doubt, last_error=error
+                    row, status=Status.FAILED, next_attempt_at=when, in_doubt=in_doubt, last_error=error, **kept
                 )
 
         await self.leases.durable(row, write_retry)

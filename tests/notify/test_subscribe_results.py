@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import signal
+import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from tortoise.backends.asyncpg.client import TransactionWrapper as PgTransactionWrapper
+from tortoise.backends.sqlite.client import SqliteTransactionWrapper
+from tortoise.exceptions import OperationalError
 
 from notify import outbox
 from notify.dispatcher import Dispatcher
@@ -47,9 +52,11 @@ def push_url(running: object) -> str:
 
 @pytest.fixture
 async def waiting(running: object, notify_settings: Settings, redis_url: str) -> AsyncIterator[Dispatcher]:
-    """A dispatcher that gives WeChat's send-result push 30 s before it sends a subscribe message again."""
+    """A dispatcher that gives WeChat's send-result push (and Tencent's SMS receipt) 30 s before it sends
+    a message in doubt again."""
     client = aioredis.Redis.from_url(redis_url)
-    made = make_dispatcher(notify_settings.replace(notify_wechat_indoubt_seconds=30), client, redis_url)
+    settings = notify_settings.replace(notify_wechat_indoubt_seconds=30, notify_sms_indoubt_seconds=30)
+    made = make_dispatcher(settings, client, redis_url)
     yield made
     for channel in made.channels.values():
         await channel.aclose()
@@ -347,3 +354,63 @@ async def test_a_failed_result_of_an_unrecorded_send_moves_it_on_to_sms(
     assert (row.status, row.channel) == (Status.SENT, "sms")
     assert len(wechat.sent_messages()) == 1
     assert ("wechat", "receipt", "wechat_10005") in await outcomes(row)
+
+
+@contextlib.contextmanager
+def attempt_insert_fails_once(failed: list[str]) -> Iterator[None]:
+    """The database client (Tortoise's, not ours): the first attempt insert (the sent attempt, after the
+    provider took the message) fails with a data error; the row's result is then written by
+    processing_failed."""
+    wrappers = [SqliteTransactionWrapper, PgTransactionWrapper]
+    real = {cls: cls.execute_insert for cls in wrappers}
+
+    def breaking(cls: type) -> Any:
+        async def execute_insert(self: Any, query: str, values: list[Any]) -> Any:
+            if not failed and "notify_attempt" in query:
+                failed.append(query)
+                raise OperationalError(sqlite3.OperationalError("no such column: elapsed_ms"))
+            return await real[cls](self, query, values)
+
+        return execute_insert
+
+    with pytest.MonkeyPatch.context() as patch:
+        for cls in wrappers:
+            patch.setattr(cls, "execute_insert", breaking(cls))
+        yield
+
+
+async def test_a_send_whose_result_could_not_be_written_waits_for_the_push(
+    waiting: Dispatcher, wechat: WeChatFake, running: object
+) -> None:
+    wechat.set_push(push_url(running), MP_TOKEN, delay=2.0)
+    row = await stolen("nowrite", openid="o_long", phone=PHONE)
+    wechat.delay_next(SUBSCRIBE, 0.5)
+    failed: list[str] = []
+    with attempt_insert_fails_once(failed):
+        await waiting.run_once()
+    assert failed
+    row = await reload(row)
+    assert (row.status, row.in_doubt) == (Status.FAILED, True)
+    assert row.next_attempt_at > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=25)
+    assert row.send_started_at is not None
+    await asyncio.to_thread(wechat.wait_for_pushes)
+    row = await reload(row)
+    assert (row.status, row.provider_message_id) == (Status.SENT, str(wechat.messages[0].msgid))
+    await make_due(row)
+    assert await waiting.run_once() == 0
+    assert len(wechat.sent_messages()) == 1
+
+
+async def test_an_sms_whose_result_could_not_be_written_waits_for_its_receipt(
+    waiting: Dispatcher, sms: SmsFake
+) -> None:
+    row = await stolen("nowrite-sms", phone=PHONE, channels=["sms"])
+    failed: list[str] = []
+    with attempt_insert_fails_once(failed):
+        await waiting.run_once()
+    assert failed and len(sms.sent) == 1
+    row = await reload(row)
+    assert (row.status, row.in_doubt) == (Status.FAILED, True)
+    assert row.next_attempt_at > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=25)
+    assert await waiting.run_once() == 0
+    assert len(sms.sent) == 1
