@@ -414,3 +414,30 @@ async def test_an_sms_whose_result_could_not_be_written_waits_for_its_receipt(
     assert row.next_attempt_at > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=25)
     assert await waiting.run_once() == 0
     assert len(sms.sent) == 1
+
+
+async def test_results_arriving_together_settle_one_row_each(
+    waiting: Dispatcher, wechat: WeChatFake, client: httpx.AsyncClient
+) -> None:
+    rows = [await in_doubt_row(waiting, wechat, f"t{n}") for n in range(3)]
+    answers = await asyncio.gather(
+        post_result(client, openid="o_long", msg_id="8001", nonce="n1"),
+        post_result(client, openid="o_long", msg_id="8002", nonce="n2"),
+        post_result(client, openid="o_long", msg_id="8002", nonce="n3"),  # WeChat resending one of them
+    )
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    rows = [await reload(row) for row in rows]
+    settled = sorted(row.provider_message_id or "" for row in rows if row.status is Status.SENT)
+    assert settled == ["8001", "8002"]
+    assert [(row.status, row.in_doubt) for row in rows if row.status is not Status.SENT] == [(Status.FAILED, True)]
+
+
+async def test_the_push_route_refuses_oversized_bodies_and_needs_its_token(client: httpx.AsyncClient, app: Any) -> None:
+    params, _ = signed_result(from_user="o", msg_id="1")
+    answer = await client.post(PUSH, params=params, content=b"<xml>" + b"x" * 300_000 + b"</xml>")
+    assert answer.status_code == 413
+    answer = await client.post(PUSH, params={**params, "signature": "签名"}, content=b"<xml/>")
+    assert (answer.status_code, answer.json()["error"]["code"]) == (403, "bad_signature")
+    app.ctx.settings = app.ctx.settings.replace(wechat_mp_token="")
+    answer = await client.post(PUSH, params=params, content=b"<xml/>")
+    assert (answer.status_code, answer.json()["error"]["code"]) == (503, "wechat_callback_not_configured")
