@@ -93,10 +93,10 @@ async def test_a_dispatcher_killed_mid_send_of_long_term_subscribe_messages_deli
     for n in range(COUNT):
         # Long-term subscriptions: the fake keeps no quota for them, each send is delivered.
         await stolen(f"lt:{n}", openid=f"o_lt_{n}", phone=f"1380000{n:04d}")
-    # Slow sends, so some are in flight at the kill; WeChat's result comes 8 s after each delivery: for
+    # Slow sends, so some are in flight at the kill; WeChat's result comes 10 s after each delivery: for
     # the sends in flight, after the lease ran out and a second dispatcher took the row (in doubt).
     wechat.delay_next(SUBSCRIBE, 0.3, times=10 * COUNT)
-    wechat.set_push(push_url(running), MP_TOKEN, delay=8.0)
+    wechat.set_push(push_url(running), MP_TOKEN, delay=10.0)
 
     log = tmp_path / "worker.log"
     first = start_worker(settings, log)
