@@ -14,7 +14,7 @@ from wechatpy.events import TemplateSendJobFinishEvent
 
 from identity.roles import Role
 from identity.service import admin_scope
-from notify import service, templates
+from notify import service, templates, wechat_push
 from notify.models import Notification
 from notify.schemas import (
     AttemptOut,
@@ -148,8 +148,9 @@ async def retry_notification(request: Request, public_id: str) -> HTTPResponse:
 # Receipts -------------------------------------------------------------------------------------------
 
 
-def _check_wechat_signature(request: Request, query: WeChatEventQuery) -> None:
-    token: str = request.app.ctx.settings.wechat_oa_token
+def _check_wechat_signature(request: Request, query: WeChatEventQuery, *, miniprogram: bool = False) -> None:
+    settings = request.app.ctx.settings
+    token: str = settings.wechat_mp_token if miniprogram else settings.wechat_oa_token
     if not token:
         raise ServiceUnavailable("WeChat server callbacks are not configured.", code="wechat_callback_not_configured")
     expected = hashlib.sha1("".join(sorted([token, query.timestamp, query.nonce])).encode()).hexdigest()  # noqa: S324
@@ -206,6 +207,50 @@ async def wechat_events(request: Request, query: WeChatEventQuery) -> HTTPRespon
     if receipt is not None:
         found = await service.apply_wechat_receipt(msg_id=receipt[0], status=receipt[1], openid=receipt[2])
         log.info("wechat receipt msgid=%s status=%s matched=%s", receipt[0], receipt[1][:32], found)
+    return text("success")
+
+
+@bp.get("/notify/wechat/miniprogram/events", name="notify.wechat.mp.verify")
+@public
+@token_ignored
+@query_args(WeChatEventQuery)
+@responds(200, None, "The `echostr` back: WeChat's check of the message push URL", media="text/plain")
+@errors(400, 403, 503)
+async def wechat_mp_verify(request: Request, query: WeChatEventQuery) -> HTTPResponse:
+    """The mini-program's message push URL check (消息推送): answer `echostr` when the signature (with
+    `GMID_WECHAT_MP_TOKEN`) is right."""
+    _check_wechat_signature(request, query, miniprogram=True)
+    if not query.echostr:
+        raise BadRequest("echostr is missing.", code="missing_echostr")
+    return text(query.echostr)
+
+
+@bp.post("/notify/wechat/miniprogram/events", name="notify.wechat.mp.events")
+@public
+@token_ignored
+@rate_limit(ip="6000/minute")
+@query_args(WeChatEventQuery)
+@responds(200, None, "`success`: WeChat stops resending the event", media="text/plain")
+@errors(400, 403, 413, 503)
+async def wechat_mp_events(request: Request, query: WeChatEventQuery) -> HTTPResponse:
+    """Events of the mini-program's message push (plaintext mode, XML or JSON). `subscribe_msg_sent_event`
+    (the result of each subscribe message) settles the notification it is about: delivered, it is sent
+    (and not sent again after a crash); failed, it moves to its next channel. Others are acknowledged."""
+    _check_wechat_signature(request, query, miniprogram=True)
+    body = request.body or b""
+    if len(body) > _MAX_CALLBACK_BYTES:
+        raise PayloadTooLarge("The event is too large.")
+    try:
+        receipts = wechat_push.parse_subscribe_results(body)
+    except wechat_push.BadEvent as exc:
+        raise BadRequest(f"The body is not a WeChat event: {exc}", code="bad_event") from None
+    if not await _first_delivery(request, query, body):
+        return text("success")  # WeChat's own resend of an event already applied
+    ids = templates.parse_id_map(request.app.ctx.settings.notify_wechat_templates)
+    for receipt in receipts:
+        names = frozenset(name for name, template_id in ids.items() if template_id == receipt.template_id)
+        found = await service.apply_subscribe_receipt(receipt, templates=names)
+        log.info("wechat subscribe result msgid=%s code=%s matched=%s", receipt.msg_id, receipt.error_code, found)
     return text("success")
 
 

@@ -308,3 +308,145 @@ async def apply_sms_receipt(receipt: SmsReceipt) -> bool:
         row, channel="sms", code=f"sms_{receipt.errmsg or 'FAIL'}"[:64], detail=f"SMS report: {receipt.errmsg}"[:64]
     )
     return True
+
+
+@dataclass(frozen=True)
+class SubscribeReceipt:
+    """One item of the mini-program's ``subscribe_msg_sent_event``: the result of one subscribe message."""
+
+    openid: str  # the event's FromUserName
+    template_id: str
+    msg_id: str
+    error_code: int  # 0: delivered
+    error_status: str  # "success", or a failure text
+    at: dt.datetime  # the event's CreateTime (not later than now)
+
+    @property
+    def delivered(self) -> bool:
+        return self.error_code == 0
+
+
+async def _unrecorded_subscribe_sends(receipt: SubscribeReceipt, templates: frozenset[str]) -> list[Notification]:
+    """Rows whose subscribe message may be the one this receipt is about while nobody recorded its send,
+    oldest send first: WeChat their current channel, a send started on it (mark still there, or in
+    doubt) before the event, to this openid, with a template mapped to the event's template id."""
+    if not templates or not receipt.openid:
+        return []
+    candidates = (
+        await Notification.filter(
+            openid=receipt.openid,
+            template__in=sorted(templates),
+            status__in=[Status.SENDING, Status.FAILED, Status.PENDING],
+            send_started_at__isnull=False,
+            send_started_at__lte=receipt.at + dt.timedelta(seconds=1),  # CreateTime has whole seconds
+        )
+        .order_by("send_started_at", "id")
+        .limit(20)
+    )
+    return [
+        row
+        for row in candidates
+        if row.channel_list[row.channel_index : row.channel_index + 1] == ["wechat"]
+        and (row.sending_channel == "wechat" or row.in_doubt)
+    ]
+
+
+async def apply_subscribe_receipt(receipt: SubscribeReceipt, *, templates: frozenset[str]) -> bool:
+    """One result of the mini-program's ``subscribe_msg_sent_event``. Matched by MsgID to a recorded send;
+    or, for a send whose dispatcher did not record it (it died, or its answer was lost), to the oldest
+    row that may have made it (:func:`_unrecorded_subscribe_send`), unless the MsgID already settled
+    another row. ``templates``: our template names mapped to the event's template id. The event must name
+    the row's recipient (its mini-program openid): a leaked push token alone cannot steer rows."""
+    msg_id = receipt.msg_id[:64]
+    if not msg_id:
+        return False
+    row = await Notification.get_or_none(provider_message_id=msg_id, channel="wechat")
+    if row is None:
+        # Two results at once must not settle the same row, nor one result two rows: each candidate is
+        # taken only if it is still as read and the MsgID is on no row yet.
+        for candidate in await _unrecorded_subscribe_sends(receipt, templates):
+            if await _settle_unrecorded(candidate, receipt, msg_id):
+                return True
+        return False
+    if not row.openid or not hmac.compare_digest(row.openid.encode(), receipt.openid.encode("utf-8")):
+        log.warning("wechat subscribe receipt for another recipient ignored id=%s", row.public_id)
+        return False
+    now = _utcnow()
+    code = f"wechat_{receipt.error_code}"[:64]
+    detail = f"WeChat send result: {receipt.error_status.strip()[:64]}"
+    if receipt.delivered:
+        await Notification.filter(id=row.id).update(receipt_status="delivered", receipt_at=receipt.at, updated_at=now)
+        await Attempt.create(
+            notification_id=row.id,
+            at=now,
+            channel="wechat",
+            outcome="receipt",
+            code="delivered",
+            detail="WeChat send result: success",
+            provider_message_id=msg_id,
+        )
+        return True
+    if row.status is Status.SENT:
+        await _undelivered(row, channel="wechat", code=code, detail=detail)
+    return True
+
+
+async def _settle_unrecorded(row: Notification, receipt: SubscribeReceipt, msg_id: str) -> bool:
+    """The result of a send nobody recorded, applied to ``row`` if it is unchanged since it was read and
+    no row has the MsgID yet. Delivered: SENT with that MsgID, so it is not sent again. Failed: WeChat
+    could not carry it, on to the next channel (unless a dispatcher is sending it: its answer decides)."""
+    now = _utcnow()
+    same = {
+        "id": row.id,
+        "status": row.status,
+        "send_started_at": row.send_started_at,
+        "channel_index": row.channel_index,
+    }
+    if receipt.delivered:
+        changes: dict[str, object] = {
+            "status": Status.SENT,
+            "channel": "wechat",
+            "sent_at": receipt.at,
+            "provider_message_id": msg_id,
+            "receipt_status": "delivered",
+            "receipt_at": receipt.at,
+            "in_doubt": False,
+            "sending_channel": "",
+            "send_started_at": None,
+            "lease_owner": None,
+            "lease_until": None,
+            "last_error": "",
+            "updated_at": now,
+        }
+        async with in_transaction() as conn:
+            if await Notification.filter(provider_message_id=msg_id).using_db(conn).exists():
+                return False  # one receipt settles one row
+            if not await Notification.filter(**same).using_db(conn).update(**changes):
+                return False
+            await Attempt.create(
+                notification_id=row.id,
+                at=now,
+                channel="wechat",
+                outcome="receipt",
+                code="delivered",
+                detail="WeChat send result: success, of a send nobody recorded",
+                provider_message_id=msg_id,
+                using_db=conn,
+            )
+        log.info("wechat subscribe result settled an unrecorded send id=%s", row.public_id)
+        return True
+    if row.status is Status.SENDING:
+        return False
+    async with in_transaction() as conn:
+        if await Notification.filter(provider_message_id=msg_id).using_db(conn).exists():
+            return False
+        if not await Notification.filter(**same).using_db(conn).update(channel="wechat", provider_message_id=msg_id):
+            return False
+    row.channel, row.provider_message_id = "wechat", msg_id
+    await _undelivered(
+        row,
+        channel="wechat",
+        code=f"wechat_{receipt.error_code}"[:64],
+        detail=f"WeChat send result: {receipt.error_status.strip()[:64]}",
+    )
+    return True

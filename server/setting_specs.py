@@ -215,6 +215,12 @@ SPECS: tuple[Spec, ...] = (
         "Token of the official account's server callback; checks the signature of delivery receipts.",
     ),
     Spec(
+        "wechat_mp_token",
+        parse_str,
+        "",
+        "Token of the mini-program's message push (消息推送); checks the signature of subscribe-message results.",
+    ),
+    Spec(
         "wechat_miniprogram_state",
         parse_choice("formal", "trial", "developer"),
         "formal",
@@ -287,6 +293,13 @@ SPECS: tuple[Spec, ...] = (
         parse_int(0, 86400),
         120,
         "After a dispatcher died mid-send, wait this long for the SMS receipt before sending again.",
+    ),
+    Spec(
+        "notify_wechat_indoubt_seconds",
+        parse_int(0, 86400),
+        60,
+        "A subscribe message that may have gone out (dispatcher died mid-send, answer lost): wait this long for "
+        "WeChat's send-result push before sending again (0: at once). Needs GMID_WECHAT_MP_TOKEN.",
     ),
     Spec("notify_wechat_templates", parse_id_map, "", "WeChat template ids: `ebike.stolen=ID,...`."),
     Spec("notify_sms_templates", parse_id_map, "", "Tencent SMS template ids: `ebike.stolen=1234567,...`."),

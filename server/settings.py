@@ -60,6 +60,7 @@ class Settings:
     wechat_oa_appid: str = ""
     wechat_oa_secret: str = field(default="", repr=False)
     wechat_oa_token: str = field(default="", repr=False)
+    wechat_mp_token: str = field(default="", repr=False)
     wechat_miniprogram_state: str = "formal"
     sms_secret_id: str = ""
     sms_secret_key: str = field(default="", repr=False)
@@ -88,6 +89,7 @@ class Settings:
     notify_dedup_seconds: int = 86400
     notify_recipient_limits: str = "sms=5/hour,email=30/hour,wechat=60/hour"
     notify_sms_indoubt_seconds: int = 120
+    notify_wechat_indoubt_seconds: int = 60
     notify_wechat_templates: str = ""
     notify_sms_templates: str = ""
     ebike_max_per_owner: int = 5

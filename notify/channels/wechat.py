@@ -13,6 +13,18 @@ that an earlier attempt on WeChat may have gone out (``Message.in_doubt``: the d
 that it started a send whose result it never wrote, or WeChat's answer was lost to a timeout or a
 broken connection). Without that evidence 43101 means no subscription: on to the next channel.
 A timeout or a connection lost mid-request is a retry with ``maybe_sent``, which sets that evidence.
+
+A long-term subscription (政务民生 services have them) is not used up, so a resend in doubt would be
+delivered a second time. WeChat pushes the result of each subscribe message to the mini-program's message
+push URL (``subscribe_msg_sent_event``, :mod:`notify.wechat_push`, route
+``/api/v1/notify/wechat/miniprogram/events``); the answer's ``msgid`` is recorded as the provider id. A
+subscribe message in doubt (dispatcher died mid-send, answer lost) waits
+``GMID_NOTIFY_WECHAT_INDOUBT_SECONDS`` for that push before it is sent again: a success settles the row
+(matched by MsgID, or for a send nobody recorded by openid, template and the send's start) and it is not
+resent; a failure moves it to its next channel. The trade: when no push came within the wait (push URL
+down, WeChat slow, push lost), the message is sent again, so a push slower than the wait still means a
+duplicate. Resending is chosen over dropping because these are alarms and notices a person must get:
+twice is a nuisance, never is a failure. Template messages do not wait (``client_msg_id`` dedups).
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ class Policy:
     backoff_cap: float = 900
     dedup_seconds: int = 86400
     sms_indoubt_seconds: int = 120
+    # A subscribe message in doubt waits this long for WeChat's send-result push (0: resend at once).
+    wechat_indoubt_seconds: int = 0
     limits: Mapping[str, Rate] | None = None
 
     @classmethod
@@ -43,6 +45,8 @@ class Policy:
             backoff_cap=settings.notify_backoff_cap,
             dedup_seconds=settings.notify_dedup_seconds,
             sms_indoubt_seconds=settings.notify_sms_indoubt_seconds,
+            # Without the mini-program's push token no send result can arrive: nothing to wait for.
+            wechat_indoubt_seconds=settings.notify_wechat_indoubt_seconds if settings.wechat_mp_token else 0,
             limits=parse_limits(settings.notify_recipient_limits),
         )
 

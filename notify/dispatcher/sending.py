@@ -13,8 +13,9 @@ Doubts: a row taken after its dispatcher died is in doubt only when a send on it
 started (the send mark is still there); rows that only waited in the dead worker's batch are sent
 normally. A provider failure after which the message may still arrive (a timeout, a connection lost
 mid-request) makes the row in doubt the same way. In doubt, an SMS waits for Tencent's delivery
-receipt before it is sent again, and a WeChat subscribe resend refused with 43101 counts as delivered
-(the earlier attempt used the subscription).
+receipt before it is sent again, a WeChat subscribe message waits for WeChat's send-result push
+(``policy.wechat_indoubt_seconds``), and a subscribe resend refused with 43101 counts as delivered (the
+earlier attempt used the subscription).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from redis.exceptions import RedisError
 from tortoise.transactions import in_transaction
 
 from identity.pii import current_vault
-from notify import reach
+from notify import reach, templates
 from notify.channels.base import Channel, Message, Outcome, Recipient, Result
 from notify.dispatcher import history
 from notify.dispatcher.dedup import DedupWindow, address_digest
@@ -181,6 +182,12 @@ class Sender:
             if result.maybe_sent and name == "sms" and self._sms_waits_for_receipt():
                 # SendSms has no idempotency key: give Tencent's status receipt time to arrive.
                 delay = max(delay, float(self.policy.sms_indoubt_seconds))
+            kept: dict[str, object] = {}
+            if result.maybe_sent and name == "wechat" and self._wechat_waits_for_receipt(row):
+                # A subscribe message has no idempotency key either: give WeChat's send-result push time
+                # to arrive, and keep when the send started, which the push is matched against.
+                delay = max(delay, float(self.policy.wechat_indoubt_seconds))
+                kept = {"send_started_at": row.send_started_at}
             when = utcnow() + dt.timedelta(seconds=delay)
             await self.leases.durable(
                 row,
@@ -192,6 +199,7 @@ class Sender:
                     status=Status.FAILED,
                     next_attempt_at=when,
                     last_error=f"{label} {result.code}: {result.detail}"[:255],
+                    **kept,
                 ),
             )
             return Outcome.RETRY
@@ -246,6 +254,18 @@ class Sender:
                 row, lambda: self.leases.save(row, status=Status.FAILED, next_attempt_at=when, channel=current)
             )
             return True
+        if current == "wechat" and self._wechat_waits_for_receipt(row):
+            # A subscribe message has no idempotency key: wait for WeChat's send-result push (matched on
+            # the openid, the template and this send's start, kept on the row) before sending again.
+            when = utcnow() + dt.timedelta(seconds=self.policy.wechat_indoubt_seconds)
+            started = row.send_started_at
+            await self.leases.durable(
+                row,
+                lambda: self.leases.save(
+                    row, status=Status.FAILED, next_attempt_at=when, channel=current, send_started_at=started
+                ),
+            )
+            return True
         return False
 
     async def processing_failed(self, row: Notification, exc: Exception) -> None:
@@ -255,9 +275,18 @@ class Sender:
         error = f"processing failed: {exc.__class__.__name__}"
         # A send of ours started and its result was not recorded: it may have gone out.
         in_doubt = row.in_doubt or bool(row.sending_channel)
+        # The provider's receipt of that send is waited for as after a crash (SMS, subscribe message), and
+        # the send's start is kept for matching it.
+        wait, kept = 0.0, {}
+        if row.sending_channel == "sms" and self._sms_waits_for_receipt():
+            wait = float(self.policy.sms_indoubt_seconds)
+        elif row.sending_channel == "wechat" and self._wechat_waits_for_receipt(row):
+            wait, kept = float(self.policy.wechat_indoubt_seconds), {"send_started_at": row.send_started_at}
         if isinstance(exc, RedisError) or is_transient(exc):
-            when = utcnow() + dt.timedelta(seconds=max(1.0, float(self.policy.poll_seconds)))
-            await self.leases.save(row, status=Status.FAILED, next_attempt_at=when, in_doubt=in_doubt, last_error=error)
+            when = utcnow() + dt.timedelta(seconds=max(1.0, float(self.policy.poll_seconds), wait))
+            await self.leases.save(
+                row, status=Status.FAILED, next_attempt_at=when, in_doubt=in_doubt, last_error=error, **kept
+            )
             return
         row.attempts += 1
         row.total_attempts += 1
@@ -271,13 +300,13 @@ class Sender:
 
             await self.leases.durable(row, write_dead)
             return
-        when = utcnow() + dt.timedelta(seconds=backoff(row.attempts, self.policy))
+        when = utcnow() + dt.timedelta(seconds=max(backoff(row.attempts, self.policy), wait))
 
         async def write_retry() -> None:
             async with in_transaction():
                 await self._note(row, "retry", "process_error", error, channel=channel)
                 await self.leases.save(
-                    row, status=Status.FAILED, next_attempt_at=when, in_doubt=in_doubt, last_error=error
+                    row, status=Status.FAILED, next_attempt_at=when, in_doubt=in_doubt, last_error=error, **kept
                 )
 
         await self.leases.durable(row, write_retry)
@@ -347,6 +376,14 @@ class Sender:
 
     def _sms_waits_for_receipt(self) -> bool:
         return self.console is None and self.policy.sms_indoubt_seconds > 0
+
+    def _wechat_waits_for_receipt(self, row: Notification) -> bool:
+        """A subscribe message (mini-program) in doubt waits for its send result; a template message
+        carries ``client_msg_id`` and is resent at once (WeChat drops the repeat)."""
+        if self.console is not None or self.policy.wechat_indoubt_seconds <= 0:
+            return False
+        template = templates.TEMPLATES.get(row.template)
+        return template is not None and template.wechat.kind == "subscribe"
 
     def _channel(self, name: str) -> Channel | None:
         if self.console is not None:

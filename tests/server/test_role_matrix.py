@@ -82,6 +82,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/admin/notifications/<public_id:str>/retry"): "- - -  -    -    -    -    +    -    -",
     ("GET", "/api/v1/notify/wechat/events"):               "+    +    +    +    +    +    +    +    +    +",
     ("POST", "/api/v1/notify/wechat/events"):              "+    +    +    +    +    +    +    +    +    +",
+    ("GET", "/api/v1/notify/wechat/miniprogram/events"):   "+    +    +    +    +    +    +    +    +    +",
+    ("POST", "/api/v1/notify/wechat/miniprogram/events"):  "+    +    +    +    +    +    +    +    +    +",
     ("POST", "/api/v1/notify/sms/status"):                 "+    +    +    +    +    +    +    +    +    +",
     ("POST", "/api/v1/ebikes"):                            "-    +    +    -    -    -    -    -    -    -",
     ("GET", "/api/v1/ebikes"):                             "-    +    +    -    -    -    -    -    -    -",

@@ -56,6 +56,7 @@ def channel_settings(settings: Settings, wechat: WeChatFake, sms: SmsFake, smtp:
         wechat_oa_appid=wechat.appid,  # one fake plays both accounts
         wechat_oa_secret=wechat.secret,
         wechat_oa_token="oa-callback-token",
+        wechat_mp_token="mp-push-token",
         wechat_api_base_url=wechat.base_url,
         wechat_timeout=1,
         sms_secret_id=sms.secret_id,
@@ -75,6 +76,7 @@ def channel_settings(settings: Settings, wechat: WeChatFake, sms: SmsFake, smtp:
         notify_backoff_cap=4,
         notify_max_attempts=3,
         notify_sms_indoubt_seconds=1,
+        notify_wechat_indoubt_seconds=0,  # tests of the wait for the send-result push set it
         notify_wechat_templates=WECHAT_TEMPLATES,
         notify_sms_templates=SMS_TEMPLATES,
         notify_worker=False,

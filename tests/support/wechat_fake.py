@@ -64,7 +64,12 @@ senders). All state is guarded by one lock.
 Pointing wechatpy 1.8.18 at the fake: see :func:`point_wechatpy_at`.
 
 Push callbacks: :func:`build_template_finish_event` builds a signed
-``TEMPLATESENDJOBFINISH`` event as WeChat would POST it to our receipt endpoint.
+``TEMPLATESENDJOBFINISH`` event as WeChat would POST it to our receipt endpoint, and
+:func:`build_subscribe_sent_event` a signed ``subscribe_msg_sent_event`` (the mini-program's message
+push). Told a push URL and token (:meth:`~WeChatFake.set_push`), the fake itself POSTs that event for each
+subscribe message it accepts, after a delay, from a background thread, as WeChat does;
+:meth:`~WeChatFake.drop_pushes` and :meth:`~WeChatFake.fail_pushes` script lost pushes and failed
+deliveries; :attr:`~WeChatFake.pushes` records what was pushed and how our server answered.
 """
 
 from __future__ import annotations
@@ -74,11 +79,14 @@ import hashlib
 import json
 import re
 import secrets
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import httpx
 
 from tests.support import fake_base
 from tests.support.fake_base import LoopbackFake, Request, Scripted, html_page
@@ -89,6 +97,7 @@ __all__ = [
     "RecordedCall",
     "SentMessage",
     "WeChatFake",
+    "build_subscribe_sent_event",
     "build_template_finish_event",
     "point_wechatpy_at",
     "wechat_signature",
@@ -198,6 +207,17 @@ class SentMessage:
 
 
 @dataclass
+class Push:
+    """A ``subscribe_msg_sent_event`` the fake POSTed (``status`` is our server's HTTP answer, 0 when
+    the connection failed)."""
+
+    msgid: int
+    openid: str
+    error_code: int
+    status: int
+
+
+@dataclass
 class LoginGrant:
     """What :meth:`WeChatFake.add_login_code` registered; ``session_key`` is what login returns."""
 
@@ -274,8 +294,83 @@ class WeChatFake(LoopbackFake[RecordedCall]):
         self._risky_words: dict[str, tuple[str, int]] = {}
         self._unfollowed: set[str] = set()
         self._templates: set[str] | None = None
+        self._push: tuple[str, str, float, str] | None = None  # url, token, delay, format
+        self._push_drops = 0
+        self._push_failures: deque[tuple[int, str]] = deque()
+        self._push_threads: list[threading.Thread] = []
+        self.pushes: list[Push] = []
+        """Subscribe-message results pushed to :meth:`set_push`'s URL, in order."""
 
     # ------------------------------------------------------------------ test set-up
+
+    def set_push(self, url: str, token: str, *, delay: float = 0.0, fmt: str = "xml") -> None:
+        """Push a ``subscribe_msg_sent_event`` to ``url`` (signed with ``token``) ``delay`` seconds after
+        each subscribe message is accepted; ``fmt`` "xml" (the console's default) or "json"."""
+        if fmt not in ("xml", "json"):
+            raise ValueError("fmt is xml or json")
+        with self.lock:
+            self._push = (url, token, delay, fmt)
+
+    def drop_pushes(self, times: int = 1) -> None:
+        """The next ``times`` send results are never pushed (WeChat's push lost)."""
+        with self.lock:
+            self._push_drops += times
+
+    def fail_pushes(self, times: int = 1, *, error_code: int = 10005, status: str = "fail: user refused") -> None:
+        """The next ``times`` accepted subscribe messages are not delivered: their pushed result says so."""
+        with self.lock:
+            self._push_failures.extend([(error_code, status)] * times)
+
+    def wait_for_pushes(self, timeout: float = 10.0) -> None:
+        """Block until every scheduled push was made (for tests that count them)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                threads = list(self._push_threads)
+            alive = [t for t in threads if t.is_alive()]
+            if not alive:
+                return
+            alive[0].join(max(0.0, deadline - time.monotonic()))
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{len(alive)} pushes still pending after {timeout}s")
+
+    def _schedule_push(self, msgid: int, body: dict[str, Any]) -> None:
+        # Called under the lock when a subscribe message is accepted.
+        if self._push is None:
+            return
+        if self._push_drops > 0:
+            self._push_drops -= 1
+            return
+        url, token, delay, fmt = self._push
+        error_code, status = self._push_failures.popleft() if self._push_failures else (0, "success")
+        openid, template_id = str(body["touser"]), str(body["template_id"])
+
+        def push() -> None:
+            if self._stopping.wait(delay):
+                return
+            params, payload = build_subscribe_sent_event(
+                token,
+                to_user="gh_fake_miniprogram",
+                from_user=openid,
+                template_id=template_id,
+                msg_id=msgid,
+                error_code=error_code,
+                error_status=status,
+                fmt=fmt,
+            )
+            content_type = "application/json" if fmt == "json" else "text/xml"
+            try:
+                code = httpx.post(
+                    url, params=params, content=payload, headers={"Content-Type": content_type}, timeout=10
+                ).status_code
+            except httpx.HTTPError:
+                code = 0
+            with self.lock:
+                self.pushes.append(Push(msgid, openid, error_code, code))
+
+        thread = threading.Thread(target=push, name="wechat-fake-push", daemon=True)
+        self._push_threads.append(thread)
+        thread.start()
 
     def add_login_code(
         self,
@@ -607,6 +702,7 @@ class WeChatFake(LoopbackFake[RecordedCall]):
                 raise _WeChatError(43101)
             self._quota[quota_key] -= 1
         msgid = self._accept("subscribe", msg)
+        self._schedule_push(msgid, msg)
         return _Response(200, {"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
     def _ep_msg_sec_check(self, query: dict[str, str], body: bytes, parsed: Any) -> _Response:
@@ -725,6 +821,56 @@ def build_template_finish_event(
         "openid": from_user,
     }
     return params, xml.encode("utf-8")
+
+
+def build_subscribe_sent_event(
+    token: str,
+    *,
+    to_user: str,
+    from_user: str,
+    template_id: str,
+    msg_id: int | str,
+    error_code: int = 0,
+    error_status: str = "success",
+    fmt: str = "xml",
+    timestamp: int | None = None,
+    nonce: str | None = None,
+    create_time: int | None = None,
+) -> tuple[dict[str, str], bytes]:
+    """A signed ``subscribe_msg_sent_event`` (the mini-program's message push, plaintext mode): the
+    query (``signature``, ``timestamp``, ``nonce``) and the body, XML or JSON (``fmt``), with one
+    ``SubscribeMsgSentEvent.List`` item (an object, as WeChat sends a single one)."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = nonce if nonce is not None else str(secrets.randbelow(10**10))
+    created = int(ts) if create_time is None else create_time
+    item = {"TemplateId": template_id, "MsgID": str(msg_id), "ErrorCode": str(error_code), "ErrorStatus": error_status}
+    if fmt == "json":
+        doc = {
+            "ToUserName": to_user,
+            "FromUserName": from_user,
+            "CreateTime": str(created),
+            "MsgType": "event",
+            "Event": "subscribe_msg_sent_event",
+            "SubscribeMsgSentEvent": {"List": item},
+        }
+        body = json.dumps(doc).encode("utf-8")
+    else:
+        for text in (to_user, from_user, template_id, error_status):
+            if "]]>" in text:
+                raise ValueError("value cannot contain ']]>'")
+        fields = "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in item.items())
+        body = (
+            "<xml>"
+            f"<ToUserName><![CDATA[{to_user}]]></ToUserName>"
+            f"<FromUserName><![CDATA[{from_user}]]></FromUserName>"
+            f"<CreateTime>{created}</CreateTime>"
+            "<MsgType><![CDATA[event]]></MsgType>"
+            "<Event><![CDATA[subscribe_msg_sent_event]]></Event>"
+            f"<SubscribeMsgSentEvent><List>{fields}</List></SubscribeMsgSentEvent>"
+            "</xml>"
+        ).encode()
+    params = {"signature": wechat_signature(token, ts, nonce), "timestamp": ts, "nonce": nonce}
+    return params, body
 
 
 _REAL_API_HOST = "https://api.weixin.qq.com/"
