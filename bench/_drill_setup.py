@@ -24,6 +24,8 @@ from server.settings import Settings
 from tests.support.sms_fake import SmsFake
 from tests.support.wechat_fake import WeChatFake
 
+MP_TOKEN = "drillmptoken"  # noqa: S105 - a loopback fake's push token
+
 # Setting up -------------------------------------------------------------------------------------------------
 
 
@@ -55,6 +57,9 @@ def make_settings(
         notify_wechat_templates=",".join(f"{k}=TPL_{k.replace('.', '_').upper()}" for k in keys),
         notify_sms_templates=",".join(f"{k}={1001 + i}" for i, k in enumerate(keys)),
         police_lookup_rate="1000000/hour",
+        # WeChat pushes each subscribe message's send result here: a row in doubt after the worker's
+        # death waits for it instead of going twice (notify/channels/wechat.py).
+        wechat_mp_token=MP_TOKEN,
     )
 
 
