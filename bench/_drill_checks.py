@@ -134,6 +134,9 @@ async def final_checks(
         )
         doubted = await Attempt.filter(outcome="in_doubt").values_list("notification_id", flat=True)
         doubted_openids = set(await Notification.filter(id__in=list(doubted)).values_list("openid", flat=True))
+        # Sends the killed worker made and never recorded, settled by WeChat's pushed send result.
+        settled = await Attempt.filter(outcome="receipt", detail__contains="nobody recorded").count()
+        in_flight = await Attempt.filter(outcome__in=["retaken", "in_doubt"]).count()
     finally:
         await db.close_db()
     by_status = Counter(str(s) for _, s, _, _ in notes)
@@ -155,7 +158,8 @@ async def final_checks(
         f"{len(notes)} rows {dict(by_status)}, sent by {dict(channels)}; WeChat fake {sum(wechat_ids.values())} "
         f"deliveries ({len(stray_wechat)} no row recorded, {len(missing_wechat)} rows unmatched); SMS fake "
         f"{sum(sms_count.values())} ({len(bad_sms)} rows not delivered once, {stray_sms} unknown); "
-        f"{len(doubted)} rows in doubt (a dispatcher died mid-send; {explained} of the extra WeChat deliveries "
+        f"{in_flight} rows taken again after the worker's death, {settled} settled by WeChat's push of a send "
+        f"nobody recorded; {len(doubted)} rows in doubt ({explained} of the extra WeChat deliveries "
         f"went to their recipients)" + (f"; not sent: {dict(unsent)}" if unsent else ""),
     ))  # fmt: skip
     return checks

@@ -25,6 +25,7 @@ from tests.support.sms_fake import SmsFake
 from tests.support.wechat_fake import WeChatFake
 
 MP_TOKEN = "drillmptoken"  # noqa: S105 - a loopback fake's push token
+SMS_TOKEN = "drillsmstoken"  # noqa: S105 - the same for the SMS fake's status callback
 
 # Setting up -------------------------------------------------------------------------------------------------
 
@@ -60,6 +61,7 @@ def make_settings(
         # WeChat pushes each subscribe message's send result here: a row in doubt after the worker's
         # death waits for it instead of going twice (notify/channels/wechat.py).
         wechat_mp_token=MP_TOKEN,
+        sms_callback_token=SMS_TOKEN,  # Tencent posts each SMS's delivery report, as WeChat its send result
     )
 
 

@@ -67,7 +67,7 @@ from _drill_checks import RATE_PER_MINUTE, RATE_ROUTE, final_checks, print_table
 from _drill_load import Records, World, alarmer, gate, gateway, police, reporter, scanner, sse_client
 from _drill_pieces import Postgres, kill_group, nginx_conf, redis_argv, wait_redis, wait_worker, which
 from _drill_restore import restore_drill
-from _drill_setup import MP_TOKEN, make_settings, register_bikes, register_sensors, seed, seed_checkpoints
+from _drill_setup import MP_TOKEN, SMS_TOKEN, make_settings, register_bikes, register_sensors, seed, seed_checkpoints
 from _harness import GMID, HOST, LIFTED_RATE, Process, Server, Workspace, free_port, gmid, gmid_env, run
 
 from miniapp_api.reports import events as report_events
@@ -114,6 +114,7 @@ def drill(args: argparse.Namespace, work: Workspace) -> int:
         base = f"http://{HOST}:{nginx_port}"
         settings = make_settings(work, database_url, redis_url, base, wechat, sms)
         wechat.set_push(f"{base}/api/v1/notify/wechat/miniprogram/events", MP_TOKEN, delay=1.0)
+        sms.set_push(f"{base}/api/v1/notify/sms/status?token={SMS_TOKEN}", delay=1.0)
         env = gmid_env(settings)
         init_keys(settings)
         gmid(env, "migrate", cwd=work.path)
@@ -197,6 +198,11 @@ def drill(args: argparse.Namespace, work: Workspace) -> int:
                     state["app1"] = await asyncio.to_thread(start_app, 0)
                     rec.mark("app 1 back")
                 elif name == "kill worker":
+                    # The next sends answer slowly, so that the kill lands while some are in flight: the
+                    # fakes deliver them, the dead worker never records it (rows in doubt).
+                    wechat.delay_next("/cgi-bin/message/subscribe/send", 1.5, times=8)
+                    sms.delay_next(1.5, times=4)
+                    await asyncio.sleep(0.7)
                     rec.mark("worker killed")
                     kill_group(state["worker"])
                 elif name == "restart worker":

@@ -140,6 +140,25 @@ async def test_an_sms_that_timed_out_waits_for_its_receipt_instead_of_going_twic
     assert len(sms.sent) == 1
 
 
+async def test_an_sms_whose_answer_was_lost_is_settled_by_the_report_tencent_pushes(
+    slow_sms_receipts: Dispatcher, sms: SmsFake, notify_settings: Settings, client: httpx.AsyncClient
+) -> None:
+    # As in production: Tencent posts the delivery report to the status callback on its own.
+    sms.set_push(f"{client.base_url}/api/v1/notify/sms/status?token={notify_settings.sms_callback_token}")
+    row = await stolen("a1p", phone=PHONE, channels=["sms"])
+    sms.delay_next(1.5)  # sms_timeout is 1 s; the gateway sends it anyway, then reports it
+    await slow_sms_receipts.run_once()
+    await asyncio.to_thread(sms.wait_for_calls, 1, 5.0)
+    await asyncio.to_thread(sms.wait_for_pushes, 10.0)
+    [text] = sms.sent
+    assert sms.pushes == [(text.serial_no, 200)]
+    row = await reload(row)
+    assert (row.status, row.provider_message_id, row.receipt_status) == (Status.SENT, text.serial_no, "delivered")
+    await make_due(row)
+    assert await slow_sms_receipts.run_once() == 0
+    assert len(sms.sent) == 1
+
+
 async def test_an_sms_refused_outright_is_retried_without_waiting_for_a_receipt(
     slow_sms_receipts: Dispatcher, sms: SmsFake
 ) -> None:

@@ -40,6 +40,11 @@ __all__ = ["LoopbackFake", "RecordedCall", "Request", "Response", "Scripted", "h
 _REASONS = {s.value: s.phrase for s in http.HTTPStatus}
 
 
+# A push the app does not answer 200 is tried again after a second, three tries in all (WeChat, Tencent).
+PUSH_TRIES = 3
+PUSH_RETRY_SECONDS = 1.0
+
+
 @dataclass
 class Request:
     """One request as the fake sees it. ``headers`` names are lower-cased; ``json`` is the parsed
@@ -138,6 +143,7 @@ class LoopbackFake(Generic[CallT]):
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
+        self._push_threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ what a fake implements
 
@@ -164,6 +170,48 @@ class LoopbackFake(Generic[CallT]):
     def delay_key(self, request: Request) -> str:
         """Which queue of scripted delays applies to ``request`` (one for all calls by default)."""
         return ""
+
+    # ------------------------------------------------------------------ pushes to the app
+
+    def push_later(self, delay: float, post: Callable[[], int], done: Callable[[int], None]) -> None:
+        """What a provider posts back to the app (a send result, a delivery report), ``delay`` seconds
+        from now, from a thread: ``post()`` makes the request and gives its HTTP status (0: no answer);
+        not answered 200, it is tried again, PUSH_TRIES in all, as WeChat and Tencent do. ``done`` gets
+        the last status (called under the lock)."""
+
+        def run() -> None:
+            if self._stopping.wait(delay):
+                return
+            code = 0
+            for attempt in range(PUSH_TRIES):
+                if attempt and self._stopping.wait(PUSH_RETRY_SECONDS):
+                    break
+                try:
+                    code = post()
+                except Exception:  # no answer (refused, reset, timed out): tried again, as the provider would
+                    code = 0
+                if code == 200:
+                    break
+            with self.lock:
+                done(code)
+
+        thread = threading.Thread(target=run, name=f"{self.thread_name}-push", daemon=True)
+        with self.lock:
+            self._push_threads.append(thread)
+        thread.start()
+
+    def wait_for_pushes(self, timeout: float = 10.0) -> None:
+        """Block until every scheduled push was made (for tests that count them)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                threads = list(self._push_threads)
+            alive = [t for t in threads if t.is_alive()]
+            if not alive:
+                return
+            alive[0].join(max(0.0, deadline - time.monotonic()))
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{len(alive)} pushes still pending after {timeout}s")
 
     # ------------------------------------------------------------------ lifecycle
 

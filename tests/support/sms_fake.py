@@ -234,6 +234,9 @@ class SmsFake(LoopbackFake[RecordedCall]):
         self._number_failures: dict[str, _NumberFailure] = {}
         self._templates: set[str] | None = None
         self._serial = 0
+        self._push: tuple[str, float] | None = None  # the status callback's URL, delay
+        self.pushes: list[tuple[str, int]] = []
+        """Status reports pushed to :meth:`set_push`'s URL: (serial number, the app's HTTP status)."""
 
     # ------------------------------------------------------------------ pointing a client at the fake
 
@@ -281,6 +284,25 @@ class SmsFake(LoopbackFake[RecordedCall]):
         by default every non-empty id is."""
         with self.lock:
             self._templates = set(self._templates or ()) | set(template_ids)
+
+    def set_push(self, url: str, *, delay: float = 0.0) -> None:
+        """Post each accepted message's delivery report to ``url`` (the status callback configured in
+        Tencent's console, its token in the query) ``delay`` seconds after it was accepted, as Tencent does
+        once the handset answers: a JSON array of one :meth:`status_report`."""
+        with self.lock:
+            self._push = (url, delay)
+
+    def _schedule_push(self, sent: SentSms) -> None:
+        # Called under the lock when a message is accepted.
+        if self._push is None:
+            return
+        url, delay = self._push
+        report = self.status_report(sent)
+
+        def post() -> int:
+            return httpx.post(url, json=[report], timeout=5).status_code
+
+        self.push_later(delay, post, lambda code: self.pushes.append((sent.serial_no, code)))
 
     # ------------------------------------------------------------------ inspection
 
@@ -472,20 +494,20 @@ class SmsFake(LoopbackFake[RecordedCall]):
             if code == "Ok":
                 entry["SerialNo"] = self._next_serial()
                 entry["Fee"] = 1
-                self.sent.append(
-                    SentSms(
-                        serial_no=entry["SerialNo"],
-                        phone=phone,
-                        template_id=template_id,
-                        params=list(params),
-                        sign_name=optional["SignName"],
-                        session_context=optional["SessionContext"],
-                        extend_code=optional["ExtendCode"],
-                        sender_id=optional["SenderId"],
-                        request_id=request_id,
-                        time=self.now(),
-                    )
+                accepted = SentSms(
+                    serial_no=entry["SerialNo"],
+                    phone=phone,
+                    template_id=template_id,
+                    params=list(params),
+                    sign_name=optional["SignName"],
+                    session_context=optional["SessionContext"],
+                    extend_code=optional["ExtendCode"],
+                    sender_id=optional["SenderId"],
+                    request_id=request_id,
+                    time=self.now(),
                 )
+                self.sent.append(accepted)
+                self._schedule_push(accepted)
             statuses.append(entry)
         return Response(200, {"Response": {"SendStatusSet": statuses, "RequestId": request_id}})
 

@@ -453,3 +453,33 @@ def test_template_finish_event_is_signed_and_parses() -> None:
         "gh_abc",
     )
     assert params["openid"] == "o_user"
+
+
+def test_a_push_not_answered_200_is_tried_again_three_times_in_all(wx: WeChatFake, client: WeChatClient) -> None:
+    # A callback server that is away (503) twice, then answers: WeChat tries a push three times.
+    import http.server
+
+    answers = [503, 503, 200]
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(self.path)
+            self.send_response(answers.pop(0) if answers else 500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        wx.set_push(f"http://127.0.0.1:{server.server_address[1]}/events", "tok")
+        client.wxa.send_subscribe_message("o_user", "TPL", {"thing1": {"value": "x"}})
+        wx.wait_for_pushes(10.0)
+        assert len(seen) == 3 and [p.status for p in wx.pushes] == [200]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -79,7 +79,6 @@ import hashlib
 import json
 import re
 import secrets
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -179,9 +178,6 @@ _SUBSCRIBE_KEY = re.compile(r"^([a-z_]+?)(\d+)$")
 _MINIPROGRAM_STATES = frozenset({"developer", "trial", "formal"})
 _LANGS = frozenset({"zh_CN", "en_US", "zh_HK", "zh_TW"})
 _MSGID_BASE = 2_900_000_000_000_000_000
-# As WeChat does with a push its server did not answer 200: three tries in all.
-PUSH_TRIES = 3
-PUSH_RETRY_SECONDS = 1.0
 
 
 # --------------------------------------------------------------------------- records
@@ -300,7 +296,6 @@ class WeChatFake(LoopbackFake[RecordedCall]):
         self._push: tuple[str, str, float, str] | None = None  # url, token, delay, format
         self._push_drops = 0
         self._push_failures: deque[tuple[int, str]] = deque()
-        self._push_threads: list[threading.Thread] = []
         self.pushes: list[Push] = []
         """Subscribe-message results pushed to :meth:`set_push`'s URL, in order."""
 
@@ -324,19 +319,6 @@ class WeChatFake(LoopbackFake[RecordedCall]):
         with self.lock:
             self._push_failures.extend([(error_code, status)] * times)
 
-    def wait_for_pushes(self, timeout: float = 10.0) -> None:
-        """Block until every scheduled push was made (for tests that count them)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.lock:
-                threads = list(self._push_threads)
-            alive = [t for t in threads if t.is_alive()]
-            if not alive:
-                return
-            alive[0].join(max(0.0, deadline - time.monotonic()))
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"{len(alive)} pushes still pending after {timeout}s")
-
     def _schedule_push(self, msgid: int, body: dict[str, Any]) -> None:
         # Called under the lock when a subscribe message is accepted.
         if self._push is None:
@@ -348,39 +330,23 @@ class WeChatFake(LoopbackFake[RecordedCall]):
         error_code, status = self._push_failures.popleft() if self._push_failures else (0, "success")
         openid, template_id = str(body["touser"]), str(body["template_id"])
 
-        def push() -> None:
-            if self._stopping.wait(delay):
-                return
-            params, payload = build_subscribe_sent_event(
-                token,
-                to_user="gh_fake_miniprogram",
-                from_user=openid,
-                template_id=template_id,
-                msg_id=msgid,
-                error_code=error_code,
-                error_status=status,
-                fmt=fmt,
-            )
-            content_type = "application/json" if fmt == "json" else "text/xml"
-            code = 0
-            # As WeChat does: a push not answered 200 is tried again, three tries in all.
-            for attempt in range(PUSH_TRIES):
-                if attempt and self._stopping.wait(PUSH_RETRY_SECONDS):
-                    break
-                try:
-                    code = httpx.post(
-                        url, params=params, content=payload, headers={"Content-Type": content_type}, timeout=5
-                    ).status_code
-                except httpx.HTTPError:
-                    code = 0
-                if code == 200:
-                    break
-            with self.lock:
-                self.pushes.append(Push(msgid, openid, error_code, code))
+        params, payload = build_subscribe_sent_event(
+            token,
+            to_user="gh_fake_miniprogram",
+            from_user=openid,
+            template_id=template_id,
+            msg_id=msgid,
+            error_code=error_code,
+            error_status=status,
+            fmt=fmt,
+        )
+        content_type = "application/json" if fmt == "json" else "text/xml"
 
-        thread = threading.Thread(target=push, name="wechat-fake-push", daemon=True)
-        self._push_threads.append(thread)
-        thread.start()
+        def post() -> int:
+            answer = httpx.post(url, params=params, content=payload, headers={"Content-Type": content_type}, timeout=5)
+            return answer.status_code
+
+        self.push_later(delay, post, lambda code: self.pushes.append(Push(msgid, openid, error_code, code)))
 
     def add_login_code(
         self,
