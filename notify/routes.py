@@ -172,10 +172,7 @@ def _check_wechat_signature(request: Request, query: WeChatEventQuery, *, minipr
 @errors(403, 503)
 async def wechat_verify(request: Request, query: WeChatEventQuery) -> HTTPResponse:
     """WeChat's server-URL check (服务器配置): answer `echostr` when the signature is right."""
-    _check_wechat_signature(request, query)
-    if not query.echostr:
-        raise BadRequest("echostr is missing.", code="missing_echostr")
-    return text(query.echostr)
+    return _echo(request, query, miniprogram=False)
 
 
 @bp.post("/notify/wechat/events", name="notify.wechat.events")
@@ -188,10 +185,7 @@ async def wechat_verify(request: Request, query: WeChatEventQuery) -> HTTPRespon
 async def wechat_events(request: Request, query: WeChatEventQuery) -> HTTPResponse:
     """Events of the official account (plaintext mode). `TEMPLATESENDJOBFINISH` updates the
     notification's receipt; a failed delivery moves it to its next channel. Others are acknowledged."""
-    _check_wechat_signature(request, query)
-    body = request.body or b""
-    if len(body) > _MAX_CALLBACK_BYTES:
-        raise PayloadTooLarge("The event is too large.")
+    body = _event_body(request, query, miniprogram=False)
     try:
         event = parse_message(body.decode("utf-8"))
         # wechatpy converts fields when they are read: read them here, where bad values are a 400.
@@ -219,10 +213,23 @@ async def wechat_events(request: Request, query: WeChatEventQuery) -> HTTPRespon
 async def wechat_mp_verify(request: Request, query: WeChatEventQuery) -> HTTPResponse:
     """The mini-program's message push URL check (消息推送): answer `echostr` when the signature (with
     `GMID_WECHAT_MP_TOKEN`) is right."""
-    _check_wechat_signature(request, query, miniprogram=True)
+    return _echo(request, query, miniprogram=True)
+
+
+def _echo(request: Request, query: WeChatEventQuery, *, miniprogram: bool) -> HTTPResponse:
+    _check_wechat_signature(request, query, miniprogram=miniprogram)
     if not query.echostr:
         raise BadRequest("echostr is missing.", code="missing_echostr")
     return text(query.echostr)
+
+
+def _event_body(request: Request, query: WeChatEventQuery, *, miniprogram: bool) -> bytes:
+    """A signed event's body, within the size limit."""
+    _check_wechat_signature(request, query, miniprogram=miniprogram)
+    body = request.body or b""
+    if len(body) > _MAX_CALLBACK_BYTES:
+        raise PayloadTooLarge("The event is too large.")
+    return body
 
 
 @bp.post("/notify/wechat/miniprogram/events", name="notify.wechat.mp.events")
@@ -236,10 +243,7 @@ async def wechat_mp_events(request: Request, query: WeChatEventQuery) -> HTTPRes
     """Events of the mini-program's message push (plaintext mode, XML or JSON). `subscribe_msg_sent_event`
     (the result of each subscribe message) settles the notification it is about: delivered, it is sent
     (and not sent again after a crash); failed, it moves to its next channel. Others are acknowledged."""
-    _check_wechat_signature(request, query, miniprogram=True)
-    body = request.body or b""
-    if len(body) > _MAX_CALLBACK_BYTES:
-        raise PayloadTooLarge("The event is too large.")
+    body = _event_body(request, query, miniprogram=True)
     try:
         receipts = wechat_push.parse_subscribe_results(body)
     except wechat_push.BadEvent as exc:

@@ -376,19 +376,26 @@ async def apply_subscribe_receipt(receipt: SubscribeReceipt, *, templates: froze
     detail = f"WeChat send result: {receipt.error_status.strip()[:64]}"
     if receipt.delivered:
         await Notification.filter(id=row.id).update(receipt_status="delivered", receipt_at=receipt.at, updated_at=now)
-        await Attempt.create(
-            notification_id=row.id,
-            at=now,
-            channel="wechat",
-            outcome="receipt",
-            code="delivered",
-            detail="WeChat send result: success",
-            provider_message_id=msg_id,
-        )
+        await _delivered_on_wechat(row, msg_id, "WeChat send result: success", at=now)
         return True
     if row.status is Status.SENT:
         await _undelivered(row, channel="wechat", code=code, detail=detail)
     return True
+
+
+async def _delivered_on_wechat(
+    row: Notification, msg_id: str, detail: str, *, at: dt.datetime, conn: BaseDBAsyncClient | None = None
+) -> None:
+    await Attempt.create(
+        notification_id=row.id,
+        at=at,
+        channel="wechat",
+        outcome="receipt",
+        code="delivered",
+        detail=detail,
+        provider_message_id=msg_id,
+        using_db=conn,
+    )
 
 
 async def _settle_unrecorded(row: Notification, receipt: SubscribeReceipt, msg_id: str) -> bool:
@@ -423,15 +430,8 @@ async def _settle_unrecorded(row: Notification, receipt: SubscribeReceipt, msg_i
                 return False  # one receipt settles one row
             if not await Notification.filter(**same).using_db(conn).update(**changes):
                 return False
-            await Attempt.create(
-                notification_id=row.id,
-                at=now,
-                channel="wechat",
-                outcome="receipt",
-                code="delivered",
-                detail="WeChat send result: success, of a send nobody recorded",
-                provider_message_id=msg_id,
-                using_db=conn,
+            await _delivered_on_wechat(
+                row, msg_id, "WeChat send result: success, of a send nobody recorded", at=now, conn=conn
             )
         log.info("wechat subscribe result settled an unrecorded send id=%s", row.public_id)
         return True

@@ -12,10 +12,7 @@ import asyncio
 import hashlib
 import json
 import logging
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -159,18 +156,6 @@ async def test_a_late_server_error_does_not_release_the_claim_that_took_over(
     await app.ctx.redis.set(key, theirs, ex=30)
     assert (await first).status_code == 503
     assert await app.ctx.redis.get(key) == theirs.encode()
-
-
-@pytest.fixture
-def own_redis() -> Iterator[EmbeddedRedis]:
-    folder = Path(tempfile.mkdtemp(prefix="gri", dir="/tmp"))  # a short path: unix sockets
-    server = EmbeddedRedis(folder)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -3,30 +3,12 @@ clean answer a client may retry, never 500; and the service answers again once R
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
-import pytest
 from sanic import Sanic
 
 from server.redis import EmbeddedRedis
 from server.settings import Settings
 from tests.support.app_server import RunningApp
-
-
-@pytest.fixture
-def own_redis() -> Iterator[EmbeddedRedis]:
-    folder = Path(tempfile.mkdtemp(prefix="grr", dir="/tmp"))  # a short path: unix sockets
-    server = EmbeddedRedis(folder)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def test_requests_get_503_while_redis_is_away_and_200_when_it_is_back(
