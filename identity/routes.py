@@ -34,7 +34,7 @@ from identity.schemas import (
 )
 from identity.wechat import WeChatGateway
 from server.auth import public, require_principal, requires, token_ignored
-from server.errors import Forbidden, NotFound
+from server.errors import NotFound
 from server.ratelimit import rate_limit
 from server.validation import errors, json_body, query_args, responds
 from server.wire import wire_time
@@ -337,8 +337,7 @@ async def correct_id_number(request: Request, public_id: str, body: IdNumberCorr
 async def verify_audit(request: Request) -> HTTPResponse:
     """Walk the whole audit chain now, as `gmid audit verify` does: the district administration only
     (403 `district_only` below it: the chain is one for the whole district)."""
-    if not service.is_district_level(require_principal(request)):
-        raise Forbidden("Only the district administration verifies the audit chain.", code="district_only")
+    service.require_district(require_principal(request), "verifies the audit chain")
     result = await audit.verify()
     out = AuditVerifyOut(ok=result.ok, checked=result.checked, broken_seq=result.broken_seq, problem=result.problem)
     return json(out.model_dump(mode="json"), headers={"Cache-Control": "no-store"})

@@ -210,6 +210,15 @@ def is_district_level(viewer: Principal) -> bool:
     return viewer.node_path is not None and viewer.node_path.count("/") == 2
 
 
+def require_district(viewer: Principal, does: str) -> Principal:
+    """403 ``district_only`` below the district's own node. For what is one for the whole district (the
+    signing keys, the audit chain, buildings that may name any grid, the key areas); ``does`` says what
+    the district administration alone does, e.g. "imports buildings"."""
+    if not is_district_level(viewer):
+        raise Forbidden(f"Only the district administration {does}.", code="district_only")
+    return viewer
+
+
 NOWHERE = "//"  # no node's path starts with it (paths are /GM/..., codes never contain "/")
 
 

@@ -13,21 +13,18 @@ from sanic.response import HTTPResponse, file, json
 from identity import audit
 from identity.roles import Role
 from identity.routes import client_addr
-from identity.service import is_district_level
+from identity.service import require_district
 from qr import key_admin, keys, sheet_jobs
 from qr.schemas import KeyList, KeyOut, RetireIn, RetireOut, RotateIn, RotateOut, SheetIn, SheetJobOut
 from server.auth import Principal, require_principal, requires
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.errors import Conflict, NotFound, ValidationFailed
 from server.validation import errors, json_body, responds
 
 bp = Blueprint("qr_admin", url_prefix="/api/v1/admin/qr")
 
 
 def district_admin(request: Request) -> Principal:
-    principal = require_principal(request)
-    if not is_district_level(principal):
-        raise Forbidden("Only the district administration manages the QR signing keys.", code="district_only")
-    return principal
+    return require_district(require_principal(request), "manages the QR signing keys")
 
 
 def who(request: Request, principal: Principal) -> audit.Who:

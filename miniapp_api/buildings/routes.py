@@ -27,7 +27,7 @@ from miniapp_api.buildings.schemas import (
 from qr.models import Credential
 from qr.routes import code_url, image_urls
 from server.auth import Principal, require_principal, requires
-from server.errors import Forbidden, UnsupportedMediaType, ValidationFailed
+from server.errors import UnsupportedMediaType, ValidationFailed
 from server.validation import errors, json_body, query_args, responds
 
 bp = Blueprint("buildings", url_prefix="/api/v1")
@@ -209,12 +209,9 @@ SHOWN_REJECTIONS = 1000
 def district_importer(request: Request) -> Principal:
     """Who may import buildings: the district administration only (a file's row may name any grid, or
     move a building into another street). The console's import page asks the same question."""
-    from identity.service import is_district_level
+    from identity.service import require_district
 
-    principal = require_principal(request)
-    if not is_district_level(principal):
-        raise Forbidden("Only the district administration imports buildings.", code="district_only")
-    return principal
+    return require_district(require_principal(request), "imports buildings")
 
 
 @bp.post("/buildings/import", name="buildings.import")

@@ -21,7 +21,7 @@ from miniapp_api.wristbands.models import KeyArea
 from miniapp_api.wristbands.people_schemas import KeyAreaImportRejected, KeyAreaIn, KeyAreaOut, KeyAreaPatch
 from server import public_ids
 from server.auth import Principal
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.errors import Conflict, NotFound, ValidationFailed
 
 MAX_ROWS = 5000
 COLUMNS = ("area_code", "name", "risk_level", "from", "until", "source")
@@ -40,8 +40,7 @@ def utcnow() -> dt.datetime:
 
 
 def ensure_district(viewer: Principal) -> None:
-    if not identity_service.is_district_level(viewer):
-        raise Forbidden("Key areas are kept by the district's administrators.", code="district_only")
+    identity_service.require_district(viewer, "keeps the key areas")
 
 
 def area_out(row: KeyArea) -> KeyAreaOut:
