@@ -115,6 +115,7 @@ def nginx_conf(folder: Path, port: int, app_ports: list[int]) -> Path:
     text = re.sub(r"^\s*listen \[::\]:.*\n", "", text, flags=re.M)
     text = re.sub(r"^\s*(ssl_\w+|add_header Strict-Transport-Security) .*\n", "", text, flags=re.M)
     text = text.replace("listen 443 ssl http2;", f"listen {HOST}:{port};")
+    text = re.sub(r"^\s*access_log .*\n", "", text, flags=re.M)  # the load would fill it: off (nginx.conf)
     (folder / "gmid.conf").write_text(text)
     main = folder / "nginx.conf"
     main.write_text(

@@ -83,6 +83,7 @@ def local_config(folder: Path, app_port: int, http_port: int, https_port: int) -
     text = text.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
     text = text.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
     text = text.replace("/etc/ssl/gmid/fullchain.pem", str(cert)).replace("/etc/ssl/gmid/privkey.pem", str(key))
+    text = text.replace("/var/log/nginx/gmid.access.log", str(folder / "access.log"))
     (folder / "gmid.conf").write_text(text)
     main = folder / "nginx.conf"
     main.write_text(
@@ -158,6 +159,13 @@ async def test_requests_pass_through_nginx_as_the_configuration_says(settings: S
                 assert (await http.get("/metrics")).status_code == 403
                 async with httpx.AsyncClient(base_url=server.base_url) as direct:
                     assert (await direct.get("/metrics")).status_code == 200
+
+                # The access log keeps the path, never the query (it may carry an ID number) nor a referrer.
+                secret = "id_number=110101199003071234"
+                await http.get(f"/api/v1/police/ebikes?{secret}", headers={"Referer": f"https://x.example/?{secret}"})
+                logged = (nginx_dir / "access.log").read_text()
+                assert '"GET /api/v1/police/ebikes HTTP/' in logged
+                assert "110101199003071234" not in logged and "id_number" not in logged
 
                 # A body over GMID_MAX_BODY_BYTES stops at nginx (413) before it reaches an instance.
                 too_big = await http.post("/api/v1/scan", content=b"x" * (settings.max_body_bytes + 1024))
