@@ -25,6 +25,8 @@ from miniapp_api.reports.schemas import (
     BulkOut,
     CategoryList,
     CategoryOut,
+    DepartmentList,
+    DepartmentOut,
     FeedQuery,
     FollowOut,
     MoveIn,
@@ -120,6 +122,20 @@ async def submit(request: Request, body: SubmitIn) -> HTTPResponse:
     )
     out = await report_out(report, viewer=access.Viewer(principal, account.id))
     return json(out.model_dump(mode="json"), status=201)
+
+
+@bp.get("/report-departments", name="reports.departments")
+@public
+@token_ignored
+@responds(200, DepartmentList, "The departments a report can be dispatched to (their codes and names)")
+async def departments(request: Request) -> HTTPResponse:
+    """The district's departments, in the order of the catalogue: what a dispatch's `department` names."""
+    await catalogue.ensure_defaults()
+    _, found = await names()
+    items = [
+        DepartmentOut(code=d.code, name=d.name, node=d.node_path) for d in sorted(found.values(), key=lambda d: d.id)
+    ]
+    return json(DepartmentList(items=items).model_dump(mode="json"), headers={"Cache-Control": "public, max-age=300"})
 
 
 @bp.get("/reports/mine", name="reports.mine")

@@ -138,6 +138,18 @@ class CategoryList(BaseModel):
     items: list[CategoryOut]
 
 
+class DepartmentOut(BaseModel):
+    code: str = Field(description="What a dispatch names (`department`).")
+    name: str
+    node: str | None = Field(
+        description="A local department's part of the hierarchy (a path): it takes only reports there."
+    )
+
+
+class DepartmentList(BaseModel):
+    items: list[DepartmentOut]
+
+
 class SimilarQuery(WithPoint):
     category: str = Field(min_length=1, max_length=32)
     node: str | None = Field(default=None, max_length=32)

@@ -173,9 +173,14 @@ async def test_a_report_arrives_live_is_handled_and_its_history_shows(
     await page.locator('form[data-action="accept"]').get_by_role("button", name="受理").click()
     await expect(page.locator("#state")).to_have_text("已受理")
     dispatch = page.locator('form[data-action="dispatch"]')
-    await expect(dispatch.get_by_label("部门代码（留空按派单规则）")).to_have_value("zjj")
+    # Departments by name: the routing rule's choice is named, another may be chosen.
+    chooser = dispatch.get_by_label("承办部门")
+    await expect(chooser).to_have_value("")
+    await expect(chooser.locator("option").first).to_have_text("按派单规则（光明区住房和建设局）")
+    await chooser.select_option(label="街道办事处（党群服务中心）")
     await dispatch.get_by_role("button", name="派单").click()
     await expect(page.locator("#state")).to_have_text("已派单")
+    await expect(page.locator("#facts")).to_contain_text("街道办事处（党群服务中心）")
     await page.locator('form[data-action="start"]').get_by_role("button", name="开始处理").click()
     await expect(page.locator("#state")).to_have_text("处理中")
     # A reason the state table asks for is asked for before anything is sent.

@@ -170,6 +170,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/buildings/<code:str>"):               "-    -    -    +    +    +    -    +    -    -",
     ("PATCH", "/api/v1/buildings/<code:str>"):             "-    -    -    +    +    -    -    +    -    -",
     ("GET", "/api/v1/report-categories"):                  "+    +    +    +    +    +    +    +    +    +",
+    ("GET", "/api/v1/report-departments"):                 "+    +    +    +    +    +    +    +    +    +",
     ("POST", "/api/v1/reports"):                           "-    +    +    +    -    -    -    -    -    -",
     ("GET", "/api/v1/reports/mine"):                       "-    +    +    +    +    +    +    +    +    +",
     ("GET", "/api/v1/reports/<public_id:str>"):            "-    +    +    +    +    +    +    +    +    +",

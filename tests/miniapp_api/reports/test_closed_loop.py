@@ -49,6 +49,10 @@ async def test_the_closed_loop_with_the_reporter_told_at_each_step(
     assert (await move(client, grid, report["id"], action="accept")).json()["state"] == "accepted"
     detail = await client.get(f"/api/v1/reports/{report['id']}", headers=grid.headers)
     assert detail.json()["suggested_department"] == "zjj"
+    # The codes a dispatch may name, with their names (what the console's chooser shows).
+    departments = (await client.get("/api/v1/report-departments")).json()["items"]
+    assert {"code": "zjj", "name": "光明区住房和建设局", "node": None} in departments
+    assert len({d["code"] for d in departments}) == len(departments) >= 10
     dispatched = await move(client, grid, report["id"], action="dispatch")
     assert dispatched.json()["department"] == "光明区住房和建设局"
     assert (await move(client, handler, report["id"], action="start")).json()["state"] == "in_progress"

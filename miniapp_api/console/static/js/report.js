@@ -39,6 +39,7 @@ let report = null;
 let insight = null;
 let group = null;
 let categories = [];
+let departments = []; // {code, name}: GET /api/v1/report-departments
 
 const $ = (name) => document.getElementById(name);
 
@@ -64,7 +65,7 @@ function showHeader() {
   facts($("facts"), [
     ["类别", report.category_name],
     ["承办部门", report.department || "未派单"],
-    ["建议部门", report.suggested_department],
+    ["建议部门", departmentName(report.suggested_department)],
     ["来源", CHANNELS[report.channel] || report.channel],
     ["诉求人", report.anonymous ? "匿名" : report.reporter],
     ["提交时间", fmtTime(report.created_at)],
@@ -107,7 +108,12 @@ function actionForm(action) {
   const controls = [];
   const note = h("textarea", { name: "note", maxlength: "500", required: spec.reason ? true : null, rows: "2" });
   if (action === "dispatch") {
-    controls.push(field("部门代码（留空按派单规则）", h("input", { name: "department", maxlength: "32", value: report.suggested_department || "" })));
+    // Empty: the routing rule decides (its choice is named); otherwise the department chosen.
+    const rule = departmentName(report.suggested_department);
+    controls.push(field("承办部门", h("select", { name: "department" },
+      h("option", { value: "" }, rule ? `按派单规则（${rule}）` : "按派单规则"),
+      ...departments.filter((d) => !d.node || report.node.startsWith(d.node))  // a street's own serves it only
+        .map((d) => h("option", { value: d.code }, d.name)))));
   }
   if (action === "merge") {
     const options = group ? group.members.filter((m) => m.id !== report.id) : [];
@@ -226,7 +232,7 @@ function showInsight() {
   facts($("insight"), insight.analysed ? [
     ["建议类别", insight.suggested_category_name || "无把握的建议"],
     ["置信度", insight.confidence !== null ? `${Math.round(insight.confidence * 100)}%` : ""],
-    ["建议部门", insight.suggested_department],
+    ["建议部门", departmentName(insight.suggested_department)],
     ["模型版本", insight.model_version],
   ] : [["分析", "尚未完成分析"]]);
 }
@@ -297,10 +303,18 @@ async function reload() {
   await showPlace();
 }
 
+// A department's name for its code (the code itself when the list is not at hand).
+function departmentName(code) {
+  if (!code) return code;
+  const found = departments.find((d) => d.code === code);
+  return found ? found.name : code;
+}
+
 async function start() {
   try {
-    const list = await api("GET", "/api/v1/report-categories");
-    categories = list.items;
+    const [cats, deps] = await Promise.all([api("GET", "/api/v1/report-categories"), api("GET", "/api/v1/report-departments")]);
+    categories = cats.items;
+    departments = deps.items;
   } catch (err) {
     showError(err);
   }
