@@ -729,3 +729,24 @@ async def test_a_delivered_report_settles_no_sms_that_was_never_sent(
         await dispatcher.run_once()
         assert (await reload(row)).status is Status.SENT
         assert len(sms.sent) == 1
+
+
+async def test_a_template_finish_event_whose_apply_failed_is_applied_when_sent_again(
+    client: httpx.AsyncClient, dispatcher: Dispatcher
+) -> None:
+    from tests.notify.test_subscribe_results import attempt_insert_fails_once
+
+    row = await sent_template(dispatcher, phone=PHONE)
+    assert row.provider_message_id is not None
+    params, body = build_template_finish_event(
+        OA_TOKEN, to_user=OA_ID, from_user=OA_OPENID, msg_id=int(row.provider_message_id), status="failed:user block"
+    )
+    failed: list[str] = []
+    with attempt_insert_fails_once(failed):
+        first = await client.post(EVENTS, params=params, content=body)
+    assert failed and first.status_code == 500
+    # WeChat sends the very same request again: applied this time, not taken for one already applied.
+    again = await client.post(EVENTS, params=params, content=body)
+    assert (again.status_code, again.text) == (200, "success")
+    after = await reload(row)
+    assert (after.status, after.channel_index, after.receipt_status) == (Status.PENDING, 1, "wechat_failed_userblock")

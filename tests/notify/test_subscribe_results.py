@@ -468,3 +468,21 @@ async def test_a_result_settles_no_row_whose_wechat_send_is_not_in_doubt(
         assert (answer.status_code, answer.text) == (200, "success")
     assert state(await reload(row)) == before
     assert await Attempt.filter(notification_id=row.id).count() == 0
+
+
+async def test_a_result_whose_apply_failed_is_applied_when_wechat_sends_it_again(
+    waiting: Dispatcher, wechat: WeChatFake, client: httpx.AsyncClient
+) -> None:
+    # The push answered 500 (the database failed while settling the row): WeChat sends the very same
+    # request again, and that resend must be applied, not taken for one already applied.
+    row = await in_doubt_row(waiting, wechat)
+    params, body = signed_result(from_user="o_long", msg_id="31337", nonce="again")
+    failed: list[str] = []
+    with attempt_insert_fails_once(failed):
+        first = await client.post(PUSH, params=params, content=body)
+    assert failed and first.status_code == 500
+    assert (await reload(row)).status is Status.FAILED
+    again = await client.post(PUSH, params=params, content=body)
+    assert (again.status_code, again.text) == (200, "success")
+    row = await reload(row)
+    assert (row.status, row.provider_message_id) == (Status.SENT, "31337")
