@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
 import time
 
+from redis.exceptions import RedisError
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, text
 from wechatpy import parse_message
@@ -199,7 +201,11 @@ async def wechat_events(request: Request, query: WeChatEventQuery) -> HTTPRespon
     if not await _first_delivery(request, query, body):
         return text("success")  # WeChat's own resend of an event already applied
     if receipt is not None:
-        found = await service.apply_wechat_receipt(msg_id=receipt[0], status=receipt[1], openid=receipt[2])
+        try:
+            found = await service.apply_wechat_receipt(msg_id=receipt[0], status=receipt[1], openid=receipt[2])
+        except Exception:
+            await _forget_delivery(request, query)
+            raise
         log.info("wechat receipt msgid=%s status=%s matched=%s", receipt[0], receipt[1][:32], found)
     return text("success")
 
@@ -251,11 +257,27 @@ async def wechat_mp_events(request: Request, query: WeChatEventQuery) -> HTTPRes
     if not await _first_delivery(request, query, body):
         return text("success")  # WeChat's own resend of an event already applied
     ids = templates.parse_id_map(request.app.ctx.settings.notify_wechat_templates)
-    for receipt in receipts:
-        names = frozenset(name for name, template_id in ids.items() if template_id == receipt.template_id)
-        found = await service.apply_subscribe_receipt(receipt, templates=names)
-        log.info("wechat subscribe result msgid=%s code=%s matched=%s", receipt.msg_id, receipt.error_code, found)
+    try:
+        for receipt in receipts:
+            names = frozenset(name for name, template_id in ids.items() if template_id == receipt.template_id)
+            found = await service.apply_subscribe_receipt(receipt, templates=names)
+            log.info("wechat subscribe result msgid=%s code=%s matched=%s", receipt.msg_id, receipt.error_code, found)
+    except Exception:
+        # Applying each result again is harmless (a MsgID settles one row once): WeChat's resend applies all.
+        await _forget_delivery(request, query)
+        raise
     return text("success")
+
+
+def _delivery_key(query: WeChatEventQuery) -> str:
+    return "gmid:notify:wechat-nonce:" + hashlib.sha256(f"{query.timestamp}:{query.nonce}".encode()).hexdigest()
+
+
+async def _forget_delivery(request: Request, query: WeChatEventQuery) -> None:
+    """The event could not be applied (it answers 500): WeChat's resend of it must be applied, not
+    taken for one already applied."""
+    with contextlib.suppress(RedisError):
+        await request.app.ctx.redis.delete(_delivery_key(query))
 
 
 async def _first_delivery(request: Request, query: WeChatEventQuery, body: bytes) -> bool:
@@ -263,7 +285,7 @@ async def _first_delivery(request: Request, query: WeChatEventQuery, body: bytes
     callback URL could carry another body until its timestamp is stale. Each (timestamp, nonce) is
     kept with its body's digest for that time: the same body again is WeChat resending (answered,
     not applied twice); another body is refused."""
-    key = "gmid:notify:wechat-nonce:" + hashlib.sha256(f"{query.timestamp}:{query.nonce}".encode()).hexdigest()
+    key = _delivery_key(query)
     digest = hashlib.sha256(body).hexdigest()
     redis = request.app.ctx.redis
     if await redis.set(key, digest, nx=True, ex=2 * _EVENT_MAX_AGE):

@@ -248,17 +248,28 @@ async def apply_wechat_receipt(*, msg_id: str, status: str, openid: str) -> bool
     return True
 
 
+def _send_unrecorded_on(row: Notification, channel: str) -> bool:
+    """Whether a send of ``row`` on ``channel`` may have gone out without being recorded: the channel is
+    the row's current one and a send there had started (its mark still there: a dispatcher sending it,
+    or one that died) or is in doubt (a lost answer, a crash). Only such a row may be settled by a
+    receipt that names no recorded send: a queued, waiting, sent or dead row is never stopped by one."""
+    return (
+        row.status in (Status.SENDING, Status.FAILED, Status.PENDING)
+        and row.channel_list[row.channel_index : row.channel_index + 1] == [channel]
+        and (row.sending_channel == channel or row.in_doubt)
+    )
+
+
 async def apply_sms_receipt(receipt: SmsReceipt) -> bool:
     """One report of Tencent's status callback. Matched by serial number, or, for a send whose
     dispatcher has not recorded it (it died, or has not got there yet), by the session context (the
-    notification id) while SMS is the row's current channel."""
+    notification id) while a send on SMS, the row's current channel, may have gone out unrecorded
+    (:func:`_send_unrecorded_on`, the rule WeChat's send results follow too)."""
     row = await Notification.get_or_none(provider_message_id=receipt.serial_no, channel="sms")
     by_context = False
     if row is None and receipt.session_context:
         candidate = await Notification.get_or_none(public_id=receipt.session_context)
-        if candidate is not None and candidate.channel_list[candidate.channel_index : candidate.channel_index + 1] == [
-            "sms"
-        ]:
+        if candidate is not None and _send_unrecorded_on(candidate, "sms"):
             row, by_context = candidate, True
     if row is None or not row.phone_enc:
         return False
@@ -343,12 +354,7 @@ async def _unrecorded_subscribe_sends(receipt: SubscribeReceipt, templates: froz
         .order_by("send_started_at", "id")
         .limit(20)
     )
-    return [
-        row
-        for row in candidates
-        if row.channel_list[row.channel_index : row.channel_index + 1] == ["wechat"]
-        and (row.sending_channel == "wechat" or row.in_doubt)
-    ]
+    return [row for row in candidates if _send_unrecorded_on(row, "wechat")]
 
 
 async def apply_subscribe_receipt(receipt: SubscribeReceipt, *, templates: frozenset[str]) -> bool:

@@ -690,3 +690,63 @@ async def test_admin_list_with_a_bad_query_is_422(
 ) -> None:
     response = await client.get(ADMIN, params=params, headers=await admin_headers(app))
     assert error_of(response, 422)["code"] == "validation_failed"
+
+
+def _forged_delivered_report(row: Notification, sid: str) -> dict[str, Any]:
+    """A delivery report as someone holding the callback token could write it: the row's number and its
+    public id as session context, for a send that never happened."""
+    return {
+        "user_receive_time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "nationcode": "86",
+        "mobile": PHONE,
+        "report_status": "SUCCESS",
+        "errmsg": "DELIVRD",
+        "description": "用户短信送达成功",
+        "sid": sid,
+        "ext": row.public_id,
+    }
+
+
+@pytest.mark.parametrize("status", [Status.PENDING, Status.FAILED, Status.DEAD])
+async def test_a_delivered_report_settles_no_sms_that_was_never_sent(
+    client: httpx.AsyncClient, dispatcher: Dispatcher, sms: SmsFake, status: Status
+) -> None:
+    # The same rule as WeChat's send results: a report without a recorded serial settles only a row whose
+    # send on SMS had started (a dispatcher died mid-send, or its answer was lost), never a queued, a
+    # waiting (not in doubt) or a dead one: that would stop a message nobody sent.
+    row = await outbox.enqueue(
+        template="ebike.stolen", data=STOLEN, idempotency_key=f"k-never-{status}", phone=PHONE, channels=["sms"]
+    )
+    await Notification.filter(id=row.id).update(status=status)
+    before = await reload(row)
+    response = await post_status_callback_async(sms_url(client), [_forged_delivered_report(row, "forged-1")])
+    assert response.json() == {"result": 0, "errmsg": "OK"}
+    after = await reload(row)
+    assert (after.status, after.provider_message_id, after.receipt_status) == (before.status, None, "")
+    assert await outcomes(row) == []
+    if status is not Status.DEAD:
+        await make_due(row)
+        await dispatcher.run_once()
+        assert (await reload(row)).status is Status.SENT
+        assert len(sms.sent) == 1
+
+
+async def test_a_template_finish_event_whose_apply_failed_is_applied_when_sent_again(
+    client: httpx.AsyncClient, dispatcher: Dispatcher
+) -> None:
+    from tests.notify.test_subscribe_results import attempt_insert_fails_once
+
+    row = await sent_template(dispatcher, phone=PHONE)
+    assert row.provider_message_id is not None
+    params, body = build_template_finish_event(
+        OA_TOKEN, to_user=OA_ID, from_user=OA_OPENID, msg_id=int(row.provider_message_id), status="failed:user block"
+    )
+    failed: list[str] = []
+    with attempt_insert_fails_once(failed):
+        first = await client.post(EVENTS, params=params, content=body)
+    assert failed and first.status_code == 500
+    # WeChat sends the very same request again: applied this time, not taken for one already applied.
+    again = await client.post(EVENTS, params=params, content=body)
+    assert (again.status_code, again.text) == (200, "success")
+    after = await reload(row)
+    assert (after.status, after.channel_index, after.receipt_status) == (Status.PENDING, 1, "wechat_failed_userblock")

@@ -441,3 +441,48 @@ async def test_the_push_route_refuses_oversized_bodies_and_needs_its_token(clien
     app.ctx.settings = app.ctx.settings.replace(wechat_mp_token="")
     answer = await client.post(PUSH, params=params, content=b"<xml/>")
     assert (answer.status_code, answer.json()["error"]["code"]) == (503, "wechat_callback_not_configured")
+
+
+@pytest.mark.parametrize(
+    ("status", "channel_index", "in_doubt", "started"),
+    [
+        (Status.PENDING, 0, False, False),  # queued, never sent
+        (Status.FAILED, 0, False, True),  # waiting for a retry, not in doubt
+        (Status.DEAD, 0, True, True),  # dead: an administrator's
+        (Status.FAILED, 1, True, True),  # moved on to SMS, in doubt there
+        (Status.SENT, 1, False, True),  # sent on SMS
+    ],
+)
+async def test_a_result_settles_no_row_whose_wechat_send_is_not_in_doubt(
+    client: httpx.AsyncClient, status: Status, channel_index: int, in_doubt: bool, started: bool
+) -> None:
+    # A leaked push token and the person's openid must not stop a message no WeChat send may have carried.
+    row = await stolen(f"nd-{status}-{channel_index}", openid="o_long", phone=PHONE)
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5) if started else None
+    await Notification.filter(id=row.id).update(
+        status=status, channel_index=channel_index, in_doubt=in_doubt, send_started_at=when
+    )
+    before = state(await reload(row))
+    for code in (0, 10005):
+        answer = await post_result(client, openid="o_long", msg_id=f"66{code}", error_code=code, error_status="x")
+        assert (answer.status_code, answer.text) == (200, "success")
+    assert state(await reload(row)) == before
+    assert await Attempt.filter(notification_id=row.id).count() == 0
+
+
+async def test_a_result_whose_apply_failed_is_applied_when_wechat_sends_it_again(
+    waiting: Dispatcher, wechat: WeChatFake, client: httpx.AsyncClient
+) -> None:
+    # The push answered 500 (the database failed while settling the row): WeChat sends the very same
+    # request again, and that resend must be applied, not taken for one already applied.
+    row = await in_doubt_row(waiting, wechat)
+    params, body = signed_result(from_user="o_long", msg_id="31337", nonce="again")
+    failed: list[str] = []
+    with attempt_insert_fails_once(failed):
+        first = await client.post(PUSH, params=params, content=body)
+    assert failed and first.status_code == 500
+    assert (await reload(row)).status is Status.FAILED
+    again = await client.post(PUSH, params=params, content=body)
+    assert (again.status_code, again.text) == (200, "success")
+    row = await reload(row)
+    assert (row.status, row.provider_message_id) == (Status.SENT, "31337")
