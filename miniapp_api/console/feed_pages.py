@@ -60,4 +60,6 @@ async def report(request: Request, public_id: str) -> HTTPResponse:
         role_may=" ".join(role_may),
         may_set_category=principal.role in CATEGORY_EDITORS and not is_reporter,
         may_merge_group=principal.role in GROUP_MERGERS,
+        # Staff who follow the grid feed's stream see the report change as it changes.
+        live=principal.role in FEED_ROLES and not is_reporter,
     )

@@ -276,3 +276,28 @@ async def test_a_board_message_shows_its_building_and_board(
     await expect(place).to_contain_text("光明社区第一网格党员亮相牌（GM010101-B09）")
     await expect(page.locator("#facts")).to_contain_text("匿名")
     await expect(page.locator("#facts")).to_contain_text("党员联系牌")
+
+
+async def test_the_report_page_follows_changes_made_elsewhere(
+    page: Page, client: httpx.AsyncClient, app: Sanic
+) -> None:
+    filed = await file_report(client, app, text="电梯坏了三天，老人上下楼很困难")
+    await sign_in(page, await staff(Role.GRID_STAFF, "grid.follow"), next_path=f"/console/reports/{filed['id']}")
+    await expect(page.locator("#state")).to_have_text("已提交")
+    await expect(page.locator("#live")).to_have_text("实时更新中")
+    # A colleague accepts it from their phone: this page shows it without a reload.
+    colleague = auth(await token_for(app, await make_account(Role.GRID_STAFF, node="GM010101")))
+    url = f"/api/v1/reports/{filed['id']}/transitions"
+    assert (await client.post(url, json={"action": "accept"}, headers=colleague)).status_code == 200
+    await expect(page.locator("#state")).to_have_text("已受理")
+    await expect(page.locator("#history-rows tr")).to_have_count(2)
+    # While a note is being typed the page is not redrawn under it: it says there is news instead.
+    note = page.locator('form[data-action="dispatch"] textarea')
+    await note.fill("请物业配合维修")
+    assert (await client.post(url, json={"action": "dispatch"}, headers=colleague)).status_code == 200
+    await expect(page.locator("#changed")).to_be_visible()
+    await expect(page.locator("#state")).to_have_text("已受理")
+    await expect(note).to_have_value("请物业配合维修")
+    await page.get_by_role("button", name="刷新查看").click()
+    await expect(page.locator("#state")).to_have_text("已派单")
+    await expect(page.locator("#changed")).to_be_hidden()

@@ -288,11 +288,18 @@ function showCategoryForm() {
 }
 
 // Everything is read first and then drawn at once, so a form is never redrawn under someone typing.
-async function reload() {
+// quiet: a change seen on the stream; if someone changed a form here meanwhile, nothing is redrawn
+// (it is checked after the reads, which take time) and the notice offers the refresh instead.
+async function reload({ quiet = false } = {}) {
   const [found, [clinic, members]] = await Promise.all([api("GET", base), readInsight()]);
+  if (quiet && typing()) {
+    $("changed").hidden = false;
+    return;
+  }
   report = found;
   insight = clinic;
   group = members;
+  $("changed").hidden = true;
   $("loading").hidden = true;
   showHeader();
   showHistory();
@@ -300,6 +307,7 @@ async function reload() {
   showDuplicates();
   showCategoryForm();
   showActions();
+  markDrawn();
   await showPlace();
 }
 
@@ -328,4 +336,43 @@ async function start() {
   showPhotos();
 }
 
+// Live: the grid feed's stream names each report that changed; this one is read again at once, unless
+// someone is typing in a form here (then a notice offers the refresh, so nothing typed is lost).
+const formState = (form) => JSON.stringify([...new FormData(form)].map(([k, v]) => [k, String(v)]));
+
+// Each form's values as drawn, to tell later whether someone changed them.
+function markDrawn() {
+  for (const form of document.querySelectorAll("#report form")) form.dataset.drawn = formState(form);
+}
+
+function typing() {
+  const active = document.activeElement;
+  if (active && active.closest && active.closest("#report form")) return true;
+  return [...document.querySelectorAll("#report form")].some((form) => form.dataset.drawn !== formState(form));
+}
+
+function follow() {
+  const live = $("live");
+  const source = new EventSource("/api/v1/grid/feed/stream");
+  live.hidden = false;
+  source.addEventListener("open", () => { live.textContent = "实时更新中"; live.className = "badge ok"; });
+  source.addEventListener("report", (event) => {
+    let data = null;
+    try { data = JSON.parse(event.data); } catch { return; }
+    if (!data || data.id !== id) return;
+    reload({ quiet: true }).catch(showError);
+  });
+  source.addEventListener("error", () => {
+    live.textContent = source.readyState === EventSource.CLOSED ? "实时更新已断开，请刷新页面" : "正在重新连接实时更新…";
+    live.className = `badge ${source.readyState === EventSource.CLOSED ? "bad" : "warn"}`;
+  });
+  window.addEventListener("pagehide", () => source.close());
+}
+
+$("changed-reload").addEventListener("click", () => {
+  $("changed").hidden = true;
+  reload().catch(showError);
+});
+
 start();
+if (root.dataset.live === "1") follow();
