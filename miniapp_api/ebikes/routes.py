@@ -292,7 +292,26 @@ async def police_lookup(request: Request) -> HTTPResponse:
     with the `reason` and the `case_no`. Every lookup is in the audit log (found or not, refused or
     not, by any signed-in account), and each officer may make GMID_POLICE_LOOKUP_RATE lookups in any
     window of that period; going past it is refused and the district administrators are told. Never
-    cached."""
+    cached. An ID number is refused here (400 `id_number_in_url`, audited without it): it would stand in
+    addresses, proxy logs and browser history; send it in the body of `POST /api/v1/police/ebikes/lookup`."""
+    if "owner_id_number" in request.args:
+        principal = require_principal(request)
+        await lookup.audit_lookup(
+            viewer=principal,
+            by="owner_id_number",
+            value="",  # never kept: it came in the address
+            reason=str(request.args.get("reason", ""))[:200],
+            case_no=str(request.args.get("case_no", ""))[:64],
+            outcome="refused_id_in_url",
+            result_count=0,
+            bikes=[],
+            client_addr=str(request.remote_addr or request.ip),
+            request_id=request.ctx.request_id,
+        )
+        raise BadRequest(
+            "An ID number never goes in an address: send it in the body of POST /api/v1/police/ebikes/lookup.",
+            code="id_number_in_url",
+        )
     return await _police_lookup(request, parse_query)
 
 

@@ -36,8 +36,8 @@ async def number_of(who: User) -> str | None:
 
 
 async def police_finds(client: httpx.AsyncClient, police: User, number: str) -> list[str]:
-    response = await client.get(
-        "/api/v1/police/ebikes", params={"owner_id_number": number, **WHY}, headers=police.headers
+    response = await client.post(
+        "/api/v1/police/ebikes/lookup", json={"owner_id_number": number, **WHY}, headers=police.headers
     )
     assert response.status_code == 200, response.text
     return [b["bike"]["id"] for r in response.json()["results"] for b in r["bikes"]]

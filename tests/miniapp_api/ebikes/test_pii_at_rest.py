@@ -27,9 +27,9 @@ async def test_nothing_personal_in_plain_text_at_rest(
     raised = await client.post(f"/api/v1/ebikes/{bike['id']}/alarm", json=alarm, headers=owner.headers)
     assert raised.status_code == 201
     await dispatcher.run_once()
-    found = await client.get(
-        "/api/v1/police/ebikes",
-        params={"owner_id_number": id_number(31), "reason": "案件侦查", "case_no": "C-31"},
+    found = await client.post(
+        "/api/v1/police/ebikes/lookup",
+        json={"owner_id_number": id_number(31), "reason": "案件侦查", "case_no": "C-31"},
         headers=police.headers,
     )
     assert found.status_code == 200 and found.json()["count"] == 1

@@ -52,6 +52,9 @@ async def scene(app: Sanic, client: httpx.AsyncClient) -> Scene:
 
 
 async def lookup(client: httpx.AsyncClient, who: User, **params: str) -> httpx.Response:
+    """GET with a query, as before; an ID number goes in the body of POST .../lookup (never in an address)."""
+    if "owner_id_number" in params:
+        return await client.post(f"{LOOKUP}/lookup", json=params, headers=who.headers)
     return await client.get(LOOKUP, params=params, headers=who.headers)
 
 
@@ -387,3 +390,26 @@ async def test_an_id_number_typed_under_another_key_is_masked_in_the_audit(
     [entry] = await entries(s.police)
     assert entry.details["query"] == mask_id_number(id_number(7))
     assert id_number(7) not in entry_text(entry)
+
+
+async def test_an_id_number_in_the_address_is_refused_and_audited_without_it(
+    app: Sanic, client: httpx.AsyncClient
+) -> None:
+    # An ID number in a URL would stand in proxy logs and browser history: refused, whatever else is
+    # right, and the attempt is audited without it.
+    s = await scene(app, client)
+    before = len(await entries(s.police))
+    response = await client.get(LOOKUP, params={"owner_id_number": id_number(7), **WHY}, headers=s.police.headers)
+    assert response.status_code == 400 and error_of(response)["code"] == "id_number_in_url"
+    assert "POST /api/v1/police/ebikes/lookup" in response.json()["error"]["message"]
+    assert id_number(7) not in response.text
+    after = await entries(s.police)
+    assert len(after) == before + 1
+    assert (after[-1].details["outcome"], after[-1].details["by"]) == ("refused_id_in_url", "owner_id_number")
+    assert id_number(7) not in entry_text(after[-1])
+    # The body is the way: the same lookup answers there.
+    assert (await lookup(client, s.police, owner_id_number=id_number(7), **WHY)).status_code == 200
+    # Someone who is not police is refused as before (403), audited as a refused role.
+    officer = await user(app, Role.OFFICER)
+    refused = await client.get(LOOKUP, params={"owner_id_number": id_number(7), **WHY}, headers=officer.headers)
+    assert refused.status_code == 403
