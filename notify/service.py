@@ -377,6 +377,9 @@ async def apply_subscribe_receipt(receipt: SubscribeReceipt, *, templates: froze
     if not row.openid or not hmac.compare_digest(row.openid.encode(), receipt.openid.encode("utf-8")):
         log.warning("wechat subscribe receipt for another recipient ignored id=%s", row.public_id)
         return False
+    if row.template not in templates:  # the result must be about this message's template too
+        log.warning("wechat subscribe receipt for another template ignored id=%s", row.public_id)
+        return False
     now = _utcnow()
     code = f"wechat_{receipt.error_code}"[:64]
     detail = f"WeChat send result: {receipt.error_status.strip()[:64]}"

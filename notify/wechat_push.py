@@ -105,4 +105,7 @@ def parse_subscribe_results(body: bytes, *, now: dt.datetime | None = None) -> l
                 at=at,
             )
         )
+    ids = [r.msg_id for r in receipts if r.msg_id]
+    if len(set(ids)) != len(ids):  # one message has one result: two in one event cannot both be true
+        raise BadEvent("the same MsgID twice in one event")
     return receipts

@@ -276,6 +276,9 @@ async def test_forged_replayed_or_foreign_results_change_nothing(
         b' "SubscribeMsgSentEvent": {"List": {"TemplateId": "T", "MsgID": "1", "ErrorCode": "0"}}}',
         b'<!DOCTYPE x [<!ENTITY e "o_long">]><xml><MsgType>event</MsgType><FromUserName>&e;</FromUserName></xml>',
         b"\xff\xfe",
+        b'{"MsgType": "event", "Event": "subscribe_msg_sent_event", "FromUserName": "o_long", "CreateTime": "1",'
+        b' "SubscribeMsgSentEvent": {"List": [{"TemplateId": "T", "MsgID": "7", "ErrorCode": "10005"},'
+        b' {"TemplateId": "T", "MsgID": "7", "ErrorCode": "0"}]}}',
     ],
 )
 async def test_a_malformed_push_is_400_and_changes_nothing(
@@ -339,6 +342,21 @@ async def test_a_failed_result_moves_a_recorded_send_on_to_sms(
     row = await reload(row)
     assert (row.status, row.channel) == (Status.SENT, "sms")
     assert len(sms.sent_to("+86" + PHONE)) == 1
+
+
+async def test_a_failed_result_naming_another_template_leaves_a_recorded_send_alone(
+    waiting: Dispatcher, wechat: WeChatFake, client: httpx.AsyncClient
+) -> None:
+    row = await stolen("fail2", openid="o_long", phone=PHONE)
+    assert await waiting.run_once() == 1
+    row = await reload(row)
+    before = state(row)
+    msg_id = str(row.provider_message_id)
+    answer = await post_result(
+        client, openid="o_long", msg_id=msg_id, template_id="TPL_OTHER", error_code=10005, error_status="fail"
+    )
+    assert answer.status_code == 200
+    assert state(await reload(row)) == before
 
 
 async def test_a_failed_result_of_an_unrecorded_send_moves_it_on_to_sms(
