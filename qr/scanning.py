@@ -89,6 +89,7 @@ class ScanAnswer:
     kind: kinds.KindSpec | None = None
     credential: Credential | CredentialRef | None = None
     view: dict[str, Any] | None = None
+    view_is_json: bool = False  # the view came from the scan cache: JSON values only, nothing to convert
 
 
 _verified = codec.VerifiedTokens()
@@ -204,7 +205,7 @@ async def _from_cache(
     if entry.view is None:
         return None
     await log_scan(context=context, result="ok", credential=credential)
-    return _answer(spec, credential, entry.view)
+    return _answer(spec, credential, entry.view, view_is_json=True)
 
 
 async def _refused(exc: codec.VerifyError, context: kinds.ScanContext) -> ScanAnswer:
@@ -222,7 +223,9 @@ async def _refused(exc: codec.VerifyError, context: kinds.ScanContext) -> ScanAn
     )
 
 
-def _answer(spec: kinds.KindSpec, credential: Credential | CredentialRef, view: dict[str, Any]) -> ScanAnswer:
+def _answer(
+    spec: kinds.KindSpec, credential: Credential | CredentialRef, view: dict[str, Any], *, view_is_json: bool = False
+) -> ScanAnswer:
     alert: str | None = None
     notice = f"有效的{spec.title}"
     if isinstance(view.get("alert"), str):
@@ -242,4 +245,5 @@ def _answer(spec: kinds.KindSpec, credential: Credential | CredentialRef, view: 
         kind=spec,
         credential=credential,
         view=view,
+        view_is_json=view_is_json,
     )
