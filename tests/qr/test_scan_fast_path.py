@@ -232,6 +232,24 @@ async def test_the_limit_still_counts_after_redis_forgot_its_script(redis_url: s
         await client.aclose()
 
 
+async def test_the_limit_still_counts_after_redis_dropped_the_connection(redis_url: str) -> None:
+    """Redis closed the limiter's connection (a restart, an idle timeout): the next request is still
+    counted, on a new connection, as the client itself would (not waved through unlimited)."""
+    client = aioredis.Redis.from_url(redis_url)
+    killer = aioredis.Redis.from_url(redis_url)
+    try:
+        limiter = RateLimiter(client)
+        rate = Rate.parse("2/minute")
+        assert (await limiter.hit("ip:dropped", rate)).allowed
+        connection_id = await client.client_id()  # the pool's one connection, used by the limiter too
+        assert await killer.client_kill_filter(_id=connection_id) == 1
+        assert (await limiter.hit("ip:dropped", rate)).allowed
+        assert not (await limiter.hit("ip:dropped", rate)).allowed
+    finally:
+        await client.aclose()
+        await killer.aclose()
+
+
 async def test_scans_are_still_rate_limited_by_address(settings: Settings) -> None:
     """The scan route checks its limit itself (with the cache read in the same round trip): still 429."""
     from server.app import create_app
