@@ -129,7 +129,9 @@ def read_scan(*, payload: str, context: kinds.ScanContext, base_url: str | None 
         return ScanRequest("", exc, [])
     if context.audience not in CACHED_AUDIENCES:
         return ScanRequest(token, None, [])
-    claims = codec.peek(token)
+    # A code verified lately has its claims at hand (and worked out once); else its unverified claims.
+    known = _verified.known(token, keyring())
+    claims = known.claims if known is not None else codec.peek(token)
     spec = kinds.by_code(claims.kind) if claims is not None else None
     if claims is None or spec is None or not spec.public_view_cacheable:
         return ScanRequest(token, None, [])
