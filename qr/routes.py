@@ -158,7 +158,7 @@ def scan_context(request: Request, lat: float | None, lng: float | None) -> Scan
 # Checkpoints scan in bursts, often behind one NAT. The handler checks the limit itself, reading the
 # scan cache's entry in the same Redis round trip.
 @rate_limit(ip="600/minute", account="600/minute", in_handler=True)
-@json_body(ScanIn)
+@json_body(ScanIn, fast=ScanIn.plain)
 @responds(200, ScanOut, "A valid code, and what your role may see of its subject")
 @errors(400, 404, 410, 422)
 async def scan(request: Request, body: ScanIn) -> HTTPResponse:
