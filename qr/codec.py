@@ -19,6 +19,7 @@ Verification fails closed; each failure has its own code.
 from __future__ import annotations
 
 import binascii
+import functools
 import json
 import re
 import secrets
@@ -68,8 +69,9 @@ class Claims:
     serial: int
     iat: int
 
-    @property
+    @functools.cached_property
     def public_id_text(self) -> str:
+        # Kept once worked out: a scan reads it several times (its cache keys, its answer, its record).
         return encode_public_id(self.public_id)
 
 
@@ -156,6 +158,11 @@ class VerifiedTokens:
     def __init__(self, size: int = 8192) -> None:
         self.size = size
         self._tokens: OrderedDict[str, tuple[str, Verified]] = OrderedDict()
+
+    def known(self, token: str, keyring: Keyring) -> Verified | None:
+        """The token's verification when it verified lately under this keyring (nothing is checked)."""
+        known = self._tokens.get(token)
+        return known[1] if known is not None and known[0] == keyring.version else None
 
     def verify(self, token: str, keyring: Keyring) -> Verified:
         known = self._tokens.get(token)

@@ -89,6 +89,7 @@ class ScanAnswer:
     kind: kinds.KindSpec | None = None
     credential: Credential | CredentialRef | None = None
     view: dict[str, Any] | None = None
+    view_is_json: bool = False  # the view came from the scan cache: JSON values only, nothing to convert
 
 
 _verified = codec.VerifiedTokens()
@@ -128,7 +129,9 @@ def read_scan(*, payload: str, context: kinds.ScanContext, base_url: str | None 
         return ScanRequest("", exc, [])
     if context.audience not in CACHED_AUDIENCES:
         return ScanRequest(token, None, [])
-    claims = codec.peek(token)
+    # A code verified lately has its claims at hand (and worked out once); else its unverified claims.
+    known = _verified.known(token, keyring())
+    claims = known.claims if known is not None else codec.peek(token)
     spec = kinds.by_code(claims.kind) if claims is not None else None
     if claims is None or spec is None or not spec.public_view_cacheable:
         return ScanRequest(token, None, [])
@@ -204,7 +207,7 @@ async def _from_cache(
     if entry.view is None:
         return None
     await log_scan(context=context, result="ok", credential=credential)
-    return _answer(spec, credential, entry.view)
+    return _answer(spec, credential, entry.view, view_is_json=True)
 
 
 async def _refused(exc: codec.VerifyError, context: kinds.ScanContext) -> ScanAnswer:
@@ -222,7 +225,9 @@ async def _refused(exc: codec.VerifyError, context: kinds.ScanContext) -> ScanAn
     )
 
 
-def _answer(spec: kinds.KindSpec, credential: Credential | CredentialRef, view: dict[str, Any]) -> ScanAnswer:
+def _answer(
+    spec: kinds.KindSpec, credential: Credential | CredentialRef, view: dict[str, Any], *, view_is_json: bool = False
+) -> ScanAnswer:
     alert: str | None = None
     notice = f"有效的{spec.title}"
     if isinstance(view.get("alert"), str):
@@ -242,4 +247,5 @@ def _answer(spec: kinds.KindSpec, credential: Credential | CredentialRef, view: 
         kind=spec,
         credential=credential,
         view=view,
+        view_is_json=view_is_json,
     )

@@ -17,6 +17,25 @@ class ScanIn(WithPoint):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lng: float | None = Field(default=None, ge=-180, le=180)
 
+    @classmethod
+    def plain(cls, data: dict[str, Any]) -> ScanIn | None:
+        """The usual scan body (an ASCII payload within its length, with or without a whole point in
+        range) made without validation, which costs a scan as much as its own work; None for anything
+        else, which validation then judges and words as before."""
+        payload = data.get("payload")
+        if type(payload) is not str or not 1 <= len(payload) <= 2048 or not payload.isascii():
+            return None
+        if len(data) == 1:
+            return cls.model_construct(payload=payload, lat=None, lng=None)
+        lat, lng = data.get("lat"), data.get("lng")
+        if len(data) != 3 or not isinstance(lat, int | float) or not isinstance(lng, int | float):
+            return None
+        if isinstance(lat, bool) or isinstance(lng, bool):
+            return None  # ``"lat": true`` is refused by validation
+        if not (-90 <= lat <= 90 and -180 <= lng <= 180):  # NaN and infinity are not in range either
+            return None
+        return cls.model_construct(payload=payload, lat=float(lat), lng=float(lng))
+
 
 class ScanOut(BaseModel):
     valid: bool

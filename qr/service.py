@@ -8,6 +8,8 @@ Feature packages call these with keyword arguments, inside their own transaction
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -258,6 +260,21 @@ async def by_subject(*, kind: str, subject_id: str) -> Credential | None:
     return await Credential.get_or_none(kind=kind, subject_id=subject_id)
 
 
+_PLAIN_TOKEN_RE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+@functools.lru_cache(maxsize=8)
+def _site_of(base_url: str) -> tuple[str, str, str]:
+    expected = urlparse(base_url)
+    return expected.scheme.lower(), expected.netloc.lower(), expected.path.rstrip("/")
+
+
+@functools.lru_cache(maxsize=8)
+def _code_prefix(base_url: str) -> str:
+    """How this service's code URLs begin, spelt as it prints them (``{base_url}/q/``)."""
+    return base_url.rstrip("/") + "/q/"
+
+
 def token_from_payload(payload: str, *, base_url: str | None = None) -> str:
     """A scanned payload is the code's URL (``{base_url}/q/<token>``) or the bare token.
 
@@ -266,6 +283,12 @@ def token_from_payload(payload: str, *, base_url: str | None = None) -> str:
     text = payload.strip()
     if len(text) > 2048:
         raise codec.VerifyError("malformed", "This is not an e-ID code.")
+    if base_url is not None and text.startswith(_code_prefix(base_url)):
+        # The usual payload: this service's own code URL, its token only base64url and dots (no
+        # escapes, query or fragment), so what follows the prefix is the token as the parse below finds it.
+        token = text[len(_code_prefix(base_url)) :]
+        if _PLAIN_TOKEN_RE.fullmatch(token):
+            return token
     if "://" in text:
         parsed = urlparse(text)
         path = unquote(parsed.path)
@@ -274,12 +297,7 @@ def token_from_payload(payload: str, *, base_url: str | None = None) -> str:
             raise codec.VerifyError("malformed", "This is not an e-ID code.")
         prefix, _, token = path.rpartition(marker)
         if base_url is not None:
-            expected = urlparse(base_url)
-            same_site = (parsed.scheme.lower(), parsed.netloc.lower(), prefix.rstrip("/")) == (
-                expected.scheme.lower(),
-                expected.netloc.lower(),
-                expected.path.rstrip("/"),
-            )
+            same_site = (parsed.scheme.lower(), parsed.netloc.lower(), prefix.rstrip("/")) == _site_of(base_url)
             if not same_site:
                 raise codec.VerifyError(
                     "foreign_url", "This code's address is not this service's: do not trust the sticker."

@@ -344,6 +344,45 @@ async def test_scan_refuses_invalid_requests(client: httpx.AsyncClient) -> None:
     assert await ScanEvent.all().count() == 0
 
 
+async def test_a_scan_body_is_judged_alike_however_common_it_is(client: httpx.AsyncClient) -> None:
+    """The usual body skips validation; every other one is validated as before: the same answers."""
+    token = (await service.issue(kind="ebike", subject_id="bike-fast")).token
+    taken: list[tuple[dict[str, Any], tuple[float, float] | None]] = [
+        ({"payload": token}, None),
+        ({"payload": token, "lat": 22, "lng": 113}, (22.0, 113.0)),  # integers, as clients write them
+        ({"payload": token, "lat": 90, "lng": -180}, (90.0, -180.0)),
+        ({"payload": token, "lat": None, "lng": None}, None),
+        ({"lng": 113.5, "payload": token, "lat": -22.5}, (-22.5, 113.5)),
+    ]
+    for body, _ in taken:
+        response = await client.post("/api/v1/scan", json=body)
+        assert response.status_code == 200, (body, response.text)
+    refused: list[dict[str, Any]] = [
+        {"payload": token, "lat": True, "lng": 113},
+        {"payload": token, "lat": "22.5", "lng": 113},
+        {"payload": token, "lat": 22.5},
+        {"payload": token, "lat": 22.5, "lng": None},
+        {"payload": 42},
+        {"payload": [token]},
+        {"payload": token + "x" * (2049 - len(token))},
+        {"payload": token, "lat": 22.5, "lng": 113.5, "alt": 3},
+    ]
+    for body in refused:
+        response = await client.post("/api/v1/scan", json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert error_of(response)["code"] == "validation_failed"
+    infinite = f'{{"payload": "{token}", "lat": 1e400, "lng": 1}}'.encode()  # Python reads it as infinity
+    response = await client.post("/api/v1/scan", content=infinite, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and error_of(response)["code"] == "validation_failed"
+    foreign = await client.post("/api/v1/scan", json={"payload": f"扫码{token}"})  # not ASCII: validated, then read
+    assert foreign.status_code == 400 and error_of(foreign)["code"] == "malformed"
+
+    await scanning.flush_scan_log()  # scan records are written in batches
+    events = await ScanEvent.all().order_by("id")
+    assert [(e.lat, e.lng) if e.lat is not None else None for e in events[: len(taken)]] == [p for _, p in taken]
+    assert all(isinstance(e.lat, float) for e in events[: len(taken)] if e.lat is not None)
+
+
 AUDIENCES = [
     (None, "anonymous"),
     (Role.RESIDENT, "resident"),

@@ -216,6 +216,40 @@ async def test_an_address_and_an_account_are_limited_in_one_round_trip(redis_url
         await client.aclose()
 
 
+async def test_the_limit_still_counts_after_redis_forgot_its_script(redis_url: str) -> None:
+    """A Redis that restarted knows no script: the limiter loads it again and counts on (no request
+    slips through, none fails)."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        limiter = RateLimiter(client)
+        rate = Rate.parse("2/minute")
+        assert (await limiter.hit("ip:forgot", rate)).allowed
+        await client.script_flush()
+        assert (await limiter.hit("ip:forgot", rate)).allowed
+        await client.script_flush()
+        assert not (await limiter.hit("ip:forgot", rate)).allowed
+    finally:
+        await client.aclose()
+
+
+async def test_the_limit_still_counts_after_redis_dropped_the_connection(redis_url: str) -> None:
+    """Redis closed the limiter's connection (a restart, an idle timeout): the next request is still
+    counted, on a new connection, as the client itself would (not waved through unlimited)."""
+    client = aioredis.Redis.from_url(redis_url)
+    killer = aioredis.Redis.from_url(redis_url)
+    try:
+        limiter = RateLimiter(client)
+        rate = Rate.parse("2/minute")
+        assert (await limiter.hit("ip:dropped", rate)).allowed
+        connection_id = await client.client_id()  # the pool's one connection, used by the limiter too
+        assert await killer.client_kill_filter(_id=connection_id) == 1
+        assert (await limiter.hit("ip:dropped", rate)).allowed
+        assert not (await limiter.hit("ip:dropped", rate)).allowed
+    finally:
+        await client.aclose()
+        await killer.aclose()
+
+
 async def test_scans_are_still_rate_limited_by_address(settings: Settings) -> None:
     """The scan route checks its limit itself (with the cache read in the same round trip): still 429."""
     from server.app import create_app
@@ -231,3 +265,27 @@ async def test_scans_are_still_rate_limited_by_address(settings: Settings) -> No
         assert int(answers[3].headers["retry-after"]) >= 1
         junk = await scan(client, "not a code")  # refused codes count too
         assert junk.status_code == 429
+
+
+async def test_a_code_url_spelt_another_way_gives_the_same_answer(app: Sanic, client: httpx.AsyncClient) -> None:
+    owner = await user(app, Role.RESIDENT)
+    bike = await register(client, owner)
+    url: str = bike["credential"]["url"]
+    body = await warm(client, url, bike["credential"]["id"])
+    base, _, token = url.rpartition("/q/")
+    scheme, _, rest = base.partition("://")
+    host, slash, path = rest.partition("/")
+    for spelling in (
+        f"  {url}\n",
+        f"{url}?from=wechat",
+        f"{url}#top",
+        f"{url}/",
+        f"{base}/q/{token[:5]}%{ord(token[5]):02X}{token[6:]}",
+        f"{scheme.upper()}://{host.upper()}{slash}{path}/q/{token}",
+        token,
+    ):
+        answer = await scan(client, spelling)
+        assert answer.status_code == 200 and answer.json() == body, spelling
+    for foreign in (f"{base}x/q/{token}", f"{base}/x/q/{token}", f"{scheme}://evil.example/q/{token}"):
+        refused = await scan(client, foreign)
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "foreign_url", foreign

@@ -555,6 +555,13 @@ async def test_request_id_is_made_when_missing_and_differs_per_request(client: h
     assert len(set(ids)) == 3
 
 
+async def test_made_request_ids_stay_random_and_distinct_past_a_batch(client: httpx.AsyncClient) -> None:
+    """Ids are cut from random bytes read a batch at a time: past the batch (256), still new ones."""
+    ids = [(await client.get("/healthz")).headers["x-request-id"] for _ in range(300)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert len(set(ids)) == 300
+
+
 ERROR_REQUESTS: list[tuple[str, str, dict[str, Any], int]] = [
     ("GET", "/api/v1/nope", {}, 404),
     ("POST", "/healthz", {}, 405),
