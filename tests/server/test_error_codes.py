@@ -45,7 +45,10 @@ async def test_an_invalid_id_number_is_invalid_id_number_in_every_route(app: San
         await client.post("/api/v1/ebikes/transfers/accept", json=accept, headers=resident.headers), "invalid_id_number"
     )
     lookup = {"owner_id_number": BAD_ID_NUMBER, "reason": "盗窃案件侦查", "case_no": "GM2026-001"}
-    refused(await client.get("/api/v1/police/ebikes", params=lookup, headers=police.headers), "invalid_id_number")
+    refused(await client.post("/api/v1/police/ebikes/lookup", json=lookup, headers=police.headers), "invalid_id_number")
+    # The address takes no ID number at all, valid or not (it would stand in logs).
+    in_url = await client.get("/api/v1/police/ebikes", params=lookup, headers=police.headers)
+    assert (in_url.status_code, in_url.json()["error"]["code"]) == (400, "id_number_in_url")
     correction = {"id_number": BAD_ID_NUMBER, "reason": "窗口核对身份证件", "case_no": "GD-2026-7"}
     refused(
         await client.put(
