@@ -158,8 +158,9 @@ async def final_checks(
         f"{len(notes)} rows {dict(by_status)}, sent by {dict(channels)}; WeChat fake {sum(wechat_ids.values())} "
         f"deliveries ({len(stray_wechat)} no row recorded, {len(missing_wechat)} rows unmatched); SMS fake "
         f"{sum(sms_count.values())} ({len(bad_sms)} rows not delivered once, {stray_sms} unknown); "
-        f"{in_flight} rows taken again after the worker's death, {settled} settled by WeChat's push of a send "
-        f"nobody recorded; {len(doubted)} rows in doubt ({explained} of the extra WeChat deliveries "
+        f"{settled} settled by WeChat's pushed send result before their dispatcher wrote it down (the killed "
+        f"worker's sends among them), {in_flight} taken again after a lease ran out; {len(doubted)} rows in "
+        f"doubt ({explained} of the extra WeChat deliveries "
         f"went to their recipients)" + (f"; not sent: {dict(unsent)}" if unsent else ""),
     ))  # fmt: skip
     return checks
