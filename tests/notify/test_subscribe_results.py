@@ -229,7 +229,13 @@ async def post_result(client: httpx.AsyncClient, *, openid: str, msg_id: str, **
 
 
 async def in_doubt_row(waiting: Dispatcher, wechat: WeChatFake, key: str = "doubt") -> Notification:
-    row = await timed_out_send(waiting, wechat, key, "o_long")
+    """A subscribe message WeChat delivered whose answer was lost with its connection (no timeout to sit out)."""
+    row = await stolen(key, openid="o_long", phone=PHONE)
+    wechat.cut_next(SUBSCRIBE)
+    await waiting.run_once()
+    row = await reload(row)
+    assert (row.status, row.in_doubt, row.last_error[:21]) == (Status.FAILED, True, "wechat wechat_network")
+    assert row.send_started_at is not None  # kept: the push is matched against it
     return row
 
 

@@ -95,6 +95,7 @@ class Response:
     content_type: str = "application/json"
     raw: bytes | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
+    cut: bool = False  # the connection is closed instead of answering (the request was carried out)
 
     def encode(self) -> bytes:
         if self.raw is not None:
@@ -139,6 +140,7 @@ class LoopbackFake(Generic[CallT]):
         self._cond = threading.Condition(self.lock)
         self._time_offset = 0.0
         self._delays: dict[str, deque[Scripted]] = {}
+        self._cuts: dict[str, deque[Scripted]] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -300,6 +302,11 @@ class LoopbackFake(Generic[CallT]):
     def _delay(self, key: str, seconds: float, times: int) -> None:
         self._enqueue(self._delays, key, Scripted(times, seconds=seconds))
 
+    def _cut(self, key: str, times: int) -> None:
+        """The next ``times`` calls under ``key`` are carried out, then their connection is closed
+        without an answer: the client cannot tell whether they went through (an answer lost in transit)."""
+        self._enqueue(self._cuts, key, Scripted(times))
+
     def wait_for(self, count: int, timeout: float, match: Callable[[CallT], bool], what: str) -> list[CallT]:
         """Block until ``count`` answered calls that ``match`` exist; returns them (in async tests, via
         ``asyncio.to_thread``). ``what`` names them in the TimeoutError."""
@@ -321,6 +328,7 @@ class LoopbackFake(Generic[CallT]):
             call = self.record(request)
             self.calls.append(call)
             delay = self._take(self._delays, self.delay_key(request))
+            cut = self._take(self._cuts, self.delay_key(request))
         if delay is not None:
             self._stopping.wait(delay.seconds)
         try:
@@ -334,6 +342,8 @@ class LoopbackFake(Generic[CallT]):
             call.status = resp.status
             call.response = resp.payload if resp.raw is None else None
             self._cond.notify_all()
+        if cut is not None:
+            resp.cut = True
         return resp
 
 
@@ -389,6 +399,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self._read_body()
         headers = {name.lower(): value for name, value in self.headers.items()}
         resp = self.server.fake.serve(Request.parse(self.command, self.path, headers, body))
+        if resp.cut:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         data = resp.encode()
         self.send_response(resp.status)
         self.send_header("Content-Type", resp.content_type)

@@ -417,6 +417,11 @@ class WeChatFake(LoopbackFake[RecordedCall]):
         """The next ``times`` calls to ``path`` sleep ``seconds`` before answering (cut short by stop())."""
         self._delay(_route(path), seconds, times)
 
+    def cut_next(self, path: str, *, times: int = 1) -> None:
+        """The next ``times`` calls to ``path`` are carried out (a message is delivered), then the
+        connection is closed without an answer: the sender cannot tell whether it went."""
+        self._cut(_route(path), times)
+
     def refuse_subscription(self, openid: str) -> None:
         """Subscribe messages to ``openid`` answer 43101 (user refused / no subscription left)."""
         with self.lock:
