@@ -290,12 +290,19 @@ function showCategoryForm() {
 // Everything is read first and then drawn at once, so a form is never redrawn under someone typing.
 // quiet: a change seen on the stream; if someone changed a form here meanwhile, nothing is redrawn
 // (it is checked after the reads, which take time) and the notice offers the refresh instead.
+// What was drawn last: two reads that overlap (this page's own action and the stream's news of it) may
+// end in either order, and the later one must not redraw the same report under someone's new input.
+let drawnKey = "";
+
 async function reload({ quiet = false } = {}) {
   const [found, [clinic, members]] = await Promise.all([api("GET", base), readInsight()]);
+  const key = JSON.stringify([found, clinic, members]);
+  if (key === drawnKey) return;
   if (quiet && typing()) {
     $("changed").hidden = false;
     return;
   }
+  drawnKey = key;
   report = found;
   insight = clinic;
   group = members;
