@@ -179,15 +179,11 @@ class Sender:
             row.in_doubt = True
         if result.outcome is Outcome.RETRY and row.attempts < self.policy.max_attempts:
             delay = max(backoff(row.attempts, self.policy), result.retry_after or 0)
-            if result.maybe_sent and name == "sms" and self._sms_waits_for_receipt():
-                # SendSms has no idempotency key: give Tencent's status receipt time to arrive.
-                delay = max(delay, float(self.policy.sms_indoubt_seconds))
             kept: dict[str, object] = {}
-            if result.maybe_sent and name == "wechat" and self._wechat_waits_for_receipt(row):
-                # A subscribe message has no idempotency key either: give WeChat's send-result push time
-                # to arrive, and keep when the send started, which the push is matched against.
-                delay = max(delay, float(self.policy.wechat_indoubt_seconds))
-                kept = {"send_started_at": row.send_started_at}
+            if result.maybe_sent:
+                # No idempotency key on SendSms or a subscribe message: give the receipt time to arrive.
+                wait, kept = self._receipt_wait(row, name)
+                delay = max(delay, wait)
             when = utcnow() + dt.timedelta(seconds=delay)
             await self.leases.durable(
                 row,
@@ -247,23 +243,12 @@ class Sender:
                 await self.leases.update_claimed(row, in_doubt=True)
 
         await self.leases.durable(row, mark_in_doubt)
-        if current == "sms" and self._sms_waits_for_receipt():
-            # SendSms has no idempotency key: wait for the delivery receipt before sending again.
-            when = utcnow() + dt.timedelta(seconds=self.policy.sms_indoubt_seconds)
+        wait, kept = self._receipt_wait(row, current)
+        if wait:
+            # No idempotency key on SendSms or a subscribe message: wait for the receipt before sending again.
+            when = utcnow() + dt.timedelta(seconds=wait)
             await self.leases.durable(
-                row, lambda: self.leases.save(row, status=Status.FAILED, next_attempt_at=when, channel=current)
-            )
-            return True
-        if current == "wechat" and self._wechat_waits_for_receipt(row):
-            # A subscribe message has no idempotency key: wait for WeChat's send-result push (matched on
-            # the openid, the template and this send's start, kept on the row) before sending again.
-            when = utcnow() + dt.timedelta(seconds=self.policy.wechat_indoubt_seconds)
-            started = row.send_started_at
-            await self.leases.durable(
-                row,
-                lambda: self.leases.save(
-                    row, status=Status.FAILED, next_attempt_at=when, channel=current, send_started_at=started
-                ),
+                row, lambda: self.leases.save(row, status=Status.FAILED, next_attempt_at=when, channel=current, **kept)
             )
             return True
         return False
@@ -277,11 +262,7 @@ class Sender:
         in_doubt = row.in_doubt or bool(row.sending_channel)
         # The provider's receipt of that send is waited for as after a crash (SMS, subscribe message), and
         # the send's start is kept for matching it.
-        wait, kept = 0.0, {}
-        if row.sending_channel == "sms" and self._sms_waits_for_receipt():
-            wait = float(self.policy.sms_indoubt_seconds)
-        elif row.sending_channel == "wechat" and self._wechat_waits_for_receipt(row):
-            wait, kept = float(self.policy.wechat_indoubt_seconds), {"send_started_at": row.send_started_at}
+        wait, kept = self._receipt_wait(row, row.sending_channel)
         if isinstance(exc, RedisError) or is_transient(exc):
             when = utcnow() + dt.timedelta(seconds=max(1.0, float(self.policy.poll_seconds), wait))
             await self.leases.save(
@@ -373,6 +354,16 @@ class Sender:
     async def _dead(self, row: Notification, error: str) -> None:
         log.error("notification dead id=%s template=%s error=%s", row.public_id, row.template, error)
         await self.leases.save(row, status=Status.DEAD, last_error=error[:255], in_doubt=False)
+
+    def _receipt_wait(self, row: Notification, channel: str) -> tuple[float, dict[str, object]]:
+        """How long a send on ``channel`` that may have gone out waits for the provider's receipt before
+        it goes again (0: it goes when due), and what of the row is kept for matching that receipt: an
+        SMS is matched by its session context, a subscribe message by its send's start."""
+        if channel == "sms" and self._sms_waits_for_receipt():
+            return float(self.policy.sms_indoubt_seconds), {}
+        if channel == "wechat" and self._wechat_waits_for_receipt(row):
+            return float(self.policy.wechat_indoubt_seconds), {"send_started_at": row.send_started_at}
+        return 0.0, {}
 
     def _sms_waits_for_receipt(self) -> bool:
         return self.console is None and self.policy.sms_indoubt_seconds > 0
