@@ -336,6 +336,14 @@ class SubscribeReceipt:
     def delivered(self) -> bool:
         return self.error_code == 0
 
+    @property
+    def code(self) -> str:
+        return f"wechat_{self.error_code}"[:64]
+
+    @property
+    def detail(self) -> str:
+        return f"WeChat send result: {self.error_status.strip()[:64]}"
+
 
 async def _unrecorded_subscribe_sends(receipt: SubscribeReceipt, templates: frozenset[str]) -> list[Notification]:
     """Rows whose subscribe message may be the one this receipt is about while nobody recorded its send,
@@ -381,14 +389,12 @@ async def apply_subscribe_receipt(receipt: SubscribeReceipt, *, templates: froze
         log.warning("wechat subscribe receipt for another template ignored id=%s", row.public_id)
         return False
     now = _utcnow()
-    code = f"wechat_{receipt.error_code}"[:64]
-    detail = f"WeChat send result: {receipt.error_status.strip()[:64]}"
     if receipt.delivered:
         await Notification.filter(id=row.id).update(receipt_status="delivered", receipt_at=receipt.at, updated_at=now)
         await _delivered_on_wechat(row, msg_id, "WeChat send result: success", at=now)
         return True
     if row.status is Status.SENT:
-        await _undelivered(row, channel="wechat", code=code, detail=detail)
+        await _undelivered(row, channel="wechat", code=receipt.code, detail=receipt.detail)
     return True
 
 
@@ -418,12 +424,13 @@ async def _settle_unrecorded(row: Notification, receipt: SubscribeReceipt, msg_i
         "send_started_at": row.send_started_at,
         "channel_index": row.channel_index,
     }
+    if not receipt.delivered and row.status is Status.SENDING:
+        return False
+    changes: dict[str, object] = {"channel": "wechat", "provider_message_id": msg_id}
     if receipt.delivered:
-        changes: dict[str, object] = {
+        changes |= {
             "status": Status.SENT,
-            "channel": "wechat",
             "sent_at": receipt.at,
-            "provider_message_id": msg_id,
             "receipt_status": "delivered",
             "receipt_at": receipt.at,
             "in_doubt": False,
@@ -434,28 +441,18 @@ async def _settle_unrecorded(row: Notification, receipt: SubscribeReceipt, msg_i
             "last_error": "",
             "updated_at": now,
         }
-        async with in_transaction() as conn:
-            if await Notification.filter(provider_message_id=msg_id).using_db(conn).exists():
-                return False  # one receipt settles one row
-            if not await Notification.filter(**same).using_db(conn).update(**changes):
-                return False
+    async with in_transaction() as conn:
+        if await Notification.filter(provider_message_id=msg_id).using_db(conn).exists():
+            return False  # one receipt settles one row
+        if not await Notification.filter(**same).using_db(conn).update(**changes):
+            return False
+        if receipt.delivered:
             await _delivered_on_wechat(
                 row, msg_id, "WeChat send result: success, of a send nobody recorded", at=now, conn=conn
             )
+    if receipt.delivered:
         log.info("wechat subscribe result settled an unrecorded send id=%s", row.public_id)
         return True
-    if row.status is Status.SENDING:
-        return False
-    async with in_transaction() as conn:
-        if await Notification.filter(provider_message_id=msg_id).using_db(conn).exists():
-            return False
-        if not await Notification.filter(**same).using_db(conn).update(channel="wechat", provider_message_id=msg_id):
-            return False
     row.channel, row.provider_message_id = "wechat", msg_id
-    await _undelivered(
-        row,
-        channel="wechat",
-        code=f"wechat_{receipt.error_code}"[:64],
-        detail=f"WeChat send result: {receipt.error_status.strip()[:64]}",
-    )
+    await _undelivered(row, channel="wechat", code=receipt.code, detail=receipt.detail)
     return True
