@@ -295,7 +295,7 @@ def serve_hello(port: int) -> None:
     app = Sanic("bare_hello")
     app.config.MOTD = False
     app.config.ACCESS_LOG = False
-    app.config.AUTO_EXTEND = False  # bare: no sanic-ext, even though it is installed
+    app.config.AUTO_EXTEND = False  # bare: no sanic-ext, even where it is installed
 
     @app.get("/healthz")
     async def healthz(request):  # type: ignore[no-untyped-def]

@@ -25,6 +25,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from sanic import Request
 
 from server.errors import RateLimited
+from server.redis_pipe import RedisPipe
 from server.settings_parsers import RATE_PERIODS, parse_rate
 
 log = logging.getLogger("gmid.ratelimit")
@@ -131,8 +132,9 @@ return {1, 0, limit - used - 1}
 
 
 class RateLimiter:
-    def __init__(self, client: aioredis.Redis, *, prefix: str = "rl:") -> None:
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "rl:", pipe: RedisPipe | None = None) -> None:
         self._client = client
+        self._pipe = pipe  # the checks' one round trip, pipelined (server/redis_pipe.py), when given
         self._prefix = prefix
         self._script = client.register_script(_GCRA)
         self._window = client.register_script(_WINDOW)
@@ -177,12 +179,15 @@ class RateLimiter:
         return int(refusing) - 1, decision, fetched
 
     async def _evalsha(self, *args: str | int) -> Any:
-        """EVALSHA of the GCRA script on a connection of the client's pool, without the client's
-        command machinery (timing hooks, the script object's checks, its retry loop), which costs a hot
-        route more than the round trip itself. The pool hands out a connection that Redis closed (a
+        """EVALSHA of the GCRA script: on the pipelined connection when there is one, else on a
+        connection of the client's pool, without the client's command machinery (timing hooks, the
+        script object's checks, its retry loop), which costs a hot route more than the round trip
+        itself. The pool hands out a connection that Redis closed (a
         restart, an idle timeout) only after connecting it again. An error reply (NOSCRIPT) leaves the
         connection as it was; anything else (a connection lost mid-command, a timeout, a cancelled
         request) closes it, so the next call connects afresh, and the caller fails open meanwhile."""
+        if self._pipe is not None:
+            return await self._pipe.call("EVALSHA", self._script.sha, *args)
         pool = self._client.connection_pool
         connection = await pool.get_connection()
         try:

@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from server.redis_pipe import RedisPipe
 from server.settings import Settings
 
 log = logging.getLogger("gmid.redis")
@@ -149,6 +150,11 @@ def make_client(url: str) -> aioredis.Redis:
         socket_connect_timeout=SOCKET_TIMEOUT,
         health_check_interval=30,
     )
+
+
+def make_pipe(url: str) -> RedisPipe | None:
+    """The pipelined connection of the rate limits' hot round trip (None for a URL it does not carry)."""
+    return RedisPipe.from_url(url, timeout=SOCKET_TIMEOUT)
 
 
 def make_blocking_client(url: str) -> aioredis.Redis:

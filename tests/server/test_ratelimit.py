@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from identity.roles import Role
 from server.app import create_app
 from server.ratelimit import Rate, RateLimiter
+from server.redis_pipe import RedisPipe
 from server.settings import Settings, SettingsError
 from tests.factories import auth, make_account, token_for
 from tests.support.app_server import RunningApp
@@ -131,12 +132,17 @@ def test_invalid_rate_settings_stop_start_up_with_one_line() -> None:
 # The GCRA limiter itself, against the test Redis --------------------------------------------------
 
 
-@pytest.fixture
-async def limiter(redis_url: str) -> AsyncIterator[RateLimiter]:
+@pytest.fixture(params=["pipelined", "pool"])
+async def limiter(redis_url: str, request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
+    # Both ways to Redis: the app's (one pipelined connection) and redis-py's pool (RateLimiter's own
+    # default, as the notification dispatcher uses it).
     client = aioredis.Redis.from_url(redis_url)
+    pipe = RedisPipe.from_url(redis_url) if request.param == "pipelined" else None
     try:
-        yield RateLimiter(client, prefix="rl-test:")
+        yield RateLimiter(client, prefix="rl-test:", pipe=pipe)
     finally:
+        if pipe is not None:
+            await pipe.close()
         await client.aclose()
 
 

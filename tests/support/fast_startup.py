@@ -8,7 +8,6 @@ redo, for every app, work whose result depends only on inputs that are the same 
 - ``path_to_parts`` (splitting and quoting a route's path) is a pure function of its arguments.
 - Sanic's touch-up re-reads, parses, rewrites and compiles a few of its own methods at every start;
   the result depends only on the method and on the app's signals and HTTP versions, the cache key.
-- sanic-ext's injection asks ``typing.get_type_hints`` for every handler at every start.
 
 Everything else stays real: every route, middleware, listener and signal is registered and runs
 as in production; only identical results are reused. Production code does not use this module.
@@ -34,7 +33,6 @@ def install() -> None:
     _cache_router_compile()
     _cache_path_to_parts()
     _cache_touchup()
-    _cache_injection_type_hints()
 
 
 def _cache_router_compile() -> None:
@@ -107,26 +105,6 @@ def _cache_touchup() -> None:
         return exec_locals[method.__name__]
 
     base.BaseScheme.build = classmethod(cached_build)  # type: ignore[assignment,method-assign]
-
-
-def _cache_injection_type_hints() -> None:
-    from sanic_ext.extensions.injection import injector
-
-    get_type_hints = injector.get_type_hints
-    hints: dict[Any, dict[str, Any]] = {}
-
-    def cached(obj: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        if args or kwargs:
-            return get_type_hints(obj, *args, **kwargs)
-        try:
-            found = hints.get(obj)
-        except TypeError:  # unhashable: ask every time
-            return get_type_hints(obj)
-        if found is None:
-            found = hints[obj] = get_type_hints(obj)  # a TypeError propagates, uncached, as before
-        return dict(found)
-
-    injector.get_type_hints = cached  # type: ignore[attr-defined]
 
 
 class BlueprintState:

@@ -1,0 +1,173 @@
+"""The pipelined Redis connection of the rate limits (server/redis_pipe.py), against a real Redis:
+every caller gets its own reply however many share the connection, an error or a cancellation costs
+only its own call, and a Redis that stalls, restarts or refuses the password fails calls cleanly (a
+``RedisError``, which the limits fail open on) and is connected again on the next call."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from server.redis import EmbeddedRedis
+from server.redis_pipe import RedisPipe, encode_command
+
+
+@pytest.fixture
+async def pipe(redis_url: str) -> AsyncIterator[RedisPipe]:
+    made = RedisPipe.from_url(redis_url, timeout=5)
+    assert made is not None
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+def test_urls_it_carries_and_those_it_leaves_to_redis_py() -> None:
+    unix = RedisPipe.from_url("unix:///tmp/r%20x.sock?db=3")
+    assert unix is not None and (unix.path, unix.db, unix.password) == ("/tmp/r x.sock", 3, None)
+    tcp = RedisPipe.from_url("redis://us%40er:p%3Ass@10.0.0.7:6380/5")
+    assert tcp is not None
+    assert (tcp.host, tcp.port, tcp.username, tcp.password, tcp.db) == ("10.0.0.7", 6380, "us@er", "p:ss", 5)
+    bare = RedisPipe.from_url("redis://localhost")
+    assert bare is not None and (bare.port, bare.db) == (6379, 0)
+    assert RedisPipe.from_url("rediss://secure:6380/0") is None  # TLS: redis-py's client carries it
+
+
+def test_commands_are_written_as_resp_bulk_strings() -> None:
+    assert encode_command(("SET", "k", b"\r\n", 42)) == b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n\r\n\r\n$2\r\n42\r\n"
+    assert encode_command(("ECHO", "光")) == b"*2\r\n$4\r\nECHO\r\n$3\r\n\xe5\x85\x89\r\n"
+    for wrong in (None, 1.5, True, ["a"]):
+        with pytest.raises(TypeError):
+            encode_command(("ECHO", wrong))  # type: ignore[arg-type]
+
+
+async def test_many_callers_on_one_connection_each_get_their_own_reply(pipe: RedisPipe, redis_url: str) -> None:
+    values = [f"value-{i}-{random.random()}" for i in range(600)]
+    # Sent in bursts of different sizes, so replies arrive split across reads.
+    replies = await asyncio.gather(*(pipe.call("ECHO", value) for value in values))
+    assert replies == [value.encode() for value in values]
+    big = "x" * 300_000  # a reply far larger than one read
+    assert await asyncio.gather(pipe.call("ECHO", big), pipe.call("ECHO", "after")) == [big.encode(), b"after"]
+    # The calls really were on the database the URL names (a per-worker database number in CI).
+    await pipe.call("SET", "pipe-test:db", "here")
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        assert await client.get("pipe-test:db") == b"here"
+        assert await client.client_list(_type="normal")  # the client sees the pipe's connection too
+    finally:
+        await client.delete("pipe-test:db")
+        await client.aclose()
+
+
+async def test_an_error_reply_fails_only_its_own_call(pipe: RedisPipe) -> None:
+    before, missing, wrong_type, after = await asyncio.gather(
+        pipe.call("ECHO", "before"),
+        pipe.call("EVALSHA", "0" * 40, 0),
+        pipe.call("INCR", "pipe-test:not-a-number-" + "x"),
+        pipe.call("ECHO", "after"),
+        return_exceptions=True,
+    )
+    assert before == b"before" and after == b"after"
+    assert isinstance(missing, NoScriptError)  # the rate limiter loads its script on this
+    assert wrong_type == 1  # INCR of a new key is 1: not an error, the replies stayed in line
+    await pipe.call("SET", "pipe-test:text", "abc")
+    with pytest.raises(ResponseError, match="not an integer"):
+        await pipe.call("INCR", "pipe-test:text")
+    assert await pipe.call("ECHO", "still in line") == b"still in line"
+    await pipe.call("DEL", "pipe-test:text", "pipe-test:not-a-number-x")
+
+
+async def test_a_cancelled_caller_does_not_shift_the_replies_of_the_others(pipe: RedisPipe) -> None:
+    await pipe.call("PING")  # connected
+    for _ in range(20):
+        cancelled = asyncio.ensure_future(pipe.call("ECHO", "cancelled"))
+        await asyncio.sleep(0)  # written, reply not read yet
+        cancelled.cancel()
+        assert await pipe.call("ECHO", "mine") == b"mine"
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+
+
+async def test_a_stalled_redis_fails_the_waiting_calls_after_the_timeout_then_serves_again(
+    own_redis: EmbeddedRedis,
+) -> None:
+    # Its own Redis: a pause stalls every client of the server, other tests' too.
+    pipe = RedisPipe.from_url(own_redis.url, timeout=0.3)
+    assert pipe is not None
+    admin = aioredis.Redis(unix_socket_path=str(own_redis.socket_path))
+    try:
+        assert await pipe.call("PING") == b"PONG"
+        await admin.execute_command("CLIENT", "PAUSE", "1200", "ALL")  # every other client's commands wait
+        started = asyncio.get_running_loop().time()
+        outcomes = await asyncio.gather(*(pipe.call("ECHO", str(i)) for i in range(5)), return_exceptions=True)
+        waited = asyncio.get_running_loop().time() - started
+        assert all(isinstance(outcome, RedisTimeoutError) for outcome in outcomes), outcomes
+        assert 0.25 <= waited < 1.1
+        await admin.execute_command("CLIENT", "UNPAUSE")
+        assert await pipe.call("ECHO", "back") == b"back"  # on a new connection
+    finally:
+        await admin.execute_command("CLIENT", "UNPAUSE")
+        await admin.aclose()
+        await pipe.close()
+
+
+async def test_a_redis_restart_fails_calls_cleanly_and_the_next_call_connects_again(own_redis: EmbeddedRedis) -> None:
+    pipe = RedisPipe.from_url(own_redis.url, timeout=2)
+    assert pipe is not None
+    try:
+        assert await pipe.call("PING") == b"PONG"
+        own_redis.stop()
+        with pytest.raises(RedisConnectionError):
+            await pipe.call("PING")
+        with pytest.raises(RedisConnectionError):
+            await pipe.call("PING")  # still away: a clean error each time, never a hang
+        own_redis.start()
+        assert await pipe.call("PING") == b"PONG"
+        assert await asyncio.gather(*(pipe.call("ECHO", str(i)) for i in range(50))) == [
+            str(i).encode() for i in range(50)
+        ]
+    finally:
+        await pipe.close()
+
+
+async def test_a_password_and_a_database_from_the_url_are_used_and_a_wrong_password_is_an_error(
+    own_redis: EmbeddedRedis,
+) -> None:
+    admin = aioredis.Redis(unix_socket_path=str(own_redis.socket_path))
+    await admin.config_set("requirepass", "s3cret pass")
+    await admin.aclose()
+    path = str(own_redis.socket_path)
+    good = RedisPipe(path=path, password="s3cret pass", db=4, timeout=2)
+    bad = RedisPipe(path=path, password="wrong", timeout=2)
+    nobody = RedisPipe(path=path, timeout=2)
+    try:
+        await good.call("SET", "pipe-test:where", "db4")
+        check = aioredis.Redis(unix_socket_path=path, password="s3cret pass", db=4)
+        assert await check.get("pipe-test:where") == b"db4"
+        await check.aclose()
+        with pytest.raises(RedisError):
+            await bad.call("PING")
+        with pytest.raises(ResponseError, match="NOAUTH"):
+            await nobody.call("PING")
+        assert await good.call("ECHO", "still fine") == b"still fine"
+    finally:
+        for made in (good, bad, nobody):
+            await made.close()
+
+
+async def test_nothing_listening_is_a_connection_error_not_a_hang(short_dir: object) -> None:
+    pipe = RedisPipe(path=f"{short_dir}/nobody.sock", timeout=2)
+    with pytest.raises(RedisConnectionError):
+        await pipe.call("PING")
+    tcp = RedisPipe(host="127.0.0.1", port=1, timeout=2)
+    with pytest.raises(RedisConnectionError):
+        await tcp.call("PING")
+    await pipe.close()
+    await tcp.close()
