@@ -39,7 +39,11 @@ class ScanLog:
     def add(self, **fields: Any) -> None:
         """One scan's record: ``at`` (now unless given), the text columns ("" unless given), lat, lng."""
         fields.setdefault("at", datetime.now(UTC))
-        self._rows.append(tuple(fields.get(name, None if name in ("lat", "lng") else "") for name in self.COLUMNS))
+        self.add_row(tuple(fields.get(name, None if name in ("lat", "lng") else "") for name in self.COLUMNS))
+
+    def add_row(self, row: tuple[Any, ...]) -> None:
+        """One scan's record as a tuple of ``COLUMNS`` in order (the scan's own path: no dict per scan)."""
+        self._rows.append(row)
         if len(self._rows) > MAX_WAITING:
             self.dropped += len(self._rows) - MAX_WAITING
             del self._rows[: len(self._rows) - MAX_WAITING]

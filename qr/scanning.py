@@ -36,22 +36,23 @@ async def log_scan(
     result: str,
     credential: Credential | CredentialRef | None,
 ) -> None:
-    fields: dict[str, Any] = {
-        "at": datetime.now(UTC),
-        "actor": context.viewer.account_id if context.viewer else "",
-        "audience": context.audience,
-        "public_id": credential.public_id if credential else "",
-        "kind": credential.kind if credential else "",
-        "result": result,
-        "lat": context.lat,
-        "lng": context.lng,
-        "client_addr": context.client_addr[:64],
-        "request_id": context.request_id[:128],
-    }
+    viewer = context.viewer
+    row: tuple[Any, ...] = (  # in ScanLog.COLUMNS' order
+        datetime.now(UTC),
+        viewer.account_id if viewer else "",
+        context.audience,
+        credential.public_id if credential else "",
+        credential.kind if credential else "",
+        result,
+        context.lat,
+        context.lng,
+        context.client_addr[:64],
+        context.request_id[:128],
+    )
     if _scan_log is not None:
-        _scan_log.add(**fields)
+        _scan_log.add_row(row)
     else:
-        await ScanEvent.create(**fields)
+        await ScanEvent.create(**dict(zip(ScanLog.COLUMNS, row, strict=True)))
 
 
 async def view_for(resolved: Resolved, context: kinds.ScanContext) -> dict[str, Any]:

@@ -63,7 +63,8 @@ async def authenticate(request: Request) -> None:
     request.ctx.web_session = None
     header = request.headers.get("authorization")
     if not header:
-        await _from_console_session(request)
+        if "cookie" in request.headers:  # no cookie, no console session: the API's usual request
+            await _from_console_session(request)
         return
     if request.route is not None and ignores_token(request.route.handler):
         return

@@ -14,10 +14,11 @@ a high rate adds per request, and such a limit never counted.)
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -233,7 +234,9 @@ def rate_limit(
     return decorate
 
 
+@functools.lru_cache(maxsize=4096)
 def policy_of(handler: Any) -> RoutePolicy | None:
+    # Cached: asked on every request, and a handler's policy is fixed when it is decorated.
     current = handler
     while current is not None:
         policy = getattr(current, POLICY_ATTR, None)
@@ -268,8 +271,17 @@ class Limits:
     default_account: Rate
     overrides: dict[str, RoutePolicy]
     enabled: bool = True
+    _by_route: dict[tuple[str, Any], tuple[Rate | None, Rate | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def for_route(self, route_name: str, handler: Any) -> tuple[Rate | None, Rate | None]:
+        found = self._by_route.get((route_name, handler))
+        if found is None:
+            found = self._by_route[(route_name, handler)] = self._rates_of(route_name, handler)
+        return found
+
+    def _rates_of(self, route_name: str, handler: Any) -> tuple[Rate | None, Rate | None]:
         declared = policy_of(handler) or RoutePolicy()
         if declared.exempt:
             return None, None
