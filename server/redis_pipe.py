@@ -210,6 +210,8 @@ class RedisPipe:
         # does not cancel it for the others.
         if self._connecting is None or self._connecting.done():
             self._connecting = asyncio.get_running_loop().create_task(self._connect())
+            # Read even when every caller was cancelled meanwhile (else asyncio logs it as lost).
+            self._connecting.add_done_callback(lambda task: task.cancelled() or task.exception())
         return await asyncio.shield(self._connecting)
 
     async def _connect(self) -> _Protocol:

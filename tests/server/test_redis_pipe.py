@@ -171,3 +171,22 @@ async def test_nothing_listening_is_a_connection_error_not_a_hang(short_dir: obj
         await tcp.call("PING")
     await pipe.close()
     await tcp.close()
+
+
+async def test_callers_that_arrive_before_the_connection_share_one_and_a_cancelled_one_costs_nothing(
+    own_redis: EmbeddedRedis,
+) -> None:
+    admin = aioredis.Redis(unix_socket_path=str(own_redis.socket_path))
+    pipe = RedisPipe.from_url(own_redis.url, timeout=2)
+    assert pipe is not None
+    try:
+        before = (await admin.info("clients"))["connected_clients"]
+        early = asyncio.ensure_future(pipe.call("ECHO", "gone"))
+        await asyncio.sleep(0)
+        early.cancel()  # cancelled while the connection is being made: the others still get it
+        replies = await asyncio.gather(*(pipe.call("ECHO", str(i)) for i in range(100)))
+        assert replies == [str(i).encode() for i in range(100)]
+        assert (await admin.info("clients"))["connected_clients"] == before + 1
+    finally:
+        await pipe.close()
+        await admin.aclose()
