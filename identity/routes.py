@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
-from identity import audit, hierarchy, service, signin
+from identity import audit, hierarchy, scope, service, signin
 from identity.models import Account, Node
 from identity.purpose import require_purpose
 from identity.roles import Role
@@ -249,7 +249,7 @@ async def create_staff(request: Request, body: StaffCreateIn) -> HTTPResponse:
     node = await hierarchy.get_by_code(body.node)
     if node is None:
         raise NotFound("There is no such node.", code="node_not_found")
-    service.ensure_may_create(principal, node, body.role)
+    scope.ensure_may_create(principal, node, body.role)
     account = await service.create_staff(
         username=body.username,
         role=body.role,
@@ -276,7 +276,7 @@ async def get_account(request: Request, public_id: str) -> HTTPResponse:
             target=account.public_id,
             client_addr=client_addr(request),
             request_id=request.ctx.request_id,
-            scope=service.account_scope(account),
+            scope=scope.account_scope(account),
         )
     return await me_answer(account)
 
@@ -337,7 +337,7 @@ async def correct_id_number(request: Request, public_id: str, body: IdNumberCorr
 async def verify_audit(request: Request) -> HTTPResponse:
     """Walk the whole audit chain now, as `gmid audit verify` does: the district administration only
     (403 `district_only` below it: the chain is one for the whole district)."""
-    service.require_district(require_principal(request), "verifies the audit chain")
+    scope.require_district(require_principal(request), "verifies the audit chain")
     result = await audit.verify()
     out = AuditVerifyOut(ok=result.ok, checked=result.checked, broken_seq=result.broken_seq, problem=result.problem)
     return json(out.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
@@ -354,7 +354,7 @@ async def list_audit(request: Request, query: AuditQuery) -> HTTPResponse:
     building elsewhere is not shown, whoever made it)."""
     principal = require_principal(request)
     rows = await audit.search(
-        within=service.admin_scope(principal),
+        within=scope.admin_scope(principal),
         actor=query.actor,
         action=query.action,
         since=query.since,

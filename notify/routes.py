@@ -15,7 +15,7 @@ from wechatpy import parse_message
 from wechatpy.events import TemplateSendJobFinishEvent
 
 from identity.roles import Role
-from identity.service import admin_scope
+from identity.scope import admin_scope
 from notify import service, templates, wechat_push
 from notify.models import Notification
 from notify.schemas import (

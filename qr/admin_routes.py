@@ -13,7 +13,7 @@ from sanic.response import HTTPResponse, file, json
 from identity import audit
 from identity.roles import Role
 from identity.routes import client_addr
-from identity.service import require_district
+from identity.scope import require_district
 from qr import key_admin, keys, sheet_jobs
 from qr.schemas import KeyList, KeyOut, RetireIn, RetireOut, RotateIn, RotateOut, SheetIn, SheetJobOut
 from server.auth import Principal, require_principal, requires

@@ -11,7 +11,7 @@ from tortoise.transactions import in_transaction
 from identity import hierarchy
 from identity.models import Account
 from identity.pii import mask_public_text
-from identity.service import is_district_level
+from identity.scope import is_district_level
 from miniapp_api.boards.models import Board
 from miniapp_api.boards.schemas import BoardIn
 from miniapp_api.reports import service as reports

@@ -209,7 +209,7 @@ SHOWN_REJECTIONS = 1000
 def district_importer(request: Request) -> Principal:
     """Who may import buildings: the district administration only (a file's row may name any grid, or
     move a building into another street). The console's import page asks the same question."""
-    from identity.service import require_district
+    from identity.scope import require_district
 
     return require_district(require_principal(request), "imports buildings")
 

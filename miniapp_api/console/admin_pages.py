@@ -13,7 +13,7 @@ from sanic.response import HTTPResponse
 from identity import routes as identity_routes
 from identity.hierarchy import code_of
 from identity.roles import STAFF_ROLES
-from identity.service import is_district_level
+from identity.scope import is_district_level
 from miniapp_api.buildings import routes as building_routes
 from miniapp_api.console import pages
 from miniapp_api.console.render import page

@@ -8,7 +8,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from identity import routes as identity_routes
-from identity import service as identity_service
+from identity import scope as identity_scope
 from miniapp_api.console import pages
 from miniapp_api.console.render import page
 from server.auth import require_principal, requires
@@ -47,5 +47,5 @@ ACTIONS = {
 async def audit(request: Request) -> HTTPResponse:
     """Administrators read the hash-chained audit log with filters (HTML; the data is
     GET /api/v1/admin/audit). Filters may be given in the address: ?actor=&action=&since=&until=."""
-    district = identity_service.is_district_level(require_principal(request))
+    district = identity_scope.is_district_level(require_principal(request))
     return page(request, "audit.html", title="审计日志", actions=ACTIONS, can_verify=district)

@@ -24,7 +24,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from identity import hierarchy
-from identity import service as identity_service
+from identity import scope as identity_scope
 from identity.models import Account, Node
 from identity.roles import NodeLevel, Role
 from miniapp_api.ebikes.models import Alarm, AlarmStatus, BikeStatus, EBike, Sighting, Transfer, TransferStatus
@@ -160,7 +160,7 @@ async def get_for(*, viewer: Principal, account: Account, public_id: str) -> EBi
     # An id that cannot exist is not looked up (Tortoise refuses values longer than the column).
     bike = await EBike.get_or_none(public_id=public_id) if 0 < len(public_id) <= 16 else None
     admin_in_scope = viewer.role is Role.ADMIN and (
-        identity_service.is_district_level(viewer) or viewer.covers(bike.node_path if bike is not None else None)
+        identity_scope.is_district_level(viewer) or viewer.covers(bike.node_path if bike is not None else None)
     )
     if bike is None or (bike.owner_id != account.id and not admin_in_scope):
         raise NotFound("No e-bike with this id is registered to you.", code="ebike_not_found")

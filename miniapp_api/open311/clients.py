@@ -15,7 +15,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from identity import audit, hierarchy
-from identity.service import is_district_level
+from identity.scope import is_district_level
 from miniapp_api.open311.models import Open311Client
 from server.auth import Principal
 from server.errors import Conflict, Forbidden, NotFound

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from identity.models import Account, Node
 from identity.roles import CIVIC_STAFF_ROLES, NodeLevel, Role
-from identity.service import is_district_level
+from identity.scope import is_district_level
 from miniapp_api.reports.models import Category, Report, ReportEvent, ReportFollower
 from server.auth import Principal
 from server.errors import NotFound

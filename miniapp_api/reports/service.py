@@ -19,7 +19,7 @@ from tortoise.transactions import in_transaction
 from identity import hierarchy
 from identity.models import Account
 from identity.roles import STAFF_ROLES
-from identity.service import is_district_level
+from identity.scope import is_district_level
 from identity.wechat import WeChatGateway
 from miniapp_api.reports import catalogue, events, states
 from miniapp_api.reports.access import View, get_readable, in_scope, may_read, viewer_of_account

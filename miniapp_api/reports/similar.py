@@ -13,7 +13,7 @@ from tortoise.expressions import Q
 
 from identity import hierarchy
 from identity.roles import CIVIC_STAFF_ROLES, Role
-from identity.service import is_district_level
+from identity.scope import is_district_level
 from miniapp_api.reports import states
 from miniapp_api.reports.access import (
     PERSONAL_CATEGORIES,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from identity import service as identity_service
+from identity import scope as identity_scope
 from identity.pii import has_personal_number
 from miniapp_api.wristbands import codes, engine
 from miniapp_api.wristbands.bands import Who, audit_change, plausible_id
@@ -40,7 +40,7 @@ def utcnow() -> dt.datetime:
 
 
 def ensure_district(viewer: Principal) -> None:
-    identity_service.require_district(viewer, "keeps the key areas")
+    identity_scope.require_district(viewer, "keeps the key areas")
 
 
 def area_out(row: KeyArea) -> KeyAreaOut:
