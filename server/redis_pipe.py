@@ -100,6 +100,9 @@ class _Protocol(asyncio.Protocol):
     def send(self, command: bytes) -> asyncio.Future[Any]:
         loop = self.loop
         future: asyncio.Future[Any] = loop.create_future()
+        if self.closed:  # closed between the caller's look and now (Redis hung up at once: maxclients)
+            future.set_exception(RedisConnectionError("Connection to Redis lost"))
+            return future
         if not self.outgoing:
             loop.call_soon(self.flush)
         self.outgoing.append(command)
@@ -112,7 +115,7 @@ class _Protocol(asyncio.Protocol):
     def check_timeout(self) -> None:
         """One timer per connection, not one per call: a reply later than the timeout fails them all."""
         self.timer = None
-        if self.closed or not self.waiting:
+        if not self.waiting:
             return
         oldest = self.waiting[0][1]
         if self.loop.time() - oldest >= self.pipe.timeout:

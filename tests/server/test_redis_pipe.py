@@ -190,3 +190,29 @@ async def test_callers_that_arrive_before_the_connection_share_one_and_a_cancell
     finally:
         await pipe.close()
         await admin.aclose()
+
+
+async def test_a_server_that_hangs_up_at_once_fails_the_call_at_once(short_dir: object) -> None:
+    # Redis at maxclients answers a new connection with an error and closes it.
+    said = [b"-ERR max number of clients reached\r\n", b""]  # or hangs up without a word
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        said.reverse()
+        writer.write(said[0])
+        await writer.drain()
+        writer.close()
+
+    path = f"{short_dir}/full.sock"
+    server = await asyncio.start_unix_server(hang_up, path)
+    pipe = RedisPipe(path=path, timeout=30)
+    try:
+        for _ in range(6):
+            started = asyncio.get_running_loop().time()
+            # The error reply, or the connection lost: a RedisError either way (the limits fail open).
+            with pytest.raises(RedisError):
+                await pipe.call("PING")
+            assert asyncio.get_running_loop().time() - started < 5  # never the 30 s timeout
+    finally:
+        await pipe.close()
+        server.close()
+        await server.wait_closed()
