@@ -22,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import collections
 from typing import Any, cast
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
+from redis.asyncio.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -165,40 +165,39 @@ class RedisPipe:
         self.timeout = timeout
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Task[_Protocol] | None = None
+        self._closed = False
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 5.0) -> RedisPipe | None:
-        """For ``redis://`` and ``unix://`` URLs (redis-py's forms); None for any other scheme."""
-        parts = urlsplit(url)
-        query = parse_qs(parts.query)
-        username = unquote(parts.username) if parts.username else None
-        password = unquote(parts.password) if parts.password else None
-        if query.get("password"):
-            password = query["password"][0]
-        if parts.scheme == "unix":
-            db = int(query.get("db", ["0"])[0])
-            return cls(path=unquote(parts.path), username=username, password=password, db=db, timeout=timeout)
-        if parts.scheme == "redis":
-            db_text = parts.path.lstrip("/") or query.get("db", ["0"])[0]
-            return cls(
-                host=parts.hostname or "127.0.0.1",
-                port=parts.port or 6379,
-                username=username,
-                password=password,
-                db=int(db_text or 0),
-                timeout=timeout,
-            )
-        return None
+        """For ``redis://`` and ``unix://`` URLs, read by redis-py's own parser (the same user, password
+        and database as the app's other client); None for any other scheme (``rediss://``)."""
+        if not url.startswith(("redis://", "unix://")):
+            return None
+        kwargs = parse_url(url)
+        path = kwargs.get("path")
+        return cls(
+            path=str(path) if path is not None else None,
+            host=str(kwargs.get("host") or "localhost"),
+            port=int(kwargs.get("port") or 6379),
+            username=kwargs.get("username"),
+            password=kwargs.get("password"),
+            db=int(kwargs.get("db") or 0),
+            timeout=timeout,
+        )
 
     async def call(self, *args: str | bytes | int) -> Any:
         """One command's reply; raises as redis-py would (a ``RedisError``)."""
         command = encode_command(args)
         protocol = self._protocol
         if protocol is None or protocol.closed:
+            if self._closed:
+                raise RedisConnectionError("Redis connection closed")
             protocol = await self._connected()
         return await protocol.send(command)
 
     async def close(self) -> None:
+        """Fail every waiting call; later calls fail too (the app is stopping)."""
+        self._closed = True
         connecting, self._connecting = self._connecting, None
         if connecting is not None and not connecting.done():
             connecting.cancel()
@@ -215,7 +214,15 @@ class RedisPipe:
             self._connecting = asyncio.get_running_loop().create_task(self._connect())
             # Read even when every caller was cancelled meanwhile (else asyncio logs it as lost).
             self._connecting.add_done_callback(lambda task: task.cancelled() or task.exception())
-        return await asyncio.shield(self._connecting)
+        connecting = self._connecting
+        try:
+            return await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if connecting.cancelled() and (current is None or not current.cancelling()):
+                # The attempt was cancelled by close(), not this caller: a RedisError, which callers expect.
+                raise RedisConnectionError("Redis connection closed") from None
+            raise
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+import uvloop
+from redis.asyncio.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -36,8 +38,25 @@ def test_urls_it_carries_and_those_it_leaves_to_redis_py() -> None:
     assert tcp is not None
     assert (tcp.host, tcp.port, tcp.username, tcp.password, tcp.db) == ("10.0.0.7", 6380, "us@er", "p:ss", 5)
     bare = RedisPipe.from_url("redis://localhost")
-    assert bare is not None and (bare.port, bare.db) == (6379, 0)
+    assert bare is not None and (bare.path, bare.port, bare.db) == (None, 6379, 0)
     assert RedisPipe.from_url("rediss://secure:6380/0") is None  # TLS: redis-py's client carries it
+    # Read as redis-py reads them (the app's other client), whichever precedence that has.
+    for url in (
+        "redis://u:p@h/1?password=q",
+        "redis://h/3?db=4",
+        "redis://h/0/",
+        "redis://h?username=u&password=p",
+        "redis://[::1]:6380/2",
+        "unix:///tmp/x.sock?db=3&password=z",
+    ):
+        made, theirs = RedisPipe.from_url(url), parse_url(url)
+        assert made is not None
+        assert (made.username, made.password, made.db) == (
+            theirs.get("username"),
+            theirs.get("password"),
+            int(theirs.get("db") or 0),
+        ), url
+        assert (made.path or made.host) == (theirs.get("path") or theirs.get("host")), url
 
 
 def test_commands_are_written_as_resp_bulk_strings() -> None:
@@ -216,3 +235,67 @@ async def test_a_server_that_hangs_up_at_once_fails_the_call_at_once(short_dir: 
         await pipe.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_close_fails_the_waiting_calls_with_a_redis_error_and_is_final(own_redis: EmbeddedRedis) -> None:
+    admin = aioredis.Redis(unix_socket_path=str(own_redis.socket_path))
+    pipe = RedisPipe.from_url(own_redis.url, timeout=2)
+    assert pipe is not None
+    try:
+        before = (await admin.info("clients"))["connected_clients"]
+        connecting = [asyncio.ensure_future(pipe.call("PING")) for _ in range(3)]
+        await asyncio.sleep(0)
+        await pipe.close()  # while the connection is being made
+        outcomes = await asyncio.gather(*connecting, return_exceptions=True)
+        assert all(isinstance(outcome, RedisConnectionError) for outcome in outcomes), outcomes
+        with pytest.raises(RedisConnectionError):
+            await pipe.call("PING")  # closed stays closed: no connection left behind
+        assert (await admin.info("clients"))["connected_clients"] == before
+    finally:
+        await admin.aclose()
+
+
+async def test_a_reply_nobody_asked_for_or_one_that_is_not_resp_drops_the_connection(short_dir: object) -> None:
+    replies = [b"+OK\r\n+EXTRA\r\n", b"!!not resp\r\n"]
+    connections: list[int] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        while await reader.read(65536):
+            writer.write(replies.pop(0) if replies else b"+OK\r\n")
+            await writer.drain()
+        writer.close()
+
+    path = f"{short_dir}/odd.sock"
+    server = await asyncio.start_unix_server(answer, path)
+    pipe = RedisPipe(path=path, timeout=2)
+    try:
+        assert await pipe.call("PING") == b"OK"  # then a reply nobody asked for: out of step, dropped
+        with pytest.raises(RedisConnectionError):
+            await pipe.call("PING")  # on a new connection, a reply that is not RESP
+        assert await pipe.call("PING") == b"OK"
+        assert len(connections) == 3  # a new connection after each
+    finally:
+        await pipe.close()
+        server.close()
+        await server.wait_closed()
+
+
+def test_under_uvloop_as_the_server_runs_it(redis_url: str) -> None:
+    # Sanic runs on uvloop where it is installed; its transports are not asyncio's classes.
+    async def scenario() -> None:
+        pipe = RedisPipe.from_url(redis_url, timeout=5)
+        assert pipe is not None
+        try:
+            values = [str(i) for i in range(300)]
+            assert await asyncio.gather(*(pipe.call("ECHO", v) for v in values)) == [v.encode() for v in values]
+            cancelled = asyncio.ensure_future(pipe.call("ECHO", "cancelled"))
+            await asyncio.sleep(0)
+            cancelled.cancel()
+            assert await pipe.call("ECHO", "mine") == b"mine"
+            with pytest.raises(NoScriptError):
+                await pipe.call("EVALSHA", "0" * 40, 0)
+        finally:
+            await pipe.close()
+
+    uvloop.run(scenario())
