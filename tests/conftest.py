@@ -246,6 +246,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"gmid backends: {db}, {rds}; python {sys.version.split()[0]}"]
 
 
+@pytest.hookimpl(optionalhook=True)  # a run without xdist (-p no:xdist) does not know the hook
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """What ``-n auto`` means here: one worker more than the cores this process may use. The suite waits
     on subprocesses, sockets and timers about a third of its time (measured: 1.27 of 2 cores busy with
