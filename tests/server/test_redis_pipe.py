@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 import redis.asyncio as aioredis
@@ -19,6 +20,22 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.redis import EmbeddedRedis
 from server.redis_pipe import RedisPipe, encode_command
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@asynccontextmanager
+async def fake_redis(folder: object, handler: Handler, *, reply_seconds: float) -> AsyncIterator[RedisPipe]:
+    """A pipe to a unix-socket server of the test's own, which answers as ``handler`` says."""
+    path = f"{folder}/fake.sock"
+    server = await asyncio.start_unix_server(handler, path)
+    made = RedisPipe(path=path, timeout=reply_seconds)
+    try:
+        yield made
+    finally:
+        await made.close()
+        server.close()
+        await server.wait_closed()
 
 
 @pytest.fixture
@@ -221,20 +238,13 @@ async def test_a_server_that_hangs_up_at_once_fails_the_call_at_once(short_dir: 
         await writer.drain()
         writer.close()
 
-    path = f"{short_dir}/full.sock"
-    server = await asyncio.start_unix_server(hang_up, path)
-    pipe = RedisPipe(path=path, timeout=30)
-    try:
+    async with fake_redis(short_dir, hang_up, reply_seconds=30) as pipe:
         for _ in range(6):
             started = asyncio.get_running_loop().time()
             # The error reply, or the connection lost: a RedisError either way (the limits fail open).
             with pytest.raises(RedisError):
                 await pipe.call("PING")
             assert asyncio.get_running_loop().time() - started < 5  # never the 30 s timeout
-    finally:
-        await pipe.close()
-        server.close()
-        await server.wait_closed()
 
 
 async def test_close_fails_the_waiting_calls_with_a_redis_error_and_is_final(own_redis: EmbeddedRedis) -> None:
@@ -266,19 +276,12 @@ async def test_a_reply_nobody_asked_for_or_one_that_is_not_resp_drops_the_connec
             await writer.drain()
         writer.close()
 
-    path = f"{short_dir}/odd.sock"
-    server = await asyncio.start_unix_server(answer, path)
-    pipe = RedisPipe(path=path, timeout=2)
-    try:
+    async with fake_redis(short_dir, answer, reply_seconds=2) as pipe:
         assert await pipe.call("PING") == b"OK"  # then a reply nobody asked for: out of step, dropped
         with pytest.raises(RedisConnectionError):
             await pipe.call("PING")  # on a new connection, a reply that is not RESP
         assert await pipe.call("PING") == b"OK"
         assert len(connections) == 3  # a new connection after each
-    finally:
-        await pipe.close()
-        server.close()
-        await server.wait_closed()
 
 
 def test_under_uvloop_as_the_server_runs_it(redis_url: str) -> None:
