@@ -180,13 +180,13 @@ class RateLimiter:
         return int(refusing) - 1, decision, fetched
 
     async def _evalsha(self, *args: str | int) -> Any:
-        """EVALSHA of the GCRA script: on the pipelined connection when there is one, else on a
-        connection of the client's pool, without the client's command machinery (timing hooks, the
-        script object's checks, its retry loop), which costs a hot route more than the round trip
-        itself. The pool hands out a connection that Redis closed (a
-        restart, an idle timeout) only after connecting it again. An error reply (NOSCRIPT) leaves the
-        connection as it was; anything else (a connection lost mid-command, a timeout, a cancelled
-        request) closes it, so the next call connects afresh, and the caller fails open meanwhile."""
+        """EVALSHA of the GCRA script, without redis-py's command machinery (timing hooks, the script
+        object's checks, its retry loop), which costs a hot route more than the round trip itself: on
+        the pipelined connection when there is one (server/redis_pipe.py), else on a connection of the
+        client's pool. The pool hands out a connection that Redis closed (a restart, an idle timeout)
+        only after connecting it again. An error reply (NOSCRIPT) leaves the connection as it was;
+        anything else (a connection lost mid-command, a timeout, a cancelled request) closes it, so the
+        next call connects afresh, and the caller fails open meanwhile."""
         if self._pipe is not None:
             return await self._pipe.call("EVALSHA", self._script.sha, *args)
         pool = self._client.connection_pool
