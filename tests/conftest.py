@@ -21,6 +21,7 @@ import gc
 import itertools
 import os
 import shutil
+import signal
 import ssl
 import sys
 import tempfile
@@ -51,6 +52,11 @@ _OWN_BASETEMP = "_gmid_own_basetemp"
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # A shell starts a background job (`make test &`, a CI runner's nohup) with SIGINT ignored, and
+    # every process it starts inherits that: the tests that interrupt a `gmid` command with SIGINT
+    # would see it finish instead. The suite gives its processes Ctrl-C as a terminal would.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     # pytest's default base folder is shared by every run of the same user, and each run deletes all
     # but the newest three there: two runs at once lose each other's files. Give each run its own
     # (xdist workers get a subfolder of their controller's).
