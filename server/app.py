@@ -159,7 +159,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     errors.install(app)
     for bp in blueprints():
         app.blueprint(bp)
-    automethods.add_head_and_options(app)
+    automethods.add_head(app)
     _check_rate_limit_routes(app, settings)
     _install_middleware(app)
     _install_listeners(app, settings)

@@ -19,6 +19,8 @@ from sanic import exceptions as sanic_exc
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
+from server import automethods
+
 log = logging.getLogger("gmid.errors")
 
 
@@ -233,6 +235,9 @@ class JSONErrorHandler(ErrorHandler):
     """Turns every exception into the one JSON error shape."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        if isinstance(exception, sanic_exc.MethodNotAllowed) and request is not None and request.method == "OPTIONS":
+            # OPTIONS on a path the router knows: not an error but the answer (server/automethods.py).
+            return automethods.options_answer(getattr(exception, "allowed_methods", None) or allowed_methods(request))
         response = self.standard(request, exception)
         path = path_of(request)
         for prefix, reshape in _RESHAPERS.items():
@@ -253,13 +258,14 @@ class JSONErrorHandler(ErrorHandler):
             if status == 413 and _HEAD_TOO_LARGE in str(exception):
                 message = _HEAD_TOO_LARGE_MESSAGE
             details: dict[str, Any] = {}
+            headers.update(getattr(exception, "headers", None) or {})
             if isinstance(exception, sanic_exc.MethodNotAllowed):
                 allowed = sorted(getattr(exception, "allowed_methods", None) or allowed_methods(request))
                 if allowed:
+                    allowed = sorted({*allowed, "OPTIONS"})  # answered on every path the router knows
                     details["allowed"] = allowed
                     headers["Allow"] = ", ".join(allowed)
             body = error_body(code, message, details)
-            headers.update(getattr(exception, "headers", None) or {})
         elif isinstance(exception, RedisConnectionError | RedisTimeoutError):
             # Redis restarting or failing over: a moment's outage a client should retry, not our fault
             # to report as 500 (the drill restarts it under load). Nothing of the cause goes out.

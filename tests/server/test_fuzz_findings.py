@@ -106,3 +106,25 @@ async def test_head_and_options_are_answered(client: httpx.AsyncClient) -> None:
     options = await client.options("/api/v1/me")
     assert options.status_code == 204
     assert {m.strip() for m in options.headers["allow"].split(",")} >= {"GET", "HEAD", "OPTIONS"}
+
+
+async def test_options_answers_every_known_path_and_only_those(client: httpx.AsyncClient) -> None:
+    # A POST-only route, routes with a path parameter, Open311's own API (not reshaped: not an error).
+    for path, methods in (
+        ("/api/v1/auth/login", {"POST"}),
+        ("/api/v1/reports/R-nothing/follow", {"DELETE", "PUT"}),
+        ("/api/v1/reports/R-nothing", {"GET", "HEAD"}),
+        ("/open311/v2/services.json", {"GET", "HEAD"}),
+    ):
+        r = await client.options(path)
+        assert r.status_code == 204 and r.content == b"", (path, r.text)
+        assert r.headers["allow"].split(",") == [*sorted(methods), "OPTIONS"], path
+        assert r.headers.get("x-request-id")
+    # A path the router does not know stays 404 for OPTIONS as for any method.
+    r = await client.options("/api/v1/no-such-thing")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    # A method refused on a known path lists OPTIONS among the allowed ones.
+    r = await client.request("TRACE", "/api/v1/auth/login")
+    assert r.status_code == 405
+    assert r.json()["error"]["details"]["allowed"] == ["OPTIONS", "POST"]
+    assert r.headers["allow"] == "OPTIONS, POST"

@@ -68,6 +68,33 @@ async def test_route_override_limits_by_address(serve: Serve) -> None:
         assert r.status_code != 429
 
 
+async def test_head_counts_against_its_get_routes_budget(serve: Serve) -> None:
+    # HEAD runs the GET handler (all its work: a landing page's scan record, a bundle's rebuild), so it
+    # spends the same budget: a caller cannot double a route's limit, or escape it, by asking with HEAD.
+    async with serve(rate_limits="identity.hierarchy.list=ip:3/minute") as (_, client):
+        assert (await client.get("/api/v1/hierarchy/nodes")).status_code == 200
+        assert (await client.head("/api/v1/hierarchy/nodes")).status_code == 200
+        assert (await client.get("/api/v1/hierarchy/nodes")).status_code == 200
+        r = await client.head("/api/v1/hierarchy/nodes")
+        assert r.status_code == 429 and r.content == b""
+        assert_rate_limited(await client.get("/api/v1/hierarchy/nodes"), limit="3/minute", scope="address", period=60)
+
+
+async def test_head_keeps_a_routes_declared_limit_and_its_token_rule(serve: Serve) -> None:
+    # The landing page a phone camera opens: 120 a minute per address (declared on its handler), and a
+    # stale Authorization header is ignored there, for HEAD as for GET.
+    garbage = {"Authorization": "Bearer not-a-token"}
+    async with serve() as (_, client):
+        get = await client.get("/q/not-a-code", headers=garbage)
+        head = await client.head("/q/not-a-code", headers=garbage)
+        assert get.status_code != 401 and head.status_code == get.status_code
+        for _ in range(118):
+            assert (await client.head("/q/not-a-code")).status_code == get.status_code
+        r = await client.head("/q/not-a-code")
+        assert r.status_code == 429
+        assert (await client.get("/q/not-a-code")).status_code == 429
+
+
 async def test_health_routes_are_never_limited(serve: Serve) -> None:
     async with serve(rate_limit_ip="1/minute") as (_, client):
         assert (await client.get("/api/v1/hierarchy/nodes")).status_code == 200
