@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck check migrate keys model seed-demo bench bench-contention drill clean
+.PHONY: install bytecode run test lint typecheck check migrate keys model seed-demo bench bench-contention drill clean
 
 install: $(STAMP)
 
@@ -13,6 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# Our modules' bytecode, written ahead (unchanged files are skipped): where PYTHONDONTWRITEBYTECODE is set,
+# Python reads bytecode but never writes it, and every gmid command and test worker compiled the whole
+# package again on start (about 0.2 s of CPU each; the suite starts hundreds).
+bytecode: install
+	$(BIN)/python -m compileall -q -j0 server miniapp_api identity qr notify migrations tests bench
 
 migrate: install
 	$(BIN)/gmid migrate
@@ -25,13 +31,13 @@ keys: install
 model: install
 	$(BIN)/gmid reports train --ship
 
-run: install keys migrate
+run: install bytecode keys migrate
 	$(BIN)/gmid serve
 
 # Tests run in parallel: TEST_WORKERS processes (default: cores + 1, tests/conftest.py), each with its own
 # database and Redis. One test alone: .venv/bin/python -m pytest tests/path/test_x.py::test_name
 TEST_WORKERS ?= auto
-test: install
+test: install bytecode
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=20
 
 lint: install
