@@ -8,6 +8,10 @@ redo, for every app, work whose result depends only on inputs that are the same 
 - ``path_to_parts`` (splitting and quoting a route's path) is a pure function of its arguments.
 - Sanic's touch-up re-reads, parses, rewrites and compiles a few of its own methods at every start;
   the result depends only on the method and on the app's signals and HTTP versions, the cache key.
+- ``Tortoise.init`` finalises every model at every start (its filters, its fields by kind, its base
+  queries). The models are the same classes all along; what finalising computes depends only on the
+  model and on the kind of database (the executor and query classes), so a model already finalised
+  for this kind is left as it was.
 
 Everything else stays real: every route, middleware, listener and signal is registered and runs
 as in production; only identical results are reused. Production code does not use this module.
@@ -20,6 +24,7 @@ import functools
 import inspect
 import sys
 import textwrap
+import weakref
 from typing import Any
 
 _installed = False
@@ -33,6 +38,7 @@ def install() -> None:
     _cache_router_compile()
     _cache_path_to_parts()
     _cache_touchup()
+    _cache_model_finalising()
 
 
 def _cache_router_compile() -> None:
@@ -105,6 +111,35 @@ def _cache_touchup() -> None:
         return exec_locals[method.__name__]
 
     base.BaseScheme.build = classmethod(cached_build)  # type: ignore[assignment,method-assign]
+
+
+def _cache_model_finalising() -> None:
+    from typing import cast
+
+    from pypika_tortoise import Query, Table
+    from tortoise.apps import Apps
+
+    # model -> what it was finalised for: its database kind, table and schema (weak: the migrations'
+    # state models are classes of their own, made and dropped by the hundred; they use StateApps).
+    finalised: weakref.WeakKeyDictionary[type, tuple[Any, ...]] = weakref.WeakKeyDictionary()
+
+    def _build_initial_querysets(self: Apps) -> None:
+        for app in self.apps.values():
+            for model in app.values():
+                meta = model._meta
+                db = meta.db
+                key = (db.executor_class, db.query_class, meta.db_table, meta.schema, len(meta.fields_map))
+                if finalised.get(model) == key:
+                    continue
+                # Tortoise's own steps (tortoise/apps.py, Apps._build_initial_querysets).
+                meta.finalise_model()
+                meta.basetable = Table(name=meta.db_table, schema=meta.schema)
+                basequery = db.query_class.from_(meta.basetable)
+                meta.basequery = cast(Query, basequery)
+                meta.basequery_all_fields = cast(Query, basequery.select(*meta.db_fields))
+                finalised[model] = key
+
+    Apps._build_initial_querysets = _build_initial_querysets  # type: ignore[method-assign]
 
 
 class BlueprintState:
