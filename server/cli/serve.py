@@ -48,6 +48,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from server import graceful_stop
     from server.app import create_app
+    from server.lingering_close import LingeringHttpProtocol
 
     graceful_stop.install()  # before Sanic's manager exists: it binds its signal handler when created
     loader = AppLoader(factory=partial(create_app, settings))
@@ -59,6 +60,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=settings.access_log,
         motd=False,
         dev=args.dev,
+        protocol=LingeringHttpProtocol,
     )
     print(
         f"gmid: serving on http://{settings.host}:{settings.port} (docs at /docs); "

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -64,6 +65,7 @@ async def test_gmid_serve_on_another_port_serves_codes_that_point_at_it(
     env = gmid_env(settings)
     del env["GMID_PUBLIC_BASE_URL"]
     env["GMID_NOTIFY_WORKER"] = "false"
+    env["GMID_MAX_BODY_BYTES"] = "4096"
     proc = await asyncio.create_subprocess_exec(
         str(GMID),
         *("serve", "--port", str(port)),
@@ -85,8 +87,23 @@ async def test_gmid_serve_on_another_port_serves_codes_that_point_at_it(
             # The code's own page is there, at that address.
             page = await http.get(r.json()["url"].removeprefix(f"http://127.0.0.1:{port}"))
             assert page.status_code == 200
+            # While it runs: the served protocol closes lingering, so an upload still streaming when
+            # it is refused reads its 413 (tests/server/test_lingering_close.py says why).
+            for _ in range(10):
+                r = await http.post("/api/v1/auth/login", content=_oversize_chunks(), headers=JSON)
+                assert r.status_code == 413, r.text
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     assert proc.returncode == 0, err.decode()[-2000:]
     assert f"QR codes point at http://127.0.0.1:{port}/q/ (GMID_PUBLIC_BASE_URL unset)" in out.decode()
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+async def _oversize_chunks() -> AsyncIterator[bytes]:
+    yield b'{"username": "u", "password": "'
+    for _ in range(64):
+        yield b"x" * 1024
+    yield b'"}'

@@ -12,6 +12,8 @@ from types import TracebackType
 from sanic import Sanic
 from sanic.server.async_server import AsyncioServer
 
+from server.lingering_close import LingeringHttpProtocol
+
 
 class RunningApp:
     def __init__(self, app: Sanic) -> None:
@@ -30,7 +32,9 @@ class RunningApp:
         sock.listen(128)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
-        server = await self.app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
+        server = await self.app.create_server(
+            sock=sock, return_asyncio_server=True, access_log=False, protocol=LingeringHttpProtocol
+        )
         assert server is not None
         self.server = server
         await server.startup()
