@@ -116,6 +116,9 @@ async def migrate(settings: Settings, *, progress: Callable[[str, str, str], obj
     """Bring the database to the current schema (what `gmid migrate` runs)."""
     from tortoise.migrations.api.migrate import migrate as run_migrations
 
+    from server import migration_state
+
+    migration_state.install()
     try:
         await run_migrations(config=settings_tortoise_config(settings), progress=progress)
     finally:
