@@ -41,6 +41,7 @@ _BUMP_HEAD = "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, ha
 
 
 class AuditEntry(Model):
+    _no_comments = True
     seq = fields.BigIntField(primary_key=True, generated=False)
     at = fields.DatetimeField()
     actor = fields.CharField(max_length=64)
@@ -63,6 +64,8 @@ class AuditEntry(Model):
 
 class AuditHead(Model):
     """One row (id 1): the last sequence number and hash of the chain."""
+
+    _no_comments = True
 
     id = fields.IntField(primary_key=True, generated=False)
     seq = fields.BigIntField(default=0)

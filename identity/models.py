@@ -20,6 +20,8 @@ class Node(Model):
     (``440311``), the statistical division code (统计用区划代码, 12 digits) for streets and
     communities. Grids have none."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     code = fields.CharField(max_length=32, unique=True)
     name = fields.CharField(max_length=64)
@@ -36,6 +38,7 @@ class Node(Model):
 
 
 class Account(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     public_id = fields.CharField(max_length=32, unique=True)
     role = fields.CharEnumField(Role, max_length=16, db_index=True)
@@ -67,6 +70,8 @@ class Account(Model):
 class RefreshToken(Model):
     """A refresh token, stored as its SHA-256. Tokens of one login form a family: reusing a spent
     token revokes the whole family (the token was stolen, or the client is confused)."""
+
+    _no_comments = True
 
     id = fields.BigIntField(primary_key=True)
     token_hash = fields.CharField(max_length=64, unique=True)

@@ -24,6 +24,7 @@ DUE_STATUSES = (Status.PENDING, Status.FAILED)
 
 
 class Notification(Model):
+    _no_comments = True
     # A message the system accepted. Personal data (phone, email, the template data) is stored
     # through the PII vault; recipient_key is a blind index that names the recipient for limits.
 
@@ -82,6 +83,7 @@ class Notification(Model):
 
 
 class Attempt(Model):
+    _no_comments = True
     # One try on one channel, or an event in the row's life (lease expired, receipt, retry by an admin).
 
     id = fields.BigIntField(primary_key=True)

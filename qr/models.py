@@ -18,6 +18,7 @@ class CredentialStatus(StrEnum):
 
 
 class Credential(Model):
+    _no_comments = True
     # One e-ID: what a code points to. Its serial goes up on reissue, and only the current serial's
     # code is valid.
 
@@ -43,6 +44,7 @@ class Credential(Model):
 
 
 class RevocationEntry(Model):
+    _no_comments = True
     # The feed offline verifiers sync: counter only goes up and is allocated under a lock, so a
     # reader that has seen N never misses an entry below N committed later.
 
@@ -60,6 +62,7 @@ class RevocationEntry(Model):
 
 
 class RevocationHead(Model):
+    _no_comments = True
     id = fields.IntField(primary_key=True, generated=False)
     counter = fields.BigIntField(default=0)
     # Random, set on first use and anew by `gmid restore` / `gmid qr new-epoch`: a verifier whose
@@ -71,6 +74,7 @@ class RevocationHead(Model):
 
 
 class ScanEvent(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     at = fields.DatetimeField(auto_now_add=True, db_index=True)
     actor = fields.CharField(max_length=64, default="", description="Account id, empty when anonymous.")

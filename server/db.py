@@ -18,7 +18,10 @@ from server.settings import Settings
 
 log = logging.getLogger("gmid.db")
 
-# Each package that owns tables adds its models module here (and a migration for it).
+# Each package that owns tables adds its models module here (and a migration for it). Each model class
+# sets ``_no_comments = True``: we write none of Tortoise's ``#:`` field comments, and without it Tortoise
+# parses the class's module source again for every class, in every process (0.2 s of CPU for each gmid
+# command and server worker).
 MODEL_MODULES: list[str] = [
     "identity.models",
     "identity.audit",

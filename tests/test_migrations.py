@@ -36,6 +36,27 @@ async def test_models_and_migrations_agree(tmp_path: Path) -> None:
     assert pending == [], f"models differ from migrations/: {pending}"
 
 
+def test_every_model_skips_tortoises_source_comments() -> None:
+    """Every model class sets ``_no_comments`` (server/db.py says why): without it Tortoise parses the
+    model's whole module again, once per class, in every process that imports the models."""
+    import importlib
+
+    from tortoise.models import Model
+
+    from server.db import MODEL_MODULES
+
+    missing = [
+        f"{module}.{name}"
+        for module in MODEL_MODULES
+        for name, value in vars(importlib.import_module(module)).items()
+        if isinstance(value, type)
+        and issubclass(value, Model)
+        and value.__module__ == module
+        and not value.__dict__.get("_no_comments")
+    ]
+    assert missing == []
+
+
 def imported_modules(source: str) -> set[str]:
     """The top-level names of every module a Python source imports, at any depth (inside functions too),
     and of every module it names to ``__import__`` or ``importlib.import_module``."""

@@ -11,6 +11,7 @@ from tortoise.models import Model
 
 
 class Board(Model):
+    _no_comments = True
     # A board on a building or for a grid, listing the party members on duty. Their names and duties
     # are public by design; they are reached through the platform only, never by a number on the board.
     id = fields.IntField(primary_key=True)

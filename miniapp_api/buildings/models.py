@@ -13,6 +13,7 @@ from tortoise.models import Model
 
 
 class Building(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     code = fields.CharField(max_length=32, unique=True)  # the district's code, e.g. GM0101010001
     address = fields.CharField(max_length=200)

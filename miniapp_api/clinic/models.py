@@ -15,6 +15,7 @@ NOT_YET = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
 class ReportInsight(Model):
+    _no_comments = True
     # One row per analysed report, written after the report was accepted (never on its critical path).
     id = fields.BigIntField(primary_key=True)
     report_id = fields.BigIntField(unique=True)
@@ -31,6 +32,7 @@ class ReportInsight(Model):
 
 
 class CategoryFeedback(Model):
+    _no_comments = True
     # A person confirmed (dispatched as filed) or corrected a report category: training data.
     id = fields.BigIntField(primary_key=True)
     report_id = fields.BigIntField(unique=True)

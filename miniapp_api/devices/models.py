@@ -29,6 +29,7 @@ OPEN_CONDITION = "cleared_at IS NULL"
 
 
 class Device(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     public_id = fields.CharField(max_length=16, unique=True)
     serial = fields.CharField(max_length=64, unique=True, description="The maker's serial, upper case.")
@@ -61,6 +62,7 @@ class Device(Model):
 
 # A resident of the household a device belongs to.
 class DeviceMember(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     device_id = fields.BigIntField(db_index=True)
     account_id = fields.BigIntField(db_index=True)
@@ -73,6 +75,7 @@ class DeviceMember(Model):
 
 
 class BuildingDeviceRules(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     building_id = fields.BigIntField(unique=True)
     rules: list[dict[str, Any]] = fields.JSONField(default=list)
@@ -84,6 +87,7 @@ class BuildingDeviceRules(Model):
 
 
 class DeviceAlarm(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     public_id = fields.CharField(max_length=16, unique=True)
     device_id = fields.BigIntField(db_index=True)
@@ -111,6 +115,7 @@ class DeviceAlarm(Model):
 
 # Append-only: every transition of an alarm, with the readings that caused it.
 class AlarmEvent(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     alarm_id = fields.BigIntField(db_index=True)
     at = fields.DatetimeField()
@@ -136,6 +141,7 @@ class CommandState(StrEnum):
 
 # A command to a device (a valve: close, open), confirmed by the device with its id.
 class DeviceCommand(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     public_id = fields.CharField(max_length=16, unique=True)
     device_id = fields.BigIntField(db_index=True)
@@ -162,6 +168,7 @@ class DeviceCommand(Model):
 
 # A durable escalation step of an alarm (like the report SLA timers): claimed with a lease, fired once.
 class AlarmTimer(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     alarm_id = fields.BigIntField(db_index=True)
     step = fields.IntField(description="1 staff of the grid, 2 duty staff of the community.")
@@ -179,6 +186,7 @@ class AlarmTimer(Model):
 # Alarm messages to one recipient about one building, grouped per window (Alertmanager's
 # group_interval): the first goes at once, the rest of the window in one message at its end.
 class AlarmNotice(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     account_id = fields.BigIntField(db_index=True)
     group_key = fields.CharField(max_length=64, description="b:<building id>, or d:<device id>.")
@@ -195,6 +203,7 @@ class AlarmNotice(Model):
 # Staff silence alarms of a device, a building or a type in their area for a bounded time;
 # silenced alarms are still recorded, only not told.
 class DeviceSilence(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     public_id = fields.CharField(max_length=16, unique=True)
     scope = fields.CharField(max_length=16)  # device, building, type
@@ -216,6 +225,7 @@ class DeviceSilence(Model):
 
 # One hour of one metric of one device (kept 400 days), flushed in batches from Redis.
 class DeviceRollup(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     device_id = fields.BigIntField()
     metric = fields.CharField(max_length=32)
@@ -234,6 +244,7 @@ class DeviceRollup(Model):
 
 # Raw readings kept as an alarm's evidence: the 30 minutes before it and while it is open.
 class EvidenceReading(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     device_id = fields.BigIntField()
     metric = fields.CharField(max_length=32)
@@ -254,6 +265,7 @@ class BindingState(StrEnum):
 
 # A resident who scanned a device's sticker asks to join its household; grid staff decide.
 class BindingRequest(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     public_id = fields.CharField(max_length=16, unique=True)
     device_id = fields.BigIntField(db_index=True)

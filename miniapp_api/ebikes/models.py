@@ -38,6 +38,7 @@ PLATE_UNIQUE = "uidx_ebike_plate_registered"
 
 
 class EBike(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     public_id = fields.CharField(max_length=16, unique=True)
     owner: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
@@ -70,6 +71,7 @@ class EBike(Model):
 
 
 class Alarm(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     public_id = fields.CharField(max_length=16, unique=True)
     bike: fields.ForeignKeyRelation[EBike] = fields.ForeignKeyField(
@@ -93,6 +95,7 @@ class Alarm(Model):
 
 
 class Sighting(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     alarm: fields.ForeignKeyRelation[Alarm] = fields.ForeignKeyField(
         "models.Alarm", related_name="sightings", on_delete=fields.CASCADE
@@ -108,6 +111,7 @@ class Sighting(Model):
 
 
 class Transfer(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     bike: fields.ForeignKeyRelation[EBike] = fields.ForeignKeyField(
         "models.EBike", related_name="transfers", on_delete=fields.CASCADE

@@ -55,6 +55,7 @@ USCC_LIVE = "status <> 'rejected'"
 
 
 class Enterprise(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     public_id = fields.CharField(max_length=16, unique=True)
     name = fields.CharField(max_length=100)
@@ -79,6 +80,7 @@ class Enterprise(Model):
 
 
 class EmployerBinding(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="employer_binding", unique=True, on_delete=fields.CASCADE
@@ -96,6 +98,7 @@ class EmployerBinding(Model):
 
 
 class Posting(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     public_id = fields.CharField(max_length=16, unique=True)
     enterprise: fields.ForeignKeyRelation[Enterprise] = fields.ForeignKeyField(
@@ -148,6 +151,7 @@ class Posting(Model):
 
 
 class SeekerProfile(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="seeker_profile", unique=True, on_delete=fields.CASCADE
@@ -175,6 +179,7 @@ class SeekerProfile(Model):
 
 
 class Application(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     public_id = fields.CharField(max_length=16, unique=True)
     posting: fields.ForeignKeyRelation[Posting] = fields.ForeignKeyField(
@@ -196,6 +201,7 @@ class Application(Model):
 
 
 class ApplicationEvent(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     application: fields.ForeignKeyRelation[Application] = fields.ForeignKeyField(
         "models.Application", related_name="events", on_delete=fields.CASCADE
@@ -215,6 +221,7 @@ class ApplicationEvent(Model):
 
 
 class JobPush(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     posting: fields.ForeignKeyRelation[Posting] = fields.ForeignKeyField(
         "models.Posting", related_name="pushes", on_delete=fields.CASCADE
@@ -232,6 +239,7 @@ class JobPush(Model):
 
 
 class SkillEntry(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     slug = fields.CharField(max_length=40, unique=True)
     name = fields.CharField(max_length=40)

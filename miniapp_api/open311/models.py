@@ -12,6 +12,7 @@ from miniapp_api.reports.models import Report
 
 
 class Open311Client(Model):
+    _no_comments = True
     # An outside system (a civic app, a call centre) that files reports through POST requests.json.
     # Only the SHA-256 of its API key is stored: the key itself is shown once, when it is made.
     id = fields.IntField(primary_key=True)
@@ -28,6 +29,7 @@ class Open311Client(Model):
 
 
 class Open311Request(Model):
+    _no_comments = True
     # A report filed by a client, with the token the client was given for it (tokens/{token}.json).
     # Nothing of the person behind the request is kept: Open311 reporter fields are dropped on arrival.
     id = fields.BigIntField(primary_key=True)

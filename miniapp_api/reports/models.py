@@ -13,6 +13,7 @@ from miniapp_api.reports.states import State
 
 
 class Department(Model):
+    _no_comments = True
     # Who handles a report: a district bureau, a street office, a service hall.
     id = fields.IntField(primary_key=True)
     code = fields.CharField(max_length=32, unique=True)
@@ -24,6 +25,7 @@ class Department(Model):
 
 
 class Category(Model):
+    _no_comments = True
     id = fields.IntField(primary_key=True)
     key = fields.CharField(max_length=32, unique=True)
     name = fields.CharField(max_length=32)
@@ -43,6 +45,7 @@ class Category(Model):
 
 
 class RoutingRule(Model):
+    _no_comments = True
     # A category goes to another department under part of the hierarchy (the longest path wins).
     id = fields.IntField(primary_key=True)
     category: fields.ForeignKeyRelation[Category] = fields.ForeignKeyField(
@@ -61,6 +64,7 @@ class RoutingRule(Model):
 
 
 class Report(Model):
+    _no_comments = True
     id = fields.BigIntField(primary_key=True)
     public_id = fields.CharField(max_length=16, unique=True)
     report_no = fields.CharField(max_length=24, unique=True, description="MXQ + date + sequence, for people.")
@@ -98,6 +102,7 @@ class Report(Model):
 
 
 class ReportEvent(Model):
+    _no_comments = True
     # Append-only history: who moved the report, when, from which state to which, and why.
     id = fields.BigIntField(primary_key=True)
     report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
@@ -117,6 +122,7 @@ class ReportEvent(Model):
 
 
 class SlaTimer(Model):
+    _no_comments = True
     # One deadline of one report in one state. A scheduler claims due timers with a lease, so each
     # fires once however many app instances run; a timer whose state has passed is cancelled.
     id = fields.BigIntField(primary_key=True)
@@ -138,6 +144,7 @@ class SlaTimer(Model):
 
 
 class ReportFollower(Model):
+    _no_comments = True
     # An account that follows someone else's report (found among the similar ones instead of filing the
     # same thing again): it may read the report and hears of each step, like the reporter.
     id = fields.BigIntField(primary_key=True)

@@ -12,6 +12,7 @@ from miniapp_api.reports.models import Report
 
 
 class ReportPhoto(Model):
+    _no_comments = True
     # One photo of one report; the same picture on two reports is two rows and one stored file.
     id = fields.BigIntField(primary_key=True)
     public_id = fields.CharField(max_length=16, unique=True)

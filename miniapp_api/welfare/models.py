@@ -10,6 +10,7 @@ from tortoise.models import Model
 
 
 class WelfarePack(Model):
+    _no_comments = True
     # One row per loaded pack: the app serves the highest version (the shipped pack when there is none).
     id = fields.IntField(primary_key=True, generated=False, description="The pack version number.")
     content_hash = fields.CharField(max_length=64, description="SHA-256 of the pack files.")
@@ -23,6 +24,7 @@ class WelfarePack(Model):
 
 
 class WelfarePolicyVersion(Model):
+    _no_comments = True
     # A policy's version changes when its content does (the hash of its parsed file).
     id = fields.BigIntField(primary_key=True)
     policy_id = fields.CharField(max_length=64)
@@ -37,6 +39,7 @@ class WelfarePolicyVersion(Model):
 
 
 class WelfareProfile(Model):
+    _no_comments = True
     # A resident's household profile and consent. profile_enc and snapshot_enc are sealed (personal data).
     id = fields.BigIntField(primary_key=True)
     account_id = fields.BigIntField(unique=True)
