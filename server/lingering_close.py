@@ -91,8 +91,10 @@ class LingeringHttpProtocol(HttpProtocol):
         return None
 
     def eof_received(self) -> bool | None:
-        # The client has finished sending: both sides are done.
-        self.close()
+        if self.lingering:
+            self.close()  # the client has finished sending: both sides are done
+        # Otherwise as asyncio's Protocol: the transport closes itself, and a request still being
+        # handled is cancelled as the client's (Sanic's own close() would abort it silently).
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
