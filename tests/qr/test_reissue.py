@@ -17,6 +17,7 @@ from qr import keys as qr_keys
 from qr.models import Credential, RevocationEntry
 from server.settings import Settings
 from tests.qr.held_stderr import HeldGmid
+from tests.qr.test_routes import wait_for
 from tests.qr.test_sheets import decoded, page_images, urls
 from tests.support.cli import gmid
 
@@ -99,11 +100,16 @@ async def test_retire_refuses_while_codes_remain_and_reissue_resumes_after_an_in
     assert [c.serial for c in rows] == [2] * COUNT
     assert {kid_of(c.token) for c in rows} == {new_kid}
     assert await RevocationEntry.filter(reason=service.rekey_reason(old_kid)).count() == COUNT
-    # The old stickers answer `superseded`; the new codes are valid.
+    # The old stickers answer `superseded`; the new codes are valid, once the running server has taken up
+    # the rotated keyring (it re-reads the file at most every 2 s: the commands above may take less).
     for old, new in ((issued[0], rows[0]), (issued[1], rows[1])):
         response = await client.post("/api/v1/scan", json={"payload": old.token})
         assert (response.status_code, response.json()["error"]["code"]) == (410, "superseded")
-        assert (await client.post("/api/v1/scan", json={"payload": new.token})).status_code == 200
+
+        async def valid(token: str = new.token) -> bool:
+            return (await client.post("/api/v1/scan", json={"payload": token})).status_code == 200
+
+        await wait_for(valid)
 
     # Nothing signed by the key remains: it retires without --force.
     code, out, err = await gmid(settings, "keys", "retire", old_kid)
