@@ -255,6 +255,30 @@ def test_features_match_scikit_learn() -> None:
             assert got == pytest.approx(expected[row], abs=1e-6), (analyzer, row)
 
 
+def test_counts_are_scikit_learns_on_any_text() -> None:
+    """Training counts character n-grams as integer keys: the same terms, in the same order, with the
+    same counts as CountVectorizer, whatever the characters (astral, NUL, a lone surrogate, nothing)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    texts = [
+        *(text for text, _ in _samples()[:300]),
+        "",
+        "a",
+        "ab",
+        "\x00",
+        "\x00\x00a\x00",
+        "😀路灯😀\U0010fffd不亮",
+        "\ud800请求\udfff",
+        "路" * 40 + "灯" * 2000,  # past both blocks' lengths
+        "A市 某路段_x000D_路灯\t不亮",
+    ]
+    for (analyzer, _), counts in zip(classifier.BLOCKS, classifier._count(texts), strict=True):
+        vectorizer = CountVectorizer(analyzer=analyzer, lowercase=False)
+        expected = vectorizer.fit_transform(texts)
+        assert counts.terms == vectorizer.get_feature_names_out().tolist(), analyzer
+        assert (counts.matrix != expected).nnz == 0, analyzer
+
+
 def test_words_come_from_the_segmenter_and_whitespace_is_no_signal() -> None:
     words = classifier.Analyzer("words", 1, 2, classifier.MAX_CHARS)
     grams = words.grams(classifier.normalize("学校 乱收费\n请教育局 查处"))
