@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _devices_fleet import GATEWAY_SIZE, READINGS_PATH, Plan, alarm_reading, gateway_serial, secret_for
 from _devices_seed import Seeded
 from _devices_send import Minute, batch_body
-from _harness import RawConnection
+from _load import RawConnection
 
 from server import db
 from server.settings import Settings

@@ -14,7 +14,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _devices_fleet import SECRET_FIELD, Plan, device_type, gateway_serial, secret_for, serial
-from _harness import asyncpg_dsn
+from _seeding import asyncpg_dsn
 
 from identity import hierarchy
 from identity import service as identity_service

@@ -18,7 +18,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _devices_fleet import READINGS_PATH, Plan, alarm_reading, gateway_serial, normal_reading, secret_for
-from _harness import HOST, RawConnection, RawError
+from _harness import HOST
+from _load import RawConnection, RawError
 
 
 def batch_body(readings: list[dict[str, Any]]) -> bytes:

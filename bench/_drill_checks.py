@@ -16,7 +16,8 @@ import httpx
 import redis
 import redis.asyncio
 from _drill_load import Records, World
-from _harness import HOST, percentile
+from _harness import HOST
+from _load import percentile
 
 from miniapp_api.devices.models import Device, DeviceAlarm
 from miniapp_api.ebikes.models import Alarm as EBikeAlarm

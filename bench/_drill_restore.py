@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
 import httpx
-from _harness import GMID, HOST, Workspace, asyncpg_dsn, free_port, gmid
+from _harness import GMID, HOST, Workspace, free_port, gmid
+from _seeding import asyncpg_dsn
 
 from tests.support.postgres import pg_admin
 

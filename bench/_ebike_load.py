@@ -16,7 +16,7 @@ from _ebike_measure import CpuProbe, Paced, paced
 from _ebike_people import People
 from _ebike_register import BRANDS, COLOURS, frame_no, owner_id_number, resident_identity
 from _ebike_seed import Seeded
-from _harness import Figures, Request, expect, measure
+from _load import Figures, Request, expect, measure
 
 BASE_URL = "https://eid.gm.sz.gov.cn/abcdefg"  # as in qr_bench: the size budget's worst case
 

@@ -14,7 +14,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _harness import Check, Figures, RawAnswer, RawConnection, RawError, Request
+from _load import Check, Figures, RawAnswer, RawConnection, RawError, Request
 
 
 def _proc_stats() -> dict[int, tuple[int, str, float]]:

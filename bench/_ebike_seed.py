@@ -28,7 +28,7 @@ from _ebike_register import (
     owner_phone,
     plate,
 )
-from _harness import asyncpg_dsn, generate_in_processes
+from _seeding import asyncpg_dsn, generate_in_processes
 
 from identity import service as identity_service
 from identity.roles import Role

@@ -1,5 +1,6 @@
-"""What the bench scripts share: their folder and processes, the ``gmid`` command line, a bare Sanic
-hello-world to compare with, HTTP clients and the load loop, and seeding in worker processes.
+"""What the bench scripts share to run: their folder and processes, the ``gmid`` command line, a bare
+Sanic hello-world to compare with, and running coroutines. The load (clients, the load loop, figures) is
+in ``_load.py``, seeding in worker processes and the bench database in ``_seeding.py``.
 
 A bench's ``main`` parses its arguments, then ``return run("name", body, prefix=..., keep=...)``:
 ``body(work)`` gets a ``Workspace`` (a short temporary folder; every process started through it is
@@ -14,8 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json as json_module
-import multiprocessing
 import os
 import re
 import shutil
@@ -27,18 +26,14 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections import Counter, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol, TypeVar
-from urllib.parse import urlencode, urlparse, urlunparse
+from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's packages
 
-import httpx
 
 from server.settings import SPECS, Settings
 
@@ -335,310 +330,6 @@ def run_plain(factory: Callable[[], Awaitable[T]]) -> T:
         return await factory()
 
     return asyncio.run(wrapper())
-
-
-# The load ---------------------------------------------------------------------------------------------------
-
-Request = tuple[str, str, dict[str, Any]]  # method, URL path, httpx keyword arguments
-Check = Callable[[Any], str | None]  # None when the answer (httpx's or RawAnswer) is right, otherwise why not
-
-
-def percentile(sorted_values: Sequence[float], fraction: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    return float(sorted_values[min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))])
-
-
-@dataclass
-class Figures:
-    name: str
-    latencies_ns: list[int] = field(default_factory=list)
-    seconds: float = 0.0
-    failures: Counter[str] = field(default_factory=Counter)
-    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per request: server, database, client
-
-    @property
-    def errors(self) -> int:
-        return sum(self.failures.values())
-
-    @property
-    def rps(self) -> float:
-        return len(self.latencies_ns) / self.seconds if self.seconds else 0.0
-
-    def p(self, fraction: float) -> float:
-        """The latency at ``fraction`` (0.99: p99), in milliseconds."""
-        return percentile(sorted(self.latencies_ns), fraction) / 1e6
-
-
-def error_code(response: Any) -> str:
-    """``STATUS error.code``: the error shape's code only, never its message or details."""
-    try:
-        code = response.json()["error"]["code"]
-    except (ValueError, KeyError, TypeError):
-        code = "?"
-    return f"{response.status_code} {code}"
-
-
-def expect(status: int, check: Callable[[dict[str, Any]], str | None] | None = None) -> Check:
-    def run(response: Any) -> str | None:
-        if response.status_code != status:
-            return error_code(response)
-        return check(response.json()) if check is not None else None
-
-    return run
-
-
-class RawError(Exception):
-    """The raw client's connection failed or answered something it cannot read."""
-
-
-@dataclass
-class RawAnswer:
-    status_code: int
-    content: bytes
-
-    def json(self) -> Any:
-        return json_module.loads(self.content)
-
-
-class RawConnection:
-    """One keep-alive HTTP/1.1 connection, one request at a time: a client far lighter than httpx, for
-    when httpx is what runs out of CPU."""
-
-    def __init__(self, base_url: str) -> None:
-        parts = urlparse(base_url)
-        self.host, self.port = parts.hostname or HOST, parts.port or 80
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: dict[str, str] | None = None,
-        json: object = None,
-        headers: dict[str, str] | None = None,
-    ) -> RawAnswer:
-        target = url + ("?" + urlencode(params) if params else "")
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
-        body = b""
-        if json is not None:
-            body = json_module.dumps(json, ensure_ascii=False, separators=(",", ":")).encode()
-            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-        try:
-            if self.writer is None:
-                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-            assert self.reader is not None
-            self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-            head = await self.reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
-            if length is None:
-                raise ValueError("no Content-Length")
-            content = await self.reader.readexactly(int(length.group(1)))
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
-            self.close()
-            raise RawError(type(exc).__name__) from exc
-        if re.search(rb"(?i)\r\nconnection:\s*close", head):
-            self.close()
-        return RawAnswer(status, content)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-
-Sender = Callable[..., Awaitable[Any]]  # httpx.AsyncClient.request, or RawConnection.request
-
-
-@contextlib.asynccontextmanager
-async def senders(base_url: str, client: str, concurrency: int) -> AsyncIterator[list[Sender]]:
-    """``concurrency`` ways to send a request: one shared httpx client (``client="httpx"``), or one raw
-    keep-alive connection each (``"raw"``); all closed on the way out."""
-    async with contextlib.AsyncExitStack() as stack:
-        if client == "httpx":
-            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-            # trust_env=False: a proxy from the environment must not sit between us and the loopback servers.
-            http = httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60.0, trust_env=False)
-            await stack.enter_async_context(http)
-            yield [http.request] * concurrency
-        else:
-            connections = [RawConnection(base_url) for _ in range(concurrency)]
-            for connection in connections:
-                stack.callback(connection.close)
-            yield [connection.request for connection in connections]
-
-
-async def drive(
-    senders: Sequence[Sender],
-    sink: Figures,
-    indices: Iterable[int],
-    make: Callable[[int], Request],
-    check: Check,
-    *,
-    until: float | None = None,
-) -> None:
-    """Send make(j) for every j of ``indices`` (or, with ``until``, until ``time.perf_counter()`` passes
-    it), one task per sender; record into ``sink``."""
-    todo = iter(indices)
-
-    async def task(send: Sender) -> None:
-        for j in todo:  # one iterator shared by the tasks: each index is sent once
-            if until is not None and time.perf_counter() >= until:
-                return
-            method, url, kwargs = make(j)
-            started = time.perf_counter_ns()
-            try:
-                response = await send(method, url, **kwargs)
-            except (httpx.HTTPError, RawError) as exc:
-                name = str(exc) if isinstance(exc, RawError) else type(exc).__name__
-                sink.failures[f"exception {name}"] += 1
-                continue
-            sink.latencies_ns.append(time.perf_counter_ns() - started)
-            problem = check(response)
-            if problem is not None:
-                sink.failures[problem] += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(task(send) for send in senders))
-    sink.seconds = time.perf_counter() - started
-
-
-class CpuReader(Protocol):
-    def read(self) -> dict[str, float]: ...
-
-
-async def measure(
-    name: str,
-    base_url: str,
-    args: argparse.Namespace,
-    make: Callable[[int], Request],
-    check: Check,
-    cpu: CpuReader | None = None,
-) -> Figures:
-    """``args.warmup`` requests, then ``args.requests`` measured, from ``args.concurrency`` ``args.client``
-    clients; with ``cpu``, also the CPU a request cost (what ``cpu.read()`` counts, per request)."""
-    requests, warmup = args.requests, args.warmup
-    print(f"  {name}: {warmup:,} warm-up, then {requests:,} requests", file=sys.stderr, flush=True)
-    async with senders(base_url, args.client, args.concurrency) as send:
-        figures = Figures(name)
-        if warmup:
-            warm = Figures("warm-up")
-            await drive(send, warm, range(warmup), make, check)
-            figures.failures.update({f"(warm-up) {why}": n for why, n in warm.failures.items()})
-        before = cpu.read() if cpu else {}
-        await drive(send, figures, range(warmup, warmup + requests), make, check)
-        after = cpu.read() if cpu else {}
-        figures.cpu_ms = {k: (after[k] - before[k]) * 1000 / requests for k in before}
-        return figures
-
-
-# Seeding --------------------------------------------------------------------------------------------------
-
-
-class Progress:
-    """A plain-text progress bar on stderr, redrawn at most five times a second."""
-
-    def __init__(self, total: int, label: str) -> None:
-        self.total, self.label = total, label
-        self.started = self.shown = time.perf_counter()
-        self.done = 0
-
-    def update(self, n: int) -> None:
-        self.done += n
-        now = time.perf_counter()
-        if now - self.shown < 0.2 and self.done < self.total:
-            return
-        self.shown = now
-        elapsed = now - self.started
-        rate = self.done / elapsed if elapsed else 0.0
-        eta = (self.total - self.done) / rate if rate else float("nan")
-        filled = int(30 * self.done / self.total)
-        bar = "#" * filled + "." * (30 - filled)
-        print(
-            f"\r{self.label} [{bar}] {self.done:>11,} / {self.total:,} {rate:>9,.0f}/s  ETA {eta:5.0f} s ",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def close(self) -> None:
-        print(file=sys.stderr, flush=True)
-
-
-def _start_seeding_process(initializer: Callable[..., None], *initargs: Any) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    initializer(*initargs)
-
-
-async def generate_in_processes(
-    total: int,
-    chunk: int,
-    *,
-    processes: int,
-    initializer: Callable[..., None],
-    initargs: tuple[Any, ...],
-    generate: Callable[[int, int], T],
-    consume: Callable[[T], Awaitable[None]],
-    label: str,
-) -> None:
-    """``generate(start, end)`` for every chunk of ``range(total)`` in ``processes`` worker processes
-    (each set up once by ``initializer(*initargs)``), one chunk ahead of ``consume(chunk)`` here, in order:
-    the workers make rows while this process writes them; a progress bar on stderr. ``initializer`` and
-    ``generate`` are module-level functions (the processes are spawned, not forked: this process holds a
-    loop and sockets)."""
-    loop = asyncio.get_running_loop()
-    progress = Progress(total, label)
-    with ProcessPoolExecutor(
-        max_workers=processes,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_seeding_process,
-        initargs=(initializer, *initargs),
-    ) as pool:
-        todo = iter((start, min(start + chunk, total)) for start in range(0, total, chunk))
-        pending: deque[tuple[int, asyncio.Future[T]]] = deque()
-
-        def submit() -> None:
-            span = next(todo, None)
-            if span is not None:
-                pending.append((span[1] - span[0], loop.run_in_executor(pool, generate, *span)))
-
-        for _ in range(processes + 1):
-            submit()
-        try:
-            while pending:
-                size, future = pending.popleft()
-                made = await future
-                submit()
-                await consume(made)
-                progress.update(size)
-        finally:
-            for _, future in pending:
-                future.cancel()
-            progress.close()
-
-
-def asyncpg_dsn(url: str) -> str:
-    """The Tortoise URL for asyncpg: its scheme, without Tortoise's own options (maxsize=...)."""
-    parts = urlparse(url)
-    return urlunparse(parts._replace(scheme="postgresql", query=""))
-
-
-def bench_database(admin_url: str, name: str, work: Workspace, *, keep: bool = False) -> str:
-    """A fresh PostgreSQL database ``name`` on ``admin_url``'s server (dropped first if it exists, and at
-    the end of the run unless ``keep``); its URL. ``admin_url``'s own database is only used to connect."""
-    from tests.support.postgres import pg_admin, pg_url
-
-    if name == (urlparse(admin_url).path.lstrip("/") or "postgres"):
-        raise RuntimeError(f"the bench database {name} must not be the URL's own database: it is dropped")
-    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-    asyncio.run(pg_admin(admin_url, drop, f'CREATE DATABASE "{name}"'))
-    if not keep:
-        work.callback(lambda: asyncio.run(pg_admin(admin_url, drop)))
-    return pg_url(admin_url, name)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _harness import Workspace, bench_database, gmid, gmid_env, require_gmid, run
+from _harness import Workspace, gmid, gmid_env, require_gmid, run
+from _seeding import bench_database
 
 from identity import hierarchy
 from server.settings import Settings

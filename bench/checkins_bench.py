@@ -40,20 +40,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _harness import (
-    GMID,
-    HOST,
-    RawConnection,
-    RawError,
-    Workspace,
-    bench_database,
-    free_port,
-    percentile,
-    require_gmid,
-    run,
-    run_plain,
-    server_env,
-)
+from _harness import GMID, HOST, Workspace, free_port, require_gmid, run, run_plain, server_env
+from _load import RawConnection, RawError, percentile
+from _seeding import bench_database
 from tortoise import connections
 
 from identity import hierarchy, pii, tokens

@@ -54,7 +54,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 
 
 from _drill_pieces import Postgres, redis_argv, wait_redis
-from _harness import HOST, Workspace, bench_database, free_port, percentile, run, run_async
+from _harness import HOST, Workspace, free_port, run, run_async
+from _load import percentile
+from _seeding import bench_database
 
 from identity import audit, pii
 from notify import outbox

@@ -56,18 +56,8 @@ from _devices_fleet import GATEWAY_SIZE, Plan
 from _devices_measure import Latency, Storm, latencies, storm
 from _devices_seed import seed
 from _devices_send import Minute, http_minute, minute_batches, mqtt_minute
-from _harness import (
-    GMID,
-    HOST,
-    Workspace,
-    free_port,
-    gmid_env,
-    percentile,
-    require_gmid,
-    run,
-    run_plain,
-    server_env,
-)
+from _harness import GMID, HOST, Workspace, free_port, gmid_env, require_gmid, run, run_plain, server_env
+from _load import percentile
 
 from server import db
 from server.cli import init_keys

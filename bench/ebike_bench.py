@@ -64,20 +64,9 @@ from _ebike_measure import CPU_GROUPS, CpuProbe
 from _ebike_people import prepare
 from _ebike_register import MAX_BIKES
 from _ebike_seed import CHUNK, Seeded, seed
-from _harness import (
-    GMID,
-    HOST,
-    Figures,
-    Workspace,
-    asyncpg_dsn,
-    free_port,
-    percentile,
-    require_gmid,
-    run,
-    run_async,
-    run_plain,
-    server_env,
-)
+from _harness import GMID, HOST, Workspace, free_port, require_gmid, run, run_async, run_plain, server_env
+from _load import Figures, percentile
+from _seeding import asyncpg_dsn
 
 from server import db
 from server.cli import init_keys

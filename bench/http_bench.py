@@ -27,24 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _harness import (
-    GMID,
-    HOST,
-    Figures,
-    Request,
-    Server,
-    Workspace,
-    drive,
-    expect,
-    free_port,
-    gmid,
-    gmid_env,
-    has_uvloop,
-    require_gmid,
-    run,
-    run_async,
-    senders,
-)
+from _harness import GMID, HOST, Server, Workspace, free_port, gmid, gmid_env, has_uvloop, require_gmid, run, run_async
+from _load import Figures, Request, drive, expect, senders
 
 from server.settings import Settings
 

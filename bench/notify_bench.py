@@ -38,7 +38,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _harness import GMID, Process, Workspace, gmid_env, percentile, require_gmid, run
+from _harness import GMID, Process, Workspace, gmid_env, require_gmid, run
+from _load import percentile
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
