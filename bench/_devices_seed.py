@@ -103,61 +103,36 @@ def device_rows(settings: Settings, plan: Plan, buildings: list[tuple[int, str]]
 
     vault = pii.Vault(pii.PiiKeyRing.from_settings(settings))
     now = dt.datetime.now(dt.UTC)
-    rows: list[tuple[Any, ...]] = []
-    for g in range(plan.gateways):
-        bid, path = buildings[plan.building_of_gateway(g)]
-        s = gateway_serial(g)
-        enc = vault.encrypt(secret_for(s), field=SECRET_FIELD)
-        rows.append(
-            (
-                g + 1,
-                new_public_id(),
-                s,
-                "gateway",
-                "BENCH-GW",
-                "1.0",
-                bid,
-                path,
-                "",
-                None,
-                "[]",
-                True,
-                enc,
-                now,
-                0,
-                True,
-                now,
-                now,
-            )
-        )
+
+    def row(row_id: int, s: str, kind: str, model: str, g: int, place: str, gateway_id: int | None) -> tuple[Any, ...]:
+        """One device (or gateway) in the building of gateway ``g``, in DEVICE_COLUMNS' order."""
+        building_id, node_path = buildings[plan.building_of_gateway(g)]
+        values = {
+            "id": row_id,
+            "public_id": new_public_id(),
+            "serial": s,
+            "type": kind,
+            "model": model,
+            "firmware": "1.0",
+            "building_id": building_id,
+            "node_path": node_path,
+            "place": place,
+            "gateway_id": gateway_id,
+            "rules": "[]",
+            "auto_shutoff": True,
+            "secret_enc": vault.encrypt(secret_for(s), field=SECRET_FIELD),
+            "secret_rotated_at": now,
+            "binding_failures": 0,
+            "active": True,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return tuple(values[column] for column in DEVICE_COLUMNS)
+
+    rows = [row(g + 1, gateway_serial(g), "gateway", "BENCH-GW", g, "", None) for g in range(plan.gateways)]
     for i in range(plan.devices):
-        g = plan.gateway_of(i)
-        bid, path = buildings[plan.building_of_gateway(g)]
-        s = serial(i)
-        enc = vault.encrypt(secret_for(s), field=SECRET_FIELD)
-        kind = device_type(i)
-        rows.append(
-            (
-                plan.gateways + 1 + i,
-                new_public_id(),
-                s,
-                kind,
-                "BENCH",
-                "1.0",
-                bid,
-                path,
-                "厨房" if kind == "gas" else "",
-                g + 1,
-                "[]",
-                True,
-                enc,
-                now,
-                0,
-                True,
-                now,
-                now,
-            )
-        )
+        g, kind = plan.gateway_of(i), device_type(i)
+        rows.append(row(plan.gateways + 1 + i, serial(i), kind, "BENCH", g, "厨房" if kind == "gas" else "", g + 1))
     return rows
 
 

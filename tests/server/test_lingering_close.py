@@ -9,6 +9,7 @@ on a failed send (asyncio's transports, and so httpx) never reads the refusal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -156,20 +157,28 @@ async def test_httpx_streaming_an_oversize_body_gets_the_413_every_time(server: 
             assert r.json()["error"]["code"] == "payload_too_large"
 
 
-async def test_a_quiet_client_is_closed_after_the_idle_time(
-    server: RunningApp, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(LingeringHttpProtocol, "linger_idle", 0.3)
+@contextlib.asynccontextmanager
+async def _refused_upload(server: RunningApp) -> AsyncIterator[tuple[socket.socket, HttpProtocol]]:
+    """A chunked upload refused (413) while its client still has more to send: the socket, and the
+    server's side of the connection, now lingering."""
     sock = await _connect(server)
     try:
         await _send(sock, CHUNKED_HEAD + _chunk(b"x" * (LIMIT + 1)))
         conn = await _answered(server, sock)
         assert conn is not None
+        yield sock, conn
+    finally:
+        sock.close()
+
+
+async def test_a_quiet_client_is_closed_after_the_idle_time(
+    server: RunningApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(LingeringHttpProtocol, "linger_idle", 0.3)
+    async with _refused_upload(server) as (sock, conn):
         _assert_413(await _read_to_end(sock))  # the answer, then the end of the server's side
         waited = await _until(lambda: conn not in _connections(server), "the lingering connection closed")
         assert waited >= 0.2
-    finally:
-        sock.close()
 
 
 async def test_a_client_that_never_stops_is_closed_after_the_total_time(
@@ -177,11 +186,7 @@ async def test_a_client_that_never_stops_is_closed_after_the_total_time(
 ) -> None:
     monkeypatch.setattr(LingeringHttpProtocol, "linger_idle", 0.5)
     monkeypatch.setattr(LingeringHttpProtocol, "linger_total", 1.0)
-    sock = await _connect(server)
-    try:
-        await _send(sock, CHUNKED_HEAD + _chunk(b"x" * (LIMIT + 1)))
-        conn = await _answered(server, sock)
-        assert conn is not None
+    async with _refused_upload(server) as (sock, conn):
         start = time.monotonic()
         with pytest.raises(OSError):  # a reset or a broken pipe, once the server has given up
             while time.monotonic() - start < 10:
@@ -189,20 +194,12 @@ async def test_a_client_that_never_stops_is_closed_after_the_total_time(
                 await asyncio.sleep(0.05)
         assert conn not in _connections(server)
         assert time.monotonic() - start >= 0.9
-    finally:
-        sock.close()
 
 
 async def test_a_stopping_server_closes_a_lingering_connection_at_once(server: RunningApp) -> None:
-    sock = await _connect(server)
-    try:
-        await _send(sock, CHUNKED_HEAD + _chunk(b"x" * (LIMIT + 1)))
-        conn = await _answered(server, sock)
-        assert conn is not None
+    async with _refused_upload(server) as (_, conn):
         assert conn.close_if_idle()  # what Sanic's worker does to each connection when it stops
         await _until(lambda: conn not in _connections(server), "closed", within=2)
-    finally:
-        sock.close()
 
 
 async def test_an_answered_request_with_its_body_read_keeps_the_connection(server: RunningApp) -> None:
