@@ -46,7 +46,8 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy
-	$(BIN)/mypy --explicit-package-bases bench/*.py  # the bench scripts import each other from bench/
+	# The bench scripts import each other as top-level modules of bench/ (and our packages from the root).
+	cd bench && MYPYPATH=.. ../$(BIN)/mypy --no-namespace-packages --config-file ../pyproject.toml *.py
 
 check: lint typecheck test
 

@@ -196,9 +196,10 @@ async def alarm_and_checkin_checks(w: World) -> list[tuple[str, bool, str]]:
         f"{len(crossed_wrong)} crossed without exactly one, {len(quiet_wrong)} others with more than one",
     ))  # fmt: skip
 
-    ids = Counter(
-        await Checkin.filter(client_id__in=[*w.checked_in, *w.checkins_unheard]).values_list("client_id", flat=True)
-    )
+    client_ids: list[str] = await Checkin.filter(  # type: ignore[assignment]  # flat: values, not tuples
+        client_id__in=[*w.checked_in, *w.checkins_unheard]
+    ).values_list("client_id", flat=True)
+    ids = Counter(client_ids)
     missing = [i for i in w.checked_in if ids.get(i, 0) != 1]
     twice = sum(1 for n in ids.values() if n > 1)
     checks.append((

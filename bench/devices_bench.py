@@ -224,9 +224,7 @@ def bench(args: argparse.Namespace, work: Workspace, command: str) -> int:
             )
         elif minute is mqtt:
             print("  (these devices have no household: alarms only)")
-        # To mypy the classes imported from the bench folder are Any: ``minute is mqtt`` above narrows minute to
-        # mqtt's ``Any | None`` (it was ``Minute | None`` when Minute was defined here); it is never None here.
-        for why, count in minute.failures.items():  # type: ignore[union-attr]
+        for why, count in minute.failures.items():
             print(f"  {count:,} x {why}", file=sys.stderr)
             failed = True
         failed = failed or len(latency.alarms_ms) != latency.expected
