@@ -260,7 +260,7 @@ class JSONErrorHandler(ErrorHandler):
             details: dict[str, Any] = {}
             headers.update(getattr(exception, "headers", None) or {})
             if isinstance(exception, sanic_exc.MethodNotAllowed):
-                allowed = sorted(getattr(exception, "allowed_methods", None) or allowed_methods(request))
+                allowed = getattr(exception, "allowed_methods", None) or allowed_methods(request)
                 if allowed:
                     allowed = sorted({*allowed, "OPTIONS"})  # answered on every path the router knows
                     details["allowed"] = allowed
