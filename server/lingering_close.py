@@ -38,13 +38,14 @@ class LingeringHttpProtocol(HttpProtocol):
     linger_idle = 2.0
     linger_total = 10.0
 
-    __slots__ = ("_linger_timer", "_linger_until", "linger_wanted")
+    __slots__ = ("_linger_timer", "_linger_until", "linger_started", "linger_wanted")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.linger_wanted = False
         self._linger_timer: asyncio.TimerHandle | None = None
         self._linger_until = 0.0
+        self.linger_started = 0.0  # the loop's time when it began lingering
 
     @property
     def lingering(self) -> bool:
@@ -71,7 +72,8 @@ class LingeringHttpProtocol(HttpProtocol):
         transport.write_eof()  # after what is still buffered: the answer first, then our end
         self.recv_buffer.clear()
         transport.resume_reading()
-        self._linger_until = self.loop.time() + self.linger_total
+        self.linger_started = self.loop.time()
+        self._linger_until = self.linger_started + self.linger_total
         self._linger_timer = self.loop.call_later(self.linger_idle, self.close)
 
     def _stop_lingering(self) -> None:
