@@ -38,13 +38,12 @@ class LingeringHttpProtocol(HttpProtocol):
     linger_idle = 2.0
     linger_total = 10.0
 
-    __slots__ = ("_linger_timer", "_linger_until", "linger_started", "linger_wanted")
+    __slots__ = ("_linger_timer", "linger_started", "linger_wanted")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.linger_wanted = False
         self._linger_timer: asyncio.TimerHandle | None = None
-        self._linger_until = 0.0
         self.linger_started = 0.0  # the loop's time when it began lingering
 
     @property
@@ -73,7 +72,6 @@ class LingeringHttpProtocol(HttpProtocol):
         self.recv_buffer.clear()
         transport.resume_reading()
         self.linger_started = self.loop.time()
-        self._linger_until = self.linger_started + self.linger_total
         self._linger_timer = self.loop.call_later(self.linger_idle, self.close)
 
     def _stop_lingering(self) -> None:
@@ -88,7 +86,7 @@ class LingeringHttpProtocol(HttpProtocol):
         # Dropped; the idle time starts again, within the total.
         assert self._linger_timer is not None
         self._linger_timer.cancel()
-        wait = min(self.linger_idle, self._linger_until - self.loop.time())
+        wait = min(self.linger_idle, self.linger_started + self.linger_total - self.loop.time())
         self._linger_timer = self.loop.call_later(max(wait, 0.0), self.close)
         return None
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 from tortoise.migrations.schema_generator.state import ModelState, State
 from tortoise.migrations.schema_generator.state_apps import StateApps
 
-_installed = False
-
 
 class _LazyState(State):
     """A ``State`` whose ``apps`` are rendered from its models the first time they are read."""
@@ -44,7 +42,4 @@ def _clone(self: State) -> State:
 
 def install() -> None:
     """Make ``State.clone`` lazy (idempotent)."""
-    global _installed
-    if not _installed:
-        State.clone = _clone  # type: ignore[method-assign]
-        _installed = True
+    State.clone = _clone  # type: ignore[method-assign]

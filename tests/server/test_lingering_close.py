@@ -141,18 +141,22 @@ async def test_a_declared_length_over_the_limit_sent_on_after_the_413_reads_it(s
         sock.close()
 
 
+async def oversize_login() -> AsyncIterator[bytes]:
+    """A sign-in body of 64 KiB, streamed (chunked) in 1 KiB pieces."""
+    yield b'{"username": "u", "password": "'
+    for _ in range(64):
+        yield b"x" * 1024
+    yield b'"}'
+
+
 async def test_httpx_streaming_an_oversize_body_gets_the_413_every_time(server: RunningApp) -> None:
     import httpx
 
-    async def chunks() -> AsyncIterator[bytes]:
-        yield b'{"username": "u", "password": "'
-        for _ in range(64):
-            yield b"x" * 1024
-        yield b'"}'
-
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
         for _ in range(20):
-            r = await http.post("/api/v1/auth/login", content=chunks(), headers={"Content-Type": "application/json"})
+            r = await http.post(
+                "/api/v1/auth/login", content=oversize_login(), headers={"Content-Type": "application/json"}
+            )
             assert r.status_code == 413
             assert r.json()["error"]["code"] == "payload_too_large"
 

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import signal
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -19,6 +18,7 @@ from qr.models import Credential
 from server.settings import Settings
 from tests.factories import auth, make_account, token_for
 from tests.miniapp_api.buildings.conftest import import_rows, row
+from tests.server.test_lingering_close import oversize_login
 from tests.support.cli import GMID, gmid_env
 
 
@@ -90,7 +90,7 @@ async def test_gmid_serve_on_another_port_serves_codes_that_point_at_it(
             # While it runs: the served protocol closes lingering, so an upload still streaming when
             # it is refused reads its 413 (tests/server/test_lingering_close.py says why).
             for _ in range(10):
-                r = await http.post("/api/v1/auth/login", content=_oversize_chunks(), headers=JSON)
+                r = await http.post("/api/v1/auth/login", content=oversize_login(), headers=JSON)
                 assert r.status_code == 413, r.text
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -100,10 +100,3 @@ async def test_gmid_serve_on_another_port_serves_codes_that_point_at_it(
 
 
 JSON = {"Content-Type": "application/json"}
-
-
-async def _oversize_chunks() -> AsyncIterator[bytes]:
-    yield b'{"username": "u", "password": "'
-    for _ in range(64):
-        yield b"x" * 1024
-    yield b'"}'
