@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sanic import Sanic
 from tortoise import connections
+from tortoise.transactions import in_transaction
 
 from identity import audit
 from identity.audit import GENESIS, AuditEntry, AuditHead, chain_hash
@@ -101,6 +102,47 @@ async def test_record_appends_hash_chained_entries(running: object) -> None:
     assert (head.seq, head.hash) == (3, entries[2].hash)
     result = await audit.verify()
     assert result.ok and result.checked == 3
+
+
+async def test_an_entry_reads_back_as_it_was_hashed(running: object) -> None:
+    # The append writes its row by hand (one round trip on PostgreSQL): every field must come back
+    # exactly as the ORM would have stored it, or the chain would not verify.
+    details = {"案件": "粤B12345 被盗", "n": 3, "ratio": 0.25, "ok": True, "none": None, "list": [1, {"k": "v"}]}
+    entry = await audit.record(
+        actor="acc_police1",
+        role="police",
+        action="police.ebike_lookup",
+        target="bk_1,bk_2",
+        reason="盗窃案 侦查",
+        client_addr="2001:db8::1",
+        request_id="0123456789abcdef0123456789abcdef",
+        details=details,
+        scope="/GM/GM01/GM0101",
+    )
+    stored = await AuditEntry.get(seq=entry.seq)
+    for name in AuditEntry._meta.fields_db_projection:
+        assert getattr(stored, name) == getattr(entry, name), name
+    assert stored.details == details and stored.scope == "/GM/GM01/GM0101"
+    assert chain_hash(stored.prev_hash, audit._hashed_fields(stored)) == stored.hash
+    assert (await AuditHead.get(id=1)).hash == stored.hash
+    assert (await audit.verify()).ok
+
+
+async def test_an_append_in_a_transaction_that_rolls_back_leaves_no_trace(running: object) -> None:
+    (first,) = await record_n(1)
+
+    class Undone(Exception):
+        pass
+
+    with pytest.raises(Undone):
+        async with in_transaction() as conn:
+            await audit.record(actor="acc_x", role="admin", action="account.update", using_db=conn)
+            raise Undone
+    assert await AuditEntry.all().count() == 1
+    head = await AuditHead.get(id=1)
+    assert (head.seq, head.hash) == (1, first.hash)
+    assert (await audit.record(actor="acc_y", role="admin", action="account.read")).seq == 2
+    assert (await audit.verify()).ok
 
 
 async def test_text_a_database_cannot_hold_is_recorded_with_a_replacement(running: object) -> None:
