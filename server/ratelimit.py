@@ -143,9 +143,11 @@ class RateLimiter:
     async def hit_window(self, subject: str, rate: Rate) -> Decision:
         """At most ``rate.count`` hits in any ``rate.period`` (a sliding window, not a burst plus a rate)."""
         key = f"{self._prefix}w:{subject}:{rate.count}/{rate.period}"
-        allowed, retry_ms, remaining = await self._window(
-            keys=[key], args=[rate.period * 1000, rate.count, secrets.token_hex(6)]
-        )
+        args: list[str | int] = [rate.period * 1000, rate.count, secrets.token_hex(6)]
+        try:
+            allowed, retry_ms, remaining = await self._evalsha(self._window.sha, 1, key, *args)
+        except NoScriptError:  # a Redis that restarted (or another server): load the script, once
+            allowed, retry_ms, remaining = await self._window(keys=[key], args=args)
         return Decision(bool(allowed), max(0, int(retry_ms)) / 1000, int(remaining))
 
     async def hit(self, subject: str, rate: Rate) -> Decision:
@@ -169,7 +171,7 @@ class RateLimiter:
             args += [rate.period * 1_000_000, rate.count]
         every_key = [*keys, *fetch]
         try:
-            reply = await self._evalsha(len(every_key), *every_key, *args)
+            reply = await self._evalsha(self._script.sha, len(every_key), *every_key, *args)
         except NoScriptError:  # a Redis that restarted (or another server): load the script, once
             reply = await self._script(keys=every_key, args=args)
         allowed, retry_us, remaining, refusing, *values = reply
@@ -179,8 +181,8 @@ class RateLimiter:
         decision = Decision(bool(allowed), int(retry_us) / 1_000_000, int(remaining))
         return int(refusing) - 1, decision, fetched
 
-    async def _evalsha(self, *args: str | int) -> Any:
-        """EVALSHA of the GCRA script, without redis-py's command machinery (timing hooks, the script
+    async def _evalsha(self, sha: str, *args: str | int) -> Any:
+        """EVALSHA of one of our scripts, without redis-py's command machinery (timing hooks, the script
         object's checks, its retry loop), which costs a hot route more than the round trip itself: on
         the pipelined connection when there is one (server/redis_pipe.py), else on a connection of the
         client's pool. The pool hands out a connection that Redis closed (a restart, an idle timeout)
@@ -188,11 +190,11 @@ class RateLimiter:
         anything else (a connection lost mid-command, a timeout, a cancelled request) closes it, so the
         next call connects afresh, and the caller fails open meanwhile."""
         if self._pipe is not None:
-            return await self._pipe.call("EVALSHA", self._script.sha, *args)
+            return await self._pipe.call("EVALSHA", sha, *args)
         pool = self._client.connection_pool
         connection = await pool.get_connection()
         try:
-            await connection.send_command("EVALSHA", self._script.sha, *args)
+            await connection.send_command("EVALSHA", sha, *args)
             return await connection.read_response()
         except ResponseError:
             raise

@@ -228,6 +228,38 @@ async def test_gcra_works_when_the_interval_is_not_whole_milliseconds(limiter: R
         assert not (await limiter.hit(f"odd-{text}", rate)).allowed
 
 
+# The sliding window (the police lookup budget), both ways to Redis -----------------------------------
+
+
+async def test_window_allows_n_in_any_period_then_refuses_until_the_oldest_leaves(limiter: RateLimiter) -> None:
+    rate = Rate.parse("3/second")
+    decisions = [await limiter.hit_window("officer-a", rate) for _ in range(3)]
+    assert [(d.allowed, d.remaining) for d in decisions] == [(True, 2), (True, 1), (True, 0)]
+    refused = await limiter.hit_window("officer-a", rate)
+    assert not refused.allowed and 0 < refused.retry_after <= 1.0
+    assert (await limiter.hit_window("officer-b", rate)).allowed  # another officer's own budget
+    await asyncio.sleep(refused.retry_after + 0.05)
+    assert (await limiter.hit_window("officer-a", rate)).allowed
+
+
+async def test_window_concurrent_hits_never_exceed_the_count(limiter: RateLimiter) -> None:
+    decisions = await asyncio.gather(*(limiter.hit_window("crowd", Rate.parse("10/minute")) for _ in range(30)))
+    assert sum(d.allowed for d in decisions) == 10
+
+
+async def test_window_counts_on_after_redis_forgot_its_script(limiter: RateLimiter, redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        rate = Rate.parse("2/minute")
+        assert (await limiter.hit_window("forgot", rate)).allowed
+        await client.script_flush()
+        assert (await limiter.hit_window("forgot", rate)).allowed
+        await client.script_flush()
+        assert not (await limiter.hit_window("forgot", rate)).allowed
+    finally:
+        await client.aclose()
+
+
 def test_rate_parsing() -> None:
     assert Rate.parse("60/minute") == Rate(60, 60)
     assert Rate.parse(" 3 / second ") == Rate(3, 1)
