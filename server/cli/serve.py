@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shutil
 from functools import partial
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from server.settings import Settings
 
 if TYPE_CHECKING:
+    from sanic import Sanic
+
     from server.cli.common import Subparsers
 
 
@@ -47,11 +50,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
     from server import graceful_stop
-    from server.app import create_app
     from server.lingering_close import LingeringHttpProtocol
 
     graceful_stop.install()  # before Sanic's manager exists: it binds its signal handler when created
-    loader = AppLoader(factory=partial(create_app, settings))
+    loader = AppLoader(factory=partial(served_app, settings))
     app = loader.load()
     app.prepare(
         host=settings.host,
@@ -70,6 +72,24 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     Sanic.serve(primary=app, app_loader=loader)
     return 0
+
+
+def served_app(settings: Settings) -> Sanic:
+    """The app as each worker of ``gmid serve`` runs it: once started, what it holds for good (modules,
+    routes, models, keys) is frozen out of the garbage collector's reach. A full collection walked all
+    of it, some 165,000 objects and 60-70 ms with every request waiting; now it walks only what requests
+    leave behind. (Not in ``create_app``: a test process starts many apps, and frozen objects are never
+    freed.)"""
+    from server.app import create_app
+
+    app = create_app(settings)
+    app.after_server_start(_freeze_what_startup_made)  # last: after every listener create_app added
+    return app
+
+
+async def _freeze_what_startup_made(app: Sanic) -> None:
+    gc.collect()  # startup's own garbage goes first: frozen, it would stay for good
+    gc.freeze()
 
 
 def _check_keys(settings: Settings) -> None:
