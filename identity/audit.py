@@ -113,8 +113,15 @@ def _storable(value: Any) -> Any:
     return value
 
 
+def _fitted(value: str, length: int) -> str:
+    """``_storable`` text cut to its column after masking, not before: masking lengthens what it masks
+    (``a@b.cn`` -> ``a***@b.cn``), and a cut made first could leave the start of a number unmasked.
+    Only a bounded prefix is masked: the rest could never be stored."""
+    return str(_storable(value[: 4 * length]))[:length]
+
+
 def _storable_request_id(value: str) -> str:
-    return value if _OUR_REQUEST_ID.fullmatch(value) else str(_storable(value))
+    return value if _OUR_REQUEST_ID.fullmatch(value) else _fitted(value, 128)
 
 
 def _canonical(entry: dict[str, Any]) -> bytes:
@@ -218,15 +225,15 @@ async def _append(
     entry = AuditEntry(
         seq=seq,
         at=datetime.now(UTC),
-        actor=_storable(actor[:64]),
-        role=_storable(role[:16]),
-        action=_storable(action[:64]),
-        target=_storable(target[:128]),
-        reason=_storable(reason[:500]),
-        client_addr=_storable(client_addr[:64]),
-        request_id=_storable_request_id(request_id[:128]),
+        actor=_fitted(actor, 64),
+        role=_fitted(role, 16),
+        action=_fitted(action, 64),
+        target=_fitted(target, 128),
+        reason=_fitted(reason, 500),
+        client_addr=_fitted(client_addr, 64),
+        request_id=_storable_request_id(request_id),
         details=_storable(details or {}),
-        scope=_storable(scope[:255]),
+        scope=_fitted(scope, 255),
         prev_hash=prev_hash,
     )
     entry.hash = chain_hash(entry.prev_hash, _hashed_fields(entry))

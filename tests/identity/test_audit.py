@@ -128,6 +128,24 @@ async def test_an_entry_reads_back_as_it_was_hashed(running: object) -> None:
     assert (await audit.verify()).ok
 
 
+async def test_text_that_masking_lengthens_still_fits_its_column(running: object) -> None:
+    # Masking keeps an e-mail's ends and adds stars ("a@b.cn" -> "a***@b.cn"): text cut to its column
+    # before masking grew past it, and the append failed after the head was bumped.
+    crowded = " ".join(["a@b.cn"] * 200)
+    entry = await audit.record(
+        actor=crowded, role="police", action="probe", target=crowded, reason=crowded, scope="/GM/" + crowded
+    )
+    stored = await AuditEntry.get(seq=entry.seq)
+    assert (len(stored.actor), len(stored.target), len(stored.reason), len(stored.scope)) == (64, 128, 500, 255)
+    assert "a@b.cn" not in stored.reason and stored.reason.startswith("a***@b.cn a***@b.cn")
+    # An ID number across the column's end: masked whole, then cut (cut first, its start was kept).
+    straddling = await audit.record(
+        actor="acc_p", role="police", action="probe", reason="x" * 489 + " 110101199003071234"
+    )
+    assert (await AuditEntry.get(seq=straddling.seq)).reason == "x" * 489 + " 110*******"
+    assert (await audit.verify()).ok
+
+
 async def test_an_append_in_a_transaction_that_rolls_back_leaves_no_trace(running: object) -> None:
     (first,) = await record_n(1)
 
