@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from sanic import Sanic
 
 from identity.audit import AuditEntry
@@ -18,6 +19,8 @@ from identity.roles import Role
 from miniapp_api.ebikes.models import EBike
 from notify.dispatcher import Dispatcher
 from notify.models import Notification
+from server.ratelimit import RateLimiter
+from server.redis_pipe import RedisPipe
 from server.settings import Settings
 from tests.factories import id_number
 from tests.miniapp_api.ebikes.conftest import User, register, registration, user
@@ -313,6 +316,29 @@ async def test_only_police_may_look(app: Sanic, client: httpx.AsyncClient) -> No
     assert anonymous.status_code == 401
     assert "张三" not in anonymous.text
     assert await EBike.all().count() == 3
+
+
+@pytest.mark.parametrize("way", ["pipelined", "pool"])
+async def test_a_budget_that_cannot_be_checked_is_503_audited_and_shows_nobody(
+    app: Sanic, client: httpx.AsyncClient, way: str
+) -> None:
+    # Redis away: the lookup fails closed, whichever way the limiter reaches Redis (the app uses its
+    # pipelined connection; the pool is the fallback).
+    s = await scene(app, client)
+    dead_url = "redis://127.0.0.1:1/0"
+    dead = aioredis.Redis.from_url(dead_url, socket_connect_timeout=0.2)
+    pipe = RedisPipe.from_url(dead_url, timeout=0.5) if way == "pipelined" else None
+    working, app.ctx.rate_limiter = app.ctx.rate_limiter, RateLimiter(dead, pipe=pipe)
+    try:
+        r = await lookup(client, s.police, frame_no="LYD20260008", **WHY)
+    finally:
+        app.ctx.rate_limiter = working
+        if pipe is not None:
+            await pipe.close()
+        await dead.aclose()
+    assert r.status_code == 503 and error_of(r)["code"] == "lookup_limit_unavailable", r.text
+    assert "LYD20260008" not in r.text and s.owner.account.public_id not in r.text
+    assert [e.details["outcome"] for e in await entries(s.police)] == ["refused_limit_unavailable"]
 
 
 # The hourly limit ----------------------------------------------------------------------------------------
